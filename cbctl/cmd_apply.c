@@ -1,0 +1,135 @@
+/*
+ * cbctl apply -f FILE [--dry-run]: create the segment from YAML or
+ * reconcile it in place, printing each change; "no changes" otherwise.
+ */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cbctl.h"
+
+struct apply_out {
+    const char *verb_prefix; /* "" or "would " */
+    const struct cbshm_config *cfg;
+};
+
+static void diff_field(const char *name, uint64_t a, uint64_t b, int is_ms, int *first)
+{
+    char x[32], y[32];
+
+    if (a == b)
+        return;
+    if (is_ms) {
+        cbctl_format_ms(x, sizeof x, a);
+        cbctl_format_ms(y, sizeof y, b);
+    } else {
+        snprintf(x, sizeof x, "%llu", (unsigned long long)a);
+        snprintf(y, sizeof y, "%llu", (unsigned long long)b);
+    }
+    printf("%s%s %s -> %s", *first ? ": " : ", ", name, x, y);
+    *first = 0;
+}
+
+static void on_change(void *ctx, const struct cbshm_change *c)
+{
+    const struct apply_out *o = ctx;
+    int first = 1;
+
+    switch (c->kind) {
+    case CBSHM_CHANGE_CREATED_SEGMENT:
+        printf("%screate segment %s (capacity %u, mode %04o)\n",
+               o->verb_prefix[0] ? "would " : "", c->name, o->cfg->capacity, o->cfg->mode);
+        break;
+    case CBSHM_CHANGE_ADDED:
+        printf("%sadd breaker %s\n", o->verb_prefix, c->name);
+        break;
+    case CBSHM_CHANGE_REMOVED:
+        printf("%sremove breaker %s\n", o->verb_prefix, c->name);
+        break;
+    case CBSHM_CHANGE_UPDATED:
+        printf("%supdate breaker %s", o->verb_prefix, c->name);
+        diff_field("failure_threshold", c->before.failure_threshold, c->after.failure_threshold, 0, &first);
+        diff_field("success_threshold", c->before.success_threshold, c->after.success_threshold, 0, &first);
+        diff_field("half_open_max_calls", c->before.half_open_max_calls, c->after.half_open_max_calls, 0, &first);
+        diff_field("open_timeout", c->before.open_timeout_ms, c->after.open_timeout_ms, 1, &first);
+        diff_field("probe_timeout", c->before.probe_timeout_ms, c->after.probe_timeout_ms, 1, &first);
+        putchar('\n');
+        break;
+    }
+}
+
+int cbctl_cmd_apply(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"file", required_argument, NULL, 'f'},
+        {"dry-run", no_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct cbshm_config *cfg = NULL;
+    struct cbshm_diag diag;
+    const char *file = NULL, *segment;
+    unsigned flags = 0, changes = 0;
+    struct apply_out out;
+    int c, rc;
+
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "f:nh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            file = optarg;
+            break;
+        case 'n':
+            flags |= CBSHM_APPLY_DRY_RUN;
+            break;
+        case 'h':
+            cbctl_command_help(cmd);
+            return CBCTL_OK;
+        default:
+            return cbctl_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (file == NULL)
+        return cbctl_usage_error(cmd, "-f FILE is required");
+    if (optind < argc)
+        return cbctl_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+
+    rc = cbshm_config_load_file(file, &cfg, &diag);
+    if (rc == CBSHM_ECONFIG) {
+        fprintf(stderr, "%s:%u:%u: %s%s%s\n", diag.file, diag.line, diag.column,
+                diag.key[0] ? diag.key : "", diag.key[0] ? ": " : "", diag.message);
+        return CBCTL_CONFIG;
+    }
+    if (rc != 0) {
+        cbctl_err("apply: %s: %s", file, diag.message[0] ? diag.message : cbshm_strerror(rc));
+        return CBCTL_FAILED;
+    }
+    /* --segment, then $CBSHM_SEGMENT, then the file's `segment`, then the default. */
+    if (ctl->segment != NULL)
+        segment = ctl->segment;
+    else if (getenv("CBSHM_SEGMENT") != NULL && getenv("CBSHM_SEGMENT")[0] != '\0')
+        segment = getenv("CBSHM_SEGMENT");
+    else if (cfg->segment[0] != '\0')
+        segment = cfg->segment;
+    else
+        segment = cbshm_default_segment();
+
+    out.verb_prefix = (flags & CBSHM_APPLY_DRY_RUN) ? "would " : "";
+    out.cfg = cfg;
+    rc = cbshm_apply(cfg, segment, flags, on_change, &out, &changes);
+    if (rc != 0) {
+        if (rc == CBSHM_EFULL)
+            cbctl_err("apply: segment %s: %zu breakers do not fit its capacity; "
+                      "destroy it and apply again to resize", segment, cfg->n_breakers);
+        else
+            cbctl_err("apply: segment %s: %s", segment, cbshm_strerror(rc));
+        cbshm_config_free(cfg);
+        return CBCTL_FAILED;
+    }
+    if (changes == 0)
+        printf("segment %s: no changes\n", segment);
+    cbshm_config_free(cfg);
+    return CBCTL_OK;
+}

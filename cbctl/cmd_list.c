@@ -1,0 +1,60 @@
+/* cbctl list [--json]: every breaker, one line each or one JSON array. */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include <unistd.h>
+
+#include "cbctl.h"
+
+static int add_json(void *ctx, const struct cbshm_snapshot *s)
+{
+    json_t *o = cbctl_snapshot_json(s);
+    return o == NULL || json_array_append_new(ctx, o) != 0 ? -1 : 0;
+}
+
+static int print_row(void *ctx, const struct cbshm_snapshot *s)
+{
+    char in_state[32];
+
+    (void)ctx;
+    cbctl_format_ms(in_state, sizeof in_state, s->time_in_state_ns / 1000000u);
+    printf("%-32s %-9s %-13s %5u/%-5u %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %6" PRIu64 " %s\n",
+           s->name, cbctl_state_name(s->state), cbctl_mode_name(s->mode),
+           s->consecutive_failures, s->settings.failure_threshold, s->requests, s->failures,
+           s->rejections, s->trips, in_state);
+    return 0;
+}
+
+int cbctl_cmd_list(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, char **argv)
+{
+    struct cbshm *shm;
+    json_t *arr;
+    int json = 0, rc;
+
+    if ((rc = cbctl_parse_options(cmd, argc, argv, &json, NULL)) >= 0)
+        return rc;
+    if (optind < argc)
+        return cbctl_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (cbctl_attach(ctl, "list", &shm) != 0)
+        return CBCTL_FAILED;
+    if (json) {
+        if ((arr = json_array()) == NULL || (rc = cbshm_foreach(shm, add_json, arr)) != 0) {
+            json_decref(arr);
+            cbctl_err("list: segment %s: %s", ctl->segment_final,
+                      rc < 0 && rc != -1 ? cbshm_strerror(rc) : "out of memory");
+            cbshm_close(shm);
+            return CBCTL_FAILED;
+        }
+        cbshm_close(shm);
+        return cbctl_print_json(arr);
+    }
+    printf("%-32s %-9s %-13s %11s %10s %10s %10s %6s %s\n", "NAME", "STATE", "MODE", "FAILS/LIMIT",
+           "REQUESTS", "FAILURES", "REJECTED", "TRIPS", "IN-STATE");
+    rc = cbshm_foreach(shm, print_row, NULL);
+    cbshm_close(shm);
+    if (rc != 0) {
+        cbctl_err("list: segment %s: %s", ctl->segment_final, cbshm_strerror(rc));
+        return CBCTL_FAILED;
+    }
+    return CBCTL_OK;
+}

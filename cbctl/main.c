@@ -1,0 +1,167 @@
+/*
+ * cbctl: the operator's tool. Global options, the command table, dispatch.
+ * Commands match exactly - a destructive one is never reached by an
+ * abbreviation. Results go to stdout, messages to stderr.
+ */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cbctl.h"
+
+static const struct cbctl_cmd commands[] = {
+    {"apply", cbctl_cmd_apply, "-f FILE [--dry-run]",
+     "create the segment from YAML, or reconcile it in place",
+     "  -f, --file FILE   the YAML configuration\n"
+     "  -n, --dry-run     say what would change, change nothing\n"},
+    {"list", cbctl_cmd_list, "[--json]", "list every breaker",
+     "  --json            one JSON array of breaker objects\n"},
+    {"show", cbctl_cmd_show, "[--json] NAME", "show one breaker in full",
+     "  --json            one JSON object\n"},
+    {"reset", cbctl_cmd_reset, "NAME...|--all",
+     "close breakers and clear their counters (the mode is kept)",
+     "  -a, --all         every breaker in the segment\n"},
+    {"open", cbctl_cmd_mode, "NAME...", "force breakers open: reject every call", ""},
+    {"close", cbctl_cmd_mode, "NAME...", "force breakers closed: admit every call, never trip", ""},
+    {"disable", cbctl_cmd_mode, "NAME...", "pass every call through, record nothing", ""},
+    {"enable", cbctl_cmd_mode, "NAME...", "back to normal: the state machine decides", ""},
+    {"check", cbctl_cmd_check, "", "validate the segment: header, table, index, leases", ""},
+    {"destroy", cbctl_cmd_destroy, "", "remove the segment (attached workers fail open)", ""},
+};
+
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+void cbctl_err(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("cbctl: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+void cbctl_command_help(const struct cbctl_cmd *cmd)
+{
+    printf("usage: cbctl [global options] %s %s\n\n%s.\n", cmd->name, cmd->usage, cmd->summary);
+    printf("\noptions:\n%s  -h, --help        this help\n", cmd->help);
+}
+
+int cbctl_usage_error(const struct cbctl_cmd *cmd, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "cbctl: %s: ", cmd->name);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nusage: cbctl [global options] %s %s\n", cmd->name, cmd->usage);
+    return CBCTL_USAGE;
+}
+
+int cbctl_parse_options(const struct cbctl_cmd *cmd, int argc, char **argv, int *json, int *all)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"all", no_argument, NULL, 'a'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "ah", opts, NULL)) != -1) {
+        if (c == 'h') {
+            cbctl_command_help(cmd);
+            return CBCTL_OK;
+        }
+        if (c == 'j' && json != NULL)
+            *json = 1;
+        else if (c == 'a' && all != NULL)
+            *all = 1;
+        else
+            return cbctl_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
+    }
+    return -1;
+}
+
+int cbctl_attach(struct cbctl *ctl, const char *what, struct cbshm **out)
+{
+    int rc = cbshm_open(ctl->segment_final, 0, out);
+
+    if (rc != 0)
+        cbctl_err("%s: segment %s: %s", what, ctl->segment_final, cbshm_strerror(rc));
+    return rc;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: cbctl [global options] <command> [options] [name...]\n\n"
+               "Inspect and steer the circuit breakers that worker processes share\n"
+               "through a libcbshm segment.\n\n"
+               "global options:\n"
+               "  -s, --segment NAME  segment to use (default: $CBSHM_SEGMENT, else the\n"
+               "                      YAML's `segment` for apply, else /cbshm)\n"
+               "  -h, --help          this help; `cbctl <command> --help` for a command\n"
+               "  -V, --version       print the version\n\n"
+               "commands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nexit status:\n"
+               "  0  success\n"
+               "  1  the operation failed (no such breaker, bad segment, check found problems)\n"
+               "  2  usage error\n"
+               "  3  configuration rejected (FILE:LINE:COL: message on stderr)\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"segment", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    struct cbctl ctl = {NULL, NULL};
+    int c;
+
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+s:hV", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            ctl.segment = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return CBCTL_OK;
+        case 'V':
+            printf("cbctl %s\n", cbshm_version());
+            return CBCTL_OK;
+        default:
+            cbctl_err("unknown or incomplete option '%s'", argv[optind - 1]);
+            usage(stderr);
+            return CBCTL_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        cbctl_err("no command given");
+        usage(stderr);
+        return CBCTL_USAGE;
+    }
+    ctl.segment_final = ctl.segment != NULL ? ctl.segment : cbshm_default_segment();
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        if (strcmp(argv[optind], commands[i].name) == 0) {
+            char **sub = argv + optind;
+            int n = argc - optind;
+            optind = 0; /* fresh getopt state for the command */
+            return commands[i].run(&ctl, &commands[i], n, sub);
+        }
+    }
+    cbctl_err("unknown command '%s'", argv[optind]);
+    usage(stderr);
+    return CBCTL_USAGE;
+}

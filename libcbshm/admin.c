@@ -1,0 +1,170 @@
+/*
+ * Resolving names to handles, and the operator's view and steering of
+ * breakers: snapshot, iterate, set a mode, reset. All of it takes the
+ * table lock, so what it reads or writes is consistent with structural
+ * changes; none of it is on the hot path.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+int cbshm_breaker_get(struct cbshm *shm, const char *name, struct cbshm_breaker **out)
+{
+    struct cbshm_breaker *b;
+    uint32_t idx;
+    uint64_t ctl;
+    int rc;
+
+    if (shm == NULL || out == NULL)
+        return CBSHM_EINVAL;
+    if ((rc = cbshm__check_breaker_name(name)) != 0)
+        return rc;
+    if ((b = calloc(1, sizeof *b)) == NULL)
+        return -ENOMEM;
+    if ((rc = cbshm__lock(shm)) != 0)
+        goto fail;
+    rc = cbshm__table_find(shm, name, &idx);
+    if (rc == 0)
+        ctl = atomic_load_explicit(&shm->slots[idx].ctl, memory_order_acquire);
+    cbshm__unlock(shm);
+    if (rc != 0)
+        goto fail;
+    b->shm = shm;
+    strcpy(b->name, name);
+    atomic_store_explicit(&b->ref, (uint64_t)idx << 32 | CBSHM_CTL_GEN(ctl), memory_order_relaxed);
+    *out = b;
+    return 0;
+fail:
+    free(b);
+    return rc;
+}
+
+void cbshm_breaker_release(struct cbshm_breaker *b)
+{
+    free(b);
+}
+
+const char *cbshm_breaker_name(const struct cbshm_breaker *b)
+{
+    return b != NULL ? b->name : "";
+}
+
+/* Looks `name` up with the lock held by the caller. */
+static int locked_find(struct cbshm *shm, const char *name, uint32_t *idx)
+{
+    int rc = cbshm__check_breaker_name(name);
+    return rc != 0 ? rc : cbshm__table_find(shm, name, idx);
+}
+
+int cbshm_snapshot(struct cbshm *shm, const char *name, struct cbshm_snapshot *out)
+{
+    uint32_t idx;
+    int rc;
+
+    if (shm == NULL || out == NULL)
+        return CBSHM_EINVAL;
+    if ((rc = cbshm__lock(shm)) != 0)
+        return rc;
+    if ((rc = locked_find(shm, name, &idx)) == 0)
+        cbshm__slot_snapshot(shm, idx, cbshm__now(), out);
+    cbshm__unlock(shm);
+    return rc;
+}
+
+int cbshm_foreach(struct cbshm *shm, int (*fn)(void *ctx, const struct cbshm_snapshot *s),
+                  void *ctx)
+{
+    struct cbshm_snapshot *all;
+    uint32_t n = 0;
+    uint64_t now = cbshm__now();
+    int rc;
+
+    if (shm == NULL || fn == NULL)
+        return CBSHM_EINVAL;
+    /* Copy under the lock, call back outside it: fn may be slow (it
+       prints) and must not stall structural changes. */
+    if ((all = malloc((size_t)shm->capacity * sizeof *all)) == NULL)
+        return -ENOMEM;
+    if ((rc = cbshm__lock(shm)) != 0) {
+        free(all);
+        return rc;
+    }
+    for (uint32_t i = 0; i < shm->capacity; i++)
+        if (atomic_load_explicit(&shm->slots[i].in_use, memory_order_acquire) == 1 &&
+            memchr(shm->slots[i].name, '\0', sizeof shm->slots[i].name) != NULL)
+            cbshm__slot_snapshot(shm, i, now, &all[n++]);
+    cbshm__unlock(shm);
+    for (uint32_t i = 0; i < n && rc == 0; i++)
+        rc = fn(ctx, &all[i]);
+    free(all);
+    return rc;
+}
+
+int cbshm_set_mode(struct cbshm *shm, const char *name, enum cbshm_mode mode)
+{
+    struct cbshm_slot *sl;
+    uint32_t idx;
+    uint64_t ctl;
+    int rc;
+
+    if (shm == NULL || (unsigned)mode > CBSHM_MODE_DISABLED)
+        return CBSHM_EINVAL;
+    if ((rc = cbshm__lock(shm)) != 0)
+        return rc;
+    if ((rc = locked_find(shm, name, &idx)) == 0) {
+        sl = &shm->slots[idx];
+        ctl = atomic_load_explicit(&sl->ctl, memory_order_relaxed);
+        CBSHM_CRASH_POINT("mode.locked");
+        /* A new epoch: calls admitted under the old mode are counted but
+           decide nothing. */
+        atomic_store_explicit(&sl->ctl,
+                              CBSHM_CTL_MAKE(CBSHM_CTL_GEN(ctl), CBSHM_CTL_EPOCH(ctl) + 1, mode,
+                                             CBSHM_CTL_STATE(ctl)),
+                              memory_order_release);
+    }
+    cbshm__unlock(shm);
+    return rc;
+}
+
+int cbshm_reset(struct cbshm *shm, const char *name)
+{
+    struct cbshm_slot *sl;
+    uint32_t idx;
+    uint64_t ctl;
+    int rc;
+
+    if (shm == NULL)
+        return CBSHM_EINVAL;
+    if ((rc = cbshm__lock(shm)) != 0)
+        return rc;
+    if ((rc = locked_find(shm, name, &idx)) == 0) {
+        sl = &shm->slots[idx];
+        shm->hdr->op_slot = idx;
+        shm->hdr->op = CBSHM_OP_TRANSITION;
+        for (int i = 0; i < CBSHM_STRIPES; i++) {
+            atomic_store_explicit(&sl->stripes[i].successes, 0, memory_order_relaxed);
+            atomic_store_explicit(&sl->stripes[i].failures, 0, memory_order_relaxed);
+            atomic_store_explicit(&sl->stripes[i].ignored, 0, memory_order_relaxed);
+            atomic_store_explicit(&sl->stripes[i].rejections, 0, memory_order_relaxed);
+        }
+        CBSHM_CRASH_POINT("reset.counters_cleared");
+        for (int i = 0; i < CBSHM_PROBES_MAX; i++)
+            atomic_store_explicit(&sl->leases[i].word, 0, memory_order_relaxed);
+        atomic_store_explicit(&sl->trips, 0, memory_order_relaxed);
+        atomic_store_explicit(&sl->probes_reclaimed, 0, memory_order_relaxed);
+        atomic_store_explicit(&sl->consecutive_failures, 0, memory_order_relaxed);
+        atomic_store_explicit(&sl->half_open_successes, 0, memory_order_relaxed);
+        atomic_store_explicit(&sl->open_until_ns, 0, memory_order_relaxed);
+        atomic_store_explicit(&sl->last_transition_ns, cbshm__now(), memory_order_relaxed);
+        ctl = atomic_load_explicit(&sl->ctl, memory_order_relaxed);
+        atomic_store_explicit(&sl->ctl,
+                              CBSHM_CTL_MAKE(CBSHM_CTL_GEN(ctl), CBSHM_CTL_EPOCH(ctl) + 1,
+                                             CBSHM_CTL_MODE(ctl), CBSHM_STATE_CLOSED),
+                              memory_order_release);
+        shm->hdr->op = CBSHM_OP_NONE;
+    }
+    cbshm__unlock(shm);
+    return rc;
+}

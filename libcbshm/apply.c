@@ -1,0 +1,174 @@
+/*
+ * cbshm_apply(): make a segment match a configuration. The segment is a
+ * cache of the YAML, so apply can always rebuild it: it creates the
+ * segment when missing, and otherwise reconciles it in place under the
+ * table lock, keeping the live state (counters, open or half-open) of
+ * every breaker that stays, and changing only what differs.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct reporter {
+    void (*fn)(void *ctx, const struct cbshm_change *c);
+    void *ctx;
+    unsigned n;
+};
+
+static void report(struct reporter *r, enum cbshm_change_kind kind, const char *name,
+                   const struct cbshm_settings *before, const struct cbshm_settings *after)
+{
+    struct cbshm_change c;
+
+    memset(&c, 0, sizeof c);
+    c.kind = kind;
+    c.name = name;
+    if (before != NULL)
+        c.before = *before;
+    if (after != NULL)
+        c.after = *after;
+    r->n++;
+    if (r->fn != NULL)
+        r->fn(r->ctx, &c);
+}
+
+static bool settings_equal(const struct cbshm_settings *a, const struct cbshm_settings *b)
+{
+    return a->failure_threshold == b->failure_threshold &&
+           a->success_threshold == b->success_threshold &&
+           a->half_open_max_calls == b->half_open_max_calls &&
+           a->open_timeout_ms == b->open_timeout_ms && a->probe_timeout_ms == b->probe_timeout_ms;
+}
+
+static const struct cbshm_breaker_config *cfg_find(const struct cbshm_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->n_breakers; i++)
+        if (strcmp(cfg->breakers[i].name, name) == 0)
+            return &cfg->breakers[i];
+    return NULL;
+}
+
+static int validate(const struct cbshm_config *cfg)
+{
+    if (cfg->capacity == 0 || cfg->capacity > CBSHM_CAPACITY_MAX)
+        return CBSHM_EINVAL;
+    for (size_t i = 0; i < cfg->n_breakers; i++) {
+        if (cbshm__check_breaker_name(cfg->breakers[i].name) != 0)
+            return CBSHM_EBADNAME;
+        if (!cbshm__settings_valid(&cfg->breakers[i].settings))
+            return CBSHM_EINVAL;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(cfg->breakers[i].name, cfg->breakers[j].name) == 0)
+                return CBSHM_EINVAL;
+    }
+    return 0;
+}
+
+/* Called with the table lock held. */
+static int reconcile(struct cbshm *shm, const struct cbshm_config *cfg, bool dry_run,
+                     struct reporter *r)
+{
+    uint32_t idx;
+    bool reindex = false;
+    int rc;
+
+    /* Removals come first, so the table ends with exactly the configured
+       breakers: refuse before changing anything when they do not fit. */
+    if (cfg->n_breakers > shm->capacity)
+        return CBSHM_EFULL;
+
+    for (uint32_t i = 0; i < shm->capacity; i++) {
+        struct cbshm_slot *sl = &shm->slots[i];
+        struct cbshm_settings before;
+
+        if (atomic_load_explicit(&sl->in_use, memory_order_acquire) != 1 ||
+            memchr(sl->name, '\0', sizeof sl->name) == NULL || cfg_find(cfg, sl->name) != NULL)
+            continue;
+        cbshm__slot_settings(sl, &before);
+        report(r, CBSHM_CHANGE_REMOVED, sl->name, &before, NULL);
+        if (!dry_run) {
+            cbshm__table_remove(shm, i);
+            CBSHM_CRASH_POINT("apply.removed");
+            reindex = true;
+        }
+    }
+    if (reindex)
+        cbshm__table_reindex(shm);
+    for (size_t i = 0; i < cfg->n_breakers; i++) {
+        const struct cbshm_breaker_config *bc = &cfg->breakers[i];
+        struct cbshm_settings before;
+
+        if (cbshm__table_find(shm, bc->name, &idx) == 0) {
+            cbshm__slot_settings(&shm->slots[idx], &before);
+            if (settings_equal(&before, &bc->settings))
+                continue;
+            report(r, CBSHM_CHANGE_UPDATED, bc->name, &before, &bc->settings);
+            if (!dry_run) {
+                cbshm__slot_store_settings(&shm->slots[idx], &bc->settings);
+                CBSHM_CRASH_POINT("apply.updated");
+            }
+            continue;
+        }
+        report(r, CBSHM_CHANGE_ADDED, bc->name, NULL, &bc->settings);
+        if (!dry_run && (rc = cbshm__table_add(shm, bc->name, &bc->settings, &idx)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int cbshm_apply(const struct cbshm_config *cfg, const char *segment, unsigned flags,
+                void (*on_change)(void *ctx, const struct cbshm_change *c), void *ctx,
+                unsigned *n_changes)
+{
+    struct reporter r = {on_change, ctx, 0};
+    bool dry_run = (flags & CBSHM_APPLY_DRY_RUN) != 0;
+    struct cbshm *shm = NULL;
+    const char *name;
+    int rc;
+
+    if (cfg == NULL || (flags & ~CBSHM_APPLY_DRY_RUN) != 0)
+        return CBSHM_EINVAL;
+    if ((rc = validate(cfg)) != 0)
+        return rc;
+    name = segment != NULL ? segment : cfg->segment[0] != '\0' ? cfg->segment : cbshm_default_segment();
+    if ((rc = cbshm__check_segment_name(name)) != 0)
+        return rc;
+
+    if (dry_run) {
+        rc = cbshm__segment_attach(name, 0, true, &shm);
+        if (rc == CBSHM_ENOSEG) {
+            if (cfg->n_breakers > cfg->capacity)
+                return CBSHM_EFULL;
+            report(&r, CBSHM_CHANGE_CREATED_SEGMENT, name, NULL, NULL);
+            for (size_t i = 0; i < cfg->n_breakers; i++)
+                report(&r, CBSHM_CHANGE_ADDED, cfg->breakers[i].name, NULL, &cfg->breakers[i].settings);
+            rc = 0;
+            goto out;
+        }
+    } else {
+        rc = cbshm__segment_create(name, cfg, &shm);
+        if (rc == 0) {
+            report(&r, CBSHM_CHANGE_CREATED_SEGMENT, name, NULL, NULL);
+            for (size_t i = 0; i < cfg->n_breakers; i++)
+                report(&r, CBSHM_CHANGE_ADDED, cfg->breakers[i].name, NULL, &cfg->breakers[i].settings);
+            goto out;
+        }
+        if (rc != -EEXIST)
+            goto out;
+        /* Another creator won the race, or the segment was there: wait
+           for it to be published, then reconcile. */
+        rc = cbshm__segment_attach(name, 0, true, &shm);
+    }
+    if (rc != 0)
+        goto out;
+    if ((rc = cbshm__lock(shm)) != 0)
+        goto out;
+    rc = reconcile(shm, cfg, dry_run, &r);
+    cbshm__unlock(shm);
+out:
+    cbshm_close(shm);
+    if (n_changes != NULL)
+        *n_changes = r.n;
+    return rc;
+}

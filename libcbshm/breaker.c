@@ -1,0 +1,444 @@
+/*
+ * The breaker state machine and its hot path.
+ *
+ * Closed admission is one load of the slot's control word. Recording a
+ * closed-state outcome is one atomic add on this thread's counter stripe,
+ * plus, for a success, a load of the failure run that is stored only when
+ * it is not already zero; for a failure, one atomic add on the run. No
+ * lock, no system call, no clock read, no allocation on those paths.
+ *
+ * Transitions (trip, open -> half-open, probe admission, close, reopen)
+ * are rare and take the table lock, which makes them simple to get right
+ * and lets a dead owner's half-done transition be repaired. A rejection
+ * in the open state reads the coarse clock and nothing else; a rejection
+ * in half-open while every probe lease is held is lock-free too.
+ */
+#define _GNU_SOURCE /* tls_model */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define LIKELY(x) __builtin_expect(!!(x), 1)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+#define RESOLVE_RETRY_NS 1000000000ull /* re-resolve a stale handle at most 1/s */
+#define PROBE_SCAN_NS 10000000ull      /* look for dead probe owners at most every 10 ms */
+
+/*
+ * Each thread adds its counts to one of CBSHM_STRIPES lines, picked from
+ * its pid and a per-process thread sequence, so processes forked one after
+ * another land on different lines. A fork resets the child's choice.
+ */
+static __thread int tls_stripe __attribute__((tls_model("initial-exec"))) = -1;
+static _Atomic unsigned thread_seq;
+
+static void atfork_child(void)
+{
+    tls_stripe = -1;
+}
+
+__attribute__((constructor)) static void register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, atfork_child);
+}
+
+static int stripe_pick(void)
+{
+    unsigned seq = atomic_fetch_add_explicit(&thread_seq, 1, memory_order_relaxed);
+    tls_stripe = (int)(((unsigned)getpid() + seq * 5u) & (CBSHM_STRIPES - 1));
+    return tls_stripe;
+}
+
+static inline struct cbshm_stripe *my_stripe(struct cbshm_slot *sl)
+{
+    int s = tls_stripe;
+    if (UNLIKELY(s < 0))
+        s = stripe_pick();
+    return &sl->stripes[s];
+}
+
+static inline void count(_Atomic uint64_t *c)
+{
+    atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+bool cbshm__pid_alive(uint32_t pid)
+{
+    if (pid == 0 || pid > (uint32_t)INT32_MAX)
+        return false;
+    return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+/* ---- Transitions. Called with the table lock held. ---------------------- */
+
+static void clear_leases(struct cbshm_slot *sl)
+{
+    for (int i = 0; i < CBSHM_PROBES_MAX; i++)
+        atomic_store_explicit(&sl->leases[i].word, 0, memory_order_relaxed);
+}
+
+static uint64_t set_state(struct cbshm *shm, uint32_t idx, uint64_t ctl, unsigned state,
+                          uint64_t now)
+{
+    struct cbshm_slot *sl = &shm->slots[idx];
+    uint64_t next = CBSHM_CTL_MAKE(CBSHM_CTL_GEN(ctl), CBSHM_CTL_EPOCH(ctl) + 1,
+                                   CBSHM_CTL_MODE(ctl), state);
+
+    shm->hdr->op_slot = idx;
+    shm->hdr->op = CBSHM_OP_TRANSITION;
+    switch (state) {
+    case CBSHM_STATE_OPEN:
+        atomic_store_explicit(&sl->open_until_ns,
+                              now + atomic_load_explicit(&sl->open_timeout_ns, memory_order_relaxed),
+                              memory_order_relaxed);
+        atomic_fetch_add_explicit(&sl->trips, 1, memory_order_relaxed);
+        CBSHM_CRASH_POINT("transition.open");
+        break;
+    case CBSHM_STATE_HALF_OPEN:
+        atomic_store_explicit(&sl->half_open_successes, 0, memory_order_relaxed);
+        clear_leases(sl);
+        CBSHM_CRASH_POINT("transition.half_open");
+        break;
+    default:
+        atomic_store_explicit(&sl->half_open_successes, 0, memory_order_relaxed);
+        clear_leases(sl);
+        CBSHM_CRASH_POINT("transition.closed");
+        break;
+    }
+    atomic_store_explicit(&sl->consecutive_failures, 0, memory_order_relaxed);
+    atomic_store_explicit(&sl->last_transition_ns, now, memory_order_relaxed);
+    atomic_store_explicit(&sl->ctl, next, memory_order_release);
+    shm->hdr->op = CBSHM_OP_NONE;
+    return next;
+}
+
+/* Takes a free, expired or orphaned lease. Called with the table lock held. */
+static int lease_take(struct cbshm_slot *sl, uint64_t now, struct cbshm_ticket *t)
+{
+    uint32_t max = atomic_load_explicit(&sl->half_open_max_calls, memory_order_relaxed);
+
+    if (max > CBSHM_PROBES_MAX)
+        max = CBSHM_PROBES_MAX;
+    for (uint32_t i = 0; i < max; i++) {
+        struct cbshm_lease *l = &sl->leases[i];
+        uint64_t w = atomic_load_explicit(&l->word, memory_order_relaxed);
+        uint32_t seq;
+
+        if (w != 0) {
+            uint64_t d = atomic_load_explicit(&l->deadline_ns, memory_order_relaxed);
+            if (now < d && cbshm__pid_alive((uint32_t)(w >> 32)))
+                continue;
+            atomic_fetch_add_explicit(&sl->probes_reclaimed, 1, memory_order_relaxed);
+        }
+        seq = atomic_fetch_add_explicit(&sl->lease_seq, 1, memory_order_relaxed) + 1;
+        t->token = ((uint64_t)(uint32_t)getpid() << 32) | (seq != 0 ? seq : 1);
+        t->lease = i;
+        atomic_store_explicit(&l->deadline_ns,
+                              now + atomic_load_explicit(&sl->probe_timeout_ns, memory_order_relaxed),
+                              memory_order_relaxed);
+        atomic_store_explicit(&l->word, t->token, memory_order_release);
+        CBSHM_CRASH_POINT("probe.leased");
+        return 0;
+    }
+    return CBSHM_EREJECTED;
+}
+
+/* ---- Slow paths -------------------------------------------------------- */
+
+static int problem(struct cbshm_breaker *b, struct cbshm_ticket *t, int rc)
+{
+    atomic_store_explicit(&b->error, rc, memory_order_relaxed);
+    t->flags = CBSHM_T_VALID | CBSHM_T_UNGUARDED;
+    return (b->shm->flags & CBSHM_FAIL_CLOSED) ? rc : 0;
+}
+
+/* The handle's generation no longer matches: look the name up again. */
+static struct cbshm_slot *resolve_again(struct cbshm_breaker *b, uint64_t *ctl, int *rc)
+{
+    struct cbshm *shm = b->shm;
+    uint64_t now = cbshm__now();
+    uint32_t idx;
+    int err;
+
+    if (now < atomic_load_explicit(&b->retry_at_ns, memory_order_relaxed)) {
+        *rc = CBSHM_ESTALE;
+        return NULL;
+    }
+    atomic_store_explicit(&b->retry_at_ns, now + RESOLVE_RETRY_NS, memory_order_relaxed);
+    if ((err = cbshm__lock(shm)) != 0) {
+        *rc = err;
+        return NULL;
+    }
+    err = cbshm__table_find(shm, b->name, &idx);
+    if (err == 0) {
+        *ctl = atomic_load_explicit(&shm->slots[idx].ctl, memory_order_acquire);
+        atomic_store_explicit(&b->ref, (uint64_t)idx << 32 | CBSHM_CTL_GEN(*ctl),
+                              memory_order_relaxed);
+    }
+    cbshm__unlock(shm);
+    if (err != 0) {
+        *rc = err;
+        return NULL;
+    }
+    atomic_store_explicit(&b->error, 0, memory_order_relaxed);
+    return &shm->slots[idx];
+}
+
+static inline struct cbshm_slot *slot_of(struct cbshm_breaker *b, uint64_t *ctl, int *rc)
+{
+    uint64_t ref = atomic_load_explicit(&b->ref, memory_order_relaxed);
+    struct cbshm_slot *sl = &b->shm->slots[ref >> 32];
+
+    *ctl = atomic_load_explicit(&sl->ctl, memory_order_acquire);
+    if (LIKELY(CBSHM_CTL_GEN(*ctl) == (uint32_t)ref))
+        return sl;
+    return resolve_again(b, ctl, rc);
+}
+
+static int reject(struct cbshm_slot *sl)
+{
+    count(&my_stripe(sl)->rejections);
+    return CBSHM_EREJECTED;
+}
+
+/* Open or half-open: decide under the lock whether this call may probe. */
+static int admit_probe(struct cbshm_breaker *b, struct cbshm_slot *sl, uint64_t now,
+                       struct cbshm_ticket *t)
+{
+    struct cbshm *shm = b->shm;
+    uint32_t idx = (uint32_t)(sl - shm->slots);
+    uint64_t cur;
+    int rc;
+
+    if ((rc = cbshm__lock(shm)) != 0)
+        return problem(b, t, rc);
+    cur = atomic_load_explicit(&sl->ctl, memory_order_acquire);
+    if (CBSHM_CTL_MODE(cur) != CBSHM_MODE_NORMAL) {
+        rc = CBSHM_EAGAIN_INTERNAL;
+    } else if (CBSHM_CTL_STATE(cur) == CBSHM_STATE_CLOSED) {
+        t->ctl = cur;
+        t->flags = CBSHM_T_VALID;
+        rc = 0;
+    } else {
+        if (CBSHM_CTL_STATE(cur) == CBSHM_STATE_OPEN &&
+            now >= atomic_load_explicit(&sl->open_until_ns, memory_order_relaxed)) {
+            CBSHM_CRASH_POINT("half_open.locked");
+            cur = set_state(shm, idx, cur, CBSHM_STATE_HALF_OPEN, now);
+        }
+        if (CBSHM_CTL_STATE(cur) == CBSHM_STATE_HALF_OPEN &&
+            (rc = lease_take(sl, now, t)) == 0) {
+            t->ctl = cur;
+            t->flags = CBSHM_T_VALID | CBSHM_T_PROBE;
+        } else {
+            rc = CBSHM_EREJECTED;
+        }
+    }
+    cbshm__unlock(shm);
+    if (rc == CBSHM_EAGAIN_INTERNAL)
+        return cbshm_allow(b, t); /* the mode changed under us: decide again */
+    if (rc == CBSHM_EREJECTED)
+        return reject(sl);
+    return rc;
+}
+
+/* Half-open with every lease apparently held: worth taking the lock? */
+static bool lease_maybe_free(struct cbshm_breaker *b, struct cbshm_slot *sl, uint64_t now)
+{
+    uint32_t max = atomic_load_explicit(&sl->half_open_max_calls, memory_order_relaxed);
+
+    if (max > CBSHM_PROBES_MAX)
+        max = CBSHM_PROBES_MAX;
+    for (uint32_t i = 0; i < max; i++) {
+        if (atomic_load_explicit(&sl->leases[i].word, memory_order_relaxed) == 0 ||
+            now >= atomic_load_explicit(&sl->leases[i].deadline_ns, memory_order_relaxed))
+            return true;
+    }
+    /* All held and within their deadlines; now and then, check under the
+       lock whether an owner died. */
+    if (now >= atomic_load_explicit(&b->scan_at_ns, memory_order_relaxed)) {
+        atomic_store_explicit(&b->scan_at_ns, now + PROBE_SCAN_NS, memory_order_relaxed);
+        return true;
+    }
+    return false;
+}
+
+/* Failure run reached the threshold: trip, if nobody changed the state. */
+static void trip(struct cbshm_breaker *b, struct cbshm_slot *sl, uint64_t expect)
+{
+    struct cbshm *shm = b->shm;
+    uint64_t now = cbshm__now();
+    int rc;
+
+    if ((rc = cbshm__lock(shm)) != 0) {
+        atomic_store_explicit(&b->error, rc, memory_order_relaxed);
+        return;
+    }
+    if (atomic_load_explicit(&sl->ctl, memory_order_relaxed) == expect &&
+        atomic_load_explicit(&sl->consecutive_failures, memory_order_relaxed) >=
+            atomic_load_explicit(&sl->failure_threshold, memory_order_relaxed)) {
+        CBSHM_CRASH_POINT("trip.locked");
+        set_state(shm, (uint32_t)(sl - shm->slots), expect, CBSHM_STATE_OPEN, now);
+    }
+    cbshm__unlock(shm);
+}
+
+/* A probe's outcome: close after enough successes, reopen on a failure. */
+static void probe_done(struct cbshm_breaker *b, struct cbshm_slot *sl,
+                       const struct cbshm_ticket *t, enum cbshm_outcome o)
+{
+    struct cbshm *shm = b->shm;
+    uint64_t now = cbshm__now();
+    int rc;
+
+    if ((rc = cbshm__lock(shm)) != 0) {
+        atomic_store_explicit(&b->error, rc, memory_order_relaxed);
+        return;
+    }
+    if (atomic_load_explicit(&sl->ctl, memory_order_relaxed) == t->ctl) {
+        uint32_t idx = (uint32_t)(sl - shm->slots);
+        if (o == CBSHM_FAILURE) {
+            set_state(shm, idx, t->ctl, CBSHM_STATE_OPEN, now);
+        } else {
+            uint32_t n = atomic_fetch_add_explicit(&sl->half_open_successes, 1,
+                                                   memory_order_relaxed) + 1;
+            if (n >= atomic_load_explicit(&sl->success_threshold, memory_order_relaxed))
+                set_state(shm, idx, t->ctl, CBSHM_STATE_CLOSED, now);
+        }
+    }
+    cbshm__unlock(shm);
+}
+
+/* ---- Hot path ---------------------------------------------------------- */
+
+static inline int allow_impl(struct cbshm_breaker *b, struct cbshm_ticket *t)
+{
+    struct cbshm_slot *sl;
+    uint64_t ctl, now;
+    int rc = 0;
+
+    if (UNLIKELY(b == NULL)) {
+        t->flags = CBSHM_T_VALID | CBSHM_T_UNGUARDED;
+        return 0;
+    }
+    if (UNLIKELY((sl = slot_of(b, &ctl, &rc)) == NULL))
+        return problem(b, t, rc);
+    t->ctl = ctl;
+    if (LIKELY((ctl & 0xfu) == 0)) { /* closed, normal mode */
+        t->flags = CBSHM_T_VALID;
+        return 0;
+    }
+    switch (CBSHM_CTL_MODE(ctl)) {
+    case CBSHM_MODE_DISABLED:
+        t->flags = CBSHM_T_VALID | CBSHM_T_PASS;
+        return 0;
+    case CBSHM_MODE_FORCED_OPEN:
+        return reject(sl);
+    case CBSHM_MODE_FORCED_CLOSED:
+        t->flags = CBSHM_T_VALID | CBSHM_T_FORCED;
+        return 0;
+    default:
+        break;
+    }
+    now = cbshm__now();
+    if (CBSHM_CTL_STATE(ctl) == CBSHM_STATE_OPEN) {
+        if (now < atomic_load_explicit(&sl->open_until_ns, memory_order_relaxed))
+            return reject(sl);
+        return admit_probe(b, sl, now, t);
+    }
+    if (CBSHM_CTL_STATE(ctl) == CBSHM_STATE_HALF_OPEN && lease_maybe_free(b, sl, now))
+        return admit_probe(b, sl, now, t);
+    return reject(sl);
+}
+
+static inline void record_impl(struct cbshm_breaker *b, struct cbshm_ticket *t,
+                               enum cbshm_outcome o)
+{
+    uint64_t ref = atomic_load_explicit(&b->ref, memory_order_relaxed);
+    struct cbshm_slot *sl = &b->shm->slots[ref >> 32];
+    struct cbshm_stripe *st;
+    uint32_t flags = t->flags;
+
+    t->flags = 0;
+    if (UNLIKELY(CBSHM_CTL_GEN(t->ctl) != (uint32_t)ref))
+        return; /* the breaker was replaced while the call ran */
+    if (UNLIKELY(flags & CBSHM_T_PROBE)) {
+        bool kept = atomic_compare_exchange_strong_explicit(
+            &sl->leases[t->lease & (CBSHM_PROBES_MAX - 1)].word, &(uint64_t){t->token}, 0,
+            memory_order_acq_rel, memory_order_relaxed);
+        st = my_stripe(sl);
+        count(o == CBSHM_SUCCESS ? &st->successes
+                                 : o == CBSHM_FAILURE ? &st->failures : &st->ignored);
+        if (kept && o != CBSHM_IGNORED)
+            probe_done(b, sl, t, o);
+        return;
+    }
+    st = my_stripe(sl);
+    if (LIKELY(o == CBSHM_SUCCESS)) {
+        count(&st->successes);
+        /* Store only when needed: a store of zero over zero still takes
+           the line away from every other core. */
+        if (UNLIKELY(atomic_load_explicit(&sl->consecutive_failures, memory_order_relaxed) != 0) &&
+            !(flags & CBSHM_T_FORCED))
+            atomic_store_explicit(&sl->consecutive_failures, 0, memory_order_relaxed);
+        return;
+    }
+    if (o == CBSHM_IGNORED) {
+        count(&st->ignored);
+        return;
+    }
+    count(&st->failures);
+    if (flags & CBSHM_T_FORCED)
+        return;
+    if (atomic_load_explicit(&sl->ctl, memory_order_relaxed) != t->ctl)
+        return; /* admitted under another state: counted, decides nothing */
+    if (atomic_fetch_add_explicit(&sl->consecutive_failures, 1, memory_order_relaxed) + 1 >=
+        atomic_load_explicit(&sl->failure_threshold, memory_order_relaxed))
+        trip(b, sl, t->ctl);
+}
+
+int cbshm_allow(struct cbshm_breaker *b, struct cbshm_ticket *t)
+{
+    if (t == NULL)
+        return CBSHM_EINVAL;
+    return allow_impl(b, t);
+}
+
+int cbshm_record(struct cbshm_breaker *b, struct cbshm_ticket *t, enum cbshm_outcome o)
+{
+    if (t == NULL || (unsigned)o > CBSHM_IGNORED)
+        return CBSHM_EINVAL;
+    if (!(t->flags & CBSHM_T_VALID))
+        return CBSHM_EINVAL; /* never allowed, or recorded already */
+    if (b == NULL || (t->flags & (CBSHM_T_UNGUARDED | CBSHM_T_PASS))) {
+        t->flags = 0;
+        return 0;
+    }
+    record_impl(b, t, o);
+    return 0;
+}
+
+int cbshm_execute(struct cbshm_breaker *b, cbshm_call_fn fn, void *arg)
+{
+    struct cbshm_ticket t;
+    enum cbshm_outcome o;
+    int rc;
+
+    if (fn == NULL)
+        return CBSHM_EINVAL;
+    if ((rc = allow_impl(b, &t)) != 0)
+        return rc;
+    o = fn(arg);
+    if ((unsigned)o > CBSHM_IGNORED)
+        o = CBSHM_FAILURE; /* a caller bug must not corrupt the counts */
+    if (LIKELY(!(t.flags & (CBSHM_T_UNGUARDED | CBSHM_T_PASS))))
+        record_impl(b, &t, o);
+    return 0;
+}
+
+int cbshm_breaker_error(const struct cbshm_breaker *b)
+{
+    return b == NULL ? CBSHM_EINVAL : atomic_load_explicit(&b->error, memory_order_relaxed);
+}

@@ -1,0 +1,114 @@
+/*
+ * cbshm_check(): validates a whole segment the way an operator wants it
+ * validated - header, every slot, the name index, the probe leases - and
+ * names each problem. It reads under the table lock and changes nothing
+ * (taking the lock may repair a dead owner's change, which is the point).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define LEASE_SLACK_NS 1000000000ull
+
+struct checker {
+    void (*report)(void *ctx, const char *message);
+    void *ctx;
+    int problems;
+};
+
+__attribute__((format(printf, 2, 3))) static void problem(struct checker *c, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    c->problems++;
+    if (c->report != NULL)
+        c->report(c->ctx, msg);
+}
+
+static void check_slot(struct cbshm *shm, uint32_t i, uint64_t now, struct checker *c)
+{
+    const struct cbshm_slot *sl = &shm->slots[i];
+    uint64_t ctl = atomic_load_explicit(&sl->ctl, memory_order_acquire);
+    struct cbshm_settings s;
+    const char *end = memchr(sl->name, '\0', sizeof sl->name);
+    uint32_t found;
+
+    if (end == NULL || (size_t)(end - sl->name) != sl->name_len) {
+        problem(c, "slot %u: name is not terminated or its length is wrong", i);
+        return;
+    }
+    if (cbshm__check_breaker_name(sl->name) != 0) {
+        problem(c, "slot %u: invalid breaker name", i);
+        return;
+    }
+    if (CBSHM_CTL_STATE(ctl) > CBSHM_STATE_HALF_OPEN)
+        problem(c, "breaker %s: invalid state %u", sl->name, CBSHM_CTL_STATE(ctl));
+    cbshm__slot_settings(sl, &s);
+    if (!cbshm__settings_valid(&s))
+        problem(c, "breaker %s: settings out of range", sl->name);
+    if (cbshm__table_find(shm, sl->name, &found) != 0 || found != i)
+        problem(c, "breaker %s: missing from the name index", sl->name);
+    for (int l = 0; l < CBSHM_PROBES_MAX; l++) {
+        uint64_t w = atomic_load_explicit(&sl->leases[l].word, memory_order_relaxed);
+        uint64_t d = atomic_load_explicit(&sl->leases[l].deadline_ns, memory_order_relaxed);
+        uint64_t limit = now + atomic_load_explicit(&sl->probe_timeout_ns, memory_order_relaxed) +
+                         LEASE_SLACK_NS;
+
+        if (w == 0)
+            continue;
+        if ((uint32_t)(w >> 32) == 0)
+            problem(c, "breaker %s: probe lease %d has no owner", sl->name, l);
+        else if (d > limit)
+            problem(c, "breaker %s: probe lease %d expires beyond probe_timeout", sl->name, l);
+    }
+}
+
+int cbshm_check(struct cbshm *shm, void (*report)(void *ctx, const char *message), void *ctx)
+{
+    struct checker c = {report, ctx, 0};
+    uint64_t now = cbshm__now();
+    uint32_t live = 0, entries = 0;
+    int rc;
+
+    if (shm == NULL)
+        return CBSHM_EINVAL;
+    if ((rc = cbshm__validate_header(shm->hdr, shm->bytes)) != 0) {
+        problem(&c, "header: %s", cbshm_strerror(rc));
+        return c.problems;
+    }
+    if ((rc = cbshm__lock(shm)) != 0)
+        return rc;
+    if (shm->hdr->op != CBSHM_OP_NONE)
+        problem(&c, "header: a structural change (op %u) was left unfinished", shm->hdr->op);
+    for (uint32_t i = 0; i < shm->capacity; i++) {
+        uint32_t in_use = atomic_load_explicit(&shm->slots[i].in_use, memory_order_acquire);
+        if (in_use > 1) {
+            problem(&c, "slot %u: in_use is %u", i, in_use);
+        } else if (in_use == 1) {
+            live++;
+            check_slot(shm, i, now, &c);
+        }
+    }
+    for (uint32_t b = 0; b < shm->index_buckets; b++) {
+        uint32_t v = shm->index[b];
+        if (v == 0)
+            continue;
+        entries++;
+        if (v - 1 >= shm->capacity)
+            problem(&c, "index bucket %u: slot %u out of range", b, v - 1);
+        else if (atomic_load_explicit(&shm->slots[v - 1].in_use, memory_order_relaxed) != 1)
+            problem(&c, "index bucket %u: points at free slot %u", b, v - 1);
+    }
+    if (entries != live)
+        problem(&c, "index holds %u entries for %u breakers", entries, live);
+    if (shm->hdr->breakers != live)
+        problem(&c, "header counts %u breakers, table holds %u", shm->hdr->breakers, live);
+    cbshm__unlock(shm);
+    return c.problems;
+}

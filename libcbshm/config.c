@@ -1,0 +1,520 @@
+/*
+ * YAML configuration -> struct cbshm_config, with libyaml's document API.
+ * Every rejection names the file, line, column and key path
+ * ("breakers[2].open_timeout"). libyaml's "1 means success" stays here.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "internal.h"
+
+#define THRESHOLD_MAX 1000000u
+#define DURATION_MAX_MS (24ull * 3600 * 1000) /* one day */
+
+struct parse {
+    yaml_document_t *doc;
+    struct cbshm_diag *diag;
+    const char *label;
+};
+
+void cbshm_settings_default(struct cbshm_settings *out)
+{
+    memset(out, 0, sizeof *out);
+    out->failure_threshold = 5;
+    out->success_threshold = 1;
+    out->half_open_max_calls = 1;
+    out->open_timeout_ms = 30000;
+    out->probe_timeout_ms = 10000;
+}
+
+__attribute__((format(printf, 4, 5))) static int fail(struct parse *p, const yaml_node_t *at,
+                                                      const char *key, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (p->diag != NULL) {
+        snprintf(p->diag->file, sizeof p->diag->file, "%s", p->label);
+        p->diag->line = at != NULL ? (unsigned)at->start_mark.line + 1 : 1;
+        p->diag->column = at != NULL ? (unsigned)at->start_mark.column + 1 : 1;
+        snprintf(p->diag->key, sizeof p->diag->key, "%s", key != NULL ? key : "");
+        va_start(ap, fmt);
+        vsnprintf(p->diag->message, sizeof p->diag->message, fmt, ap);
+        va_end(ap);
+    }
+    return CBSHM_ECONFIG;
+}
+
+static const char *node_kind(const yaml_node_t *n)
+{
+    switch (n->type) {
+    case YAML_MAPPING_NODE:
+        return "a mapping";
+    case YAML_SEQUENCE_NODE:
+        return "a list";
+    default:
+        return "a scalar";
+    }
+}
+
+static const char *scalar(const yaml_node_t *n)
+{
+    return (const char *)n->data.scalar.value;
+}
+
+static int want_scalar(struct parse *p, const yaml_node_t *n, const char *key, const char *what)
+{
+    if (n->type != YAML_SCALAR_NODE)
+        return fail(p, n, key, "expected %s, got %s", what, node_kind(n));
+    return 0;
+}
+
+static int parse_uint(struct parse *p, const yaml_node_t *n, const char *key, uint64_t lo,
+                      uint64_t hi, uint64_t *out)
+{
+    const char *s;
+    uint64_t v = 0;
+    int rc;
+
+    if ((rc = want_scalar(p, n, key, "an integer")) != 0)
+        return rc;
+    s = scalar(n);
+    if (*s == '\0')
+        return fail(p, n, key, "expected an integer, got an empty value");
+    for (const char *c = s; *c != '\0'; c++) {
+        if (*c < '0' || *c > '9')
+            return fail(p, n, key, "expected an integer, got '%s'", s);
+        if (v > (UINT64_MAX - (uint64_t)(*c - '0')) / 10)
+            return fail(p, n, key, "value '%s' is out of range (%llu..%llu)", s,
+                        (unsigned long long)lo, (unsigned long long)hi);
+        v = v * 10 + (uint64_t)(*c - '0');
+    }
+    if (v < lo || v > hi)
+        return fail(p, n, key, "value %llu is out of range (%llu..%llu)", (unsigned long long)v,
+                    (unsigned long long)lo, (unsigned long long)hi);
+    *out = v;
+    return 0;
+}
+
+/* "250ms", "5s", "2m", "1h" -> milliseconds. */
+static int parse_duration(struct parse *p, const yaml_node_t *n, const char *key, uint64_t *out)
+{
+    static const struct {
+        const char *unit;
+        uint64_t ms;
+    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+    const char *s, *u;
+    uint64_t v = 0;
+    int rc;
+
+    if ((rc = want_scalar(p, n, key, "a duration")) != 0)
+        return rc;
+    s = scalar(n);
+    for (u = s; *u >= '0' && *u <= '9'; u++) {
+        if (v > DURATION_MAX_MS)
+            break;
+        v = v * 10 + (uint64_t)(*u - '0');
+    }
+    if (u == s)
+        return fail(p, n, key, "expected a duration such as 250ms, 5s, 2m or 1h, got '%s'", s);
+    if (*u == '\0')
+        return fail(p, n, key, "duration '%s' needs a unit (ms, s, m or h)", s);
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(u, units[i].unit) == 0) {
+            if (v > DURATION_MAX_MS / units[i].ms || v * units[i].ms == 0)
+                return fail(p, n, key, "duration '%s' is out of range (1ms..24h)", s);
+            *out = v * units[i].ms;
+            return 0;
+        }
+    }
+    return fail(p, n, key, "bad unit '%s' in duration '%s' (use ms, s, m or h)", u, s);
+}
+
+/* Calls each pair of mapping `n`, rejecting non-scalar and duplicate keys. */
+typedef int (*pair_fn)(struct parse *p, const char *path, const yaml_node_t *k,
+                       const yaml_node_t *v, void *ctx);
+
+static int each_pair(struct parse *p, const yaml_node_t *n, const char *path, pair_fn fn,
+                     void *ctx)
+{
+    for (yaml_node_pair_t *a = n->data.mapping.pairs.start; a < n->data.mapping.pairs.top; a++) {
+        const yaml_node_t *k = yaml_document_get_node(p->doc, a->key);
+        const yaml_node_t *v = yaml_document_get_node(p->doc, a->value);
+        int rc;
+
+        if (k == NULL || v == NULL || k->type != YAML_SCALAR_NODE)
+            return fail(p, k, path, "keys must be plain names");
+        for (yaml_node_pair_t *b = n->data.mapping.pairs.start; b < a; b++) {
+            const yaml_node_t *k2 = yaml_document_get_node(p->doc, b->key);
+            if (k2 != NULL && k2->type == YAML_SCALAR_NODE && strcmp(scalar(k2), scalar(k)) == 0)
+                return fail(p, k, scalar(k), "duplicate key '%s'", scalar(k));
+        }
+        if ((rc = fn(p, path, k, v, ctx)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void join(char *buf, size_t size, const char *path, const char *key)
+{
+    snprintf(buf, size, "%s%s%s", path, path[0] != '\0' ? "." : "", key);
+}
+
+/* One key of a breaker's settings; 1 when the key is not a setting. */
+static int setting(struct parse *p, const char *key, const yaml_node_t *v,
+                   struct cbshm_settings *s, const char *name)
+{
+    uint64_t x;
+    int rc;
+
+    if (strcmp(name, "failure_threshold") == 0) {
+        if ((rc = parse_uint(p, v, key, 1, THRESHOLD_MAX, &x)) == 0)
+            s->failure_threshold = (uint32_t)x;
+    } else if (strcmp(name, "success_threshold") == 0) {
+        if ((rc = parse_uint(p, v, key, 1, THRESHOLD_MAX, &x)) == 0)
+            s->success_threshold = (uint32_t)x;
+    } else if (strcmp(name, "half_open_max_calls") == 0) {
+        if ((rc = parse_uint(p, v, key, 1, CBSHM_PROBES_MAX, &x)) == 0)
+            s->half_open_max_calls = (uint32_t)x;
+    } else if (strcmp(name, "open_timeout") == 0) {
+        rc = parse_duration(p, v, key, &s->open_timeout_ms);
+    } else if (strcmp(name, "probe_timeout") == 0) {
+        rc = parse_duration(p, v, key, &s->probe_timeout_ms);
+    } else {
+        rc = 1;
+    }
+    return rc;
+}
+
+static int defaults_pair(struct parse *p, const char *path, const yaml_node_t *k,
+                         const yaml_node_t *v, void *ctx)
+{
+    char key[64];
+    int rc;
+
+    join(key, sizeof key, path, scalar(k));
+    rc = setting(p, key, v, ctx, scalar(k));
+    return rc == 1 ? fail(p, k, key, "unknown key '%s'", scalar(k)) : rc;
+}
+
+struct breaker_ctx {
+    struct cbshm_breaker_config *bc;
+    int has_name;
+};
+
+static int breaker_pair(struct parse *p, const char *path, const yaml_node_t *k,
+                        const yaml_node_t *v, void *ctx)
+{
+    struct breaker_ctx *b = ctx;
+    char key[64];
+    int rc;
+
+    join(key, sizeof key, path, scalar(k));
+    if (strcmp(scalar(k), "name") == 0) {
+        if ((rc = want_scalar(p, v, key, "a breaker name")) != 0)
+            return rc;
+        if (cbshm__check_breaker_name(scalar(v)) != 0)
+            return fail(p, v, key,
+                        "invalid breaker name '%.80s' (1..%d bytes of A-Z a-z 0-9 . _ : -)",
+                        scalar(v), CBSHM_NAME_MAX);
+        strcpy(b->bc->name, scalar(v));
+        b->has_name = 1;
+        return 0;
+    }
+    rc = setting(p, key, v, &b->bc->settings, scalar(k));
+    return rc == 1 ? fail(p, k, key, "unknown key '%s'", scalar(k)) : rc;
+}
+
+static int parse_breakers(struct parse *p, const yaml_node_t *seq, const yaml_node_t **names,
+                          struct cbshm_config *cfg)
+{
+    size_t n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+    int rc;
+
+    if (n == 0)
+        return 0;
+    if ((cfg->breakers = calloc(n, sizeof *cfg->breakers)) == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const yaml_node_t *item = yaml_document_get_node(p->doc, seq->data.sequence.items.start[i]);
+        struct breaker_ctx b = {&cfg->breakers[i], 0};
+        char path[32];
+
+        snprintf(path, sizeof path, "breakers[%zu]", i);
+        if (item == NULL || item->type != YAML_MAPPING_NODE)
+            return fail(p, item, path, "expected a mapping with a name, got %s",
+                        item != NULL ? node_kind(item) : "nothing");
+        b.bc->settings = cfg->defaults;
+        if ((rc = each_pair(p, item, path, breaker_pair, &b)) != 0)
+            return rc;
+        if (!b.has_name)
+            return fail(p, item, path, "breaker has no name");
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(cfg->breakers[j].name, b.bc->name) == 0)
+                return fail(p, names[i], path, "duplicate breaker name '%s' (first at line %u)",
+                            b.bc->name, (unsigned)names[j]->start_mark.line + 1);
+        }
+        cfg->n_breakers++;
+    }
+    return 0;
+}
+
+/* Finds the node of each breaker's name, for duplicate reports. */
+static const yaml_node_t *name_node(struct parse *p, const yaml_node_t *item)
+{
+    if (item == NULL || item->type != YAML_MAPPING_NODE)
+        return item;
+    for (yaml_node_pair_t *a = item->data.mapping.pairs.start; a < item->data.mapping.pairs.top; a++) {
+        const yaml_node_t *k = yaml_document_get_node(p->doc, a->key);
+        if (k != NULL && k->type == YAML_SCALAR_NODE && strcmp(scalar(k), "name") == 0)
+            return yaml_document_get_node(p->doc, a->value);
+    }
+    return item;
+}
+
+static int parse_mode(struct parse *p, const yaml_node_t *v, uint32_t *out)
+{
+    const char *s;
+    uint32_t m = 0;
+    size_t n;
+    int rc;
+
+    if ((rc = want_scalar(p, v, "mode", "an octal mode such as \"0600\"")) != 0)
+        return rc;
+    s = scalar(v);
+    n = strlen(s);
+    if (n < 3 || n > 4)
+        return fail(p, v, "mode", "expected an octal mode such as \"0600\", got '%s'", s);
+    for (const char *c = s; *c != '\0'; c++) {
+        if (*c < '0' || *c > '7')
+            return fail(p, v, "mode", "expected an octal mode such as \"0600\", got '%s'", s);
+        m = m * 8 + (uint32_t)(*c - '0');
+    }
+    if (m > 0777)
+        return fail(p, v, "mode", "mode '%s' has bits beyond 0777", s);
+    if ((m & 0600) != 0600)
+        return fail(p, v, "mode", "mode '%s' must let the owner read and write", s);
+    if (m & 0002)
+        return fail(p, v, "mode", "mode '%s' is writable by others; refusing", s);
+    *out = m;
+    return 0;
+}
+
+static int parse_group(struct parse *p, const yaml_node_t *v, uint32_t *gid)
+{
+    const char *s;
+    struct group *g;
+    uint64_t x;
+    int rc;
+
+    if ((rc = want_scalar(p, v, "group", "a group name or number")) != 0)
+        return rc;
+    s = scalar(v);
+    if (s[0] >= '0' && s[0] <= '9') {
+        if ((rc = parse_uint(p, v, "group", 0, UINT32_MAX - 1, &x)) != 0)
+            return rc;
+        *gid = (uint32_t)x;
+        return 0;
+    }
+    if ((g = getgrnam(s)) == NULL)
+        return fail(p, v, "group", "no such group '%.80s'", s);
+    *gid = (uint32_t)g->gr_gid;
+    return 0;
+}
+
+struct top_ctx {
+    struct cbshm_config *cfg;
+    const yaml_node_t *breakers_key, *breakers, *defaults;
+};
+
+static int top_pair(struct parse *p, const char *path, const yaml_node_t *k, const yaml_node_t *v,
+                    void *ctx)
+{
+    struct top_ctx *t = ctx;
+    const char *key = scalar(k);
+    uint64_t x;
+    int rc;
+
+    (void)path;
+    if (strcmp(key, "segment") == 0) {
+        if ((rc = want_scalar(p, v, key, "a segment name")) != 0)
+            return rc;
+        if (cbshm__check_segment_name(scalar(v)) != 0)
+            return fail(p, v, key, "invalid segment name '%.80s' (\"/name\", at most %d bytes, "
+                        "no other '/')", scalar(v), CBSHM_SEGMENT_NAME_MAX);
+        strcpy(t->cfg->segment, scalar(v));
+    } else if (strcmp(key, "capacity") == 0) {
+        if ((rc = parse_uint(p, v, key, 1, CBSHM_CAPACITY_MAX, &x)) != 0)
+            return rc;
+        t->cfg->capacity = (uint32_t)x;
+    } else if (strcmp(key, "mode") == 0) {
+        return parse_mode(p, v, &t->cfg->mode);
+    } else if (strcmp(key, "group") == 0) {
+        if ((rc = parse_group(p, v, &t->cfg->gid)) != 0)
+            return rc;
+        t->cfg->has_group = 1;
+    } else if (strcmp(key, "defaults") == 0) {
+        if (v->type != YAML_MAPPING_NODE)
+            return fail(p, v, key, "expected a mapping, got %s", node_kind(v));
+        t->defaults = v;
+    } else if (strcmp(key, "breakers") == 0) {
+        if (v->type != YAML_SEQUENCE_NODE)
+            return fail(p, v, key, "expected a list of breakers, got %s", node_kind(v));
+        t->breakers_key = k;
+        t->breakers = v;
+    } else {
+        return fail(p, k, key, "unknown key '%s'", key);
+    }
+    return 0;
+}
+
+static int parse_document(struct parse *p, struct cbshm_config *cfg)
+{
+    const yaml_node_t *root = yaml_document_get_root_node(p->doc);
+    struct top_ctx t = {cfg, NULL, NULL, NULL};
+    const yaml_node_t **names;
+    size_t n;
+    int rc;
+
+    if (root == NULL)
+        return fail(p, NULL, "", "the file is empty");
+    if (root->type != YAML_MAPPING_NODE)
+        return fail(p, root, "", "expected a mapping at the top, got %s", node_kind(root));
+    if ((rc = each_pair(p, root, "", top_pair, &t)) != 0)
+        return rc;
+    /* defaults first, wherever the file puts them: breakers inherit them. */
+    if (t.defaults != NULL && (rc = each_pair(p, t.defaults, "defaults", defaults_pair, &cfg->defaults)) != 0)
+        return rc;
+    if (t.breakers == NULL)
+        return 0;
+    n = (size_t)(t.breakers->data.sequence.items.top - t.breakers->data.sequence.items.start);
+    if (n > cfg->capacity)
+        return fail(p, t.breakers_key, "breakers", "%zu breakers exceed capacity %u", n,
+                    cfg->capacity);
+    if ((names = calloc(n + 1, sizeof *names)) == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        names[i] = name_node(p, yaml_document_get_node(p->doc, t.breakers->data.sequence.items.start[i]));
+    rc = parse_breakers(p, t.breakers, names, cfg);
+    free(names);
+    return rc;
+}
+
+int cbshm_config_load_string(const char *yaml, size_t len, const char *label,
+                             struct cbshm_config **out, struct cbshm_diag *diag)
+{
+    struct cbshm_config *cfg;
+    yaml_parser_t parser;
+    yaml_document_t doc, extra;
+    struct parse p = {&doc, diag, label != NULL ? label : "<string>"};
+    int rc;
+
+    if (yaml == NULL || out == NULL)
+        return CBSHM_EINVAL;
+    if (diag != NULL)
+        memset(diag, 0, sizeof *diag);
+    if ((cfg = calloc(1, sizeof *cfg)) == NULL)
+        return -ENOMEM;
+    cfg->capacity = 256;
+    cfg->mode = 0600;
+    cbshm_settings_default(&cfg->defaults);
+    if (!yaml_parser_initialize(&parser)) {
+        free(cfg);
+        return -ENOMEM;
+    }
+    yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
+    if (!yaml_parser_load(&parser, &doc)) {
+        yaml_node_t at = {0};
+        at.start_mark = parser.problem_mark;
+        rc = fail(&p, &at, "", "YAML syntax error: %s%s%s",
+                  parser.problem != NULL ? parser.problem : "malformed document",
+                  parser.context != NULL ? " " : "", parser.context != NULL ? parser.context : "");
+        yaml_parser_delete(&parser);
+        free(cfg);
+        return rc;
+    }
+    rc = parse_document(&p, cfg);
+    if (rc == 0) {
+        /* A second document would be silently ignored: refuse it. */
+        if (!yaml_parser_load(&parser, &extra)) {
+            yaml_node_t at = {0};
+            at.start_mark = parser.problem_mark;
+            rc = fail(&p, &at, "", "YAML syntax error: %s",
+                      parser.problem != NULL ? parser.problem : "malformed document");
+        } else {
+            if (yaml_document_get_root_node(&extra) != NULL)
+                rc = fail(&p, yaml_document_get_root_node(&extra), "",
+                          "only one YAML document is allowed");
+            yaml_document_delete(&extra);
+        }
+    }
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    if (rc != 0) {
+        cbshm_config_free(cfg);
+        return rc;
+    }
+    *out = cfg;
+    return 0;
+}
+
+int cbshm_config_load_file(const char *path, struct cbshm_config **out, struct cbshm_diag *diag)
+{
+    FILE *f;
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    int rc;
+
+    if (path == NULL || out == NULL)
+        return CBSHM_EINVAL;
+    if ((f = fopen(path, "rb")) == NULL) {
+        rc = -errno;
+        if (diag != NULL) {
+            memset(diag, 0, sizeof *diag);
+            snprintf(diag->file, sizeof diag->file, "%s", path);
+            snprintf(diag->message, sizeof diag->message, "cannot open: %s", strerror(-rc));
+        }
+        return rc;
+    }
+    for (;;) {
+        size_t got;
+        if (len == cap) {
+            char *nb;
+            cap = cap != 0 ? cap * 2 : 4096;
+            if (cap > (16u << 20) || (nb = realloc(buf, cap)) == NULL) {
+                rc = cap > (16u << 20) ? -EFBIG : -ENOMEM;
+                goto out;
+            }
+            buf = nb;
+        }
+        got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(f)) {
+        rc = -EIO;
+        goto out;
+    }
+    rc = cbshm_config_load_string(buf, len, path, out, diag);
+out:
+    if (rc < 0 && rc != CBSHM_ECONFIG && diag != NULL) {
+        snprintf(diag->file, sizeof diag->file, "%s", path);
+        snprintf(diag->message, sizeof diag->message, "cannot read: %s", strerror(-rc));
+    }
+    fclose(f);
+    free(buf);
+    return rc;
+}
+
+void cbshm_config_free(struct cbshm_config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    free(cfg->breakers);
+    free(cfg);
+}

@@ -1,0 +1,407 @@
+/*
+ * libcbshm - one circuit-breaker table per host, in POSIX shared memory.
+ *
+ * Process model. An operator (cbctl apply) or a master process
+ * (cbshm_apply) creates a named shared-memory segment holding a fixed-size
+ * table of breakers. Every worker process attaches to it (cbshm_open),
+ * resolves the breakers it uses once (cbshm_breaker_get) and then guards
+ * each downstream call with cbshm_execute() or the cbshm_allow() /
+ * cbshm_record() pair. All processes read and write the same breaker
+ * state: a trip decided by one worker is seen by every worker on its next
+ * call. Admission in the closed state and recording an outcome are a few
+ * atomic operations on the segment: no lock, no system call, no allocation.
+ *
+ * Handles survive fork(): a segment or breaker handle obtained in a parent
+ * works in its children. Every function is thread-safe unless its comment
+ * says otherwise.
+ *
+ * Errors. Functions return 0 on success and a negative number on failure:
+ * either -errno from a failed system call or one of the CBSHM_E* codes
+ * below, which sit in a reserved block that never collides with errno.
+ * cbshm_strerror() names every code.
+ *
+ * The breaker never becomes the outage: when the library cannot decide
+ * (segment missing, foreign, corrupt; breaker deleted) cbshm_execute() and
+ * cbshm_allow() let the call through, unless the handle was opened with
+ * CBSHM_FAIL_CLOSED.
+ */
+#ifndef CBSHM_H
+#define CBSHM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(CBSHM_BUILDING) && defined(__GNUC__)
+#define CBSHM_API __attribute__((visibility("default")))
+#else
+#define CBSHM_API
+#endif
+
+/* ---- Version --------------------------------------------------------- */
+
+#define CBSHM_VERSION_MAJOR 1
+#define CBSHM_VERSION_MINOR 0
+#define CBSHM_VERSION_PATCH 0
+#define CBSHM_VERSION_STRING "1.0.0"
+
+/* The library's version string, e.g. "1.0.0". Never NULL, static. */
+CBSHM_API const char *cbshm_version(void);
+
+/* ---- Errors ---------------------------------------------------------- */
+
+/*
+ * The library's own codes. X(NAME, value, message) so that error.c builds
+ * its table from this one list.
+ */
+#define CBSHM_ERRNO_MAP(X)                                                      \
+    X(EREJECTED, -30800, "call rejected by the circuit breaker")               \
+    X(ENOSEG, -30801, "segment does not exist")                                \
+    X(EBADMAGIC, -30802, "segment is not a libcbshm segment (bad magic)")      \
+    X(EVERSION, -30803, "segment layout version does not match the library")   \
+    X(EABI, -30804, "segment ABI fingerprint does not match the library")      \
+    X(ETRUNCATED, -30805, "segment is smaller than its header says")           \
+    X(ECORRUPT, -30806, "segment is corrupt")                                  \
+    X(EUNINIT, -30807, "segment is not initialised yet (or its creator died)") \
+    X(ENOBREAKER, -30808, "no such breaker")                                   \
+    X(ESTALE, -30809, "breaker was deleted or recreated behind the handle")    \
+    X(EFULL, -30810, "breaker table is full")                                  \
+    X(EBADNAME, -30811, "invalid breaker or segment name")                     \
+    X(ECONFIG, -30812, "configuration rejected")                               \
+    X(ELOCK, -30813, "table lock could not be repaired")                       \
+    X(EPERM, -30814, "segment has unsafe ownership or permissions")            \
+    X(ERETIRED, -30815, "segment was destroyed")                               \
+    X(EINVAL, -30816, "invalid argument")
+
+enum cbshm_error {
+#define CBSHM__ERR_ENUM(name, value, msg) CBSHM_##name = (value),
+    CBSHM_ERRNO_MAP(CBSHM__ERR_ENUM)
+#undef CBSHM__ERR_ENUM
+};
+
+/*
+ * A static message for any code: 0, a CBSHM_E* code, a -errno value, or an
+ * unknown number. Never NULL, never allocates.
+ */
+CBSHM_API const char *cbshm_strerror(int code);
+
+/* The symbolic name of a code ("CBSHM_EREJECTED", "ENOENT", "OK", ...). */
+CBSHM_API const char *cbshm_errname(int code);
+
+/* ---- Types ----------------------------------------------------------- */
+
+/* An attached segment. Opaque; one per process is usual. */
+struct cbshm;
+
+/* A resolved breaker. Opaque; resolve once, keep for the process's life. */
+struct cbshm_breaker;
+
+enum cbshm_state {
+    CBSHM_STATE_CLOSED = 0,    /* calls pass; failures are counted */
+    CBSHM_STATE_OPEN = 1,      /* calls are rejected until open_until */
+    CBSHM_STATE_HALF_OPEN = 2, /* a few probe calls test the downstream */
+};
+
+enum cbshm_mode {
+    CBSHM_MODE_NORMAL = 0,        /* the state machine decides */
+    CBSHM_MODE_FORCED_OPEN = 1,   /* every call is rejected */
+    CBSHM_MODE_FORCED_CLOSED = 2, /* every call passes; outcomes counted, no trips */
+    CBSHM_MODE_DISABLED = 3,      /* pass-through; nothing is recorded */
+};
+
+enum cbshm_outcome {
+    CBSHM_SUCCESS = 0, /* the downstream answered well */
+    CBSHM_FAILURE = 1, /* the downstream failed */
+    CBSHM_IGNORED = 2, /* the answer says nothing about the downstream's health */
+};
+
+/* Limits of the shared table. */
+#define CBSHM_NAME_MAX 63          /* bytes in a breaker name, without NUL */
+#define CBSHM_SEGMENT_NAME_MAX 200 /* bytes in a segment name, without NUL */
+#define CBSHM_PROBES_MAX 16        /* upper bound of half_open_max_calls */
+#define CBSHM_CAPACITY_MAX 65536   /* upper bound of a table's capacity */
+
+/* Flags of cbshm_open(). */
+#define CBSHM_FAIL_CLOSED 0x1u /* reject calls when the library cannot decide */
+
+/* Settings of one breaker. Durations are milliseconds. */
+struct cbshm_settings {
+    uint32_t failure_threshold;   /* consecutive failures that trip, >= 1 */
+    uint32_t success_threshold;   /* probe successes that close, >= 1 */
+    uint32_t half_open_max_calls; /* probes admitted at once, 1..CBSHM_PROBES_MAX */
+    uint32_t reserved0;
+    uint64_t open_timeout_ms;  /* time spent open before probing, >= 1 */
+    uint64_t probe_timeout_ms; /* a probe lease expires after this, >= 1 */
+};
+
+/* A point-in-time copy of one breaker, for inspection. */
+struct cbshm_snapshot {
+    char name[CBSHM_NAME_MAX + 1];
+    uint32_t index;      /* slot in the table */
+    uint32_t generation; /* bumped when the slot is reused */
+    enum cbshm_state state;
+    enum cbshm_mode mode;
+    struct cbshm_settings settings;
+    uint64_t requests;  /* successes + failures + ignored + rejections */
+    uint64_t successes; /* recorded successful calls */
+    uint64_t failures;  /* recorded failed calls */
+    uint64_t ignored;   /* recorded calls with an ignored outcome */
+    uint64_t rejections;
+    uint64_t trips;                 /* transitions into open */
+    uint64_t probes_reclaimed;      /* leases taken back from dead or late owners */
+    uint32_t consecutive_failures;  /* current run, closed state */
+    uint32_t half_open_successes;   /* successes in the current half-open period */
+    uint32_t probes_in_flight;      /* leases held now */
+    uint32_t reserved0;
+    uint64_t open_until_ns;         /* CLOCK_MONOTONIC; meaningful when open */
+    uint64_t last_transition_ns;    /* CLOCK_MONOTONIC of the last state change */
+    uint64_t time_in_state_ns;      /* now - last_transition_ns */
+};
+
+/* ---- Segment --------------------------------------------------------- */
+
+/*
+ * The segment name to use when the caller has none: $CBSHM_SEGMENT if set
+ * and non-empty, else "/cbshm". Static or environment storage; do not free.
+ */
+CBSHM_API const char *cbshm_default_segment(void);
+
+/*
+ * Attaches to the existing segment `name` ("/name", at most
+ * CBSHM_SEGMENT_NAME_MAX bytes). flags: 0 or CBSHM_FAIL_CLOSED. On success
+ * *out is a handle released by cbshm_close(). The header is validated:
+ * size, magic, layout version, ABI fingerprint, each with its own code.
+ * Refuses a segment owned by another user (unless we are root) or writable
+ * by others. May block briefly on the filesystem; never on the table lock.
+ * Returns 0, CBSHM_ENOSEG, CBSHM_EBADMAGIC, CBSHM_EVERSION, CBSHM_EABI,
+ * CBSHM_ETRUNCATED, CBSHM_ECORRUPT, CBSHM_EUNINIT, CBSHM_EPERM,
+ * CBSHM_EBADNAME, CBSHM_EINVAL, or -errno (-EACCES, -ENOMEM, ...).
+ */
+CBSHM_API int cbshm_open(const char *name, unsigned flags, struct cbshm **out);
+
+/*
+ * Detaches. Breaker handles obtained from shm must be released first.
+ * Accepts NULL.
+ */
+CBSHM_API void cbshm_close(struct cbshm *shm);
+
+/*
+ * Marks the segment retired and unlinks its name. Processes still attached
+ * keep a valid mapping; new opens fail with CBSHM_ENOSEG. Returns 0,
+ * CBSHM_ENOSEG, CBSHM_EBADNAME, or -errno.
+ */
+CBSHM_API int cbshm_destroy(const char *name);
+
+/* ---- Breakers -------------------------------------------------------- */
+
+/*
+ * Resolves `name` to a handle kept by the caller and released with
+ * cbshm_breaker_release(). Takes the table lock briefly. A handle detects
+ * the breaker being deleted or recreated (CBSHM_ESTALE) and then looks the
+ * name up again by itself. Returns 0, CBSHM_ENOBREAKER, CBSHM_EBADNAME,
+ * CBSHM_EINVAL, CBSHM_ELOCK, CBSHM_ECORRUPT, or -ENOMEM.
+ */
+CBSHM_API int cbshm_breaker_get(struct cbshm *shm, const char *name,
+                                struct cbshm_breaker **out);
+
+/* Releases a handle. Accepts NULL. */
+CBSHM_API void cbshm_breaker_release(struct cbshm_breaker *b);
+
+/* The name the handle was resolved with. Never NULL for a valid handle. */
+CBSHM_API const char *cbshm_breaker_name(const struct cbshm_breaker *b);
+
+/* ---- Hot path -------------------------------------------------------- */
+
+/* The caller's protected call: does the work, says how it went. */
+typedef enum cbshm_outcome (*cbshm_call_fn)(void *arg);
+
+/*
+ * Runs fn(arg) if the breaker admits the call, then records its outcome.
+ * No lock is held while fn runs.
+ * Returns 0 when fn ran, CBSHM_EREJECTED when the breaker refused the call
+ * (fn did not run). When the library cannot decide (b NULL, breaker gone,
+ * segment invalid) fn runs anyway and 0 is returned, unless the segment was
+ * opened with CBSHM_FAIL_CLOSED: then fn does not run and the problem's
+ * code is returned. cbshm_breaker_error() tells what the problem was.
+ */
+CBSHM_API int cbshm_execute(struct cbshm_breaker *b, cbshm_call_fn fn, void *arg);
+
+/*
+ * What cbshm_allow() hands to cbshm_record(). Plain data owned by the
+ * caller (a stack or per-request variable); one ticket per admitted call.
+ */
+struct cbshm_ticket {
+    uint64_t ctl;      /* the breaker's control word at admission */
+    uint32_t flags;    /* internal: probe, pass-through, unguarded */
+    uint32_t lease;    /* probe lease index, when a probe */
+    uint64_t token;    /* probe lease token, when a probe */
+};
+
+/*
+ * Two-step API for code that cannot wrap the call in a function (event
+ * loops, async clients). cbshm_allow() decides: 0 means make the call and
+ * later pass the ticket to cbshm_record() exactly once; CBSHM_EREJECTED
+ * means do not make it. Under fail-open, a problem gives 0 and an
+ * unguarded ticket; under CBSHM_FAIL_CLOSED it gives the problem's code.
+ * A probe ticket that is never recorded holds its lease until
+ * probe_timeout_ms passes or the process dies.
+ */
+CBSHM_API int cbshm_allow(struct cbshm_breaker *b, struct cbshm_ticket *t);
+
+/*
+ * Records the outcome of a call admitted by cbshm_allow(). Returns 0, or
+ * CBSHM_EINVAL for a NULL ticket or an outcome out of range. Recording an
+ * unguarded ticket is a no-op returning 0.
+ */
+CBSHM_API int cbshm_record(struct cbshm_breaker *b, struct cbshm_ticket *t,
+                           enum cbshm_outcome outcome);
+
+/*
+ * The last problem this handle met on the hot path (0 when none): the code
+ * cbshm_execute() would have returned under CBSHM_FAIL_CLOSED.
+ */
+CBSHM_API int cbshm_breaker_error(const struct cbshm_breaker *b);
+
+/* ---- Inspection and steering (take the table lock) -------------------- */
+
+/* Copies breaker `name`'s state into *out. Returns 0, CBSHM_ENOBREAKER, ... */
+CBSHM_API int cbshm_snapshot(struct cbshm *shm, const char *name,
+                             struct cbshm_snapshot *out);
+
+/*
+ * Calls fn for every breaker in slot order with a consistent copy of each.
+ * Stops early and returns fn's value if fn returns non-zero.
+ */
+CBSHM_API int cbshm_foreach(struct cbshm *shm,
+                            int (*fn)(void *ctx, const struct cbshm_snapshot *s),
+                            void *ctx);
+
+/* Sets the mode of breaker `name`; every process obeys it on its next call. */
+CBSHM_API int cbshm_set_mode(struct cbshm *shm, const char *name, enum cbshm_mode mode);
+
+/* Closes breaker `name`, clears its counters and leases, mode back to normal. */
+CBSHM_API int cbshm_reset(struct cbshm *shm, const char *name);
+
+/* Capacity, count and geometry of an attached segment. */
+struct cbshm_info {
+    uint32_t layout_version;
+    uint32_t capacity;      /* slots */
+    uint32_t breakers;      /* slots in use */
+    uint32_t index_buckets; /* name index size */
+    uint64_t segment_bytes;
+    uint64_t bytes_per_breaker;
+    uint64_t lock_repairs;  /* times a dead lock owner was repaired */
+    uint32_t creator_pid;
+    uint32_t mode;          /* permission bits the segment was created with */
+};
+CBSHM_API int cbshm_info(struct cbshm *shm, struct cbshm_info *out);
+
+/*
+ * Validates the whole segment: header, every slot, the name index, leases.
+ * For each problem calls report(ctx, message) (may be NULL) and counts it.
+ * Returns the number of problems (0 when healthy) or a negative code when
+ * the check itself could not run.
+ */
+CBSHM_API int cbshm_check(struct cbshm *shm,
+                          void (*report)(void *ctx, const char *message), void *ctx);
+
+/* ---- Configuration --------------------------------------------------- */
+
+/* Where a configuration error is: file, line, column (1-based), key. */
+struct cbshm_diag {
+    char file[256];
+    unsigned line;
+    unsigned column;
+    char key[64];
+    char message[256];
+};
+
+struct cbshm_breaker_config {
+    char name[CBSHM_NAME_MAX + 1];
+    struct cbshm_settings settings;
+};
+
+/* A parsed configuration file. Plain data owned by the caller. */
+struct cbshm_config {
+    char segment[CBSHM_SEGMENT_NAME_MAX + 1]; /* "" when the file has none */
+    uint32_t capacity;                        /* default 256 */
+    uint32_t mode;                            /* permission bits, default 0600 */
+    int has_group;                            /* 1 when `group` was given */
+    uint32_t gid;                             /* resolved `group` */
+    struct cbshm_settings defaults;
+    size_t n_breakers;
+    struct cbshm_breaker_config *breakers; /* n_breakers entries */
+};
+
+/* The built-in defaults for a breaker's settings. */
+CBSHM_API void cbshm_settings_default(struct cbshm_settings *out);
+
+/*
+ * Parses YAML from `path`. On success *out is released with
+ * cbshm_config_free(). On CBSHM_ECONFIG, diag (if not NULL) says file,
+ * line, column, key and what is wrong. Returns 0, CBSHM_ECONFIG, -ENOMEM,
+ * or -errno from opening the file (diag says which file).
+ */
+CBSHM_API int cbshm_config_load_file(const char *path, struct cbshm_config **out,
+                                     struct cbshm_diag *diag);
+
+/* As cbshm_config_load_file, from memory; `label` names it in diag. */
+CBSHM_API int cbshm_config_load_string(const char *yaml, size_t len, const char *label,
+                                       struct cbshm_config **out, struct cbshm_diag *diag);
+
+/* Releases a configuration. Accepts NULL. */
+CBSHM_API void cbshm_config_free(struct cbshm_config *cfg);
+
+enum cbshm_change_kind {
+    CBSHM_CHANGE_CREATED_SEGMENT = 0,
+    CBSHM_CHANGE_ADDED = 1,
+    CBSHM_CHANGE_UPDATED = 2,
+    CBSHM_CHANGE_REMOVED = 3,
+};
+
+/* One change made (or, in a dry run, that would be made) by cbshm_apply. */
+struct cbshm_change {
+    enum cbshm_change_kind kind;
+    const char *name; /* breaker or segment name */
+    struct cbshm_settings before; /* UPDATED, REMOVED */
+    struct cbshm_settings after;  /* ADDED, UPDATED */
+};
+
+#define CBSHM_APPLY_DRY_RUN 0x1u /* report, change nothing, create nothing */
+
+/*
+ * Makes segment `segment` (NULL: cfg->segment, else the default) match
+ * cfg: creates it if missing (O_CREAT|O_EXCL, cfg->mode, space reserved up
+ * front, header published last) or reconciles it in place under the table
+ * lock: adds breakers, updates changed settings keeping live state,
+ * removes breakers no longer listed. Calls on_change (may be NULL) for
+ * each change; *n_changes (may be NULL) gets their count. Racing appliers
+ * are safe: exactly one creates, the others reconcile.
+ * Returns 0, CBSHM_EFULL (more breakers than the segment's capacity),
+ * -ENOSPC (no room in /dev/shm), and the codes of cbshm_open().
+ */
+CBSHM_API int cbshm_apply(const struct cbshm_config *cfg, const char *segment,
+                          unsigned flags,
+                          void (*on_change)(void *ctx, const struct cbshm_change *c),
+                          void *ctx, unsigned *n_changes);
+
+/* ---- Clock seam ------------------------------------------------------ */
+
+/*
+ * The library reads CLOCK_MONOTONIC nanoseconds through this one seam so
+ * tests can move time. fn NULL restores the real clock. Process-wide; set
+ * it before threads start. Not for production use.
+ */
+typedef uint64_t (*cbshm_clock_fn)(void *ctx);
+CBSHM_API void cbshm_clock_set(cbshm_clock_fn fn, void *ctx);
+
+/* The library's current time, through the seam. */
+CBSHM_API uint64_t cbshm_now_ns(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CBSHM_H */

@@ -1,0 +1,95 @@
+/*
+ * Declarations shared between the library's .c files. Not installed.
+ */
+#ifndef CBSHM_INTERNAL_H
+#define CBSHM_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cbshm.h"
+#include "layout.h"
+
+/* An attached segment: this process's view of the mapping. */
+struct cbshm {
+    char name[CBSHM_SEGMENT_NAME_MAX + 1];
+    unsigned flags;
+    void *base;
+    size_t bytes;
+    struct cbshm_header *hdr;
+    struct cbshm_slot *slots;
+    uint32_t *index;
+    uint32_t capacity;
+    uint32_t index_buckets;
+};
+
+/*
+ * A resolved breaker. ref packs slot index << 32 | generation so the hot
+ * path reads it with one load, and a re-resolve by another thread is a
+ * single store.
+ */
+struct cbshm_breaker {
+    struct cbshm *shm;
+    _Atomic uint64_t ref;
+    _Atomic int error;              /* last hot-path problem, 0 if none */
+    _Atomic uint64_t retry_at_ns;   /* next re-resolve attempt after ESTALE */
+    _Atomic uint64_t scan_at_ns;    /* next look for dead probe owners */
+    char name[CBSHM_NAME_MAX + 1];
+};
+
+/* Ticket flags. */
+#define CBSHM_T_UNGUARDED 0x1u /* the library could not decide; record is a no-op */
+#define CBSHM_T_PASS 0x2u      /* disabled mode: nothing recorded */
+#define CBSHM_T_PROBE 0x4u     /* holds a half-open lease */
+#define CBSHM_T_FORCED 0x8u    /* forced closed: counted, never trips */
+#define CBSHM_T_VALID 0x80u    /* set by allow, cleared by record */
+
+/* Internal only: "the mode changed under us, decide again". */
+#define CBSHM_EAGAIN_INTERNAL (-30899)
+
+/* segment.c */
+int cbshm__segment_create(const char *name, const struct cbshm_config *cfg,
+                          struct cbshm **out);
+int cbshm__segment_attach(const char *name, unsigned flags, bool wait_publish,
+                          struct cbshm **out);
+int cbshm__validate_header(const struct cbshm_header *h, uint64_t file_bytes);
+uint64_t cbshm__abi_fingerprint(void);
+uint64_t cbshm__segment_bytes(uint32_t capacity, uint32_t *index_buckets);
+int cbshm__check_segment_name(const char *name);
+
+/* lock.c: the only code that knows about EOWNERDEAD. */
+int cbshm__lock_init(pthread_mutex_t *m);
+int cbshm__lock(struct cbshm *shm);
+void cbshm__unlock(struct cbshm *shm);
+
+/* table.c: slots and the name index. Called with the table lock held. */
+int cbshm__check_breaker_name(const char *name);
+int cbshm__table_find(const struct cbshm *shm, const char *name, uint32_t *slot);
+int cbshm__table_add(struct cbshm *shm, const char *name, const struct cbshm_settings *s,
+                     uint32_t *slot);
+void cbshm__table_remove(struct cbshm *shm, uint32_t slot);
+void cbshm__table_reindex(struct cbshm *shm);
+void cbshm__table_repair(struct cbshm *shm);
+void cbshm__slot_settings(const struct cbshm_slot *sl, struct cbshm_settings *out);
+void cbshm__slot_store_settings(struct cbshm_slot *sl, const struct cbshm_settings *s);
+int cbshm__settings_valid(const struct cbshm_settings *s);
+void cbshm__slot_snapshot(const struct cbshm *shm, uint32_t slot, uint64_t now,
+                          struct cbshm_snapshot *out);
+
+/* breaker.c */
+bool cbshm__pid_alive(uint32_t pid);
+
+/* clock.c */
+uint64_t cbshm__now(void);
+
+/* crash.c: named points where a test build can kill the process. */
+#ifdef CBSHM_CRASH_POINTS
+void cbshm__crash_point(const char *name);
+#define CBSHM_CRASH_POINT(name) cbshm__crash_point(name)
+#else
+#define CBSHM_CRASH_POINT(name) ((void)0)
+#endif
+
+#endif /* CBSHM_INTERNAL_H */

@@ -1,0 +1,154 @@
+/*
+ * The shared-memory format. Everything here lives in the segment and is
+ * read by processes that may run another build of the library, so it uses
+ * fixed-width integers and offsets, never pointers, and pins its sizes
+ * with static assertions. The header's ABI fingerprint is computed from
+ * these sizes: change a struct and old and new libraries refuse each
+ * other's segments instead of misreading them.
+ *
+ *   [ header | slot 0 | slot 1 | ... | slot capacity-1 | name index ]
+ *
+ * A slot is one breaker. Its first cache line is read on every call and
+ * written only on transitions and config changes; failure bookkeeping has
+ * its own line; outcome counters are striped over per-writer lines so the
+ * success path never writes a line another process reads.
+ */
+#ifndef CBSHM_LAYOUT_H
+#define CBSHM_LAYOUT_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "cbshm.h"
+
+#define CBSHM_MAGIC 0x3130544d48534243ULL /* "CBSHMT01" little-endian */
+#define CBSHM_LAYOUT_VERSION 1u
+#define CBSHM_LINE 64
+#define CBSHM_STRIPES 16 /* counter lines per breaker; a power of two */
+#define CBSHM_HEADER_BYTES 4096
+
+/* Only always-lock-free atomics may live in the segment (DESIGN rule 14). */
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free");
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free");
+_Static_assert((CBSHM_STRIPES & (CBSHM_STRIPES - 1)) == 0, "stripes: power of two");
+
+/*
+ * The control word, one atomic 64-bit value read on every call:
+ *   bits  0..1  state (enum cbshm_state)
+ *   bits  2..3  mode (enum cbshm_mode)
+ *   bits  4..31 epoch, bumped on every state or mode change
+ *   bits 32..63 generation, bumped when the slot is created or deleted
+ * A ticket remembers the word it was admitted under; an outcome only
+ * drives a transition when the word has not changed since.
+ */
+#define CBSHM_CTL_STATE(c) ((unsigned)((c)&3u))
+#define CBSHM_CTL_MODE(c) ((unsigned)(((c) >> 2) & 3u))
+#define CBSHM_CTL_EPOCH(c) ((uint32_t)(((c) >> 4) & 0x0fffffffu))
+#define CBSHM_CTL_GEN(c) ((uint32_t)((c) >> 32))
+#define CBSHM_CTL_MAKE(gen, epoch, mode, state)                                     \
+    (((uint64_t)(gen) << 32) | ((uint64_t)((epoch)&0x0fffffffu) << 4) |            \
+     ((uint64_t)((mode)&3u) << 2) | (uint64_t)((state)&3u))
+
+/* Counters written by one group of writers; one cache line. */
+struct cbshm_stripe {
+    _Atomic uint64_t successes;
+    _Atomic uint64_t failures;
+    _Atomic uint64_t ignored;
+    _Atomic uint64_t rejections;
+    uint64_t reserved[4];
+};
+
+/*
+ * A half-open probe lease. word = owner pid << 32 | sequence, 0 when free.
+ * Taken and reclaimed under the table lock; released lock-free by the
+ * owner with a compare-and-swap, which fails if the lease was reclaimed.
+ */
+struct cbshm_lease {
+    _Atomic uint64_t word;
+    _Atomic uint64_t deadline_ns;
+};
+
+struct cbshm_slot {
+    /* Line 0: read on every call; written on transitions and by apply. */
+    _Atomic uint64_t ctl;
+    _Atomic uint64_t open_until_ns;
+    _Atomic uint64_t open_timeout_ns;
+    _Atomic uint64_t probe_timeout_ns;
+    _Atomic uint32_t failure_threshold;
+    _Atomic uint32_t success_threshold;
+    _Atomic uint32_t half_open_max_calls;
+    _Atomic uint32_t in_use; /* 0 free, 1 a live breaker */
+    uint64_t reserved0[2];
+
+    /* Line 1: failure path and transitions. */
+    _Atomic uint32_t consecutive_failures;
+    _Atomic uint32_t half_open_successes;
+    _Atomic uint32_t lease_seq;
+    uint32_t name_len;
+    _Atomic uint64_t trips;
+    _Atomic uint64_t last_transition_ns;
+    _Atomic uint64_t probes_reclaimed;
+    uint64_t reserved1[3];
+
+    /* Line 2: identity; written under the table lock while not in use. */
+    char name[CBSHM_NAME_MAX + 1];
+
+    /* Lines 3..6: probe leases. */
+    struct cbshm_lease leases[CBSHM_PROBES_MAX];
+
+    /* Lines 7..22: outcome counters. */
+    struct cbshm_stripe stripes[CBSHM_STRIPES];
+};
+
+/* What the table lock's owner was doing, so a successor can repair it. */
+enum cbshm_op {
+    CBSHM_OP_NONE = 0,
+    CBSHM_OP_CREATE_SLOT = 1, /* op_slot being filled in */
+    CBSHM_OP_DELETE_SLOT = 2, /* op_slot being cleared */
+    CBSHM_OP_REINDEX = 3,     /* name index being rebuilt */
+    CBSHM_OP_TRANSITION = 4,  /* op_slot changing state, mode or counters */
+};
+
+struct cbshm_header {
+    /* Written once by the creator; magic last, with release order. */
+    _Atomic uint64_t magic;
+    uint32_t layout_version;
+    uint32_t header_bytes;
+    uint64_t abi_fingerprint;
+    uint64_t segment_bytes;
+    uint32_t capacity;
+    uint32_t slot_bytes;
+    uint64_t slots_offset;
+    uint64_t index_offset;
+    uint32_t index_buckets; /* power of two >= 2 * capacity */
+    uint32_t creator_pid;
+    uint64_t created_ns;
+    uint32_t mode;
+    uint32_t reserved0;
+    uint64_t pidns_inode; /* creator's PID namespace, 0 if unknown */
+    _Atomic uint32_t retired;
+    uint32_t reserved1;
+    uint64_t reserved2[6]; /* room for later regions: workers, events */
+
+    /* Line-aligned: the table lock and what it protects. */
+    _Alignas(CBSHM_LINE) pthread_mutex_t lock;
+    uint32_t breakers; /* slots in use */
+    uint32_t op;       /* enum cbshm_op */
+    uint32_t op_slot;
+    uint32_t reserved3;
+    _Atomic uint64_t lock_repairs;
+};
+
+_Static_assert(sizeof(struct cbshm_stripe) == CBSHM_LINE, "stripe is one line");
+_Static_assert(sizeof(struct cbshm_lease) == 16, "lease size");
+_Static_assert(offsetof(struct cbshm_slot, consecutive_failures) == CBSHM_LINE, "line 1");
+_Static_assert(offsetof(struct cbshm_slot, name) == 2 * CBSHM_LINE, "line 2");
+_Static_assert(offsetof(struct cbshm_slot, leases) == 3 * CBSHM_LINE, "line 3");
+_Static_assert(offsetof(struct cbshm_slot, stripes) % CBSHM_LINE == 0, "stripes aligned");
+_Static_assert(sizeof(struct cbshm_slot) % CBSHM_LINE == 0, "slot is whole lines");
+_Static_assert(sizeof(struct cbshm_slot) <= 4096, "a breaker costs at most 4 KiB");
+_Static_assert(sizeof(struct cbshm_header) <= CBSHM_HEADER_BYTES, "header fits its page");
+
+#endif /* CBSHM_LAYOUT_H */

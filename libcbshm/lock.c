@@ -1,0 +1,52 @@
+/*
+ * The table lock: one process-shared robust mutex in the segment header.
+ * This file alone deals with a dead owner. When pthread_mutex_lock()
+ * reports EOWNERDEAD, the previous owner died inside a structural change;
+ * we repair the table (re-derive the index and counts from the slots,
+ * finish or undo the change the journal names), mark the mutex consistent
+ * and count the repair. If the mutex is beyond repair we say so.
+ */
+#include <errno.h>
+#include <pthread.h>
+
+#include "internal.h"
+
+int cbshm__lock_init(pthread_mutex_t *m)
+{
+    pthread_mutexattr_t a;
+    int rc;
+
+    if ((rc = pthread_mutexattr_init(&a)) != 0)
+        return -rc;
+    if ((rc = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED)) == 0 &&
+        (rc = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST)) == 0)
+        rc = pthread_mutex_init(m, &a);
+    pthread_mutexattr_destroy(&a);
+    return -rc;
+}
+
+int cbshm__lock(struct cbshm *shm)
+{
+    struct cbshm_header *h = shm->hdr;
+    int rc = pthread_mutex_lock(&h->lock);
+
+    if (rc == 0)
+        return 0;
+    if (rc == EOWNERDEAD) {
+        cbshm__table_repair(shm);
+        if (pthread_mutex_consistent(&h->lock) != 0) {
+            pthread_mutex_unlock(&h->lock);
+            return CBSHM_ELOCK;
+        }
+        atomic_fetch_add_explicit(&h->lock_repairs, 1, memory_order_relaxed);
+        return 0;
+    }
+    if (rc == ENOTRECOVERABLE)
+        return CBSHM_ELOCK;
+    return -rc;
+}
+
+void cbshm__unlock(struct cbshm *shm)
+{
+    pthread_mutex_unlock(&shm->hdr->lock);
+}

@@ -1,0 +1,352 @@
+/*
+ * A named POSIX shared-memory segment: create, attach, validate, destroy.
+ *
+ * Creation is race-free and crash-safe: O_CREAT|O_EXCL picks one creator;
+ * the mode is set explicitly (umask does not decide it); the whole size
+ * is reserved with posix_fallocate so a full /dev/shm is ENOSPC now rather
+ * than SIGBUS later; the header's magic is stored last with release order,
+ * so an attacher either sees a complete segment or EUNINIT.
+ *
+ * Attaching treats the segment as untrusted input: every header field is
+ * checked against what this library would have written.
+ */
+#define _GNU_SOURCE /* O_NOFOLLOW with shm_open, fchown */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define PAGE 4096u
+#define PUBLISH_WAIT_NS 2000000000ull /* how long apply waits for a racing creator */
+
+static uint64_t fnv_mix(uint64_t h, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) {
+        h ^= (v >> (8 * i)) & 0xffu;
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+uint64_t cbshm__abi_fingerprint(void)
+{
+    const uint64_t parts[] = {
+        sizeof(struct cbshm_header),
+        sizeof(struct cbshm_slot),
+        sizeof(struct cbshm_stripe),
+        sizeof(struct cbshm_lease),
+        sizeof(pthread_mutex_t),
+        offsetof(struct cbshm_header, lock),
+        offsetof(struct cbshm_header, breakers),
+        offsetof(struct cbshm_slot, stripes),
+        CBSHM_STRIPES,
+        CBSHM_PROBES_MAX,
+        CBSHM_NAME_MAX,
+        sizeof(void *),
+        0x0102030405060708ull, /* byte order, through fnv_mix's byte walk */
+    };
+    uint64_t h = 0xcbf29ce484222325ull;
+
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+        h = fnv_mix(h, parts[i]);
+    return h;
+}
+
+uint64_t cbshm__segment_bytes(uint32_t capacity, uint32_t *index_buckets)
+{
+    uint32_t buckets = 16;
+    uint64_t bytes;
+
+    while (buckets < 2u * capacity)
+        buckets <<= 1;
+    if (index_buckets != NULL)
+        *index_buckets = buckets;
+    bytes = CBSHM_HEADER_BYTES + (uint64_t)capacity * sizeof(struct cbshm_slot) +
+            (uint64_t)buckets * sizeof(uint32_t);
+    return (bytes + PAGE - 1) / PAGE * PAGE;
+}
+
+int cbshm__check_segment_name(const char *name)
+{
+    size_t n;
+
+    if (name == NULL || name[0] != '/')
+        return CBSHM_EBADNAME;
+    n = strlen(name);
+    if (n < 2 || n > CBSHM_SEGMENT_NAME_MAX || strchr(name + 1, '/') != NULL)
+        return CBSHM_EBADNAME;
+    return 0;
+}
+
+const char *cbshm_default_segment(void)
+{
+    const char *env = getenv("CBSHM_SEGMENT");
+
+    return env != NULL && env[0] != '\0' ? env : "/cbshm";
+}
+
+int cbshm__validate_header(const struct cbshm_header *h, uint64_t file_bytes)
+{
+    uint64_t magic = atomic_load_explicit(&h->magic, memory_order_acquire);
+    uint32_t buckets;
+
+    if (magic == 0)
+        return CBSHM_EUNINIT;
+    if (magic != CBSHM_MAGIC)
+        return CBSHM_EBADMAGIC;
+    if (h->layout_version != CBSHM_LAYOUT_VERSION)
+        return CBSHM_EVERSION;
+    if (h->abi_fingerprint != cbshm__abi_fingerprint())
+        return CBSHM_EABI;
+    if (h->segment_bytes > file_bytes)
+        return CBSHM_ETRUNCATED;
+    if (h->header_bytes != CBSHM_HEADER_BYTES || h->slot_bytes != sizeof(struct cbshm_slot) ||
+        h->capacity == 0 || h->capacity > CBSHM_CAPACITY_MAX)
+        return CBSHM_ECORRUPT;
+    if (h->segment_bytes != cbshm__segment_bytes(h->capacity, &buckets) ||
+        h->index_buckets != buckets || h->slots_offset != CBSHM_HEADER_BYTES ||
+        h->index_offset != h->slots_offset + (uint64_t)h->capacity * h->slot_bytes)
+        return CBSHM_ECORRUPT;
+    return 0;
+}
+
+static void view_init(struct cbshm *shm, const char *name, unsigned flags, void *base,
+                      size_t bytes)
+{
+    memset(shm, 0, sizeof *shm);
+    strcpy(shm->name, name);
+    shm->flags = flags;
+    shm->base = base;
+    shm->bytes = bytes;
+    shm->hdr = base;
+    shm->capacity = shm->hdr->capacity;
+    shm->index_buckets = shm->hdr->index_buckets;
+    shm->slots = (struct cbshm_slot *)((char *)base + shm->hdr->slots_offset);
+    shm->index = (uint32_t *)((char *)base + shm->hdr->index_offset);
+}
+
+static int check_owner(const struct stat *st)
+{
+    uid_t me = geteuid();
+
+    if (st->st_uid != me && me != 0)
+        return CBSHM_EPERM;
+    if (st->st_mode & S_IWOTH)
+        return CBSHM_EPERM;
+    return 0;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static uint64_t real_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int cbshm__segment_attach(const char *name, unsigned flags, bool wait_publish,
+                          struct cbshm **out)
+{
+    uint64_t give_up = real_now() + PUBLISH_WAIT_NS;
+    struct cbshm *shm = NULL;
+    struct stat st;
+    void *base = MAP_FAILED;
+    int fd = -1, rc;
+
+    if ((rc = cbshm__check_segment_name(name)) != 0)
+        return rc;
+    if ((shm = malloc(sizeof *shm)) == NULL)
+        return -ENOMEM;
+    fd = shm_open(name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
+    if (fd < 0) {
+        rc = errno == ENOENT ? CBSHM_ENOSEG : -errno;
+        goto out;
+    }
+    for (;;) {
+        if (fstat(fd, &st) != 0) {
+            rc = -errno;
+            goto out;
+        }
+        if ((rc = check_owner(&st)) != 0)
+            goto out;
+        if ((uint64_t)st.st_size < CBSHM_HEADER_BYTES) {
+            /* A creator between shm_open and ftruncate, or a foreign
+               object far too small to be ours. */
+            rc = st.st_size == 0 ? CBSHM_EUNINIT : CBSHM_ETRUNCATED;
+        } else {
+            base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+            if (base == MAP_FAILED) {
+                rc = -errno;
+                goto out;
+            }
+            rc = cbshm__validate_header(base, (uint64_t)st.st_size);
+            if (rc == 0)
+                break;
+            munmap(base, (size_t)st.st_size);
+            base = MAP_FAILED;
+        }
+        if (rc != CBSHM_EUNINIT || !wait_publish || real_now() > give_up)
+            goto out;
+        sleep_ms(1);
+    }
+    view_init(shm, name, flags, base, (size_t)st.st_size);
+    *out = shm;
+    shm = NULL;
+    base = MAP_FAILED;
+out:
+    if (fd >= 0)
+        close(fd);
+    free(shm);
+    return rc;
+}
+
+int cbshm_open(const char *name, unsigned flags, struct cbshm **out)
+{
+    if (out == NULL || (flags & ~CBSHM_FAIL_CLOSED) != 0)
+        return CBSHM_EINVAL;
+    return cbshm__segment_attach(name, flags, false, out);
+}
+
+void cbshm_close(struct cbshm *shm)
+{
+    if (shm == NULL)
+        return;
+    munmap(shm->base, shm->bytes);
+    free(shm);
+}
+
+static uint64_t pidns_inode(void)
+{
+    struct stat st;
+    return stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
+int cbshm__segment_create(const char *name, const struct cbshm_config *cfg,
+                          struct cbshm **out)
+{
+    struct cbshm *shm = NULL;
+    struct cbshm_header *h;
+    uint32_t buckets;
+    uint64_t bytes;
+    void *base = MAP_FAILED;
+    int fd = -1, rc, created = 0;
+
+    if ((rc = cbshm__check_segment_name(name)) != 0)
+        return rc;
+    if (cfg->capacity == 0 || cfg->capacity > CBSHM_CAPACITY_MAX || cfg->n_breakers > cfg->capacity)
+        return cfg->n_breakers > cfg->capacity ? CBSHM_EFULL : CBSHM_EINVAL;
+    bytes = cbshm__segment_bytes(cfg->capacity, &buckets);
+    if ((shm = malloc(sizeof *shm)) == NULL)
+        return -ENOMEM;
+    fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                  (mode_t)(cfg->mode & 0777));
+    if (fd < 0) {
+        rc = -errno;
+        goto out;
+    }
+    created = 1;
+    CBSHM_CRASH_POINT("create.after_open");
+    if (fchmod(fd, (mode_t)(cfg->mode & 0777)) != 0 ||
+        (cfg->has_group && fchown(fd, (uid_t)-1, (gid_t)cfg->gid) != 0) ||
+        ftruncate(fd, (off_t)bytes) != 0) {
+        rc = -errno;
+        goto out;
+    }
+    if ((rc = posix_fallocate(fd, 0, (off_t)bytes)) != 0) {
+        rc = -rc;
+        goto out;
+    }
+    base = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (base == MAP_FAILED) {
+        rc = -errno;
+        goto out;
+    }
+    CBSHM_CRASH_POINT("create.before_init");
+    h = base;
+    h->layout_version = CBSHM_LAYOUT_VERSION;
+    h->header_bytes = CBSHM_HEADER_BYTES;
+    h->abi_fingerprint = cbshm__abi_fingerprint();
+    h->segment_bytes = bytes;
+    h->capacity = cfg->capacity;
+    h->slot_bytes = sizeof(struct cbshm_slot);
+    h->slots_offset = CBSHM_HEADER_BYTES;
+    h->index_offset = CBSHM_HEADER_BYTES + (uint64_t)cfg->capacity * sizeof(struct cbshm_slot);
+    h->index_buckets = buckets;
+    h->creator_pid = (uint32_t)getpid();
+    h->created_ns = cbshm__now();
+    h->mode = cfg->mode & 0777;
+    h->pidns_inode = pidns_inode();
+    if ((rc = cbshm__lock_init(&h->lock)) != 0)
+        goto out;
+    view_init(shm, name, 0, base, bytes);
+    for (size_t i = 0; i < cfg->n_breakers; i++) {
+        uint32_t slot;
+        rc = cbshm__table_add(shm, cfg->breakers[i].name, &cfg->breakers[i].settings, &slot);
+        if (rc != 0)
+            goto out;
+    }
+    CBSHM_CRASH_POINT("create.before_publish");
+    atomic_store_explicit(&h->magic, CBSHM_MAGIC, memory_order_release);
+    *out = shm;
+    shm = NULL;
+    base = MAP_FAILED;
+    created = 0;
+out:
+    if (base != MAP_FAILED)
+        munmap(base, bytes);
+    if (created)
+        shm_unlink(name);
+    if (fd >= 0)
+        close(fd);
+    free(shm);
+    return rc;
+}
+
+int cbshm_destroy(const char *name)
+{
+    struct cbshm *shm;
+    int rc;
+
+    if ((rc = cbshm__check_segment_name(name)) != 0)
+        return rc;
+    /* Tell attached processes, when the segment is one we can read; a
+       foreign or corrupt object is removed all the same. */
+    if (cbshm__segment_attach(name, 0, false, &shm) == 0) {
+        atomic_store_explicit(&shm->hdr->retired, 1, memory_order_release);
+        cbshm_close(shm);
+    }
+    if (shm_unlink(name) != 0)
+        return errno == ENOENT ? CBSHM_ENOSEG : -errno;
+    return 0;
+}
+
+int cbshm_info(struct cbshm *shm, struct cbshm_info *out)
+{
+    const struct cbshm_header *h;
+
+    if (shm == NULL || out == NULL)
+        return CBSHM_EINVAL;
+    h = shm->hdr;
+    memset(out, 0, sizeof *out);
+    out->layout_version = h->layout_version;
+    out->capacity = shm->capacity;
+    out->breakers = h->breakers <= shm->capacity ? h->breakers : shm->capacity;
+    out->index_buckets = shm->index_buckets;
+    out->segment_bytes = shm->bytes;
+    out->bytes_per_breaker = sizeof(struct cbshm_slot) + 2 * sizeof(uint32_t);
+    out->lock_repairs = atomic_load_explicit(&h->lock_repairs, memory_order_relaxed);
+    out->creator_pid = h->creator_pid;
+    out->mode = h->mode;
+    return 0;
+}

@@ -1,0 +1,270 @@
+/*
+ * The breaker table: slots and the name index. The slots are the truth;
+ * the index (open addressing, linear probing, slot + 1 per bucket, 0 for
+ * empty) and the header's breaker count are derived from them and can
+ * always be rebuilt, which is how a dead lock owner's half-done change is
+ * repaired. Every function here is called with the table lock held, or on
+ * a segment that is not yet published.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+static uint64_t name_hash(const char *name)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+
+    for (; *name != '\0'; name++) {
+        h ^= (unsigned char)*name;
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+int cbshm__check_breaker_name(const char *name)
+{
+    size_t n = 0;
+
+    if (name == NULL)
+        return CBSHM_EBADNAME;
+    for (const char *p = name; *p != '\0'; p++, n++) {
+        char c = *p;
+        if (n >= CBSHM_NAME_MAX)
+            return CBSHM_EBADNAME;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == ':' || c == '-'))
+            return CBSHM_EBADNAME;
+    }
+    return n == 0 ? CBSHM_EBADNAME : 0;
+}
+
+/* A slot's name, checked for termination and length: the segment is untrusted. */
+static bool slot_name_ok(const struct cbshm_slot *sl)
+{
+    const char *end = memchr(sl->name, '\0', sizeof sl->name);
+    return end != NULL && (size_t)(end - sl->name) == sl->name_len && sl->name_len > 0;
+}
+
+static bool slot_live(const struct cbshm_slot *sl)
+{
+    return atomic_load_explicit(&sl->in_use, memory_order_acquire) == 1 && slot_name_ok(sl);
+}
+
+int cbshm__table_find(const struct cbshm *shm, const char *name, uint32_t *slot)
+{
+    uint32_t mask = shm->index_buckets - 1;
+    uint32_t b = (uint32_t)name_hash(name) & mask;
+
+    for (uint32_t probes = 0; probes < shm->index_buckets; probes++, b = (b + 1) & mask) {
+        uint32_t v = shm->index[b];
+        const struct cbshm_slot *sl;
+
+        if (v == 0)
+            return CBSHM_ENOBREAKER;
+        if (v - 1 >= shm->capacity)
+            return CBSHM_ECORRUPT;
+        sl = &shm->slots[v - 1];
+        if (slot_live(sl) && strcmp(sl->name, name) == 0) {
+            *slot = v - 1;
+            return 0;
+        }
+    }
+    return CBSHM_ENOBREAKER;
+}
+
+static void index_insert(struct cbshm *shm, const char *name, uint32_t slot)
+{
+    uint32_t mask = shm->index_buckets - 1;
+    uint32_t b = (uint32_t)name_hash(name) & mask;
+
+    /* The index has at least twice as many buckets as slots: a free
+       bucket always exists. */
+    while (shm->index[b] != 0)
+        b = (b + 1) & mask;
+    shm->index[b] = slot + 1;
+}
+
+void cbshm__table_reindex(struct cbshm *shm)
+{
+    struct cbshm_header *h = shm->hdr;
+    uint32_t n = 0;
+
+    h->op = CBSHM_OP_REINDEX;
+    memset(shm->index, 0, (size_t)shm->index_buckets * sizeof(uint32_t));
+    CBSHM_CRASH_POINT("reindex.cleared");
+    for (uint32_t i = 0; i < shm->capacity; i++) {
+        if (slot_live(&shm->slots[i])) {
+            index_insert(shm, shm->slots[i].name, i);
+            n++;
+        }
+    }
+    h->breakers = n;
+    h->op = CBSHM_OP_NONE;
+}
+
+int cbshm__settings_valid(const struct cbshm_settings *s)
+{
+    return s->failure_threshold >= 1 && s->success_threshold >= 1 &&
+           s->half_open_max_calls >= 1 && s->half_open_max_calls <= CBSHM_PROBES_MAX &&
+           s->open_timeout_ms >= 1 && s->open_timeout_ms <= UINT64_MAX / 1000000u &&
+           s->probe_timeout_ms >= 1 && s->probe_timeout_ms <= UINT64_MAX / 1000000u;
+}
+
+void cbshm__slot_store_settings(struct cbshm_slot *sl, const struct cbshm_settings *s)
+{
+    atomic_store_explicit(&sl->failure_threshold, s->failure_threshold, memory_order_relaxed);
+    atomic_store_explicit(&sl->success_threshold, s->success_threshold, memory_order_relaxed);
+    atomic_store_explicit(&sl->half_open_max_calls, s->half_open_max_calls, memory_order_relaxed);
+    atomic_store_explicit(&sl->open_timeout_ns, s->open_timeout_ms * 1000000u, memory_order_relaxed);
+    atomic_store_explicit(&sl->probe_timeout_ns, s->probe_timeout_ms * 1000000u, memory_order_relaxed);
+}
+
+void cbshm__slot_settings(const struct cbshm_slot *sl, struct cbshm_settings *out)
+{
+    memset(out, 0, sizeof *out);
+    out->failure_threshold = atomic_load_explicit(&sl->failure_threshold, memory_order_relaxed);
+    out->success_threshold = atomic_load_explicit(&sl->success_threshold, memory_order_relaxed);
+    out->half_open_max_calls = atomic_load_explicit(&sl->half_open_max_calls, memory_order_relaxed);
+    out->open_timeout_ms = atomic_load_explicit(&sl->open_timeout_ns, memory_order_relaxed) / 1000000u;
+    out->probe_timeout_ms = atomic_load_explicit(&sl->probe_timeout_ns, memory_order_relaxed) / 1000000u;
+}
+
+/* Zeroes everything but the control word, which carries the generation. */
+static void slot_clear(struct cbshm_slot *sl)
+{
+    uint64_t ctl = atomic_load_explicit(&sl->ctl, memory_order_relaxed);
+
+    memset((char *)sl + sizeof sl->ctl, 0, sizeof *sl - sizeof sl->ctl);
+    atomic_store_explicit(&sl->ctl, ctl, memory_order_relaxed);
+}
+
+int cbshm__table_add(struct cbshm *shm, const char *name, const struct cbshm_settings *s,
+                     uint32_t *slot)
+{
+    struct cbshm_header *h = shm->hdr;
+    uint32_t i, gen;
+    struct cbshm_slot *sl;
+    int rc;
+
+    if ((rc = cbshm__check_breaker_name(name)) != 0)
+        return rc;
+    if (!cbshm__settings_valid(s))
+        return CBSHM_EINVAL;
+    for (i = 0; i < shm->capacity; i++)
+        if (atomic_load_explicit(&shm->slots[i].in_use, memory_order_relaxed) == 0)
+            break;
+    if (i == shm->capacity)
+        return CBSHM_EFULL;
+    sl = &shm->slots[i];
+    h->op_slot = i;
+    h->op = CBSHM_OP_CREATE_SLOT;
+    slot_clear(sl);
+    strcpy(sl->name, name);
+    sl->name_len = (uint32_t)strlen(name);
+    cbshm__slot_store_settings(sl, s);
+    atomic_store_explicit(&sl->last_transition_ns, cbshm__now(), memory_order_relaxed);
+    CBSHM_CRASH_POINT("add.filled");
+    gen = CBSHM_CTL_GEN(atomic_load_explicit(&sl->ctl, memory_order_relaxed)) + 1;
+    atomic_store_explicit(&sl->ctl,
+                          CBSHM_CTL_MAKE(gen, 0, CBSHM_MODE_NORMAL, CBSHM_STATE_CLOSED),
+                          memory_order_release);
+    atomic_store_explicit(&sl->in_use, 1, memory_order_release);
+    CBSHM_CRASH_POINT("add.published");
+    index_insert(shm, name, i);
+    h->breakers++;
+    h->op = CBSHM_OP_NONE;
+    *slot = i;
+    return 0;
+}
+
+void cbshm__table_remove(struct cbshm *shm, uint32_t slot)
+{
+    struct cbshm_header *h = shm->hdr;
+    struct cbshm_slot *sl = &shm->slots[slot];
+    uint32_t gen = CBSHM_CTL_GEN(atomic_load_explicit(&sl->ctl, memory_order_relaxed)) + 1;
+
+    h->op_slot = slot;
+    h->op = CBSHM_OP_DELETE_SLOT;
+    /* The new generation tells every handle the breaker is gone before
+       the slot is cleared and can be reused. */
+    atomic_store_explicit(&sl->ctl, CBSHM_CTL_MAKE(gen, 0, CBSHM_MODE_NORMAL, CBSHM_STATE_CLOSED),
+                          memory_order_release);
+    atomic_store_explicit(&sl->in_use, 0, memory_order_release);
+    CBSHM_CRASH_POINT("remove.unpublished");
+    slot_clear(sl);
+    h->op = CBSHM_OP_NONE;
+    /* The caller reindexes once after all removals. */
+}
+
+/*
+ * Called by lock.c alone, when the previous lock owner died. Whatever it
+ * was doing, the slots are the truth: a slot half created is not in use
+ * (in_use is set last) and is cleared; a slot half deleted is already
+ * retired (generation bumped first) and is cleared; a transition leaves
+ * single atomic words that are each valid. Then the index and the count
+ * are rebuilt from the slots.
+ */
+void cbshm__table_repair(struct cbshm *shm)
+{
+    struct cbshm_header *h = shm->hdr;
+    uint32_t op = h->op, s = h->op_slot;
+
+    if ((op == CBSHM_OP_CREATE_SLOT || op == CBSHM_OP_DELETE_SLOT) && s < shm->capacity &&
+        atomic_load_explicit(&shm->slots[s].in_use, memory_order_relaxed) == 0)
+        slot_clear(&shm->slots[s]);
+    for (uint32_t i = 0; i < shm->capacity; i++) {
+        struct cbshm_slot *sl = &shm->slots[i];
+        /* A slot whose bytes do not make a live breaker is taken out of use. */
+        if (atomic_load_explicit(&sl->in_use, memory_order_relaxed) != 0 && !slot_live(sl)) {
+            atomic_store_explicit(&sl->in_use, 0, memory_order_relaxed);
+            slot_clear(sl);
+        }
+    }
+    cbshm__table_reindex(shm);
+}
+
+static uint64_t stripes_sum(const struct cbshm_slot *sl, size_t field)
+{
+    uint64_t sum = 0;
+
+    for (int i = 0; i < CBSHM_STRIPES; i++) {
+        const _Atomic uint64_t *p =
+            (const _Atomic uint64_t *)((const char *)&sl->stripes[i] + field);
+        sum += atomic_load_explicit(p, memory_order_relaxed);
+    }
+    return sum;
+}
+
+void cbshm__slot_snapshot(const struct cbshm *shm, uint32_t slot, uint64_t now,
+                          struct cbshm_snapshot *out)
+{
+    const struct cbshm_slot *sl = &shm->slots[slot];
+    uint64_t ctl = atomic_load_explicit(&sl->ctl, memory_order_acquire);
+    uint64_t since = atomic_load_explicit(&sl->last_transition_ns, memory_order_relaxed);
+    uint32_t held = 0;
+
+    memset(out, 0, sizeof *out);
+    memcpy(out->name, sl->name, sizeof out->name);
+    out->name[CBSHM_NAME_MAX] = '\0';
+    out->index = slot;
+    out->generation = CBSHM_CTL_GEN(ctl);
+    out->state = (enum cbshm_state)CBSHM_CTL_STATE(ctl);
+    out->mode = (enum cbshm_mode)CBSHM_CTL_MODE(ctl);
+    cbshm__slot_settings(sl, &out->settings);
+    out->successes = stripes_sum(sl, offsetof(struct cbshm_stripe, successes));
+    out->failures = stripes_sum(sl, offsetof(struct cbshm_stripe, failures));
+    out->ignored = stripes_sum(sl, offsetof(struct cbshm_stripe, ignored));
+    out->rejections = stripes_sum(sl, offsetof(struct cbshm_stripe, rejections));
+    out->requests = out->successes + out->failures + out->ignored + out->rejections;
+    out->trips = atomic_load_explicit(&sl->trips, memory_order_relaxed);
+    out->probes_reclaimed = atomic_load_explicit(&sl->probes_reclaimed, memory_order_relaxed);
+    out->consecutive_failures = atomic_load_explicit(&sl->consecutive_failures, memory_order_relaxed);
+    out->half_open_successes = atomic_load_explicit(&sl->half_open_successes, memory_order_relaxed);
+    for (int i = 0; i < CBSHM_PROBES_MAX; i++)
+        if (atomic_load_explicit(&sl->leases[i].word, memory_order_relaxed) != 0)
+            held++;
+    out->probes_in_flight = held;
+    out->open_until_ns = atomic_load_explicit(&sl->open_until_ns, memory_order_relaxed);
+    out->last_transition_ns = since;
+    out->time_in_state_ns = now > since ? now - since : 0;
+}
