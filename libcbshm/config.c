@@ -114,11 +114,9 @@ static int parse_duration(struct parse *p, const yaml_node_t *n, const char *key
     if ((rc = want_scalar(p, n, key, "a duration")) != 0)
         return rc;
     s = scalar(n);
-    for (u = s; *u >= '0' && *u <= '9'; u++) {
-        if (v > DURATION_MAX_MS)
-            break;
-        v = v * 10 + (uint64_t)(*u - '0');
-    }
+    /* Saturate instead of overflowing; anything past the cap is rejected. */
+    for (u = s; *u >= '0' && *u <= '9'; u++)
+        v = v > DURATION_MAX_MS ? v : v * 10 + (uint64_t)(*u - '0');
     if (u == s)
         return fail(p, n, key, "expected a duration such as 250ms, 5s, 2m or 1h, got '%s'", s);
     if (*u == '\0')

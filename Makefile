@@ -1,0 +1,33 @@
+# Drives CMake. `make check` and `make demo` first install what is missing
+# (scripts/deps.sh), so both work on a fresh Debian machine.
+PRESET ?= dev
+BUILD  := build/$(PRESET)
+JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: all deps configure build check demo bench install clean
+
+all: build
+
+deps:
+	@sh scripts/deps.sh
+
+configure: deps
+	@cmake --preset $(PRESET) >/dev/null
+
+build: configure
+	@cmake --build $(BUILD) -j$(JOBS)
+
+check: build
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) --timeout 300
+
+demo: build
+	$(BUILD)/examples/prefork_demo config/example.yaml
+
+bench: build
+	$(BUILD)/bench/bench_closed_path
+
+install: build
+	cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))
+
+clean:
+	rm -rf build

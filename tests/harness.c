@@ -1,0 +1,77 @@
+/* The shared test helpers declared in harness.h. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static _Atomic uint64_t *fake_now;
+
+const char *t_segment_name(char *buf)
+{
+    static unsigned n;
+    snprintf(buf, 64, "/cbshm-t-%d-%u", (int)getpid(), n++);
+    return buf;
+}
+
+void t_apply(const char *segment, const char *yaml)
+{
+    struct cbshm_config *cfg = NULL;
+    struct cbshm_diag d;
+    int rc = cbshm_config_load_string(yaml, strlen(yaml), "test.yaml", &cfg, &d);
+
+    if (rc != 0)
+        fprintf(stderr, "%s:%u:%u: %s: %s\n", d.file, d.line, d.column, d.key, d.message);
+    assert_int_equal(rc, 0);
+    assert_int_equal(cbshm_apply(cfg, segment, 0, NULL, NULL, NULL), 0);
+    cbshm_config_free(cfg);
+}
+
+static uint64_t fake_clock(void *ctx)
+{
+    (void)ctx;
+    return *fake_now;
+}
+
+void t_clock_install(uint64_t start_ns)
+{
+    if (fake_now == NULL) {
+        fake_now = mmap(NULL, sizeof *fake_now, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                        -1, 0);
+        assert_true(fake_now != MAP_FAILED);
+    }
+    *fake_now = start_ns;
+    cbshm_clock_set(fake_clock, NULL);
+}
+
+void t_clock_advance_ms(uint64_t ms)
+{
+    *fake_now += ms * 1000000u;
+}
+
+uint64_t t_clock_now(void)
+{
+    return *fake_now;
+}
+
+int t_wait(int pid)
+{
+    int status;
+
+    while (waitpid(pid, &status, 0) < 0)
+        ;
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
+}
+
+int t_main(int argc, char **argv, const char *group, const struct CMUnitTest *tests, size_t n)
+{
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+    return _cmocka_run_group_tests(group, tests, n, NULL, NULL);
+}

@@ -1,0 +1,41 @@
+/*
+ * What every test program shares: cmocka's includes in the order cmocka
+ * 1.1 needs, unique segment names, a fake clock in shared memory that
+ * forked children see too, and a main() that runs one test by name so
+ * ctest can register each case as its own entry.
+ */
+#ifndef CBSHM_TEST_HARNESS_H
+#define CBSHM_TEST_HARNESS_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "cbshm.h"
+
+/* A fresh "/cbshm-t-<pid>-<n>" in buf (64 bytes). */
+const char *t_segment_name(char *buf);
+
+/* Parses yaml (fails the test on error) and applies it to `segment`. */
+void t_apply(const char *segment, const char *yaml);
+
+/* The fake clock: shared with children; cbshm_clock_set() points at it. */
+void t_clock_install(uint64_t start_ns);
+void t_clock_advance_ms(uint64_t ms);
+uint64_t t_clock_now(void);
+
+/* Waits for child `pid`; returns its exit status, or 128 + signal. */
+int t_wait(int pid);
+
+/* Runs the cases whose name matches argv[1], or all when none is given. */
+int t_main(int argc, char **argv, const char *group, const struct CMUnitTest *tests, size_t n);
+#define T_MAIN(tests)                                                                        \
+    int main(int argc, char **argv)                                                          \
+    {                                                                                        \
+        return t_main(argc, argv, __FILE__, tests, sizeof tests / sizeof tests[0]);          \
+    }
+
+#endif

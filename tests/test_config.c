@@ -1,0 +1,229 @@
+/* Unit: the YAML loader - every key, every class of error, with positions. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "harness.h"
+
+static int load(const char *yaml, struct cbshm_config **cfg, struct cbshm_diag *d)
+{
+    return cbshm_config_load_string(yaml, strlen(yaml), "t.yaml", cfg, d);
+}
+
+/* Asserts that yaml is rejected at line:col with a message containing msg. */
+static void rejects(const char *yaml, unsigned line, unsigned col, const char *key, const char *msg)
+{
+    struct cbshm_config *cfg = NULL;
+    struct cbshm_diag d;
+    int rc = load(yaml, &cfg, &d);
+
+    if (rc != CBSHM_ECONFIG || d.line != line || d.column != col || strstr(d.message, msg) == NULL ||
+        strcmp(d.key, key) != 0)
+        print_error("got rc=%d %s:%u:%u key='%s' '%s'\n", rc, d.file, d.line, d.column, d.key,
+                    d.message);
+    assert_int_equal(rc, CBSHM_ECONFIG);
+    assert_null(cfg);
+    assert_string_equal(d.file, "t.yaml");
+    assert_string_equal(d.key, key);
+    assert_int_equal(d.line, line);
+    assert_int_equal(d.column, col);
+    assert_non_null(strstr(d.message, msg));
+}
+
+static void test_config_parses_the_example_file(void **state)
+{
+    struct cbshm_config *cfg = NULL;
+    struct cbshm_diag d;
+
+    (void)state;
+    assert_int_equal(cbshm_config_load_file(SOURCE_DIR "/config/example.yaml", &cfg, &d), 0);
+    assert_string_equal(cfg->segment, "/cbshm-demo");
+    assert_int_equal(cfg->capacity, 64);
+    assert_int_equal(cfg->mode, 0600);
+    assert_int_equal(cfg->n_breakers, 2);
+    assert_string_equal(cfg->breakers[0].name, "payments-api");
+    assert_int_equal(cfg->breakers[0].settings.failure_threshold, 3);
+    assert_int_equal(cfg->breakers[0].settings.open_timeout_ms, 2000);
+    assert_string_equal(cfg->breakers[1].name, "inventory-db");
+    assert_int_equal(cfg->breakers[1].settings.failure_threshold, 5);
+    assert_int_equal(cfg->breakers[1].settings.open_timeout_ms, 30000);
+    cbshm_config_free(cfg);
+}
+
+static void test_config_gives_breakers_the_defaults_wherever_they_appear(void **state)
+{
+    struct cbshm_config *cfg = NULL;
+    struct cbshm_diag d;
+    const char *y = "breakers:\n  - name: a\n  - name: b\n    success_threshold: 2\n"
+                    "defaults:\n  failure_threshold: 9\n  probe_timeout: 250ms\n";
+
+    (void)state;
+    assert_int_equal(load(y, &cfg, &d), 0);
+    assert_int_equal(cfg->capacity, 256);
+    assert_int_equal(cfg->mode, 0600);
+    assert_string_equal(cfg->segment, "");
+    assert_int_equal(cfg->breakers[0].settings.failure_threshold, 9);
+    assert_int_equal(cfg->breakers[0].settings.probe_timeout_ms, 250);
+    assert_int_equal(cfg->breakers[0].settings.success_threshold, 1);
+    assert_int_equal(cfg->breakers[1].settings.success_threshold, 2);
+    assert_int_equal(cfg->breakers[1].settings.open_timeout_ms, 30000);
+    cbshm_config_free(cfg);
+}
+
+static void test_config_parses_durations_in_every_unit(void **state)
+{
+    static const struct {
+        const char *text;
+        uint64_t ms;
+    } cases[] = {{"1ms", 1}, {"250ms", 250}, {"5s", 5000}, {"2m", 120000}, {"1h", 3600000},
+                 {"24h", 86400000}};
+    char y[128];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct cbshm_config *cfg = NULL;
+        struct cbshm_diag d;
+        snprintf(y, sizeof y, "defaults:\n  open_timeout: %s\n", cases[i].text);
+        assert_int_equal(load(y, &cfg, &d), 0);
+        assert_int_equal(cfg->defaults.open_timeout_ms, cases[i].ms);
+        cbshm_config_free(cfg);
+    }
+}
+
+static void test_config_rejects_yaml_syntax_errors_with_position(void **state)
+{
+    (void)state;
+    rejects("capacity: 5\nbreakers: [a\n", 3, 1, "", "YAML syntax error");
+    rejects("a: b\n  c: d\n", 2, 4, "", "YAML syntax error");
+}
+
+static void test_config_rejects_unknown_keys(void **state)
+{
+    (void)state;
+    rejects("capcity: 5\n", 1, 1, "capcity", "unknown key 'capcity'");
+    rejects("defaults:\n  failure_treshold: 3\n", 2, 3, "defaults.failure_treshold", "unknown key");
+    rejects("breakers:\n  - name: a\n    timeout: 5s\n", 3, 5, "breakers[0].timeout", "unknown key");
+}
+
+static void test_config_rejects_wrong_types(void **state)
+{
+    (void)state;
+    rejects("capacity: lots\n", 1, 11, "capacity", "expected an integer, got 'lots'");
+    rejects("capacity: [1]\n", 1, 11, "capacity", "expected an integer, got a list");
+    rejects("breakers:\n  name: a\n", 2, 3, "breakers", "expected a list of breakers");
+    rejects("breakers:\n  - a\n", 2, 5, "breakers[0]", "expected a mapping");
+    rejects("defaults: 5\n", 1, 11, "defaults", "expected a mapping");
+    rejects("- 1\n", 1, 1, "", "expected a mapping at the top");
+    rejects("breakers:\n  - name: [x]\n", 2, 11, "breakers[0].name", "expected a breaker name");
+}
+
+static void test_config_rejects_bad_duration_units(void **state)
+{
+    (void)state;
+    rejects("defaults:\n  open_timeout: 5\n", 2, 17, "defaults.open_timeout", "needs a unit");
+    rejects("defaults:\n  open_timeout: 5x\n", 2, 17, "defaults.open_timeout", "bad unit 'x'");
+    rejects("defaults:\n  probe_timeout: 5 s\n", 2, 18, "defaults.probe_timeout", "bad unit");
+    rejects("defaults:\n  open_timeout: fast\n", 2, 17, "defaults.open_timeout",
+            "expected a duration");
+    rejects("defaults:\n  open_timeout: 0s\n", 2, 17, "defaults.open_timeout", "out of range");
+    rejects("defaults:\n  open_timeout: 25h\n", 2, 17, "defaults.open_timeout", "out of range");
+    rejects("defaults:\n  open_timeout: 99999999999999999999999s\n", 2, 17,
+            "defaults.open_timeout", "out of range");
+}
+
+static void test_config_rejects_out_of_range_values(void **state)
+{
+    (void)state;
+    rejects("capacity: 0\n", 1, 11, "capacity", "out of range (1..65536)");
+    rejects("capacity: 65537\n", 1, 11, "capacity", "out of range");
+    rejects("capacity: 99999999999999999999999\n", 1, 11, "capacity", "out of range");
+    rejects("capacity: -1\n", 1, 11, "capacity", "expected an integer");
+    rejects("defaults:\n  failure_threshold: 0\n", 2, 22, "defaults.failure_threshold",
+            "out of range");
+    rejects("defaults:\n  half_open_max_calls: 17\n", 2, 24, "defaults.half_open_max_calls",
+            "out of range (1..16)");
+    rejects("capacity: 1\nbreakers:\n  - name: a\n  - name: b\n", 2, 1, "breakers",
+            "2 breakers exceed capacity 1");
+}
+
+static void test_config_rejects_duplicate_breaker_names(void **state)
+{
+    (void)state;
+    rejects("breakers:\n  - name: a\n  - name: b\n  - name: a\n", 4, 11, "breakers[2]",
+            "duplicate breaker name 'a' (first at line 2)");
+}
+
+static void test_config_rejects_duplicate_keys(void **state)
+{
+    (void)state;
+    rejects("capacity: 5\ncapacity: 6\n", 2, 1, "capacity", "duplicate key 'capacity'");
+}
+
+static void test_config_rejects_bad_names(void **state)
+{
+    (void)state;
+    rejects("breakers:\n  - name: has space\n", 2, 11, "breakers[0].name", "invalid breaker name");
+    rejects("breakers:\n  - name: \"\"\n", 2, 11, "breakers[0].name", "invalid breaker name");
+    rejects("breakers:\n  - name: "
+            "a234567890123456789012345678901234567890123456789012345678901234\n",
+            2, 11, "breakers[0].name", "invalid breaker name");
+    rejects("breakers:\n  - failure_threshold: 3\n", 2, 5, "breakers[0]", "breaker has no name");
+    rejects("segment: cbshm\n", 1, 10, "segment", "invalid segment name");
+    rejects("segment: /a/b\n", 1, 10, "segment", "invalid segment name");
+}
+
+static void test_config_rejects_unsafe_or_malformed_modes(void **state)
+{
+    struct cbshm_config *cfg = NULL;
+    struct cbshm_diag d;
+
+    (void)state;
+    rejects("mode: \"0666\"\n", 1, 7, "mode", "writable by others");
+    rejects("mode: \"0400\"\n", 1, 7, "mode", "owner read and write");
+    rejects("mode: \"0680\"\n", 1, 7, "mode", "octal mode");
+    rejects("mode: \"rw\"\n", 1, 7, "mode", "octal mode");
+    rejects("group: no-such-group-here\n", 1, 8, "group", "no such group");
+    assert_int_equal(load("mode: \"0660\"\ngroup: 0\n", &cfg, &d), 0);
+    assert_int_equal(cfg->mode, 0660);
+    assert_int_equal(cfg->has_group, 1);
+    assert_int_equal(cfg->gid, 0);
+    cbshm_config_free(cfg);
+}
+
+static void test_config_rejects_empty_and_multi_document_files(void **state)
+{
+    (void)state;
+    rejects("", 1, 1, "", "the file is empty");
+    rejects("capacity: 5\n---\ncapacity: 6\n", 3, 1, "", "only one YAML document");
+}
+
+static void test_config_reports_a_missing_file(void **state)
+{
+    struct cbshm_config *cfg = NULL;
+    struct cbshm_diag d;
+
+    (void)state;
+    assert_int_equal(cbshm_config_load_file("/nonexistent/x.yaml", &cfg, &d), -ENOENT);
+    assert_null(cfg);
+    assert_string_equal(d.file, "/nonexistent/x.yaml");
+    assert_non_null(strstr(d.message, "cannot open"));
+    cbshm_config_free(NULL);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_config_parses_the_example_file),
+    cmocka_unit_test(test_config_gives_breakers_the_defaults_wherever_they_appear),
+    cmocka_unit_test(test_config_parses_durations_in_every_unit),
+    cmocka_unit_test(test_config_rejects_yaml_syntax_errors_with_position),
+    cmocka_unit_test(test_config_rejects_unknown_keys),
+    cmocka_unit_test(test_config_rejects_wrong_types),
+    cmocka_unit_test(test_config_rejects_bad_duration_units),
+    cmocka_unit_test(test_config_rejects_out_of_range_values),
+    cmocka_unit_test(test_config_rejects_duplicate_breaker_names),
+    cmocka_unit_test(test_config_rejects_duplicate_keys),
+    cmocka_unit_test(test_config_rejects_bad_names),
+    cmocka_unit_test(test_config_rejects_unsafe_or_malformed_modes),
+    cmocka_unit_test(test_config_rejects_empty_and_multi_document_files),
+    cmocka_unit_test(test_config_reports_a_missing_file),
+};
+T_MAIN(tests)
