@@ -1,4 +1,449 @@
+/*
+ * Unit: the state machine in one process, driven by the fake clock - every
+ * transition, every mode, both APIs, fail-open and fail-closed.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
 #include "harness.h"
-static void test_x(void **s){(void)s;}
-static const struct CMUnitTest tests[] = {cmocka_unit_test(test_x)};
+
+struct fixture {
+    char seg[64];
+    struct cbshm *shm;
+    struct cbshm_breaker *b;
+};
+
+static const char *YAML = "capacity: 8\n"
+                          "breakers:\n"
+                          "  - name: api\n"
+                          "    failure_threshold: 3\n"
+                          "    success_threshold: 2\n"
+                          "    half_open_max_calls: 2\n"
+                          "    open_timeout: 5s\n"
+                          "    probe_timeout: 1s\n"
+                          "  - name: other\n";
+
+static int setup(void **state)
+{
+    static struct fixture f;
+
+    t_clock_install(1000000000000ull);
+    t_segment_name(f.seg);
+    t_apply(f.seg, YAML);
+    assert_int_equal(cbshm_open(f.seg, 0, &f.shm), 0);
+    assert_int_equal(cbshm_breaker_get(f.shm, "api", &f.b), 0);
+    *state = &f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    cbshm_breaker_release(f->b);
+    cbshm_close(f->shm);
+    cbshm_destroy(f->seg);
+    return 0;
+}
+
+static enum cbshm_outcome ok_fn(void *arg)
+{
+    if (arg != NULL)
+        ++*(int *)arg;
+    return CBSHM_SUCCESS;
+}
+
+static enum cbshm_outcome fail_fn(void *arg)
+{
+    if (arg != NULL)
+        ++*(int *)arg;
+    return CBSHM_FAILURE;
+}
+
+static enum cbshm_outcome ignored_fn(void *arg)
+{
+    (void)arg;
+    return CBSHM_IGNORED;
+}
+
+static struct cbshm_snapshot snap(struct fixture *f)
+{
+    struct cbshm_snapshot s;
+    assert_int_equal(cbshm_snapshot(f->shm, "api", &s), 0);
+    return s;
+}
+
+static void trip(struct fixture *f)
+{
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(cbshm_execute(f->b, fail_fn, NULL), 0);
+    assert_int_equal(snap(f).state, CBSHM_STATE_OPEN);
+}
+
+static void test_breaker_opens_after_threshold_consecutive_failures(void **state)
+{
+    struct fixture *f = *state;
+    struct cbshm_snapshot s;
+    int ran = 0;
+
+    assert_int_equal(cbshm_execute(f->b, fail_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(f->b, fail_fn, NULL), 0);
+    s = snap(f);
+    assert_int_equal(s.state, CBSHM_STATE_CLOSED);
+    assert_int_equal(s.consecutive_failures, 2);
+    assert_int_equal(cbshm_execute(f->b, fail_fn, NULL), 0);
+    s = snap(f);
+    assert_int_equal(s.state, CBSHM_STATE_OPEN);
+    assert_int_equal(s.trips, 1);
+    assert_int_equal(s.failures, 3);
+    assert_int_equal(s.consecutive_failures, 0);
+    assert_int_equal(s.open_until_ns, t_clock_now() + 5000000000ull);
+    assert_int_equal(cbshm_execute(f->b, ok_fn, &ran), CBSHM_EREJECTED);
+    assert_int_equal(ran, 0);
+    assert_int_equal(snap(f).rejections, 1);
+}
+
+static void test_success_breaks_the_failure_run(void **state)
+{
+    struct fixture *f = *state;
+
+    for (int round = 0; round < 5; round++) {
+        assert_int_equal(cbshm_execute(f->b, fail_fn, NULL), 0);
+        assert_int_equal(cbshm_execute(f->b, fail_fn, NULL), 0);
+        assert_int_equal(cbshm_execute(f->b, ok_fn, NULL), 0);
+    }
+    assert_int_equal(snap(f).state, CBSHM_STATE_CLOSED);
+    assert_int_equal(snap(f).consecutive_failures, 0);
+    assert_int_equal(snap(f).requests, 15);
+}
+
+static void test_ignored_outcomes_neither_trip_nor_reset(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_int_equal(cbshm_execute(f->b, fail_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(f->b, fail_fn, NULL), 0);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(cbshm_execute(f->b, ignored_fn, NULL), 0);
+    assert_int_equal(snap(f).consecutive_failures, 2);
+    assert_int_equal(snap(f).ignored, 10);
+    assert_int_equal(cbshm_execute(f->b, fail_fn, NULL), 0);
+    assert_int_equal(snap(f).state, CBSHM_STATE_OPEN);
+}
+
+static void test_open_rejects_until_the_open_timeout_passes(void **state)
+{
+    struct fixture *f = *state;
+    int ran = 0;
+
+    trip(f);
+    t_clock_advance_ms(4999);
+    assert_int_equal(cbshm_execute(f->b, ok_fn, &ran), CBSHM_EREJECTED);
+    assert_int_equal(ran, 0);
+    t_clock_advance_ms(1);
+    assert_int_equal(cbshm_execute(f->b, ok_fn, &ran), 0);
+    assert_int_equal(ran, 1);
+    assert_int_equal(snap(f).state, CBSHM_STATE_HALF_OPEN);
+}
+
+static void test_half_open_admits_at_most_max_calls_probes(void **state)
+{
+    struct fixture *f = *state;
+    struct cbshm_ticket t[4];
+
+    trip(f);
+    t_clock_advance_ms(5000);
+    assert_int_equal(cbshm_allow(f->b, &t[0]), 0);
+    assert_int_equal(cbshm_allow(f->b, &t[1]), 0);
+    assert_int_equal(cbshm_allow(f->b, &t[2]), CBSHM_EREJECTED);
+    assert_int_equal(cbshm_allow(f->b, &t[3]), CBSHM_EREJECTED);
+    assert_int_equal(snap(f).probes_in_flight, 2);
+    /* One probe succeeds: a lease frees up, one more may probe. */
+    assert_int_equal(cbshm_record(f->b, &t[0], CBSHM_SUCCESS), 0);
+    assert_int_equal(snap(f).state, CBSHM_STATE_HALF_OPEN);
+    assert_int_equal(cbshm_allow(f->b, &t[2]), 0);
+    assert_int_equal(cbshm_allow(f->b, &t[3]), CBSHM_EREJECTED);
+    assert_int_equal(cbshm_record(f->b, &t[1], CBSHM_SUCCESS), 0);
+    /* success_threshold 2 reached: closed, leases cleared. */
+    assert_int_equal(snap(f).state, CBSHM_STATE_CLOSED);
+    assert_int_equal(snap(f).probes_in_flight, 0);
+    /* A late probe result after the close decides nothing. */
+    assert_int_equal(cbshm_record(f->b, &t[2], CBSHM_FAILURE), 0);
+    assert_int_equal(snap(f).state, CBSHM_STATE_CLOSED);
+    assert_int_equal(snap(f).consecutive_failures, 0);
+}
+
+static void test_a_failed_probe_reopens_for_another_open_period(void **state)
+{
+    struct fixture *f = *state;
+
+    trip(f);
+    t_clock_advance_ms(5000);
+    assert_int_equal(cbshm_execute(f->b, fail_fn, NULL), 0);
+    assert_int_equal(snap(f).state, CBSHM_STATE_OPEN);
+    assert_int_equal(snap(f).trips, 2);
+    assert_int_equal(cbshm_execute(f->b, ok_fn, NULL), CBSHM_EREJECTED);
+    t_clock_advance_ms(5000);
+    assert_int_equal(cbshm_execute(f->b, ok_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(f->b, ok_fn, NULL), 0);
+    assert_int_equal(snap(f).state, CBSHM_STATE_CLOSED);
+}
+
+static void test_an_expired_probe_lease_is_reclaimed(void **state)
+{
+    struct fixture *f = *state;
+    struct cbshm_ticket t[3];
+
+    trip(f);
+    t_clock_advance_ms(5000);
+    assert_int_equal(cbshm_allow(f->b, &t[0]), 0);
+    assert_int_equal(cbshm_allow(f->b, &t[1]), 0);
+    assert_int_equal(cbshm_allow(f->b, &t[2]), CBSHM_EREJECTED);
+    t_clock_advance_ms(999);
+    assert_int_equal(cbshm_allow(f->b, &t[2]), CBSHM_EREJECTED);
+    t_clock_advance_ms(1);
+    assert_int_equal(cbshm_allow(f->b, &t[2]), 0);
+    assert_int_equal(snap(f).probes_reclaimed, 1);
+    /* The owner of the reclaimed lease reports late: counted, no effect. */
+    assert_int_equal(cbshm_record(f->b, &t[0], CBSHM_FAILURE), 0);
+    assert_int_equal(snap(f).state, CBSHM_STATE_HALF_OPEN);
+    assert_int_equal(cbshm_record(f->b, &t[1], CBSHM_SUCCESS), 0);
+    assert_int_equal(cbshm_record(f->b, &t[2], CBSHM_SUCCESS), 0);
+    assert_int_equal(snap(f).state, CBSHM_STATE_CLOSED);
+}
+
+static void test_forced_open_rejects_every_call(void **state)
+{
+    struct fixture *f = *state;
+    int ran = 0;
+
+    assert_int_equal(cbshm_set_mode(f->shm, "api", CBSHM_MODE_FORCED_OPEN), 0);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(cbshm_execute(f->b, ok_fn, &ran), CBSHM_EREJECTED);
+    assert_int_equal(ran, 0);
+    assert_int_equal(snap(f).mode, CBSHM_MODE_FORCED_OPEN);
+    assert_int_equal(snap(f).rejections, 5);
+    assert_int_equal(snap(f).state, CBSHM_STATE_CLOSED);
+}
+
+static void test_forced_closed_admits_and_counts_but_never_trips(void **state)
+{
+    struct fixture *f = *state;
+    int ran = 0;
+
+    trip(f);
+    assert_int_equal(cbshm_set_mode(f->shm, "api", CBSHM_MODE_FORCED_CLOSED), 0);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(cbshm_execute(f->b, fail_fn, &ran), 0);
+    assert_int_equal(ran, 10);
+    assert_int_equal(snap(f).failures, 13);
+    assert_int_equal(snap(f).trips, 1);
+    assert_int_equal(cbshm_set_mode(f->shm, "api", CBSHM_MODE_NORMAL), 0);
+    assert_int_equal(cbshm_execute(f->b, ok_fn, NULL), CBSHM_EREJECTED);
+}
+
+static void test_disabled_passes_through_and_records_nothing(void **state)
+{
+    struct fixture *f = *state;
+    struct cbshm_snapshot before, after;
+    int ran = 0;
+
+    trip(f);
+    before = snap(f);
+    assert_int_equal(cbshm_set_mode(f->shm, "api", CBSHM_MODE_DISABLED), 0);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(cbshm_execute(f->b, fail_fn, &ran), 0);
+    after = snap(f);
+    assert_int_equal(ran, 10);
+    assert_int_equal(after.requests, before.requests);
+    assert_int_equal(after.failures, before.failures);
+    assert_int_equal(after.mode, CBSHM_MODE_DISABLED);
+}
+
+static void test_reset_closes_and_clears_counters_but_keeps_the_mode(void **state)
+{
+    struct fixture *f = *state;
+    struct cbshm_snapshot s;
+
+    trip(f);
+    assert_int_equal(cbshm_execute(f->b, ok_fn, NULL), CBSHM_EREJECTED);
+    assert_int_equal(cbshm_set_mode(f->shm, "api", CBSHM_MODE_FORCED_CLOSED), 0);
+    assert_int_equal(cbshm_reset(f->shm, "api"), 0);
+    s = snap(f);
+    assert_int_equal(s.state, CBSHM_STATE_CLOSED);
+    assert_int_equal(s.mode, CBSHM_MODE_FORCED_CLOSED);
+    assert_int_equal(s.requests, 0);
+    assert_int_equal(s.failures, 0);
+    assert_int_equal(s.rejections, 0);
+    assert_int_equal(s.trips, 0);
+    assert_int_equal(s.time_in_state_ns, 0);
+    assert_int_equal(cbshm_reset(f->shm, "nope"), CBSHM_ENOBREAKER);
+    assert_int_equal(cbshm_set_mode(f->shm, "nope", CBSHM_MODE_DISABLED), CBSHM_ENOBREAKER);
+    assert_int_equal(cbshm_set_mode(f->shm, "api", (enum cbshm_mode)7), CBSHM_EINVAL);
+}
+
+static void test_two_step_api_matches_execute(void **state)
+{
+    struct fixture *f = *state;
+    struct cbshm_ticket t;
+
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(cbshm_allow(f->b, &t), 0);
+        assert_int_equal(cbshm_record(f->b, &t, CBSHM_FAILURE), 0);
+    }
+    assert_int_equal(snap(f).state, CBSHM_STATE_OPEN);
+    assert_int_equal(cbshm_allow(f->b, &t), CBSHM_EREJECTED);
+    /* A ticket is recorded once; a rejected or spent one is refused. */
+    assert_int_equal(cbshm_record(f->b, &t, CBSHM_SUCCESS), CBSHM_EINVAL);
+    assert_int_equal(cbshm_allow(f->b, NULL), CBSHM_EINVAL);
+    assert_int_equal(cbshm_record(f->b, NULL, CBSHM_SUCCESS), CBSHM_EINVAL);
+    assert_int_equal(snap(f).requests, 4);
+}
+
+static void test_record_refuses_an_outcome_out_of_range(void **state)
+{
+    struct fixture *f = *state;
+    struct cbshm_ticket t;
+
+    assert_int_equal(cbshm_allow(f->b, &t), 0);
+    assert_int_equal(cbshm_record(f->b, &t, (enum cbshm_outcome)3), CBSHM_EINVAL);
+    assert_int_equal(cbshm_record(f->b, &t, CBSHM_SUCCESS), 0);
+    assert_int_equal(cbshm_record(f->b, &t, CBSHM_SUCCESS), CBSHM_EINVAL);
+    assert_int_equal(snap(f).successes, 1);
+    assert_int_equal(cbshm_execute(f->b, NULL, NULL), CBSHM_EINVAL);
+}
+
+static void test_execute_fails_open_without_a_breaker(void **state)
+{
+    struct cbshm_ticket t;
+    int ran = 0;
+
+    (void)state;
+    assert_int_equal(cbshm_execute(NULL, ok_fn, &ran), 0);
+    assert_int_equal(ran, 1);
+    assert_int_equal(cbshm_allow(NULL, &t), 0);
+    assert_int_equal(cbshm_record(NULL, &t, CBSHM_FAILURE), 0);
+    assert_int_equal(cbshm_breaker_error(NULL), CBSHM_EINVAL);
+}
+
+static void test_a_deleted_breaker_fails_open_or_closed_as_asked(void **state)
+{
+    struct fixture *f = *state;
+    struct cbshm *closed_shm;
+    struct cbshm_breaker *closed_b;
+    int ran = 0;
+
+    assert_int_equal(cbshm_open(f->seg, CBSHM_FAIL_CLOSED, &closed_shm), 0);
+    assert_int_equal(cbshm_breaker_get(closed_shm, "api", &closed_b), 0);
+    t_apply(f->seg, "capacity: 8\nbreakers:\n  - name: other\n");
+    assert_int_equal(cbshm_execute(f->b, ok_fn, &ran), 0);
+    assert_int_equal(ran, 1);
+    assert_int_equal(cbshm_breaker_error(f->b), CBSHM_ENOBREAKER);
+    assert_int_equal(cbshm_execute(closed_b, ok_fn, &ran), CBSHM_ENOBREAKER);
+    /* Within the next second the handle does not look again: stale. */
+    assert_int_equal(cbshm_execute(closed_b, ok_fn, &ran), CBSHM_ESTALE);
+    assert_int_equal(ran, 1);
+    cbshm_breaker_release(closed_b);
+    cbshm_close(closed_shm);
+}
+
+static void test_a_recreated_breaker_is_found_again_by_its_handle(void **state)
+{
+    struct fixture *f = *state;
+    struct cbshm_snapshot s;
+
+    t_apply(f->seg, "capacity: 8\nbreakers:\n  - name: other\n");
+    assert_int_equal(cbshm_execute(f->b, fail_fn, NULL), 0);
+    assert_int_equal(cbshm_breaker_error(f->b), CBSHM_ENOBREAKER);
+    t_apply(f->seg, YAML);
+    t_clock_advance_ms(1000); /* the handle looks again at most once a second */
+    assert_int_equal(cbshm_execute(f->b, fail_fn, NULL), 0);
+    assert_int_equal(cbshm_breaker_error(f->b), 0);
+    assert_int_equal(cbshm_snapshot(f->shm, "api", &s), 0);
+    assert_int_equal(s.failures, 1);
+    assert_string_equal(cbshm_breaker_name(f->b), "api");
+}
+
+static void test_breakers_do_not_share_state(void **state)
+{
+    struct fixture *f = *state;
+    struct cbshm_breaker *other;
+    struct cbshm_snapshot s;
+
+    trip(f);
+    assert_int_equal(cbshm_breaker_get(f->shm, "other", &other), 0);
+    assert_int_equal(cbshm_execute(other, ok_fn, NULL), 0);
+    assert_int_equal(cbshm_snapshot(f->shm, "other", &s), 0);
+    assert_int_equal(s.state, CBSHM_STATE_CLOSED);
+    assert_int_equal(s.successes, 1);
+    assert_int_equal(cbshm_breaker_get(f->shm, "missing", &other),
+                     CBSHM_ENOBREAKER);
+    cbshm_breaker_release(other);
+}
+
+static void test_breaker_lookup_validates_names(void **state)
+{
+    struct fixture *f = *state;
+    struct cbshm_breaker *b = NULL;
+
+    assert_int_equal(cbshm_breaker_get(f->shm, "bad name", &b), CBSHM_EBADNAME);
+    assert_int_equal(cbshm_breaker_get(f->shm, "", &b), CBSHM_EBADNAME);
+    assert_int_equal(cbshm_breaker_get(f->shm, NULL, &b), CBSHM_EBADNAME);
+    assert_int_equal(cbshm_breaker_get(NULL, "api", &b), CBSHM_EINVAL);
+    assert_int_equal(cbshm_breaker_get(f->shm, "api", NULL), CBSHM_EINVAL);
+    assert_null(b);
+    cbshm_breaker_release(NULL);
+}
+
+struct thread_arg {
+    struct cbshm_breaker *b;
+    int n;
+};
+
+static void *hammer(void *p)
+{
+    struct thread_arg *a = p;
+    for (int i = 0; i < a->n; i++)
+        cbshm_execute(a->b, i % 2 ? ok_fn : ignored_fn, NULL);
+    return NULL;
+}
+
+static void test_threads_sharing_a_handle_lose_no_counts(void **state)
+{
+    struct fixture *f = *state;
+    pthread_t th[8];
+    struct thread_arg a = {f->b, 20000};
+
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, hammer, &a), 0);
+    for (int i = 0; i < 8; i++)
+        pthread_join(th[i], NULL);
+    assert_int_equal(snap(f).successes, 8 * 10000);
+    assert_int_equal(snap(f).ignored, 8 * 10000);
+    assert_int_equal(snap(f).state, CBSHM_STATE_CLOSED);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+static const struct CMUnitTest tests[] = {
+    T(test_breaker_opens_after_threshold_consecutive_failures),
+    T(test_success_breaks_the_failure_run),
+    T(test_ignored_outcomes_neither_trip_nor_reset),
+    T(test_open_rejects_until_the_open_timeout_passes),
+    T(test_half_open_admits_at_most_max_calls_probes),
+    T(test_a_failed_probe_reopens_for_another_open_period),
+    T(test_an_expired_probe_lease_is_reclaimed),
+    T(test_forced_open_rejects_every_call),
+    T(test_forced_closed_admits_and_counts_but_never_trips),
+    T(test_disabled_passes_through_and_records_nothing),
+    T(test_reset_closes_and_clears_counters_but_keeps_the_mode),
+    T(test_two_step_api_matches_execute),
+    T(test_record_refuses_an_outcome_out_of_range),
+    T(test_execute_fails_open_without_a_breaker),
+    T(test_a_deleted_breaker_fails_open_or_closed_as_asked),
+    T(test_a_recreated_breaker_is_found_again_by_its_handle),
+    T(test_breakers_do_not_share_state),
+    T(test_breaker_lookup_validates_names),
+    T(test_threads_sharing_a_handle_lose_no_counts),
+};
 T_MAIN(tests)
