@@ -1,4 +1,422 @@
+/*
+ * Unit: segments as untrusted input - creation mode, every header check,
+ * ownership and permissions, destroy - and apply's reconciliation.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "harness.h"
-static void test_x(void **s){(void)s;}
-static const struct CMUnitTest tests[] = {cmocka_unit_test(test_x)};
+#include "internal.h"
+
+static const char *YAML = "capacity: 4\nbreakers:\n  - name: a\n    failure_threshold: 2\n"
+                          "  - name: b\n";
+
+/* Maps the segment's bytes directly, as a scribbler would. */
+static struct cbshm_header *raw_map(const char *seg, size_t *bytes)
+{
+    int fd = shm_open(seg, O_RDWR, 0);
+    struct stat st;
+    void *p;
+
+    assert_true(fd >= 0);
+    assert_int_equal(fstat(fd, &st), 0);
+    p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    assert_true(p != MAP_FAILED);
+    *bytes = (size_t)st.st_size;
+    return p;
+}
+
+static int open_rc(const char *seg)
+{
+    struct cbshm *shm = NULL;
+    int rc = cbshm_open(seg, 0, &shm);
+    cbshm_close(shm);
+    return rc;
+}
+
+static void test_segment_is_created_with_the_configured_mode_whatever_the_umask(void **state)
+{
+    char seg[64], path[128];
+    struct stat st;
+    mode_t old = umask(0077);
+
+    (void)state;
+    t_apply(t_segment_name(seg), "mode: \"0640\"\nbreakers:\n  - name: a\n");
+    umask(old);
+    snprintf(path, sizeof path, "/dev/shm%s", seg);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0640);
+    assert_int_equal(cbshm_destroy(seg), 0);
+    t_apply(seg, "breakers:\n  - name: a\n");
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
+static void test_open_reports_a_missing_segment(void **state)
+{
+    struct cbshm *shm = NULL;
+
+    (void)state;
+    assert_int_equal(cbshm_open("/cbshm-t-does-not-exist", 0, &shm), CBSHM_ENOSEG);
+    assert_null(shm);
+    assert_int_equal(cbshm_open("no-slash", 0, &shm), CBSHM_EBADNAME);
+    assert_int_equal(cbshm_open("/a/b", 0, &shm), CBSHM_EBADNAME);
+    assert_int_equal(cbshm_open("/", 0, &shm), CBSHM_EBADNAME);
+    assert_int_equal(cbshm_open(NULL, 0, &shm), CBSHM_EBADNAME);
+    assert_int_equal(cbshm_open("/x", 0, NULL), CBSHM_EINVAL);
+    assert_int_equal(cbshm_open("/x", 0x100, &shm), CBSHM_EINVAL);
+    assert_int_equal(cbshm_destroy("/cbshm-t-does-not-exist"), CBSHM_ENOSEG);
+    cbshm_close(NULL);
+}
+
+/* Each header field that does not match is refused with its own code. */
+static void test_open_refuses_each_header_mismatch_with_its_own_code(void **state)
+{
+    char seg[64];
+    size_t bytes;
+    struct cbshm_header *h;
+    uint64_t saved;
+
+    (void)state;
+    t_apply(t_segment_name(seg), YAML);
+    h = raw_map(seg, &bytes);
+    assert_int_equal(open_rc(seg), 0);
+
+    saved = h->magic;
+    h->magic = 0x1234;
+    assert_int_equal(open_rc(seg), CBSHM_EBADMAGIC);
+    h->magic = 0;
+    assert_int_equal(open_rc(seg), CBSHM_EUNINIT);
+    h->magic = saved;
+
+    h->layout_version = CBSHM_LAYOUT_VERSION + 1;
+    assert_int_equal(open_rc(seg), CBSHM_EVERSION);
+    h->layout_version = CBSHM_LAYOUT_VERSION - 1;
+    assert_int_equal(open_rc(seg), CBSHM_EVERSION);
+    h->layout_version = CBSHM_LAYOUT_VERSION;
+
+    h->abi_fingerprint ^= 1;
+    assert_int_equal(open_rc(seg), CBSHM_EABI);
+    h->abi_fingerprint ^= 1;
+
+    h->capacity = 0;
+    assert_int_equal(open_rc(seg), CBSHM_ECORRUPT);
+    h->capacity = 1000000;
+    assert_int_equal(open_rc(seg), CBSHM_ECORRUPT);
+    h->capacity = 4;
+    h->index_offset += 64;
+    assert_int_equal(open_rc(seg), CBSHM_ECORRUPT);
+    h->index_offset -= 64;
+    h->segment_bytes += 4096;
+    assert_int_equal(open_rc(seg), CBSHM_ETRUNCATED);
+    h->segment_bytes -= 4096;
+
+    assert_int_equal(open_rc(seg), 0);
+    munmap(h, bytes);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
+static void test_open_refuses_a_truncated_or_empty_segment(void **state)
+{
+    char seg[64];
+    int fd;
+
+    (void)state;
+    t_apply(t_segment_name(seg), YAML);
+    fd = shm_open(seg, O_RDWR, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, 8192), 0);
+    assert_int_equal(open_rc(seg), CBSHM_ETRUNCATED);
+    assert_int_equal(ftruncate(fd, 100), 0);
+    assert_int_equal(open_rc(seg), CBSHM_ETRUNCATED);
+    assert_int_equal(ftruncate(fd, 0), 0);
+    assert_int_equal(open_rc(seg), CBSHM_EUNINIT);
+    close(fd);
+    /* destroy removes even a segment it cannot read */
+    assert_int_equal(cbshm_destroy(seg), 0);
+    assert_int_equal(open_rc(seg), CBSHM_ENOSEG);
+}
+
+static void test_open_refuses_a_segment_writable_by_others(void **state)
+{
+    char seg[64], path[128];
+
+    (void)state;
+    t_apply(t_segment_name(seg), YAML);
+    snprintf(path, sizeof path, "/dev/shm%s", seg);
+    assert_int_equal(chmod(path, 0602), 0);
+    assert_int_equal(open_rc(seg), CBSHM_EPERM);
+    assert_int_equal(chmod(path, 0600), 0);
+    assert_int_equal(open_rc(seg), 0);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
+static void test_open_refuses_a_segment_owned_by_another_user(void **state)
+{
+    char seg[64], path[128];
+    int rc;
+
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    t_apply(t_segment_name(seg), YAML);
+    snprintf(path, sizeof path, "/dev/shm%s", seg);
+    /* The second uid's group may write, so only our owner check stops it. */
+    assert_int_equal(chown(path, 4242, 4343), 0);
+    assert_int_equal(chmod(path, 0660), 0);
+    /* root may attach to anything; a second uid may not attach to ours */
+    assert_int_equal(open_rc(seg), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (setgid(4343) != 0 || setuid(4343) != 0)
+            _exit(99);
+        _exit(open_rc(seg) == CBSHM_EPERM ? 0 : 1);
+    }
+    rc = t_wait(pid);
+    assert_int_equal(cbshm_destroy(seg), 0);
+    assert_int_equal(rc, 0);
+}
+
+static void test_destroy_unlinks_and_marks_the_segment_retired(void **state)
+{
+    char seg[64];
+    struct cbshm *shm;
+    struct cbshm_breaker *b;
+
+    (void)state;
+    t_apply(t_segment_name(seg), YAML);
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_breaker_get(shm, "a", &b), 0);
+    assert_int_equal(cbshm_destroy(seg), 0);
+    assert_int_equal(open_rc(seg), CBSHM_ENOSEG);
+    assert_int_equal(shm->hdr->retired, 1);
+    /* attached workers keep a valid mapping */
+    assert_int_equal(cbshm_allow(b, &(struct cbshm_ticket){0}), 0);
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+}
+
+static void collect(void *ctx, const struct cbshm_change *c)
+{
+    char *log = ctx;
+    static const char *kinds[] = {"created", "added", "updated", "removed"};
+    size_t n = strlen(log);
+    snprintf(log + n, 512 - n, "%s:%s ", kinds[c->kind], c->name);
+}
+
+static int apply_log(const char *seg, const char *yaml, unsigned flags, char *log, unsigned *n)
+{
+    struct cbshm_config *cfg;
+    struct cbshm_diag d;
+    int rc;
+
+    log[0] = '\0';
+    assert_int_equal(cbshm_config_load_string(yaml, strlen(yaml), "t", &cfg, &d), 0);
+    rc = cbshm_apply(cfg, seg, flags, collect, log, n);
+    cbshm_config_free(cfg);
+    return rc;
+}
+
+static enum cbshm_outcome fail_fn(void *arg)
+{
+    (void)arg;
+    return CBSHM_FAILURE;
+}
+
+static void test_applying_the_same_file_twice_changes_nothing_and_keeps_counters(void **state)
+{
+    char seg[64], log[512];
+    struct cbshm *shm;
+    struct cbshm_breaker *b;
+    struct cbshm_snapshot s;
+    unsigned n;
+
+    (void)state;
+    t_segment_name(seg);
+    assert_int_equal(apply_log(seg, YAML, 0, log, &n), 0);
+    assert_int_equal(n, 3);
+    assert_non_null(strstr(log, "created:"));
+    assert_non_null(strstr(log, "added:a added:b"));
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_breaker_get(shm, "a", &b), 0);
+    assert_int_equal(cbshm_execute(b, fail_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(b, fail_fn, NULL), 0);
+    assert_int_equal(apply_log(seg, YAML, 0, log, &n), 0);
+    assert_int_equal(n, 0);
+    assert_string_equal(log, "");
+    assert_int_equal(cbshm_snapshot(shm, "a", &s), 0);
+    assert_int_equal(s.failures, 2);
+    assert_int_equal(s.state, CBSHM_STATE_OPEN);
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
+static void test_changing_a_threshold_keeps_live_state(void **state)
+{
+    char seg[64], log[512];
+    struct cbshm *shm;
+    struct cbshm_breaker *b;
+    struct cbshm_snapshot s;
+    unsigned n;
+
+    (void)state;
+    t_apply(t_segment_name(seg), YAML);
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_breaker_get(shm, "b", &b), 0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(cbshm_execute(b, fail_fn, NULL), 0);
+    assert_int_equal(apply_log(seg, "capacity: 4\nbreakers:\n  - name: a\n    failure_threshold: 2\n"
+                                    "  - name: b\n    failure_threshold: 6\n",
+                               0, log, &n),
+                     0);
+    assert_int_equal(n, 1);
+    assert_string_equal(log, "updated:b ");
+    assert_int_equal(cbshm_snapshot(shm, "b", &s), 0);
+    assert_int_equal(s.consecutive_failures, 4);
+    assert_int_equal(s.failures, 4);
+    assert_int_equal(s.settings.failure_threshold, 6);
+    assert_int_equal(cbshm_execute(b, fail_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(b, fail_fn, NULL), 0);
+    assert_int_equal(cbshm_snapshot(shm, "b", &s), 0);
+    assert_int_equal(s.state, CBSHM_STATE_OPEN);
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
+static void test_apply_adds_and_removes_and_a_dry_run_changes_nothing(void **state)
+{
+    char seg[64], log[512];
+    const char *next = "capacity: 4\nbreakers:\n  - name: b\n  - name: c\n";
+    struct cbshm *shm;
+    struct cbshm_info info;
+    unsigned n;
+
+    (void)state;
+    t_segment_name(seg);
+    assert_int_equal(apply_log(seg, YAML, CBSHM_APPLY_DRY_RUN, log, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(open_rc(seg), CBSHM_ENOSEG);
+    t_apply(seg, YAML);
+    assert_int_equal(apply_log(seg, next, CBSHM_APPLY_DRY_RUN, log, &n), 0);
+    assert_string_equal(log, "removed:a added:c ");
+    assert_int_equal(apply_log(seg, next, CBSHM_APPLY_DRY_RUN, log, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(apply_log(seg, next, 0, log, &n), 0);
+    assert_string_equal(log, "removed:a added:c ");
+    assert_int_equal(apply_log(seg, next, 0, log, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_info(shm, &info), 0);
+    assert_int_equal(info.breakers, 2);
+    assert_int_equal(cbshm_check(shm, NULL, NULL), 0);
+    cbshm_close(shm);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
+static void test_apply_refuses_more_breakers_than_capacity_and_changes_nothing(void **state)
+{
+    char seg[64], log[512];
+    unsigned n;
+
+    (void)state;
+    t_apply(t_segment_name(seg), YAML); /* capacity 4 */
+    assert_int_equal(apply_log(seg,
+                               "capacity: 8\nbreakers:\n  - name: c\n  - name: d\n  - name: e\n"
+                               "  - name: f\n  - name: g\n",
+                               0, log, &n),
+                     CBSHM_EFULL);
+    assert_int_equal(n, 0);
+    assert_int_equal(apply_log(seg, YAML, 0, log, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
+static void report(void *ctx, const char *m)
+{
+    strncat(ctx, m, 1000 - strlen(ctx));
+    strncat(ctx, "\n", 1000 - strlen(ctx));
+}
+
+static void test_check_names_a_scribbled_slot_and_index(void **state)
+{
+    char seg[64], msg[1024] = "";
+    struct cbshm *shm;
+    size_t bytes;
+    struct cbshm_header *h;
+    struct cbshm_slot *slots;
+    uint32_t *index;
+
+    (void)state;
+    t_apply(t_segment_name(seg), YAML);
+    h = raw_map(seg, &bytes);
+    slots = (struct cbshm_slot *)((char *)h + h->slots_offset);
+    index = (uint32_t *)((char *)h + h->index_offset);
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_check(shm, NULL, NULL), 0);
+
+    memset(slots[0].name, 'x', sizeof slots[0].name); /* unterminated */
+    for (uint32_t i = 0; i < h->index_buckets; i++)
+        if (index[i] == 2)
+            index[i] = 77; /* out of range */
+    int problems = cbshm_check(shm, report, msg);
+    assert_true(problems >= 2);
+    assert_non_null(strstr(msg, "slot 0: name is not terminated"));
+    assert_non_null(strstr(msg, "slot 76 out of range"));
+    /* Lookups and handles survive the scribble with errors, not crashes. */
+    struct cbshm_breaker *b = NULL;
+    int rc = cbshm_breaker_get(shm, "b", &b);
+    assert_true(rc == CBSHM_ECORRUPT || rc == CBSHM_ENOBREAKER);
+    cbshm_close(shm);
+    munmap(h, bytes);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
+
+static void test_info_reports_geometry(void **state)
+{
+    char seg[64];
+    struct cbshm *shm;
+    struct cbshm_info info;
+
+    (void)state;
+    t_apply(t_segment_name(seg), YAML);
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_info(shm, &info), 0);
+    assert_int_equal(info.capacity, 4);
+    assert_int_equal(info.breakers, 2);
+    assert_int_equal(info.layout_version, CBSHM_LAYOUT_VERSION);
+    assert_int_equal(info.mode, 0600);
+    assert_true(info.bytes_per_breaker <= 4096);
+    assert_int_equal(info.segment_bytes % 4096, 0);
+    assert_int_equal(info.creator_pid, getpid());
+    assert_int_equal(cbshm_info(NULL, &info), CBSHM_EINVAL);
+    cbshm_close(shm);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_segment_is_created_with_the_configured_mode_whatever_the_umask),
+    cmocka_unit_test(test_open_reports_a_missing_segment),
+    cmocka_unit_test(test_open_refuses_each_header_mismatch_with_its_own_code),
+    cmocka_unit_test(test_open_refuses_a_truncated_or_empty_segment),
+    cmocka_unit_test(test_open_refuses_a_segment_writable_by_others),
+    cmocka_unit_test(test_open_refuses_a_segment_owned_by_another_user),
+    cmocka_unit_test(test_destroy_unlinks_and_marks_the_segment_retired),
+    cmocka_unit_test(test_applying_the_same_file_twice_changes_nothing_and_keeps_counters),
+    cmocka_unit_test(test_changing_a_threshold_keeps_live_state),
+    cmocka_unit_test(test_apply_adds_and_removes_and_a_dry_run_changes_nothing),
+    cmocka_unit_test(test_apply_refuses_more_breakers_than_capacity_and_changes_nothing),
+    cmocka_unit_test(test_check_names_a_scribbled_slot_and_index),
+    cmocka_unit_test(test_info_reports_geometry),
+};
 T_MAIN(tests)
