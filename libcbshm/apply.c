@@ -147,18 +147,25 @@ int cbshm_apply(const struct cbshm_config *cfg, const char *segment, unsigned fl
             goto out;
         }
     } else {
-        rc = cbshm__segment_create(name, cfg, &shm);
-        if (rc == 0) {
-            report(&r, CBSHM_CHANGE_CREATED_SEGMENT, name, NULL, NULL);
-            for (size_t i = 0; i < cfg->n_breakers; i++)
-                report(&r, CBSHM_CHANGE_ADDED, cfg->breakers[i].name, NULL, &cfg->breakers[i].settings);
-            goto out;
+        for (int attempt = 0;; attempt++) {
+            rc = cbshm__segment_create(name, cfg, &shm);
+            if (rc == 0) {
+                report(&r, CBSHM_CHANGE_CREATED_SEGMENT, name, NULL, NULL);
+                for (size_t i = 0; i < cfg->n_breakers; i++)
+                    report(&r, CBSHM_CHANGE_ADDED, cfg->breakers[i].name, NULL,
+                           &cfg->breakers[i].settings);
+                goto out;
+            }
+            if (rc != -EEXIST)
+                goto out;
+            /* Another creator won the race, or the segment was there: wait
+               for it to be published, then reconcile. */
+            rc = cbshm__segment_attach(name, 0, true, &shm);
+            /* Still unpublished after the wait: its creator died half way.
+               Nobody can be attached to it; remove it and create afresh. */
+            if (rc != CBSHM_EUNINIT || attempt > 0 || cbshm__segment_unlink_unpublished(name) != 0)
+                break;
         }
-        if (rc != -EEXIST)
-            goto out;
-        /* Another creator won the race, or the segment was there: wait
-           for it to be published, then reconcile. */
-        rc = cbshm__segment_attach(name, 0, true, &shm);
     }
     if (rc != 0)
         goto out;

@@ -54,6 +54,7 @@ int cbshm__segment_create(const char *name, const struct cbshm_config *cfg,
                           struct cbshm **out);
 int cbshm__segment_attach(const char *name, unsigned flags, bool wait_publish,
                           struct cbshm **out);
+int cbshm__segment_unlink_unpublished(const char *name);
 int cbshm__validate_header(const struct cbshm_header *h, uint64_t file_bytes);
 uint64_t cbshm__abi_fingerprint(void);
 uint64_t cbshm__segment_bytes(uint32_t capacity, uint32_t *index_buckets);

@@ -313,6 +313,33 @@ out:
     return rc;
 }
 
+/*
+ * Removes `name` only if it is still unpublished: a creator that died
+ * before publishing left it, and nobody can be attached to it. Returns 0
+ * when it removed it, or the code that says why not.
+ */
+int cbshm__segment_unlink_unpublished(const char *name)
+{
+    struct stat st;
+    int fd, rc = 0;
+
+    if ((fd = shm_open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0)) < 0)
+        return errno == ENOENT ? CBSHM_ENOSEG : -errno;
+    if (fstat(fd, &st) != 0) {
+        rc = -errno;
+    } else if ((uint64_t)st.st_size >= sizeof(uint64_t)) {
+        uint64_t magic = 0;
+        if (pread(fd, &magic, sizeof magic, 0) != (ssize_t)sizeof magic)
+            rc = -EIO;
+        else if (magic != 0)
+            rc = -EEXIST;
+    }
+    close(fd);
+    if (rc == 0 && shm_unlink(name) != 0)
+        rc = errno == ENOENT ? 0 : -errno;
+    return rc;
+}
+
 int cbshm_destroy(const char *name)
 {
     struct cbshm *shm;

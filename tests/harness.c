@@ -71,7 +71,16 @@ int t_wait(int pid)
 
 int t_main(int argc, char **argv, const char *group, const struct CMUnitTest *tests, size_t n)
 {
-    if (argc > 1)
+    if (argc > 1) {
+        size_t i;
+        /* A name that matches no case must fail, not pass with 0 run. */
+        for (i = 0; i < n && strcmp(tests[i].name, argv[1]) != 0; i++)
+            ;
+        if (i == n) {
+            fprintf(stderr, "%s: no test named %s\n", group, argv[1]);
+            return 1;
+        }
         cmocka_set_test_filter(argv[1]);
+    }
     return _cmocka_run_group_tests(group, tests, n, NULL, NULL);
 }

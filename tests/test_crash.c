@@ -1,4 +1,333 @@
+/*
+ * Crash: a child SIGKILLed at every named point inside the table lock (and
+ * inside segment creation), and while holding a probe lease, and between
+ * admission and record. The survivors repair the table through the robust
+ * mutex, `cbshm_check` finds it clean, and every breaker stays usable.
+ */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "harness.h"
-static void test_x(void **s){(void)s;}
-static const struct CMUnitTest tests[] = {cmocka_unit_test(test_x)};
+
+static const char *BASE = "capacity: 8\nbreakers:\n"
+                          "  - name: a\n    failure_threshold: 2\n    open_timeout: 1s\n"
+                          "    probe_timeout: 1h\n    half_open_max_calls: 1\n"
+                          "  - name: b\n  - name: c\n";
+static const char *NEXT = "capacity: 8\nbreakers:\n"
+                          "  - name: a\n    failure_threshold: 3\n    open_timeout: 1s\n"
+                          "    probe_timeout: 1h\n    half_open_max_calls: 1\n"
+                          "  - name: c\n  - name: d\n";
+
+static enum cbshm_outcome ok_fn(void *arg)
+{
+    (void)arg;
+    return CBSHM_SUCCESS;
+}
+
+static enum cbshm_outcome fail_fn(void *arg)
+{
+    (void)arg;
+    return CBSHM_FAILURE;
+}
+
+static struct cbshm_breaker *get(struct cbshm *shm, const char *name)
+{
+    struct cbshm_breaker *b = NULL;
+    assert_int_equal(cbshm_breaker_get(shm, name, &b), 0);
+    return b;
+}
+
+/* What the child does before it reaches the crash point. */
+typedef void (*action_fn)(const char *seg);
+
+static void act_apply_next(const char *seg)
+{
+    t_apply(seg, NEXT);
+}
+
+static void act_create(const char *seg)
+{
+    t_apply(seg, BASE);
+}
+
+static void act_trip(const char *seg)
+{
+    struct cbshm *shm;
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    struct cbshm_breaker *b = get(shm, "a");
+    cbshm_execute(b, fail_fn, NULL);
+    cbshm_execute(b, fail_fn, NULL);
+}
+
+static void act_probe(const char *seg)
+{
+    struct cbshm *shm;
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    cbshm_execute(get(shm, "a"), ok_fn, NULL);
+}
+
+static void act_mode(const char *seg)
+{
+    struct cbshm *shm;
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    cbshm_set_mode(shm, "a", CBSHM_MODE_FORCED_OPEN);
+}
+
+static void act_reset(const char *seg)
+{
+    struct cbshm *shm;
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    cbshm_reset(shm, "a");
+}
+
+/* Brings breaker a to the state the action needs. */
+enum prep { PREP_NONE, PREP_SEGMENT, PREP_OPEN_EXPIRED };
+
+struct crash_case {
+    const char *point;
+    enum prep prep;
+    action_fn action;
+    int holds_lock;
+};
+
+static void prepare(const char *seg, enum prep prep)
+{
+    struct cbshm *shm;
+
+    if (prep == PREP_NONE)
+        return;
+    t_apply(seg, BASE);
+    if (prep == PREP_OPEN_EXPIRED) {
+        assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+        struct cbshm_breaker *b = get(shm, "a");
+        cbshm_execute(b, fail_fn, NULL);
+        cbshm_execute(b, fail_fn, NULL);
+        cbshm_breaker_release(b);
+        cbshm_close(shm);
+        t_clock_advance_ms(1000);
+    }
+}
+
+static void check_report(void *ctx, const char *m)
+{
+    (void)ctx;
+    print_error("check: %s\n", m);
+}
+
+/* The survivor's view: repaired, clean, every breaker usable. */
+static void survive(const char *seg, int holds_lock)
+{
+    struct cbshm *shm;
+    struct cbshm_info info;
+    const char *names[] = {"a", "b", "c", "d"};
+
+    /* A re-apply always works, whatever the crash left. */
+    t_apply(seg, BASE);
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_check(shm, check_report, NULL), 0);
+    assert_int_equal(cbshm_info(shm, &info), 0);
+    if (holds_lock)
+        assert_int_equal(info.lock_repairs, 1);
+    assert_int_equal(info.breakers, 3);
+    for (int i = 0; i < 3; i++) {
+        struct cbshm_breaker *b = get(shm, names[i]);
+        assert_int_equal(cbshm_reset(shm, names[i]), 0);
+        assert_int_equal(cbshm_execute(b, ok_fn, NULL), 0);
+        assert_int_equal(cbshm_breaker_error(b), 0);
+        cbshm_breaker_release(b);
+    }
+    cbshm_close(shm);
+}
+
+static void run_case(const struct crash_case *c)
+{
+    char seg[64];
+    int pid;
+
+    t_clock_install(1000000000000ull);
+    t_segment_name(seg);
+    prepare(seg, c->prep);
+    if ((pid = fork()) == 0) {
+        setenv("CBSHM_CRASH_AT", c->point, 1);
+        c->action(seg);
+        _exit(0); /* the point was never reached */
+    }
+    if (t_wait(pid) != 128 + SIGKILL)
+        fail_msg("child did not die at crash point %s", c->point);
+    survive(seg, c->holds_lock);
+    assert_int_equal(cbshm_destroy(seg), 0);
+    cbshm_clock_set(NULL, NULL);
+}
+
+#define CASE(name, point, prep, action, holds)                                                 \
+    static void name(void **state)                                                             \
+    {                                                                                          \
+        static const struct crash_case c = {point, prep, action, holds};                       \
+        (void)state;                                                                           \
+        run_case(&c);                                                                          \
+    }
+
+CASE(test_crash_after_creating_the_name_is_recovered_by_the_next_apply, "create.after_open", PREP_NONE, act_create, 0)
+CASE(test_crash_before_initialising_the_segment_is_recovered, "create.before_init", PREP_NONE, act_create, 0)
+CASE(test_crash_before_publishing_the_header_is_recovered, "create.before_publish", PREP_NONE, act_create, 0)
+CASE(test_crash_while_adding_a_breaker_is_repaired, "add.filled", PREP_SEGMENT, act_apply_next, 1)
+CASE(test_crash_after_publishing_a_new_slot_is_repaired, "add.published", PREP_SEGMENT, act_apply_next, 1)
+CASE(test_crash_while_removing_a_breaker_is_repaired, "remove.unpublished", PREP_SEGMENT, act_apply_next, 1)
+CASE(test_crash_while_rebuilding_the_index_is_repaired, "reindex.cleared", PREP_SEGMENT, act_apply_next, 1)
+CASE(test_crash_after_apply_removed_a_breaker_is_repaired, "apply.removed", PREP_SEGMENT, act_apply_next, 1)
+CASE(test_crash_after_apply_updated_settings_is_repaired, "apply.updated", PREP_SEGMENT, act_apply_next, 1)
+CASE(test_crash_while_tripping_is_repaired, "trip.locked", PREP_SEGMENT, act_trip, 1)
+CASE(test_crash_inside_the_open_transition_is_repaired, "transition.open", PREP_SEGMENT, act_trip, 1)
+CASE(test_crash_while_entering_half_open_is_repaired, "half_open.locked", PREP_OPEN_EXPIRED, act_probe, 1)
+CASE(test_crash_inside_the_half_open_transition_is_repaired, "transition.half_open", PREP_OPEN_EXPIRED, act_probe, 1)
+CASE(test_crash_right_after_taking_a_probe_lease_is_repaired, "probe.leased", PREP_OPEN_EXPIRED, act_probe, 1)
+CASE(test_crash_inside_the_close_transition_is_repaired, "transition.closed", PREP_OPEN_EXPIRED, act_probe, 1)
+CASE(test_crash_while_changing_a_mode_is_repaired, "mode.locked", PREP_SEGMENT, act_mode, 1)
+CASE(test_crash_half_way_through_a_reset_is_repaired, "reset.counters_cleared", PREP_SEGMENT, act_reset, 1)
+
+/* A worker that dies holding a probe lease gives it back at once. */
+static void test_a_dead_probe_owner_loses_its_lease_before_the_deadline(void **state)
+{
+    char seg[64];
+    int pid, ready[2];
+    struct cbshm *shm;
+    struct cbshm_breaker *b;
+    struct cbshm_snapshot s;
+    struct cbshm_ticket t;
+
+    (void)state;
+    t_clock_install(1000000000000ull);
+    prepare(t_segment_name(seg), PREP_OPEN_EXPIRED);
+    assert_int_equal(pipe(ready), 0);
+    if ((pid = fork()) == 0) {
+        struct cbshm *cs;
+        struct cbshm_ticket ct;
+        assert_int_equal(cbshm_open(seg, 0, &cs), 0);
+        if (cbshm_allow(get(cs, "a"), &ct) != 0)
+            _exit(1);
+        if (write(ready[1], "x", 1) != 1)
+            _exit(2);
+        pause(); /* the probe hangs */
+        _exit(0);
+    }
+    char ch;
+    assert_int_equal(read(ready[0], &ch, 1), 1);
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    b = get(shm, "a");
+    assert_int_equal(cbshm_allow(b, &t), CBSHM_EREJECTED); /* lease held, 1h deadline */
+    kill(pid, SIGKILL);
+    assert_int_equal(t_wait(pid), 128 + SIGKILL);
+    t_clock_advance_ms(20); /* past the 10 ms between owner scans, far before 1h */
+    assert_int_equal(cbshm_allow(b, &t), 0);
+    assert_int_equal(cbshm_snapshot(shm, "a", &s), 0);
+    assert_int_equal(s.probes_reclaimed, 1);
+    assert_int_equal(cbshm_record(b, &t, CBSHM_SUCCESS), 0);
+    assert_int_equal(cbshm_snapshot(shm, "a", &s), 0);
+    assert_int_equal(s.state, CBSHM_STATE_CLOSED);
+    assert_int_equal(cbshm_check(shm, check_report, NULL), 0);
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+    assert_int_equal(cbshm_destroy(seg), 0);
+    cbshm_clock_set(NULL, NULL);
+}
+
+/* A worker killed between admission and record, in each state and mode. */
+static void test_a_worker_killed_between_admission_and_record_leaves_no_trace(void **state)
+{
+    static const enum cbshm_mode modes[] = {CBSHM_MODE_NORMAL, CBSHM_MODE_FORCED_CLOSED,
+                                            CBSHM_MODE_DISABLED};
+    char seg[64];
+    struct cbshm *shm;
+
+    (void)state;
+    t_clock_install(1000000000000ull);
+    t_apply(t_segment_name(seg), BASE);
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+        for (int st = 0; st < 2; st++) { /* closed, then half-open */
+            struct cbshm_breaker *b = get(shm, "a");
+            struct cbshm_snapshot before, after;
+            struct cbshm_ticket t;
+            int pid;
+
+            assert_int_equal(cbshm_reset(shm, "a"), 0);
+            assert_int_equal(cbshm_set_mode(shm, "a", CBSHM_MODE_NORMAL), 0);
+            if (st == 1) {
+                cbshm_execute(b, fail_fn, NULL);
+                cbshm_execute(b, fail_fn, NULL);
+                t_clock_advance_ms(1000);
+            }
+            assert_int_equal(cbshm_set_mode(shm, "a", modes[m]), 0);
+            assert_int_equal(cbshm_snapshot(shm, "a", &before), 0);
+            if ((pid = fork()) == 0) {
+                struct cbshm_ticket ct;
+                if (cbshm_allow(b, &ct) != 0)
+                    _exit(1);
+                raise(SIGKILL);
+            }
+            assert_int_equal(t_wait(pid), 128 + SIGKILL);
+            assert_int_equal(cbshm_snapshot(shm, "a", &after), 0);
+            assert_int_equal(after.requests, before.requests);
+            /* The admission itself may have moved open to half-open. */
+            if (st == 0 || modes[m] != CBSHM_MODE_NORMAL)
+                assert_int_equal(after.state, before.state);
+            else
+                assert_int_equal(after.state, CBSHM_STATE_HALF_OPEN);
+            /* The survivors are admitted: nothing was left held. */
+            t_clock_advance_ms(20);
+            assert_int_equal(cbshm_allow(b, &t), 0);
+            assert_int_equal(cbshm_record(b, &t, CBSHM_SUCCESS), 0);
+            assert_int_equal(cbshm_check(shm, check_report, NULL), 0);
+            cbshm_breaker_release(b);
+        }
+    }
+    cbshm_close(shm);
+    assert_int_equal(cbshm_destroy(seg), 0);
+    cbshm_clock_set(NULL, NULL);
+}
+
+/* cbctl itself killed inside the lock: cbctl check is clean afterwards. */
+static void test_cbctl_killed_inside_the_lock_leaves_cbctl_check_clean(void **state)
+{
+    char seg[64], cmd[512];
+    int rc;
+
+    (void)state;
+    t_apply(t_segment_name(seg), BASE);
+    snprintf(cmd, sizeof cmd, "CBSHM_CRASH_AT=mode.locked %s --segment %s open a 2>/dev/null",
+             CBCTL_PATH, seg);
+    rc = system(cmd);
+    assert_true(WIFSIGNALED(rc) || (WIFEXITED(rc) && WEXITSTATUS(rc) == 128 + SIGKILL));
+    snprintf(cmd, sizeof cmd, "%s --segment %s check >/dev/null", CBCTL_PATH, seg);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_crash_after_creating_the_name_is_recovered_by_the_next_apply),
+    cmocka_unit_test(test_crash_before_initialising_the_segment_is_recovered),
+    cmocka_unit_test(test_crash_before_publishing_the_header_is_recovered),
+    cmocka_unit_test(test_crash_while_adding_a_breaker_is_repaired),
+    cmocka_unit_test(test_crash_after_publishing_a_new_slot_is_repaired),
+    cmocka_unit_test(test_crash_while_removing_a_breaker_is_repaired),
+    cmocka_unit_test(test_crash_while_rebuilding_the_index_is_repaired),
+    cmocka_unit_test(test_crash_after_apply_removed_a_breaker_is_repaired),
+    cmocka_unit_test(test_crash_after_apply_updated_settings_is_repaired),
+    cmocka_unit_test(test_crash_while_tripping_is_repaired),
+    cmocka_unit_test(test_crash_inside_the_open_transition_is_repaired),
+    cmocka_unit_test(test_crash_while_entering_half_open_is_repaired),
+    cmocka_unit_test(test_crash_inside_the_half_open_transition_is_repaired),
+    cmocka_unit_test(test_crash_right_after_taking_a_probe_lease_is_repaired),
+    cmocka_unit_test(test_crash_inside_the_close_transition_is_repaired),
+    cmocka_unit_test(test_crash_while_changing_a_mode_is_repaired),
+    cmocka_unit_test(test_crash_half_way_through_a_reset_is_repaired),
+    cmocka_unit_test(test_a_dead_probe_owner_loses_its_lease_before_the_deadline),
+    cmocka_unit_test(test_a_worker_killed_between_admission_and_record_leaves_no_trace),
+    cmocka_unit_test(test_cbctl_killed_inside_the_lock_leaves_cbctl_check_clean),
+};
 T_MAIN(tests)

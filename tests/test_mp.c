@@ -1,4 +1,306 @@
+/*
+ * Multi-process: real forked workers sharing one segment. Host-wide
+ * trips, host-wide probe limits, modes set by cbctl, handles across fork,
+ * exact counts, racing creators.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include "harness.h"
-static void test_x(void **s){(void)s;}
-static const struct CMUnitTest tests[] = {cmocka_unit_test(test_x)};
+
+static _Atomic int *shared_ints(size_t n)
+{
+    void *p = mmap(NULL, n * sizeof(int), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    assert_true(p != MAP_FAILED);
+    memset(p, 0, n * sizeof(int));
+    return p;
+}
+
+static enum cbshm_outcome ok_fn(void *arg)
+{
+    (void)arg;
+    return CBSHM_SUCCESS;
+}
+
+static enum cbshm_outcome fail_fn(void *arg)
+{
+    _Atomic int *reached = arg;
+    if (reached != NULL)
+        (*reached)++;
+    usleep(200); /* a call takes a while: others run meanwhile */
+    return CBSHM_FAILURE;
+}
+
+static struct cbshm_breaker *attach(const char *seg, const char *name, struct cbshm **shm)
+{
+    struct cbshm_breaker *b;
+    assert_int_equal(cbshm_open(seg, 0, shm), 0);
+    assert_int_equal(cbshm_breaker_get(*shm, name, &b), 0);
+    return b;
+}
+
+static struct cbshm_snapshot snap(const char *seg, const char *name)
+{
+    struct cbshm *shm;
+    struct cbshm_snapshot s;
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_snapshot(shm, name, &s), 0);
+    cbshm_close(shm);
+    return s;
+}
+
+static void test_workers_trip_after_threshold_failures_counted_across_processes(void **state)
+{
+    char seg[64];
+    int pids[3];
+
+    (void)state;
+    t_apply(t_segment_name(seg), "breakers:\n  - name: api\n    failure_threshold: 6\n");
+    /* Two failures from each of three processes, one process after another:
+       per-process breakers would never trip; the shared one trips at 6. */
+    for (int w = 0; w < 3; w++) {
+        pids[w] = fork();
+        if (pids[w] == 0) {
+            struct cbshm *shm;
+            struct cbshm_breaker *b = attach(seg, "api", &shm);
+            cbshm_execute(b, fail_fn, NULL);
+            cbshm_execute(b, fail_fn, NULL);
+            _exit(0);
+        }
+        assert_int_equal(t_wait(pids[w]), 0);
+        assert_int_equal(snap(seg, "api").state, w < 2 ? CBSHM_STATE_CLOSED : CBSHM_STATE_OPEN);
+    }
+    assert_int_equal(snap(seg, "api").failures, 6);
+    assert_int_equal(snap(seg, "api").trips, 1);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
+static void test_concurrent_workers_stop_calling_a_dead_downstream_together(void **state)
+{
+    enum { W = 4, T = 5 };
+    _Atomic int *reached = shared_ints(1);
+    char seg[64];
+    int pids[W];
+
+    (void)state;
+    t_apply(t_segment_name(seg), "breakers:\n  - name: api\n    failure_threshold: 5\n"
+                                 "    open_timeout: 1h\n");
+    for (int w = 0; w < W; w++) {
+        if ((pids[w] = fork()) == 0) {
+            struct cbshm *shm;
+            struct cbshm_breaker *b = attach(seg, "api", &shm);
+            for (int i = 0; i < 200; i++)
+                cbshm_execute(b, fail_fn, (void *)reached);
+            _exit(0);
+        }
+    }
+    for (int w = 0; w < W; w++)
+        assert_int_equal(t_wait(pids[w]), 0);
+    /* At most the threshold plus the calls already in flight in the other
+       workers when it tripped - not W x T. */
+    assert_true(*reached >= T);
+    assert_true(*reached <= T + W - 1);
+    assert_int_equal(snap(seg, "api").trips, 1);
+    assert_int_equal(snap(seg, "api").rejections, (uint64_t)(W * 200 - *reached));
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
+static void test_half_open_admits_exactly_max_calls_probes_across_processes(void **state)
+{
+    enum { W = 8 };
+    _Atomic int *admitted = shared_ints(1 + W);
+    char seg[64];
+    int pids[W], go[2];
+
+    (void)state;
+    t_clock_install(5000000000000ull);
+    t_apply(t_segment_name(seg), "breakers:\n  - name: api\n    failure_threshold: 1\n"
+                                 "    half_open_max_calls: 3\n    open_timeout: 10s\n"
+                                 "    probe_timeout: 1h\n");
+    {
+        struct cbshm *shm;
+        struct cbshm_breaker *b = attach(seg, "api", &shm);
+        assert_int_equal(cbshm_execute(b, fail_fn, NULL), 0);
+        cbshm_breaker_release(b);
+        cbshm_close(shm);
+    }
+    t_clock_advance_ms(10000);
+    assert_int_equal(pipe(go), 0);
+    for (int w = 0; w < W; w++) {
+        if ((pids[w] = fork()) == 0) {
+            struct cbshm *shm;
+            struct cbshm_breaker *b = attach(seg, "api", &shm);
+            struct cbshm_ticket t;
+            char c;
+            int rc = cbshm_allow(b, &t);
+            admitted[1 + w] = rc == 0 ? 1 : 2;
+            if (rc == 0)
+                admitted[0]++;
+            /* Hold the lease until every worker has asked. */
+            close(go[1]);
+            if (read(go[0], &c, 1) < 0)
+                _exit(3);
+            if (rc == 0)
+                cbshm_record(b, &t, CBSHM_SUCCESS);
+            _exit(0);
+        }
+    }
+    close(go[0]);
+    for (int w = 0; w < W; w++)
+        while (admitted[1 + w] == 0)
+            usleep(1000);
+    assert_int_equal(admitted[0], 3);
+    assert_int_equal(snap(seg, "api").probes_in_flight, 3);
+    close(go[1]); /* release them all */
+    for (int w = 0; w < W; w++)
+        assert_int_equal(t_wait(pids[w]), 0);
+    assert_int_equal(snap(seg, "api").state, CBSHM_STATE_CLOSED);
+    assert_int_equal(snap(seg, "api").rejections, W - 3);
+    cbshm_clock_set(NULL, NULL);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
+static int run_cbctl(const char *seg, const char *cmd, const char *name)
+{
+    char line[512];
+    snprintf(line, sizeof line, "%s --segment %s %s %s >/dev/null", CBCTL_PATH, seg, cmd, name);
+    return system(line);
+}
+
+static void test_a_mode_set_by_cbctl_is_obeyed_by_every_worker_on_its_next_call(void **state)
+{
+    enum { W = 4 };
+    _Atomic int *res = shared_ints(2 + 2 * W);
+    char seg[64];
+    int pids[W];
+    struct cbshm *shm;
+    struct cbshm_breaker *b;
+
+    (void)state;
+    t_apply(t_segment_name(seg), "breakers:\n  - name: api\n");
+    b = attach(seg, "api", &shm); /* attached before fork, used by children */
+    for (int w = 0; w < W; w++) {
+        if ((pids[w] = fork()) == 0) {
+            for (int round = 1; round <= 2; round++) {
+                while (res[0] < round)
+                    usleep(500);
+                res[2 + (round - 1) * W + w] = cbshm_execute(b, ok_fn, NULL) == 0 ? 1 : 2;
+                res[1]++;
+            }
+            _exit(0);
+        }
+    }
+    assert_int_equal(run_cbctl(seg, "open", "api"), 0);
+    res[0] = 1;
+    while (res[1] < W)
+        usleep(500);
+    assert_int_equal(run_cbctl(seg, "enable", "api"), 0);
+    res[0] = 2;
+    for (int w = 0; w < W; w++)
+        assert_int_equal(t_wait(pids[w]), 0);
+    for (int w = 0; w < W; w++) {
+        assert_int_equal(res[2 + w], 2);     /* forced open: rejected */
+        assert_int_equal(res[2 + W + w], 1); /* normal again: admitted */
+    }
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
+static void test_a_handle_attached_before_fork_counts_exactly_in_children(void **state)
+{
+    enum { W = 4, N = 50000 };
+    char seg[64];
+    int pids[W];
+    struct cbshm *shm;
+    struct cbshm_breaker *b;
+    struct cbshm_snapshot s;
+
+    (void)state;
+    t_apply(t_segment_name(seg), "breakers:\n  - name: api\n    failure_threshold: 1000000\n");
+    b = attach(seg, "api", &shm);
+    assert_int_equal(cbshm_execute(b, ok_fn, NULL), 0); /* the parent's stripe is chosen */
+    for (int w = 0; w < W; w++) {
+        if ((pids[w] = fork()) == 0) {
+            struct cbshm_ticket t;
+            for (int i = 0; i < N; i++) {
+                if (cbshm_allow(b, &t) != 0)
+                    _exit(1);
+                cbshm_record(b, &t, i % 10 == 0 ? CBSHM_FAILURE : CBSHM_SUCCESS);
+            }
+            _exit(0);
+        }
+    }
+    for (int w = 0; w < W; w++)
+        assert_int_equal(t_wait(pids[w]), 0);
+    assert_int_equal(cbshm_snapshot(shm, "api", &s), 0);
+    assert_int_equal(s.successes, 1 + W * (N - N / 10));
+    assert_int_equal(s.failures, W * N / 10);
+    assert_int_equal(s.requests, 1 + W * N);
+    assert_int_equal(s.state, CBSHM_STATE_CLOSED);
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
+static void count_created(void *ctx, const struct cbshm_change *c)
+{
+    if (c->kind == CBSHM_CHANGE_CREATED_SEGMENT)
+        ++*(int *)ctx;
+}
+
+static void test_racing_appliers_make_exactly_one_valid_segment(void **state)
+{
+    enum { N = 16 };
+    _Atomic int *created = shared_ints(2);
+    const char *y = "capacity: 128\nbreakers:\n  - name: a\n  - name: b\n  - name: c\n";
+    char seg[64];
+    int pids[N], go[2];
+    struct cbshm *shm;
+
+    (void)state;
+    t_segment_name(seg);
+    assert_int_equal(pipe(go), 0);
+    for (int i = 0; i < N; i++) {
+        if ((pids[i] = fork()) == 0) {
+            struct cbshm_config *cfg;
+            struct cbshm_diag d;
+            int mine = 0, rc;
+            char c;
+            close(go[1]);
+            if (read(go[0], &c, 1) < 0)
+                _exit(3);
+            if (cbshm_config_load_string(y, strlen(y), "t", &cfg, &d) != 0)
+                _exit(2);
+            rc = cbshm_apply(cfg, seg, 0, count_created, &mine, NULL);
+            created[0] += mine;
+            if (rc != 0)
+                created[1]++;
+            _exit(rc == 0 ? 0 : 1);
+        }
+    }
+    close(go[0]);
+    close(go[1]); /* all start at once */
+    for (int i = 0; i < N; i++)
+        assert_int_equal(t_wait(pids[i]), 0);
+    assert_int_equal(created[0], 1);
+    assert_int_equal(created[1], 0);
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_check(shm, NULL, NULL), 0);
+    cbshm_close(shm);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_workers_trip_after_threshold_failures_counted_across_processes),
+    cmocka_unit_test(test_concurrent_workers_stop_calling_a_dead_downstream_together),
+    cmocka_unit_test(test_half_open_admits_exactly_max_calls_probes_across_processes),
+    cmocka_unit_test(test_a_mode_set_by_cbctl_is_obeyed_by_every_worker_on_its_next_call),
+    cmocka_unit_test(test_a_handle_attached_before_fork_counts_exactly_in_children),
+    cmocka_unit_test(test_racing_appliers_make_exactly_one_valid_segment),
+};
 T_MAIN(tests)
