@@ -1,4 +1,432 @@
+/*
+ * CLI: the real cbctl binary - every command, its exit codes, its messages,
+ * --json read back by a real JSON parser (jansson), and the bad-YAML
+ * fixtures with their FILE:LINE:COL messages.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "harness.h"
-static void test_x(void **s){(void)s;}
-static const struct CMUnitTest tests[] = {cmocka_unit_test(test_x)};
+#include "internal.h"
+
+struct run {
+    int status;
+    char out[16384];
+    char err[4096];
+};
+
+static void slurp(int fd, char *buf, size_t size)
+{
+    ssize_t n = pread(fd, buf, size - 1, 0);
+    buf[n > 0 ? n : 0] = '\0';
+    close(fd);
+}
+
+/* Runs cbctl with a NULL-terminated argument list. */
+static struct run *cbctl(struct run *r, const char *arg, ...)
+{
+    const char *argv[32] = {"cbctl"};
+    int n = 1, out = memfd_create("out", 0), err = memfd_create("err", 0), pid;
+    va_list ap;
+
+    va_start(ap, arg);
+    for (const char *a = arg; a != NULL && n < 31; a = va_arg(ap, const char *))
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    assert_true(out >= 0 && err >= 0);
+    if ((pid = fork()) == 0) {
+        dup2(out, 1);
+        dup2(err, 2);
+        execv(CBCTL_PATH, (char *const *)argv);
+        _exit(127);
+    }
+    r->status = t_wait(pid);
+    slurp(out, r->out, sizeof r->out);
+    slurp(err, r->err, sizeof r->err);
+    return r;
+}
+
+static char seg[64];
+static char yaml_path[128];
+
+static int setup(void **state)
+{
+    FILE *f;
+
+    (void)state;
+    t_segment_name(seg);
+    snprintf(yaml_path, sizeof yaml_path, "/tmp/cbshm-cli-%d.yaml", (int)getpid());
+    f = fopen(yaml_path, "w");
+    fputs("capacity: 16\nbreakers:\n  - name: payments\n    failure_threshold: 3\n"
+          "    open_timeout: 5s\n  - name: search\n",
+          f);
+    fclose(f);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    cbshm_destroy(seg);
+    unlink(yaml_path);
+    return 0;
+}
+
+static void apply_ok(void)
+{
+    struct run r;
+    assert_int_equal(cbctl(&r, "--segment", seg, "apply", "-f", yaml_path, NULL)->status, 0);
+}
+
+static void test_help_lists_every_command_and_the_exit_codes(void **state)
+{
+    static const char *cmds[] = {"apply", "list", "show", "reset", "open", "close",
+                                 "disable", "enable", "check", "destroy"};
+    struct run r;
+
+    (void)state;
+    assert_int_equal(cbctl(&r, "--help", NULL)->status, 0);
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        char line[32];
+        snprintf(line, sizeof line, "\n  %s ", cmds[i]);
+        assert_non_null(strstr(r.out, line));
+    }
+    assert_non_null(strstr(r.out, "3  configuration rejected"));
+    assert_string_equal(r.err, "");
+    assert_int_equal(cbctl(&r, "--version", NULL)->status, 0);
+    assert_non_null(strstr(r.out, CBSHM_VERSION_STRING));
+}
+
+static void test_every_command_has_its_own_help(void **state)
+{
+    static const char *cmds[] = {"apply", "list", "show", "reset", "open", "close",
+                                 "disable", "enable", "check", "destroy"};
+    struct run r;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        char want[64];
+        assert_int_equal(cbctl(&r, cmds[i], "--help", NULL)->status, 0);
+        snprintf(want, sizeof want, "usage: cbctl [global options] %s", cmds[i]);
+        assert_non_null(strstr(r.out, want));
+    }
+}
+
+static void test_usage_errors_exit_2_with_a_message(void **state)
+{
+    struct run r;
+
+    (void)state;
+    assert_int_equal(cbctl(&r, NULL)->status, 2);
+    assert_non_null(strstr(r.err, "cbctl: no command given"));
+    assert_int_equal(cbctl(&r, "frobnicate", NULL)->status, 2);
+    assert_non_null(strstr(r.err, "unknown command 'frobnicate'"));
+    assert_int_equal(cbctl(&r, "dest", NULL)->status, 2); /* no abbreviations */
+    assert_int_equal(cbctl(&r, "--bogus", "list", NULL)->status, 2);
+    assert_int_equal(cbctl(&r, "apply", NULL)->status, 2);
+    assert_non_null(strstr(r.err, "cbctl: apply: -f FILE is required"));
+    assert_int_equal(cbctl(&r, "show", NULL)->status, 2);
+    assert_int_equal(cbctl(&r, "list", "--frob", NULL)->status, 2);
+    assert_int_equal(cbctl(&r, "reset", NULL)->status, 2);
+    assert_int_equal(cbctl(&r, "reset", "--all", "x", NULL)->status, 2);
+    assert_int_equal(cbctl(&r, "open", NULL)->status, 2);
+    assert_int_equal(cbctl(&r, "check", "extra", NULL)->status, 2);
+    assert_string_equal(r.out, "");
+}
+
+static void test_apply_creates_and_a_second_apply_reports_no_changes(void **state)
+{
+    struct run r;
+
+    (void)state;
+    assert_int_equal(cbctl(&r, "-s", seg, "apply", "-f", yaml_path, "--dry-run", NULL)->status, 0);
+    assert_non_null(strstr(r.out, "would create segment"));
+    assert_int_equal(cbctl(&r, "-s", seg, "list", NULL)->status, 1);
+    assert_int_equal(cbctl(&r, "-s", seg, "apply", "-f", yaml_path, NULL)->status, 0);
+    assert_non_null(strstr(r.out, "create segment"));
+    assert_non_null(strstr(r.out, "add breaker payments\n"));
+    assert_non_null(strstr(r.out, "add breaker search\n"));
+    assert_int_equal(cbctl(&r, "-s", seg, "apply", "-f", yaml_path, NULL)->status, 0);
+    assert_non_null(strstr(r.out, ": no changes"));
+}
+
+static void test_apply_reports_each_change_it_makes(void **state)
+{
+    const char *p = "/tmp/cbshm-cli-next.yaml";
+    FILE *f;
+    struct run r;
+
+    (void)state;
+    apply_ok();
+    f = fopen(p, "w");
+    fputs("capacity: 16\nbreakers:\n  - name: payments\n    failure_threshold: 4\n"
+          "    open_timeout: 10s\n  - name: users\n",
+          f);
+    fclose(f);
+    assert_int_equal(cbctl(&r, "-s", seg, "apply", "-n", "-f", p, NULL)->status, 0);
+    assert_non_null(strstr(r.out, "would remove breaker search"));
+    assert_int_equal(cbctl(&r, "-s", seg, "apply", "-f", p, NULL)->status, 0);
+    assert_non_null(strstr(r.out, "update breaker payments: failure_threshold 3 -> 4, "
+                                  "open_timeout 5s -> 10s\n"));
+    assert_non_null(strstr(r.out, "remove breaker search\n"));
+    assert_non_null(strstr(r.out, "add breaker users\n"));
+    unlink(p);
+}
+
+static void test_list_json_is_one_array_with_the_contract_fields(void **state)
+{
+    static const char *ints[] = {"failure_threshold", "open_timeout_ms", "half_open_max_calls",
+                                 "requests", "successes", "failures", "rejections", "trips"};
+    struct run r;
+    json_error_t e;
+    json_t *doc, *o;
+
+    (void)state;
+    apply_ok();
+    assert_int_equal(cbctl(&r, "-s", seg, "list", "--json", NULL)->status, 0);
+    doc = json_loads(r.out, 0, &e);
+    assert_non_null(doc);
+    assert_true(json_is_array(doc));
+    assert_int_equal(json_array_size(doc), 2);
+    o = json_array_get(doc, 0);
+    assert_string_equal(json_string_value(json_object_get(o, "name")), "payments");
+    assert_string_equal(json_string_value(json_object_get(o, "state")), "closed");
+    assert_string_equal(json_string_value(json_object_get(o, "mode")), "normal");
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+        assert_true(json_is_integer(json_object_get(o, ints[i])));
+    assert_int_equal(json_integer_value(json_object_get(o, "open_timeout_ms")), 5000);
+    assert_int_equal(json_integer_value(json_object_get(o, "failure_threshold")), 3);
+    json_decref(doc);
+    assert_int_equal(cbctl(&r, "-s", seg, "list", NULL)->status, 0);
+    assert_non_null(strstr(r.out, "NAME"));
+    assert_non_null(strstr(r.out, "payments"));
+}
+
+static enum cbshm_outcome fail_fn(void *arg)
+{
+    (void)arg;
+    return CBSHM_FAILURE;
+}
+
+static void test_show_json_reports_live_state(void **state)
+{
+    struct cbshm *shm;
+    struct cbshm_breaker *b;
+    struct run r;
+    json_t *o;
+
+    (void)state;
+    apply_ok();
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_breaker_get(shm, "payments", &b), 0);
+    for (int i = 0; i < 4; i++)
+        cbshm_execute(b, fail_fn, NULL);
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "payments", "--json", NULL)->status, 0);
+    o = json_loads(r.out, 0, NULL);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(o, "state")), "open");
+    assert_int_equal(json_integer_value(json_object_get(o, "failures")), 3);
+    assert_int_equal(json_integer_value(json_object_get(o, "rejections")), 1);
+    assert_int_equal(json_integer_value(json_object_get(o, "requests")), 4);
+    assert_int_equal(json_integer_value(json_object_get(o, "trips")), 1);
+    json_decref(o);
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "payments", NULL)->status, 0);
+    assert_non_null(strstr(r.out, "state:                open"));
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+}
+
+static void test_show_of_an_unknown_breaker_fails_naming_it(void **state)
+{
+    struct run r;
+
+    (void)state;
+    apply_ok();
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "nope", "--json", NULL)->status, 1);
+    assert_string_equal(r.out, "");
+    assert_string_equal(r.err, "cbctl: show nope: no such breaker\n");
+}
+
+static const char *mode_of(const char *name)
+{
+    static char mode[32];
+    struct run r;
+    json_t *o;
+
+    cbctl(&r, "-s", seg, "show", "--json", name, NULL);
+    o = json_loads(r.out, 0, NULL);
+    assert_non_null(o);
+    snprintf(mode, sizeof mode, "%s", json_string_value(json_object_get(o, "mode")));
+    json_decref(o);
+    return mode;
+}
+
+static void test_mode_commands_set_each_mode(void **state)
+{
+    struct run r;
+
+    (void)state;
+    apply_ok();
+    assert_int_equal(cbctl(&r, "-s", seg, "open", "payments", "search", NULL)->status, 0);
+    assert_string_equal(mode_of("payments"), "forced_open");
+    assert_string_equal(mode_of("search"), "forced_open");
+    assert_int_equal(cbctl(&r, "-s", seg, "close", "payments", NULL)->status, 0);
+    assert_string_equal(mode_of("payments"), "forced_closed");
+    assert_int_equal(cbctl(&r, "-s", seg, "disable", "payments", NULL)->status, 0);
+    assert_string_equal(mode_of("payments"), "disabled");
+    assert_int_equal(cbctl(&r, "-s", seg, "enable", "payments", "nope", NULL)->status, 1);
+    assert_string_equal(mode_of("payments"), "normal");
+    assert_non_null(strstr(r.err, "cbctl: enable nope: no such breaker"));
+}
+
+static void test_reset_by_name_and_all(void **state)
+{
+    struct cbshm *shm;
+    struct cbshm_breaker *b;
+    struct cbshm_snapshot s;
+    struct run r;
+
+    (void)state;
+    apply_ok();
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_breaker_get(shm, "payments", &b), 0);
+    for (int i = 0; i < 3; i++)
+        cbshm_execute(b, fail_fn, NULL);
+    assert_int_equal(cbctl(&r, "-s", seg, "reset", "payments", NULL)->status, 0);
+    assert_int_equal(cbshm_snapshot(shm, "payments", &s), 0);
+    assert_int_equal(s.state, CBSHM_STATE_CLOSED);
+    assert_int_equal(s.failures, 0);
+    for (int i = 0; i < 3; i++)
+        cbshm_execute(b, fail_fn, NULL);
+    assert_int_equal(cbctl(&r, "-s", seg, "reset", "--all", NULL)->status, 0);
+    assert_non_null(strstr(r.out, "reset payments\nreset search\n"));
+    assert_int_equal(cbshm_snapshot(shm, "payments", &s), 0);
+    assert_int_equal(s.state, CBSHM_STATE_CLOSED);
+    assert_int_equal(cbctl(&r, "-s", seg, "reset", "ghost", NULL)->status, 1);
+    assert_string_equal(r.err, "cbctl: reset ghost: no such breaker\n");
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+}
+
+static void test_check_is_clean_then_names_a_scribbled_slot(void **state)
+{
+    struct cbshm *shm;
+    struct run r;
+
+    (void)state;
+    apply_ok();
+    assert_int_equal(cbctl(&r, "-s", seg, "check", NULL)->status, 0);
+    assert_non_null(strstr(r.out, ": ok:"));
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    atomic_store(&shm->slots[1].in_use, 7);
+    assert_int_equal(cbctl(&r, "-s", seg, "check", NULL)->status, 1);
+    assert_non_null(strstr(r.err, "slot 1: in_use is 7"));
+    assert_string_equal(r.out, "");
+    cbshm_close(shm);
+}
+
+static void test_check_and_list_refuse_a_foreign_segment(void **state)
+{
+    struct run r;
+    int fd;
+    char junk[8192];
+
+    (void)state;
+    memset(junk, 0x5a, sizeof junk);
+    fd = shm_open(seg, O_RDWR | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, junk, sizeof junk), (ssize_t)sizeof junk);
+    close(fd);
+    assert_int_equal(cbctl(&r, "-s", seg, "check", NULL)->status, 1);
+    assert_non_null(strstr(r.err, "not a libcbshm segment (bad magic)"));
+    assert_int_equal(cbctl(&r, "-s", seg, "list", "--json", NULL)->status, 1);
+    assert_string_equal(r.out, "");
+    assert_int_equal(cbctl(&r, "-s", seg, "apply", "-f", yaml_path, NULL)->status, 1);
+    assert_non_null(strstr(r.err, "bad magic"));
+    assert_int_equal(cbctl(&r, "-s", seg, "destroy", NULL)->status, 0);
+}
+
+static void test_destroy_removes_the_segment(void **state)
+{
+    struct run r;
+
+    (void)state;
+    apply_ok();
+    assert_int_equal(cbctl(&r, "-s", seg, "destroy", NULL)->status, 0);
+    assert_int_equal(cbctl(&r, "-s", seg, "list", NULL)->status, 1);
+    assert_non_null(strstr(r.err, "segment does not exist"));
+    assert_int_equal(cbctl(&r, "-s", seg, "destroy", NULL)->status, 1);
+}
+
+static void test_the_segment_can_come_from_the_environment(void **state)
+{
+    struct run r;
+
+    (void)state;
+    setenv("CBSHM_SEGMENT", seg, 1);
+    assert_int_equal(cbctl(&r, "apply", "-f", yaml_path, NULL)->status, 0);
+    assert_int_equal(cbctl(&r, "show", "search", NULL)->status, 0);
+    unsetenv("CBSHM_SEGMENT");
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "search", NULL)->status, 0);
+}
+
+static void test_bad_yaml_fixtures_are_rejected_with_file_line_and_column(void **state)
+{
+    static const struct {
+        const char *file, *expect;
+    } cases[] = {
+        {"bad-syntax.yaml", ":5:1: YAML syntax error: did not find expected ',' or ']'"},
+        {"bad-unknown-key.yaml", ":4:5: breakers[0].failure_treshold: unknown key 'failure_treshold'"},
+        {"bad-type.yaml", ":3:24: breakers[0].failure_threshold: expected an integer, got 'three'"},
+        {"bad-unit.yaml", ":2:17: defaults.open_timeout: bad unit ' seconds' in duration '30 seconds'"},
+        {"bad-no-unit.yaml", ":2:17: defaults.open_timeout: duration '30' needs a unit"},
+        {"bad-range.yaml", ":3:26: breakers[0].half_open_max_calls: value 100 is out of range (1..16)"},
+        {"bad-duplicate.yaml", ":4:11: breakers[2]: duplicate breaker name 'payments' (first at line 2)"},
+        {"bad-name.yaml", ":2:11: breakers[0].name: invalid breaker name 'payments api'"},
+        {"bad-mode.yaml", ":1:7: mode: mode '0666' is writable by others"},
+    };
+    struct run r;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char path[256], want[512];
+        snprintf(path, sizeof path, SOURCE_DIR "/tests/fixtures/%s", cases[i].file);
+        snprintf(want, sizeof want, "%s%s", path, cases[i].expect);
+        assert_int_equal(cbctl(&r, "-s", seg, "apply", "-f", path, NULL)->status, 3);
+        if (strncmp(r.err, want, strlen(want)) != 0)
+            fail_msg("%s: got '%s', want '%s'", cases[i].file, r.err, want);
+        assert_string_equal(r.out, "");
+    }
+    assert_int_equal(cbctl(&r, "-s", seg, "list", NULL)->status, 1); /* nothing was created */
+    assert_int_equal(cbctl(&r, "-s", seg, "apply", "-f", "/nonexistent.yaml", NULL)->status, 1);
+    assert_non_null(strstr(r.err, "/nonexistent.yaml: cannot open"));
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+static const struct CMUnitTest tests[] = {
+    T(test_help_lists_every_command_and_the_exit_codes),
+    T(test_every_command_has_its_own_help),
+    T(test_usage_errors_exit_2_with_a_message),
+    T(test_apply_creates_and_a_second_apply_reports_no_changes),
+    T(test_apply_reports_each_change_it_makes),
+    T(test_list_json_is_one_array_with_the_contract_fields),
+    T(test_show_json_reports_live_state),
+    T(test_show_of_an_unknown_breaker_fails_naming_it),
+    T(test_mode_commands_set_each_mode),
+    T(test_reset_by_name_and_all),
+    T(test_check_is_clean_then_names_a_scribbled_slot),
+    T(test_check_and_list_refuse_a_foreign_segment),
+    T(test_destroy_removes_the_segment),
+    T(test_the_segment_can_come_from_the_environment),
+    T(test_bad_yaml_fixtures_are_rejected_with_file_line_and_column),
+};
 T_MAIN(tests)
