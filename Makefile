@@ -24,7 +24,7 @@ demo: build
 	$(BUILD)/examples/prefork_demo config/example.yaml
 
 bench: build
-	$(BUILD)/bench/bench_closed_path
+	$(BUILD)/bench/bench_hotpath
 
 install: build
 	cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))
