@@ -32,6 +32,8 @@ int cbshm_breaker_get(struct cbshm *shm, const char *name, struct cbshm_breaker 
     if (rc != 0)
         goto fail;
     b->shm = shm;
+    b->slots = shm->slots;
+    b->shm_id = shm->id;
     strcpy(b->name, name);
     atomic_store_explicit(&b->ref, (uint64_t)idx << 32 | CBSHM_CTL_GEN(ctl), memory_order_relaxed);
     *out = b;
@@ -143,12 +145,7 @@ int cbshm_reset(struct cbshm *shm, const char *name)
         sl = &shm->slots[idx];
         shm->hdr->op_slot = idx;
         shm->hdr->op = CBSHM_OP_TRANSITION;
-        for (int i = 0; i < CBSHM_STRIPES; i++) {
-            atomic_store_explicit(&sl->stripes[i].successes, 0, memory_order_relaxed);
-            atomic_store_explicit(&sl->stripes[i].failures, 0, memory_order_relaxed);
-            atomic_store_explicit(&sl->stripes[i].ignored, 0, memory_order_relaxed);
-            atomic_store_explicit(&sl->stripes[i].rejections, 0, memory_order_relaxed);
-        }
+        cbshm__slot_rebase(sl);
         CBSHM_CRASH_POINT("reset.counters_cleared");
         for (int i = 0; i < CBSHM_PROBES_MAX; i++)
             atomic_store_explicit(&sl->leases[i].word, 0, memory_order_relaxed);

@@ -13,9 +13,7 @@
  * in the open state reads the coarse clock and nothing else; a rejection
  * in half-open while every probe lease is held is lock-free too.
  */
-#define _GNU_SOURCE /* tls_model */
 #include <errno.h>
-#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -27,42 +25,20 @@
 #define RESOLVE_RETRY_NS 1000000000ull /* re-resolve a stale handle at most 1/s */
 #define PROBE_SCAN_NS 10000000ull      /* look for dead probe owners at most every 10 ms */
 
-/*
- * Each thread adds its counts to one of CBSHM_STRIPES lines, picked from
- * its pid and a per-process thread sequence, so processes forked one after
- * another land on different lines. A fork resets the child's choice.
- */
-static __thread int tls_stripe __attribute__((tls_model("initial-exec"))) = -1;
-static _Atomic unsigned thread_seq;
-
-static void atfork_child(void)
+/* Adds one to counter i of this thread's stripe (stripe.c says which). */
+static inline void bump(struct cbshm_breaker *b, struct cbshm_slot *sl, int i)
 {
-    tls_stripe = -1;
-}
+    _Atomic uint64_t *c;
 
-__attribute__((constructor)) static void register_atfork(void)
-{
-    pthread_atfork(NULL, NULL, atfork_child);
-}
-
-static int stripe_pick(void)
-{
-    unsigned seq = atomic_fetch_add_explicit(&thread_seq, 1, memory_order_relaxed);
-    tls_stripe = (int)(((unsigned)getpid() + seq * 5u) & (CBSHM_STRIPES - 1));
-    return tls_stripe;
-}
-
-static inline struct cbshm_stripe *my_stripe(struct cbshm_slot *sl)
-{
-    int s = tls_stripe;
-    if (UNLIKELY(s < 0))
-        s = stripe_pick();
-    return &sl->stripes[s];
-}
-
-static inline void count(_Atomic uint64_t *c)
-{
-    atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+    if (UNLIKELY(cbshm__claim.shm_id != b->shm_id))
+        cbshm__claim_stripe(b->shm);
+    c = &sl->stripes[cbshm__claim.stripe].count[i];
+    if (LIKELY(cbshm__claim.stripe != 0))
+        /* Ours alone: a plain add, no lock prefix. */
+        atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
 }
 
 bool cbshm__pid_alive(uint32_t pid)
@@ -190,7 +166,7 @@ static struct cbshm_slot *resolve_again(struct cbshm_breaker *b, uint64_t *ctl, 
 static inline struct cbshm_slot *slot_of(struct cbshm_breaker *b, uint64_t *ctl, int *rc)
 {
     uint64_t ref = atomic_load_explicit(&b->ref, memory_order_relaxed);
-    struct cbshm_slot *sl = &b->shm->slots[ref >> 32];
+    struct cbshm_slot *sl = &b->slots[ref >> 32];
 
     *ctl = atomic_load_explicit(&sl->ctl, memory_order_acquire);
     if (LIKELY(CBSHM_CTL_GEN(*ctl) == (uint32_t)ref))
@@ -198,9 +174,9 @@ static inline struct cbshm_slot *slot_of(struct cbshm_breaker *b, uint64_t *ctl,
     return resolve_again(b, ctl, rc);
 }
 
-static int reject(struct cbshm_slot *sl)
+static int reject(struct cbshm_breaker *b, struct cbshm_slot *sl)
 {
-    count(&my_stripe(sl)->rejections);
+    bump(b, sl, CBSHM_COUNT_REJECTED);
     return CBSHM_EREJECTED;
 }
 
@@ -240,7 +216,7 @@ static int admit_probe(struct cbshm_breaker *b, struct cbshm_slot *sl, uint64_t 
     if (rc == CBSHM_EAGAIN_INTERNAL)
         return cbshm_allow(b, t); /* the mode changed under us: decide again */
     if (rc == CBSHM_EREJECTED)
-        return reject(sl);
+        return reject(b, sl);
     return rc;
 }
 
@@ -311,22 +287,23 @@ static void probe_done(struct cbshm_breaker *b, struct cbshm_slot *sl,
     cbshm__unlock(shm);
 }
 
-/* ---- Hot path ---------------------------------------------------------- */
+/* ---- Slow paths of admission and recording --------------------------- */
 
-static inline int allow_impl(struct cbshm_breaker *b, struct cbshm_ticket *t)
+/* Everything but "closed, normal mode, handle current". */
+static __attribute__((noinline)) int allow_slow(struct cbshm_breaker *b, struct cbshm_ticket *t)
 {
     struct cbshm_slot *sl;
     uint64_t ctl, now;
     int rc = 0;
 
-    if (UNLIKELY(b == NULL)) {
+    if (b == NULL) {
         t->flags = CBSHM_T_VALID | CBSHM_T_UNGUARDED;
         return 0;
     }
-    if (UNLIKELY((sl = slot_of(b, &ctl, &rc)) == NULL))
+    if ((sl = slot_of(b, &ctl, &rc)) == NULL)
         return problem(b, t, rc);
     t->ctl = ctl;
-    if (LIKELY((ctl & 0xfu) == 0)) { /* closed, normal mode */
+    if ((ctl & 0xfu) == 0) { /* closed, normal mode: re-resolved just now */
         t->flags = CBSHM_T_VALID;
         return 0;
     }
@@ -335,7 +312,7 @@ static inline int allow_impl(struct cbshm_breaker *b, struct cbshm_ticket *t)
         t->flags = CBSHM_T_VALID | CBSHM_T_PASS;
         return 0;
     case CBSHM_MODE_FORCED_OPEN:
-        return reject(sl);
+        return reject(b, sl);
     case CBSHM_MODE_FORCED_CLOSED:
         t->flags = CBSHM_T_VALID | CBSHM_T_FORCED;
         return 0;
@@ -345,58 +322,94 @@ static inline int allow_impl(struct cbshm_breaker *b, struct cbshm_ticket *t)
     now = cbshm__now();
     if (CBSHM_CTL_STATE(ctl) == CBSHM_STATE_OPEN) {
         if (now < atomic_load_explicit(&sl->open_until_ns, memory_order_relaxed))
-            return reject(sl);
+            return reject(b, sl);
         return admit_probe(b, sl, now, t);
     }
     if (CBSHM_CTL_STATE(ctl) == CBSHM_STATE_HALF_OPEN && lease_maybe_free(b, sl, now))
         return admit_probe(b, sl, now, t);
-    return reject(sl);
+    return reject(b, sl);
 }
 
-static inline void record_impl(struct cbshm_breaker *b, struct cbshm_ticket *t,
-                               enum cbshm_outcome o)
+/* Everything but "a closed-state success counted on an owned stripe". */
+static __attribute__((noinline)) void record_slow(struct cbshm_breaker *b, struct cbshm_slot *sl,
+                                                  const struct cbshm_ticket *t, uint32_t flags,
+                                                  enum cbshm_outcome o)
 {
-    uint64_t ref = atomic_load_explicit(&b->ref, memory_order_relaxed);
-    struct cbshm_slot *sl = &b->shm->slots[ref >> 32];
-    struct cbshm_stripe *st;
-    uint32_t flags = t->flags;
-
-    t->flags = 0;
-    if (UNLIKELY(CBSHM_CTL_GEN(t->ctl) != (uint32_t)ref))
+    if (CBSHM_CTL_GEN(t->ctl) != (uint32_t)atomic_load_explicit(&b->ref, memory_order_relaxed))
         return; /* the breaker was replaced while the call ran */
-    if (UNLIKELY(flags & CBSHM_T_PROBE)) {
+    if (flags & CBSHM_T_PROBE) {
         bool kept = atomic_compare_exchange_strong_explicit(
             &sl->leases[t->lease & (CBSHM_PROBES_MAX - 1)].word, &(uint64_t){t->token}, 0,
             memory_order_acq_rel, memory_order_relaxed);
-        st = my_stripe(sl);
-        count(o == CBSHM_SUCCESS ? &st->successes
-                                 : o == CBSHM_FAILURE ? &st->failures : &st->ignored);
+        bump(b, sl, (int)o);
         if (kept && o != CBSHM_IGNORED)
             probe_done(b, sl, t, o);
         return;
     }
-    st = my_stripe(sl);
-    if (LIKELY(o == CBSHM_SUCCESS)) {
-        count(&st->successes);
-        /* Store only when needed: a store of zero over zero still takes
-           the line away from every other core. */
-        if (UNLIKELY(atomic_load_explicit(&sl->consecutive_failures, memory_order_relaxed) != 0) &&
-            !(flags & CBSHM_T_FORCED))
+    bump(b, sl, (int)o);
+    if (o == CBSHM_SUCCESS) {
+        if (!(flags & CBSHM_T_FORCED) &&
+            atomic_load_explicit(&sl->consecutive_failures, memory_order_relaxed) != 0)
             atomic_store_explicit(&sl->consecutive_failures, 0, memory_order_relaxed);
         return;
     }
-    if (o == CBSHM_IGNORED) {
-        count(&st->ignored);
-        return;
-    }
-    count(&st->failures);
-    if (flags & CBSHM_T_FORCED)
+    if (o == CBSHM_IGNORED || (flags & CBSHM_T_FORCED))
         return;
     if (atomic_load_explicit(&sl->ctl, memory_order_relaxed) != t->ctl)
         return; /* admitted under another state: counted, decides nothing */
     if (atomic_fetch_add_explicit(&sl->consecutive_failures, 1, memory_order_relaxed) + 1 >=
         atomic_load_explicit(&sl->failure_threshold, memory_order_relaxed))
         trip(b, sl, t->ctl);
+}
+
+/* ---- Hot path ---------------------------------------------------------- */
+
+/*
+ * The common cases, inlined into the public functions: a current handle
+ * on a closed breaker in normal mode admits with one load of the control
+ * word; a success on it is one plain add on this thread's own stripe and
+ * one load of the failure run. Anything else goes to the slow paths.
+ */
+static inline __attribute__((always_inline)) int allow_impl(struct cbshm_breaker *b,
+                                                            struct cbshm_ticket *t)
+{
+    uint64_t ref, ctl;
+
+    if (LIKELY(b != NULL)) {
+        ref = atomic_load_explicit(&b->ref, memory_order_relaxed);
+        ctl = atomic_load_explicit(&b->slots[ref >> 32].ctl, memory_order_acquire);
+        if (LIKELY((ctl & 0xfu) == 0 && CBSHM_CTL_GEN(ctl) == (uint32_t)ref)) {
+            t->ctl = ctl;
+            t->flags = CBSHM_T_VALID;
+            return 0;
+        }
+    }
+    return allow_slow(b, t);
+}
+
+static inline __attribute__((always_inline)) void record_impl(struct cbshm_breaker *b,
+                                                              struct cbshm_ticket *t,
+                                                              enum cbshm_outcome o)
+{
+    uint64_t ref = atomic_load_explicit(&b->ref, memory_order_relaxed);
+    struct cbshm_slot *sl = &b->slots[ref >> 32];
+    uint32_t flags = t->flags;
+
+    t->flags = 0;
+    if (LIKELY(flags == CBSHM_T_VALID && o == CBSHM_SUCCESS &&
+               CBSHM_CTL_GEN(t->ctl) == (uint32_t)ref && cbshm__claim.shm_id == b->shm_id &&
+               cbshm__claim.stripe != 0)) {
+        _Atomic uint64_t *c = &sl->stripes[cbshm__claim.stripe].count[CBSHM_SUCCESS];
+        /* Ours alone: a plain add, no lock prefix. */
+        atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+        /* Store only when needed: a store of zero over zero still takes
+           the line away from every other core. */
+        if (UNLIKELY(atomic_load_explicit(&sl->consecutive_failures, memory_order_relaxed) != 0))
+            atomic_store_explicit(&sl->consecutive_failures, 0, memory_order_relaxed);
+        return;
+    }
+    record_slow(b, sl, t, flags, o);
 }
 
 int cbshm_allow(struct cbshm_breaker *b, struct cbshm_ticket *t)

@@ -14,6 +14,7 @@
 
 /* An attached segment: this process's view of the mapping. */
 struct cbshm {
+    uint64_t id; /* unique per cbshm_open in this process, never 0 */
     char name[CBSHM_SEGMENT_NAME_MAX + 1];
     unsigned flags;
     void *base;
@@ -32,6 +33,8 @@ struct cbshm {
  */
 struct cbshm_breaker {
     struct cbshm *shm;
+    struct cbshm_slot *slots; /* shm->slots, one load closer */
+    uint64_t shm_id;          /* shm->id, likewise */
     _Atomic uint64_t ref;
     _Atomic int error;              /* last hot-path problem, 0 if none */
     _Atomic uint64_t retry_at_ns;   /* next re-resolve attempt after ESTALE */
@@ -73,6 +76,7 @@ int cbshm__table_add(struct cbshm *shm, const char *name, const struct cbshm_set
 void cbshm__table_remove(struct cbshm *shm, uint32_t slot);
 void cbshm__table_reindex(struct cbshm *shm);
 void cbshm__table_repair(struct cbshm *shm);
+void cbshm__slot_rebase(struct cbshm_slot *sl);
 void cbshm__slot_settings(const struct cbshm_slot *sl, struct cbshm_settings *out);
 void cbshm__slot_store_settings(struct cbshm_slot *sl, const struct cbshm_settings *s);
 int cbshm__settings_valid(const struct cbshm_settings *s);
@@ -81,6 +85,16 @@ void cbshm__slot_snapshot(const struct cbshm *shm, uint32_t slot, uint64_t now,
 
 /* breaker.c */
 bool cbshm__pid_alive(uint32_t pid);
+
+/* stripe.c: which counter stripe this thread writes, and how. */
+struct cbshm_claim {
+    uint64_t shm_id; /* the segment the claim is for; 0: none yet */
+    uint32_t stripe; /* 0: the shared stripe, added to atomically */
+};
+extern __thread struct cbshm_claim cbshm__claim __attribute__((tls_model("initial-exec")));
+void cbshm__claim_stripe(struct cbshm *shm);
+void cbshm__release_stripes(struct cbshm *shm);
+void cbshm__register(struct cbshm *shm);
 
 /* clock.c */
 uint64_t cbshm__now(void);

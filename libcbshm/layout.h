@@ -11,7 +11,16 @@
  * A slot is one breaker. Its first cache line is read on every call and
  * written only on transitions and config changes; failure bookkeeping has
  * its own line; outcome counters are striped over per-writer lines so the
- * success path never writes a line another process reads.
+ * success path never writes a line another process writes.
+ *
+ * Counter stripes. Stripe 0 is shared: any thread may add to it, with an
+ * atomic read-modify-write. Stripes 1..CBSHM_STRIPES-1 are owned: a thread
+ * claims one in the header's stripe_owner table (owner pid << 32 | thread
+ * sequence) and is then the only writer of that stripe in every breaker,
+ * so it adds with a plain load and store - no lock prefix. A claim is
+ * released when the thread exits or the segment is closed, and taken back
+ * from a dead process. Stripes are never zeroed while in use: a reset or
+ * a new breaker records the current sums as the slot's base instead.
  */
 #ifndef CBSHM_LAYOUT_H
 #define CBSHM_LAYOUT_H
@@ -51,14 +60,16 @@ _Static_assert((CBSHM_STRIPES & (CBSHM_STRIPES - 1)) == 0, "stripes: power of tw
     (((uint64_t)(gen) << 32) | ((uint64_t)((epoch)&0x0fffffffu) << 4) |            \
      ((uint64_t)((mode)&3u) << 2) | (uint64_t)((state)&3u))
 
-/* Counters written by one group of writers; one cache line. */
+/* Outcome counters of one writer (or, stripe 0, of many); one line.
+   count[] is indexed by enum cbshm_outcome, then CBSHM_COUNT_REJECTED. */
+#define CBSHM_COUNT_REJECTED 3
+#define CBSHM_COUNTS 4
 struct cbshm_stripe {
-    _Atomic uint64_t successes;
-    _Atomic uint64_t failures;
-    _Atomic uint64_t ignored;
-    _Atomic uint64_t rejections;
+    _Atomic uint64_t count[CBSHM_COUNTS];
     uint64_t reserved[4];
 };
+_Static_assert(CBSHM_SUCCESS == 0 && CBSHM_FAILURE == 1 && CBSHM_IGNORED == 2,
+               "outcomes index the counters");
 
 /*
  * A half-open probe lease. word = owner pid << 32 | sequence, 0 when free.
@@ -95,10 +106,15 @@ struct cbshm_slot {
     /* Line 2: identity; written under the table lock while not in use. */
     char name[CBSHM_NAME_MAX + 1];
 
-    /* Lines 3..6: probe leases. */
+    /* Line 3: what the stripes held at the last reset or creation. Under
+       the table lock. */
+    _Atomic uint64_t base[CBSHM_COUNTS];
+    uint64_t reserved2[4];
+
+    /* Lines 4..7: probe leases. */
     struct cbshm_lease leases[CBSHM_PROBES_MAX];
 
-    /* Lines 7..22: outcome counters. */
+    /* Lines 8..23: outcome counters. */
     struct cbshm_stripe stripes[CBSHM_STRIPES];
 };
 
@@ -132,6 +148,9 @@ struct cbshm_header {
     uint32_t reserved1;
     uint64_t reserved2[6]; /* room for later regions: workers, events */
 
+    /* Line-aligned: who owns counter stripes 1..CBSHM_STRIPES-1. */
+    _Alignas(CBSHM_LINE) _Atomic uint64_t stripe_owner[CBSHM_STRIPES];
+
     /* Line-aligned: the table lock and what it protects. */
     _Alignas(CBSHM_LINE) pthread_mutex_t lock;
     uint32_t breakers; /* slots in use */
@@ -145,7 +164,8 @@ _Static_assert(sizeof(struct cbshm_stripe) == CBSHM_LINE, "stripe is one line");
 _Static_assert(sizeof(struct cbshm_lease) == 16, "lease size");
 _Static_assert(offsetof(struct cbshm_slot, consecutive_failures) == CBSHM_LINE, "line 1");
 _Static_assert(offsetof(struct cbshm_slot, name) == 2 * CBSHM_LINE, "line 2");
-_Static_assert(offsetof(struct cbshm_slot, leases) == 3 * CBSHM_LINE, "line 3");
+_Static_assert(offsetof(struct cbshm_slot, base) == 3 * CBSHM_LINE, "line 3");
+_Static_assert(offsetof(struct cbshm_slot, leases) == 4 * CBSHM_LINE, "line 4");
 _Static_assert(offsetof(struct cbshm_slot, stripes) % CBSHM_LINE == 0, "stripes aligned");
 _Static_assert(sizeof(struct cbshm_slot) % CBSHM_LINE == 0, "slot is whole lines");
 _Static_assert(sizeof(struct cbshm_slot) <= 4096, "a breaker costs at most 4 KiB");

@@ -45,6 +45,8 @@ uint64_t cbshm__abi_fingerprint(void)
         offsetof(struct cbshm_header, lock),
         offsetof(struct cbshm_header, breakers),
         offsetof(struct cbshm_slot, stripes),
+        offsetof(struct cbshm_slot, base),
+        offsetof(struct cbshm_header, stripe_owner),
         CBSHM_STRIPES,
         CBSHM_PROBES_MAX,
         CBSHM_NAME_MAX,
@@ -129,6 +131,7 @@ static void view_init(struct cbshm *shm, const char *name, unsigned flags, void 
     shm->index_buckets = shm->hdr->index_buckets;
     shm->slots = (struct cbshm_slot *)((char *)base + shm->hdr->slots_offset);
     shm->index = (uint32_t *)((char *)base + shm->hdr->index_offset);
+    cbshm__register(shm);
 }
 
 static int check_owner(const struct stat *st)
@@ -222,6 +225,7 @@ void cbshm_close(struct cbshm *shm)
 {
     if (shm == NULL)
         return;
+    cbshm__release_stripes(shm);
     munmap(shm->base, shm->bytes);
     free(shm);
 }
@@ -240,7 +244,7 @@ int cbshm__segment_create(const char *name, const struct cbshm_config *cfg,
     uint32_t buckets;
     uint64_t bytes;
     void *base = MAP_FAILED;
-    int fd = -1, rc, created = 0;
+    int fd = -1, rc, created = 0, viewed = 0;
 
     if ((rc = cbshm__check_segment_name(name)) != 0)
         return rc;
@@ -290,6 +294,7 @@ int cbshm__segment_create(const char *name, const struct cbshm_config *cfg,
     if ((rc = cbshm__lock_init(&h->lock)) != 0)
         goto out;
     view_init(shm, name, 0, base, bytes);
+    viewed = 1;
     for (size_t i = 0; i < cfg->n_breakers; i++) {
         uint32_t slot;
         rc = cbshm__table_add(shm, cfg->breakers[i].name, &cfg->breakers[i].settings, &slot);
@@ -303,6 +308,8 @@ int cbshm__segment_create(const char *name, const struct cbshm_config *cfg,
     base = MAP_FAILED;
     created = 0;
 out:
+    if (viewed && shm != NULL)
+        cbshm__release_stripes(shm);
     if (base != MAP_FAILED)
         munmap(base, bytes);
     if (created)

@@ -129,13 +129,30 @@ void cbshm__slot_settings(const struct cbshm_slot *sl, struct cbshm_settings *ou
     out->probe_timeout_ms = atomic_load_explicit(&sl->probe_timeout_ns, memory_order_relaxed) / 1000000u;
 }
 
-/* Zeroes everything but the control word, which carries the generation. */
+static uint64_t stripes_sum(const struct cbshm_slot *sl, int i)
+{
+    uint64_t sum = 0;
+
+    for (int s = 0; s < CBSHM_STRIPES; s++)
+        sum += atomic_load_explicit(&sl->stripes[s].count[i], memory_order_relaxed);
+    return sum;
+}
+
+/* The counters restart from zero: the current sums become the base. The
+   stripes themselves are never written but by their owners. */
+void cbshm__slot_rebase(struct cbshm_slot *sl)
+{
+    for (int i = 0; i < CBSHM_COUNTS; i++)
+        atomic_store_explicit(&sl->base[i], stripes_sum(sl, i), memory_order_relaxed);
+}
+
+/* Zeroes the slot but its control word, which carries the generation, and
+   its counter stripes, whose owners may be writing; the counters restart
+   from the stripes' current sums. */
 static void slot_clear(struct cbshm_slot *sl)
 {
-    uint64_t ctl = atomic_load_explicit(&sl->ctl, memory_order_relaxed);
-
-    memset((char *)sl + sizeof sl->ctl, 0, sizeof *sl - sizeof sl->ctl);
-    atomic_store_explicit(&sl->ctl, ctl, memory_order_relaxed);
+    memset((char *)sl + sizeof sl->ctl, 0, offsetof(struct cbshm_slot, stripes) - sizeof sl->ctl);
+    cbshm__slot_rebase(sl);
 }
 
 int cbshm__table_add(struct cbshm *shm, const char *name, const struct cbshm_settings *s,
@@ -223,16 +240,11 @@ void cbshm__table_repair(struct cbshm *shm)
     cbshm__table_reindex(shm);
 }
 
-static uint64_t stripes_sum(const struct cbshm_slot *sl, size_t field)
+/* Counter i (successes, failures, ignored, rejections) since the base. */
+static uint64_t counter(const struct cbshm_slot *sl, int i)
 {
-    uint64_t sum = 0;
-
-    for (int i = 0; i < CBSHM_STRIPES; i++) {
-        const _Atomic uint64_t *p =
-            (const _Atomic uint64_t *)((const char *)&sl->stripes[i] + field);
-        sum += atomic_load_explicit(p, memory_order_relaxed);
-    }
-    return sum;
+    return stripes_sum(sl, i) -
+           atomic_load_explicit(&sl->base[i], memory_order_relaxed);
 }
 
 void cbshm__slot_snapshot(const struct cbshm *shm, uint32_t slot, uint64_t now,
@@ -251,10 +263,10 @@ void cbshm__slot_snapshot(const struct cbshm *shm, uint32_t slot, uint64_t now,
     out->state = (enum cbshm_state)CBSHM_CTL_STATE(ctl);
     out->mode = (enum cbshm_mode)CBSHM_CTL_MODE(ctl);
     cbshm__slot_settings(sl, &out->settings);
-    out->successes = stripes_sum(sl, offsetof(struct cbshm_stripe, successes));
-    out->failures = stripes_sum(sl, offsetof(struct cbshm_stripe, failures));
-    out->ignored = stripes_sum(sl, offsetof(struct cbshm_stripe, ignored));
-    out->rejections = stripes_sum(sl, offsetof(struct cbshm_stripe, rejections));
+    out->successes = counter(sl, CBSHM_SUCCESS);
+    out->failures = counter(sl, CBSHM_FAILURE);
+    out->ignored = counter(sl, CBSHM_IGNORED);
+    out->rejections = counter(sl, CBSHM_COUNT_REJECTED);
     out->requests = out->successes + out->failures + out->ignored + out->rejections;
     out->trips = atomic_load_explicit(&sl->trips, memory_order_relaxed);
     out->probes_reclaimed = atomic_load_explicit(&sl->probes_reclaimed, memory_order_relaxed);
