@@ -196,6 +196,7 @@ static int admit_probe(struct cbshm_breaker *b, struct cbshm_slot *sl, uint64_t 
         rc = CBSHM_EAGAIN_INTERNAL;
     } else if (CBSHM_CTL_STATE(cur) == CBSHM_STATE_CLOSED) {
         t->ctl = cur;
+        t->slot = sl;
         t->flags = CBSHM_T_VALID;
         rc = 0;
     } else {
@@ -207,6 +208,7 @@ static int admit_probe(struct cbshm_breaker *b, struct cbshm_slot *sl, uint64_t 
         if (CBSHM_CTL_STATE(cur) == CBSHM_STATE_HALF_OPEN &&
             (rc = lease_take(sl, now, t)) == 0) {
             t->ctl = cur;
+            t->slot = sl;
             t->flags = CBSHM_T_VALID | CBSHM_T_PROBE;
         } else {
             rc = CBSHM_EREJECTED;
@@ -303,6 +305,7 @@ static __attribute__((noinline)) int allow_slow(struct cbshm_breaker *b, struct 
     if ((sl = slot_of(b, &ctl, &rc)) == NULL)
         return problem(b, t, rc);
     t->ctl = ctl;
+    t->slot = sl;
     if ((ctl & 0xfu) == 0) { /* closed, normal mode: re-resolved just now */
         t->flags = CBSHM_T_VALID;
         return 0;
@@ -380,6 +383,7 @@ static inline __attribute__((always_inline)) int allow_impl(struct cbshm_breaker
         ctl = atomic_load_explicit(&b->slots[ref >> 32].ctl, memory_order_acquire);
         if (LIKELY((ctl & 0xfu) == 0 && CBSHM_CTL_GEN(ctl) == (uint32_t)ref)) {
             t->ctl = ctl;
+            t->slot = &b->slots[ref >> 32];
             t->flags = CBSHM_T_VALID;
             return 0;
         }
@@ -391,14 +395,16 @@ static inline __attribute__((always_inline)) void record_impl(struct cbshm_break
                                                               struct cbshm_ticket *t,
                                                               enum cbshm_outcome o)
 {
-    uint64_t ref = atomic_load_explicit(&b->ref, memory_order_relaxed);
-    struct cbshm_slot *sl = &b->slots[ref >> 32];
+    struct cbshm_slot *sl = t->slot;
     uint32_t flags = t->flags;
 
     t->flags = 0;
+    /* The generation check: the handle still names the slot the call was
+       admitted on (a breaker deleted meanwhile counts nothing). */
     if (LIKELY(flags == CBSHM_T_VALID && o == CBSHM_SUCCESS &&
-               CBSHM_CTL_GEN(t->ctl) == (uint32_t)ref && cbshm__claim.shm_id == b->shm_id &&
-               cbshm__claim.stripe != 0)) {
+               CBSHM_CTL_GEN(t->ctl) ==
+                   (uint32_t)atomic_load_explicit(&b->ref, memory_order_relaxed) &&
+               cbshm__claim.shm_id == b->shm_id && cbshm__claim.stripe != 0)) {
         _Atomic uint64_t *c = &sl->stripes[cbshm__claim.stripe].count[CBSHM_SUCCESS];
         /* Ours alone: a plain add, no lock prefix. */
         atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,

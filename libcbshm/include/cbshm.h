@@ -234,10 +234,11 @@ CBSHM_API int cbshm_execute(struct cbshm_breaker *b, cbshm_call_fn fn, void *arg
  * caller (a stack or per-request variable); one ticket per admitted call.
  */
 struct cbshm_ticket {
-    uint64_t ctl;      /* the breaker's control word at admission */
-    uint32_t flags;    /* internal: probe, pass-through, unguarded */
-    uint32_t lease;    /* probe lease index, when a probe */
-    uint64_t token;    /* probe lease token, when a probe */
+    uint64_t ctl;   /* internal: the breaker's control word at admission */
+    void *slot;     /* internal: the breaker in this process's mapping */
+    uint64_t token; /* internal: probe lease token, when a probe */
+    uint32_t flags; /* internal: probe, pass-through, unguarded */
+    uint32_t lease; /* internal: probe lease index, when a probe */
 };
 
 /*
