@@ -67,7 +67,10 @@ struct shared {
 
 static struct shared *sh;
 static char segment[64];
-static long calls = 2000000;
+static long calls;       /* per worker per run; 0: calibrate each figure */
+static long fixed_calls; /* --calls, or 0 */
+
+#define RUN_TARGET_NS 150e6 /* a calibrated run lasts about this long */
 
 /* The protected no-op, called through a pointer the compiler cannot see. */
 __attribute__((noinline)) static enum cbshm_outcome noop_ok(void *arg)
@@ -217,6 +220,15 @@ static struct figure measure(enum scenario sc, int workers, int own, int runs)
     double v[MAX_RUNS];
     struct figure f;
 
+    /* Calibrate: each run long enough that scheduler noise is small. */
+    calls = fixed_calls;
+    if (calls == 0) {
+        double est;
+        calls = 100000;
+        est = run_once(sc, workers, own);
+        calls = (long)(RUN_TARGET_NS / (est > 0.5 ? est : 0.5));
+        calls = calls < 100000 ? 100000 : calls > 100000000 ? 100000000 : calls;
+    }
     for (int r = 0; r < runs; r++)
         v[r] = run_once(sc, workers, own);
     qsort(v, (size_t)runs, sizeof v[0], cmp_double);
@@ -320,7 +332,7 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc) {
             runs = atoi(argv[++i]);
         } else if (strcmp(argv[i], "--calls") == 0 && i + 1 < argc) {
-            calls = atol(argv[++i]);
+            fixed_calls = atol(argv[++i]);
         } else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc) {
             if ((nw = parse_workers(argv[++i], ws)) <= 0) {
                 fprintf(stderr, "bench_hotpath: --workers wants a list such as 1,2,4\n");
@@ -331,7 +343,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (runs < 1 || runs > MAX_RUNS || calls < 1000) {
+    if (runs < 1 || runs > MAX_RUNS || (fixed_calls != 0 && fixed_calls < 1000)) {
         fprintf(stderr, "bench_hotpath: --runs 1..%d, --calls >= 1000\n", MAX_RUNS);
         return 2;
     }
@@ -352,9 +364,9 @@ int main(int argc, char **argv)
     cbshm_destroy(segment);
 
     if (json) {
-        printf("{\"cpus\": %d, \"runs\": %d, \"calls_per_worker\": %ld, \"unit\": "
-               "\"cpu ns per call per worker\", \"figures\": [",
-               ncpu, runs, calls);
+        printf("{\"cpus\": %d, \"runs\": %d, \"unit\": \"cpu ns per call per worker\", "
+               "\"figures\": [",
+               ncpu, runs);
         const char *sep = "";
         for (int sc = 0; sc < SC_COUNT; sc++)
             for (int i = 0; i < nw; i++)
@@ -376,10 +388,10 @@ int main(int argc, char **argv)
         printf("\n]}\n");
         return 0;
     }
-    printf("bench_hotpath: %d CPUs, %d runs per figure, %ld calls per worker per run\n"
+    printf("bench_hotpath: %d CPUs, %d runs per figure, each run ~%.0f ms per worker%s\n"
            "figures: CPU ns per protected no-op call, per worker; median [min..max]\n"
            "ratio: one-mutex baseline / libcbshm, same workers, same sharing, same run\n\n",
-           ncpu, runs, calls);
+           ncpu, runs, fixed_calls ? 0.0 : RUN_TARGET_NS / 1e6, fixed_calls ? " (--calls fixed)" : "");
     printf("%-34s %3s %-7s %8s %18s %10s %7s\n", "scenario", "W", "breaker", "median",
            "[min..max]", "baseline", "ratio");
     for (int sc = 0; sc < SC_COUNT; sc++) {

@@ -26,7 +26,7 @@
 #define PROBE_SCAN_NS 10000000ull      /* look for dead probe owners at most every 10 ms */
 
 /* Adds one to counter i of this thread's stripe (stripe.c says which). */
-static inline void bump(struct cbshm_breaker *b, struct cbshm_slot *sl, int i)
+static inline __attribute__((always_inline)) void bump(struct cbshm_breaker *b, struct cbshm_slot *sl, int i)
 {
     _Atomic uint64_t *c;
 
@@ -379,13 +379,22 @@ static inline __attribute__((always_inline)) int allow_impl(struct cbshm_breaker
     uint64_t ref, ctl;
 
     if (LIKELY(b != NULL)) {
+        struct cbshm_slot *sl;
         ref = atomic_load_explicit(&b->ref, memory_order_relaxed);
-        ctl = atomic_load_explicit(&b->slots[ref >> 32].ctl, memory_order_acquire);
+        sl = &b->slots[ref >> 32];
+        ctl = atomic_load_explicit(&sl->ctl, memory_order_acquire);
         if (LIKELY((ctl & 0xfu) == 0 && CBSHM_CTL_GEN(ctl) == (uint32_t)ref)) {
             t->ctl = ctl;
-            t->slot = &b->slots[ref >> 32];
+            t->slot = sl;
             t->flags = CBSHM_T_VALID;
             return 0;
+        }
+        /* Open in normal mode, before open_until: reject with one clock read. */
+        if ((ctl & 0xfu) == CBSHM_STATE_OPEN && CBSHM_CTL_GEN(ctl) == (uint32_t)ref &&
+            cbshm__now() < atomic_load_explicit(&sl->open_until_ns, memory_order_relaxed)) {
+            t->flags = 0;
+            bump(b, sl, CBSHM_COUNT_REJECTED);
+            return CBSHM_EREJECTED;
         }
     }
     return allow_slow(b, t);
