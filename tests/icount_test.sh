@@ -1,0 +1,29 @@
+#!/bin/sh
+# The instruction-count guard: counts, with callgrind, the instructions
+# each hot path executes per call (the loop and the no-op callee
+# included), and fails when one grows past its budget. Instruction counts
+# are deterministic, so this is a test where a timing would not be.
+#
+#   usage: icount_test.sh ICOUNT_HOTPATH_BINARY
+set -eu
+bin=$1
+calls=10000
+# scenario:budget (instructions per call). Measured at 77, 82, 79, 116 when set.
+budgets="closed_success:85 two_step:90 open_rejection:90 closed_failure:130"
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+status=0
+for entry in $budgets; do
+    scenario=${entry%%:*} budget=${entry#*:}
+    valgrind --tool=callgrind --callgrind-out-file="$out" --toggle-collect="icount_$scenario" \
+        "$bin" "$scenario" >/dev/null 2>&1
+    total=$(sed -n 's/^summary: //p; s/^totals: //p' "$out" | head -1)
+    per_call=$(( (total + calls / 2) / calls ))
+    if [ "$per_call" -gt "$budget" ]; then
+        echo "icount: $scenario: $per_call instructions per call, budget $budget: FAIL"
+        status=1
+    else
+        echo "icount: $scenario: $per_call instructions per call, budget $budget: ok"
+    fi
+done
+exit $status
