@@ -45,6 +45,8 @@ int cbctl_attach(struct cbctl *ctl, const char *what, struct cbshm **out);
 const char *cbctl_state_name(enum cbshm_state s);
 const char *cbctl_mode_name(enum cbshm_mode m);
 json_t *cbctl_snapshot_json(const struct cbshm_snapshot *s);
+/* Rewrites the values of an object made by cbctl_snapshot_json(), in place. */
+int cbctl_snapshot_json_update(json_t *o, const struct cbshm_snapshot *s);
 int cbctl_print_json(json_t *doc);
 void cbctl_print_show(const struct cbshm_snapshot *s);
 void cbctl_format_ms(char *buf, size_t size, uint64_t ms);

@@ -1,15 +1,44 @@
 /* cbctl list [--json]: every breaker, one line each or one JSON array. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include <unistd.h>
 
 #include "cbctl.h"
 
-static int add_json(void *ctx, const struct cbshm_snapshot *s)
+/*
+ * Streams the array one object per line. One jansson object is built for
+ * the first breaker and its values rewritten for each next one, and it is
+ * dumped into one reused buffer: for thousands of breakers, allocating
+ * objects would cost more than the whole rest of the command.
+ */
+struct json_rows {
+    json_t *obj;
+    char *buf;
+    size_t cap;
+    unsigned n;
+};
+
+static int print_json_row(void *ctx, const struct cbshm_snapshot *s)
 {
-    json_t *o = cbctl_snapshot_json(s);
-    return o == NULL || json_array_append_new(ctx, o) != 0 ? -1 : 0;
+    struct json_rows *r = ctx;
+    size_t need;
+
+    if (r->obj == NULL ? (r->obj = cbctl_snapshot_json(s)) == NULL
+                       : cbctl_snapshot_json_update(r->obj, s) != 0)
+        return -1;
+    while ((need = json_dumpb(r->obj, r->buf, r->cap, JSON_PRESERVE_ORDER)) >= r->cap) {
+        char *nb = realloc(r->buf, need + 1024);
+        if (nb == NULL)
+            return -1;
+        r->buf = nb;
+        r->cap = need + 1024;
+    }
+    if (need == 0)
+        return -1;
+    r->buf[need] = '\0';
+    return printf("%s%s", r->n++ ? ",\n  " : "[\n  ", r->buf) > 0 ? 0 : -1;
 }
 
 static int print_row(void *ctx, const struct cbshm_snapshot *s)
@@ -27,8 +56,8 @@ static int print_row(void *ctx, const struct cbshm_snapshot *s)
 
 int cbctl_cmd_list(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, char **argv)
 {
+    struct json_rows rows = {NULL, NULL, 0, 0};
     struct cbshm *shm;
-    json_t *arr;
     int json = 0, rc;
 
     if ((rc = cbctl_parse_options(cmd, argc, argv, &json, NULL)) >= 0)
@@ -38,15 +67,17 @@ int cbctl_cmd_list(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, cha
     if (cbctl_attach(ctl, "list", &shm) != 0)
         return CBCTL_FAILED;
     if (json) {
-        if ((arr = json_array()) == NULL || (rc = cbshm_foreach(shm, add_json, arr)) != 0) {
-            json_decref(arr);
+        rc = cbshm_foreach(shm, print_json_row, &rows);
+        cbshm_close(shm);
+        json_decref(rows.obj);
+        free(rows.buf);
+        if (rc != 0) {
             cbctl_err("list: segment %s: %s", ctl->segment_final,
-                      rc < 0 && rc != -1 ? cbshm_strerror(rc) : "out of memory");
-            cbshm_close(shm);
+                      rc != -1 ? cbshm_strerror(rc) : "cannot write JSON");
             return CBCTL_FAILED;
         }
-        cbshm_close(shm);
-        return cbctl_print_json(arr);
+        puts(rows.n ? "\n]" : "[]");
+        return CBCTL_OK;
     }
     printf("%-32s %-9s %-13s %11s %10s %10s %10s %6s %s\n", "NAME", "STATE", "MODE", "FAILS/LIMIT",
            "REQUESTS", "FAILURES", "REJECTED", "TRIPS", "IN-STATE");

@@ -4,6 +4,7 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "cbctl.h"
 
@@ -56,44 +57,92 @@ static uint64_t open_remaining_ms(const struct cbshm_snapshot *s)
     return (s->open_until_ns - now) / 1000000u;
 }
 
+/* Every field of a breaker's JSON object, in output order. */
+static void snapshot_fields(const struct cbshm_snapshot *s, const char **strings,
+                            json_int_t *ints)
+{
+    strings[0] = s->name;
+    strings[1] = cbctl_state_name(s->state);
+    strings[2] = cbctl_mode_name(s->mode);
+    ints[0] = s->settings.failure_threshold;
+    ints[1] = s->settings.success_threshold;
+    ints[2] = s->settings.half_open_max_calls;
+    ints[3] = (json_int_t)s->settings.open_timeout_ms;
+    ints[4] = (json_int_t)s->settings.probe_timeout_ms;
+    ints[5] = (json_int_t)s->requests;
+    ints[6] = (json_int_t)s->successes;
+    ints[7] = (json_int_t)s->failures;
+    ints[8] = (json_int_t)s->ignored;
+    ints[9] = (json_int_t)s->rejections;
+    ints[10] = (json_int_t)s->trips;
+    ints[11] = s->consecutive_failures;
+    ints[12] = s->half_open_successes;
+    ints[13] = s->probes_in_flight;
+    ints[14] = (json_int_t)s->probes_reclaimed;
+    ints[15] = (json_int_t)(s->time_in_state_ns / 1000000u);
+    ints[16] = (json_int_t)open_remaining_ms(s);
+    ints[17] = s->index;
+}
+
+static const char *const string_keys[] = {"name", "state", "mode"};
+static const char *const int_keys[] = {
+    "failure_threshold", "success_threshold", "half_open_max_calls", "open_timeout_ms",
+    "probe_timeout_ms", "requests", "successes", "failures", "ignored", "rejections", "trips",
+    "consecutive_failures", "half_open_successes", "probes_in_flight", "probes_reclaimed",
+    "time_in_state_ms", "open_remaining_ms", "slot"};
+#define N_STRINGS (sizeof string_keys / sizeof string_keys[0])
+#define N_INTS (sizeof int_keys / sizeof int_keys[0])
+
 json_t *cbctl_snapshot_json(const struct cbshm_snapshot *s)
 {
-    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
-                     " s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-                     "name", s->name,
-                     "state", cbctl_state_name(s->state),
-                     "mode", cbctl_mode_name(s->mode),
-                     "failure_threshold", (json_int_t)s->settings.failure_threshold,
-                     "success_threshold", (json_int_t)s->settings.success_threshold,
-                     "half_open_max_calls", (json_int_t)s->settings.half_open_max_calls,
-                     "open_timeout_ms", (json_int_t)s->settings.open_timeout_ms,
-                     "probe_timeout_ms", (json_int_t)s->settings.probe_timeout_ms,
-                     "requests", (json_int_t)s->requests,
-                     "successes", (json_int_t)s->successes,
-                     "failures", (json_int_t)s->failures,
-                     "ignored", (json_int_t)s->ignored,
-                     "rejections", (json_int_t)s->rejections,
-                     "trips", (json_int_t)s->trips,
-                     "consecutive_failures", (json_int_t)s->consecutive_failures,
-                     "half_open_successes", (json_int_t)s->half_open_successes,
-                     "probes_in_flight", (json_int_t)s->probes_in_flight,
-                     "probes_reclaimed", (json_int_t)s->probes_reclaimed,
-                     "time_in_state_ms", (json_int_t)(s->time_in_state_ns / 1000000u),
-                     "open_remaining_ms", (json_int_t)open_remaining_ms(s),
-                     "slot", (json_int_t)s->index);
+    const char *strings[N_STRINGS];
+    json_int_t ints[N_INTS];
+    json_t *o = json_object();
+    int bad = o == NULL;
+
+    snapshot_fields(s, strings, ints);
+    for (size_t i = 0; i < N_STRINGS && !bad; i++)
+        bad = json_object_set_new(o, string_keys[i], json_string(strings[i])) != 0;
+    for (size_t i = 0; i < N_INTS && !bad; i++)
+        bad = json_object_set_new(o, int_keys[i], json_integer(ints[i])) != 0;
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+int cbctl_snapshot_json_update(json_t *o, const struct cbshm_snapshot *s)
+{
+    const char *strings[N_STRINGS];
+    json_int_t ints[N_INTS];
+
+    snapshot_fields(s, strings, ints);
+    for (size_t i = 0; i < N_STRINGS; i++)
+        if (json_string_set(json_object_get(o, string_keys[i]), strings[i]) != 0)
+            return -1;
+    for (size_t i = 0; i < N_INTS; i++)
+        if (json_integer_set(json_object_get(o, int_keys[i]), ints[i]) != 0)
+            return -1;
+    return 0;
 }
 
 int cbctl_print_json(json_t *doc)
 {
+    char *text;
     int rc;
 
     if (doc == NULL) {
         cbctl_err("out of memory building JSON");
         return CBCTL_FAILED;
     }
-    rc = json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    /* Into memory first, then one write: dumping straight to a FILE costs
+       one fwrite per token, which dominates for thousands of breakers. */
+    text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(doc);
-    if (rc != 0 || fputc('\n', stdout) == EOF) {
+    rc = text != NULL && fputs(text, stdout) != EOF && fputc('\n', stdout) != EOF ? 0 : -1;
+    free(text);
+    if (rc != 0) {
         cbctl_err("cannot write JSON to stdout");
         return CBCTL_FAILED;
     }

@@ -41,33 +41,28 @@ static bool settings_equal(const struct cbshm_settings *a, const struct cbshm_se
            a->open_timeout_ms == b->open_timeout_ms && a->probe_timeout_ms == b->probe_timeout_ms;
 }
 
-static const struct cbshm_breaker_config *cfg_find(const struct cbshm_config *cfg, const char *name)
+/* Checks a configuration built in code as strictly as the YAML loader
+   does, and fills `names` with its breaker names. */
+static int validate(const struct cbshm_config *cfg, struct cbshm__nameset *names)
 {
-    for (size_t i = 0; i < cfg->n_breakers; i++)
-        if (strcmp(cfg->breakers[i].name, name) == 0)
-            return &cfg->breakers[i];
-    return NULL;
-}
-
-static int validate(const struct cbshm_config *cfg)
-{
-    if (cfg->capacity == 0 || cfg->capacity > CBSHM_CAPACITY_MAX)
+    if (cfg->capacity == 0 || cfg->capacity > CBSHM_CAPACITY_MAX ||
+        (cfg->n_breakers > 0 && cfg->breakers == NULL))
         return CBSHM_EINVAL;
+    if (cbshm__nameset_init(names, cfg->n_breakers) != 0)
+        return -ENOMEM;
     for (size_t i = 0; i < cfg->n_breakers; i++) {
         if (cbshm__check_breaker_name(cfg->breakers[i].name) != 0)
             return CBSHM_EBADNAME;
-        if (!cbshm__settings_valid(&cfg->breakers[i].settings))
+        if (!cbshm__settings_valid(&cfg->breakers[i].settings) ||
+            cbshm__nameset_add(names, cfg->breakers[i].name, (long)i) >= 0)
             return CBSHM_EINVAL;
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(cfg->breakers[i].name, cfg->breakers[j].name) == 0)
-                return CBSHM_EINVAL;
     }
     return 0;
 }
 
 /* Called with the table lock held. */
-static int reconcile(struct cbshm *shm, const struct cbshm_config *cfg, bool dry_run,
-                     struct reporter *r)
+static int reconcile(struct cbshm *shm, const struct cbshm_config *cfg,
+                     const struct cbshm__nameset *names, bool dry_run, struct reporter *r)
 {
     uint32_t idx;
     bool reindex = false;
@@ -83,7 +78,8 @@ static int reconcile(struct cbshm *shm, const struct cbshm_config *cfg, bool dry
         struct cbshm_settings before;
 
         if (atomic_load_explicit(&sl->in_use, memory_order_acquire) != 1 ||
-            memchr(sl->name, '\0', sizeof sl->name) == NULL || cfg_find(cfg, sl->name) != NULL)
+            memchr(sl->name, '\0', sizeof sl->name) == NULL ||
+            cbshm__nameset_find(names, sl->name) >= 0)
             continue;
         cbshm__slot_settings(sl, &before);
         report(r, CBSHM_CHANGE_REMOVED, sl->name, &before, NULL);
@@ -122,6 +118,7 @@ int cbshm_apply(const struct cbshm_config *cfg, const char *segment, unsigned fl
                 unsigned *n_changes)
 {
     struct reporter r = {on_change, ctx, 0};
+    struct cbshm__nameset names = {NULL, NULL, 0};
     bool dry_run = (flags & CBSHM_APPLY_DRY_RUN) != 0;
     struct cbshm *shm = NULL;
     const char *name;
@@ -129,17 +126,19 @@ int cbshm_apply(const struct cbshm_config *cfg, const char *segment, unsigned fl
 
     if (cfg == NULL || (flags & ~CBSHM_APPLY_DRY_RUN) != 0)
         return CBSHM_EINVAL;
-    if ((rc = validate(cfg)) != 0)
-        return rc;
+    if ((rc = validate(cfg, &names)) != 0)
+        goto out;
     name = segment != NULL ? segment : cfg->segment[0] != '\0' ? cfg->segment : cbshm_default_segment();
     if ((rc = cbshm__check_segment_name(name)) != 0)
-        return rc;
+        goto out;
 
     if (dry_run) {
         rc = cbshm__segment_attach(name, 0, true, &shm);
         if (rc == CBSHM_ENOSEG) {
-            if (cfg->n_breakers > cfg->capacity)
-                return CBSHM_EFULL;
+            if (cfg->n_breakers > cfg->capacity) {
+                rc = CBSHM_EFULL;
+                goto out;
+            }
             report(&r, CBSHM_CHANGE_CREATED_SEGMENT, name, NULL, NULL);
             for (size_t i = 0; i < cfg->n_breakers; i++)
                 report(&r, CBSHM_CHANGE_ADDED, cfg->breakers[i].name, NULL, &cfg->breakers[i].settings);
@@ -171,9 +170,10 @@ int cbshm_apply(const struct cbshm_config *cfg, const char *segment, unsigned fl
         goto out;
     if ((rc = cbshm__lock(shm)) != 0)
         goto out;
-    rc = reconcile(shm, cfg, dry_run, &r);
+    rc = reconcile(shm, cfg, &names, dry_run, &r);
     cbshm__unlock(shm);
 out:
+    cbshm__nameset_free(&names);
     cbshm_close(shm);
     if (n_changes != NULL)
         *n_changes = r.n;

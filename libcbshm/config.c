@@ -231,34 +231,42 @@ static int parse_breakers(struct parse *p, const yaml_node_t *seq, const yaml_no
                           struct cbshm_config *cfg)
 {
     size_t n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
-    int rc;
+    struct cbshm__nameset seen;
+    int rc = 0;
 
     if (n == 0)
         return 0;
-    if ((cfg->breakers = calloc(n, sizeof *cfg->breakers)) == NULL)
+    if ((cfg->breakers = calloc(n, sizeof *cfg->breakers)) == NULL ||
+        cbshm__nameset_init(&seen, n) != 0)
         return -ENOMEM;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && rc == 0; i++) {
         const yaml_node_t *item = yaml_document_get_node(p->doc, seq->data.sequence.items.start[i]);
         struct breaker_ctx b = {&cfg->breakers[i], 0};
         char path[32];
+        long first;
 
         snprintf(path, sizeof path, "breakers[%zu]", i);
-        if (item == NULL || item->type != YAML_MAPPING_NODE)
-            return fail(p, item, path, "expected a mapping with a name, got %s",
-                        item != NULL ? node_kind(item) : "nothing");
+        if (item == NULL || item->type != YAML_MAPPING_NODE) {
+            rc = fail(p, item, path, "expected a mapping with a name, got %s",
+                      item != NULL ? node_kind(item) : "nothing");
+            break;
+        }
         b.bc->settings = cfg->defaults;
         if ((rc = each_pair(p, item, path, breaker_pair, &b)) != 0)
-            return rc;
-        if (!b.has_name)
-            return fail(p, item, path, "breaker has no name");
-        for (size_t j = 0; j < i; j++) {
-            if (strcmp(cfg->breakers[j].name, b.bc->name) == 0)
-                return fail(p, names[i], path, "duplicate breaker name '%s' (first at line %u)",
-                            b.bc->name, (unsigned)names[j]->start_mark.line + 1);
+            break;
+        if (!b.has_name) {
+            rc = fail(p, item, path, "breaker has no name");
+            break;
+        }
+        if ((first = cbshm__nameset_add(&seen, b.bc->name, (long)i)) >= 0) {
+            rc = fail(p, names[i], path, "duplicate breaker name '%s' (first at line %u)",
+                      b.bc->name, (unsigned)names[first]->start_mark.line + 1);
+            break;
         }
         cfg->n_breakers++;
     }
-    return 0;
+    cbshm__nameset_free(&seen);
+    return rc;
 }
 
 /* Finds the node of each breaker's name, for duplicate reports. */

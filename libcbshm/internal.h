@@ -84,6 +84,17 @@ int cbshm__settings_valid(const struct cbshm_settings *s);
 void cbshm__slot_snapshot(const struct cbshm *shm, uint32_t slot, uint64_t now,
                           struct cbshm_snapshot *out);
 
+/* nameset.c: names -> values in process memory, for config and apply. */
+struct cbshm__nameset {
+    const char **names;
+    long *values;
+    size_t mask;
+};
+int cbshm__nameset_init(struct cbshm__nameset *set, size_t expected);
+void cbshm__nameset_free(struct cbshm__nameset *set);
+long cbshm__nameset_add(struct cbshm__nameset *set, const char *name, long value);
+long cbshm__nameset_find(const struct cbshm__nameset *set, const char *name);
+
 /* breaker.c */
 bool cbshm__pid_alive(uint32_t pid);
 

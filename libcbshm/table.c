@@ -167,11 +167,15 @@ int cbshm__table_add(struct cbshm *shm, const char *name, const struct cbshm_set
         return rc;
     if (!cbshm__settings_valid(s))
         return CBSHM_EINVAL;
-    for (i = 0; i < shm->capacity; i++)
+    /* Start looking where a table filled in order has its first free
+       slot, so creating N breakers is linear, not quadratic. */
+    for (uint32_t j = 0;; j++) {
+        if (j == shm->capacity)
+            return CBSHM_EFULL;
+        i = (h->breakers + j) % shm->capacity;
         if (atomic_load_explicit(&shm->slots[i].in_use, memory_order_relaxed) == 0)
             break;
-    if (i == shm->capacity)
-        return CBSHM_EFULL;
+    }
     sl = &shm->slots[i];
     h->op_slot = i;
     h->op = CBSHM_OP_CREATE_SLOT;
