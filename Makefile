@@ -25,6 +25,7 @@ demo: build
 
 bench: build
 	$(BUILD)/bench/bench_hotpath
+	$(BUILD)/bench/bench_table $(BUILD)/cbctl/cbctl
 
 install: build
 	cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))

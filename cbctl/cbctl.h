@@ -45,8 +45,19 @@ int cbctl_attach(struct cbctl *ctl, const char *what, struct cbshm **out);
 const char *cbctl_state_name(enum cbshm_state s);
 const char *cbctl_mode_name(enum cbshm_mode m);
 json_t *cbctl_snapshot_json(const struct cbshm_snapshot *s);
-/* Rewrites the values of an object made by cbctl_snapshot_json(), in place. */
-int cbctl_snapshot_json_update(json_t *o, const struct cbshm_snapshot *s);
+/*
+ * One breaker as one line of JSON, for streaming thousands of them: one
+ * object is built for the first and its values rewritten for the next,
+ * dumped into one reused buffer. Zero-initialise; release with _free.
+ */
+struct cbctl_json_row {
+    json_t *obj;
+    json_t *values[21];
+    char *buf;
+    size_t cap;
+};
+const char *cbctl_json_row(struct cbctl_json_row *w, const struct cbshm_snapshot *s);
+void cbctl_json_row_free(struct cbctl_json_row *w);
 int cbctl_print_json(json_t *doc);
 void cbctl_print_show(const struct cbshm_snapshot *s);
 void cbctl_format_ms(char *buf, size_t size, uint64_t ms);

@@ -7,38 +7,18 @@
 
 #include "cbctl.h"
 
-/*
- * Streams the array one object per line. One jansson object is built for
- * the first breaker and its values rewritten for each next one, and it is
- * dumped into one reused buffer: for thousands of breakers, allocating
- * objects would cost more than the whole rest of the command.
- */
+/* Streams the array one object per line (see struct cbctl_json_row). */
 struct json_rows {
-    json_t *obj;
-    char *buf;
-    size_t cap;
+    struct cbctl_json_row w;
     unsigned n;
 };
 
 static int print_json_row(void *ctx, const struct cbshm_snapshot *s)
 {
     struct json_rows *r = ctx;
-    size_t need;
+    const char *text = cbctl_json_row(&r->w, s);
 
-    if (r->obj == NULL ? (r->obj = cbctl_snapshot_json(s)) == NULL
-                       : cbctl_snapshot_json_update(r->obj, s) != 0)
-        return -1;
-    while ((need = json_dumpb(r->obj, r->buf, r->cap, JSON_PRESERVE_ORDER)) >= r->cap) {
-        char *nb = realloc(r->buf, need + 1024);
-        if (nb == NULL)
-            return -1;
-        r->buf = nb;
-        r->cap = need + 1024;
-    }
-    if (need == 0)
-        return -1;
-    r->buf[need] = '\0';
-    return printf("%s%s", r->n++ ? ",\n  " : "[\n  ", r->buf) > 0 ? 0 : -1;
+    return text != NULL && printf("%s%s", r->n++ ? ",\n  " : "[\n  ", text) > 0 ? 0 : -1;
 }
 
 static int print_row(void *ctx, const struct cbshm_snapshot *s)
@@ -56,7 +36,7 @@ static int print_row(void *ctx, const struct cbshm_snapshot *s)
 
 int cbctl_cmd_list(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, char **argv)
 {
-    struct json_rows rows = {NULL, NULL, 0, 0};
+    struct json_rows rows = {{NULL, {NULL}, NULL, 0}, 0};
     struct cbshm *shm;
     int json = 0, rc;
 
@@ -69,8 +49,7 @@ int cbctl_cmd_list(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, cha
     if (json) {
         rc = cbshm_foreach(shm, print_json_row, &rows);
         cbshm_close(shm);
-        json_decref(rows.obj);
-        free(rows.buf);
+        cbctl_json_row_free(&rows.w);
         if (rc != 0) {
             cbctl_err("list: segment %s: %s", ctl->segment_final,
                       rc != -1 ? cbshm_strerror(rc) : "cannot write JSON");

@@ -92,6 +92,8 @@ static const char *const int_keys[] = {
     "time_in_state_ms", "open_remaining_ms", "slot"};
 #define N_STRINGS (sizeof string_keys / sizeof string_keys[0])
 #define N_INTS (sizeof int_keys / sizeof int_keys[0])
+_Static_assert(N_STRINGS + N_INTS == sizeof((struct cbctl_json_row *)0)->values / sizeof(json_t *),
+               "cbctl_json_row holds every value node");
 
 json_t *cbctl_snapshot_json(const struct cbshm_snapshot *s)
 {
@@ -112,19 +114,45 @@ json_t *cbctl_snapshot_json(const struct cbshm_snapshot *s)
     return o;
 }
 
-int cbctl_snapshot_json_update(json_t *o, const struct cbshm_snapshot *s)
+const char *cbctl_json_row(struct cbctl_json_row *w, const struct cbshm_snapshot *s)
 {
     const char *strings[N_STRINGS];
     json_int_t ints[N_INTS];
+    size_t need;
 
-    snapshot_fields(s, strings, ints);
-    for (size_t i = 0; i < N_STRINGS; i++)
-        if (json_string_set(json_object_get(o, string_keys[i]), strings[i]) != 0)
-            return -1;
-    for (size_t i = 0; i < N_INTS; i++)
-        if (json_integer_set(json_object_get(o, int_keys[i]), ints[i]) != 0)
-            return -1;
-    return 0;
+    if (w->obj == NULL) {
+        if ((w->obj = cbctl_snapshot_json(s)) == NULL)
+            return NULL;
+        /* Keep the value nodes: later rows rewrite them without lookups. */
+        for (size_t i = 0; i < N_STRINGS; i++)
+            w->values[i] = json_object_get(w->obj, string_keys[i]);
+        for (size_t i = 0; i < N_INTS; i++)
+            w->values[N_STRINGS + i] = json_object_get(w->obj, int_keys[i]);
+    } else {
+        snapshot_fields(s, strings, ints);
+        for (size_t i = 0; i < N_STRINGS; i++)
+            if (json_string_set(w->values[i], strings[i]) != 0)
+                return NULL;
+        for (size_t i = 0; i < N_INTS; i++)
+            json_integer_set(w->values[N_STRINGS + i], ints[i]);
+    }
+    while ((need = json_dumpb(w->obj, w->buf, w->cap, JSON_PRESERVE_ORDER)) >= w->cap) {
+        char *nb = realloc(w->buf, need + 1024);
+        if (nb == NULL)
+            return NULL;
+        w->buf = nb;
+        w->cap = need + 1024;
+    }
+    if (need == 0)
+        return NULL;
+    w->buf[need] = '\0';
+    return w->buf;
+}
+
+void cbctl_json_row_free(struct cbctl_json_row *w)
+{
+    json_decref(w->obj);
+    free(w->buf);
 }
 
 int cbctl_print_json(json_t *doc)

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -404,7 +405,58 @@ static void test_info_reports_geometry(void **state)
     assert_int_equal(cbshm_destroy(seg), 0);
 }
 
+static int count_breakers(void *ctx, const struct cbshm_snapshot *s)
+{
+    (void)s;
+    ++*(unsigned *)ctx;
+    return 0;
+}
+
+static void test_ten_thousand_breakers_fit_resolve_and_check_clean(void **state)
+{
+    enum { N = 10000 };
+    struct cbshm_config cfg;
+    struct cbshm *shm;
+    struct cbshm_info info;
+    char seg[64];
+    unsigned seen = 0;
+
+    (void)state;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.capacity = N;
+    cfg.mode = 0600;
+    cfg.n_breakers = N;
+    cfg.breakers = calloc(N, sizeof *cfg.breakers);
+    assert_non_null(cfg.breakers);
+    for (int i = 0; i < N; i++) {
+        snprintf(cfg.breakers[i].name, sizeof cfg.breakers[i].name, "svc-%05d.api", i);
+        cbshm_settings_default(&cfg.breakers[i].settings);
+    }
+    assert_int_equal(cbshm_apply(&cfg, t_segment_name(seg), 0, NULL, NULL, NULL), 0);
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    for (int i = 0; i < N; i++) {
+        struct cbshm_breaker *b;
+        assert_int_equal(cbshm_breaker_get(shm, cfg.breakers[i].name, &b), 0);
+        assert_string_equal(cbshm_breaker_name(b), cfg.breakers[i].name);
+        cbshm_breaker_release(b);
+    }
+    assert_int_equal(cbshm_foreach(shm, count_breakers, &seen), 0);
+    assert_int_equal(seen, N);
+    assert_int_equal(cbshm_info(shm, &info), 0);
+    assert_int_equal(info.breakers, N);
+    assert_true(info.bytes_per_breaker <= 4096);
+    assert_int_equal(cbshm_check(shm, NULL, NULL), 0);
+    /* Reapplying the same 10,000 changes nothing. */
+    unsigned n = 1;
+    assert_int_equal(cbshm_apply(&cfg, seg, 0, NULL, NULL, &n), 0);
+    assert_int_equal(n, 0);
+    cbshm_close(shm);
+    free(cfg.breakers);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_ten_thousand_breakers_fit_resolve_and_check_clean),
     cmocka_unit_test(test_segment_is_created_with_the_configured_mode_whatever_the_umask),
     cmocka_unit_test(test_open_reports_a_missing_segment),
     cmocka_unit_test(test_open_refuses_each_header_mismatch_with_its_own_code),
