@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "internal.h"
 
 struct fixture {
     char seg[64];
@@ -424,6 +425,27 @@ static void test_threads_sharing_a_handle_lose_no_counts(void **state)
     assert_int_equal(snap(f).state, CBSHM_STATE_CLOSED);
 }
 
+static void test_more_threads_than_stripes_count_exactly_and_give_claims_back(void **state)
+{
+    struct fixture *f = *state;
+    pthread_t th[40];
+    struct thread_arg a = {f->b, 5000};
+    int held = 0;
+
+    /* 40 threads, 15 owned stripes: the rest share stripe 0 atomically. */
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, hammer, &a), 0);
+    for (int i = 0; i < 40; i++)
+        pthread_join(th[i], NULL);
+    assert_int_equal(snap(f).successes, 40 * 2500);
+    assert_int_equal(snap(f).ignored, 40 * 2500);
+    /* Every exited thread gave its stripe back. */
+    for (int s = 1; s < CBSHM_STRIPES; s++)
+        if (atomic_load(&f->shm->hdr->stripe_owner[s]) != 0)
+            held++;
+    assert_int_equal(held, 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 static const struct CMUnitTest tests[] = {
     T(test_breaker_opens_after_threshold_consecutive_failures),
@@ -445,5 +467,6 @@ static const struct CMUnitTest tests[] = {
     T(test_breakers_do_not_share_state),
     T(test_breaker_lookup_validates_names),
     T(test_threads_sharing_a_handle_lose_no_counts),
+    T(test_more_threads_than_stripes_count_exactly_and_give_claims_back),
 };
 T_MAIN(tests)

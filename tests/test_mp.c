@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "internal.h"
 
 static _Atomic int *shared_ints(size_t n)
 {
@@ -295,7 +296,40 @@ static void test_racing_appliers_make_exactly_one_valid_segment(void **state)
     assert_int_equal(cbshm_destroy(seg), 0);
 }
 
+static void test_stripes_of_dead_workers_are_taken_back(void **state)
+{
+    enum { GENERATIONS = 40, N = 1000 };
+    char seg[64];
+    struct cbshm *shm;
+    struct cbshm_snapshot s;
+    int owned = 0;
+
+    (void)state;
+    t_apply(t_segment_name(seg), "breakers:\n  - name: api\n");
+    /* More short-lived workers than owned stripes, each dying without
+       closing anything: a later one must still get an owned stripe. */
+    for (int g = 0; g < GENERATIONS; g++) {
+        int pid = fork();
+        if (pid == 0) {
+            struct cbshm *cs;
+            struct cbshm_breaker *b = attach(seg, "api", &cs);
+            for (int i = 0; i < N; i++)
+                cbshm_execute(b, ok_fn, NULL);
+            _exit(cbshm__claim.stripe != 0 ? 0 : 1);
+        }
+        if (t_wait(pid) == 0)
+            owned++;
+    }
+    assert_int_equal(owned, GENERATIONS);
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_snapshot(shm, "api", &s), 0);
+    assert_int_equal(s.successes, GENERATIONS * N);
+    cbshm_close(shm);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_stripes_of_dead_workers_are_taken_back),
     cmocka_unit_test(test_workers_trip_after_threshold_failures_counted_across_processes),
     cmocka_unit_test(test_concurrent_workers_stop_calling_a_dead_downstream_together),
     cmocka_unit_test(test_half_open_admits_exactly_max_calls_probes_across_processes),
