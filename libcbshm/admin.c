@@ -132,6 +132,7 @@ int cbshm_set_mode(struct cbshm *shm, const char *name, enum cbshm_mode mode)
 
 int cbshm_reset(struct cbshm *shm, const char *name)
 {
+    uint64_t now = cbshm__now();
     struct cbshm_slot *sl;
     uint32_t idx;
     uint64_t ctl;
@@ -154,7 +155,12 @@ int cbshm_reset(struct cbshm *shm, const char *name)
         atomic_store_explicit(&sl->consecutive_failures, 0, memory_order_relaxed);
         atomic_store_explicit(&sl->half_open_successes, 0, memory_order_relaxed);
         atomic_store_explicit(&sl->open_until_ns, 0, memory_order_relaxed);
-        atomic_store_explicit(&sl->last_transition_ns, cbshm__now(), memory_order_relaxed);
+        atomic_store_explicit(&sl->run_start_ns, 0, memory_order_relaxed);
+        atomic_store_explicit(&sl->current_open_ns,
+                              atomic_load_explicit(&sl->cfg.open_timeout_ns, memory_order_relaxed),
+                              memory_order_relaxed);
+        cbshm__window_reset(sl, now);
+        atomic_store_explicit(&sl->last_transition_ns, now, memory_order_relaxed);
         ctl = atomic_load_explicit(&sl->ctl, memory_order_relaxed);
         atomic_store_explicit(&sl->ctl,
                               CBSHM_CTL_MAKE(CBSHM_CTL_GEN(ctl), CBSHM_CTL_EPOCH(ctl) + 1,

@@ -33,14 +33,6 @@ static void report(struct reporter *r, enum cbshm_change_kind kind, const char *
         r->fn(r->ctx, &c);
 }
 
-static bool settings_equal(const struct cbshm_settings *a, const struct cbshm_settings *b)
-{
-    return a->failure_threshold == b->failure_threshold &&
-           a->success_threshold == b->success_threshold &&
-           a->half_open_max_calls == b->half_open_max_calls &&
-           a->open_timeout_ms == b->open_timeout_ms && a->probe_timeout_ms == b->probe_timeout_ms;
-}
-
 /* Checks a configuration built in code as strictly as the YAML loader
    does, and fills `names` with its breaker names. */
 static int validate(const struct cbshm_config *cfg, struct cbshm__nameset *names)
@@ -97,11 +89,11 @@ static int reconcile(struct cbshm *shm, const struct cbshm_config *cfg,
 
         if (cbshm__table_find(shm, bc->name, &idx) == 0) {
             cbshm__slot_settings(&shm->slots[idx], &before);
-            if (settings_equal(&before, &bc->settings))
+            if (cbshm__settings_equal(&before, &bc->settings))
                 continue;
             report(r, CBSHM_CHANGE_UPDATED, bc->name, &before, &bc->settings);
             if (!dry_run) {
-                cbshm__slot_store_settings(&shm->slots[idx], &bc->settings);
+                cbshm__slot_store_settings(&shm->slots[idx], &bc->settings, cbshm__now());
                 CBSHM_CRASH_POINT("apply.updated");
             }
             continue;

@@ -41,6 +41,17 @@ static inline __attribute__((always_inline)) void bump(struct cbshm_breaker *b, 
         atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
 }
 
+/* Notes that this thread's worker just failed (or was slow), for quorum. */
+static void stamp_failure(struct cbshm_breaker *b, struct cbshm_slot *sl, uint64_t now)
+{
+    _Atomic uint64_t *at;
+
+    if (cbshm__claim.shm_id != b->shm_id)
+        cbshm__claim_stripe(b->shm);
+    at = &sl->stripes[cbshm__claim.stripe].last_failure_ns;
+    atomic_store_explicit(at, now != 0 ? now : 1, memory_order_relaxed);
+}
+
 bool cbshm__pid_alive(uint32_t pid)
 {
     if (pid == 0 || pid > (uint32_t)INT32_MAX)
@@ -56,6 +67,49 @@ static void clear_leases(struct cbshm_slot *sl)
         atomic_store_explicit(&sl->leases[i].word, 0, memory_order_relaxed);
 }
 
+/* xorshift64: the jitter's randomness. Called with the table lock held. */
+static uint64_t next_random(struct cbshm_slot *sl, uint64_t now)
+{
+    uint64_t x = sl->rng;
+
+    if (x == 0)
+        x = (now ^ ((uint64_t)(uint32_t)getpid() << 32) ^ (uintptr_t)sl) | 1;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    sl->rng = x;
+    return x;
+}
+
+/*
+ * The next open period: open_timeout after a trip from closed; after a
+ * failed probe, the previous period times backoff_multiplier, capped at
+ * open_timeout_max; then +- open_timeout_jitter percent.
+ */
+static uint64_t open_period(struct cbshm_slot *sl, unsigned from, uint64_t now)
+{
+    const struct cbshm_slot_settings *c = &sl->cfg;
+    uint64_t base = atomic_load_explicit(&c->open_timeout_ns, memory_order_relaxed);
+    uint64_t max = atomic_load_explicit(&c->open_timeout_max_ns, memory_order_relaxed);
+    uint64_t cur = atomic_load_explicit(&sl->current_open_ns, memory_order_relaxed);
+    uint32_t jitter = atomic_load_explicit(&c->open_timeout_jitter, memory_order_relaxed);
+
+    if (from == CBSHM_STATE_HALF_OPEN && cur != 0)
+        cur = cur / 100 * atomic_load_explicit(&c->backoff_multiplier, memory_order_relaxed);
+    else
+        cur = base;
+    if (cur > max)
+        cur = max;
+    if (cur < base)
+        cur = base;
+    atomic_store_explicit(&sl->current_open_ns, cur, memory_order_relaxed);
+    if (jitter > 0 && jitter <= 100) {
+        int64_t r = (int64_t)(next_random(sl, now) % (2u * jitter + 1)) - (int64_t)jitter;
+        return (uint64_t)((int64_t)cur + (int64_t)cur / 100 * r);
+    }
+    return cur;
+}
+
 static uint64_t set_state(struct cbshm *shm, uint32_t idx, uint64_t ctl, unsigned state,
                           uint64_t now)
 {
@@ -67,8 +121,7 @@ static uint64_t set_state(struct cbshm *shm, uint32_t idx, uint64_t ctl, unsigne
     shm->hdr->op = CBSHM_OP_TRANSITION;
     switch (state) {
     case CBSHM_STATE_OPEN:
-        atomic_store_explicit(&sl->open_until_ns,
-                              now + atomic_load_explicit(&sl->open_timeout_ns, memory_order_relaxed),
+        atomic_store_explicit(&sl->open_until_ns, now + open_period(sl, CBSHM_CTL_STATE(ctl), now),
                               memory_order_relaxed);
         atomic_fetch_add_explicit(&sl->trips, 1, memory_order_relaxed);
         CBSHM_CRASH_POINT("transition.open");
@@ -81,6 +134,10 @@ static uint64_t set_state(struct cbshm *shm, uint32_t idx, uint64_t ctl, unsigne
     default:
         atomic_store_explicit(&sl->half_open_successes, 0, memory_order_relaxed);
         clear_leases(sl);
+        /* A full close ends the backoff. */
+        atomic_store_explicit(&sl->current_open_ns,
+                              atomic_load_explicit(&sl->cfg.open_timeout_ns, memory_order_relaxed),
+                              memory_order_relaxed);
         CBSHM_CRASH_POINT("transition.closed");
         break;
     }
@@ -94,7 +151,7 @@ static uint64_t set_state(struct cbshm *shm, uint32_t idx, uint64_t ctl, unsigne
 /* Takes a free, expired or orphaned lease. Called with the table lock held. */
 static int lease_take(struct cbshm_slot *sl, uint64_t now, struct cbshm_ticket *t)
 {
-    uint32_t max = atomic_load_explicit(&sl->half_open_max_calls, memory_order_relaxed);
+    uint32_t max = atomic_load_explicit(&sl->cfg.half_open_max_calls, memory_order_relaxed);
 
     if (max > CBSHM_PROBES_MAX)
         max = CBSHM_PROBES_MAX;
@@ -113,7 +170,7 @@ static int lease_take(struct cbshm_slot *sl, uint64_t now, struct cbshm_ticket *
         t->token = ((uint64_t)(uint32_t)getpid() << 32) | (seq != 0 ? seq : 1);
         t->lease = i;
         atomic_store_explicit(&l->deadline_ns,
-                              now + atomic_load_explicit(&sl->probe_timeout_ns, memory_order_relaxed),
+                              now + atomic_load_explicit(&sl->cfg.probe_timeout_ns, memory_order_relaxed),
                               memory_order_relaxed);
         atomic_store_explicit(&l->word, t->token, memory_order_release);
         CBSHM_CRASH_POINT("probe.leased");
@@ -180,6 +237,19 @@ static int reject(struct cbshm_breaker *b, struct cbshm_slot *sl)
     return CBSHM_EREJECTED;
 }
 
+/* Admits the call on ticket t: notes whether its record must read the
+   clock, and when slow calls are detected, when it started. */
+static inline void admit(struct cbshm_slot *sl, struct cbshm_ticket *t, uint32_t flags)
+{
+    uint32_t hot = atomic_load_explicit(&sl->hot_flags, memory_order_relaxed);
+
+    t->flags = CBSHM_T_VALID | flags;
+    if (UNLIKELY(hot & (CBSHM_HOT_TIME | CBSHM_HOT_SLOW | CBSHM_HOT_QUORUM))) {
+        t->flags |= CBSHM_T_CLOCKED;
+        t->start_ns = (hot & CBSHM_HOT_SLOW) ? cbshm__now() : 0;
+    }
+}
+
 /* Open or half-open: decide under the lock whether this call may probe. */
 static int admit_probe(struct cbshm_breaker *b, struct cbshm_slot *sl, uint64_t now,
                        struct cbshm_ticket *t)
@@ -197,7 +267,7 @@ static int admit_probe(struct cbshm_breaker *b, struct cbshm_slot *sl, uint64_t 
     } else if (CBSHM_CTL_STATE(cur) == CBSHM_STATE_CLOSED) {
         t->ctl = cur;
         t->slot = sl;
-        t->flags = CBSHM_T_VALID;
+        admit(sl, t, 0);
         rc = 0;
     } else {
         if (CBSHM_CTL_STATE(cur) == CBSHM_STATE_OPEN &&
@@ -209,7 +279,7 @@ static int admit_probe(struct cbshm_breaker *b, struct cbshm_slot *sl, uint64_t 
             (rc = lease_take(sl, now, t)) == 0) {
             t->ctl = cur;
             t->slot = sl;
-            t->flags = CBSHM_T_VALID | CBSHM_T_PROBE;
+            admit(sl, t, CBSHM_T_PROBE);
         } else {
             rc = CBSHM_EREJECTED;
         }
@@ -225,7 +295,7 @@ static int admit_probe(struct cbshm_breaker *b, struct cbshm_slot *sl, uint64_t 
 /* Half-open with every lease apparently held: worth taking the lock? */
 static bool lease_maybe_free(struct cbshm_breaker *b, struct cbshm_slot *sl, uint64_t now)
 {
-    uint32_t max = atomic_load_explicit(&sl->half_open_max_calls, memory_order_relaxed);
+    uint32_t max = atomic_load_explicit(&sl->cfg.half_open_max_calls, memory_order_relaxed);
 
     if (max > CBSHM_PROBES_MAX)
         max = CBSHM_PROBES_MAX;
@@ -243,8 +313,9 @@ static bool lease_maybe_free(struct cbshm_breaker *b, struct cbshm_slot *sl, uin
     return false;
 }
 
-/* Failure run reached the threshold: trip, if nobody changed the state. */
-static void trip(struct cbshm_breaker *b, struct cbshm_slot *sl, uint64_t expect)
+/* The failure run reached the threshold, or the window's rates did (by_window):
+   trip, if nobody changed the state meanwhile. */
+static void trip(struct cbshm_breaker *b, struct cbshm_slot *sl, uint64_t expect, bool by_window)
 {
     struct cbshm *shm = b->shm;
     uint64_t now = cbshm__now();
@@ -255,8 +326,8 @@ static void trip(struct cbshm_breaker *b, struct cbshm_slot *sl, uint64_t expect
         return;
     }
     if (atomic_load_explicit(&sl->ctl, memory_order_relaxed) == expect &&
-        atomic_load_explicit(&sl->consecutive_failures, memory_order_relaxed) >=
-            atomic_load_explicit(&sl->failure_threshold, memory_order_relaxed)) {
+        (by_window || atomic_load_explicit(&sl->consecutive_failures, memory_order_relaxed) >=
+                          atomic_load_explicit(&sl->failure_threshold, memory_order_relaxed))) {
         CBSHM_CRASH_POINT("trip.locked");
         set_state(shm, (uint32_t)(sl - shm->slots), expect, CBSHM_STATE_OPEN, now);
     }
@@ -282,7 +353,7 @@ static void probe_done(struct cbshm_breaker *b, struct cbshm_slot *sl,
         } else {
             uint32_t n = atomic_fetch_add_explicit(&sl->half_open_successes, 1,
                                                    memory_order_relaxed) + 1;
-            if (n >= atomic_load_explicit(&sl->success_threshold, memory_order_relaxed))
+            if (n >= atomic_load_explicit(&sl->cfg.success_threshold, memory_order_relaxed))
                 set_state(shm, idx, t->ctl, CBSHM_STATE_CLOSED, now);
         }
     }
@@ -307,7 +378,7 @@ static __attribute__((noinline)) int allow_slow(struct cbshm_breaker *b, struct 
     t->ctl = ctl;
     t->slot = sl;
     if ((ctl & 0xfu) == 0) { /* closed, normal mode: re-resolved just now */
-        t->flags = CBSHM_T_VALID;
+        admit(sl, t, 0);
         return 0;
     }
     switch (CBSHM_CTL_MODE(ctl)) {
@@ -317,7 +388,7 @@ static __attribute__((noinline)) int allow_slow(struct cbshm_breaker *b, struct 
     case CBSHM_MODE_FORCED_OPEN:
         return reject(b, sl);
     case CBSHM_MODE_FORCED_CLOSED:
-        t->flags = CBSHM_T_VALID | CBSHM_T_FORCED;
+        admit(sl, t, CBSHM_T_FORCED);
         return 0;
     default:
         break;
@@ -333,36 +404,101 @@ static __attribute__((noinline)) int allow_slow(struct cbshm_breaker *b, struct 
     return reject(b, sl);
 }
 
-/* Everything but "a closed-state success counted on an owned stripe". */
+/* Runs f under the table lock; a lock that cannot be had is noted on the
+   handle and the step skipped: the breaker must not become the outage. */
+#define LOCKED(b, stmt)                                                                    \
+    do {                                                                                   \
+        int lrc_ = cbshm__lock((b)->shm);                                                  \
+        if (lrc_ != 0) {                                                                   \
+            atomic_store_explicit(&(b)->error, lrc_, memory_order_relaxed);                \
+        } else {                                                                           \
+            stmt;                                                                          \
+            cbshm__unlock((b)->shm);                                                       \
+        }                                                                                  \
+    } while (0)
+
+/* Does the window say trip? Rolls a count window's bucket first. */
+static bool window_says_trip(struct cbshm_breaker *b, struct cbshm_slot *sl, uint64_t now,
+                             uint32_t hot)
+{
+    struct cbshm__sums cur;
+    struct cbshm__window w;
+
+    cbshm__sums(sl, &cur);
+    if (!(hot & CBSHM_HOT_TIME) && cbshm__window_count_due(sl, &cur)) {
+        LOCKED(b, cbshm__window_roll_count(sl, now));
+        cbshm__sums(sl, &cur);
+    }
+    cbshm__window_eval(sl, now, &cur, &w);
+    return cbshm__window_trips(b->shm, sl, now, &w, (hot & CBSHM_HOT_RATE) != 0);
+}
+
+/* Everything but "a closed-state success counted on an owned stripe, no clock". */
 static __attribute__((noinline)) void record_slow(struct cbshm_breaker *b, struct cbshm_slot *sl,
                                                   const struct cbshm_ticket *t, uint32_t flags,
-                                                  enum cbshm_outcome o)
+                                                  enum cbshm_outcome o, uint64_t duration_ns)
 {
+    uint32_t hot = atomic_load_explicit(&sl->hot_flags, memory_order_relaxed);
+    uint64_t now = 0;
+    bool slow = false, bad;
+
     if (CBSHM_CTL_GEN(t->ctl) != (uint32_t)atomic_load_explicit(&b->ref, memory_order_relaxed))
         return; /* the breaker was replaced while the call ran */
+    if (flags & CBSHM_T_CLOCKED) {
+        now = cbshm__now();
+        /* A time window rolls before the outcome is counted, so the new
+           bucket's checkpoint is taken before its first call. */
+        if ((hot & CBSHM_HOT_TIME) && cbshm__window_time_due(sl, now))
+            LOCKED(b, cbshm__window_roll_time(sl, now));
+        if (duration_ns == UINT64_MAX)
+            duration_ns = t->start_ns != 0 && now >= t->start_ns ? now - t->start_ns : 0;
+        slow = (hot & CBSHM_HOT_SLOW) && o != CBSHM_IGNORED &&
+               duration_ns >= atomic_load_explicit(&sl->slow_call_ns, memory_order_relaxed);
+    }
+    bump(b, sl, (int)o);
+    if (slow)
+        bump(b, sl, CBSHM_COUNT_SLOW);
+    bad = o == CBSHM_FAILURE || slow;
+    if (bad && (hot & CBSHM_HOT_QUORUM))
+        stamp_failure(b, sl, now);
+
     if (flags & CBSHM_T_PROBE) {
         bool kept = atomic_compare_exchange_strong_explicit(
             &sl->leases[t->lease & (CBSHM_PROBES_MAX - 1)].word, &(uint64_t){t->token}, 0,
             memory_order_acq_rel, memory_order_relaxed);
-        bump(b, sl, (int)o);
         if (kept && o != CBSHM_IGNORED)
             probe_done(b, sl, t, o);
         return;
     }
-    bump(b, sl, (int)o);
-    if (o == CBSHM_SUCCESS) {
-        if (!(flags & CBSHM_T_FORCED) &&
-            atomic_load_explicit(&sl->consecutive_failures, memory_order_relaxed) != 0)
-            atomic_store_explicit(&sl->consecutive_failures, 0, memory_order_relaxed);
-        return;
-    }
-    if (o == CBSHM_IGNORED || (flags & CBSHM_T_FORCED))
+    if (o == CBSHM_SUCCESS && !(flags & CBSHM_T_FORCED) &&
+        atomic_load_explicit(&sl->consecutive_failures, memory_order_relaxed) != 0)
+        atomic_store_explicit(&sl->consecutive_failures, 0, memory_order_relaxed);
+    if (!bad || (flags & CBSHM_T_FORCED))
         return;
     if (atomic_load_explicit(&sl->ctl, memory_order_relaxed) != t->ctl)
         return; /* admitted under another state: counted, decides nothing */
-    if (atomic_fetch_add_explicit(&sl->consecutive_failures, 1, memory_order_relaxed) + 1 >=
-        atomic_load_explicit(&sl->failure_threshold, memory_order_relaxed))
-        trip(b, sl, t->ctl);
+    if ((hot & CBSHM_HOT_RATE) || slow) {
+        if (now == 0)
+            now = cbshm__now();
+        if (window_says_trip(b, sl, now, hot)) {
+            trip(b, sl, t->ctl, true);
+            return;
+        }
+    }
+    if ((hot & CBSHM_HOT_RATE) || o != CBSHM_FAILURE)
+        return;
+    /* Consecutive policy. */
+    uint32_t run = atomic_fetch_add_explicit(&sl->consecutive_failures, 1, memory_order_relaxed) + 1;
+    if (run == 1 && (hot & CBSHM_HOT_QUORUM))
+        atomic_store_explicit(&sl->run_start_ns, now, memory_order_relaxed);
+    if (run < atomic_load_explicit(&sl->failure_threshold, memory_order_relaxed))
+        return;
+    if ((hot & CBSHM_HOT_QUORUM) &&
+        cbshm__failing_workers(b->shm->hdr, sl,
+                               atomic_load_explicit(&sl->run_start_ns, memory_order_relaxed)) <
+            atomic_load_explicit(&sl->cfg.min_failing_workers, memory_order_relaxed))
+        return; /* one sick worker does not open the circuit for the host */
+    trip(b, sl, t->ctl, false);
 }
 
 /* ---- Hot path ---------------------------------------------------------- */
@@ -386,7 +522,7 @@ static inline __attribute__((always_inline)) int allow_impl(struct cbshm_breaker
         if (LIKELY((ctl & 0xfu) == 0 && CBSHM_CTL_GEN(ctl) == (uint32_t)ref)) {
             t->ctl = ctl;
             t->slot = sl;
-            t->flags = CBSHM_T_VALID;
+            admit(sl, t, 0);
             return 0;
         }
         /* Open in normal mode, before open_until: reject with one clock read. */
@@ -402,7 +538,8 @@ static inline __attribute__((always_inline)) int allow_impl(struct cbshm_breaker
 
 static inline __attribute__((always_inline)) void record_impl(struct cbshm_breaker *b,
                                                               struct cbshm_ticket *t,
-                                                              enum cbshm_outcome o)
+                                                              enum cbshm_outcome o,
+                                                              uint64_t duration_ns)
 {
     struct cbshm_slot *sl = t->slot;
     uint32_t flags = t->flags;
@@ -424,7 +561,7 @@ static inline __attribute__((always_inline)) void record_impl(struct cbshm_break
             atomic_store_explicit(&sl->consecutive_failures, 0, memory_order_relaxed);
         return;
     }
-    record_slow(b, sl, t, flags, o);
+    record_slow(b, sl, t, flags, o, duration_ns);
 }
 
 int cbshm_allow(struct cbshm_breaker *b, struct cbshm_ticket *t)
@@ -444,7 +581,21 @@ int cbshm_record(struct cbshm_breaker *b, struct cbshm_ticket *t, enum cbshm_out
         t->flags = 0;
         return 0;
     }
-    record_impl(b, t, o);
+    record_impl(b, t, o, UINT64_MAX);
+    return 0;
+}
+
+int cbshm_record_timed(struct cbshm_breaker *b, struct cbshm_ticket *t, enum cbshm_outcome o,
+                       uint64_t duration_ns)
+{
+    if (t == NULL || (unsigned)o > CBSHM_IGNORED || !(t->flags & CBSHM_T_VALID) ||
+        duration_ns == UINT64_MAX)
+        return CBSHM_EINVAL;
+    if (b == NULL || (t->flags & (CBSHM_T_UNGUARDED | CBSHM_T_PASS))) {
+        t->flags = 0;
+        return 0;
+    }
+    record_impl(b, t, o, duration_ns);
     return 0;
 }
 
@@ -462,7 +613,7 @@ int cbshm_execute(struct cbshm_breaker *b, cbshm_call_fn fn, void *arg)
     if ((unsigned)o > CBSHM_IGNORED)
         o = CBSHM_FAILURE; /* a caller bug must not corrupt the counts */
     if (LIKELY(!(t.flags & (CBSHM_T_UNGUARDED | CBSHM_T_PASS))))
-        record_impl(b, &t, o);
+        record_impl(b, &t, o, UINT64_MAX);
     return 0;
 }
 

@@ -22,16 +22,6 @@ struct parse {
     const char *label;
 };
 
-void cbshm_settings_default(struct cbshm_settings *out)
-{
-    memset(out, 0, sizeof *out);
-    out->failure_threshold = 5;
-    out->success_threshold = 1;
-    out->half_open_max_calls = 1;
-    out->open_timeout_ms = 30000;
-    out->probe_timeout_ms = 10000;
-}
-
 __attribute__((format(printf, 4, 5))) static int fail(struct parse *p, const yaml_node_t *at,
                                                       const char *key, const char *fmt, ...)
 {

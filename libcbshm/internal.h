@@ -48,6 +48,7 @@ struct cbshm_breaker {
 #define CBSHM_T_PASS 0x2u      /* disabled mode: nothing recorded */
 #define CBSHM_T_PROBE 0x4u     /* holds a half-open lease */
 #define CBSHM_T_FORCED 0x8u    /* forced closed: counted, never trips */
+#define CBSHM_T_CLOCKED 0x10u  /* record reads the clock: slow calls or a time window */
 #define CBSHM_T_VALID 0x80u    /* set by allow, cleared by record */
 
 /* Internal only: "the mode changed under us, decide again". */
@@ -78,9 +79,12 @@ void cbshm__table_remove(struct cbshm *shm, uint32_t slot);
 void cbshm__table_reindex(struct cbshm *shm);
 void cbshm__table_repair(struct cbshm *shm);
 void cbshm__slot_rebase(struct cbshm_slot *sl);
-void cbshm__slot_settings(const struct cbshm_slot *sl, struct cbshm_settings *out);
-void cbshm__slot_store_settings(struct cbshm_slot *sl, const struct cbshm_settings *s);
+/* settings.c: a breaker's settings - range checks, equality, and their
+   place in the slot (line 0 copies and hot flags included). */
 int cbshm__settings_valid(const struct cbshm_settings *s);
+bool cbshm__settings_equal(const struct cbshm_settings *a, const struct cbshm_settings *b);
+void cbshm__slot_settings(const struct cbshm_slot *sl, struct cbshm_settings *out);
+void cbshm__slot_store_settings(struct cbshm_slot *sl, const struct cbshm_settings *s, uint64_t now);
 void cbshm__slot_snapshot(const struct cbshm *shm, uint32_t slot, uint64_t now,
                           struct cbshm_snapshot *out);
 
@@ -94,6 +98,27 @@ int cbshm__nameset_init(struct cbshm__nameset *set, size_t expected);
 void cbshm__nameset_free(struct cbshm__nameset *set);
 long cbshm__nameset_add(struct cbshm__nameset *set, const char *name, long value);
 long cbshm__nameset_find(const struct cbshm__nameset *set, const char *name);
+
+/* window.c: the window of recent calls, and quorum. */
+struct cbshm__sums {
+    uint64_t calls, failures, slow; /* cumulative, every stripe */
+};
+struct cbshm__window {
+    uint64_t calls, failures, slow;
+    uint64_t start_ns; /* about when the window's first call was made */
+};
+void cbshm__sums(const struct cbshm_slot *sl, struct cbshm__sums *out);
+void cbshm__window_reset(struct cbshm_slot *sl, uint64_t now);
+bool cbshm__window_time_due(const struct cbshm_slot *sl, uint64_t now);
+void cbshm__window_roll_time(struct cbshm_slot *sl, uint64_t now);
+bool cbshm__window_count_due(const struct cbshm_slot *sl, const struct cbshm__sums *cur);
+void cbshm__window_roll_count(struct cbshm_slot *sl, uint64_t now);
+void cbshm__window_eval(const struct cbshm_slot *sl, uint64_t now, const struct cbshm__sums *cur,
+                        struct cbshm__window *w);
+uint32_t cbshm__failing_workers(const struct cbshm_header *h, const struct cbshm_slot *sl,
+                                uint64_t since_ns);
+bool cbshm__window_trips(const struct cbshm *shm, const struct cbshm_slot *sl, uint64_t now,
+                         const struct cbshm__window *w, bool check_failures);
 
 /* breaker.c */
 bool cbshm__pid_alive(uint32_t pid);

@@ -61,12 +61,15 @@ _Static_assert((CBSHM_STRIPES & (CBSHM_STRIPES - 1)) == 0, "stripes: power of tw
      ((uint64_t)((mode)&3u) << 2) | (uint64_t)((state)&3u))
 
 /* Outcome counters of one writer (or, stripe 0, of many); one line.
-   count[] is indexed by enum cbshm_outcome, then CBSHM_COUNT_REJECTED. */
+   count[] is indexed by enum cbshm_outcome, then rejected, then slow.
+   last_failure_ns says when this writer last failed (quorum). */
 #define CBSHM_COUNT_REJECTED 3
-#define CBSHM_COUNTS 4
+#define CBSHM_COUNT_SLOW 4
+#define CBSHM_COUNTS 5
 struct cbshm_stripe {
     _Atomic uint64_t count[CBSHM_COUNTS];
-    uint64_t reserved[4];
+    _Atomic uint64_t last_failure_ns;
+    uint64_t reserved[2];
 };
 _Static_assert(CBSHM_SUCCESS == 0 && CBSHM_FAILURE == 1 && CBSHM_IGNORED == 2,
                "outcomes index the counters");
@@ -81,17 +84,61 @@ struct cbshm_lease {
     _Atomic uint64_t deadline_ns;
 };
 
+/* Line 0 flags: which slow paths a call must take. */
+#define CBSHM_HOT_RATE 0x1u   /* rate policy: failures evaluate the window */
+#define CBSHM_HOT_TIME 0x2u   /* time window: calls roll its buckets over */
+#define CBSHM_HOT_SLOW 0x4u   /* slow-call detection: calls are timed */
+#define CBSHM_HOT_QUORUM 0x8u /* min_failing_workers > 1: failures are stamped */
+
+/*
+ * One checkpoint of the window ring: the breaker's cumulative counters
+ * (truncated to 32 bits; differences stay exact while a window holds
+ * fewer than 2^32 calls) when bucket `tag` began. Written under the table
+ * lock, tag last; read without it, tag checked before and after.
+ */
+struct cbshm_checkpoint {
+    _Atomic uint32_t tag; /* bucket number + 1; 0: empty */
+    _Atomic uint32_t calls;
+    _Atomic uint32_t failures;
+    _Atomic uint32_t slow;
+    _Atomic uint64_t ns;
+};
+#define CBSHM_RING (CBSHM_WINDOW_BUCKETS_MAX + 2)
+
+/* The settings the hot path does not read. Written by apply under the
+   table lock; read with relaxed loads. */
+struct cbshm_slot_settings {
+    _Atomic uint32_t success_threshold;
+    _Atomic uint32_t half_open_max_calls;
+    _Atomic uint32_t policy;
+    _Atomic uint32_t window_type;
+    _Atomic uint32_t window_size;
+    _Atomic uint32_t window_buckets;
+    _Atomic uint32_t minimum_calls;
+    _Atomic uint32_t failure_rate;
+    _Atomic uint32_t slow_call_rate;
+    _Atomic uint32_t backoff_multiplier;
+    _Atomic uint32_t open_timeout_jitter;
+    _Atomic uint32_t min_failing_workers;
+    _Atomic uint64_t open_timeout_ns;
+    _Atomic uint64_t probe_timeout_ns;
+    _Atomic uint64_t window_duration_ns;
+    _Atomic uint64_t open_timeout_max_ns;
+    _Atomic uint64_t slow_call_ns_cfg; /* as configured; line 0 holds the live copy */
+    uint64_t reserved[5];
+};
+
 struct cbshm_slot {
     /* Line 0: read on every call; written on transitions and by apply. */
     _Atomic uint64_t ctl;
     _Atomic uint64_t open_until_ns;
-    _Atomic uint64_t open_timeout_ns;
-    _Atomic uint64_t probe_timeout_ns;
+    _Atomic uint64_t window_next_ns; /* time window: when the next bucket begins */
+    _Atomic uint64_t slow_call_ns;   /* slow-call threshold, when CBSHM_HOT_SLOW */
     _Atomic uint32_t failure_threshold;
-    _Atomic uint32_t success_threshold;
-    _Atomic uint32_t half_open_max_calls;
-    _Atomic uint32_t in_use; /* 0 free, 1 a live breaker */
-    uint64_t reserved0[2];
+    _Atomic uint32_t hot_flags;      /* CBSHM_HOT_* */
+    _Atomic uint32_t in_use;         /* 0 free, 1 a live breaker */
+    uint32_t reserved0;
+    uint64_t reserved1[2];
 
     /* Line 1: failure path and transitions. */
     _Atomic uint32_t consecutive_failures;
@@ -101,7 +148,9 @@ struct cbshm_slot {
     _Atomic uint64_t trips;
     _Atomic uint64_t last_transition_ns;
     _Atomic uint64_t probes_reclaimed;
-    uint64_t reserved1[3];
+    _Atomic uint64_t current_open_ns; /* the open period after backoff */
+    _Atomic uint64_t run_start_ns;    /* when the current failure run began */
+    uint64_t rng;                     /* jitter; under the table lock */
 
     /* Line 2: identity; written under the table lock while not in use. */
     char name[CBSHM_NAME_MAX + 1];
@@ -109,13 +158,25 @@ struct cbshm_slot {
     /* Line 3: what the stripes held at the last reset or creation. Under
        the table lock. */
     _Atomic uint64_t base[CBSHM_COUNTS];
-    uint64_t reserved2[4];
+    uint64_t reserved2[3];
 
-    /* Lines 4..7: probe leases. */
+    /* Line 4: the window's origin (creation, reset, a new window shape)
+       and its newest bucket. Under the table lock. */
+    struct cbshm_checkpoint origin;
+    _Atomic uint64_t window_last; /* newest bucket in the ring, + 1; 0: none */
+    uint64_t reserved3[4];
+
+    /* Lines 5..6: the other settings. */
+    struct cbshm_slot_settings cfg;
+
+    /* Lines 7..10: probe leases. */
     struct cbshm_lease leases[CBSHM_PROBES_MAX];
 
-    /* Lines 8..23: outcome counters. */
-    struct cbshm_stripe stripes[CBSHM_STRIPES];
+    /* The window ring. */
+    struct cbshm_checkpoint ring[CBSHM_RING];
+
+    /* Outcome counters, line-aligned. */
+    _Alignas(CBSHM_LINE) struct cbshm_stripe stripes[CBSHM_STRIPES];
 };
 
 /* What the table lock's owner was doing, so a successor can repair it. */
@@ -165,7 +226,11 @@ _Static_assert(sizeof(struct cbshm_lease) == 16, "lease size");
 _Static_assert(offsetof(struct cbshm_slot, consecutive_failures) == CBSHM_LINE, "line 1");
 _Static_assert(offsetof(struct cbshm_slot, name) == 2 * CBSHM_LINE, "line 2");
 _Static_assert(offsetof(struct cbshm_slot, base) == 3 * CBSHM_LINE, "line 3");
-_Static_assert(offsetof(struct cbshm_slot, leases) == 4 * CBSHM_LINE, "line 4");
+_Static_assert(offsetof(struct cbshm_slot, origin) == 4 * CBSHM_LINE, "line 4");
+_Static_assert(offsetof(struct cbshm_slot, cfg) == 5 * CBSHM_LINE, "line 5");
+_Static_assert(sizeof(struct cbshm_slot_settings) == 2 * CBSHM_LINE, "settings: two lines");
+_Static_assert(offsetof(struct cbshm_slot, leases) == 7 * CBSHM_LINE, "line 7");
+_Static_assert(sizeof(struct cbshm_checkpoint) == 24, "checkpoint size");
 _Static_assert(offsetof(struct cbshm_slot, stripes) % CBSHM_LINE == 0, "stripes aligned");
 _Static_assert(sizeof(struct cbshm_slot) % CBSHM_LINE == 0, "slot is whole lines");
 _Static_assert(sizeof(struct cbshm_slot) <= 4096, "a breaker costs at most 4 KiB");

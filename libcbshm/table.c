@@ -102,33 +102,6 @@ void cbshm__table_reindex(struct cbshm *shm)
     h->op = CBSHM_OP_NONE;
 }
 
-int cbshm__settings_valid(const struct cbshm_settings *s)
-{
-    return s->failure_threshold >= 1 && s->success_threshold >= 1 &&
-           s->half_open_max_calls >= 1 && s->half_open_max_calls <= CBSHM_PROBES_MAX &&
-           s->open_timeout_ms >= 1 && s->open_timeout_ms <= UINT64_MAX / 1000000u &&
-           s->probe_timeout_ms >= 1 && s->probe_timeout_ms <= UINT64_MAX / 1000000u;
-}
-
-void cbshm__slot_store_settings(struct cbshm_slot *sl, const struct cbshm_settings *s)
-{
-    atomic_store_explicit(&sl->failure_threshold, s->failure_threshold, memory_order_relaxed);
-    atomic_store_explicit(&sl->success_threshold, s->success_threshold, memory_order_relaxed);
-    atomic_store_explicit(&sl->half_open_max_calls, s->half_open_max_calls, memory_order_relaxed);
-    atomic_store_explicit(&sl->open_timeout_ns, s->open_timeout_ms * 1000000u, memory_order_relaxed);
-    atomic_store_explicit(&sl->probe_timeout_ns, s->probe_timeout_ms * 1000000u, memory_order_relaxed);
-}
-
-void cbshm__slot_settings(const struct cbshm_slot *sl, struct cbshm_settings *out)
-{
-    memset(out, 0, sizeof *out);
-    out->failure_threshold = atomic_load_explicit(&sl->failure_threshold, memory_order_relaxed);
-    out->success_threshold = atomic_load_explicit(&sl->success_threshold, memory_order_relaxed);
-    out->half_open_max_calls = atomic_load_explicit(&sl->half_open_max_calls, memory_order_relaxed);
-    out->open_timeout_ms = atomic_load_explicit(&sl->open_timeout_ns, memory_order_relaxed) / 1000000u;
-    out->probe_timeout_ms = atomic_load_explicit(&sl->probe_timeout_ns, memory_order_relaxed) / 1000000u;
-}
-
 static uint64_t stripes_sum(const struct cbshm_slot *sl, int i)
 {
     uint64_t sum = 0;
@@ -182,7 +155,7 @@ int cbshm__table_add(struct cbshm *shm, const char *name, const struct cbshm_set
     slot_clear(sl);
     strcpy(sl->name, name);
     sl->name_len = (uint32_t)strlen(name);
-    cbshm__slot_store_settings(sl, s);
+    cbshm__slot_store_settings(sl, s, cbshm__now());
     atomic_store_explicit(&sl->last_transition_ns, cbshm__now(), memory_order_relaxed);
     CBSHM_CRASH_POINT("add.filled");
     gen = CBSHM_CTL_GEN(atomic_load_explicit(&sl->ctl, memory_order_relaxed)) + 1;
@@ -257,6 +230,8 @@ void cbshm__slot_snapshot(const struct cbshm *shm, uint32_t slot, uint64_t now,
     const struct cbshm_slot *sl = &shm->slots[slot];
     uint64_t ctl = atomic_load_explicit(&sl->ctl, memory_order_acquire);
     uint64_t since = atomic_load_explicit(&sl->last_transition_ns, memory_order_relaxed);
+    struct cbshm__sums sums;
+    struct cbshm__window w;
     uint32_t held = 0;
 
     memset(out, 0, sizeof *out);
@@ -271,6 +246,7 @@ void cbshm__slot_snapshot(const struct cbshm *shm, uint32_t slot, uint64_t now,
     out->failures = counter(sl, CBSHM_FAILURE);
     out->ignored = counter(sl, CBSHM_IGNORED);
     out->rejections = counter(sl, CBSHM_COUNT_REJECTED);
+    out->slow_calls = counter(sl, CBSHM_COUNT_SLOW);
     out->requests = out->successes + out->failures + out->ignored + out->rejections;
     out->trips = atomic_load_explicit(&sl->trips, memory_order_relaxed);
     out->probes_reclaimed = atomic_load_explicit(&sl->probes_reclaimed, memory_order_relaxed);
@@ -281,6 +257,21 @@ void cbshm__slot_snapshot(const struct cbshm *shm, uint32_t slot, uint64_t now,
             held++;
     out->probes_in_flight = held;
     out->open_until_ns = atomic_load_explicit(&sl->open_until_ns, memory_order_relaxed);
+    out->current_open_ms = atomic_load_explicit(&sl->current_open_ns, memory_order_relaxed) / 1000000u;
+    cbshm__sums(sl, &sums);
+    cbshm__window_eval(sl, now, &sums, &w);
+    out->window_calls = w.calls;
+    out->window_failures = w.failures;
+    out->window_slow_calls = w.slow;
+    out->window_failure_rate = w.calls ? (uint32_t)(w.failures * 100 / w.calls) : 0;
+    out->window_slow_rate = w.calls ? (uint32_t)(w.slow * 100 / w.calls) : 0;
+    out->failing_workers = cbshm__failing_workers(
+        shm->hdr, sl,
+        atomic_load_explicit(&sl->hot_flags, memory_order_relaxed) & CBSHM_HOT_RATE
+            ? w.start_ns
+            : atomic_load_explicit(&sl->consecutive_failures, memory_order_relaxed) != 0
+                  ? atomic_load_explicit(&sl->run_start_ns, memory_order_relaxed)
+                  : w.start_ns);
     out->last_transition_ns = since;
     out->time_in_state_ns = now > since ? now - since : 0;
 }

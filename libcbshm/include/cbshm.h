@@ -127,14 +127,49 @@ enum cbshm_outcome {
 /* Flags of cbshm_open(). */
 #define CBSHM_FAIL_CLOSED 0x1u /* reject calls when the library cannot decide */
 
-/* Settings of one breaker. Durations are milliseconds. */
+/* What trips a closed breaker. */
+enum cbshm_policy {
+    CBSHM_POLICY_CONSECUTIVE = 0, /* failure_threshold failures in a row, host-wide */
+    CBSHM_POLICY_RATE = 1,        /* failure_rate percent of the window's calls */
+};
+
+/* What the window of recent calls holds. */
+enum cbshm_window {
+    CBSHM_WINDOW_COUNT = 0, /* the last window_size calls */
+    CBSHM_WINDOW_TIME = 1,  /* the calls of the last window_duration_ms */
+};
+
+#define CBSHM_WINDOW_BUCKETS_MAX 60 /* upper bound of window_buckets */
+#define CBSHM_COUNT_WINDOW_BUCKETS 10 /* granularity of count windows */
+
+/*
+ * Settings of one breaker. Durations are milliseconds; a rate or a jitter
+ * is a percentage; backoff_multiplier is in hundredths (150 = 1.5x).
+ * cbshm_settings_default() fills in the defaults documented in README.
+ */
 struct cbshm_settings {
-    uint32_t failure_threshold;   /* consecutive failures that trip, >= 1 */
+    uint32_t failure_threshold;   /* consecutive policy: failures in a row that trip, >= 1 */
     uint32_t success_threshold;   /* probe successes that close, >= 1 */
     uint32_t half_open_max_calls; /* probes admitted at once, 1..CBSHM_PROBES_MAX */
+    uint32_t policy;              /* enum cbshm_policy */
+    uint64_t open_timeout_ms;     /* first open period, >= 1 */
+    uint64_t probe_timeout_ms;    /* a probe lease expires after this, >= 1 */
+    /* The window: the failure rate (rate policy) and the slow-call rate
+       (both policies) are measured over it. */
+    uint32_t window_type;         /* enum cbshm_window */
+    uint32_t window_size;         /* count window: calls, >= 1 */
+    uint64_t window_duration_ms;  /* time window: length, >= window_buckets ms */
+    uint32_t window_buckets;      /* time window: 1..CBSHM_WINDOW_BUCKETS_MAX */
+    uint32_t minimum_calls;       /* no rate trips below this many calls in the window */
+    uint32_t failure_rate;        /* rate policy: trip at this percent of failures, 1..100 */
+    uint32_t slow_call_rate;      /* trip at this percent of slow calls, 1..100 */
+    uint64_t slow_call_duration_ms; /* a call this long is slow; 0: no slow-call detection */
+    /* Backoff of the open period after failed probes. */
+    uint32_t backoff_multiplier;  /* hundredths: 100 (off) .. 10000 */
+    uint32_t open_timeout_jitter; /* +- percent of each open period, 0..100 */
+    uint64_t open_timeout_max_ms; /* the open period never grows past this */
+    uint32_t min_failing_workers; /* trip only when this many processes failed; 0, 1: any */
     uint32_t reserved0;
-    uint64_t open_timeout_ms;  /* time spent open before probing, >= 1 */
-    uint64_t probe_timeout_ms; /* a probe lease expires after this, >= 1 */
 };
 
 /* A point-in-time copy of one breaker, for inspection. */
@@ -152,13 +187,21 @@ struct cbshm_snapshot {
     uint64_t rejections;
     uint64_t trips;                 /* transitions into open */
     uint64_t probes_reclaimed;      /* leases taken back from dead or late owners */
+    uint64_t slow_calls;            /* recorded calls at least slow_call_duration_ms long */
     uint32_t consecutive_failures;  /* current run, closed state */
     uint32_t half_open_successes;   /* successes in the current half-open period */
     uint32_t probes_in_flight;      /* leases held now */
-    uint32_t reserved0;
+    uint32_t failing_workers;       /* distinct processes with failures in the window */
     uint64_t open_until_ns;         /* CLOCK_MONOTONIC; meaningful when open */
     uint64_t last_transition_ns;    /* CLOCK_MONOTONIC of the last state change */
     uint64_t time_in_state_ns;      /* now - last_transition_ns */
+    uint64_t current_open_ms;       /* the open period now in force, after backoff */
+    /* The window now: calls (successes and failures), failures, slow calls. */
+    uint64_t window_calls;
+    uint64_t window_failures;
+    uint64_t window_slow_calls;
+    uint32_t window_failure_rate; /* percent of window_calls, 0 when empty */
+    uint32_t window_slow_rate;    /* percent of window_calls, 0 when empty */
 };
 
 /* ---- Segment --------------------------------------------------------- */
@@ -219,7 +262,8 @@ CBSHM_API const char *cbshm_breaker_name(const struct cbshm_breaker *b);
 typedef enum cbshm_outcome (*cbshm_call_fn)(void *arg);
 
 /*
- * Runs fn(arg) if the breaker admits the call, then records its outcome.
+ * Runs fn(arg) if the breaker admits the call, then records its outcome
+ * (and, when the breaker detects slow calls, its duration).
  * No lock is held while fn runs.
  * Returns 0 when fn ran, CBSHM_EREJECTED when the breaker refused the call
  * (fn did not run). When the library cannot decide (b NULL, breaker gone,
@@ -234,11 +278,12 @@ CBSHM_API int cbshm_execute(struct cbshm_breaker *b, cbshm_call_fn fn, void *arg
  * caller (a stack or per-request variable); one ticket per admitted call.
  */
 struct cbshm_ticket {
-    uint64_t ctl;   /* internal: the breaker's control word at admission */
-    void *slot;     /* internal: the breaker in this process's mapping */
-    uint64_t token; /* internal: probe lease token, when a probe */
-    uint32_t flags; /* internal: probe, pass-through, unguarded */
-    uint32_t lease; /* internal: probe lease index, when a probe */
+    uint64_t ctl;      /* internal: the breaker's control word at admission */
+    void *slot;        /* internal: the breaker in this process's mapping */
+    uint64_t token;    /* internal: probe lease token, when a probe */
+    uint64_t start_ns; /* internal: admission time, when slow calls are detected */
+    uint32_t flags;    /* internal: probe, pass-through, unguarded */
+    uint32_t lease;    /* internal: probe lease index, when a probe */
 };
 
 /*
@@ -253,12 +298,21 @@ struct cbshm_ticket {
 CBSHM_API int cbshm_allow(struct cbshm_breaker *b, struct cbshm_ticket *t);
 
 /*
- * Records the outcome of a call admitted by cbshm_allow(). Returns 0, or
- * CBSHM_EINVAL for a NULL ticket or an outcome out of range. Recording an
- * unguarded ticket is a no-op returning 0.
+ * Records the outcome of a call admitted by cbshm_allow(). When the
+ * breaker detects slow calls, the call's duration is the time since
+ * cbshm_allow(). Returns 0, or CBSHM_EINVAL for a NULL ticket, a ticket
+ * already recorded, or an outcome out of range. Recording an unguarded
+ * ticket is a no-op returning 0.
  */
 CBSHM_API int cbshm_record(struct cbshm_breaker *b, struct cbshm_ticket *t,
                            enum cbshm_outcome outcome);
+
+/*
+ * As cbshm_record(), with the call's duration measured by the caller (for
+ * example from the request's own timestamps), in nanoseconds.
+ */
+CBSHM_API int cbshm_record_timed(struct cbshm_breaker *b, struct cbshm_ticket *t,
+                                 enum cbshm_outcome outcome, uint64_t duration_ns);
 
 /*
  * The last problem this handle met on the hot path (0 when none): the code

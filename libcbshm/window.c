@@ -1,0 +1,280 @@
+/*
+ * The window of recent calls, host-wide, without a shared write on the
+ * success path.
+ *
+ * Every outcome is already counted, cumulatively, on its writer's own
+ * counter stripe. The window is the difference between the counters now
+ * and the counters at the window's start, so all it keeps is a ring of
+ * checkpoints: the cumulative counters when each bucket began.
+ *
+ * Time window (window_duration_ms in window_buckets buckets): a call that
+ * finds the clock past window_next_ns rolls the ring over - exactly once,
+ * under the table lock, however many processes see the boundary - and
+ * writes the checkpoint of the new bucket. The window is then the current
+ * bucket and the window_buckets - 1 before it.
+ *
+ * Count window (the last window_size calls, in buckets of window_size /
+ * 10 calls): positions are cumulative calls. Failures and slow calls are
+ * the only events that change what the window says besides its length,
+ * and they already take a slow path, so only they write checkpoints (when
+ * their position entered a new bucket). The window's start is the newest
+ * checkpoint at least window_size calls back; the failures between it and
+ * the exact start can only lie in that checkpoint's bucket, which bounds
+ * the error to one bucket.
+ *
+ * Quorum: each failure stamps its stripe's last_failure_ns; the failing
+ * workers are the distinct processes owning stripes stamped since the
+ * window began (stripe 0, shared by many, counts as one).
+ */
+#include <string.h>
+
+#include "internal.h"
+
+void cbshm__sums(const struct cbshm_slot *sl, struct cbshm__sums *out)
+{
+    uint64_t c[CBSHM_COUNTS] = {0};
+
+    for (int s = 0; s < CBSHM_STRIPES; s++)
+        for (int i = 0; i < CBSHM_COUNTS; i++)
+            c[i] += atomic_load_explicit(&sl->stripes[s].count[i], memory_order_relaxed);
+    out->calls = c[CBSHM_SUCCESS] + c[CBSHM_FAILURE];
+    out->failures = c[CBSHM_FAILURE];
+    out->slow = c[CBSHM_COUNT_SLOW];
+}
+
+/* Called with the table lock held. The window restarts empty, now. */
+void cbshm__window_reset(struct cbshm_slot *sl, uint64_t now)
+{
+    struct cbshm__sums cur;
+
+    for (int i = 0; i < CBSHM_RING; i++)
+        atomic_store_explicit(&sl->ring[i].tag, 0, memory_order_relaxed);
+    atomic_store_explicit(&sl->window_last, 0, memory_order_relaxed);
+    cbshm__sums(sl, &cur);
+    atomic_store_explicit(&sl->origin.calls, (uint32_t)cur.calls, memory_order_relaxed);
+    atomic_store_explicit(&sl->origin.failures, (uint32_t)cur.failures, memory_order_relaxed);
+    atomic_store_explicit(&sl->origin.slow, (uint32_t)cur.slow, memory_order_relaxed);
+    atomic_store_explicit(&sl->origin.ns, now, memory_order_relaxed);
+    atomic_store_explicit(&sl->origin.tag, 1, memory_order_release);
+    /* The next call rolls a time window's first bucket. */
+    atomic_store_explicit(&sl->window_next_ns, 0, memory_order_release);
+}
+
+static void origin_sums(const struct cbshm_slot *sl, struct cbshm__sums *out, uint64_t *ns)
+{
+    out->calls = atomic_load_explicit(&sl->origin.calls, memory_order_relaxed);
+    out->failures = atomic_load_explicit(&sl->origin.failures, memory_order_relaxed);
+    out->slow = atomic_load_explicit(&sl->origin.slow, memory_order_relaxed);
+    *ns = atomic_load_explicit(&sl->origin.ns, memory_order_relaxed);
+}
+
+static uint64_t bucket_ns(const struct cbshm_slot *sl)
+{
+    uint64_t d = atomic_load_explicit(&sl->cfg.window_duration_ns, memory_order_relaxed);
+    uint32_t b = atomic_load_explicit(&sl->cfg.window_buckets, memory_order_relaxed);
+
+    b = b < 1 ? 1 : b > CBSHM_WINDOW_BUCKETS_MAX ? CBSHM_WINDOW_BUCKETS_MAX : b;
+    return d / b > 0 ? d / b : 1;
+}
+
+static uint64_t count_bucket_calls(const struct cbshm_slot *sl)
+{
+    uint32_t n = atomic_load_explicit(&sl->cfg.window_size, memory_order_relaxed);
+    uint32_t b = n < CBSHM_COUNT_WINDOW_BUCKETS ? n : CBSHM_COUNT_WINDOW_BUCKETS;
+
+    return b > 0 && n / b > 0 ? n / b : 1;
+}
+
+/* Called with the table lock held. */
+static void checkpoint(struct cbshm_slot *sl, uint64_t bucket, const struct cbshm__sums *now_sums,
+                       uint64_t now)
+{
+    struct cbshm_checkpoint *c = &sl->ring[bucket % CBSHM_RING];
+
+    atomic_store_explicit(&c->tag, 0, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&c->calls, (uint32_t)now_sums->calls, memory_order_relaxed);
+    atomic_store_explicit(&c->failures, (uint32_t)now_sums->failures, memory_order_relaxed);
+    atomic_store_explicit(&c->slow, (uint32_t)now_sums->slow, memory_order_relaxed);
+    atomic_store_explicit(&c->ns, now, memory_order_relaxed);
+    atomic_store_explicit(&c->tag, (uint32_t)(bucket + 1), memory_order_release);
+    atomic_store_explicit(&sl->window_last, bucket + 1, memory_order_relaxed);
+}
+
+/* A consistent copy of checkpoint i, or false while it is empty or being written. */
+static bool read_checkpoint(const struct cbshm_slot *sl, int i, uint32_t *tag, struct cbshm__sums *s,
+                            uint64_t *ns)
+{
+    const struct cbshm_checkpoint *c = &sl->ring[i];
+    uint32_t t = atomic_load_explicit(&c->tag, memory_order_acquire);
+
+    if (t == 0)
+        return false;
+    s->calls = atomic_load_explicit(&c->calls, memory_order_relaxed);
+    s->failures = atomic_load_explicit(&c->failures, memory_order_relaxed);
+    s->slow = atomic_load_explicit(&c->slow, memory_order_relaxed);
+    *ns = atomic_load_explicit(&c->ns, memory_order_relaxed);
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&c->tag, memory_order_relaxed) != t)
+        return false;
+    *tag = t;
+    return true;
+}
+
+bool cbshm__window_time_due(const struct cbshm_slot *sl, uint64_t now)
+{
+    return now >= atomic_load_explicit(&sl->window_next_ns, memory_order_acquire);
+}
+
+/* Time window: write the checkpoint of the bucket `now` is in, once. */
+void cbshm__window_roll_time(struct cbshm_slot *sl, uint64_t now)
+{
+    uint64_t width = bucket_ns(sl), k = now / width;
+    struct cbshm__sums cur;
+
+    if (now < atomic_load_explicit(&sl->window_next_ns, memory_order_relaxed))
+        return; /* another process rolled it while we waited for the lock */
+    cbshm__sums(sl, &cur);
+    checkpoint(sl, k, &cur, now);
+    atomic_store_explicit(&sl->window_next_ns, (k + 1) * width, memory_order_release);
+}
+
+bool cbshm__window_count_due(const struct cbshm_slot *sl, const struct cbshm__sums *cur)
+{
+    uint64_t k = cur->calls / count_bucket_calls(sl);
+    return k + 1 > atomic_load_explicit(&sl->window_last, memory_order_relaxed);
+}
+
+/* Count window: a failure or slow call entered a new bucket. Under the lock. */
+void cbshm__window_roll_count(struct cbshm_slot *sl, uint64_t now)
+{
+    struct cbshm__sums cur;
+    uint64_t k;
+
+    cbshm__sums(sl, &cur);
+    k = cur.calls / count_bucket_calls(sl);
+    if (k + 1 > atomic_load_explicit(&sl->window_last, memory_order_relaxed))
+        checkpoint(sl, k, &cur, now);
+}
+
+static void window_time(const struct cbshm_slot *sl, uint64_t now, const struct cbshm__sums *cur,
+                        struct cbshm__window *w)
+{
+    uint64_t width = bucket_ns(sl), k = now / width;
+    uint32_t buckets = atomic_load_explicit(&sl->cfg.window_buckets, memory_order_relaxed);
+    uint64_t kmin = k + 1 >= buckets ? k + 1 - buckets : 0;
+    uint64_t best_tag = UINT64_MAX, ns;
+    struct cbshm__sums base, s;
+    uint32_t tag;
+
+    /* The oldest checkpoint still inside the window. */
+    for (int i = 0; i < CBSHM_RING; i++) {
+        if (!read_checkpoint(sl, i, &tag, &s, &ns))
+            continue;
+        if ((uint64_t)tag - 1 >= kmin && (uint64_t)tag - 1 <= k && tag < best_tag) {
+            best_tag = tag;
+            base = s;
+            w->start_ns = ns;
+        }
+    }
+    if (best_tag == UINT64_MAX) {
+        memset(w, 0, sizeof *w); /* no call in the window */
+        w->start_ns = now;
+        return;
+    }
+    w->calls = (uint32_t)((uint32_t)cur->calls - (uint32_t)base.calls);
+    w->failures = (uint32_t)((uint32_t)cur->failures - (uint32_t)base.failures);
+    w->slow = (uint32_t)((uint32_t)cur->slow - (uint32_t)base.slow);
+}
+
+static void window_count(const struct cbshm_slot *sl, const struct cbshm__sums *cur,
+                         struct cbshm__window *w)
+{
+    uint32_t n = atomic_load_explicit(&sl->cfg.window_size, memory_order_relaxed);
+    uint32_t best = UINT32_MAX, dist, tag;
+    struct cbshm__sums origin, base, s;
+    uint64_t ns;
+
+    origin_sums(sl, &origin, &w->start_ns);
+    base = origin;
+    if ((uint32_t)cur->calls - (uint32_t)origin.calls > n) {
+        /* The newest checkpoint at least n calls back. */
+        for (int i = 0; i < CBSHM_RING; i++) {
+            if (!read_checkpoint(sl, i, &tag, &s, &ns))
+                continue;
+            dist = (uint32_t)cur->calls - (uint32_t)s.calls;
+            if (dist >= n && dist < best && dist < (1u << 31)) {
+                best = dist;
+                base = s;
+                w->start_ns = ns;
+            }
+        }
+    }
+    dist = (uint32_t)cur->calls - (uint32_t)base.calls;
+    w->calls = dist < n ? dist : n;
+    w->failures = (uint32_t)((uint32_t)cur->failures - (uint32_t)base.failures);
+    w->slow = (uint32_t)((uint32_t)cur->slow - (uint32_t)base.slow);
+    /* Within one bucket of the exact start, the events may outnumber the
+       calls counted: a window never holds more bad calls than calls. */
+    if (w->failures > w->calls)
+        w->failures = w->calls;
+    if (w->slow > w->calls)
+        w->slow = w->calls;
+}
+
+void cbshm__window_eval(const struct cbshm_slot *sl, uint64_t now, const struct cbshm__sums *cur,
+                        struct cbshm__window *w)
+{
+    memset(w, 0, sizeof *w);
+    if (atomic_load_explicit(&sl->cfg.window_type, memory_order_relaxed) == CBSHM_WINDOW_TIME)
+        window_time(sl, now, cur, w);
+    else
+        window_count(sl, cur, w);
+}
+
+uint32_t cbshm__failing_workers(const struct cbshm_header *h, const struct cbshm_slot *sl,
+                                uint64_t since_ns)
+{
+    uint32_t pids[CBSHM_STRIPES], n = 0;
+
+    for (int s = 0; s < CBSHM_STRIPES; s++) {
+        uint64_t at = atomic_load_explicit(&sl->stripes[s].last_failure_ns, memory_order_relaxed);
+        uint32_t pid;
+        bool seen = false;
+
+        if (at == 0 || at < since_ns)
+            continue;
+        /* Stripe 0 and an unowned stripe stand for one worker each: the
+           process behind them is unknown. */
+        pid = s == 0 ? 0 : (uint32_t)(atomic_load_explicit(&h->stripe_owner[s], memory_order_relaxed) >> 32);
+        for (uint32_t i = 0; i < n && pid != 0; i++)
+            seen = seen || pids[i] == pid;
+        if (!seen)
+            pids[n++] = pid;
+    }
+    return n;
+}
+
+bool cbshm__window_trips(const struct cbshm *shm, const struct cbshm_slot *sl, uint64_t now,
+                         const struct cbshm__window *w, bool check_failures)
+{
+    uint32_t min_calls = atomic_load_explicit(&sl->cfg.minimum_calls, memory_order_relaxed);
+    uint32_t quorum = atomic_load_explicit(&sl->cfg.min_failing_workers, memory_order_relaxed);
+    uint32_t hot = atomic_load_explicit(&sl->hot_flags, memory_order_relaxed);
+    bool tripped = false;
+
+    (void)now;
+    if (w->calls < min_calls || w->calls == 0)
+        return false;
+    if (check_failures && (hot & CBSHM_HOT_RATE) &&
+        w->failures * 100 >= (uint64_t)atomic_load_explicit(&sl->cfg.failure_rate,
+                                                             memory_order_relaxed) * w->calls)
+        tripped = true;
+    if ((hot & CBSHM_HOT_SLOW) &&
+        w->slow * 100 >= (uint64_t)atomic_load_explicit(&sl->cfg.slow_call_rate,
+                                                        memory_order_relaxed) * w->calls)
+        tripped = true;
+    if (tripped && quorum > 1 && cbshm__failing_workers(shm->hdr, sl, w->start_ns) < quorum)
+        tripped = false;
+    return tripped;
+}
