@@ -32,6 +32,38 @@ static void diff_field(const char *name, uint64_t a, uint64_t b, int is_ms, int 
     *first = 0;
 }
 
+static void diff_word(const char *name, const char *a, const char *b, int *first)
+{
+    if (strcmp(a, b) == 0)
+        return;
+    printf("%s%s %s -> %s", *first ? ": " : ", ", name, a, b);
+    *first = 0;
+}
+
+/* Every setting that differs, as "name old -> new". */
+static void diff_settings(const struct cbshm_settings *a, const struct cbshm_settings *b, int *first)
+{
+    diff_word("policy", cbctl_policy_name(a->policy), cbctl_policy_name(b->policy), first);
+    diff_field("failure_threshold", a->failure_threshold, b->failure_threshold, 0, first);
+    diff_field("failure_rate", a->failure_rate, b->failure_rate, 0, first);
+    diff_field("success_threshold", a->success_threshold, b->success_threshold, 0, first);
+    diff_field("half_open_max_calls", a->half_open_max_calls, b->half_open_max_calls, 0, first);
+    diff_field("open_timeout", a->open_timeout_ms, b->open_timeout_ms, 1, first);
+    diff_field("probe_timeout", a->probe_timeout_ms, b->probe_timeout_ms, 1, first);
+    diff_word("window_type", cbctl_window_name(a->window_type), cbctl_window_name(b->window_type),
+              first);
+    diff_field("window_size", a->window_size, b->window_size, 0, first);
+    diff_field("window_duration", a->window_duration_ms, b->window_duration_ms, 1, first);
+    diff_field("window_buckets", a->window_buckets, b->window_buckets, 0, first);
+    diff_field("minimum_calls", a->minimum_calls, b->minimum_calls, 0, first);
+    diff_field("slow_call_duration", a->slow_call_duration_ms, b->slow_call_duration_ms, 1, first);
+    diff_field("slow_call_rate", a->slow_call_rate, b->slow_call_rate, 0, first);
+    diff_field("backoff_multiplier_percent", a->backoff_multiplier, b->backoff_multiplier, 0, first);
+    diff_field("open_timeout_max", a->open_timeout_max_ms, b->open_timeout_max_ms, 1, first);
+    diff_field("open_timeout_jitter", a->open_timeout_jitter, b->open_timeout_jitter, 0, first);
+    diff_field("min_failing_workers", a->min_failing_workers, b->min_failing_workers, 0, first);
+}
+
 static void on_change(void *ctx, const struct cbshm_change *c)
 {
     const struct apply_out *o = ctx;
@@ -50,11 +82,7 @@ static void on_change(void *ctx, const struct cbshm_change *c)
         break;
     case CBSHM_CHANGE_UPDATED:
         printf("%supdate breaker %s", o->verb_prefix, c->name);
-        diff_field("failure_threshold", c->before.failure_threshold, c->after.failure_threshold, 0, &first);
-        diff_field("success_threshold", c->before.success_threshold, c->after.success_threshold, 0, &first);
-        diff_field("half_open_max_calls", c->before.half_open_max_calls, c->after.half_open_max_calls, 0, &first);
-        diff_field("open_timeout", c->before.open_timeout_ms, c->after.open_timeout_ms, 1, &first);
-        diff_field("probe_timeout", c->before.probe_timeout_ms, c->after.probe_timeout_ms, 1, &first);
+        diff_settings(&c->before, &c->after, &first);
         putchar('\n');
         break;
     }

@@ -152,46 +152,274 @@ static void join(char *buf, size_t size, const char *path, const char *key)
     snprintf(buf, size, "%s%s%s", path, path[0] != '\0' ? "." : "", key);
 }
 
-/* One key of a breaker's settings; 1 when the key is not a setting. */
-static int setting(struct parse *p, const char *key, const yaml_node_t *v,
-                   struct cbshm_settings *s, const char *name)
+/* The keys of a breaker's settings, in `defaults` and in each breaker. */
+enum key {
+    K_FAILURE_THRESHOLD,
+    K_SUCCESS_THRESHOLD,
+    K_HALF_OPEN_MAX_CALLS,
+    K_OPEN_TIMEOUT,
+    K_PROBE_TIMEOUT,
+    K_POLICY,
+    K_FAILURE_RATE,
+    K_MINIMUM_CALLS,
+    K_WINDOW_TYPE,
+    K_WINDOW_SIZE,
+    K_WINDOW_DURATION,
+    K_WINDOW_BUCKETS,
+    K_SLOW_CALL_DURATION,
+    K_SLOW_CALL_RATE,
+    K_BACKOFF_MULTIPLIER,
+    K_OPEN_TIMEOUT_MAX,
+    K_OPEN_TIMEOUT_JITTER,
+    K_MIN_FAILING_WORKERS,
+    K_COUNT
+};
+
+static const char *const key_names[K_COUNT] = {
+    "failure_threshold", "success_threshold", "half_open_max_calls", "open_timeout",
+    "probe_timeout", "policy", "failure_rate", "minimum_calls", "window_type", "window_size",
+    "window_duration", "window_buckets", "slow_call_duration", "slow_call_rate",
+    "backoff_multiplier", "open_timeout_max", "open_timeout_jitter", "min_failing_workers",
+};
+
+/* The keys one mapping set explicitly, and where. */
+struct keyset {
+    const yaml_node_t *at[K_COUNT];
+};
+
+static int parse_word(struct parse *p, const yaml_node_t *n, const char *key, const char *a,
+                      const char *b, uint32_t *out)
 {
+    int rc;
+
+    if ((rc = want_scalar(p, n, key, "a word")) != 0)
+        return rc;
+    if (strcmp(scalar(n), a) == 0)
+        *out = 0;
+    else if (strcmp(scalar(n), b) == 0)
+        *out = 1;
+    else
+        return fail(p, n, key, "expected %s or %s, got '%.80s'", a, b, scalar(n));
+    return 0;
+}
+
+/* "50" or "50%". */
+static int parse_percent(struct parse *p, const yaml_node_t *n, const char *key, uint32_t lo,
+                         uint32_t *out)
+{
+    char digits[32];
+    yaml_node_t copy;
+    size_t len;
     uint64_t x;
     int rc;
 
-    if (strcmp(name, "failure_threshold") == 0) {
-        if ((rc = parse_uint(p, v, key, 1, THRESHOLD_MAX, &x)) == 0)
-            s->failure_threshold = (uint32_t)x;
-    } else if (strcmp(name, "success_threshold") == 0) {
-        if ((rc = parse_uint(p, v, key, 1, THRESHOLD_MAX, &x)) == 0)
-            s->success_threshold = (uint32_t)x;
-    } else if (strcmp(name, "half_open_max_calls") == 0) {
-        if ((rc = parse_uint(p, v, key, 1, CBSHM_PROBES_MAX, &x)) == 0)
-            s->half_open_max_calls = (uint32_t)x;
-    } else if (strcmp(name, "open_timeout") == 0) {
-        rc = parse_duration(p, v, key, &s->open_timeout_ms);
-    } else if (strcmp(name, "probe_timeout") == 0) {
-        rc = parse_duration(p, v, key, &s->probe_timeout_ms);
-    } else {
-        rc = 1;
+    if ((rc = want_scalar(p, n, key, "a percentage")) != 0)
+        return rc;
+    len = strlen(scalar(n));
+    if (len > 0 && len < sizeof digits && scalar(n)[len - 1] == '%') {
+        memcpy(digits, scalar(n), len - 1);
+        digits[len - 1] = '\0';
+        copy = *n;
+        copy.data.scalar.value = (yaml_char_t *)digits;
+        n = &copy;
     }
+    if ((rc = parse_uint(p, n, key, lo, 100, &x)) == 0)
+        *out = (uint32_t)x;
     return rc;
 }
+
+/* "2", "1.5", "1.25" -> hundredths, 1..100. */
+static int parse_multiplier(struct parse *p, const yaml_node_t *n, const char *key, uint32_t *out)
+{
+    const char *s, *c;
+    uint64_t whole = 0, frac = 0;
+    int places = 0, rc;
+
+    if ((rc = want_scalar(p, n, key, "a number such as 2 or 1.5")) != 0)
+        return rc;
+    s = scalar(n);
+    for (c = s; *c >= '0' && *c <= '9' && whole <= 1000; c++)
+        whole = whole * 10 + (uint64_t)(*c - '0');
+    if (c == s)
+        return fail(p, n, key, "expected a number such as 2 or 1.5, got '%.80s'", s);
+    if (*c == '.') {
+        for (c++; *c >= '0' && *c <= '9'; c++, places++)
+            if (places < 2)
+                frac = frac * 10 + (uint64_t)(*c - '0');
+        if (places == 0)
+            return fail(p, n, key, "expected a number such as 2 or 1.5, got '%.80s'", s);
+        if (places > 2)
+            return fail(p, n, key, "'%.80s' has more than two decimals", s);
+        if (places == 1)
+            frac *= 10;
+    }
+    if (*c != '\0')
+        return fail(p, n, key, "expected a number such as 2 or 1.5, got '%.80s'", s);
+    if (whole * 100 + frac < 100 || whole * 100 + frac > 10000)
+        return fail(p, n, key, "value %.80s is out of range (1..100)", s);
+    *out = (uint32_t)(whole * 100 + frac);
+    return 0;
+}
+
+/* One key of a breaker's settings; 1 when the key is not a setting. */
+static int setting(struct parse *p, const char *key, const yaml_node_t *v,
+                   struct cbshm_settings *s, const char *name, struct keyset *set)
+{
+    enum key k;
+    uint64_t x = 0;
+    int rc;
+
+    for (k = 0; k < K_COUNT && strcmp(name, key_names[k]) != 0; k++)
+        ;
+    switch (k) {
+    case K_FAILURE_THRESHOLD:
+        if ((rc = parse_uint(p, v, key, 1, THRESHOLD_MAX, &x)) == 0)
+            s->failure_threshold = (uint32_t)x;
+        break;
+    case K_SUCCESS_THRESHOLD:
+        if ((rc = parse_uint(p, v, key, 1, THRESHOLD_MAX, &x)) == 0)
+            s->success_threshold = (uint32_t)x;
+        break;
+    case K_HALF_OPEN_MAX_CALLS:
+        if ((rc = parse_uint(p, v, key, 1, CBSHM_PROBES_MAX, &x)) == 0)
+            s->half_open_max_calls = (uint32_t)x;
+        break;
+    case K_OPEN_TIMEOUT:
+        rc = parse_duration(p, v, key, &s->open_timeout_ms);
+        break;
+    case K_PROBE_TIMEOUT:
+        rc = parse_duration(p, v, key, &s->probe_timeout_ms);
+        break;
+    case K_POLICY:
+        rc = parse_word(p, v, key, "consecutive", "rate", &s->policy);
+        break;
+    case K_FAILURE_RATE:
+        rc = parse_percent(p, v, key, 1, &s->failure_rate);
+        break;
+    case K_MINIMUM_CALLS:
+        if ((rc = parse_uint(p, v, key, 1, THRESHOLD_MAX, &x)) == 0)
+            s->minimum_calls = (uint32_t)x;
+        break;
+    case K_WINDOW_TYPE:
+        rc = parse_word(p, v, key, "count", "time", &s->window_type);
+        break;
+    case K_WINDOW_SIZE:
+        if ((rc = parse_uint(p, v, key, 1, THRESHOLD_MAX, &x)) == 0)
+            s->window_size = (uint32_t)x;
+        break;
+    case K_WINDOW_DURATION:
+        rc = parse_duration(p, v, key, &s->window_duration_ms);
+        break;
+    case K_WINDOW_BUCKETS:
+        if ((rc = parse_uint(p, v, key, 1, CBSHM_WINDOW_BUCKETS_MAX, &x)) == 0)
+            s->window_buckets = (uint32_t)x;
+        break;
+    case K_SLOW_CALL_DURATION:
+        rc = parse_duration(p, v, key, &s->slow_call_duration_ms);
+        break;
+    case K_SLOW_CALL_RATE:
+        rc = parse_percent(p, v, key, 1, &s->slow_call_rate);
+        break;
+    case K_BACKOFF_MULTIPLIER:
+        rc = parse_multiplier(p, v, key, &s->backoff_multiplier);
+        break;
+    case K_OPEN_TIMEOUT_MAX:
+        rc = parse_duration(p, v, key, &s->open_timeout_max_ms);
+        break;
+    case K_OPEN_TIMEOUT_JITTER:
+        rc = parse_percent(p, v, key, 0, &s->open_timeout_jitter);
+        break;
+    case K_MIN_FAILING_WORKERS:
+        if ((rc = parse_uint(p, v, key, 0, CBSHM_STRIPES, &x)) == 0)
+            s->min_failing_workers = (uint32_t)x;
+        break;
+    default:
+        return 1;
+    }
+    if (rc == 0)
+        set->at[k] = v;
+    return rc;
+}
+
+/*
+ * Settings that contradict each other. Only keys this mapping set itself
+ * are blamed, at their own position: a breaker is not told off for what
+ * it inherited from `defaults`, which is checked on its own.
+ */
+static int check_combination(struct parse *p, const char *path, const struct cbshm_settings *s,
+                             const struct keyset *set)
+{
+    const yaml_node_t *const *at = set->at;
+    char key[64];
+
+#define KEY(k) (join(key, sizeof key, path, key_names[k]), key)
+    if (at[K_WINDOW_SIZE] != NULL && s->window_type == CBSHM_WINDOW_TIME)
+        return fail(p, at[K_WINDOW_SIZE], KEY(K_WINDOW_SIZE),
+                    "window_size is for window_type: count; this window is time "
+                    "(use window_duration)");
+    if (at[K_WINDOW_DURATION] != NULL && s->window_type == CBSHM_WINDOW_COUNT)
+        return fail(p, at[K_WINDOW_DURATION], KEY(K_WINDOW_DURATION),
+                    "window_duration is for window_type: time; this window is count "
+                    "(use window_size)");
+    if (at[K_WINDOW_BUCKETS] != NULL && s->window_type == CBSHM_WINDOW_COUNT)
+        return fail(p, at[K_WINDOW_BUCKETS], KEY(K_WINDOW_BUCKETS),
+                    "window_buckets is for window_type: time; this window is count");
+    if (at[K_FAILURE_RATE] != NULL && s->policy == CBSHM_POLICY_CONSECUTIVE)
+        return fail(p, at[K_FAILURE_RATE], KEY(K_FAILURE_RATE),
+                    "failure_rate needs policy: rate (this breaker's policy is consecutive)");
+    if (at[K_FAILURE_THRESHOLD] != NULL && s->policy == CBSHM_POLICY_RATE)
+        return fail(p, at[K_FAILURE_THRESHOLD], KEY(K_FAILURE_THRESHOLD),
+                    "failure_threshold is for policy: consecutive; a rate breaker trips on "
+                    "failure_rate");
+    if (at[K_SLOW_CALL_RATE] != NULL && s->slow_call_duration_ms == 0)
+        return fail(p, at[K_SLOW_CALL_RATE], KEY(K_SLOW_CALL_RATE),
+                    "slow_call_rate needs slow_call_duration");
+    if (s->open_timeout_max_ms < s->open_timeout_ms &&
+        (at[K_OPEN_TIMEOUT_MAX] != NULL || at[K_OPEN_TIMEOUT] != NULL)) {
+        enum key k = at[K_OPEN_TIMEOUT_MAX] != NULL ? K_OPEN_TIMEOUT_MAX : K_OPEN_TIMEOUT;
+        return fail(p, at[k], KEY(k), "open_timeout_max (%llums) is shorter than open_timeout (%llums)",
+                    (unsigned long long)s->open_timeout_max_ms,
+                    (unsigned long long)s->open_timeout_ms);
+    }
+    if (s->window_type == CBSHM_WINDOW_TIME && s->window_duration_ms < s->window_buckets &&
+        (at[K_WINDOW_DURATION] != NULL || at[K_WINDOW_BUCKETS] != NULL)) {
+        enum key k = at[K_WINDOW_DURATION] != NULL ? K_WINDOW_DURATION : K_WINDOW_BUCKETS;
+        return fail(p, at[k], KEY(k), "window_duration %llums cannot hold %u buckets of 1ms or more",
+                    (unsigned long long)s->window_duration_ms, s->window_buckets);
+    }
+    if (s->window_type == CBSHM_WINDOW_COUNT && s->minimum_calls > s->window_size &&
+        (at[K_MINIMUM_CALLS] != NULL || at[K_WINDOW_SIZE] != NULL)) {
+        enum key k = at[K_MINIMUM_CALLS] != NULL ? K_MINIMUM_CALLS : K_WINDOW_SIZE;
+        return fail(p, at[k], KEY(k),
+                    "minimum_calls %u exceeds window_size %u: the window could never hold enough "
+                    "calls to trip",
+                    s->minimum_calls, s->window_size);
+    }
+#undef KEY
+    return 0;
+}
+
+struct defaults_ctx {
+    struct cbshm_settings *s;
+    struct keyset set;
+};
 
 static int defaults_pair(struct parse *p, const char *path, const yaml_node_t *k,
                          const yaml_node_t *v, void *ctx)
 {
+    struct defaults_ctx *d = ctx;
     char key[64];
     int rc;
 
     join(key, sizeof key, path, scalar(k));
-    rc = setting(p, key, v, ctx, scalar(k));
+    rc = setting(p, key, v, d->s, scalar(k), &d->set);
     return rc == 1 ? fail(p, k, key, "unknown key '%s'", scalar(k)) : rc;
 }
 
 struct breaker_ctx {
     struct cbshm_breaker_config *bc;
     int has_name;
+    struct keyset set;
 };
 
 static int breaker_pair(struct parse *p, const char *path, const yaml_node_t *k,
@@ -213,7 +441,7 @@ static int breaker_pair(struct parse *p, const char *path, const yaml_node_t *k,
         b->has_name = 1;
         return 0;
     }
-    rc = setting(p, key, v, &b->bc->settings, scalar(k));
+    rc = setting(p, key, v, &b->bc->settings, scalar(k), &b->set);
     return rc == 1 ? fail(p, k, key, "unknown key '%s'", scalar(k)) : rc;
 }
 
@@ -231,7 +459,7 @@ static int parse_breakers(struct parse *p, const yaml_node_t *seq, const yaml_no
         return -ENOMEM;
     for (size_t i = 0; i < n && rc == 0; i++) {
         const yaml_node_t *item = yaml_document_get_node(p->doc, seq->data.sequence.items.start[i]);
-        struct breaker_ctx b = {&cfg->breakers[i], 0};
+        struct breaker_ctx b;
         char path[32];
         long first;
 
@@ -241,6 +469,8 @@ static int parse_breakers(struct parse *p, const yaml_node_t *seq, const yaml_no
                       item != NULL ? node_kind(item) : "nothing");
             break;
         }
+        memset(&b, 0, sizeof b);
+        b.bc = &cfg->breakers[i];
         b.bc->settings = cfg->defaults;
         if ((rc = each_pair(p, item, path, breaker_pair, &b)) != 0)
             break;
@@ -248,6 +478,8 @@ static int parse_breakers(struct parse *p, const yaml_node_t *seq, const yaml_no
             rc = fail(p, item, path, "breaker has no name");
             break;
         }
+        if ((rc = check_combination(p, path, &b.bc->settings, &b.set)) != 0)
+            break;
         if ((first = cbshm__nameset_add(&seen, b.bc->name, (long)i)) >= 0) {
             rc = fail(p, names[i], path, "duplicate breaker name '%s' (first at line %u)",
                       b.bc->name, (unsigned)names[first]->start_mark.line + 1);
@@ -383,8 +615,14 @@ static int parse_document(struct parse *p, struct cbshm_config *cfg)
     if ((rc = each_pair(p, root, "", top_pair, &t)) != 0)
         return rc;
     /* defaults first, wherever the file puts them: breakers inherit them. */
-    if (t.defaults != NULL && (rc = each_pair(p, t.defaults, "defaults", defaults_pair, &cfg->defaults)) != 0)
-        return rc;
+    if (t.defaults != NULL) {
+        struct defaults_ctx d;
+        memset(&d, 0, sizeof d);
+        d.s = &cfg->defaults;
+        if ((rc = each_pair(p, t.defaults, "defaults", defaults_pair, &d)) != 0 ||
+            (rc = check_combination(p, "defaults", &cfg->defaults, &d.set)) != 0)
+            return rc;
+    }
     if (t.breakers == NULL)
         return 0;
     n = (size_t)(t.breakers->data.sequence.items.top - t.breakers->data.sequence.items.start);

@@ -210,7 +210,115 @@ static void test_config_reports_a_missing_file(void **state)
     cbshm_config_free(NULL);
 }
 
+static void test_config_parses_every_policy_key(void **state)
+{
+    struct cbshm_config *cfg = NULL;
+    struct cbshm_diag d;
+    const char *y = "breakers:\n"
+                    "  - name: a\n    policy: rate\n    failure_rate: 40%\n"
+                    "    minimum_calls: 20\n    window_type: time\n    window_duration: 30s\n"
+                    "    window_buckets: 30\n    slow_call_duration: 800ms\n"
+                    "    slow_call_rate: 60\n    backoff_multiplier: 1.5\n"
+                    "    open_timeout_max: 5m\n    open_timeout_jitter: 10\n"
+                    "    min_failing_workers: 2\n"
+                    "  - name: b\n    window_size: 50\n";
+    const struct cbshm_settings *a, *b;
+
+    (void)state;
+    assert_int_equal(load(y, &cfg, &d), 0);
+    a = &cfg->breakers[0].settings;
+    b = &cfg->breakers[1].settings;
+    assert_int_equal(a->policy, CBSHM_POLICY_RATE);
+    assert_int_equal(a->failure_rate, 40);
+    assert_int_equal(a->minimum_calls, 20);
+    assert_int_equal(a->window_type, CBSHM_WINDOW_TIME);
+    assert_int_equal(a->window_duration_ms, 30000);
+    assert_int_equal(a->window_buckets, 30);
+    assert_int_equal(a->slow_call_duration_ms, 800);
+    assert_int_equal(a->slow_call_rate, 60);
+    assert_int_equal(a->backoff_multiplier, 150);
+    assert_int_equal(a->open_timeout_max_ms, 300000);
+    assert_int_equal(a->open_timeout_jitter, 10);
+    assert_int_equal(a->min_failing_workers, 2);
+    assert_int_equal(b->policy, CBSHM_POLICY_CONSECUTIVE);
+    assert_int_equal(b->window_type, CBSHM_WINDOW_COUNT);
+    assert_int_equal(b->window_size, 50);
+    assert_int_equal(b->backoff_multiplier, 100);
+    assert_int_equal(b->slow_call_duration_ms, 0);
+    cbshm_config_free(cfg);
+}
+
+static void test_config_rejects_bad_policy_values(void **state)
+{
+    (void)state;
+    rejects("defaults:\n  policy: sometimes\n", 2, 11, "defaults.policy",
+            "expected consecutive or rate, got 'sometimes'");
+    rejects("defaults:\n  window_type: [1]\n", 2, 16, "defaults.window_type", "expected a word");
+    rejects("defaults:\n  policy: rate\n  failure_rate: 0\n", 3, 17, "defaults.failure_rate",
+            "out of range (1..100)");
+    rejects("defaults:\n  policy: rate\n  failure_rate: 101%\n", 3, 17, "defaults.failure_rate",
+            "out of range");
+    rejects("defaults:\n  policy: rate\n  failure_rate: half\n", 3, 17,
+            "defaults.failure_rate", "expected an integer");
+    rejects("defaults:\n  minimum_calls: 0\n", 2, 18, "defaults.minimum_calls", "out of range");
+    rejects("defaults:\n  window_size: -5\n", 2, 16, "defaults.window_size",
+            "expected an integer");
+    rejects("defaults:\n  window_type: time\n  window_buckets: 61\n", 3, 19,
+            "defaults.window_buckets", "out of range (1..60)");
+    rejects("defaults:\n  window_type: time\n  window_duration: 60\n", 3, 20,
+            "defaults.window_duration", "needs a unit");
+    rejects("defaults:\n  slow_call_duration: 1y\n", 2, 23, "defaults.slow_call_duration",
+            "bad unit 'y'");
+    rejects("defaults:\n  backoff_multiplier: 0.5\n", 2, 23, "defaults.backoff_multiplier",
+            "out of range (1..100)");
+    rejects("defaults:\n  backoff_multiplier: 1.333\n", 2, 23, "defaults.backoff_multiplier",
+            "more than two decimals");
+    rejects("defaults:\n  backoff_multiplier: fast\n", 2, 23, "defaults.backoff_multiplier",
+            "expected a number");
+    rejects("defaults:\n  open_timeout_jitter: 150\n", 2, 24, "defaults.open_timeout_jitter",
+            "out of range (0..100)");
+    rejects("defaults:\n  min_failing_workers: 17\n", 2, 24, "defaults.min_failing_workers",
+            "out of range (0..16)");
+}
+
+static void test_config_rejects_contradictory_combinations(void **state)
+{
+    (void)state;
+    rejects("breakers:\n  - name: a\n    window_type: time\n    window_size: 100\n", 4, 18,
+            "breakers[0].window_size", "window_size is for window_type: count");
+    rejects("defaults:\n  window_type: time\nbreakers:\n  - name: a\n    window_size: 10\n", 5,
+            18, "breakers[0].window_size", "this window is time");
+    rejects("breakers:\n  - name: a\n    window_duration: 10s\n", 3, 22,
+            "breakers[0].window_duration", "window_duration is for window_type: time");
+    rejects("breakers:\n  - name: a\n    window_buckets: 5\n", 3, 21,
+            "breakers[0].window_buckets", "window_buckets is for window_type: time");
+    rejects("breakers:\n  - name: a\n    failure_rate: 50\n", 3, 19, "breakers[0].failure_rate",
+            "failure_rate needs policy: rate");
+    rejects("breakers:\n  - name: a\n    policy: rate\n    failure_threshold: 5\n", 4, 24,
+            "breakers[0].failure_threshold", "failure_threshold is for policy: consecutive");
+    rejects("breakers:\n  - name: a\n    slow_call_rate: 50\n", 3, 21,
+            "breakers[0].slow_call_rate", "slow_call_rate needs slow_call_duration");
+    rejects("breakers:\n  - name: a\n    open_timeout: 1m\n    open_timeout_max: 30s\n", 4, 23,
+            "breakers[0].open_timeout_max", "shorter than open_timeout");
+    rejects("breakers:\n  - name: a\n    window_type: time\n    window_duration: 5ms\n"
+            "    window_buckets: 10\n",
+            4, 22, "breakers[0].window_duration", "cannot hold 10 buckets");
+    rejects("breakers:\n  - name: a\n    minimum_calls: 200\n", 3, 20,
+            "breakers[0].minimum_calls", "exceeds window_size 100");
+    /* Inherited settings are not the breaker's fault; its own are. */
+    struct cbshm_config *cfg = NULL;
+    struct cbshm_diag d;
+    assert_int_equal(load("defaults:\n  failure_threshold: 3\nbreakers:\n  - name: a\n"
+                          "    policy: rate\n",
+                          &cfg, &d),
+                     0);
+    cbshm_config_free(cfg);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_config_parses_every_policy_key),
+    cmocka_unit_test(test_config_rejects_bad_policy_values),
+    cmocka_unit_test(test_config_rejects_contradictory_combinations),
     cmocka_unit_test(test_config_parses_the_example_file),
     cmocka_unit_test(test_config_gives_breakers_the_defaults_wherever_they_appear),
     cmocka_unit_test(test_config_parses_durations_in_every_unit),

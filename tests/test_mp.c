@@ -4,6 +4,7 @@
  * exact counts, racing creators.
  */
 #define _GNU_SOURCE
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -328,7 +329,155 @@ static void test_stripes_of_dead_workers_are_taken_back(void **state)
     assert_int_equal(cbshm_destroy(seg), 0);
 }
 
+/* Runs `n` calls with outcome o in a new process, to completion. */
+static void calls_in_child(const char *seg, int n, enum cbshm_outcome o)
+{
+    int pid = fork();
+
+    if (pid == 0) {
+        struct cbshm *cs;
+        struct cbshm_breaker *b = attach(seg, "api", &cs);
+        for (int i = 0; i < n; i++)
+            cbshm_execute(b, o == CBSHM_SUCCESS ? ok_fn : fail_fn, NULL);
+        _exit(0);
+    }
+    assert_int_equal(t_wait(pid), 0);
+}
+
+static void test_failures_split_across_processes_trip_at_the_combined_rate(void **state)
+{
+    char seg[64];
+
+    (void)state;
+    t_apply(t_segment_name(seg), "breakers:\n  - name: api\n    policy: rate\n"
+                                 "    failure_rate: 50\n    window_size: 20\n"
+                                 "    minimum_calls: 20\n");
+    calls_in_child(seg, 10, CBSHM_SUCCESS);
+    calls_in_child(seg, 5, CBSHM_FAILURE);
+    calls_in_child(seg, 4, CBSHM_FAILURE);
+    /* 19 calls, 9 failures: short of minimum_calls, and below the rate */
+    assert_int_equal(snap(seg, "api").state, CBSHM_STATE_CLOSED);
+    assert_int_equal(snap(seg, "api").window_failures, 9);
+    calls_in_child(seg, 1, CBSHM_FAILURE);
+    /* 20 calls, 10 failures from three processes: 50% host-wide */
+    assert_int_equal(snap(seg, "api").state, CBSHM_STATE_OPEN);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
+static void test_quorum_needs_failures_from_distinct_processes(void **state)
+{
+    char seg[64];
+
+    (void)state;
+    t_apply(t_segment_name(seg), "breakers:\n  - name: api\n    failure_threshold: 3\n"
+                                 "    min_failing_workers: 2\n");
+    /* One sick worker fails 10 times in a row: no trip for the host. */
+    calls_in_child(seg, 10, CBSHM_FAILURE);
+    assert_int_equal(snap(seg, "api").state, CBSHM_STATE_CLOSED);
+    assert_int_equal(snap(seg, "api").failing_workers, 1);
+    /* A second process fails in the same run: quorum met. */
+    calls_in_child(seg, 1, CBSHM_FAILURE);
+    assert_int_equal(snap(seg, "api").state, CBSHM_STATE_OPEN);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
+static void test_quorum_on_the_rate_policy(void **state)
+{
+    char seg[64];
+
+    (void)state;
+    t_apply(t_segment_name(seg), "breakers:\n  - name: api\n    policy: rate\n"
+                                 "    failure_rate: 50\n    window_size: 10\n"
+                                 "    minimum_calls: 10\n    min_failing_workers: 3\n");
+    calls_in_child(seg, 10, CBSHM_FAILURE);
+    calls_in_child(seg, 5, CBSHM_FAILURE);
+    assert_int_equal(snap(seg, "api").state, CBSHM_STATE_CLOSED);
+    assert_int_equal(snap(seg, "api").failing_workers, 2);
+    calls_in_child(seg, 1, CBSHM_FAILURE);
+    assert_int_equal(snap(seg, "api").state, CBSHM_STATE_OPEN);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
+static void test_a_killed_worker_is_counted_once_and_its_stripe_taken_back(void **state)
+{
+    char seg[64];
+    int pid;
+
+    (void)state;
+    t_apply(t_segment_name(seg), "breakers:\n  - name: api\n    failure_threshold: 1000\n"
+                                 "    min_failing_workers: 16\n");
+    /* 15 workers (one per owned stripe) fail and are SIGKILLed. */
+    for (int w = 0; w < CBSHM_STRIPES - 1; w++) {
+        if ((pid = fork()) == 0) {
+            struct cbshm *cs;
+            struct cbshm_breaker *b = attach(seg, "api", &cs);
+            cbshm_execute(b, fail_fn, NULL);
+            cbshm_execute(b, fail_fn, NULL);
+            raise(SIGKILL);
+        }
+        assert_int_equal(t_wait(pid), 128 + SIGKILL);
+    }
+    assert_int_equal(snap(seg, "api").failing_workers, CBSHM_STRIPES - 1);
+    /* A new worker takes a dead one's stripe (none is free): the dead
+       worker's failures are not counted beside it a second time. */
+    if ((pid = fork()) == 0) {
+        struct cbshm *cs;
+        struct cbshm_breaker *b = attach(seg, "api", &cs);
+        cbshm_execute(b, fail_fn, NULL);
+        _exit(cbshm__claim.stripe != 0 ? 0 : 1);
+    }
+    assert_int_equal(t_wait(pid), 0);
+    assert_int_equal(snap(seg, "api").failing_workers, CBSHM_STRIPES - 1);
+    assert_int_equal(snap(seg, "api").failures, 2 * (CBSHM_STRIPES - 1) + 1);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
+static void test_a_time_bucket_rolls_over_once_whoever_sees_the_boundary(void **state)
+{
+    enum { W = 8, N = 200 };
+    char seg[64];
+    int pids[W], go[2];
+
+    (void)state;
+    t_clock_install(7000000000000ull);
+    t_apply(t_segment_name(seg), "breakers:\n  - name: api\n    policy: rate\n"
+                                 "    window_type: time\n    window_duration: 4s\n"
+                                 "    window_buckets: 4\n    minimum_calls: 1\n");
+    calls_in_child(seg, 50, CBSHM_SUCCESS);
+    t_clock_advance_ms(1000); /* every worker meets the new bucket at once */
+    assert_int_equal(pipe(go), 0);
+    for (int w = 0; w < W; w++) {
+        if ((pids[w] = fork()) == 0) {
+            struct cbshm *cs;
+            struct cbshm_breaker *b = attach(seg, "api", &cs);
+            char c;
+            close(go[1]);
+            if (read(go[0], &c, 1) < 0)
+                _exit(3);
+            for (int i = 0; i < N; i++)
+                cbshm_execute(b, ok_fn, NULL);
+            _exit(0);
+        }
+    }
+    close(go[0]);
+    close(go[1]);
+    for (int w = 0; w < W; w++)
+        assert_int_equal(t_wait(pids[w]), 0);
+    /* Rolled twice, the second checkpoint would have swallowed calls. */
+    assert_int_equal(snap(seg, "api").window_calls, 50 + W * N);
+    t_clock_advance_ms(3000); /* the first bucket leaves the window */
+    calls_in_child(seg, 1, CBSHM_SUCCESS);
+    assert_int_equal(snap(seg, "api").window_calls, W * N + 1);
+    cbshm_clock_set(NULL, NULL);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_failures_split_across_processes_trip_at_the_combined_rate),
+    cmocka_unit_test(test_quorum_needs_failures_from_distinct_processes),
+    cmocka_unit_test(test_quorum_on_the_rate_policy),
+    cmocka_unit_test(test_a_killed_worker_is_counted_once_and_its_stripe_taken_back),
+    cmocka_unit_test(test_a_time_bucket_rolls_over_once_whoever_sees_the_boundary),
     cmocka_unit_test(test_stripes_of_dead_workers_are_taken_back),
     cmocka_unit_test(test_workers_trip_after_threshold_failures_counted_across_processes),
     cmocka_unit_test(test_concurrent_workers_stop_calling_a_dead_downstream_together),

@@ -1,0 +1,359 @@
+/*
+ * Unit: the trip policies as scenario tables - calls, outcomes, durations
+ * and time steps against the expected state - driven by the fake clock.
+ * Each table walks one boundary: exactly at the rate, one call short of
+ * minimum_calls, bucket rollover, window wrap, slow calls, backoff cap,
+ * jitter bounds.
+ */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers" /* the scenario tables */
+#include <stdio.h>
+#include <string.h>
+
+#include "harness.h"
+
+enum op {
+    OK,      /* n successful calls, each taking ms */
+    FAIL,    /* n failed calls, each taking ms */
+    IGN,     /* n calls with an ignored outcome */
+    TICK,    /* the clock moves ms */
+    STATE,   /* the breaker is in state n */
+    WINDOW,  /* the window holds n calls (and `fails` failures, `slow` slow calls) */
+    PERIOD,  /* the breaker is open and its open period is ms */
+    END,
+};
+
+struct step {
+    enum op op;
+    uint64_t n;
+    uint64_t ms;
+    uint64_t fails, slow;
+};
+
+struct scenario {
+    const char *yaml; /* settings of breaker "x" */
+    struct step steps[40];
+};
+
+#define CLOSED CBSHM_STATE_CLOSED
+#define OPEN CBSHM_STATE_OPEN
+#define HALF CBSHM_STATE_HALF_OPEN
+
+static uint64_t call_ms;
+
+static enum cbshm_outcome timed(void *arg)
+{
+    t_clock_advance_ms(call_ms);
+    return *(enum cbshm_outcome *)arg;
+}
+
+static void run(const struct scenario *sc)
+{
+    char seg[64], yaml[1024];
+    struct cbshm *shm;
+    struct cbshm_breaker *b;
+
+    t_clock_install(1000000000000000ull);
+    snprintf(yaml, sizeof yaml, "breakers:\n  - name: x\n%s", sc->yaml);
+    t_apply(t_segment_name(seg), yaml);
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_breaker_get(shm, "x", &b), 0);
+    for (int i = 0; sc->steps[i].op != END; i++) {
+        const struct step *st = &sc->steps[i];
+        struct cbshm_snapshot s;
+        enum cbshm_outcome o = st->op == OK ? CBSHM_SUCCESS : st->op == FAIL ? CBSHM_FAILURE
+                                                                            : CBSHM_IGNORED;
+        switch (st->op) {
+        case OK:
+        case FAIL:
+        case IGN:
+            call_ms = st->ms;
+            for (uint64_t k = 0; k < st->n; k++)
+                cbshm_execute(b, timed, &o);
+            break;
+        case TICK:
+            t_clock_advance_ms(st->ms);
+            break;
+        case STATE:
+            assert_int_equal(cbshm_snapshot(shm, "x", &s), 0);
+            if (s.state != (enum cbshm_state)st->n)
+                fail_msg("step %d: state %d, expected %d (window %llu calls, %llu failures)", i,
+                         s.state, (int)st->n, (unsigned long long)s.window_calls,
+                         (unsigned long long)s.window_failures);
+            break;
+        case WINDOW:
+            assert_int_equal(cbshm_snapshot(shm, "x", &s), 0);
+            if (s.window_calls != st->n || s.window_failures != st->fails ||
+                s.window_slow_calls != st->slow)
+                fail_msg("step %d: window %llu/%llu/%llu, expected %llu/%llu/%llu", i,
+                         (unsigned long long)s.window_calls, (unsigned long long)s.window_failures,
+                         (unsigned long long)s.window_slow_calls, (unsigned long long)st->n,
+                         (unsigned long long)st->fails, (unsigned long long)st->slow);
+            break;
+        case PERIOD:
+            assert_int_equal(cbshm_snapshot(shm, "x", &s), 0);
+            assert_int_equal(s.state, OPEN);
+            if (s.current_open_ms != st->ms ||
+                s.open_until_ns - s.last_transition_ns != st->ms * 1000000u)
+                fail_msg("step %d: open period %llums (until +%llums), expected %llums", i,
+                         (unsigned long long)s.current_open_ms,
+                         (unsigned long long)((s.open_until_ns - s.last_transition_ns) / 1000000u),
+                         (unsigned long long)st->ms);
+            break;
+        case END:
+            break;
+        }
+    }
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+    assert_int_equal(cbshm_destroy(seg), 0);
+    cbshm_clock_set(NULL, NULL);
+}
+
+static void test_rate_policy_trips_exactly_at_the_failure_rate(void **state)
+{
+    static const struct scenario sc = {
+        "    policy: rate\n    failure_rate: 50\n    window_size: 10\n    minimum_calls: 10\n",
+        {{OK, 5}, {FAIL, 4}, {STATE, CLOSED}, {WINDOW, 9, 0, 4, 0},
+         {FAIL, 1}, {STATE, OPEN}, {END}}};
+    (void)state;
+    run(&sc);
+}
+
+static void test_rate_policy_stays_closed_just_below_the_rate(void **state)
+{
+    static const struct scenario sc = {
+        "    policy: rate\n    failure_rate: 50\n    window_size: 10\n    minimum_calls: 10\n",
+        {{FAIL, 4}, {OK, 6}, {STATE, CLOSED}, {WINDOW, 10, 0, 4, 0},
+         /* each new call pushes the oldest out: 3, then 2 failures of 10 */
+         {OK, 1}, {FAIL, 1}, {STATE, CLOSED}, {WINDOW, 10, 0, 3, 0}, {OK, 1}, {FAIL, 1},
+         {STATE, CLOSED}, {WINDOW, 10, 0, 2, 0},
+         /* and once the window holds 5 of 10, it trips */
+         {FAIL, 3}, {STATE, OPEN}, {END}}};
+    (void)state;
+    run(&sc);
+}
+
+static void test_rate_policy_waits_for_minimum_calls(void **state)
+{
+    static const struct scenario sc = {
+        "    policy: rate\n    failure_rate: 50\n    window_size: 20\n    minimum_calls: 10\n",
+        {{FAIL, 9}, {STATE, CLOSED}, {WINDOW, 9, 0, 9, 0}, {FAIL, 1}, {STATE, OPEN}, {END}}};
+    (void)state;
+    run(&sc);
+}
+
+static void test_count_window_wraps_and_forgets_old_failures(void **state)
+{
+    static const struct scenario sc = {
+        "    policy: rate\n    failure_rate: 50\n    window_size: 10\n    minimum_calls: 10\n",
+        {{FAIL, 4}, {OK, 100}, {WINDOW, 10, 0, 0, 0}, {FAIL, 4}, {STATE, CLOSED},
+         {WINDOW, 10, 0, 4, 0}, {FAIL, 1}, {STATE, OPEN}, {END}}};
+    (void)state;
+    run(&sc);
+}
+
+static void test_ignored_outcomes_are_not_calls_of_the_window(void **state)
+{
+    static const struct scenario sc = {
+        "    policy: rate\n    failure_rate: 50\n    window_size: 10\n    minimum_calls: 4\n",
+        {{IGN, 50}, {FAIL, 3}, {STATE, CLOSED}, {WINDOW, 3, 0, 3, 0}, {FAIL, 1}, {STATE, OPEN},
+         {END}}};
+    (void)state;
+    run(&sc);
+}
+
+static void test_time_window_rolls_over_and_forgets_an_old_bucket(void **state)
+{
+    static const struct scenario sc = {
+        "    policy: rate\n    failure_rate: 50\n    minimum_calls: 4\n    window_type: time\n"
+        "    window_duration: 10s\n    window_buckets: 10\n",
+        {{FAIL, 3}, {OK, 3}, {STATE, CLOSED}, {WINDOW, 6, 0, 3, 0},
+         /* 9 s later the first bucket is still in the window */
+         {TICK, 0, 9000}, {WINDOW, 6, 0, 3, 0},
+         /* past 10 s it is gone */
+         {TICK, 0, 2000}, {FAIL, 1}, {WINDOW, 1, 0, 1, 0}, {OK, 3}, {FAIL, 1}, {STATE, CLOSED},
+         {WINDOW, 5, 0, 2, 0}, {FAIL, 1}, {STATE, OPEN}, {END}}};
+    (void)state;
+    run(&sc);
+}
+
+static void test_time_window_counts_each_bucket_once(void **state)
+{
+    static const struct scenario sc = {
+        "    policy: rate\n    failure_rate: 90\n    minimum_calls: 1\n    window_type: time\n"
+        "    window_duration: 4s\n    window_buckets: 4\n",
+        {{OK, 10}, {TICK, 0, 1000}, {OK, 10}, {TICK, 0, 1000}, {FAIL, 5}, {TICK, 0, 1000},
+         {OK, 5}, {WINDOW, 30, 0, 5, 0},
+         /* one more second: the first bucket leaves the window */
+         {TICK, 0, 1000}, {OK, 1}, {WINDOW, 21, 0, 5, 0}, {STATE, CLOSED}, {END}}};
+    (void)state;
+    run(&sc);
+}
+
+static void test_slow_calls_trip_a_consecutive_breaker_at_the_slow_rate(void **state)
+{
+    static const struct scenario sc = {
+        "    failure_threshold: 100\n    slow_call_duration: 100ms\n    slow_call_rate: 40\n"
+        "    window_size: 10\n    minimum_calls: 4\n",
+        {{OK, 2, 5}, {OK, 1, 99}, {STATE, CLOSED}, {WINDOW, 3, 0, 0, 0},
+         /* exactly slow_call_duration counts as slow */
+         {OK, 1, 100}, {STATE, CLOSED}, {WINDOW, 4, 0, 0, 1}, {OK, 1, 250}, {STATE, OPEN},
+         {END}}};
+    (void)state;
+    run(&sc);
+}
+
+static void test_slow_failures_count_as_both(void **state)
+{
+    static const struct scenario sc = {
+        "    policy: rate\n    failure_rate: 100\n    slow_call_duration: 1s\n"
+        "    slow_call_rate: 100\n    window_size: 4\n    minimum_calls: 4\n",
+        {{OK, 1}, {FAIL, 2, 2000}, {WINDOW, 3, 0, 2, 2}, {STATE, CLOSED}, {END}}};
+    (void)state;
+    run(&sc);
+}
+
+static void test_backoff_multiplies_the_open_period_up_to_its_cap(void **state)
+{
+    static const struct scenario sc = {
+        "    failure_threshold: 1\n    open_timeout: 1s\n    backoff_multiplier: 2\n"
+        "    open_timeout_max: 5s\n",
+        {{FAIL, 1}, {PERIOD, 0, 1000},
+         {TICK, 0, 1000}, {FAIL, 1}, {PERIOD, 0, 2000},
+         {TICK, 0, 2000}, {FAIL, 1}, {PERIOD, 0, 4000},
+         {TICK, 0, 4000}, {FAIL, 1}, {PERIOD, 0, 5000},
+         {TICK, 0, 5000}, {FAIL, 1}, {PERIOD, 0, 5000},
+         /* a full close resets it */
+         {TICK, 0, 5000}, {OK, 1}, {STATE, CLOSED}, {FAIL, 1}, {PERIOD, 0, 1000}, {END}}};
+    (void)state;
+    run(&sc);
+}
+
+static void test_fractional_backoff(void **state)
+{
+    static const struct scenario sc = {
+        "    failure_threshold: 1\n    open_timeout: 2s\n    backoff_multiplier: 1.5\n",
+        {{FAIL, 1}, {PERIOD, 0, 2000}, {TICK, 0, 2000}, {FAIL, 1}, {PERIOD, 0, 3000},
+         {TICK, 0, 3000}, {FAIL, 1}, {PERIOD, 0, 4500}, {END}}};
+    (void)state;
+    run(&sc);
+}
+
+static void test_jitter_keeps_each_open_period_within_its_bounds(void **state)
+{
+    char seg[64];
+    struct cbshm *shm;
+    struct cbshm_breaker *b;
+    enum cbshm_outcome fail = CBSHM_FAILURE;
+    uint64_t lo = UINT64_MAX, hi = 0;
+
+    (void)state;
+    t_clock_install(1000000000000000ull);
+    t_apply(t_segment_name(seg), "breakers:\n  - name: x\n    failure_threshold: 1\n"
+                                 "    open_timeout: 10s\n    open_timeout_jitter: 20\n");
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_breaker_get(shm, "x", &b), 0);
+    call_ms = 0;
+    for (int i = 0; i < 300; i++) {
+        struct cbshm_snapshot s;
+        assert_int_equal(cbshm_execute(b, timed, &fail), 0);
+        assert_int_equal(cbshm_snapshot(shm, "x", &s), 0);
+        assert_int_equal(s.state, OPEN);
+        uint64_t period = s.open_until_ns - s.last_transition_ns;
+        assert_true(period >= 8000000000ull && period <= 12000000000ull);
+        lo = period < lo ? period : lo;
+        hi = period > hi ? period : hi;
+        assert_int_equal(cbshm_reset(shm, "x"), 0);
+    }
+    /* It does vary, over most of its range. */
+    assert_true(lo < 8500000000ull);
+    assert_true(hi > 11500000000ull);
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+    assert_int_equal(cbshm_destroy(seg), 0);
+    cbshm_clock_set(NULL, NULL);
+}
+
+static void test_changing_the_window_shape_starts_an_empty_window(void **state)
+{
+    char seg[64];
+    struct cbshm *shm;
+    struct cbshm_breaker *b;
+    struct cbshm_snapshot s;
+    enum cbshm_outcome fail = CBSHM_FAILURE;
+
+    (void)state;
+    t_clock_install(1000000000000000ull);
+    t_apply(t_segment_name(seg), "breakers:\n  - name: x\n    policy: rate\n    window_size: 50\n");
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_breaker_get(shm, "x", &b), 0);
+    call_ms = 0;
+    for (int i = 0; i < 5; i++)
+        cbshm_execute(b, timed, &fail);
+    assert_int_equal(cbshm_snapshot(shm, "x", &s), 0);
+    assert_int_equal(s.window_failures, 5);
+    /* Another rate, same window: the window stays. */
+    t_apply(seg, "breakers:\n  - name: x\n    policy: rate\n    window_size: 50\n"
+                 "    failure_rate: 60\n");
+    assert_int_equal(cbshm_snapshot(shm, "x", &s), 0);
+    assert_int_equal(s.window_failures, 5);
+    /* Another window: it starts empty; the counters stay. */
+    t_apply(seg, "breakers:\n  - name: x\n    policy: rate\n    window_size: 40\n"
+                 "    failure_rate: 60\n");
+    assert_int_equal(cbshm_snapshot(shm, "x", &s), 0);
+    assert_int_equal(s.window_calls, 0);
+    assert_int_equal(s.failures, 5);
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+    assert_int_equal(cbshm_destroy(seg), 0);
+    cbshm_clock_set(NULL, NULL);
+}
+
+static void test_two_step_callers_pass_their_own_duration(void **state)
+{
+    char seg[64];
+    struct cbshm *shm;
+    struct cbshm_breaker *b;
+    struct cbshm_snapshot s;
+    struct cbshm_ticket t;
+
+    (void)state;
+    t_clock_install(1000000000000000ull);
+    t_apply(t_segment_name(seg), "breakers:\n  - name: x\n    slow_call_duration: 300ms\n");
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_breaker_get(shm, "x", &b), 0);
+    assert_int_equal(cbshm_allow(b, &t), 0);
+    assert_int_equal(cbshm_record_timed(b, &t, CBSHM_SUCCESS, 299000000u), 0);
+    assert_int_equal(cbshm_allow(b, &t), 0);
+    assert_int_equal(cbshm_record_timed(b, &t, CBSHM_SUCCESS, 300000000u), 0);
+    /* Without a duration, the time since cbshm_allow counts. */
+    assert_int_equal(cbshm_allow(b, &t), 0);
+    t_clock_advance_ms(400);
+    assert_int_equal(cbshm_record(b, &t, CBSHM_SUCCESS), 0);
+    assert_int_equal(cbshm_snapshot(shm, "x", &s), 0);
+    assert_int_equal(s.slow_calls, 2);
+    assert_int_equal(s.successes, 3);
+    assert_int_equal(cbshm_record_timed(b, &t, CBSHM_SUCCESS, 5), CBSHM_EINVAL);
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+    assert_int_equal(cbshm_destroy(seg), 0);
+    cbshm_clock_set(NULL, NULL);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_rate_policy_trips_exactly_at_the_failure_rate),
+    cmocka_unit_test(test_rate_policy_stays_closed_just_below_the_rate),
+    cmocka_unit_test(test_rate_policy_waits_for_minimum_calls),
+    cmocka_unit_test(test_count_window_wraps_and_forgets_old_failures),
+    cmocka_unit_test(test_ignored_outcomes_are_not_calls_of_the_window),
+    cmocka_unit_test(test_time_window_rolls_over_and_forgets_an_old_bucket),
+    cmocka_unit_test(test_time_window_counts_each_bucket_once),
+    cmocka_unit_test(test_slow_calls_trip_a_consecutive_breaker_at_the_slow_rate),
+    cmocka_unit_test(test_slow_failures_count_as_both),
+    cmocka_unit_test(test_backoff_multiplies_the_open_period_up_to_its_cap),
+    cmocka_unit_test(test_fractional_backoff),
+    cmocka_unit_test(test_jitter_keeps_each_open_period_within_its_bounds),
+    cmocka_unit_test(test_changing_the_window_shape_starts_an_empty_window),
+    cmocka_unit_test(test_two_step_callers_pass_their_own_duration),
+};
+T_MAIN(tests)
