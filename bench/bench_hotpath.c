@@ -40,6 +40,9 @@ enum scenario {
     SC_OPEN,
     SC_TWO_STEP,
     SC_HALF_OPEN,
+    SC_RATE_COUNT_SUCCESS,
+    SC_RATE_COUNT_FAILURE,
+    SC_RATE_TIME_SUCCESS,
     SC_MUTEX_SUCCESS,
     SC_MUTEX_FAILURE,
     SC_COUNT,
@@ -55,6 +58,9 @@ static const struct {
     [SC_OPEN] = {"cbshm_execute open rejection", "open_rejection", -1},
     [SC_TWO_STEP] = {"cbshm_allow+record success", "two_step", SC_MUTEX_SUCCESS},
     [SC_HALF_OPEN] = {"half-open rejection (lease held)", "half_open", -1},
+    [SC_RATE_COUNT_SUCCESS] = {"rate, count window: success", "rate_count_success", SC_MUTEX_SUCCESS},
+    [SC_RATE_COUNT_FAILURE] = {"rate, count window: failure", "rate_count_failure", SC_MUTEX_FAILURE},
+    [SC_RATE_TIME_SUCCESS] = {"rate, time window: success", "rate_time_success", SC_MUTEX_SUCCESS},
     [SC_MUTEX_SUCCESS] = {"one-mutex baseline success", "mutex_success", -1},
     [SC_MUTEX_FAILURE] = {"one-mutex baseline failure", "mutex_failure", -1},
 };
@@ -107,7 +113,10 @@ static struct cbshm_breaker *breaker_for(struct cbshm *shm, enum scenario sc, in
 {
     static const char *names[] = {[SC_SUCCESS] = "success", [SC_FAILURE] = "failure",
                                   [SC_OPEN] = "open", [SC_TWO_STEP] = "success",
-                                  [SC_HALF_OPEN] = "half-open"};
+                                  [SC_HALF_OPEN] = "half-open",
+                                  [SC_RATE_COUNT_SUCCESS] = "rate-count",
+                                  [SC_RATE_COUNT_FAILURE] = "rate-count",
+                                  [SC_RATE_TIME_SUCCESS] = "rate-time"};
     struct cbshm_breaker *b;
     char name[64];
     int rc;
@@ -154,8 +163,15 @@ static void worker_loop(enum scenario sc, int w, int own)
         break;
     case SC_OPEN:
     case SC_HALF_OPEN:
+    case SC_RATE_COUNT_SUCCESS:
+    case SC_RATE_TIME_SUCCESS:
         for (long i = 0; i < calls; i++)
             cbshm_execute(b, ok, NULL);
+        break;
+    case SC_RATE_COUNT_FAILURE:
+        /* 1 failure in 10: far below the 50% that would trip it. */
+        for (long i = 0; i < calls; i++)
+            cbshm_execute(b, (i % 10) == 9 ? fail : ok, NULL);
         break;
     case SC_TWO_STEP:
         for (long i = 0; i < calls; i++) {
@@ -241,8 +257,9 @@ static struct figure measure(enum scenario sc, int workers, int own, int runs)
 /* The segment: per scenario one shared breaker and one per worker. */
 static void provision(int max_workers)
 {
-    static const char *kinds[] = {"success", "failure", "open", "half-open"};
-    size_t cap = 4 * (size_t)(max_workers + 1), n = 0;
+    static const char *kinds[] = {"success", "failure", "open", "half-open", "rate-count",
+                                  "rate-time"};
+    size_t cap = 6 * (size_t)(max_workers + 1), n = 0;
     struct cbshm_config cfg;
     struct cbshm_breaker_config *bc = calloc(cap, sizeof *bc);
     struct cbshm *shm;
@@ -254,15 +271,22 @@ static void provision(int max_workers)
     memset(&cfg, 0, sizeof cfg);
     cfg.capacity = (uint32_t)cap;
     cfg.mode = 0600;
-    for (size_t k = 0; k < 4; k++) {
+    for (size_t k = 0; k < 6; k++) {
         for (int w = 0; w <= max_workers; w++) {
+            struct cbshm_settings *st = &bc[n].settings;
             snprintf(bc[n].name, sizeof bc[n].name, "%s-%d", kinds[k], w);
-            cbshm_settings_default(&bc[n].settings);
-            bc[n].settings.failure_threshold = k == 1 ? 1000000 : 1;
-            bc[n].settings.open_timeout_ms = 24ull * 3600 * 1000;
-            bc[n].settings.probe_timeout_ms = 24ull * 3600 * 1000;
+            cbshm_settings_default(st);
+            st->failure_threshold = k == 1 ? 1000000 : 1;
+            st->open_timeout_ms = 24ull * 3600 * 1000;
+            st->probe_timeout_ms = 24ull * 3600 * 1000;
+            st->open_timeout_max_ms = 24ull * 3600 * 1000;
             if (k == 3)
-                bc[n].settings.open_timeout_ms = 1;
+                st->open_timeout_ms = 1;
+            if (k >= 4) { /* rate policy, 50% over the last 100 calls or 10 s */
+                st->policy = CBSHM_POLICY_RATE;
+                st->window_type = k == 4 ? CBSHM_WINDOW_COUNT : CBSHM_WINDOW_TIME;
+                st->window_duration_ms = 10000;
+            }
             n++;
         }
     }

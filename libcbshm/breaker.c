@@ -404,20 +404,7 @@ static __attribute__((noinline)) int allow_slow(struct cbshm_breaker *b, struct 
     return reject(b, sl);
 }
 
-/* Runs f under the table lock; a lock that cannot be had is noted on the
-   handle and the step skipped: the breaker must not become the outage. */
-#define LOCKED(b, stmt)                                                                    \
-    do {                                                                                   \
-        int lrc_ = cbshm__lock((b)->shm);                                                  \
-        if (lrc_ != 0) {                                                                   \
-            atomic_store_explicit(&(b)->error, lrc_, memory_order_relaxed);                \
-        } else {                                                                           \
-            stmt;                                                                          \
-            cbshm__unlock((b)->shm);                                                       \
-        }                                                                                  \
-    } while (0)
-
-/* Does the window say trip? Rolls a count window's bucket first. */
+/* Does the window say trip? A count window's new bucket is written first. */
 static bool window_says_trip(struct cbshm_breaker *b, struct cbshm_slot *sl, uint64_t now,
                              uint32_t hot)
 {
@@ -425,10 +412,8 @@ static bool window_says_trip(struct cbshm_breaker *b, struct cbshm_slot *sl, uin
     struct cbshm__window w;
 
     cbshm__sums(sl, &cur);
-    if (!(hot & CBSHM_HOT_TIME) && cbshm__window_count_due(sl, &cur)) {
-        LOCKED(b, cbshm__window_roll_count(sl, now));
-        cbshm__sums(sl, &cur);
-    }
+    if (!(hot & CBSHM_HOT_TIME))
+        cbshm__window_roll_count(sl, &cur, now);
     cbshm__window_eval(sl, now, &cur, &w);
     return cbshm__window_trips(b->shm, sl, now, &w, (hot & CBSHM_HOT_RATE) != 0);
 }
@@ -449,7 +434,7 @@ static __attribute__((noinline)) void record_slow(struct cbshm_breaker *b, struc
         /* A time window rolls before the outcome is counted, so the new
            bucket's checkpoint is taken before its first call. */
         if ((hot & CBSHM_HOT_TIME) && cbshm__window_time_due(sl, now))
-            LOCKED(b, cbshm__window_roll_time(sl, now));
+            cbshm__window_roll_time(sl, now);
         if (duration_ns == UINT64_MAX)
             duration_ns = t->start_ns != 0 && now >= t->start_ns ? now - t->start_ns : 0;
         slow = (hot & CBSHM_HOT_SLOW) && o != CBSHM_IGNORED &&
@@ -504,6 +489,23 @@ static __attribute__((noinline)) void record_slow(struct cbshm_breaker *b, struc
 /* ---- Hot path ---------------------------------------------------------- */
 
 /*
+ * A success on a time window without slow-call detection only needs to
+ * know whether a new bucket began; false sends it to record_slow. Out of
+ * line, so the clock call costs the common path no saved registers.
+ */
+static __attribute__((noinline)) bool time_window_success(struct cbshm_slot *sl)
+{
+    uint64_t now;
+
+    if (atomic_load_explicit(&sl->hot_flags, memory_order_relaxed) & CBSHM_HOT_SLOW)
+        return false;
+    now = cbshm__now();
+    if (cbshm__window_time_due(sl, now))
+        cbshm__window_roll_time(sl, now);
+    return true;
+}
+
+/*
  * The common cases, inlined into the public functions: a current handle
  * on a closed breaker in normal mode admits with one load of the control
  * word; a success on it is one plain add on this thread's own stripe and
@@ -547,11 +549,13 @@ static inline __attribute__((always_inline)) void record_impl(struct cbshm_break
     t->flags = 0;
     /* The generation check: the handle still names the slot the call was
        admitted on (a breaker deleted meanwhile counts nothing). */
-    if (LIKELY(flags == CBSHM_T_VALID && o == CBSHM_SUCCESS &&
+    if (LIKELY((flags & ~CBSHM_T_CLOCKED) == CBSHM_T_VALID && o == CBSHM_SUCCESS &&
                CBSHM_CTL_GEN(t->ctl) ==
                    (uint32_t)atomic_load_explicit(&b->ref, memory_order_relaxed) &&
                cbshm__claim.shm_id == b->shm_id && cbshm__claim.stripe != 0)) {
         _Atomic uint64_t *c = &sl->stripes[cbshm__claim.stripe].count[CBSHM_SUCCESS];
+        if (UNLIKELY(flags & CBSHM_T_CLOCKED) && !time_window_success(sl))
+            goto slow;
         /* Ours alone: a plain add, no lock prefix. */
         atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
                               memory_order_relaxed);
@@ -561,6 +565,7 @@ static inline __attribute__((always_inline)) void record_impl(struct cbshm_break
             atomic_store_explicit(&sl->consecutive_failures, 0, memory_order_relaxed);
         return;
     }
+slow:
     record_slow(b, sl, t, flags, o, duration_ns);
 }
 

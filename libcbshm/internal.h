@@ -109,10 +109,12 @@ struct cbshm__window {
 };
 void cbshm__sums(const struct cbshm_slot *sl, struct cbshm__sums *out);
 void cbshm__window_reset(struct cbshm_slot *sl, uint64_t now);
-bool cbshm__window_time_due(const struct cbshm_slot *sl, uint64_t now);
+static inline bool cbshm__window_time_due(const struct cbshm_slot *sl, uint64_t now)
+{
+    return now >= atomic_load_explicit(&sl->window_next_ns, memory_order_acquire);
+}
 void cbshm__window_roll_time(struct cbshm_slot *sl, uint64_t now);
-bool cbshm__window_count_due(const struct cbshm_slot *sl, const struct cbshm__sums *cur);
-void cbshm__window_roll_count(struct cbshm_slot *sl, uint64_t now);
+void cbshm__window_roll_count(struct cbshm_slot *sl, const struct cbshm__sums *cur, uint64_t now);
 void cbshm__window_eval(const struct cbshm_slot *sl, uint64_t now, const struct cbshm__sums *cur,
                         struct cbshm__window *w);
 uint32_t cbshm__failing_workers(const struct cbshm_header *h, const struct cbshm_slot *sl,

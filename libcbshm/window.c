@@ -9,7 +9,7 @@
  *
  * Time window (window_duration_ms in window_buckets buckets): a call that
  * finds the clock past window_next_ns rolls the ring over - exactly once,
- * under the table lock, however many processes see the boundary - and
+ * by compare-and-swap, however many processes see the boundary - and
  * writes the checkpoint of the new bucket. The window is then the current
  * bucket and the window_buckets - 1 before it.
  *
@@ -32,14 +32,16 @@
 
 void cbshm__sums(const struct cbshm_slot *sl, struct cbshm__sums *out)
 {
-    uint64_t c[CBSHM_COUNTS] = {0};
+    uint64_t ok = 0, failed = 0, slow = 0;
 
-    for (int s = 0; s < CBSHM_STRIPES; s++)
-        for (int i = 0; i < CBSHM_COUNTS; i++)
-            c[i] += atomic_load_explicit(&sl->stripes[s].count[i], memory_order_relaxed);
-    out->calls = c[CBSHM_SUCCESS] + c[CBSHM_FAILURE];
-    out->failures = c[CBSHM_FAILURE];
-    out->slow = c[CBSHM_COUNT_SLOW];
+    for (int s = 0; s < CBSHM_STRIPES; s++) {
+        ok += atomic_load_explicit(&sl->stripes[s].count[CBSHM_SUCCESS], memory_order_relaxed);
+        failed += atomic_load_explicit(&sl->stripes[s].count[CBSHM_FAILURE], memory_order_relaxed);
+        slow += atomic_load_explicit(&sl->stripes[s].count[CBSHM_COUNT_SLOW], memory_order_relaxed);
+    }
+    out->calls = ok + failed;
+    out->failures = failed;
+    out->slow = slow;
 }
 
 /* Called with the table lock held. The window restarts empty, now. */
@@ -85,7 +87,8 @@ static uint64_t count_bucket_calls(const struct cbshm_slot *sl)
     return b > 0 && n / b > 0 ? n / b : 1;
 }
 
-/* Called with the table lock held. */
+/* Writes the checkpoint of `bucket`. Its caller won the right to (see
+   the roll functions), so no other writer touches this entry. */
 static void checkpoint(struct cbshm_slot *sl, uint64_t bucket, const struct cbshm__sums *now_sums,
                        uint64_t now)
 {
@@ -98,7 +101,6 @@ static void checkpoint(struct cbshm_slot *sl, uint64_t bucket, const struct cbsh
     atomic_store_explicit(&c->slow, (uint32_t)now_sums->slow, memory_order_relaxed);
     atomic_store_explicit(&c->ns, now, memory_order_relaxed);
     atomic_store_explicit(&c->tag, (uint32_t)(bucket + 1), memory_order_release);
-    atomic_store_explicit(&sl->window_last, bucket + 1, memory_order_relaxed);
 }
 
 /* A consistent copy of checkpoint i, or false while it is empty or being written. */
@@ -121,40 +123,50 @@ static bool read_checkpoint(const struct cbshm_slot *sl, int i, uint32_t *tag, s
     return true;
 }
 
-bool cbshm__window_time_due(const struct cbshm_slot *sl, uint64_t now)
-{
-    return now >= atomic_load_explicit(&sl->window_next_ns, memory_order_acquire);
-}
-
-/* Time window: write the checkpoint of the bucket `now` is in, once. */
+/*
+ * Time window: the first call to find the clock past window_next_ns moves
+ * it on with a compare-and-swap and so alone writes the new bucket's
+ * checkpoint - exactly once, however many processes see the boundary.
+ */
 void cbshm__window_roll_time(struct cbshm_slot *sl, uint64_t now)
 {
     uint64_t width = bucket_ns(sl), k = now / width;
+    uint64_t next = atomic_load_explicit(&sl->window_next_ns, memory_order_relaxed);
     struct cbshm__sums cur;
 
-    if (now < atomic_load_explicit(&sl->window_next_ns, memory_order_relaxed))
-        return; /* another process rolled it while we waited for the lock */
+    if (now < next || !atomic_compare_exchange_strong_explicit(&sl->window_next_ns, &next,
+                                                               (k + 1) * width,
+                                                               memory_order_acq_rel,
+                                                               memory_order_relaxed))
+        return; /* not due, or another process rolled it */
     cbshm__sums(sl, &cur);
     checkpoint(sl, k, &cur, now);
-    atomic_store_explicit(&sl->window_next_ns, (k + 1) * width, memory_order_release);
+    atomic_store_explicit(&sl->window_last, k + 1, memory_order_relaxed);
 }
 
-bool cbshm__window_count_due(const struct cbshm_slot *sl, const struct cbshm__sums *cur)
+/* Count window: a failure or slow call whose position entered a new
+   bucket claims it (compare-and-swap on window_last) and writes it. */
+void cbshm__window_roll_count(struct cbshm_slot *sl, const struct cbshm__sums *cur, uint64_t now)
 {
     uint64_t k = cur->calls / count_bucket_calls(sl);
-    return k + 1 > atomic_load_explicit(&sl->window_last, memory_order_relaxed);
+    uint64_t last = atomic_load_explicit(&sl->window_last, memory_order_relaxed);
+
+    while (k + 1 > last) {
+        if (atomic_compare_exchange_weak_explicit(&sl->window_last, &last, k + 1,
+                                                  memory_order_acq_rel, memory_order_relaxed)) {
+            checkpoint(sl, k, cur, now);
+            return;
+        }
+    }
 }
 
-/* Count window: a failure or slow call entered a new bucket. Under the lock. */
-void cbshm__window_roll_count(struct cbshm_slot *sl, uint64_t now)
+/* The checkpoint of bucket k, if the ring still holds it. */
+static bool bucket_checkpoint(const struct cbshm_slot *sl, uint64_t k, struct cbshm__sums *s,
+                              uint64_t *ns)
 {
-    struct cbshm__sums cur;
-    uint64_t k;
+    uint32_t tag;
 
-    cbshm__sums(sl, &cur);
-    k = cur.calls / count_bucket_calls(sl);
-    if (k + 1 > atomic_load_explicit(&sl->window_last, memory_order_relaxed))
-        checkpoint(sl, k, &cur, now);
+    return read_checkpoint(sl, (int)(k % CBSHM_RING), &tag, s, ns) && tag == (uint32_t)(k + 1);
 }
 
 static void window_time(const struct cbshm_slot *sl, uint64_t now, const struct cbshm__sums *cur,
@@ -163,48 +175,60 @@ static void window_time(const struct cbshm_slot *sl, uint64_t now, const struct 
     uint64_t width = bucket_ns(sl), k = now / width;
     uint32_t buckets = atomic_load_explicit(&sl->cfg.window_buckets, memory_order_relaxed);
     uint64_t kmin = k + 1 >= buckets ? k + 1 - buckets : 0;
-    uint64_t best_tag = UINT64_MAX, ns;
-    struct cbshm__sums base, s;
-    uint32_t tag;
+    struct cbshm__sums base;
 
-    /* The oldest checkpoint still inside the window. */
-    for (int i = 0; i < CBSHM_RING; i++) {
-        if (!read_checkpoint(sl, i, &tag, &s, &ns))
-            continue;
-        if ((uint64_t)tag - 1 >= kmin && (uint64_t)tag - 1 <= k && tag < best_tag) {
-            best_tag = tag;
-            base = s;
-            w->start_ns = ns;
+    /* The oldest checkpoint still inside the window: buckets without a
+       call have none, and changed nothing, so the next one serves. */
+    for (uint64_t j = kmin; j <= k; j++) {
+        if (bucket_checkpoint(sl, j, &base, &w->start_ns)) {
+            w->calls = (uint32_t)((uint32_t)cur->calls - (uint32_t)base.calls);
+            w->failures = (uint32_t)((uint32_t)cur->failures - (uint32_t)base.failures);
+            w->slow = (uint32_t)((uint32_t)cur->slow - (uint32_t)base.slow);
+            return;
         }
     }
-    if (best_tag == UINT64_MAX) {
-        memset(w, 0, sizeof *w); /* no call in the window */
-        w->start_ns = now;
-        return;
-    }
-    w->calls = (uint32_t)((uint32_t)cur->calls - (uint32_t)base.calls);
-    w->failures = (uint32_t)((uint32_t)cur->failures - (uint32_t)base.failures);
-    w->slow = (uint32_t)((uint32_t)cur->slow - (uint32_t)base.slow);
+    memset(w, 0, sizeof *w); /* no call in the window */
+    w->start_ns = now;
 }
 
 static void window_count(const struct cbshm_slot *sl, const struct cbshm__sums *cur,
                          struct cbshm__window *w)
 {
     uint32_t n = atomic_load_explicit(&sl->cfg.window_size, memory_order_relaxed);
-    uint32_t best = UINT32_MAX, dist, tag;
+    uint64_t width = count_bucket_calls(sl), last = atomic_load_explicit(&sl->window_last,
+                                                                          memory_order_relaxed);
     struct cbshm__sums origin, base, s;
+    uint32_t dist;
     uint64_t ns;
 
     origin_sums(sl, &origin, &w->start_ns);
     base = origin;
-    if ((uint32_t)cur->calls - (uint32_t)origin.calls > n) {
-        /* The newest checkpoint at least n calls back. */
-        for (int i = 0; i < CBSHM_RING; i++) {
-            if (!read_checkpoint(sl, i, &tag, &s, &ns))
-                continue;
-            dist = (uint32_t)cur->calls - (uint32_t)s.calls;
-            if (dist >= n && dist < best && dist < (1u << 31)) {
-                best = dist;
+    if ((uint32_t)cur->calls - (uint32_t)origin.calls > n && cur->calls >= n) {
+        /* The newest checkpoint at least n calls back. Where failures are
+           frequent it is at or just below the bucket n calls back; where
+           they are rare, a scan of the ring finds it (the at most
+           CBSHM_COUNT_WINDOW_BUCKETS + 1 checkpoints newer than it cannot
+           have wrapped the ring over it). */
+        uint64_t kb = (cur->calls - n) / width, best = UINT64_MAX;
+        uint32_t tag;
+        bool found = false;
+
+        if (last != 0 && kb > last - 1)
+            kb = last - 1; /* none is newer than the newest written */
+        for (uint64_t j = 0; last != 0 && j <= CBSHM_COUNT_WINDOW_BUCKETS + 1 && j <= kb; j++) {
+            if (bucket_checkpoint(sl, kb - j, &s, &ns) &&
+                (uint32_t)cur->calls - (uint32_t)s.calls >= n) {
+                base = s;
+                w->start_ns = ns;
+                found = true;
+                break;
+            }
+        }
+        for (int i = 0; last != 0 && !found && i < CBSHM_RING; i++) {
+            if (read_checkpoint(sl, i, &tag, &s, &ns) && tag - 1u <= kb &&
+                (best == UINT64_MAX || tag - 1u > best) &&
+                (uint32_t)cur->calls - (uint32_t)s.calls >= n) {
+                best = tag - 1u;
                 base = s;
                 w->start_ns = ns;
             }

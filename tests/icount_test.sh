@@ -8,8 +8,8 @@
 set -eu
 bin=$1
 calls=10000
-# scenario:budget (instructions per call). Measured at 79, 84, 78, 138 when set.
-budgets="closed_success:85 two_step:90 open_rejection:90 closed_failure:150"
+# scenario:budget (instructions per call). Measured at 84, 99, 78, 140 when set.
+budgets="closed_success:92 two_step:108 open_rejection:88 closed_failure:155"
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 status=0

@@ -393,6 +393,7 @@ static void test_bad_yaml_fixtures_are_rejected_with_file_line_and_column(void *
         {"bad-duplicate.yaml", ":4:11: breakers[2]: duplicate breaker name 'payments' (first at line 2)"},
         {"bad-name.yaml", ":2:11: breakers[0].name: invalid breaker name 'payments api'"},
         {"bad-mode.yaml", ":1:7: mode: mode '0666' is writable by others"},
+        {"bad-window.yaml", ":4:18: breakers[0].window_size: window_size is for window_type: count"},
     };
     struct run r;
 
@@ -409,6 +410,49 @@ static void test_bad_yaml_fixtures_are_rejected_with_file_line_and_column(void *
     assert_int_equal(cbctl(&r, "-s", seg, "list", NULL)->status, 1); /* nothing was created */
     assert_int_equal(cbctl(&r, "-s", seg, "apply", "-f", "/nonexistent.yaml", NULL)->status, 1);
     assert_non_null(strstr(r.err, "/nonexistent.yaml: cannot open"));
+}
+
+static void test_apply_accepts_every_key_and_show_reports_them(void **state)
+{
+    static const char *policy_ints[] = {
+        "failure_rate", "window_size", "window_duration_ms", "window_buckets", "minimum_calls",
+        "slow_call_duration_ms", "slow_call_rate", "open_timeout_max_ms", "open_timeout_jitter",
+        "min_failing_workers", "window_calls", "window_failures", "window_slow_calls",
+        "window_failure_rate", "window_slow_rate", "failing_workers", "current_open_ms"};
+    struct run r;
+    json_t *o;
+
+    (void)state;
+    assert_int_equal(cbctl(&r, "-s", seg, "apply", "-f", SOURCE_DIR "/config/policies.yaml",
+                           NULL)->status, 0);
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "--json", "inventory-db", NULL)->status, 0);
+    assert_non_null(o = json_loads(r.out, 0, NULL));
+    for (size_t i = 0; i < sizeof policy_ints / sizeof policy_ints[0]; i++)
+        assert_true(json_is_integer(json_object_get(o, policy_ints[i])));
+    assert_string_equal(json_string_value(json_object_get(o, "policy")), "rate");
+    assert_string_equal(json_string_value(json_object_get(o, "window_type")), "time");
+    assert_int_equal(json_integer_value(json_object_get(o, "failure_rate")), 25);
+    assert_int_equal(json_integer_value(json_object_get(o, "window_duration_ms")), 60000);
+    assert_int_equal(json_integer_value(json_object_get(o, "window_buckets")), 12);
+    assert_int_equal(json_integer_value(json_object_get(o, "minimum_calls")), 50);
+    assert_int_equal(json_integer_value(json_object_get(o, "open_timeout_max_ms")), 300000);
+    assert_true(json_real_value(json_object_get(o, "backoff_multiplier")) == 1.5);
+    json_decref(o);
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "--json", "payments-api", NULL)->status, 0);
+    assert_non_null(o = json_loads(r.out, 0, NULL));
+    assert_string_equal(json_string_value(json_object_get(o, "policy")), "consecutive");
+    assert_int_equal(json_integer_value(json_object_get(o, "min_failing_workers")), 2);
+    assert_int_equal(json_integer_value(json_object_get(o, "open_timeout_jitter")), 10);
+    json_decref(o);
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "--json", "search-api", NULL)->status, 0);
+    assert_non_null(o = json_loads(r.out, 0, NULL));
+    assert_int_equal(json_integer_value(json_object_get(o, "window_size")), 100);
+    assert_int_equal(json_integer_value(json_object_get(o, "slow_call_duration_ms")), 2000);
+    assert_int_equal(json_integer_value(json_object_get(o, "slow_call_rate")), 80);
+    json_decref(o);
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "search-api", NULL)->status, 0);
+    assert_non_null(strstr(r.out, "window:               count, last 100 calls, minimum_calls 20"));
+    assert_non_null(strstr(r.out, "slow calls:           2s or longer; trip at 80%"));
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -428,5 +472,6 @@ static const struct CMUnitTest tests[] = {
     T(test_destroy_removes_the_segment),
     T(test_the_segment_can_come_from_the_environment),
     T(test_bad_yaml_fixtures_are_rejected_with_file_line_and_column),
+    T(test_apply_accepts_every_key_and_show_reports_them),
 };
 T_MAIN(tests)
