@@ -1,0 +1,308 @@
+"""libcbshm for Python: circuit breakers that every worker process on the
+host shares, over the C library with ctypes (standard library only).
+
+    import cbshm
+
+    payments = cbshm.open_breaker("/cbshm", "payments-api",
+                                  failure_exceptions=(OSError, TimeoutError))
+
+    try:
+        reply = payments.call(post_payment, order)
+    except cbshm.CircuitOpenError as e:
+        return unavailable(retry_after=e.retry_after)
+
+    with payments:              # the same, as a block
+        reply = post_payment(order)
+
+    @payments                   # the same, as a decorator
+    def post_payment(order): ...
+
+Outcomes: a call that returns is a success, unless `failure_if(result)`
+says otherwise; an exception that is an instance of `failure_exceptions`
+is a failure; any other exception is ignored (it says nothing about the
+downstream) and propagates unchanged.
+
+Handles survive fork(): open breakers in a gunicorn master (preload_app)
+or in each worker; both work. Fail-open as in C: open_breaker() never
+raises for a missing or foreign segment or an unknown breaker - the
+breaker runs calls unguarded and says why in `.error` - unless it was
+opened with fail_closed=True.
+"""
+
+import threading
+
+from . import _native as n
+
+__all__ = ["CbshmError", "CircuitOpenError", "Segment", "Breaker", "Ticket", "open_breaker",
+           "apply", "destroy", "version", "SUCCESS", "FAILURE", "IGNORED"]
+
+SUCCESS, FAILURE, IGNORED = n.SUCCESS, n.FAILURE, n.IGNORED
+
+
+def version():
+    """The C library's version string."""
+    return n.cbshm_version().decode()
+
+
+def strerror(code):
+    return n.cbshm_strerror(code).decode()
+
+
+class CbshmError(Exception):
+    """A libcbshm call failed; .code is its C code, the message its strerror."""
+
+    def __init__(self, code, what=""):
+        self.code = code
+        self.name = n.cbshm_errname(code).decode()
+        msg = strerror(code)
+        super().__init__("%s: %s" % (what, msg) if what else msg)
+
+
+class CircuitOpenError(CbshmError):
+    """The breaker refused the call; the downstream was not called.
+
+    .breaker is the breaker's name; .retry_after the seconds until it may
+    admit a call again (0 when it is half-open and its probes are taken).
+    """
+
+    def __init__(self, breaker):
+        self.breaker = breaker.name
+        self._owner = breaker
+        super().__init__(n.EREJECTED, breaker.name)
+
+    @property
+    def retry_after(self):
+        snap = self._owner.snapshot()
+        if snap is None or snap["state"] != "open":
+            return 0.0
+        left = snap["open_until_ns"] - n.cbshm_now_ns()
+        return max(left, 0) / 1e9
+
+
+def _check(rc, what):
+    if rc != 0:
+        raise CbshmError(rc, what)
+
+
+class Segment:
+    """An attached segment. Raises CbshmError when it cannot attach."""
+
+    def __init__(self, name=None, fail_closed=False):
+        self.name = name or n.cbshm_default_segment().decode()
+        self.fail_closed = fail_closed
+        handle = n.vp()
+        _check(n.cbshm_open(self.name.encode(), n.FAIL_CLOSED if fail_closed else 0,
+                            n.ctypes.byref(handle)), "segment " + self.name)
+        self._h = handle
+
+    def breaker(self, name, **options):
+        """The breaker `name`; raises CbshmError when there is none."""
+        handle = n.vp()
+        _check(n.cbshm_breaker_get(self._h, name.encode(), n.ctypes.byref(handle)),
+               "breaker " + name)
+        return Breaker(name, self, handle, **options)
+
+    def snapshot(self, name):
+        snap = n.Snapshot()
+        _check(n.cbshm_snapshot(self._h, name.encode(), n.ctypes.byref(snap)), "breaker " + name)
+        return _snapshot_dict(snap)
+
+    def set_mode(self, name, mode):
+        """mode: "normal", "forced_open", "forced_closed" or "disabled"."""
+        codes = {v: k for k, v in n.MODES.items()}
+        if mode not in codes:
+            raise ValueError("mode must be one of %s" % ", ".join(sorted(codes)))
+        _check(n.cbshm_set_mode(self._h, name.encode(), codes[mode]), "breaker " + name)
+
+    def reset(self, name):
+        _check(n.cbshm_reset(self._h, name.encode()), "breaker " + name)
+
+    def close(self):
+        if self._h:
+            n.cbshm_close(self._h)
+            self._h = None
+
+
+def _snapshot_dict(s):
+    d = {name: getattr(s, name) for name, _ in n.Snapshot._fields_
+         if name not in ("name", "settings", "state", "mode")}
+    d["name"] = s.name.decode()
+    d["state"] = n.STATES.get(s.state, "invalid")
+    d["mode"] = n.MODES.get(s.mode, "invalid")
+    d["settings"] = {name: getattr(s.settings, name) for name, _ in n.Settings._fields_
+                     if name != "reserved0"}
+    return d
+
+
+class Ticket:
+    """One admitted call of the two-step API; record it exactly once."""
+
+    __slots__ = ("_breaker", "_t", "_done")
+
+    def __init__(self, breaker):
+        self._breaker = breaker
+        self._t = n.Ticket()
+        self._done = False
+
+    def record(self, outcome, duration=None):
+        """outcome: SUCCESS, FAILURE or IGNORED; duration in seconds, if the
+        caller measured it (else the time since admission counts)."""
+        if self._done:
+            raise CbshmError(-30816, "ticket recorded twice")
+        self._done = True
+        b = self._breaker
+        if duration is None:
+            rc = n.cbshm_record(b._h, n.ctypes.byref(self._t), outcome)
+        else:
+            rc = n.cbshm_record_timed(b._h, n.ctypes.byref(self._t), outcome,
+                                      int(duration * 1e9))
+        _check(rc, "breaker " + b.name)
+
+    def success(self, duration=None):
+        self.record(SUCCESS, duration)
+
+    def failure(self, duration=None):
+        self.record(FAILURE, duration)
+
+    def ignored(self, duration=None):
+        self.record(IGNORED, duration)
+
+
+class Breaker:
+    """A breaker shared by every process attached to its segment."""
+
+    def __init__(self, name, segment, handle, failure_exceptions=(Exception,), failure_if=None,
+                 error=0, fail_closed=False):
+        self.name = name
+        self.segment = segment
+        self._h = handle
+        self.failure_exceptions = tuple(failure_exceptions)
+        self.failure_if = failure_if
+        self._error = error
+        self._fail_closed = fail_closed
+        self._local = threading.local()
+
+    @property
+    def error(self):
+        """The last problem the breaker met (a CbshmError), or None."""
+        code = self._error or (n.cbshm_breaker_error(self._h) if self._h else 0)
+        return CbshmError(code, "breaker " + self.name) if code else None
+
+    # -- two-step -------------------------------------------------------
+
+    def allow(self):
+        """Admits a call: returns a Ticket to record, or raises CircuitOpenError."""
+        if not self._h:
+            if self._fail_closed:
+                raise CbshmError(self._error, "breaker " + self.name)
+            t = Ticket(self)
+            t._done = True  # unguarded: nothing to record
+            return t
+        t = Ticket(self)
+        rc = n.cbshm_allow(self._h, n.ctypes.byref(t._t))
+        if rc == n.EREJECTED:
+            raise CircuitOpenError(self)
+        _check(rc, "breaker " + self.name)
+        return t
+
+    def _outcome(self, exc):
+        return FAILURE if isinstance(exc, self.failure_exceptions) else IGNORED
+
+    def _finish(self, t, exc=None, result=None):
+        if t._done:
+            return
+        if exc is not None:
+            t.record(self._outcome(exc))
+        elif self.failure_if is not None and self.failure_if(result):
+            t.record(FAILURE)
+        else:
+            t.record(SUCCESS)
+
+    # -- call, with, decorator -----------------------------------------
+
+    def call(self, fn, *args, **kwargs):
+        """Runs fn(*args, **kwargs) if admitted and returns its result."""
+        t = self.allow()
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as e:
+            self._finish(t, exc=e)
+            raise
+        self._finish(t, result=result)
+        return result
+
+    def __enter__(self):
+        stack = getattr(self._local, "tickets", None)
+        if stack is None:
+            stack = self._local.tickets = []
+        stack.append(self.allow())
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self._finish(self._local.tickets.pop(), exc=exc)
+        return False
+
+    def __call__(self, fn):
+        import functools
+
+        @functools.wraps(fn)
+        def guarded(*args, **kwargs):
+            return self.call(fn, *args, **kwargs)
+        return guarded
+
+    # -- inspection ------------------------------------------------------
+
+    def snapshot(self):
+        """A dict of state, mode, settings and counters; None when unguarded."""
+        if not self._h:
+            return None
+        return self.segment.snapshot(self.name)
+
+    @property
+    def state(self):
+        snap = self.snapshot()
+        return snap["state"] if snap else "unguarded"
+
+    def close(self):
+        if self._h:
+            n.cbshm_breaker_release(self._h)
+            self._h = None
+
+
+def open_breaker(segment, name, fail_closed=False, **options):
+    """A breaker that never fails to open: when the segment or the breaker
+    cannot be had, calls run unguarded (fail-open) and .error says why -
+    or, with fail_closed=True, every call raises that error instead."""
+    try:
+        seg = Segment(segment, fail_closed=fail_closed)
+    except CbshmError as e:
+        return Breaker(name, None, None, error=e.code, fail_closed=fail_closed, **options)
+    try:
+        return seg.breaker(name, fail_closed=fail_closed, **options)
+    except CbshmError as e:
+        return Breaker(name, seg, None, error=e.code, fail_closed=fail_closed, **options)
+
+
+def apply(path, segment=None):
+    """Creates or reconciles a segment from a YAML file, as `cbctl apply`.
+    Returns the number of changes. Raises CbshmError; for a rejected file
+    the message carries FILE:LINE:COL."""
+    cfg = n.vp()
+    diag = n.Diag()
+    rc = n.cbshm_config_load_file(path.encode(), n.ctypes.byref(cfg), n.ctypes.byref(diag))
+    if rc == n.ECONFIG:
+        raise CbshmError(rc, "%s:%d:%d: %s: %s" % (diag.file.decode(), diag.line, diag.column,
+                                                   diag.key.decode(), diag.message.decode()))
+    _check(rc, path)
+    changes = n.ctypes.c_uint()
+    try:
+        rc = n.cbshm_apply(cfg, segment.encode() if segment else None, 0, None, None,
+                           n.ctypes.byref(changes))
+    finally:
+        n.cbshm_config_free(cfg)
+    _check(rc, "segment %s" % (segment or ""))
+    return changes.value
+
+
+def destroy(segment):
+    _check(n.cbshm_destroy(segment.encode()), "segment " + segment)

@@ -1,0 +1,132 @@
+"""The C library as ctypes sees it: where it is loaded from, the plain-data
+structs of cbshm.h laid out field for field, and the function signatures.
+Nothing here is API; cbshm/__init__.py is."""
+
+import ctypes
+import ctypes.util
+import glob
+import os
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_REPO = os.path.normpath(os.path.join(_HERE, "..", "..", ".."))
+
+
+def _candidates():
+    env = os.environ.get("CBSHM_LIBRARY")
+    if env:
+        yield env
+        return
+    # A build tree of this repository: the dev preset first, then any other.
+    preferred = os.path.join(_REPO, "build", "dev", "libcbshm", "libcbshm.so.1")
+    yield preferred
+    for path in sorted(glob.glob(os.path.join(_REPO, "build", "*", "libcbshm", "libcbshm.so.1"))):
+        if path != preferred and "asan" not in path and "tsan" not in path:
+            yield path
+    found = ctypes.util.find_library("cbshm")
+    if found:
+        yield found
+    yield "libcbshm.so.1"
+
+
+def _load():
+    errors = []
+    for path in _candidates():
+        try:
+            return ctypes.CDLL(path), path
+        except OSError as e:
+            errors.append("%s: %s" % (path, e))
+    raise ImportError("cbshm: cannot load libcbshm (set CBSHM_LIBRARY to its path): "
+                      + "; ".join(errors))
+
+
+lib, library_path = _load()
+
+u32, u64, c_int = ctypes.c_uint32, ctypes.c_uint64, ctypes.c_int
+
+
+class Settings(ctypes.Structure):
+    _fields_ = [
+        ("failure_threshold", u32), ("success_threshold", u32),
+        ("half_open_max_calls", u32), ("policy", u32),
+        ("open_timeout_ms", u64), ("probe_timeout_ms", u64),
+        ("window_type", u32), ("window_size", u32), ("window_duration_ms", u64),
+        ("window_buckets", u32), ("minimum_calls", u32), ("failure_rate", u32),
+        ("slow_call_rate", u32), ("slow_call_duration_ms", u64),
+        ("backoff_multiplier", u32), ("open_timeout_jitter", u32),
+        ("open_timeout_max_ms", u64), ("min_failing_workers", u32), ("reserved0", u32),
+    ]
+
+
+class Snapshot(ctypes.Structure):
+    _fields_ = [
+        ("name", ctypes.c_char * 64), ("index", u32), ("generation", u32),
+        ("state", c_int), ("mode", c_int), ("settings", Settings),
+        ("requests", u64), ("successes", u64), ("failures", u64), ("ignored", u64),
+        ("rejections", u64), ("trips", u64), ("probes_reclaimed", u64), ("slow_calls", u64),
+        ("consecutive_failures", u32), ("half_open_successes", u32),
+        ("probes_in_flight", u32), ("failing_workers", u32),
+        ("open_until_ns", u64), ("last_transition_ns", u64), ("time_in_state_ns", u64),
+        ("current_open_ms", u64), ("window_calls", u64), ("window_failures", u64),
+        ("window_slow_calls", u64), ("window_failure_rate", u32), ("window_slow_rate", u32),
+    ]
+
+
+class Ticket(ctypes.Structure):
+    _fields_ = [("ctl", u64), ("slot", ctypes.c_void_p), ("token", u64), ("start_ns", u64),
+                ("flags", u32), ("lease", u32)]
+
+
+class Diag(ctypes.Structure):
+    _fields_ = [("file", ctypes.c_char * 256), ("line", ctypes.c_uint),
+                ("column", ctypes.c_uint), ("key", ctypes.c_char * 64),
+                ("message", ctypes.c_char * 256)]
+
+
+# The layouts above must be the C ones; a wrong one would misread memory.
+assert ctypes.sizeof(Settings) == 96
+assert ctypes.sizeof(Snapshot) == 320
+assert ctypes.sizeof(Ticket) == 40
+
+P = ctypes.POINTER
+vp = ctypes.c_void_p
+
+
+def _sig(name, restype, *argtypes):
+    f = getattr(lib, name)
+    f.restype = restype
+    f.argtypes = list(argtypes)
+    return f
+
+
+cbshm_version = _sig("cbshm_version", ctypes.c_char_p)
+cbshm_strerror = _sig("cbshm_strerror", ctypes.c_char_p, c_int)
+cbshm_errname = _sig("cbshm_errname", ctypes.c_char_p, c_int)
+cbshm_open = _sig("cbshm_open", c_int, ctypes.c_char_p, ctypes.c_uint, P(vp))
+cbshm_close = _sig("cbshm_close", None, vp)
+cbshm_breaker_get = _sig("cbshm_breaker_get", c_int, vp, ctypes.c_char_p, P(vp))
+cbshm_breaker_release = _sig("cbshm_breaker_release", None, vp)
+cbshm_breaker_error = _sig("cbshm_breaker_error", c_int, vp)
+cbshm_allow = _sig("cbshm_allow", c_int, vp, P(Ticket))
+cbshm_record = _sig("cbshm_record", c_int, vp, P(Ticket), c_int)
+cbshm_record_timed = _sig("cbshm_record_timed", c_int, vp, P(Ticket), c_int, u64)
+cbshm_snapshot = _sig("cbshm_snapshot", c_int, vp, ctypes.c_char_p, P(Snapshot))
+cbshm_set_mode = _sig("cbshm_set_mode", c_int, vp, ctypes.c_char_p, c_int)
+cbshm_reset = _sig("cbshm_reset", c_int, vp, ctypes.c_char_p)
+cbshm_now_ns = _sig("cbshm_now_ns", u64)
+cbshm_default_segment = _sig("cbshm_default_segment", ctypes.c_char_p)
+cbshm_config_load_file = _sig("cbshm_config_load_file", c_int, ctypes.c_char_p, P(vp), P(Diag))
+cbshm_config_free = _sig("cbshm_config_free", None, vp)
+cbshm_apply = _sig("cbshm_apply", c_int, vp, ctypes.c_char_p, ctypes.c_uint, vp, vp,
+                   P(ctypes.c_uint))
+cbshm_destroy = _sig("cbshm_destroy", c_int, ctypes.c_char_p)
+
+# The library's own codes (cbshm.h, CBSHM_ERRNO_MAP).
+EREJECTED = -30800
+ENOSEG = -30801
+ENOBREAKER = -30808
+ECONFIG = -30812
+FAIL_CLOSED = 0x1
+
+SUCCESS, FAILURE, IGNORED = 0, 1, 2
+STATES = {0: "closed", 1: "open", 2: "half_open"}
+MODES = {0: "normal", 1: "forced_open", 2: "forced_closed", 3: "disabled"}

@@ -1,0 +1,86 @@
+"""A WSGI app whose handler calls a downstream through a circuit breaker
+that every gunicorn worker shares.
+
+    GET /  ->  200 when the downstream answered, 502 when it failed,
+               503 at once when the breaker is open (the downstream is
+               not called).
+
+Environment: CBSHM_SEGMENT (default /cbshm-gunicorn), DOWNSTREAM_PORT
+(default 9000), BREAKER_MODE ("shared", the default, or "per-process": an
+in-process breaker per worker, for comparison), ATTEMPT_LOG (a file that
+gets one line per call that reached for the downstream; for the tests).
+"""
+
+import os
+import socket
+import sys
+import time
+
+try:
+    import cbshm
+except ImportError:  # running from the source tree
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                    "..", "..", "bindings", "python"))
+    import cbshm
+
+SEGMENT = os.environ.get("CBSHM_SEGMENT", "/cbshm-gunicorn")
+DOWNSTREAM = ("127.0.0.1", int(os.environ.get("DOWNSTREAM_PORT", "9000")))
+ATTEMPT_LOG = os.environ.get("ATTEMPT_LOG")
+
+
+def call_downstream():
+    if ATTEMPT_LOG:
+        # One write(2) per line with O_APPEND: lines from workers never mix.
+        fd = os.open(ATTEMPT_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.write(fd, ("%d %.6f\n" % (os.getpid(), time.monotonic())).encode())
+        os.close(fd)
+    with socket.create_connection(DOWNSTREAM, timeout=2) as s:
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        if not s.recv(64).startswith(b"HTTP/1.0 200"):
+            raise ConnectionError("downstream answered badly")
+
+
+class LocalOpen(Exception):
+    pass
+
+
+class PerProcessBreaker:
+    """What libcbshm replaces: a breaker in each worker's own memory
+    (consecutive failures, one probe per open period - per process)."""
+
+    def __init__(self, threshold, open_timeout):
+        self.threshold, self.open_timeout = threshold, open_timeout
+        self.failures, self.opened_at = 0, None
+
+    def call(self, fn):
+        if self.opened_at is not None and time.monotonic() - self.opened_at < self.open_timeout:
+            raise LocalOpen()
+        try:
+            fn()
+        except OSError:
+            self.failures += 1
+            if self.opened_at is not None or self.failures >= self.threshold:
+                self.opened_at = time.monotonic()
+            raise
+        self.failures, self.opened_at = 0, None
+
+
+if os.environ.get("BREAKER_MODE", "shared") == "per-process":
+    breaker = PerProcessBreaker(int(os.environ.get("BREAKER_THRESHOLD", "3")),
+                                float(os.environ.get("BREAKER_OPEN_TIMEOUT", "2")))
+else:
+    # Opened when the module is imported: in the master with preload_app
+    # (the handle survives the fork of every worker), else in each worker.
+    breaker = cbshm.open_breaker(SEGMENT, "downstream", failure_exceptions=(OSError,))
+
+
+def app(environ, start_response):
+    try:
+        breaker.call(call_downstream)
+        status, body = "200 OK", b"ok\n"
+    except (cbshm.CircuitOpenError, LocalOpen):
+        status, body = "503 Service Unavailable", b"downstream unavailable (breaker open)\n"
+    except OSError as e:
+        status, body = "502 Bad Gateway", ("downstream failed: %s\n" % e).encode()
+    start_response(status, [("Content-Type", "text/plain"), ("X-Worker", str(os.getpid()))])
+    return [body]

@@ -1,0 +1,185 @@
+"""Unit tests of the Python binding (unittest, standard library only)."""
+
+import itertools
+import os
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bindings", "python"))
+import cbshm  # noqa: E402
+
+_seq = itertools.count()
+
+
+def yaml_file(text):
+    f = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
+    f.write(text)
+    f.close()
+    return f.name
+
+
+class Fixture(unittest.TestCase):
+    YAML = ("breakers:\n"
+            "  - name: api\n    failure_threshold: 3\n    open_timeout: 30s\n"
+            "  - name: slow\n    slow_call_duration: 100ms\n")
+
+    def setUp(self):
+        self.seg = "/cbshm-py-%d-%d" % (os.getpid(), next(_seq))
+        self.path = yaml_file(self.YAML)
+        cbshm.apply(self.path, self.seg)
+        self.segment = cbshm.Segment(self.seg)
+        self.api = self.segment.breaker("api", failure_exceptions=(ConnectionError,))
+
+    def tearDown(self):
+        self.api.close()
+        self.segment.close()
+        cbshm.destroy(self.seg)
+        os.unlink(self.path)
+
+
+class TestCalls(Fixture):
+    def test_call_returns_the_result_and_counts_a_success(self):
+        self.assertEqual(self.api.call(lambda a, b=0: a + b, 2, b=3), 5)
+        snap = self.api.snapshot()
+        self.assertEqual(snap["successes"], 1)
+        self.assertEqual(snap["state"], "closed")
+        self.assertEqual(self.api.state, "closed")
+
+    def test_failure_exceptions_count_and_others_are_ignored(self):
+        def boom(exc):
+            raise exc
+
+        with self.assertRaises(ConnectionError):
+            self.api.call(boom, ConnectionError("refused"))
+        with self.assertRaises(KeyError):
+            self.api.call(boom, KeyError("not a downstream problem"))
+        snap = self.api.snapshot()
+        self.assertEqual(snap["failures"], 1)
+        self.assertEqual(snap["ignored"], 1)
+
+    def test_failure_if_judges_results(self):
+        b = self.segment.breaker("api", failure_if=lambda status: status >= 500)
+        b.call(lambda: 503)
+        b.call(lambda: 200)
+        snap = b.snapshot()
+        self.assertEqual((snap["failures"], snap["successes"]), (1, 1))
+        b.close()
+
+    def test_a_tripped_breaker_raises_circuit_open_without_calling(self):
+        def down():
+            raise ConnectionError("refused")
+
+        for _ in range(3):
+            with self.assertRaises(ConnectionError):
+                self.api.call(down)
+        called = []
+        with self.assertRaises(cbshm.CircuitOpenError) as cm:
+            self.api.call(called.append, 1)
+        self.assertEqual(called, [])
+        self.assertEqual(cm.exception.breaker, "api")
+        self.assertEqual(cm.exception.name, "CBSHM_EREJECTED")
+        self.assertTrue(0 < cm.exception.retry_after <= 30)
+        self.assertIn("rejected", str(cm.exception))
+        self.assertEqual(self.api.state, "open")
+
+    def test_with_block_records_its_outcome(self):
+        with self.api:
+            pass
+        with self.assertRaises(ConnectionError):
+            with self.api:
+                raise ConnectionError()
+        snap = self.api.snapshot()
+        self.assertEqual((snap["successes"], snap["failures"]), (1, 1))
+
+    def test_decorator_guards_every_call(self):
+        @self.api
+        def double(x):
+            return 2 * x
+
+        self.assertEqual(double(21), 42)
+        self.assertEqual(double.__name__, "double")
+        self.assertEqual(self.api.snapshot()["successes"], 1)
+
+    def test_two_step_records_exactly_once(self):
+        t = self.api.allow()
+        t.failure()
+        with self.assertRaises(cbshm.CbshmError):
+            t.success()
+        self.assertEqual(self.api.snapshot()["failures"], 1)
+
+    def test_two_step_callers_may_pass_a_duration(self):
+        slow = self.segment.breaker("slow")
+        slow.allow().success(duration=0.5)
+        slow.allow().success(duration=0.01)
+        self.assertEqual(slow.snapshot()["slow_calls"], 1)
+        slow.close()
+
+    def test_modes_and_reset(self):
+        self.segment.set_mode("api", "forced_open")
+        with self.assertRaises(cbshm.CircuitOpenError):
+            self.api.call(lambda: None)
+        self.segment.set_mode("api", "normal")
+        self.api.call(lambda: None)
+        self.segment.reset("api")
+        self.assertEqual(self.api.snapshot()["requests"], 0)
+        with self.assertRaises(ValueError):
+            self.segment.set_mode("api", "sideways")
+
+    def test_snapshot_reports_settings(self):
+        snap = self.api.snapshot()
+        self.assertEqual(snap["name"], "api")
+        self.assertEqual(snap["settings"]["failure_threshold"], 3)
+        self.assertEqual(snap["settings"]["open_timeout_ms"], 30000)
+        self.assertEqual(snap["mode"], "normal")
+
+    def test_a_handle_opened_before_fork_works_in_the_child(self):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                for _ in range(5):
+                    self.api.call(lambda: None)
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        self.assertEqual(self.api.snapshot()["successes"], 5)
+
+
+class TestFailOpen(unittest.TestCase):
+    def test_a_missing_segment_runs_calls_unguarded(self):
+        b = cbshm.open_breaker("/cbshm-py-no-such-segment", "api")
+        self.assertEqual(b.call(lambda: "ran"), "ran")
+        with b:
+            pass
+        self.assertEqual(b.error.name, "CBSHM_ENOSEG")
+        self.assertIsNone(b.snapshot())
+        self.assertEqual(b.state, "unguarded")
+
+    def test_fail_closed_raises_the_problem_instead(self):
+        b = cbshm.open_breaker("/cbshm-py-no-such-segment", "api", fail_closed=True)
+        with self.assertRaises(cbshm.CbshmError) as cm:
+            b.call(lambda: "ran")
+        self.assertEqual(cm.exception.name, "CBSHM_ENOSEG")
+
+    def test_segment_errors_carry_the_library_message(self):
+        with self.assertRaises(cbshm.CbshmError) as cm:
+            cbshm.Segment("/cbshm-py-no-such-segment")
+        self.assertIn("segment does not exist", str(cm.exception))
+
+    def test_a_rejected_file_names_file_line_and_column(self):
+        path = yaml_file("breakers:\n  - name: a\n    open_timeout: 5\n")
+        try:
+            with self.assertRaises(cbshm.CbshmError) as cm:
+                cbshm.apply(path, "/cbshm-py-never")
+            self.assertIn("%s:3:19: breakers[0].open_timeout: duration '5' needs a unit" % path,
+                          str(cm.exception))
+        finally:
+            os.unlink(path)
+
+    def test_version(self):
+        self.assertRegex(cbshm.version(), r"^\d+\.\d+\.\d+$")
+
+
+if __name__ == "__main__":
+    unittest.main()

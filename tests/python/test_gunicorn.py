@@ -1,0 +1,205 @@
+"""End to end: a real gunicorn with 4 sync workers on 127.0.0.1 serving
+examples/gunicorn/app.py, a real downstream that is stopped and started,
+and HTTP clients driving traffic. With the shared breaker the dead
+downstream gets at most threshold + workers - 1 calls before every worker
+answers 503 at once, and exactly half_open_max_calls probe per open
+period; service recovers when it is back. The same scenario with a
+per-process breaker in each worker runs for comparison."""
+
+import http.client
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(REPO, "bindings", "python"))
+import cbshm  # noqa: E402
+
+WORKERS, THRESHOLD, OPEN_TIMEOUT = 4, 3, 2.0
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Downstream:
+    """A TCP server answering "HTTP/1.0 200"; stop() closes its listening
+    socket, so calls are refused, and start() opens it again."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.sock = None
+        self.start()
+
+    def start(self):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", self.port))
+        s.listen(64)
+        self.sock = s
+        threading.Thread(target=self._serve, args=(s,), daemon=True).start()
+
+    def _serve(self, s):
+        while True:
+            try:
+                c, _ = s.accept()
+            except OSError:
+                return
+            with c:
+                try:
+                    c.recv(256)
+                    c.sendall(b"HTTP/1.0 200 OK\r\n\r\nok")
+                except OSError:
+                    pass
+
+    def stop(self):
+        self.sock.close()
+
+
+class Clients:
+    """Threads sending GET / to gunicorn, recording (time, status, worker, latency)."""
+
+    def __init__(self, port, n=8):
+        self.port, self.records, self.stopping = port, [], threading.Event()
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(n)]
+        for t in self.threads:
+            t.start()
+
+    def _run(self):
+        while not self.stopping.is_set():
+            t0 = time.monotonic()
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+                conn.request("GET", "/")
+                r = conn.getresponse()
+                r.read()
+                rec = (t0, r.status, r.getheader("X-Worker"), time.monotonic() - t0)
+                conn.close()
+            except OSError:
+                rec = (t0, 0, None, time.monotonic() - t0)
+            with self.lock:
+                self.records.append(rec)
+            time.sleep(0.005)
+
+    def stop(self):
+        self.stopping.set()
+        for t in self.threads:
+            t.join()
+
+
+def attempts(log):
+    if not os.path.exists(log):
+        return []
+    with open(log) as f:
+        return sorted(float(line.split()[1]) for line in f if line.strip())
+
+
+def clusters(times, gap=0.5):
+    out = []
+    for t in times:
+        if out and t - out[-1][-1] < gap:
+            out[-1].append(t)
+        else:
+            out.append([t])
+    return out
+
+
+def scenario(mode):
+    """Runs the outage; returns (calls_while_down, probes per period, records, t marks)."""
+    work = tempfile.mkdtemp()
+    seg = "/cbshm-gunicorn-test-%d-%s" % (os.getpid(), mode)
+    log = os.path.join(work, "attempts")
+    down = Downstream()
+    cbshm.apply(os.path.join(REPO, "examples", "gunicorn", "breakers.yaml"), seg)
+    port = free_port()
+    env = dict(os.environ, CBSHM_SEGMENT=seg, DOWNSTREAM_PORT=str(down.port), ATTEMPT_LOG=log,
+               BREAKER_MODE=mode, BREAKER_THRESHOLD=str(THRESHOLD),
+               BREAKER_OPEN_TIMEOUT=str(OPEN_TIMEOUT))
+    gunicorn = subprocess.Popen(
+        [shutil.which("gunicorn") or "gunicorn", "-c", "gunicorn.conf.py", "--bind",
+         "127.0.0.1:%d" % port, "app:app"],
+        cwd=os.path.join(REPO, "examples", "gunicorn"), env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                probe = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+                probe.request("GET", "/")
+                probe.getresponse().read()
+                probe.close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or gunicorn.poll() is not None:
+                    raise RuntimeError("gunicorn did not start: %s" % gunicorn.stderr.read())
+                time.sleep(0.1)
+        clients = Clients(port)
+        time.sleep(1.0)
+        t_down = time.monotonic()
+        down.stop()
+        time.sleep(2 * OPEN_TIMEOUT + 0.5)  # two probe rounds while down
+        t_up = time.monotonic()
+        down.start()
+        deadline = time.monotonic() + OPEN_TIMEOUT + 5
+        while time.monotonic() < deadline:
+            with clients.lock:
+                if any(r[1] == 200 and r[0] > t_up + 0.05 for r in clients.records):
+                    break
+            time.sleep(0.1)
+        time.sleep(0.3)
+        clients.stop()
+        tried = [t for t in attempts(log) if t_down <= t < t_up]
+        before_trip = [t for t in tried if t < t_down + OPEN_TIMEOUT * 0.75]
+        probes = [len(c) for c in clusters([t for t in tried if t >= t_down + OPEN_TIMEOUT * 0.75])]
+        return len(before_trip), probes, clients.records, (t_down, t_up)
+    finally:
+        gunicorn.send_signal(signal.SIGTERM)
+        try:
+            gunicorn.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            gunicorn.kill()
+        gunicorn.stderr.close()
+        down.stop()
+        cbshm.destroy(seg)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+class TestGunicorn(unittest.TestCase):
+    def test_workers_of_a_real_gunicorn_share_one_breaker(self):
+        shared, probes, records, (t_down, t_up) = scenario("shared")
+        local, local_probes, _, _ = scenario("per-process")
+        print("\ngunicorn: workers=%d threshold=%d calls_while_down: shared=%d (bound %d), "
+              "per-process=%d (about %d); probes per open period: shared=%s, per-process=%s"
+              % (WORKERS, THRESHOLD, shared, THRESHOLD + WORKERS - 1, local,
+                 WORKERS * THRESHOLD, probes, local_probes), file=sys.stderr)
+
+        self.assertGreaterEqual(shared, THRESHOLD)
+        self.assertLessEqual(shared, THRESHOLD + WORKERS - 1)
+        # Every worker answers 503 at once while the breaker is open.
+        fast = [r for r in records
+                if t_down + 0.5 < r[0] < t_down + OPEN_TIMEOUT - 0.2 and r[1] == 503]
+        self.assertGreater(len(fast), 20)
+        self.assertEqual(len({r[2] for r in fast}), WORKERS)
+        self.assertTrue(all(r[3] < 0.25 for r in fast), max(r[3] for r in fast))
+        self.assertFalse([r for r in records if t_down + 0.5 < r[0] < t_up and r[1] == 200])
+        # One probe per open period, host-wide.
+        self.assertEqual(probes, [1, 1])
+        # Recovered once the downstream was back.
+        self.assertTrue(any(r[1] == 200 and r[0] > t_up for r in records))
+        # The per-process breakers let more calls through.
+        self.assertGreater(local, shared)
+
+
+if __name__ == "__main__":
+    unittest.main()
