@@ -5,9 +5,18 @@
  * we repair the table (re-derive the index and counts from the slots,
  * finish or undo the change the journal names), mark the mutex consistent
  * and count the repair. If the mutex is beyond repair we say so.
+ *
+ * Nobody waits for the lock forever: a holder that is stopped (SIGSTOP,
+ * a debugger) or a lock word scribbled to look held would otherwise stall
+ * every worker that needs a transition. After LOCK_WAIT_NS the caller
+ * gets CBSHM_ELOCK and, on the hot path, fails open.
  */
+#define _GNU_SOURCE /* pthread_mutex_clocklock */
 #include <errno.h>
 #include <pthread.h>
+#include <time.h>
+
+#define LOCK_WAIT_NS 1000000000L
 
 #include "internal.h"
 
@@ -28,7 +37,12 @@ int cbshm__lock_init(pthread_mutex_t *m)
 int cbshm__lock(struct cbshm *shm)
 {
     struct cbshm_header *h = shm->hdr;
-    int rc = pthread_mutex_lock(&h->lock);
+    struct timespec deadline;
+    int rc;
+
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += LOCK_WAIT_NS / 1000000000L;
+    rc = pthread_mutex_clocklock(&h->lock, CLOCK_MONOTONIC, &deadline);
 
     if (rc == 0)
         return 0;
@@ -41,7 +55,7 @@ int cbshm__lock(struct cbshm *shm)
         atomic_fetch_add_explicit(&h->lock_repairs, 1, memory_order_relaxed);
         return 0;
     }
-    if (rc == ENOTRECOVERABLE)
+    if (rc == ENOTRECOVERABLE || rc == ETIMEDOUT)
         return CBSHM_ELOCK;
     return -rc;
 }

@@ -72,16 +72,20 @@ int cbshm__table_find(const struct cbshm *shm, const char *name, uint32_t *slot)
     return CBSHM_ENOBREAKER;
 }
 
-static void index_insert(struct cbshm *shm, const char *name, uint32_t slot)
+/* Returns false when no bucket is free, which only a scribbled index can
+   make happen: it has at least twice as many buckets as slots. */
+static bool index_insert(struct cbshm *shm, const char *name, uint32_t slot)
 {
     uint32_t mask = shm->index_buckets - 1;
     uint32_t b = (uint32_t)name_hash(name) & mask;
 
-    /* The index has at least twice as many buckets as slots: a free
-       bucket always exists. */
-    while (shm->index[b] != 0)
-        b = (b + 1) & mask;
-    shm->index[b] = slot + 1;
+    for (uint32_t probes = 0; probes < shm->index_buckets; probes++, b = (b + 1) & mask) {
+        if (shm->index[b] == 0) {
+            shm->index[b] = slot + 1;
+            return true;
+        }
+    }
+    return false;
 }
 
 void cbshm__table_reindex(struct cbshm *shm)
@@ -93,10 +97,8 @@ void cbshm__table_reindex(struct cbshm *shm)
     memset(shm->index, 0, (size_t)shm->index_buckets * sizeof(uint32_t));
     CBSHM_CRASH_POINT("reindex.cleared");
     for (uint32_t i = 0; i < shm->capacity; i++) {
-        if (slot_live(&shm->slots[i])) {
-            index_insert(shm, shm->slots[i].name, i);
+        if (slot_live(&shm->slots[i]) && index_insert(shm, shm->slots[i].name, i))
             n++;
-        }
     }
     h->breakers = n;
     h->op = CBSHM_OP_NONE;
@@ -164,9 +166,12 @@ int cbshm__table_add(struct cbshm *shm, const char *name, const struct cbshm_set
                           memory_order_release);
     atomic_store_explicit(&sl->in_use, 1, memory_order_release);
     CBSHM_CRASH_POINT("add.published");
-    index_insert(shm, name, i);
-    h->breakers++;
-    h->op = CBSHM_OP_NONE;
+    if (index_insert(shm, name, i)) {
+        h->breakers++;
+        h->op = CBSHM_OP_NONE;
+    } else {
+        cbshm__table_reindex(shm); /* the slots are the truth */
+    }
     *slot = i;
     return 0;
 }

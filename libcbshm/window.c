@@ -174,8 +174,12 @@ static void window_time(const struct cbshm_slot *sl, uint64_t now, const struct 
 {
     uint64_t width = bucket_ns(sl), k = now / width;
     uint32_t buckets = atomic_load_explicit(&sl->cfg.window_buckets, memory_order_relaxed);
-    uint64_t kmin = k + 1 >= buckets ? k + 1 - buckets : 0;
+    uint64_t kmin;
     struct cbshm__sums base;
+
+    /* Settings read from the segment are untrusted: bound the walk. */
+    buckets = buckets < 1 ? 1 : buckets > CBSHM_WINDOW_BUCKETS_MAX ? CBSHM_WINDOW_BUCKETS_MAX : buckets;
+    kmin = k + 1 >= buckets ? k + 1 - buckets : 0;
 
     /* The oldest checkpoint still inside the window: buckets without a
        call have none, and changed nothing, so the next one serves. */

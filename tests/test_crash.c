@@ -308,7 +308,53 @@ static void test_cbctl_killed_inside_the_lock_leaves_cbctl_check_clean(void **st
     assert_int_equal(cbshm_destroy(seg), 0);
 }
 
+/* A lock holder frozen by SIGSTOP: others give up after a bound, fail
+   open, and repair once it is killed. */
+static void test_a_stopped_lock_holder_makes_others_fail_open_not_hang(void **state)
+{
+    char seg[64];
+    struct cbshm *shm;
+    struct cbshm_breaker *b;
+    struct cbshm_snapshot s;
+    int pid, status, ran = 0;
+
+    (void)state;
+    t_apply(t_segment_name(seg), BASE);
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    b = get(shm, "a");
+    if ((pid = fork()) == 0) {
+        setenv("CBSHM_CRASH_AT", "mode.locked", 1);
+        setenv("CBSHM_CRASH_SIGNAL", "STOP", 1);
+        act_mode(seg);
+        _exit(0);
+    }
+    assert_int_equal(waitpid(pid, &status, WUNTRACED), pid);
+    if (!WIFSTOPPED(status)) {
+        kill(pid, SIGKILL);
+        fail_msg("the child did not stop inside the lock");
+    }
+    /* The hot path of a closed breaker needs no lock at all. */
+    assert_int_equal(cbshm_execute(b, ok_fn, NULL), 0);
+    assert_int_equal(cbshm_breaker_error(b), 0);
+    /* A trip needs it: the failure is recorded, the trip waits out the
+       bound and is skipped, the call was made and returns 0. */
+    assert_int_equal(cbshm_execute(b, fail_fn, &ran), 0);
+    assert_int_equal(cbshm_execute(b, fail_fn, &ran), 0);
+    int err = cbshm_breaker_error(b), snap_rc = cbshm_snapshot(shm, "a", &s);
+    kill(pid, SIGKILL); /* before any assertion can leave it stopped */
+    assert_int_equal(err, CBSHM_ELOCK);
+    assert_int_equal(snap_rc, CBSHM_ELOCK);
+    assert_int_equal(t_wait(pid), 128 + SIGKILL);
+    assert_int_equal(cbshm_snapshot(shm, "a", &s), 0);
+    assert_int_equal(s.failures, 2);
+    assert_int_equal(cbshm_check(shm, check_report, NULL), 0);
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_a_stopped_lock_holder_makes_others_fail_open_not_hang),
     cmocka_unit_test(test_crash_after_creating_the_name_is_recovered_by_the_next_apply),
     cmocka_unit_test(test_crash_before_initialising_the_segment_is_recovered),
     cmocka_unit_test(test_crash_before_publishing_the_header_is_recovered),

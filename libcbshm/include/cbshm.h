@@ -71,7 +71,7 @@ CBSHM_API const char *cbshm_version(void);
     X(EFULL, -30810, "breaker table is full")                                  \
     X(EBADNAME, -30811, "invalid breaker or segment name")                     \
     X(ECONFIG, -30812, "configuration rejected")                               \
-    X(ELOCK, -30813, "table lock could not be repaired")                       \
+    X(ELOCK, -30813, "table lock could not be taken (held too long, or beyond repair)")                       \
     X(EPERM, -30814, "segment has unsafe ownership or permissions")            \
     X(ERETIRED, -30815, "segment was destroyed")                               \
     X(EINVAL, -30816, "invalid argument")
