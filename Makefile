@@ -4,7 +4,7 @@ PRESET ?= dev
 BUILD  := build/$(PRESET)
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps configure build check demo bench install clean
+.PHONY: all deps configure build check demo bench fuzz stress install clean
 
 all: build
 
@@ -26,6 +26,12 @@ demo: build
 bench: build
 	$(BUILD)/bench/bench_hotpath
 	$(BUILD)/bench/bench_table $(BUILD)/cbctl/cbctl
+
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@cmake --preset fuzz >/dev/null
+	@cmake --build build/fuzz -j$(JOBS)
+	sh tests/fuzz/run.sh build/fuzz $(FUZZ_SECONDS)
 
 install: build
 	cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))
