@@ -33,6 +33,9 @@ fuzz: deps
 	@cmake --build build/fuzz -j$(JOBS)
 	sh tests/fuzz/run.sh build/fuzz $(FUZZ_SECONDS)
 
+stress: build
+	$(BUILD)/tests/killstorm --kills 10000 --workers 8 --max-seconds 1800
+
 install: build
 	cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))
 
