@@ -40,6 +40,8 @@ void cbctl_command_help(const struct cbctl_cmd *cmd);
  */
 int cbctl_parse_options(const struct cbctl_cmd *cmd, int argc, char **argv, int *json, int *all);
 int cbctl_attach(struct cbctl *ctl, const char *what, struct cbshm **out);
+/* "cbctl: WHAT: segment NAME: why", saying which versions met on a skew. */
+void cbctl_segment_error(const char *what, const char *segment, int rc);
 
 /* output.c */
 const char *cbctl_state_name(enum cbshm_state s);

@@ -152,7 +152,7 @@ int cbctl_cmd_apply(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, ch
             cbctl_err("apply: segment %s: %zu breakers do not fit its capacity; "
                       "destroy it and apply again to resize", segment, cfg->n_breakers);
         else
-            cbctl_err("apply: segment %s: %s", segment, cbshm_strerror(rc));
+            cbctl_segment_error("apply", segment, rc);
         cbshm_config_free(cfg);
         return CBCTL_FAILED;
     }

@@ -22,7 +22,7 @@ int cbctl_cmd_check(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, ch
     if (optind < argc)
         return cbctl_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
     if ((rc = cbshm_open(ctl->segment_final, 0, &shm)) != 0) {
-        cbctl_err("check: segment %s: %s", ctl->segment_final, cbshm_strerror(rc));
+        cbctl_segment_error("check", ctl->segment_final, rc);
         return CBCTL_FAILED;
     }
     rc = cbshm_check(shm, report, (void *)ctl->segment_final);

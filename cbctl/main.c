@@ -89,12 +89,31 @@ int cbctl_parse_options(const struct cbctl_cmd *cmd, int argc, char **argv, int 
     return -1;
 }
 
+void cbctl_segment_error(const char *what, const char *segment, int rc)
+{
+    struct cbshm_peek p;
+
+    if ((rc == CBSHM_EVERSION || rc == CBSHM_EABI) && cbshm_peek(segment, &p) == 0) {
+        if (rc == CBSHM_EVERSION)
+            cbctl_err("%s: segment %s: layout version %u; this cbctl (libcbshm %s) reads layout "
+                      "version %u: use the cbctl that matches the workers, or destroy and apply",
+                      what, segment, p.layout_version, cbshm_version(), p.my_layout_version);
+        else
+            cbctl_err("%s: segment %s: ABI fingerprint %016llx; this cbctl (libcbshm %s) has "
+                      "%016llx: the segment was made by a build for another architecture or "
+                      "C library", what, segment, (unsigned long long)p.abi_fingerprint,
+                      cbshm_version(), (unsigned long long)p.my_abi_fingerprint);
+        return;
+    }
+    cbctl_err("%s: segment %s: %s", what, segment, cbshm_strerror(rc));
+}
+
 int cbctl_attach(struct cbctl *ctl, const char *what, struct cbshm **out)
 {
     int rc = cbshm_open(ctl->segment_final, 0, out);
 
     if (rc != 0)
-        cbctl_err("%s: segment %s: %s", what, ctl->segment_final, cbshm_strerror(rc));
+        cbctl_segment_error(what, ctl->segment_final, rc);
     return rc;
 }
 

@@ -145,6 +145,30 @@ static int check_owner(const struct stat *st)
     return 0;
 }
 
+static uint64_t pidns_inode(void)
+{
+    struct stat st;
+    return stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
+/*
+ * What the header says about who may use the segment: a process in
+ * another PID namespace would see other processes' pids in leases and
+ * stripe claims (two containers can both have a pid 1), and a segment made
+ * group-writable by someone other than its creator's configuration is
+ * refused like one writable by others.
+ */
+static int check_users(const struct cbshm_header *h, const struct stat *st)
+{
+    uint64_t mine = pidns_inode();
+
+    if (h->pidns_inode != 0 && mine != 0 && h->pidns_inode != mine)
+        return CBSHM_EPIDNS;
+    if ((st->st_mode & S_IWGRP) && !(h->mode & S_IWGRP))
+        return CBSHM_EPERM;
+    return 0;
+}
+
 static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -194,6 +218,10 @@ int cbshm__segment_attach(const char *name, unsigned flags, bool wait_publish,
                 goto out;
             }
             rc = cbshm__validate_header(base, (uint64_t)st.st_size);
+            if (rc == 0 && (rc = check_users(base, &st)) != 0) {
+                munmap(base, (size_t)st.st_size);
+                goto out;
+            }
             if (rc == 0)
                 break;
             munmap(base, (size_t)st.st_size);
@@ -228,12 +256,6 @@ void cbshm_close(struct cbshm *shm)
     cbshm__release_stripes(shm);
     munmap(shm->base, shm->bytes);
     free(shm);
-}
-
-static uint64_t pidns_inode(void)
-{
-    struct stat st;
-    return stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
 int cbshm__segment_create(const char *name, const struct cbshm_config *cfg,
@@ -345,6 +367,41 @@ int cbshm__segment_unlink_unpublished(const char *name)
     if (rc == 0 && shm_unlink(name) != 0)
         rc = errno == ENOENT ? 0 : -errno;
     return rc;
+}
+
+int cbshm_peek(const char *name, struct cbshm_peek *out)
+{
+    struct cbshm_header h;
+    struct stat st;
+    ssize_t got;
+    int fd, rc;
+
+    if (out == NULL)
+        return CBSHM_EINVAL;
+    if ((rc = cbshm__check_segment_name(name)) != 0)
+        return rc;
+    if ((fd = shm_open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0)) < 0)
+        return errno == ENOENT ? CBSHM_ENOSEG : -errno;
+    memset(&h, 0, sizeof h);
+    if (fstat(fd, &st) != 0) {
+        rc = -errno;
+        close(fd);
+        return rc;
+    }
+    got = pread(fd, &h, offsetof(struct cbshm_header, lock), 0);
+    close(fd);
+    memset(out, 0, sizeof *out);
+    if (got >= (ssize_t)offsetof(struct cbshm_header, segment_bytes)) {
+        out->magic = atomic_load_explicit(&h.magic, memory_order_relaxed);
+        out->layout_version = h.layout_version;
+        out->abi_fingerprint = h.abi_fingerprint;
+    }
+    out->my_layout_version = CBSHM_LAYOUT_VERSION;
+    out->my_abi_fingerprint = cbshm__abi_fingerprint();
+    out->file_bytes = (uint64_t)st.st_size;
+    out->owner_uid = (uint32_t)st.st_uid;
+    out->file_mode = (uint32_t)(st.st_mode & 07777);
+    return 0;
 }
 
 int cbshm_destroy(const char *name)

@@ -114,6 +114,11 @@ void cbshm__release_stripes(struct cbshm *shm)
             break;
         }
     }
+    if (registry_n == 0) { /* nothing open: nothing left allocated */
+        free(registry);
+        registry = NULL;
+        registry_cap = 0;
+    }
     if (cbshm__claim.shm_id == shm->id) {
         cbshm__claim.shm_id = 0;
         cbshm__claim.stripe = 0;

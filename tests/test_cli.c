@@ -455,6 +455,65 @@ static void test_apply_accepts_every_key_and_show_reports_them(void **state)
     assert_non_null(strstr(r.out, "slow calls:           2s or longer; trip at 80%"));
 }
 
+static void test_version_skew_is_refused_naming_both_versions(void **state)
+{
+    struct cbshm *shm;
+    struct run r;
+    char want[160];
+    uint32_t saved;
+
+    (void)state;
+    apply_ok();
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    saved = shm->hdr->layout_version;
+    shm->hdr->layout_version = saved + 1;
+    assert_int_equal(cbctl(&r, "-s", seg, "list", NULL)->status, 1);
+    snprintf(want, sizeof want, "layout version %u; this cbctl (libcbshm %s) reads layout version %u",
+             saved + 1, CBSHM_VERSION_STRING, saved);
+    assert_non_null(strstr(r.err, want));
+    assert_int_equal(cbctl(&r, "-s", seg, "check", NULL)->status, 1);
+    assert_non_null(strstr(r.err, want));
+    assert_int_equal(cbctl(&r, "-s", seg, "apply", "-f", yaml_path, NULL)->status, 1);
+    assert_non_null(strstr(r.err, want));
+    shm->hdr->layout_version = saved;
+    shm->hdr->abi_fingerprint ^= 0xff;
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "payments", NULL)->status, 1);
+    assert_non_null(strstr(r.err, "ABI fingerprint"));
+    assert_non_null(strstr(r.err, "another architecture or C library"));
+    shm->hdr->abi_fingerprint ^= 0xff;
+    assert_int_equal(cbctl(&r, "-s", seg, "check", NULL)->status, 0);
+    cbshm_close(shm);
+}
+
+static void test_cbctl_commands_are_clean_under_valgrind_memcheck(void **state)
+{
+    static const char *cmds[][4] = {{"apply", "-f", NULL, NULL}, {"list", "--json", NULL, NULL},
+                                    {"show", "payments", NULL, NULL}, {"reset", "--all", NULL, NULL},
+                                    {"open", "search", NULL, NULL}, {"check", NULL, NULL, NULL},
+                                    {"show", "nope", NULL, NULL}, {"destroy", NULL, NULL, NULL}};
+    char line[1024];
+
+    (void)state;
+    if (system("command -v valgrind >/dev/null 2>&1") != 0)
+        skip();
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        snprintf(line, sizeof line,
+                 "valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=all "
+                 "%s -s %s %s %s %s >/dev/null 2>/dev/null",
+                 CBCTL_PATH, seg, cmds[i][0], cmds[i][1] ? cmds[i][1] : "",
+                 cmds[i][2] ? cmds[i][2] : (i == 0 ? yaml_path : ""));
+        int rc = system(line);
+        if (!WIFEXITED(rc) || WEXITSTATUS(rc) == 99)
+            fail_msg("valgrind found errors in: cbctl %s", cmds[i][0]);
+    }
+    /* and on a rejected file */
+    snprintf(line, sizeof line,
+             "valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=all "
+             "%s -s %s apply -f %s/tests/fixtures/bad-window.yaml >/dev/null 2>&1",
+             CBCTL_PATH, seg, SOURCE_DIR);
+    assert_int_equal(WEXITSTATUS(system(line)), 3);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 static const struct CMUnitTest tests[] = {
     T(test_help_lists_every_command_and_the_exit_codes),
@@ -473,5 +532,7 @@ static const struct CMUnitTest tests[] = {
     T(test_the_segment_can_come_from_the_environment),
     T(test_bad_yaml_fixtures_are_rejected_with_file_line_and_column),
     T(test_apply_accepts_every_key_and_show_reports_them),
+    T(test_version_skew_is_refused_naming_both_versions),
+    T(test_cbctl_commands_are_clean_under_valgrind_memcheck),
 };
 T_MAIN(tests)

@@ -4,6 +4,8 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,7 +170,7 @@ static void test_open_refuses_a_segment_owned_by_another_user(void **state)
     (void)state;
     if (geteuid() != 0)
         skip();
-    t_apply(t_segment_name(seg), YAML);
+    t_apply(t_segment_name(seg), "mode: \"0660\"\nbreakers:\n  - name: a\n");
     snprintf(path, sizeof path, "/dev/shm%s", seg);
     /* The second uid's group may write, so only our owner check stops it. */
     assert_int_equal(chown(path, 4242, 4343), 0);
@@ -455,7 +457,103 @@ static void test_ten_thousand_breakers_fit_resolve_and_check_clean(void **state)
     assert_int_equal(cbshm_destroy(seg), 0);
 }
 
+static void test_open_refuses_group_write_the_configuration_did_not_grant(void **state)
+{
+    char seg[64], path[128];
+
+    (void)state;
+    t_apply(t_segment_name(seg), YAML); /* mode 0600 */
+    snprintf(path, sizeof path, "/dev/shm%s", seg);
+    assert_int_equal(chmod(path, 0620), 0);
+    assert_int_equal(open_rc(seg), CBSHM_EPERM);
+    assert_int_equal(cbshm_destroy(seg), 0);
+    t_apply(seg, "mode: \"0660\"\nbreakers:\n  - name: a\n");
+    assert_int_equal(open_rc(seg), 0);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
+/* Runs fn in a child that first enters new namespaces (flags); the child's
+   exit status comes back, 77 when the namespaces cannot be had here. */
+static int in_namespace(int flags, int (*fn)(const char *seg), const char *seg)
+{
+    int pid = fork();
+
+    if (pid == 0) {
+        if (unshare(flags) != 0)
+            _exit(77);
+        if (flags & CLONE_NEWPID) {
+            /* Only children enter the new PID namespace. */
+            int child = fork();
+            if (child == 0)
+                _exit(fn(seg));
+            _exit(t_wait(child));
+        }
+        _exit(fn(seg));
+    }
+    return t_wait(pid);
+}
+
+static int open_from_another_pid_namespace(const char *seg)
+{
+    return open_rc(seg) == CBSHM_EPIDNS ? 0 : 1;
+}
+
+static void test_open_refuses_a_segment_of_another_pid_namespace(void **state)
+{
+    char seg[64];
+    int rc;
+
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    t_apply(t_segment_name(seg), YAML);
+    rc = in_namespace(CLONE_NEWPID, open_from_another_pid_namespace, seg);
+    assert_int_equal(cbshm_destroy(seg), 0);
+    if (rc == 77)
+        skip(); /* no PID namespaces in this sandbox */
+    assert_int_equal(rc, 0);
+}
+
+static int apply_into_a_tiny_dev_shm(const char *seg)
+{
+    struct cbshm_config *cfg;
+    const char *y = "capacity: 2000\nbreakers:\n  - name: a\n";
+    int rc;
+
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+        mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=256k") != 0)
+        return 77;
+    if (cbshm_config_load_string(y, strlen(y), "t", &cfg, NULL) != 0)
+        return 2;
+    rc = cbshm_apply(cfg, seg, 0, NULL, NULL, NULL);
+    cbshm_config_free(cfg);
+    if (rc != -ENOSPC)
+        return 3;
+    /* Nothing half-made is left behind, and a segment that fits works. */
+    if (open_rc(seg) != CBSHM_ENOSEG)
+        return 4;
+    t_apply(seg, YAML);
+    return open_rc(seg) == 0 && cbshm_destroy(seg) == 0 ? 0 : 5;
+}
+
+static void test_a_full_dev_shm_is_enospc_not_sigbus(void **state)
+{
+    char seg[64];
+    int rc;
+
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    rc = in_namespace(CLONE_NEWNS, apply_into_a_tiny_dev_shm, t_segment_name(seg));
+    if (rc == 77)
+        skip(); /* no mount namespaces in this sandbox */
+    assert_int_equal(rc, 0);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_open_refuses_group_write_the_configuration_did_not_grant),
+    cmocka_unit_test(test_open_refuses_a_segment_of_another_pid_namespace),
+    cmocka_unit_test(test_a_full_dev_shm_is_enospc_not_sigbus),
     cmocka_unit_test(test_ten_thousand_breakers_fit_resolve_and_check_clean),
     cmocka_unit_test(test_segment_is_created_with_the_configured_mode_whatever_the_umask),
     cmocka_unit_test(test_open_reports_a_missing_segment),

@@ -74,7 +74,8 @@ CBSHM_API const char *cbshm_version(void);
     X(ELOCK, -30813, "table lock could not be taken (held too long, or beyond repair)")                       \
     X(EPERM, -30814, "segment has unsafe ownership or permissions")            \
     X(ERETIRED, -30815, "segment was destroyed")                               \
-    X(EINVAL, -30816, "invalid argument")
+    X(EINVAL, -30816, "invalid argument")                                      \
+    X(EPIDNS, -30817, "segment belongs to another PID namespace")
 
 enum cbshm_error {
 #define CBSHM__ERR_ENUM(name, value, msg) CBSHM_##name = (value),
@@ -230,6 +231,25 @@ CBSHM_API int cbshm_open(const char *name, unsigned flags, struct cbshm **out);
  * Accepts NULL.
  */
 CBSHM_API void cbshm_close(struct cbshm *shm);
+
+/* What a segment's header says, read without trusting it: for messages. */
+struct cbshm_peek {
+    uint64_t magic;
+    uint32_t layout_version;     /* the segment's */
+    uint32_t my_layout_version;  /* this library's */
+    uint64_t abi_fingerprint;    /* the segment's */
+    uint64_t my_abi_fingerprint; /* this library's */
+    uint64_t file_bytes;
+    uint32_t owner_uid;
+    uint32_t file_mode;          /* permission bits of the shm object */
+};
+
+/*
+ * Reads the header fields of segment `name` as they are, valid or not,
+ * so that a refusal can say which versions met. Returns 0, CBSHM_ENOSEG,
+ * CBSHM_EBADNAME, or -errno.
+ */
+CBSHM_API int cbshm_peek(const char *name, struct cbshm_peek *out);
 
 /*
  * Marks the segment retired and unlinks its name. Processes still attached
