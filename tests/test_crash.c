@@ -319,6 +319,9 @@ static void test_a_stopped_lock_holder_makes_others_fail_open_not_hang(void **st
     int pid, status, ran = 0;
 
     (void)state;
+#ifdef __SANITIZE_THREAD__
+    skip(); /* the tsan build's lock waits unbounded (lock.c) */
+#endif
     t_apply(t_segment_name(seg), BASE);
     assert_int_equal(cbshm_open(seg, 0, &shm), 0);
     b = get(shm, "a");
