@@ -13,6 +13,7 @@
 int cbshm_breaker_get(struct cbshm *shm, const char *name, struct cbshm_breaker **out)
 {
     struct cbshm_breaker *b;
+    struct cbshm_view *v;
     uint32_t idx;
     uint64_t ctl;
     int rc;
@@ -23,6 +24,10 @@ int cbshm_breaker_get(struct cbshm *shm, const char *name, struct cbshm_breaker 
         return rc;
     if ((b = calloc(1, sizeof *b)) == NULL)
         return -ENOMEM;
+    if ((v = calloc(1, sizeof *v)) == NULL) {
+        free(b);
+        return -ENOMEM;
+    }
     if ((rc = cbshm__lock(shm)) != 0)
         goto fail;
     rc = cbshm__table_find(shm, name, &idx);
@@ -31,20 +36,33 @@ int cbshm_breaker_get(struct cbshm *shm, const char *name, struct cbshm_breaker 
     cbshm__unlock(shm);
     if (rc != 0)
         goto fail;
-    b->shm = shm;
-    b->slots = shm->slots;
-    b->shm_id = shm->id;
+    b->origin = shm;
     strcpy(b->name, name);
-    atomic_store_explicit(&b->ref, (uint64_t)idx << 32 | CBSHM_CTL_GEN(ctl), memory_order_relaxed);
+    v->shm = shm;
+    v->slots = shm->slots;
+    v->retired = &shm->hdr->retired;
+    v->shm_id = shm->id;
+    atomic_store_explicit(&v->ref, (uint64_t)idx << 32 | CBSHM_CTL_GEN(ctl), memory_order_relaxed);
+    atomic_store_explicit(&b->view, v, memory_order_release);
     *out = b;
     return 0;
 fail:
+    free(v);
     free(b);
     return rc;
 }
 
 void cbshm_breaker_release(struct cbshm_breaker *b)
 {
+    struct cbshm_view *v;
+
+    if (b == NULL)
+        return;
+    for (v = cbshm__view(b); v != NULL;) {
+        struct cbshm_view *older = v->older;
+        free(v);
+        v = older;
+    }
     free(b);
 }
 

@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -22,16 +23,16 @@
 #define LIKELY(x) __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 
-#define RESOLVE_RETRY_NS 1000000000ull /* re-resolve a stale handle at most 1/s */
+#define RESOLVE_RETRY_NS 250000000ull /* re-resolve a stale or retired handle at most 4/s */
 #define PROBE_SCAN_NS 10000000ull      /* look for dead probe owners at most every 10 ms */
 
 /* Adds one to counter i of this thread's stripe (stripe.c says which). */
-static inline __attribute__((always_inline)) void bump(struct cbshm_breaker *b, struct cbshm_slot *sl, int i)
+static inline __attribute__((always_inline)) void bump(struct cbshm_view *v, struct cbshm_slot *sl, int i)
 {
     _Atomic uint64_t *c;
 
-    if (UNLIKELY(cbshm__claim.shm_id != b->shm_id))
-        cbshm__claim_stripe(b->shm);
+    if (UNLIKELY(cbshm__claim.shm_id != v->shm_id))
+        cbshm__claim_stripe(v->shm);
     c = &sl->stripes[cbshm__claim.stripe].count[i];
     if (LIKELY(cbshm__claim.stripe != 0))
         /* Ours alone: a plain add, no lock prefix. */
@@ -42,12 +43,12 @@ static inline __attribute__((always_inline)) void bump(struct cbshm_breaker *b, 
 }
 
 /* Notes that this thread's worker just failed (or was slow), for quorum. */
-static void stamp_failure(struct cbshm_breaker *b, struct cbshm_slot *sl, uint64_t now)
+static void stamp_failure(struct cbshm_view *v, struct cbshm_slot *sl, uint64_t now)
 {
     _Atomic uint64_t *at;
 
-    if (cbshm__claim.shm_id != b->shm_id)
-        cbshm__claim_stripe(b->shm);
+    if (cbshm__claim.shm_id != v->shm_id)
+        cbshm__claim_stripe(v->shm);
     at = &sl->stripes[cbshm__claim.stripe].last_failure_ns;
     atomic_store_explicit(at, now != 0 ? now : 1, memory_order_relaxed);
 }
@@ -181,59 +182,100 @@ static int lease_take(struct cbshm_slot *sl, uint64_t now, struct cbshm_ticket *
 
 /* ---- Slow paths -------------------------------------------------------- */
 
+static struct cbshm_slot *slot_of_view(struct cbshm_breaker *b, struct cbshm_view **vp,
+                                       uint64_t *ctl, int *rc);
+
 static int problem(struct cbshm_breaker *b, struct cbshm_ticket *t, int rc)
 {
     atomic_store_explicit(&b->error, rc, memory_order_relaxed);
     t->flags = CBSHM_T_VALID | CBSHM_T_UNGUARDED;
-    return (b->shm->flags & CBSHM_FAIL_CLOSED) ? rc : 0;
+    return (b->origin->flags & CBSHM_FAIL_CLOSED) ? rc : 0;
 }
 
-/* The handle's generation no longer matches: look the name up again. */
-static struct cbshm_slot *resolve_again(struct cbshm_breaker *b, uint64_t *ctl, int *rc)
+/*
+ * The handle's generation no longer matches, or its segment was retired:
+ * look the name up again - in the segment that replaced a retired one,
+ * attaching to it if this process has not yet - and move the handle
+ * there. At most every RESOLVE_RETRY_NS per handle; in between, ESTALE.
+ */
+static struct cbshm_slot *resolve_again(struct cbshm_breaker *b, struct cbshm_view **vp,
+                                        uint64_t *ctl, int *rc)
 {
-    struct cbshm *shm = b->shm;
+    struct cbshm_view *v = *vp, *nv;
+    struct cbshm *shm = v->shm;
     uint64_t now = cbshm__now();
     uint32_t idx;
     int err;
 
     if (now < atomic_load_explicit(&b->retry_at_ns, memory_order_relaxed)) {
-        *rc = CBSHM_ESTALE;
+        *rc = atomic_load_explicit(v->retired, memory_order_relaxed) ? CBSHM_ERETIRED
+                                                                    : CBSHM_ESTALE;
         return NULL;
     }
     atomic_store_explicit(&b->retry_at_ns, now + RESOLVE_RETRY_NS, memory_order_relaxed);
+    if (atomic_load_explicit(v->retired, memory_order_acquire) &&
+        (shm = cbshm__successor(v->shm, &err)) == NULL) {
+        *rc = err == CBSHM_ENOSEG ? CBSHM_ERETIRED : err;
+        return NULL;
+    }
     if ((err = cbshm__lock(shm)) != 0) {
         *rc = err;
         return NULL;
     }
     err = cbshm__table_find(shm, b->name, &idx);
-    if (err == 0) {
+    if (err == 0)
         *ctl = atomic_load_explicit(&shm->slots[idx].ctl, memory_order_acquire);
-        atomic_store_explicit(&b->ref, (uint64_t)idx << 32 | CBSHM_CTL_GEN(*ctl),
-                              memory_order_relaxed);
-    }
     cbshm__unlock(shm);
     if (err != 0) {
         *rc = err;
         return NULL;
     }
+    if (shm == v->shm) {
+        atomic_store_explicit(&v->ref, (uint64_t)idx << 32 | CBSHM_CTL_GEN(*ctl),
+                              memory_order_relaxed);
+    } else {
+        /* Another mapping: a new view, published with one pointer store. */
+        if ((nv = calloc(1, sizeof *nv)) == NULL) {
+            *rc = -ENOMEM;
+            return NULL;
+        }
+        nv->shm = shm;
+        nv->slots = shm->slots;
+        nv->retired = &shm->hdr->retired;
+        nv->shm_id = shm->id;
+        atomic_store_explicit(&nv->ref, (uint64_t)idx << 32 | CBSHM_CTL_GEN(*ctl),
+                              memory_order_relaxed);
+        nv->older = v;
+        if (!atomic_compare_exchange_strong_explicit(&b->view, &v, nv, memory_order_acq_rel,
+                                                     memory_order_acquire)) {
+            free(nv); /* another thread moved the handle first: use its view */
+            nv = v;
+            *vp = nv;
+            return slot_of_view(b, vp, ctl, rc);
+        }
+        *vp = nv;
+    }
     atomic_store_explicit(&b->error, 0, memory_order_relaxed);
     return &shm->slots[idx];
 }
 
-static inline struct cbshm_slot *slot_of(struct cbshm_breaker *b, uint64_t *ctl, int *rc)
+static struct cbshm_slot *slot_of_view(struct cbshm_breaker *b, struct cbshm_view **vp,
+                                       uint64_t *ctl, int *rc)
 {
-    uint64_t ref = atomic_load_explicit(&b->ref, memory_order_relaxed);
-    struct cbshm_slot *sl = &b->slots[ref >> 32];
+    struct cbshm_view *v = *vp;
+    uint64_t ref = atomic_load_explicit(&v->ref, memory_order_relaxed);
+    struct cbshm_slot *sl = &v->slots[ref >> 32];
 
     *ctl = atomic_load_explicit(&sl->ctl, memory_order_acquire);
-    if (LIKELY(CBSHM_CTL_GEN(*ctl) == (uint32_t)ref))
+    if (LIKELY(CBSHM_CTL_GEN(*ctl) == (uint32_t)ref &&
+               !atomic_load_explicit(v->retired, memory_order_relaxed)))
         return sl;
-    return resolve_again(b, ctl, rc);
+    return resolve_again(b, vp, ctl, rc);
 }
 
-static int reject(struct cbshm_breaker *b, struct cbshm_slot *sl)
+static int reject(struct cbshm_view *v, struct cbshm_slot *sl)
 {
-    bump(b, sl, CBSHM_COUNT_REJECTED);
+    bump(v, sl, CBSHM_COUNT_REJECTED);
     return CBSHM_EREJECTED;
 }
 
@@ -251,10 +293,10 @@ static inline void admit(struct cbshm_slot *sl, struct cbshm_ticket *t, uint32_t
 }
 
 /* Open or half-open: decide under the lock whether this call may probe. */
-static int admit_probe(struct cbshm_breaker *b, struct cbshm_slot *sl, uint64_t now,
+static int admit_probe(struct cbshm_breaker *b, struct cbshm_view *v, struct cbshm_slot *sl, uint64_t now,
                        struct cbshm_ticket *t)
 {
-    struct cbshm *shm = b->shm;
+    struct cbshm *shm = v->shm;
     uint32_t idx = (uint32_t)(sl - shm->slots);
     uint64_t cur;
     int rc;
@@ -288,7 +330,7 @@ static int admit_probe(struct cbshm_breaker *b, struct cbshm_slot *sl, uint64_t 
     if (rc == CBSHM_EAGAIN_INTERNAL)
         return cbshm_allow(b, t); /* the mode changed under us: decide again */
     if (rc == CBSHM_EREJECTED)
-        return reject(b, sl);
+        return reject(v, sl);
     return rc;
 }
 
@@ -315,9 +357,10 @@ static bool lease_maybe_free(struct cbshm_breaker *b, struct cbshm_slot *sl, uin
 
 /* The failure run reached the threshold, or the window's rates did (by_window):
    trip, if nobody changed the state meanwhile. */
-static void trip(struct cbshm_breaker *b, struct cbshm_slot *sl, uint64_t expect, bool by_window)
+static void trip(struct cbshm_breaker *b, struct cbshm_view *v, struct cbshm_slot *sl,
+                 uint64_t expect, bool by_window)
 {
-    struct cbshm *shm = b->shm;
+    struct cbshm *shm = v->shm;
     uint64_t now = cbshm__now();
     int rc;
 
@@ -335,10 +378,10 @@ static void trip(struct cbshm_breaker *b, struct cbshm_slot *sl, uint64_t expect
 }
 
 /* A probe's outcome: close after enough successes, reopen on a failure. */
-static void probe_done(struct cbshm_breaker *b, struct cbshm_slot *sl,
+static void probe_done(struct cbshm_breaker *b, struct cbshm_view *v, struct cbshm_slot *sl,
                        const struct cbshm_ticket *t, enum cbshm_outcome o)
 {
-    struct cbshm *shm = b->shm;
+    struct cbshm *shm = v->shm;
     uint64_t now = cbshm__now();
     int rc;
 
@@ -365,6 +408,7 @@ static void probe_done(struct cbshm_breaker *b, struct cbshm_slot *sl,
 /* Everything but "closed, normal mode, handle current". */
 static __attribute__((noinline)) int allow_slow(struct cbshm_breaker *b, struct cbshm_ticket *t)
 {
+    struct cbshm_view *v;
     struct cbshm_slot *sl;
     uint64_t ctl, now;
     int rc = 0;
@@ -373,7 +417,8 @@ static __attribute__((noinline)) int allow_slow(struct cbshm_breaker *b, struct 
         t->flags = CBSHM_T_VALID | CBSHM_T_UNGUARDED;
         return 0;
     }
-    if ((sl = slot_of(b, &ctl, &rc)) == NULL)
+    v = cbshm__view(b);
+    if ((sl = slot_of_view(b, &v, &ctl, &rc)) == NULL)
         return problem(b, t, rc);
     t->ctl = ctl;
     t->slot = sl;
@@ -386,7 +431,7 @@ static __attribute__((noinline)) int allow_slow(struct cbshm_breaker *b, struct 
         t->flags = CBSHM_T_VALID | CBSHM_T_PASS;
         return 0;
     case CBSHM_MODE_FORCED_OPEN:
-        return reject(b, sl);
+        return reject(v, sl);
     case CBSHM_MODE_FORCED_CLOSED:
         admit(sl, t, CBSHM_T_FORCED);
         return 0;
@@ -396,16 +441,16 @@ static __attribute__((noinline)) int allow_slow(struct cbshm_breaker *b, struct 
     now = cbshm__now();
     if (CBSHM_CTL_STATE(ctl) == CBSHM_STATE_OPEN) {
         if (now < atomic_load_explicit(&sl->open_until_ns, memory_order_relaxed))
-            return reject(b, sl);
-        return admit_probe(b, sl, now, t);
+            return reject(v, sl);
+        return admit_probe(b, v, sl, now, t);
     }
     if (CBSHM_CTL_STATE(ctl) == CBSHM_STATE_HALF_OPEN && lease_maybe_free(b, sl, now))
-        return admit_probe(b, sl, now, t);
-    return reject(b, sl);
+        return admit_probe(b, v, sl, now, t);
+    return reject(v, sl);
 }
 
 /* Does the window say trip? A count window's new bucket is written first. */
-static bool window_says_trip(struct cbshm_breaker *b, struct cbshm_slot *sl, uint64_t now,
+static bool window_says_trip(struct cbshm_view *v, struct cbshm_slot *sl, uint64_t now,
                              uint32_t hot)
 {
     struct cbshm__sums cur;
@@ -415,11 +460,12 @@ static bool window_says_trip(struct cbshm_breaker *b, struct cbshm_slot *sl, uin
     if (!(hot & CBSHM_HOT_TIME))
         cbshm__window_roll_count(sl, &cur, now);
     cbshm__window_eval(sl, now, &cur, &w);
-    return cbshm__window_trips(b->shm, sl, now, &w, (hot & CBSHM_HOT_RATE) != 0);
+    return cbshm__window_trips(v->shm, sl, now, &w, (hot & CBSHM_HOT_RATE) != 0);
 }
 
 /* Everything but "a closed-state success counted on an owned stripe, no clock". */
-static __attribute__((noinline)) void record_slow(struct cbshm_breaker *b, struct cbshm_slot *sl,
+static __attribute__((noinline)) void record_slow(struct cbshm_breaker *b, struct cbshm_view *v,
+                                                  struct cbshm_slot *sl,
                                                   const struct cbshm_ticket *t, uint32_t flags,
                                                   enum cbshm_outcome o, uint64_t duration_ns)
 {
@@ -427,7 +473,7 @@ static __attribute__((noinline)) void record_slow(struct cbshm_breaker *b, struc
     uint64_t now = 0;
     bool slow = false, bad;
 
-    if (CBSHM_CTL_GEN(t->ctl) != (uint32_t)atomic_load_explicit(&b->ref, memory_order_relaxed))
+    if (CBSHM_CTL_GEN(t->ctl) != (uint32_t)atomic_load_explicit(&v->ref, memory_order_relaxed))
         return; /* the breaker was replaced while the call ran */
     if (flags & CBSHM_T_CLOCKED) {
         now = cbshm__now();
@@ -440,19 +486,19 @@ static __attribute__((noinline)) void record_slow(struct cbshm_breaker *b, struc
         slow = (hot & CBSHM_HOT_SLOW) && o != CBSHM_IGNORED &&
                duration_ns >= atomic_load_explicit(&sl->slow_call_ns, memory_order_relaxed);
     }
-    bump(b, sl, (int)o);
+    bump(v, sl, (int)o);
     if (slow)
-        bump(b, sl, CBSHM_COUNT_SLOW);
+        bump(v, sl, CBSHM_COUNT_SLOW);
     bad = o == CBSHM_FAILURE || slow;
     if (bad && (hot & CBSHM_HOT_QUORUM))
-        stamp_failure(b, sl, now);
+        stamp_failure(v, sl, now);
 
     if (flags & CBSHM_T_PROBE) {
         bool kept = atomic_compare_exchange_strong_explicit(
             &sl->leases[t->lease & (CBSHM_PROBES_MAX - 1)].word, &(uint64_t){t->token}, 0,
             memory_order_acq_rel, memory_order_relaxed);
         if (kept && o != CBSHM_IGNORED)
-            probe_done(b, sl, t, o);
+            probe_done(b, v, sl, t, o);
         return;
     }
     if (o == CBSHM_SUCCESS && !(flags & CBSHM_T_FORCED) &&
@@ -465,8 +511,8 @@ static __attribute__((noinline)) void record_slow(struct cbshm_breaker *b, struc
     if ((hot & CBSHM_HOT_RATE) || slow) {
         if (now == 0)
             now = cbshm__now();
-        if (window_says_trip(b, sl, now, hot)) {
-            trip(b, sl, t->ctl, true);
+        if (window_says_trip(v, sl, now, hot)) {
+            trip(b, v, sl, t->ctl, true);
             return;
         }
     }
@@ -479,11 +525,11 @@ static __attribute__((noinline)) void record_slow(struct cbshm_breaker *b, struc
     if (run < atomic_load_explicit(&sl->failure_threshold, memory_order_relaxed))
         return;
     if ((hot & CBSHM_HOT_QUORUM) &&
-        cbshm__failing_workers(b->shm->hdr, sl,
+        cbshm__failing_workers(v->shm->hdr, sl,
                                atomic_load_explicit(&sl->run_start_ns, memory_order_relaxed)) <
             atomic_load_explicit(&sl->cfg.min_failing_workers, memory_order_relaxed))
         return; /* one sick worker does not open the circuit for the host */
-    trip(b, sl, t->ctl, false);
+    trip(b, v, sl, t->ctl, false);
 }
 
 /* ---- Hot path ---------------------------------------------------------- */
@@ -517,10 +563,13 @@ static inline __attribute__((always_inline)) int allow_impl(struct cbshm_breaker
     uint64_t ref, ctl;
 
     if (LIKELY(b != NULL)) {
+        struct cbshm_view *v = cbshm__view(b);
         struct cbshm_slot *sl;
-        ref = atomic_load_explicit(&b->ref, memory_order_relaxed);
-        sl = &b->slots[ref >> 32];
+        ref = atomic_load_explicit(&v->ref, memory_order_relaxed);
+        sl = &v->slots[ref >> 32];
         ctl = atomic_load_explicit(&sl->ctl, memory_order_acquire);
+        /* cbctl destroy bumps every generation: a retired segment sends
+           every call to the slow path, which moves the handle on. */
         if (LIKELY((ctl & 0xfu) == 0 && CBSHM_CTL_GEN(ctl) == (uint32_t)ref)) {
             t->ctl = ctl;
             t->slot = sl;
@@ -531,7 +580,7 @@ static inline __attribute__((always_inline)) int allow_impl(struct cbshm_breaker
         if ((ctl & 0xfu) == CBSHM_STATE_OPEN && CBSHM_CTL_GEN(ctl) == (uint32_t)ref &&
             cbshm__now() < atomic_load_explicit(&sl->open_until_ns, memory_order_relaxed)) {
             t->flags = 0;
-            bump(b, sl, CBSHM_COUNT_REJECTED);
+            bump(v, sl, CBSHM_COUNT_REJECTED);
             return CBSHM_EREJECTED;
         }
     }
@@ -543,6 +592,7 @@ static inline __attribute__((always_inline)) void record_impl(struct cbshm_break
                                                               enum cbshm_outcome o,
                                                               uint64_t duration_ns)
 {
+    struct cbshm_view *v = cbshm__view(b);
     struct cbshm_slot *sl = t->slot;
     uint32_t flags = t->flags;
 
@@ -551,8 +601,8 @@ static inline __attribute__((always_inline)) void record_impl(struct cbshm_break
        admitted on (a breaker deleted meanwhile counts nothing). */
     if (LIKELY((flags & ~CBSHM_T_CLOCKED) == CBSHM_T_VALID && o == CBSHM_SUCCESS &&
                CBSHM_CTL_GEN(t->ctl) ==
-                   (uint32_t)atomic_load_explicit(&b->ref, memory_order_relaxed) &&
-               cbshm__claim.shm_id == b->shm_id && cbshm__claim.stripe != 0)) {
+                   (uint32_t)atomic_load_explicit(&v->ref, memory_order_relaxed) &&
+               cbshm__claim.shm_id == v->shm_id && cbshm__claim.stripe != 0)) {
         _Atomic uint64_t *c = &sl->stripes[cbshm__claim.stripe].count[CBSHM_SUCCESS];
         if (UNLIKELY(flags & CBSHM_T_CLOCKED) && !time_window_success(sl))
             goto slow;
@@ -566,7 +616,7 @@ static inline __attribute__((always_inline)) void record_impl(struct cbshm_break
         return;
     }
 slow:
-    record_slow(b, sl, t, flags, o, duration_ns);
+    record_slow(b, v, sl, t, flags, o, duration_ns);
 }
 
 int cbshm_allow(struct cbshm_breaker *b, struct cbshm_ticket *t)

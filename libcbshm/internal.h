@@ -16,6 +16,7 @@
 /* An attached segment: this process's view of the mapping. */
 struct cbshm {
     uint64_t id; /* unique per cbshm_open in this process, never 0 */
+    struct cbshm *successor; /* the mapping that replaced this retired one */
     char name[CBSHM_SEGMENT_NAME_MAX + 1];
     unsigned flags;
     void *base;
@@ -28,20 +29,35 @@ struct cbshm {
 };
 
 /*
- * A resolved breaker. ref packs slot index << 32 | generation so the hot
- * path reads it with one load, and a re-resolve by another thread is a
- * single store.
+ * Where a breaker handle points: a mapping, and the slot in it (ref packs
+ * slot index << 32 | generation, so the hot path reads it with one load
+ * and a re-resolve is one store). When the segment is destroyed and
+ * applied again, the handle moves to a new view on the new mapping with a
+ * single pointer store; old views stay allocated (a thread may still be
+ * reading one) until the handle is released.
  */
-struct cbshm_breaker {
+struct cbshm_view {
     struct cbshm *shm;
-    struct cbshm_slot *slots; /* shm->slots, one load closer */
-    uint64_t shm_id;          /* shm->id, likewise */
+    struct cbshm_slot *slots;       /* shm->slots, one load closer */
+    const _Atomic uint32_t *retired; /* &shm->hdr->retired */
+    uint64_t shm_id;                /* shm->id, for stripe claims */
     _Atomic uint64_t ref;
-    _Atomic int error;              /* last hot-path problem, 0 if none */
-    _Atomic uint64_t retry_at_ns;   /* next re-resolve attempt after ESTALE */
-    _Atomic uint64_t scan_at_ns;    /* next look for dead probe owners */
+    struct cbshm_view *older;       /* the view this one replaced */
+};
+
+struct cbshm_breaker {
+    struct cbshm *origin; /* the segment handle it was resolved from */
+    _Atomic(struct cbshm_view *) view;
+    _Atomic int error;            /* last hot-path problem, 0 if none */
+    _Atomic uint64_t retry_at_ns; /* next re-resolve attempt */
+    _Atomic uint64_t scan_at_ns;  /* next look for dead probe owners */
     char name[CBSHM_NAME_MAX + 1];
 };
+
+static inline struct cbshm_view *cbshm__view(const struct cbshm_breaker *b)
+{
+    return atomic_load_explicit(&((struct cbshm_breaker *)b)->view, memory_order_acquire);
+}
 
 /* Ticket flags. */
 #define CBSHM_T_UNGUARDED 0x1u /* the library could not decide; record is a no-op */
@@ -60,6 +76,7 @@ int cbshm__segment_create(const char *name, const struct cbshm_config *cfg,
 int cbshm__segment_attach(const char *name, unsigned flags, bool wait_publish,
                           struct cbshm **out);
 int cbshm__segment_unlink_unpublished(const char *name);
+struct cbshm *cbshm__successor(struct cbshm *shm, int *rc);
 int cbshm__validate_header(const struct cbshm_header *h, uint64_t file_bytes);
 uint64_t cbshm__abi_fingerprint(void);
 uint64_t cbshm__segment_bytes(uint32_t capacity, uint32_t *index_buckets);

@@ -13,6 +13,7 @@
 #define _GNU_SOURCE /* O_NOFOLLOW with shm_open, fchown */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -251,11 +252,47 @@ int cbshm_open(const char *name, unsigned flags, struct cbshm **out)
 
 void cbshm_close(struct cbshm *shm)
 {
-    if (shm == NULL)
-        return;
-    cbshm__release_stripes(shm);
-    munmap(shm->base, shm->bytes);
-    free(shm);
+    while (shm != NULL) {
+        struct cbshm *next = shm->successor;
+        cbshm__release_stripes(shm);
+        munmap(shm->base, shm->bytes);
+        free(shm);
+        shm = next; /* the mappings that replaced it go with it */
+    }
+}
+
+/*
+ * A segment that `cbctl destroy` retired is replaced, by `cbctl apply`, by
+ * a new one under the same name. Handles on the old mapping move to the
+ * newest mapping of this chain; the first to get here attaches it, once
+ * per process. The old mappings stay (threads may still read them) until
+ * the handle they hang off is closed. Returns NULL and *rc while no
+ * live replacement exists yet.
+ */
+struct cbshm *cbshm__successor(struct cbshm *shm, int *rc)
+{
+    static pthread_mutex_t chain_lock = PTHREAD_MUTEX_INITIALIZER;
+    struct cbshm *last = shm, *fresh = NULL;
+    int err = 0;
+
+    pthread_mutex_lock(&chain_lock);
+    while (last->successor != NULL)
+        last = last->successor;
+    if (atomic_load_explicit(&last->hdr->retired, memory_order_acquire)) {
+        err = cbshm__segment_attach(shm->name, shm->flags, false, &fresh);
+        if (err == 0 && atomic_load_explicit(&fresh->hdr->retired, memory_order_acquire)) {
+            cbshm_close(fresh); /* the old one, between retire and unlink */
+            err = CBSHM_ERETIRED;
+        }
+        if (err == 0)
+            last = last->successor = fresh;
+    }
+    pthread_mutex_unlock(&chain_lock);
+    if (err != 0) {
+        *rc = err;
+        return NULL;
+    }
+    return last;
 }
 
 int cbshm__segment_create(const char *name, const struct cbshm_config *cfg,
@@ -415,6 +452,19 @@ int cbshm_destroy(const char *name)
        foreign or corrupt object is removed all the same. */
     if (cbshm__segment_attach(name, 0, false, &shm) == 0) {
         atomic_store_explicit(&shm->hdr->retired, 1, memory_order_release);
+        /* A new generation in every slot sends each handle's next call to
+           the slow path, which sees the segment retired: the hot path
+           itself never has to look. */
+        if (cbshm__lock(shm) == 0) {
+            for (uint32_t i = 0; i < shm->capacity; i++) {
+                _Atomic uint64_t *ctl = &shm->slots[i].ctl;
+                uint64_t c = atomic_load_explicit(ctl, memory_order_relaxed);
+                atomic_store_explicit(ctl, CBSHM_CTL_MAKE(CBSHM_CTL_GEN(c) + 1, CBSHM_CTL_EPOCH(c),
+                                                          CBSHM_CTL_MODE(c), CBSHM_CTL_STATE(c)),
+                                      memory_order_release);
+            }
+            cbshm__unlock(shm);
+        }
         cbshm_close(shm);
     }
     if (shm_unlink(name) != 0)

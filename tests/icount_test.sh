@@ -8,8 +8,8 @@
 set -eu
 bin=$1
 calls=10000
-# scenario:budget (instructions per call). Measured at 84, 99, 78, 140 when set.
-budgets="closed_success:92 two_step:108 open_rejection:88 closed_failure:155"
+# scenario:budget (instructions per call). Measured at 88, 103, 81, 148 when set.
+budgets="closed_success:95 two_step:112 open_rejection:88 closed_failure:160"
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 status=0

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -472,7 +473,83 @@ static void test_a_time_bucket_rolls_over_once_whoever_sees_the_boundary(void **
     assert_int_equal(cbshm_destroy(seg), 0);
 }
 
+static uint64_t mono_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* cbctl destroy, then cbctl apply: every worker moves to the new segment
+   by itself, within the bound the README states (1 s), failing open in
+   between and never crashing. */
+static void test_workers_move_to_a_segment_applied_after_destroy(void **state)
+{
+    enum { W = 4 };
+    _Atomic int *res = shared_ints(2 + W);
+    _Atomic uint64_t *applied_at = (_Atomic uint64_t *)shared_ints(2);
+    const char *y = "breakers:\n  - name: api\n    failure_threshold: 1000\n";
+    char seg[64], cmd[512];
+    int pids[W];
+    struct cbshm *shm;
+    struct cbshm_breaker *b;
+    struct cbshm_snapshot s;
+
+    (void)state;
+    t_apply(t_segment_name(seg), y);
+    b = attach(seg, "api", &shm);
+    for (int w = 0; w < W; w++) {
+        if ((pids[w] = fork()) == 0) {
+            uint64_t deadline = mono_ns() + 10000000000ull;
+            int unguarded = 0;
+            while (mono_ns() < deadline) {
+                int ran = cbshm_execute(b, ok_fn, NULL) == 0;
+                int err = cbshm_breaker_error(b);
+                if (!ran)
+                    _exit(2); /* fail-open: calls always run */
+                if (err == CBSHM_ERETIRED || err == CBSHM_ESTALE)
+                    unguarded = 1;
+                if (unguarded && err == 0 && *applied_at != 0) {
+                    res[2 + w] = (int)((mono_ns() - *applied_at) / 1000000u); /* ms */
+                    _exit(0);
+                }
+                usleep(1000);
+            }
+            _exit(1);
+        }
+    }
+    usleep(50000);
+    snprintf(cmd, sizeof cmd, "%s --segment %s destroy >/dev/null", CBCTL_PATH, seg);
+    assert_int_equal(system(cmd), 0);
+    usleep(300000); /* workers run unguarded meanwhile */
+    t_apply(seg, y);
+    *applied_at = mono_ns();
+    for (int w = 0; w < W; w++)
+        assert_int_equal(t_wait(pids[w]), 0);
+    for (int w = 0; w < W; w++)
+        assert_true(res[2 + w] <= 1000);
+    /* The parent's own handle moves too, and counts in the new segment. */
+    usleep(300000);
+    assert_int_equal(cbshm_execute(b, ok_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(b, ok_fn, NULL), 0);
+    assert_int_equal(cbshm_breaker_error(b), 0);
+    {
+        struct cbshm *fresh;
+        assert_int_equal(cbshm_open(seg, 0, &fresh), 0);
+        assert_int_equal(cbshm_snapshot(fresh, "api", &s), 0);
+        assert_true(s.successes >= W + 1);
+        /* Steering the new segment reaches the moved handle. */
+        assert_int_equal(cbshm_set_mode(fresh, "api", CBSHM_MODE_FORCED_OPEN), 0);
+        assert_int_equal(cbshm_execute(b, ok_fn, NULL), CBSHM_EREJECTED);
+        cbshm_close(fresh);
+    }
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_workers_move_to_a_segment_applied_after_destroy),
     cmocka_unit_test(test_failures_split_across_processes_trip_at_the_combined_rate),
     cmocka_unit_test(test_quorum_needs_failures_from_distinct_processes),
     cmocka_unit_test(test_quorum_on_the_rate_policy),
