@@ -517,6 +517,58 @@ static void test_cbctl_commands_are_clean_under_valgrind_memcheck(void **state)
     assert_int_equal(WEXITSTATUS(system(line)), 3);
 }
 
+static void test_32_racing_cbctl_applies_make_one_valid_segment(void **state)
+{
+    enum { N = 32 };
+    int pids[N], created = 0, unchanged = 0;
+    struct run r;
+    char out[N][64];
+
+    (void)state;
+    for (int i = 0; i < N; i++) {
+        snprintf(out[i], sizeof out[i], "/tmp/cbshm-race-%d-%d", (int)getpid(), i);
+        if ((pids[i] = fork()) == 0) {
+            int fd = open(out[i], O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            dup2(fd, 1);
+            execl(CBCTL_PATH, "cbctl", "--segment", seg, "apply", "-f", yaml_path, (char *)NULL);
+            _exit(127);
+        }
+    }
+    for (int i = 0; i < N; i++) {
+        char buf[512] = "";
+        int fd;
+        ssize_t n;
+        assert_int_equal(t_wait(pids[i]), 0);
+        fd = open(out[i], O_RDONLY);
+        n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        unlink(out[i]);
+        buf[n > 0 ? n : 0] = '\0';
+        created += strstr(buf, "create segment") != NULL;
+        unchanged += strstr(buf, ": no changes") != NULL;
+    }
+    assert_int_equal(created, 1);
+    assert_int_equal(unchanged, N - 1);
+    assert_int_equal(cbctl(&r, "-s", seg, "check", NULL)->status, 0);
+}
+
+static void test_a_symlinked_segment_name_is_not_followed(void **state)
+{
+    char target[80], path[128], tpath[128];
+    struct run r;
+
+    (void)state;
+    apply_ok();
+    snprintf(target, sizeof target, "%s-link", seg);
+    snprintf(path, sizeof path, "/dev/shm%s", target);
+    snprintf(tpath, sizeof tpath, "/dev/shm%s", seg);
+    assert_int_equal(symlink(tpath, path), 0);
+    assert_int_equal(cbctl(&r, "-s", target, "list", NULL)->status, 1);
+    assert_non_null(strstr(r.err, "Too many levels of symbolic links"));
+    assert_int_equal(cbctl(&r, "-s", target, "apply", "-f", yaml_path, NULL)->status, 1);
+    unlink(path);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 static const struct CMUnitTest tests[] = {
     T(test_help_lists_every_command_and_the_exit_codes),
@@ -537,5 +589,7 @@ static const struct CMUnitTest tests[] = {
     T(test_apply_accepts_every_key_and_show_reports_them),
     T(test_version_skew_is_refused_naming_both_versions),
     T(test_cbctl_commands_are_clean_under_valgrind_memcheck),
+    T(test_32_racing_cbctl_applies_make_one_valid_segment),
+    T(test_a_symlinked_segment_name_is_not_followed),
 };
 T_MAIN(tests)
