@@ -89,6 +89,7 @@ void cbshm__unlock(struct cbshm *shm);
 
 /* table.c: slots and the name index. Called with the table lock held. */
 int cbshm__check_breaker_name(const char *name);
+uint64_t cbshm__name_hash(const char *name); /* FNV-1a, for every name index */
 int cbshm__table_find(const struct cbshm *shm, const char *name, uint32_t *slot);
 int cbshm__table_add(struct cbshm *shm, const char *name, const struct cbshm_settings *s,
                      uint32_t *slot);

@@ -10,17 +10,6 @@
 
 #include "internal.h"
 
-static uint64_t hash(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-
-    for (; *s != '\0'; s++) {
-        h ^= (unsigned char)*s;
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
 int cbshm__nameset_init(struct cbshm__nameset *set, size_t expected)
 {
     size_t n = 16;
@@ -50,7 +39,7 @@ void cbshm__nameset_free(struct cbshm__nameset *set)
    sized for at least twice the names it will hold. */
 long cbshm__nameset_add(struct cbshm__nameset *set, const char *name, long value)
 {
-    size_t i = (size_t)hash(name) & set->mask;
+    size_t i = (size_t)cbshm__name_hash(name) & set->mask;
 
     while (set->names[i] != NULL) {
         if (strcmp(set->names[i], name) == 0)
@@ -64,7 +53,7 @@ long cbshm__nameset_add(struct cbshm__nameset *set, const char *name, long value
 
 long cbshm__nameset_find(const struct cbshm__nameset *set, const char *name)
 {
-    size_t i = (size_t)hash(name) & set->mask;
+    size_t i = (size_t)cbshm__name_hash(name) & set->mask;
 
     while (set->names[i] != NULL) {
         if (strcmp(set->names[i], name) == 0)

@@ -10,7 +10,7 @@
 
 #include "internal.h"
 
-static uint64_t name_hash(const char *name)
+uint64_t cbshm__name_hash(const char *name)
 {
     uint64_t h = 0xcbf29ce484222325ull;
 
@@ -53,7 +53,7 @@ static bool slot_live(const struct cbshm_slot *sl)
 int cbshm__table_find(const struct cbshm *shm, const char *name, uint32_t *slot)
 {
     uint32_t mask = shm->index_buckets - 1;
-    uint32_t b = (uint32_t)name_hash(name) & mask;
+    uint32_t b = (uint32_t)cbshm__name_hash(name) & mask;
 
     for (uint32_t probes = 0; probes < shm->index_buckets; probes++, b = (b + 1) & mask) {
         uint32_t v = shm->index[b];
@@ -77,7 +77,7 @@ int cbshm__table_find(const struct cbshm *shm, const char *name, uint32_t *slot)
 static bool index_insert(struct cbshm *shm, const char *name, uint32_t slot)
 {
     uint32_t mask = shm->index_buckets - 1;
-    uint32_t b = (uint32_t)name_hash(name) & mask;
+    uint32_t b = (uint32_t)cbshm__name_hash(name) & mask;
 
     for (uint32_t probes = 0; probes < shm->index_buckets; probes++, b = (b + 1) & mask) {
         if (shm->index[b] == 0) {
