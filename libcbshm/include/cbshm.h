@@ -218,11 +218,14 @@ CBSHM_API const char *cbshm_default_segment(void);
  * CBSHM_SEGMENT_NAME_MAX bytes). flags: 0 or CBSHM_FAIL_CLOSED. On success
  * *out is a handle released by cbshm_close(). The header is validated:
  * size, magic, layout version, ABI fingerprint, each with its own code.
- * Refuses a segment owned by another user (unless we are root) or writable
- * by others. May block briefly on the filesystem; never on the table lock.
+ * Refuses a segment owned by another user (unless we are root), writable
+ * by others, or writable by its group when its configuration did not say
+ * so (CBSHM_EPERM); one created in another PID namespace (CBSHM_EPIDNS); a
+ * symbolic link (-ELOOP). May block briefly on the filesystem; never on
+ * the table lock.
  * Returns 0, CBSHM_ENOSEG, CBSHM_EBADMAGIC, CBSHM_EVERSION, CBSHM_EABI,
  * CBSHM_ETRUNCATED, CBSHM_ECORRUPT, CBSHM_EUNINIT, CBSHM_EPERM,
- * CBSHM_EBADNAME, CBSHM_EINVAL, or -errno (-EACCES, -ENOMEM, ...).
+ * CBSHM_EPIDNS, CBSHM_EBADNAME, CBSHM_EINVAL, or -errno (-EACCES, ...).
  */
 CBSHM_API int cbshm_open(const char *name, unsigned flags, struct cbshm **out);
 
@@ -253,8 +256,11 @@ CBSHM_API int cbshm_peek(const char *name, struct cbshm_peek *out);
 
 /*
  * Marks the segment retired and unlinks its name. Processes still attached
- * keep a valid mapping; new opens fail with CBSHM_ENOSEG. Returns 0,
- * CBSHM_ENOSEG, CBSHM_EBADNAME, or -errno.
+ * keep a valid mapping and run their calls unguarded (CBSHM_ERETIRED from
+ * cbshm_breaker_error) until a segment of the same name is created again
+ * (cbctl apply); then each breaker handle moves to it by itself, within
+ * 0.25 s of its next call. New opens fail with CBSHM_ENOSEG meanwhile.
+ * Returns 0, CBSHM_ENOSEG, CBSHM_EBADNAME, or -errno.
  */
 CBSHM_API int cbshm_destroy(const char *name);
 
@@ -262,10 +268,12 @@ CBSHM_API int cbshm_destroy(const char *name);
 
 /*
  * Resolves `name` to a handle kept by the caller and released with
- * cbshm_breaker_release(). Takes the table lock briefly. A handle detects
- * the breaker being deleted or recreated (CBSHM_ESTALE) and then looks the
- * name up again by itself. Returns 0, CBSHM_ENOBREAKER, CBSHM_EBADNAME,
- * CBSHM_EINVAL, CBSHM_ELOCK, CBSHM_ECORRUPT, or -ENOMEM.
+ * cbshm_breaker_release() (before cbshm_close(shm)). Takes the table lock
+ * briefly (at most 1 s: CBSHM_ELOCK). A handle detects the breaker being
+ * deleted or recreated, or its segment destroyed and re-created, and then
+ * looks the name up again by itself, at most every 0.25 s (CBSHM_ESTALE
+ * in between). Returns 0, CBSHM_ENOBREAKER, CBSHM_EBADNAME, CBSHM_EINVAL,
+ * CBSHM_ELOCK, CBSHM_ECORRUPT, or -ENOMEM.
  */
 CBSHM_API int cbshm_breaker_get(struct cbshm *shm, const char *name,
                                 struct cbshm_breaker **out);

@@ -33,43 +33,37 @@ def free_port():
 
 
 class Downstream:
-    """A TCP server answering "HTTP/1.0 200"; stop() closes its listening
-    socket, so calls are refused, and start() opens it again."""
+    """A real downstream process (downstream.py); stop() kills it, so calls
+    are refused, and start() runs it again on the same port."""
 
     def __init__(self):
         self.port = free_port()
-        self.sock = None
+        self.proc = None
         self.start()
 
     def start(self):
-        s = socket.socket()
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", self.port))
-        s.listen(64)
-        self.sock = s
-        threading.Thread(target=self._serve, args=(s,), daemon=True).start()
-
-    def _serve(self, s):
-        while True:
+        self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "downstream.py"),
+                                      str(self.port)])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
             try:
-                c, _ = s.accept()
-            except OSError:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                 return
-            with c:
-                try:
-                    c.recv(256)
-                    c.sendall(b"HTTP/1.0 200 OK\r\n\r\nok")
-                except OSError:
-                    pass
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("the downstream did not start")
 
     def stop(self):
-        self.sock.close()
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
 
 
 class Clients:
     """Threads sending GET / to gunicorn, recording (time, status, worker, latency)."""
 
-    def __init__(self, port, n=8):
+    def __init__(self, port, n=6):
         self.port, self.records, self.stopping = port, [], threading.Event()
         self.lock = threading.Lock()
         self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(n)]
@@ -146,6 +140,9 @@ def scenario(mode):
                 time.sleep(0.1)
         clients = Clients(port)
         time.sleep(1.0)
+        trips_before = 0
+        if mode == "shared":
+            trips_before = cbshm.Segment(seg).snapshot("downstream")["trips"]
         t_down = time.monotonic()
         down.stop()
         time.sleep(2 * OPEN_TIMEOUT + 0.5)  # two probe rounds while down
@@ -162,7 +159,7 @@ def scenario(mode):
         tried = [t for t in attempts(log) if t_down <= t < t_up]
         before_trip = [t for t in tried if t < t_down + OPEN_TIMEOUT * 0.75]
         probes = [len(c) for c in clusters([t for t in tried if t >= t_down + OPEN_TIMEOUT * 0.75])]
-        return len(before_trip), probes, clients.records, (t_down, t_up)
+        return len(before_trip), probes, clients.records, (t_down, t_up), trips_before
     finally:
         gunicorn.send_signal(signal.SIGTERM)
         try:
@@ -177,13 +174,14 @@ def scenario(mode):
 
 class TestGunicorn(unittest.TestCase):
     def test_workers_of_a_real_gunicorn_share_one_breaker(self):
-        shared, probes, records, (t_down, t_up) = scenario("shared")
-        local, local_probes, _, _ = scenario("per-process")
+        shared, probes, records, (t_down, t_up), trips_before = scenario("shared")
+        local, local_probes, _, _, _ = scenario("per-process")
         print("\ngunicorn: workers=%d threshold=%d calls_while_down: shared=%d (bound %d), "
               "per-process=%d (about %d); probes per open period: shared=%s, per-process=%s"
               % (WORKERS, THRESHOLD, shared, THRESHOLD + WORKERS - 1, local,
                  WORKERS * THRESHOLD, probes, local_probes), file=sys.stderr)
 
+        self.assertEqual(trips_before, 0, "the breaker tripped while the downstream was up")
         self.assertGreaterEqual(shared, THRESHOLD)
         self.assertLessEqual(shared, THRESHOLD + WORKERS - 1)
         # Every worker answers 503 at once while the breaker is open.
