@@ -29,6 +29,7 @@ static const struct cbctl_cmd commands[] = {
     {"disable", cbctl_cmd_mode, "NAME...", "pass every call through, record nothing", ""},
     {"enable", cbctl_cmd_mode, "NAME...", "back to normal: the state machine decides", ""},
     {"check", cbctl_cmd_check, "", "validate the segment: header, table, index, leases", ""},
+    {"metrics", cbctl_cmd_metrics, "", "every breaker in the Prometheus text format", ""},
     {"destroy", cbctl_cmd_destroy, "", "remove the segment (attached workers fail open)", ""},
 };
 

@@ -1,0 +1,187 @@
+/*
+ * cbctl metrics: every breaker in the Prometheus text exposition format,
+ * for node_exporter's textfile collector or any scraper. Names follow the
+ * Prometheus conventions: a cbshm_ prefix, base units in the name
+ * (seconds, ratio), _total on counters, one 0/1 gauge per state and mode.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "cbctl.h"
+
+struct metrics {
+    const char *segment; /* label value, escaped */
+    const struct cbshm_snapshot *all;
+    size_t n;
+};
+
+/* A label value with \\, " and newline escaped, as the format wants. */
+static void print_escaped(const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if (*s == '\\' || *s == '"')
+            printf("\\%c", *s);
+        else if (*s == '\n')
+            fputs("\\n", stdout);
+        else
+            putchar(*s);
+    }
+}
+
+static void labels(const struct metrics *m, const struct cbshm_snapshot *s)
+{
+    fputs("{segment=\"", stdout);
+    print_escaped(m->segment);
+    printf("\",breaker=\"%s\"", s->name); /* names are [A-Za-z0-9._:-] */
+}
+
+static void family(const char *name, const char *type, const char *help)
+{
+    printf("# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* One sample per breaker of a value taken from its snapshot. */
+static void each(const struct metrics *m, const char *name, const char *type, const char *help,
+                 double (*value)(const struct cbshm_snapshot *))
+{
+    family(name, type, help);
+    for (size_t i = 0; i < m->n; i++) {
+        fputs(name, stdout);
+        labels(m, &m->all[i]);
+        printf("} %.17g\n", value(&m->all[i]));
+    }
+}
+
+static double v_rejections(const struct cbshm_snapshot *s) { return (double)s->rejections; }
+static double v_trips(const struct cbshm_snapshot *s) { return (double)s->trips; }
+static double v_probes(const struct cbshm_snapshot *s) { return s->probes_in_flight; }
+static double v_reclaimed(const struct cbshm_snapshot *s) { return (double)s->probes_reclaimed; }
+static double v_open_period(const struct cbshm_snapshot *s) { return (double)s->current_open_ms / 1e3; }
+static double v_run(const struct cbshm_snapshot *s) { return s->consecutive_failures; }
+static double v_window_calls(const struct cbshm_snapshot *s) { return (double)s->window_calls; }
+static double v_window_failures(const struct cbshm_snapshot *s)
+{
+    return s->window_calls ? (double)s->window_failures / (double)s->window_calls : 0;
+}
+static double v_window_slow(const struct cbshm_snapshot *s)
+{
+    return s->window_calls ? (double)s->window_slow_calls / (double)s->window_calls : 0;
+}
+static double v_failing_workers(const struct cbshm_snapshot *s) { return s->failing_workers; }
+static double v_in_state(const struct cbshm_snapshot *s) { return (double)s->time_in_state_ns / 1e9; }
+
+static void print_metrics(const struct metrics *m, const struct cbshm_info *info)
+{
+    static const enum cbshm_state states[] = {CBSHM_STATE_CLOSED, CBSHM_STATE_OPEN,
+                                              CBSHM_STATE_HALF_OPEN};
+    static const enum cbshm_mode modes[] = {CBSHM_MODE_NORMAL, CBSHM_MODE_FORCED_OPEN,
+                                            CBSHM_MODE_FORCED_CLOSED, CBSHM_MODE_DISABLED};
+    static const char *outcomes[] = {"success", "failure", "ignored", "slow"};
+
+    family("cbshm_breaker_state", "gauge", "1 for the state the breaker is in, 0 for the others.");
+    for (size_t i = 0; i < m->n; i++)
+        for (size_t k = 0; k < 3; k++) {
+            fputs("cbshm_breaker_state", stdout);
+            labels(m, &m->all[i]);
+            printf(",state=\"%s\"} %d\n", cbctl_state_name(states[k]), m->all[i].state == states[k]);
+        }
+    family("cbshm_breaker_mode", "gauge", "1 for the mode the breaker is in, 0 for the others.");
+    for (size_t i = 0; i < m->n; i++)
+        for (size_t k = 0; k < 4; k++) {
+            fputs("cbshm_breaker_mode", stdout);
+            labels(m, &m->all[i]);
+            printf(",mode=\"%s\"} %d\n", cbctl_mode_name(modes[k]), m->all[i].mode == modes[k]);
+        }
+    family("cbshm_breaker_calls_total", "counter",
+           "Calls recorded, by outcome; slow calls are also counted as success or failure.");
+    for (size_t i = 0; i < m->n; i++) {
+        const struct cbshm_snapshot *s = &m->all[i];
+        uint64_t v[] = {s->successes, s->failures, s->ignored, s->slow_calls};
+        for (size_t k = 0; k < 4; k++) {
+            fputs("cbshm_breaker_calls_total", stdout);
+            labels(m, s);
+            printf(",outcome=\"%s\"} %" PRIu64 "\n", outcomes[k], v[k]);
+        }
+    }
+    each(m, "cbshm_breaker_rejections_total", "counter",
+         "Calls the breaker refused without calling the downstream.", v_rejections);
+    each(m, "cbshm_breaker_trips_total", "counter", "Transitions into open.", v_trips);
+    each(m, "cbshm_breaker_probes_in_flight", "gauge", "Half-open probe leases held now.", v_probes);
+    each(m, "cbshm_breaker_probes_reclaimed_total", "counter",
+         "Probe leases taken back from dead or late owners.", v_reclaimed);
+    each(m, "cbshm_breaker_open_period_seconds", "gauge",
+         "The open period now in force, after backoff.", v_open_period);
+    each(m, "cbshm_breaker_state_duration_seconds", "gauge", "Time since the last transition.",
+         v_in_state);
+    each(m, "cbshm_breaker_consecutive_failures", "gauge", "The current run of failures.", v_run);
+    each(m, "cbshm_breaker_window_calls", "gauge", "Calls in the window now.", v_window_calls);
+    each(m, "cbshm_breaker_window_failure_ratio", "gauge",
+         "Failures over calls in the window now (0 to 1).", v_window_failures);
+    each(m, "cbshm_breaker_window_slow_ratio", "gauge",
+         "Slow calls over calls in the window now (0 to 1).", v_window_slow);
+    each(m, "cbshm_breaker_failing_workers", "gauge",
+         "Distinct worker processes with failures in the window.", v_failing_workers);
+    family("cbshm_segment_breakers", "gauge", "Breakers in the segment.");
+    fputs("cbshm_segment_breakers{segment=\"", stdout);
+    print_escaped(m->segment);
+    printf("\"} %u\n", info->breakers);
+    family("cbshm_segment_capacity", "gauge", "Breaker slots in the segment.");
+    fputs("cbshm_segment_capacity{segment=\"", stdout);
+    print_escaped(m->segment);
+    printf("\"} %u\n", info->capacity);
+    family("cbshm_segment_lock_repairs_total", "counter",
+           "Times a dead table-lock owner's change was repaired.");
+    fputs("cbshm_segment_lock_repairs_total{segment=\"", stdout);
+    print_escaped(m->segment);
+    printf("\"} %" PRIu64 "\n", info->lock_repairs);
+}
+
+struct collect {
+    struct cbshm_snapshot *all;
+    size_t n, cap;
+};
+
+static int collect(void *ctx, const struct cbshm_snapshot *s)
+{
+    struct collect *c = ctx;
+
+    if (c->n == c->cap)
+        return -1;
+    c->all[c->n++] = *s;
+    return 0;
+}
+
+int cbctl_cmd_metrics(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, char **argv)
+{
+    struct cbshm_info info;
+    struct collect c = {NULL, 0, 0};
+    struct metrics m;
+    struct cbshm *shm;
+    int rc;
+
+    if ((rc = cbctl_parse_options(cmd, argc, argv, NULL, NULL)) >= 0)
+        return rc;
+    if (optind < argc)
+        return cbctl_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (cbctl_attach(ctl, "metrics", &shm) != 0)
+        return CBCTL_FAILED;
+    cbshm_info(shm, &info);
+    c.cap = info.capacity;
+    if ((c.all = calloc(c.cap ? c.cap : 1, sizeof *c.all)) == NULL ||
+        (rc = cbshm_foreach(shm, collect, &c)) != 0) {
+        cbctl_err("metrics: segment %s: %s", ctl->segment_final,
+                  c.all == NULL || rc == -1 ? "out of memory" : cbshm_strerror(rc));
+        free(c.all);
+        cbshm_close(shm);
+        return CBCTL_FAILED;
+    }
+    cbshm_close(shm);
+    m.segment = ctl->segment_final;
+    m.all = c.all;
+    m.n = c.n;
+    print_metrics(&m, &info);
+    free(c.all);
+    return fflush(stdout) == 0 ? CBCTL_OK : CBCTL_FAILED;
+}
