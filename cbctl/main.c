@@ -30,6 +30,11 @@ static const struct cbctl_cmd commands[] = {
     {"enable", cbctl_cmd_mode, "NAME...", "back to normal: the state machine decides", ""},
     {"check", cbctl_cmd_check, "", "validate the segment: header, table, index, leases", ""},
     {"metrics", cbctl_cmd_metrics, "", "every breaker in the Prometheus text format", ""},
+    {"events", cbctl_cmd_events, "[--follow] [--json] [--interval MS]",
+     "transitions, mode changes and resets, with their causes",
+     "  -f, --follow      keep printing new events until interrupted\n"
+     "  -j, --json        one JSON array; with --follow, one JSON object a line\n"
+     "  -i, --interval MS how often --follow looks for new events (default 200)\n"},
     {"destroy", cbctl_cmd_destroy, "", "remove the segment (attached workers fail open)", ""},
 };
 

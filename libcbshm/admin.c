@@ -143,6 +143,9 @@ int cbshm_set_mode(struct cbshm *shm, const char *name, enum cbshm_mode mode)
                               CBSHM_CTL_MAKE(CBSHM_CTL_GEN(ctl), CBSHM_CTL_EPOCH(ctl) + 1, mode,
                                              CBSHM_CTL_STATE(ctl)),
                               memory_order_release);
+        if (CBSHM_CTL_MODE(ctl) != (unsigned)mode)
+            cbshm__event(shm, idx, CBSHM_EVENT_MODE, CBSHM_CTL_MODE(ctl), mode,
+                         CBSHM_CAUSE_OPERATOR, cbshm__now());
     }
     cbshm__unlock(shm);
     return rc;
@@ -184,6 +187,8 @@ int cbshm_reset(struct cbshm *shm, const char *name)
                               CBSHM_CTL_MAKE(CBSHM_CTL_GEN(ctl), CBSHM_CTL_EPOCH(ctl) + 1,
                                              CBSHM_CTL_MODE(ctl), CBSHM_STATE_CLOSED),
                               memory_order_release);
+        cbshm__event(shm, idx, CBSHM_EVENT_RESET, CBSHM_CTL_STATE(ctl), CBSHM_STATE_CLOSED,
+                     CBSHM_CAUSE_OPERATOR, now);
         shm->hdr->op = CBSHM_OP_NONE;
     }
     cbshm__unlock(shm);

@@ -112,7 +112,7 @@ static uint64_t open_period(struct cbshm_slot *sl, unsigned from, uint64_t now)
 }
 
 static uint64_t set_state(struct cbshm *shm, uint32_t idx, uint64_t ctl, unsigned state,
-                          uint64_t now)
+                          uint64_t now, unsigned cause)
 {
     struct cbshm_slot *sl = &shm->slots[idx];
     uint64_t next = CBSHM_CTL_MAKE(CBSHM_CTL_GEN(ctl), CBSHM_CTL_EPOCH(ctl) + 1,
@@ -145,6 +145,7 @@ static uint64_t set_state(struct cbshm *shm, uint32_t idx, uint64_t ctl, unsigne
     atomic_store_explicit(&sl->consecutive_failures, 0, memory_order_relaxed);
     atomic_store_explicit(&sl->last_transition_ns, now, memory_order_relaxed);
     atomic_store_explicit(&sl->ctl, next, memory_order_release);
+    cbshm__event(shm, idx, CBSHM_EVENT_STATE, CBSHM_CTL_STATE(ctl), state, cause, now);
     shm->hdr->op = CBSHM_OP_NONE;
     return next;
 }
@@ -315,7 +316,7 @@ static int admit_probe(struct cbshm_breaker *b, struct cbshm_view *v, struct cbs
         if (CBSHM_CTL_STATE(cur) == CBSHM_STATE_OPEN &&
             now >= atomic_load_explicit(&sl->open_until_ns, memory_order_relaxed)) {
             CBSHM_CRASH_POINT("half_open.locked");
-            cur = set_state(shm, idx, cur, CBSHM_STATE_HALF_OPEN, now);
+            cur = set_state(shm, idx, cur, CBSHM_STATE_HALF_OPEN, now, CBSHM_CAUSE_OPEN_TIMEOUT);
         }
         if (CBSHM_CTL_STATE(cur) == CBSHM_STATE_HALF_OPEN &&
             (rc = lease_take(sl, now, t)) == 0) {
@@ -355,11 +356,12 @@ static bool lease_maybe_free(struct cbshm_breaker *b, struct cbshm_slot *sl, uin
     return false;
 }
 
-/* The failure run reached the threshold, or the window's rates did (by_window):
-   trip, if nobody changed the state meanwhile. */
+/* The failure run reached the threshold (cause CBSHM_CAUSE_FAILURES), or
+   the window's rates did: trip, if nobody changed the state meanwhile. */
 static void trip(struct cbshm_breaker *b, struct cbshm_view *v, struct cbshm_slot *sl,
-                 uint64_t expect, bool by_window)
+                 uint64_t expect, unsigned cause)
 {
+    bool by_window = cause != CBSHM_CAUSE_FAILURES;
     struct cbshm *shm = v->shm;
     uint64_t now = cbshm__now();
     int rc;
@@ -372,7 +374,7 @@ static void trip(struct cbshm_breaker *b, struct cbshm_view *v, struct cbshm_slo
         (by_window || atomic_load_explicit(&sl->consecutive_failures, memory_order_relaxed) >=
                           atomic_load_explicit(&sl->failure_threshold, memory_order_relaxed))) {
         CBSHM_CRASH_POINT("trip.locked");
-        set_state(shm, (uint32_t)(sl - shm->slots), expect, CBSHM_STATE_OPEN, now);
+        set_state(shm, (uint32_t)(sl - shm->slots), expect, CBSHM_STATE_OPEN, now, cause);
     }
     cbshm__unlock(shm);
 }
@@ -392,12 +394,12 @@ static void probe_done(struct cbshm_breaker *b, struct cbshm_view *v, struct cbs
     if (atomic_load_explicit(&sl->ctl, memory_order_relaxed) == t->ctl) {
         uint32_t idx = (uint32_t)(sl - shm->slots);
         if (o == CBSHM_FAILURE) {
-            set_state(shm, idx, t->ctl, CBSHM_STATE_OPEN, now);
+            set_state(shm, idx, t->ctl, CBSHM_STATE_OPEN, now, CBSHM_CAUSE_PROBE_FAILED);
         } else {
             uint32_t n = atomic_fetch_add_explicit(&sl->half_open_successes, 1,
                                                    memory_order_relaxed) + 1;
             if (n >= atomic_load_explicit(&sl->cfg.success_threshold, memory_order_relaxed))
-                set_state(shm, idx, t->ctl, CBSHM_STATE_CLOSED, now);
+                set_state(shm, idx, t->ctl, CBSHM_STATE_CLOSED, now, CBSHM_CAUSE_PROBES_OK);
         }
     }
     cbshm__unlock(shm);
@@ -449,8 +451,9 @@ static __attribute__((noinline)) int allow_slow(struct cbshm_breaker *b, struct 
     return reject(v, sl);
 }
 
-/* Does the window say trip? A count window's new bucket is written first. */
-static bool window_says_trip(struct cbshm_view *v, struct cbshm_slot *sl, uint64_t now,
+/* Does the window say trip (its cause), or not (0)? A count window's new
+   bucket is written first. */
+static int window_says_trip(struct cbshm_view *v, struct cbshm_slot *sl, uint64_t now,
                              uint32_t hot)
 {
     struct cbshm__sums cur;
@@ -511,8 +514,9 @@ static __attribute__((noinline)) void record_slow(struct cbshm_breaker *b, struc
     if ((hot & CBSHM_HOT_RATE) || slow) {
         if (now == 0)
             now = cbshm__now();
-        if (window_says_trip(v, sl, now, hot)) {
-            trip(b, v, sl, t->ctl, true);
+        int cause = window_says_trip(v, sl, now, hot);
+        if (cause != 0) {
+            trip(b, v, sl, t->ctl, (unsigned)cause);
             return;
         }
     }
@@ -529,7 +533,7 @@ static __attribute__((noinline)) void record_slow(struct cbshm_breaker *b, struc
                                atomic_load_explicit(&sl->run_start_ns, memory_order_relaxed)) <
             atomic_load_explicit(&sl->cfg.min_failing_workers, memory_order_relaxed))
         return; /* one sick worker does not open the circuit for the host */
-    trip(b, v, sl, t->ctl, false);
+    trip(b, v, sl, t->ctl, CBSHM_CAUSE_FAILURES);
 }
 
 /* ---- Hot path ---------------------------------------------------------- */

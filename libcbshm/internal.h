@@ -24,6 +24,7 @@ struct cbshm {
     struct cbshm_header *hdr;
     struct cbshm_slot *slots;
     uint32_t *index;
+    struct cbshm_event_rec *events;
     uint32_t capacity;
     uint32_t index_buckets;
 };
@@ -80,6 +81,11 @@ struct cbshm *cbshm__successor(struct cbshm *shm, int *rc);
 int cbshm__validate_header(const struct cbshm_header *h, uint64_t file_bytes);
 uint64_t cbshm__abi_fingerprint(void);
 uint64_t cbshm__segment_bytes(uint32_t capacity, uint32_t *index_buckets);
+uint64_t cbshm__events_offset(uint32_t capacity, uint32_t buckets);
+
+/* events.c: the event ring. Called with the table lock held. */
+void cbshm__event(struct cbshm *shm, uint32_t slot, unsigned kind, unsigned from, unsigned to,
+                  unsigned cause, uint64_t now);
 int cbshm__check_segment_name(const char *name);
 
 /* lock.c: the only code that knows about EOWNERDEAD. */
@@ -137,8 +143,8 @@ void cbshm__window_eval(const struct cbshm_slot *sl, uint64_t now, const struct 
                         struct cbshm__window *w);
 uint32_t cbshm__failing_workers(const struct cbshm_header *h, const struct cbshm_slot *sl,
                                 uint64_t since_ns);
-bool cbshm__window_trips(const struct cbshm *shm, const struct cbshm_slot *sl, uint64_t now,
-                         const struct cbshm__window *w, bool check_failures);
+int cbshm__window_trips(const struct cbshm *shm, const struct cbshm_slot *sl, uint64_t now,
+                        const struct cbshm__window *w, bool check_failures);
 
 /* breaker.c */
 bool cbshm__pid_alive(uint32_t pid);

@@ -179,6 +179,25 @@ struct cbshm_slot {
     _Alignas(CBSHM_LINE) struct cbshm_stripe stripes[CBSHM_STRIPES];
 };
 
+/*
+ * One entry of the event ring: a state transition, mode change or reset.
+ * Written under the table lock - seq last, as n + 1 for event n - so
+ * readers copy it without the lock and keep the copy only if seq is the
+ * same before and after.
+ */
+#define CBSHM_EVENTS 1024
+struct cbshm_event_rec {
+    _Atomic uint64_t seq;
+    uint64_t time_ns;
+    uint32_t pid;
+    uint32_t slot;
+    uint8_t kind, from, to, cause;
+    uint32_t reserved0;
+    char name[CBSHM_NAME_MAX + 1];
+    uint64_t reserved1[4];
+};
+_Static_assert(sizeof(struct cbshm_event_rec) == 2 * CBSHM_LINE, "event: two lines");
+
 /* What the table lock's owner was doing, so a successor can repair it. */
 enum cbshm_op {
     CBSHM_OP_NONE = 0,
@@ -206,8 +225,10 @@ struct cbshm_header {
     uint32_t reserved0;
     uint64_t pidns_inode; /* creator's PID namespace, 0 if unknown */
     _Atomic uint32_t retired;
-    uint32_t reserved1;
-    uint64_t reserved2[6]; /* room for later regions: workers, events */
+    uint32_t events_count;         /* entries in the event ring */
+    uint64_t events_offset;        /* the ring, after the name index */
+    _Atomic uint64_t events_seq;   /* events ever written; under the table lock */
+    uint64_t reserved2[3];         /* room for later regions */
 
     /* Line-aligned: who owns counter stripes 1..CBSHM_STRIPES-1. */
     _Alignas(CBSHM_LINE) _Atomic uint64_t stripe_owner[CBSHM_STRIPES];

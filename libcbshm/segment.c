@@ -48,6 +48,9 @@ uint64_t cbshm__abi_fingerprint(void)
         offsetof(struct cbshm_slot, stripes),
         offsetof(struct cbshm_slot, base),
         offsetof(struct cbshm_header, stripe_owner),
+        offsetof(struct cbshm_header, events_offset),
+        sizeof(struct cbshm_event_rec),
+        CBSHM_EVENTS,
         CBSHM_STRIPES,
         CBSHM_PROBES_MAX,
         CBSHM_NAME_MAX,
@@ -61,6 +64,14 @@ uint64_t cbshm__abi_fingerprint(void)
     return h;
 }
 
+/* Where the event ring starts: the first line after the name index. */
+uint64_t cbshm__events_offset(uint32_t capacity, uint32_t buckets)
+{
+    uint64_t end = CBSHM_HEADER_BYTES + (uint64_t)capacity * sizeof(struct cbshm_slot) +
+                   (uint64_t)buckets * sizeof(uint32_t);
+    return (end + CBSHM_LINE - 1) / CBSHM_LINE * CBSHM_LINE;
+}
+
 uint64_t cbshm__segment_bytes(uint32_t capacity, uint32_t *index_buckets)
 {
     uint32_t buckets = 16;
@@ -70,8 +81,8 @@ uint64_t cbshm__segment_bytes(uint32_t capacity, uint32_t *index_buckets)
         buckets <<= 1;
     if (index_buckets != NULL)
         *index_buckets = buckets;
-    bytes = CBSHM_HEADER_BYTES + (uint64_t)capacity * sizeof(struct cbshm_slot) +
-            (uint64_t)buckets * sizeof(uint32_t);
+    bytes = cbshm__events_offset(capacity, buckets) +
+            (uint64_t)CBSHM_EVENTS * sizeof(struct cbshm_event_rec);
     return (bytes + PAGE - 1) / PAGE * PAGE;
 }
 
@@ -114,7 +125,9 @@ int cbshm__validate_header(const struct cbshm_header *h, uint64_t file_bytes)
         return CBSHM_ECORRUPT;
     if (h->segment_bytes != cbshm__segment_bytes(h->capacity, &buckets) ||
         h->index_buckets != buckets || h->slots_offset != CBSHM_HEADER_BYTES ||
-        h->index_offset != h->slots_offset + (uint64_t)h->capacity * h->slot_bytes)
+        h->index_offset != h->slots_offset + (uint64_t)h->capacity * h->slot_bytes ||
+        h->events_count != CBSHM_EVENTS ||
+        h->events_offset != cbshm__events_offset(h->capacity, buckets))
         return CBSHM_ECORRUPT;
     return 0;
 }
@@ -132,6 +145,7 @@ static void view_init(struct cbshm *shm, const char *name, unsigned flags, void 
     shm->index_buckets = shm->hdr->index_buckets;
     shm->slots = (struct cbshm_slot *)((char *)base + shm->hdr->slots_offset);
     shm->index = (uint32_t *)((char *)base + shm->hdr->index_offset);
+    shm->events = (struct cbshm_event_rec *)((char *)base + shm->hdr->events_offset);
     cbshm__register(shm);
 }
 
@@ -346,6 +360,8 @@ int cbshm__segment_create(const char *name, const struct cbshm_config *cfg,
     h->slots_offset = CBSHM_HEADER_BYTES;
     h->index_offset = CBSHM_HEADER_BYTES + (uint64_t)cfg->capacity * sizeof(struct cbshm_slot);
     h->index_buckets = buckets;
+    h->events_count = CBSHM_EVENTS;
+    h->events_offset = cbshm__events_offset(cfg->capacity, buckets);
     h->creator_pid = (uint32_t)getpid();
     h->created_ns = cbshm__now();
     h->mode = cfg->mode & 0777;

@@ -22,6 +22,9 @@
  * the exact start can only lie in that checkpoint's bucket, which bounds
  * the error to one bucket.
  *
+ * cbshm__window_trips returns why it trips (CBSHM_CAUSE_FAILURE_RATE or
+ * CBSHM_CAUSE_SLOW_RATE, both non-zero), or 0.
+ *
  * Quorum: each failure stamps its stripe's last_failure_ns; the failing
  * workers are the distinct processes owning stripes stamped since the
  * window began (stripe 0, shared by many, counts as one).
@@ -283,26 +286,26 @@ uint32_t cbshm__failing_workers(const struct cbshm_header *h, const struct cbshm
     return n;
 }
 
-bool cbshm__window_trips(const struct cbshm *shm, const struct cbshm_slot *sl, uint64_t now,
-                         const struct cbshm__window *w, bool check_failures)
+int cbshm__window_trips(const struct cbshm *shm, const struct cbshm_slot *sl, uint64_t now,
+                        const struct cbshm__window *w, bool check_failures)
 {
     uint32_t min_calls = atomic_load_explicit(&sl->cfg.minimum_calls, memory_order_relaxed);
     uint32_t quorum = atomic_load_explicit(&sl->cfg.min_failing_workers, memory_order_relaxed);
     uint32_t hot = atomic_load_explicit(&sl->hot_flags, memory_order_relaxed);
-    bool tripped = false;
+    int cause = 0;
 
     (void)now;
     if (w->calls < min_calls || w->calls == 0)
-        return false;
-    if (check_failures && (hot & CBSHM_HOT_RATE) &&
-        w->failures * 100 >= (uint64_t)atomic_load_explicit(&sl->cfg.failure_rate,
-                                                             memory_order_relaxed) * w->calls)
-        tripped = true;
+        return 0;
     if ((hot & CBSHM_HOT_SLOW) &&
         w->slow * 100 >= (uint64_t)atomic_load_explicit(&sl->cfg.slow_call_rate,
                                                         memory_order_relaxed) * w->calls)
-        tripped = true;
-    if (tripped && quorum > 1 && cbshm__failing_workers(shm->hdr, sl, w->start_ns) < quorum)
-        tripped = false;
-    return tripped;
+        cause = CBSHM_CAUSE_SLOW_RATE;
+    if (check_failures && (hot & CBSHM_HOT_RATE) &&
+        w->failures * 100 >= (uint64_t)atomic_load_explicit(&sl->cfg.failure_rate,
+                                                             memory_order_relaxed) * w->calls)
+        cause = CBSHM_CAUSE_FAILURE_RATE;
+    if (cause != 0 && quorum > 1 && cbshm__failing_workers(shm->hdr, sl, w->start_ns) < quorum)
+        cause = 0;
+    return cause;
 }

@@ -5,6 +5,8 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,8 +91,8 @@ static void apply_ok(void)
 
 static void test_help_lists_every_command_and_the_exit_codes(void **state)
 {
-    static const char *cmds[] = {"apply", "list", "show", "reset", "open", "close",
-                                 "disable", "enable", "check", "destroy"};
+    static const char *cmds[] = {"apply", "list", "show", "reset", "open", "close", "disable",
+                                 "enable", "check", "metrics", "events", "destroy"};
     struct run r;
 
     (void)state;
@@ -569,6 +571,61 @@ static void test_a_symlinked_segment_name_is_not_followed(void **state)
     unlink(path);
 }
 
+static void test_events_lists_changes_and_follow_streams_new_ones(void **state)
+{
+    struct run r;
+    json_t *arr, *e;
+    int out[2], pid, status;
+    char buf[2048] = "";
+    size_t got = 0;
+
+    (void)state;
+    apply_ok();
+    assert_int_equal(cbctl(&r, "-s", seg, "open", "payments", NULL)->status, 0);
+    assert_int_equal(cbctl(&r, "-s", seg, "reset", "search", NULL)->status, 0);
+    assert_int_equal(cbctl(&r, "-s", seg, "events", "--json", NULL)->status, 0);
+    assert_non_null(arr = json_loads(r.out, 0, NULL));
+    assert_int_equal(json_array_size(arr), 2);
+    e = json_array_get(arr, 0);
+    assert_string_equal(json_string_value(json_object_get(e, "breaker")), "payments");
+    assert_string_equal(json_string_value(json_object_get(e, "kind")), "mode");
+    assert_string_equal(json_string_value(json_object_get(e, "to")), "forced_open");
+    assert_string_equal(json_string_value(json_object_get(e, "cause")), "operator");
+    e = json_array_get(arr, 1);
+    assert_string_equal(json_string_value(json_object_get(e, "kind")), "reset");
+    json_decref(arr);
+    assert_int_equal(cbctl(&r, "-s", seg, "events", NULL)->status, 0);
+    assert_non_null(strstr(r.out, "payments"));
+    assert_non_null(strstr(r.out, "normal -> forced_open  (operator, pid"));
+
+    /* --follow: a change made while it runs is printed, SIGINT ends it. */
+    assert_int_equal(pipe(out), 0);
+    if ((pid = fork()) == 0) {
+        dup2(out[1], 1);
+        close(out[0]);
+        execl(CBCTL_PATH, "cbctl", "--segment", seg, "events", "--follow", "--json",
+              "--interval", "20", (char *)NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    usleep(200000);
+    assert_int_equal(cbctl(&r, "-s", seg, "close", "payments", NULL)->status, 0);
+    for (int tries = 0; tries < 100 && strstr(buf, "forced_closed") == NULL; tries++) {
+        struct pollfd p = {out[0], POLLIN, 0};
+        if (poll(&p, 1, 50) > 0) {
+            ssize_t n = read(out[0], buf + got, sizeof buf - 1 - got);
+            if (n > 0)
+                got += (size_t)n;
+            buf[got] = '\0';
+        }
+    }
+    kill(pid, SIGINT);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    close(out[0]);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_non_null(strstr(buf, "\"to\":\"forced_closed\""));
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 static const struct CMUnitTest tests[] = {
     T(test_help_lists_every_command_and_the_exit_codes),
@@ -591,5 +648,6 @@ static const struct CMUnitTest tests[] = {
     T(test_cbctl_commands_are_clean_under_valgrind_memcheck),
     T(test_32_racing_cbctl_applies_make_one_valid_segment),
     T(test_a_symlinked_segment_name_is_not_followed),
+    T(test_events_lists_changes_and_follow_streams_new_ones),
 };
 T_MAIN(tests)

@@ -391,6 +391,49 @@ CBSHM_API int cbshm_info(struct cbshm *shm, struct cbshm_info *out);
 CBSHM_API int cbshm_check(struct cbshm *shm,
                           void (*report)(void *ctx, const char *message), void *ctx);
 
+/* ---- Events ---------------------------------------------------------- */
+
+enum cbshm_event_kind {
+    CBSHM_EVENT_STATE = 0, /* from, to: enum cbshm_state */
+    CBSHM_EVENT_MODE = 1,  /* from, to: enum cbshm_mode */
+    CBSHM_EVENT_RESET = 2, /* from: the state before; to: closed */
+};
+
+enum cbshm_event_cause {
+    CBSHM_CAUSE_FAILURES = 0,     /* failure_threshold failures in a row */
+    CBSHM_CAUSE_FAILURE_RATE = 1, /* the window's failure rate */
+    CBSHM_CAUSE_SLOW_RATE = 2,    /* the window's slow-call rate */
+    CBSHM_CAUSE_OPEN_TIMEOUT = 3, /* the open period ended: probing */
+    CBSHM_CAUSE_PROBE_FAILED = 4, /* a probe failed: open again */
+    CBSHM_CAUSE_PROBES_OK = 5,    /* success_threshold probes succeeded */
+    CBSHM_CAUSE_OPERATOR = 6,     /* cbctl, or cbshm_set_mode / cbshm_reset */
+};
+
+/* One transition or mode change, as the segment's event ring recorded it. */
+struct cbshm_event {
+    uint64_t seq;     /* 0, 1, 2, ... for the segment's life */
+    uint64_t time_ns; /* CLOCK_MONOTONIC */
+    uint32_t pid;     /* the process that made the change */
+    enum cbshm_event_kind kind;
+    int from, to;
+    enum cbshm_event_cause cause;
+    char name[CBSHM_NAME_MAX + 1]; /* the breaker */
+};
+
+/* Set a cursor to this to start reading at the next event. */
+#define CBSHM_EVENTS_NOW UINT64_MAX
+
+/*
+ * Reads up to `max` events from *cursor on (0: the oldest the ring still
+ * holds; CBSHM_EVENTS_NOW: none yet, only what comes next) and advances
+ * the cursor. The ring holds the last 1024 events; *lost (may be NULL)
+ * gets how many were overwritten before they could be read. Never takes
+ * the table lock, never blocks: call it from a loop or a timer. Returns 0,
+ * *n the number read, or CBSHM_EINVAL.
+ */
+CBSHM_API int cbshm_events_read(struct cbshm *shm, uint64_t *cursor, struct cbshm_event *out,
+                                size_t max, size_t *n, uint64_t *lost);
+
 /* ---- Configuration --------------------------------------------------- */
 
 /* Where a configuration error is: file, line, column (1-based), key. */

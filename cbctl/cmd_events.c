@@ -1,0 +1,147 @@
+/*
+ * cbctl events [--follow] [--json] [--interval MS]: the segment's event
+ * ring - every transition, mode change and reset, with its cause and the
+ * process that made it. --follow keeps printing new events until SIGINT
+ * or SIGTERM; with --json it prints one JSON object per line, else one
+ * JSON array.
+ */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cbctl.h"
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop = 1;
+}
+
+static const char *kind_name(enum cbshm_event_kind k)
+{
+    return k == CBSHM_EVENT_MODE ? "mode" : k == CBSHM_EVENT_RESET ? "reset" : "state";
+}
+
+static const char *cause_name(enum cbshm_event_cause c)
+{
+    static const char *names[] = {"failures",     "failure_rate", "slow_rate", "open_timeout",
+                                  "probe_failed", "probes_ok",    "operator"};
+    return (unsigned)c <= CBSHM_CAUSE_OPERATOR ? names[c] : "unknown";
+}
+
+static const char *side(const struct cbshm_event *e, int v)
+{
+    return e->kind == CBSHM_EVENT_MODE ? cbctl_mode_name((enum cbshm_mode)v)
+                                       : cbctl_state_name((enum cbshm_state)v);
+}
+
+static json_t *event_json(const struct cbshm_event *e, uint64_t now)
+{
+    return json_pack("{s:I, s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:I}", "seq", (json_int_t)e->seq,
+                     "time_ns", (json_int_t)e->time_ns, "age_ms",
+                     (json_int_t)(now > e->time_ns ? (now - e->time_ns) / 1000000u : 0), "breaker",
+                     e->name, "kind", kind_name(e->kind), "from", side(e, e->from), "to",
+                     side(e, e->to), "cause", cause_name(e->cause), "pid", (json_int_t)e->pid);
+}
+
+static void print_line(const struct cbshm_event *e, uint64_t now)
+{
+    double age = now > e->time_ns ? (double)(now - e->time_ns) / 1e9 : 0;
+
+    printf("%8" PRIu64 "  %9.3fs ago  %-32s %-6s %s -> %s  (%s, pid %u)\n", e->seq, age, e->name,
+           kind_name(e->kind), side(e, e->from), side(e, e->to), cause_name(e->cause), e->pid);
+}
+
+int cbctl_cmd_events(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"follow", no_argument, NULL, 'f'},   {"json", no_argument, NULL, 'j'},
+        {"interval", required_argument, NULL, 'i'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct cbshm_event batch[64];
+    struct cbshm *shm;
+    json_t *arr = NULL;
+    uint64_t cursor = 0, lost;
+    long interval_ms = 200;
+    int follow = 0, json = 0, c, rc = CBCTL_OK;
+    char *end;
+    size_t n;
+
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "fji:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            follow = 1;
+            break;
+        case 'j':
+            json = 1;
+            break;
+        case 'i':
+            interval_ms = strtol(optarg, &end, 10);
+            if (*end != '\0' || interval_ms < 10 || interval_ms > 60000)
+                return cbctl_usage_error(cmd, "--interval wants milliseconds, 10..60000");
+            break;
+        case 'h':
+            cbctl_command_help(cmd);
+            return CBCTL_OK;
+        default:
+            return cbctl_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return cbctl_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (cbctl_attach(ctl, "events", &shm) != 0)
+        return CBCTL_FAILED;
+    if (json && !follow && (arr = json_array()) == NULL) {
+        cbshm_close(shm);
+        cbctl_err("events: out of memory");
+        return CBCTL_FAILED;
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    do {
+        uint64_t now;
+
+        if (cbshm_events_read(shm, &cursor, batch, sizeof batch / sizeof batch[0], &n, &lost) != 0)
+            break;
+        now = cbshm_now_ns(); /* the clock the events were stamped with */
+        if (lost > 0)
+            cbctl_err("events: %" PRIu64 " events were overwritten before they could be read",
+                      lost);
+        for (size_t i = 0; i < n; i++) {
+            if (arr != NULL) {
+                json_array_append_new(arr, event_json(&batch[i], now));
+            } else if (json) {
+                json_t *o = event_json(&batch[i], now);
+                char *text = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+                if (text != NULL)
+                    puts(text);
+                free(text);
+                json_decref(o);
+            } else {
+                print_line(&batch[i], now);
+            }
+        }
+        if (n == sizeof batch / sizeof batch[0])
+            continue; /* more waiting */
+        if (!follow)
+            break;
+        fflush(stdout);
+        struct timespec pause = {interval_ms / 1000, (interval_ms % 1000) * 1000000L};
+        nanosleep(&pause, NULL);
+    } while (!stop);
+    cbshm_close(shm);
+    if (arr != NULL)
+        rc = cbctl_print_json(arr);
+    fflush(stdout);
+    return rc;
+}

@@ -1,0 +1,78 @@
+/*
+ * The event ring: every state transition, mode change and reset, with its
+ * time, breaker, cause and process. Transitions already run under the
+ * table lock, so writing an event there costs the hot path nothing; the
+ * ring is read without the lock, entry by entry, each checked against its
+ * sequence number before and after it is copied.
+ */
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+void cbshm__event(struct cbshm *shm, uint32_t slot, unsigned kind, unsigned from, unsigned to,
+                  unsigned cause, uint64_t now)
+{
+    struct cbshm_header *h = shm->hdr;
+    uint64_t n = atomic_load_explicit(&h->events_seq, memory_order_relaxed);
+    struct cbshm_event_rec *e = &shm->events[n % CBSHM_EVENTS];
+
+    atomic_store_explicit(&e->seq, 0, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    e->time_ns = now;
+    e->pid = (uint32_t)getpid();
+    e->slot = slot;
+    e->kind = (uint8_t)kind;
+    e->from = (uint8_t)from;
+    e->to = (uint8_t)to;
+    e->cause = (uint8_t)cause;
+    memcpy(e->name, shm->slots[slot].name, sizeof e->name);
+    e->name[CBSHM_NAME_MAX] = '\0';
+    atomic_store_explicit(&e->seq, n + 1, memory_order_release);
+    atomic_store_explicit(&h->events_seq, n + 1, memory_order_release);
+}
+
+int cbshm_events_read(struct cbshm *shm, uint64_t *cursor, struct cbshm_event *out, size_t max,
+                      size_t *n, uint64_t *lost)
+{
+    uint64_t end, c;
+    size_t got = 0;
+
+    if (shm == NULL || cursor == NULL || n == NULL || (out == NULL && max > 0))
+        return CBSHM_EINVAL;
+    end = atomic_load_explicit(&shm->hdr->events_seq, memory_order_acquire);
+    if (lost != NULL)
+        *lost = 0;
+    if (*cursor == CBSHM_EVENTS_NOW || *cursor > end)
+        *cursor = end;
+    c = *cursor;
+    if (end - c > CBSHM_EVENTS) { /* overwritten before we came */
+        if (lost != NULL)
+            *lost = end - c - CBSHM_EVENTS;
+        c = end - CBSHM_EVENTS;
+    }
+    for (; c < end && got < max; c++) {
+        const struct cbshm_event_rec *e = &shm->events[c % CBSHM_EVENTS];
+        struct cbshm_event *o = &out[got];
+
+        if (atomic_load_explicit(&e->seq, memory_order_acquire) != c + 1)
+            continue; /* being rewritten by a newer event: it is lost */
+        o->seq = c;
+        o->time_ns = e->time_ns;
+        o->pid = e->pid;
+        o->kind = (enum cbshm_event_kind)(e->kind <= CBSHM_EVENT_RESET ? e->kind : 0);
+        o->from = e->from;
+        o->to = e->to;
+        o->cause = (enum cbshm_event_cause)(e->cause <= CBSHM_CAUSE_OPERATOR ? e->cause
+                                                                              : CBSHM_CAUSE_OPERATOR);
+        memcpy(o->name, e->name, sizeof o->name);
+        o->name[CBSHM_NAME_MAX] = '\0';
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&e->seq, memory_order_relaxed) != c + 1)
+            continue;
+        got++;
+    }
+    *cursor = c;
+    *n = got;
+    return 0;
+}

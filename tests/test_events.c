@@ -1,0 +1,167 @@
+/*
+ * Unit: the event ring - each transition recorded once with its cause,
+ * mode changes and resets, cursors, and a reader that fell behind.
+ */
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static const char *YAML = "breakers:\n"
+                          "  - name: c\n    failure_threshold: 2\n    open_timeout: 1s\n"
+                          "  - name: r\n    policy: rate\n    failure_rate: 50\n"
+                          "    window_size: 4\n    minimum_calls: 4\n"
+                          "  - name: s\n    slow_call_duration: 10ms\n    slow_call_rate: 50\n"
+                          "    window_size: 2\n    minimum_calls: 2\n";
+
+static uint64_t call_ms;
+
+static enum cbshm_outcome fn(void *arg)
+{
+    t_clock_advance_ms(call_ms);
+    return *(enum cbshm_outcome *)arg;
+}
+
+static void calls(struct cbshm *shm, const char *name, int n, enum cbshm_outcome o, uint64_t ms)
+{
+    struct cbshm_breaker *b;
+
+    assert_int_equal(cbshm_breaker_get(shm, name, &b), 0);
+    call_ms = ms;
+    for (int i = 0; i < n; i++)
+        cbshm_execute(b, fn, &o);
+    cbshm_breaker_release(b);
+}
+
+static size_t read_all(struct cbshm *shm, uint64_t *cursor, struct cbshm_event *ev, size_t max)
+{
+    size_t n;
+    uint64_t lost;
+    assert_int_equal(cbshm_events_read(shm, cursor, ev, max, &n, &lost), 0);
+    assert_int_equal(lost, 0);
+    return n;
+}
+
+static void expect(const struct cbshm_event *e, const char *name, enum cbshm_event_kind kind,
+                   int from, int to, enum cbshm_event_cause cause)
+{
+    assert_string_equal(e->name, name);
+    assert_int_equal(e->kind, kind);
+    assert_int_equal(e->from, from);
+    assert_int_equal(e->to, to);
+    assert_int_equal(e->cause, cause);
+}
+
+static void test_each_transition_is_recorded_once_with_its_cause(void **state)
+{
+    char seg[64];
+    struct cbshm *shm;
+    struct cbshm_event ev[16];
+    uint64_t cursor = 0;
+    size_t n;
+
+    (void)state;
+    t_clock_install(1000000000000ull);
+    t_apply(t_segment_name(seg), YAML);
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    calls(shm, "c", 3, CBSHM_FAILURE, 0);     /* trip; the third is rejected */
+    t_clock_advance_ms(1000);
+    calls(shm, "c", 1, CBSHM_FAILURE, 0);     /* half-open, probe fails: open */
+    t_clock_advance_ms(1000);
+    calls(shm, "c", 1, CBSHM_SUCCESS, 0);     /* half-open, probe ok: closed */
+    calls(shm, "r", 2, CBSHM_SUCCESS, 0);
+    calls(shm, "r", 2, CBSHM_FAILURE, 0);     /* 2 of 4: rate trip */
+    calls(shm, "s", 2, CBSHM_SUCCESS, 20);    /* 2 slow of 2: slow trip */
+    assert_int_equal(cbshm_set_mode(shm, "c", CBSHM_MODE_DISABLED), 0);
+    assert_int_equal(cbshm_set_mode(shm, "c", CBSHM_MODE_DISABLED), 0); /* no change, no event */
+    assert_int_equal(cbshm_reset(shm, "r"), 0);
+    n = read_all(shm, &cursor, ev, 16);
+    assert_int_equal(n, 9);
+    expect(&ev[0], "c", CBSHM_EVENT_STATE, CBSHM_STATE_CLOSED, CBSHM_STATE_OPEN, CBSHM_CAUSE_FAILURES);
+    expect(&ev[1], "c", CBSHM_EVENT_STATE, CBSHM_STATE_OPEN, CBSHM_STATE_HALF_OPEN,
+           CBSHM_CAUSE_OPEN_TIMEOUT);
+    expect(&ev[2], "c", CBSHM_EVENT_STATE, CBSHM_STATE_HALF_OPEN, CBSHM_STATE_OPEN,
+           CBSHM_CAUSE_PROBE_FAILED);
+    expect(&ev[3], "c", CBSHM_EVENT_STATE, CBSHM_STATE_OPEN, CBSHM_STATE_HALF_OPEN,
+           CBSHM_CAUSE_OPEN_TIMEOUT);
+    expect(&ev[4], "c", CBSHM_EVENT_STATE, CBSHM_STATE_HALF_OPEN, CBSHM_STATE_CLOSED,
+           CBSHM_CAUSE_PROBES_OK);
+    expect(&ev[5], "r", CBSHM_EVENT_STATE, CBSHM_STATE_CLOSED, CBSHM_STATE_OPEN,
+           CBSHM_CAUSE_FAILURE_RATE);
+    expect(&ev[6], "s", CBSHM_EVENT_STATE, CBSHM_STATE_CLOSED, CBSHM_STATE_OPEN,
+           CBSHM_CAUSE_SLOW_RATE);
+    expect(&ev[7], "c", CBSHM_EVENT_MODE, CBSHM_MODE_NORMAL, CBSHM_MODE_DISABLED,
+           CBSHM_CAUSE_OPERATOR);
+    expect(&ev[8], "r", CBSHM_EVENT_RESET, CBSHM_STATE_OPEN, CBSHM_STATE_CLOSED,
+           CBSHM_CAUSE_OPERATOR);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(ev[i].seq, i);
+        assert_int_equal(ev[i].pid, getpid());
+        assert_true(i == 0 || ev[i].time_ns >= ev[i - 1].time_ns);
+    }
+    assert_int_equal(cursor, 9);
+    assert_int_equal(read_all(shm, &cursor, ev, 16), 0); /* nothing new */
+    cbshm_close(shm);
+    assert_int_equal(cbshm_destroy(seg), 0);
+    cbshm_clock_set(NULL, NULL);
+}
+
+static void test_a_reader_from_now_sees_only_what_comes_next(void **state)
+{
+    char seg[64];
+    struct cbshm *shm;
+    struct cbshm_event ev[4];
+    uint64_t cursor = CBSHM_EVENTS_NOW;
+
+    (void)state;
+    t_apply(t_segment_name(seg), YAML);
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_set_mode(shm, "c", CBSHM_MODE_FORCED_OPEN), 0);
+    assert_int_equal(read_all(shm, &cursor, ev, 4), 0);
+    assert_int_equal(cursor, 1);
+    assert_int_equal(cbshm_set_mode(shm, "c", CBSHM_MODE_NORMAL), 0);
+    assert_int_equal(read_all(shm, &cursor, ev, 4), 1);
+    expect(&ev[0], "c", CBSHM_EVENT_MODE, CBSHM_MODE_FORCED_OPEN, CBSHM_MODE_NORMAL,
+           CBSHM_CAUSE_OPERATOR);
+    assert_int_equal(cbshm_events_read(NULL, &cursor, ev, 4, &(size_t){0}, NULL), CBSHM_EINVAL);
+    assert_int_equal(cbshm_events_read(shm, NULL, ev, 4, &(size_t){0}, NULL), CBSHM_EINVAL);
+    cbshm_close(shm);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
+static void test_a_reader_that_fell_behind_is_told_what_it_lost(void **state)
+{
+    char seg[64];
+    struct cbshm *shm;
+    struct cbshm_event ev[64];
+    uint64_t cursor = 0, lost = 0, seen = 0, last = 0;
+    size_t n;
+
+    (void)state;
+    t_apply(t_segment_name(seg), YAML);
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    for (int i = 0; i < 1500; i++)
+        assert_int_equal(cbshm_set_mode(shm, "c", i % 2 ? CBSHM_MODE_NORMAL : CBSHM_MODE_FORCED_OPEN), 0);
+    assert_int_equal(cbshm_events_read(shm, &cursor, ev, 64, &n, &lost), 0);
+    assert_int_equal(lost, 1500 - 1024);
+    assert_int_equal(ev[0].seq, 1500 - 1024);
+    seen = n;
+    last = ev[n - 1].seq;
+    while (cbshm_events_read(shm, &cursor, ev, 64, &n, &lost) == 0 && n > 0) {
+        assert_int_equal(lost, 0);
+        assert_int_equal(ev[0].seq, last + 1);
+        last = ev[n - 1].seq;
+        seen += n;
+    }
+    assert_int_equal(seen, 1024);
+    assert_int_equal(last, 1499);
+    cbshm_close(shm);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_each_transition_is_recorded_once_with_its_cause),
+    cmocka_unit_test(test_a_reader_from_now_sees_only_what_comes_next),
+    cmocka_unit_test(test_a_reader_that_fell_behind_is_told_what_it_lost),
+};
+T_MAIN(tests)
