@@ -77,5 +77,6 @@ int cbctl_cmd_check(struct cbctl *, const struct cbctl_cmd *, int, char **);
 int cbctl_cmd_destroy(struct cbctl *, const struct cbctl_cmd *, int, char **);
 int cbctl_cmd_metrics(struct cbctl *, const struct cbctl_cmd *, int, char **);
 int cbctl_cmd_events(struct cbctl *, const struct cbctl_cmd *, int, char **);
+int cbctl_cmd_watch(struct cbctl *, const struct cbctl_cmd *, int, char **);
 
 #endif

@@ -30,6 +30,9 @@ static const struct cbctl_cmd commands[] = {
     {"enable", cbctl_cmd_mode, "NAME...", "back to normal: the state machine decides", ""},
     {"check", cbctl_cmd_check, "", "validate the segment: header, table, index, leases", ""},
     {"metrics", cbctl_cmd_metrics, "", "every breaker in the Prometheus text format", ""},
+    {"watch", cbctl_cmd_watch, "[--interval MS] [--count N]", "a live table of every breaker",
+     "  -i, --interval MS redraw every MS milliseconds (default 1000)\n"
+     "  -n, --count N     stop after N frames (default: until q, Ctrl-C or SIGTERM)\n"},
     {"events", cbctl_cmd_events, "[--follow] [--json] [--interval MS]",
      "transitions, mode changes and resets, with their causes",
      "  -f, --follow      keep printing new events until interrupted\n"

@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <poll.h>
+#include <pty.h>
 #include <signal.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -92,7 +93,7 @@ static void apply_ok(void)
 static void test_help_lists_every_command_and_the_exit_codes(void **state)
 {
     static const char *cmds[] = {"apply", "list", "show", "reset", "open", "close", "disable",
-                                 "enable", "check", "metrics", "events", "destroy"};
+                                 "enable", "check", "metrics", "watch", "events", "destroy"};
     struct run r;
 
     (void)state;
@@ -110,8 +111,8 @@ static void test_help_lists_every_command_and_the_exit_codes(void **state)
 
 static void test_every_command_has_its_own_help(void **state)
 {
-    static const char *cmds[] = {"apply", "list", "show", "reset", "open", "close",
-                                 "disable", "enable", "check", "destroy"};
+    static const char *cmds[] = {"apply", "list", "show", "reset", "open", "close", "disable",
+                                 "enable", "check", "metrics", "watch", "events", "destroy"};
     struct run r;
 
     (void)state;
@@ -626,6 +627,73 @@ static void test_events_lists_changes_and_follow_streams_new_ones(void **state)
     assert_non_null(strstr(buf, "\"to\":\"forced_closed\""));
 }
 
+/* Reads the pty until `want` shows up (or 5 s pass); true if it did. */
+static int pty_wait(int fd, char *buf, size_t size, size_t *got, const char *want)
+{
+    for (int tries = 0; tries < 100; tries++) {
+        struct pollfd p = {fd, POLLIN, 0};
+        buf[*got] = '\0';
+        if (strstr(buf, want) != NULL)
+            return 1;
+        if (poll(&p, 1, 50) > 0) {
+            ssize_t n = read(fd, buf + *got, size - 1 - *got);
+            if (n <= 0)
+                return 0;
+            *got += (size_t)n;
+            if (*got > size / 2) { /* keep the tail */
+                memmove(buf, buf + *got - size / 4, size / 4);
+                *got = size / 4;
+            }
+        }
+    }
+    buf[*got] = '\0';
+    return strstr(buf, want) != NULL;
+}
+
+static void test_watch_colours_states_on_a_terminal_and_quits_on_q(void **state)
+{
+    static char buf[65536];
+    struct cbshm *shm;
+    struct cbshm_breaker *b;
+    size_t got = 0;
+    int master, pid, status;
+
+    (void)state;
+    apply_ok();
+    if ((pid = forkpty(&master, NULL, NULL, NULL)) == 0) {
+        execl(CBCTL_PATH, "cbctl", "--segment", seg, "watch", "--interval", "50", (char *)NULL);
+        _exit(127);
+    }
+    assert_true(pid > 0);
+    assert_true(pty_wait(master, buf, sizeof buf, &got, "q quits"));
+    assert_true(pty_wait(master, buf, sizeof buf, &got, "\033[32mclosed"));
+    /* Trip payments: the next frame shows it open, in red. */
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_breaker_get(shm, "payments", &b), 0);
+    for (int i = 0; i < 3; i++)
+        cbshm_execute(b, fail_fn, NULL);
+    assert_true(pty_wait(master, buf, sizeof buf, &got, "\033[1;31mopen"));
+    assert_int_equal(write(master, "q", 1), 1);
+    assert_true(pty_wait(master, buf, sizeof buf, &got, "\033[?25h")); /* cursor given back */
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(master);
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+}
+
+static void test_watch_ends_cleanly_on_sigterm_and_prints_plain_tables_off_a_terminal(void **state)
+{
+    struct run r;
+
+    (void)state;
+    apply_ok();
+    assert_int_equal(cbctl(&r, "-s", seg, "watch", "--count", "2", "--interval", "50", NULL)->status, 0);
+    assert_non_null(strstr(r.out, "payments"));
+    assert_null(strstr(r.out, "\033["));
+    assert_int_equal(cbctl(&r, "-s", seg, "watch", "--interval", "5", NULL)->status, 2);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 static const struct CMUnitTest tests[] = {
     T(test_help_lists_every_command_and_the_exit_codes),
@@ -649,5 +717,7 @@ static const struct CMUnitTest tests[] = {
     T(test_32_racing_cbctl_applies_make_one_valid_segment),
     T(test_a_symlinked_segment_name_is_not_followed),
     T(test_events_lists_changes_and_follow_streams_new_ones),
+    T(test_watch_colours_states_on_a_terminal_and_quits_on_q),
+    T(test_watch_ends_cleanly_on_sigterm_and_prints_plain_tables_off_a_terminal),
 };
 T_MAIN(tests)

@@ -1,0 +1,156 @@
+/*
+ * cbctl watch [--interval MS]: a live table of every breaker, redrawn
+ * each interval. On a terminal the screen is redrawn in place, states are
+ * coloured (closed green, half-open yellow, open red) and `q` quits; Ctrl-C
+ * or SIGTERM quit too, and the terminal is always given back as it was.
+ * Not on a terminal, it prints one plain table per interval.
+ */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "cbctl.h"
+
+static volatile sig_atomic_t quit;
+static struct termios saved;
+static int raw;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    quit = 1;
+}
+
+static void restore_terminal(void)
+{
+    if (raw) {
+        tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+        fputs("\033[0m\033[?25h\n", stdout); /* colours off, cursor back */
+        fflush(stdout);
+        raw = 0;
+    }
+}
+
+/* Keys without Enter, no echo; signals still work (ISIG kept). */
+static void raw_terminal(void)
+{
+    struct termios t;
+
+    if (tcgetattr(STDIN_FILENO, &saved) != 0)
+        return;
+    t = saved;
+    t.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+    t.c_cc[VMIN] = 0;
+    t.c_cc[VTIME] = 0;
+    if (tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0) {
+        raw = 1;
+        atexit(restore_terminal);
+        fputs("\033[?25l", stdout); /* hide the cursor */
+    }
+}
+
+struct frame {
+    int colour;
+    unsigned rows;
+};
+
+static int row(void *ctx, const struct cbshm_snapshot *s)
+{
+    struct frame *f = ctx;
+    const char *on = "", *off = "";
+    char in_state[32];
+
+    if (f->colour) {
+        on = s->state == CBSHM_STATE_OPEN        ? "\033[1;31m"
+             : s->state == CBSHM_STATE_HALF_OPEN ? "\033[1;33m"
+                                                 : "\033[32m";
+        off = "\033[0m";
+    }
+    cbctl_format_ms(in_state, sizeof in_state, s->time_in_state_ns / 1000000u);
+    printf("%-32s %s%-9s%s %-13s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %6" PRIu64
+           " %5u%% %s\n",
+           s->name, on, cbctl_state_name(s->state), off, cbctl_mode_name(s->mode), s->requests,
+           s->failures, s->rejections, s->trips, s->window_failure_rate, in_state);
+    f->rows++;
+    return 0;
+}
+
+int cbctl_cmd_watch(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"interval", required_argument, NULL, 'i'},
+        {"count", required_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    long interval_ms = 1000, count = 0;
+    struct cbshm *shm;
+    char *end;
+    int c, tty, rc = CBCTL_OK;
+
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "i:n:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'i':
+            interval_ms = strtol(optarg, &end, 10);
+            if (*end != '\0' || interval_ms < 50 || interval_ms > 3600000)
+                return cbctl_usage_error(cmd, "--interval wants milliseconds, 50..3600000");
+            break;
+        case 'n':
+            count = strtol(optarg, &end, 10);
+            if (*end != '\0' || count < 1)
+                return cbctl_usage_error(cmd, "--count wants a positive number");
+            break;
+        case 'h':
+            cbctl_command_help(cmd);
+            return CBCTL_OK;
+        default:
+            return cbctl_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return cbctl_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (cbctl_attach(ctl, "watch", &shm) != 0)
+        return CBCTL_FAILED;
+    tty = isatty(STDOUT_FILENO) && isatty(STDIN_FILENO);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    if (tty)
+        raw_terminal();
+    for (long frames = 0; !quit && (count == 0 || frames < count); frames++) {
+        struct frame f = {tty, 0};
+        struct pollfd key = {STDIN_FILENO, POLLIN, 0};
+        char ch;
+        int err;
+
+        if (tty)
+            fputs("\033[H\033[2J", stdout); /* home, clear */
+        else if (frames > 0)
+            putchar('\n');
+        printf("cbctl watch: segment %s, every %ldms%s\n\n", ctl->segment_final, interval_ms,
+               tty ? "; q quits" : "");
+        printf("%-32s %-9s %-13s %10s %10s %10s %6s %6s %s\n", "NAME", "STATE", "MODE",
+               "REQUESTS", "FAILURES", "REJECTED", "TRIPS", "FAIL%", "IN-STATE");
+        if ((err = cbshm_foreach(shm, row, &f)) != 0) {
+            cbctl_err("watch: segment %s: %s", ctl->segment_final, cbshm_strerror(err));
+            rc = CBCTL_FAILED;
+            break;
+        }
+        fflush(stdout);
+        if (count != 0 && frames + 1 == count)
+            break;
+        /* Wait for the next frame, or a key on a terminal. */
+        if (poll(tty ? &key : NULL, tty ? 1 : 0, (int)interval_ms) > 0 &&
+            read(STDIN_FILENO, &ch, 1) == 1 && (ch == 'q' || ch == 'Q'))
+            quit = 1;
+    }
+    cbshm_close(shm);
+    restore_terminal();
+    return rc;
+}
