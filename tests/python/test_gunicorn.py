@@ -181,22 +181,25 @@ class TestGunicorn(unittest.TestCase):
               % (WORKERS, THRESHOLD, shared, THRESHOLD + WORKERS - 1, local,
                  WORKERS * THRESHOLD, probes, local_probes), file=sys.stderr)
 
-        self.assertEqual(trips_before, 0, "the breaker tripped while the downstream was up")
-        self.assertGreaterEqual(shared, THRESHOLD)
-        self.assertLessEqual(shared, THRESHOLD + WORKERS - 1)
+        why = ("shared=%d probes=%s trips_before=%d per-process=%d"
+               % (shared, probes, trips_before, local))
+        self.assertEqual(trips_before, 0, "the breaker tripped while the downstream was up: " + why)
+        self.assertGreaterEqual(shared, THRESHOLD, why)
+        self.assertLessEqual(shared, THRESHOLD + WORKERS - 1, why)
         # Every worker answers 503 at once while the breaker is open.
         fast = [r for r in records
                 if t_down + 0.5 < r[0] < t_down + OPEN_TIMEOUT - 0.2 and r[1] == 503]
-        self.assertGreater(len(fast), 20)
-        self.assertEqual(len({r[2] for r in fast}), WORKERS)
-        self.assertTrue(all(r[3] < 0.25 for r in fast), max(r[3] for r in fast))
-        self.assertFalse([r for r in records if t_down + 0.5 < r[0] < t_up and r[1] == 200])
+        self.assertGreater(len(fast), 20, why)
+        self.assertEqual(len({r[2] for r in fast}), WORKERS,
+                         "workers answering 503: %s" % sorted({r[2] for r in fast}))
+        self.assertTrue(all(r[3] < 0.25 for r in fast), "slowest 503: %.3fs" % max(r[3] for r in fast))
+        self.assertFalse([r for r in records if t_down + 0.5 < r[0] < t_up and r[1] == 200], why)
         # One probe per open period, host-wide.
-        self.assertEqual(probes, [1, 1])
+        self.assertEqual(probes, [1, 1], why)
         # Recovered once the downstream was back.
-        self.assertTrue(any(r[1] == 200 and r[0] > t_up for r in records))
+        self.assertTrue(any(r[1] == 200 and r[0] > t_up for r in records), why)
         # The per-process breakers let more calls through.
-        self.assertGreater(local, shared)
+        self.assertGreater(local, shared, why)
 
 
 if __name__ == "__main__":
