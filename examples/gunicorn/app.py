@@ -8,7 +8,8 @@ that every gunicorn worker shares.
 Environment: CBSHM_SEGMENT (default /cbshm-gunicorn), DOWNSTREAM_PORT
 (default 9000), BREAKER_MODE ("shared", the default, or "per-process": an
 in-process breaker per worker, for comparison), ATTEMPT_LOG (a file that
-gets one line per call that reached for the downstream; for the tests).
+gets one line per call that reached for the downstream, when it ended and
+how; for the tests).
 """
 
 import os
@@ -28,16 +29,26 @@ DOWNSTREAM = ("127.0.0.1", int(os.environ.get("DOWNSTREAM_PORT", "9000")))
 ATTEMPT_LOG = os.environ.get("ATTEMPT_LOG")
 
 
+def log_attempt(ok):
+    # One write(2) per line with O_APPEND: lines from workers never mix.
+    fd = os.open(ATTEMPT_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.write(fd, ("%d %.6f %s\n" % (os.getpid(), time.monotonic(), "ok" if ok else "failed"))
+             .encode())
+    os.close(fd)
+
+
 def call_downstream():
+    try:
+        with socket.create_connection(DOWNSTREAM, timeout=2) as s:
+            s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            if not s.recv(64).startswith(b"HTTP/1.0 200"):
+                raise ConnectionError("downstream answered badly")
+    except OSError:
+        if ATTEMPT_LOG:
+            log_attempt(False)
+        raise
     if ATTEMPT_LOG:
-        # One write(2) per line with O_APPEND: lines from workers never mix.
-        fd = os.open(ATTEMPT_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        os.write(fd, ("%d %.6f\n" % (os.getpid(), time.monotonic())).encode())
-        os.close(fd)
-    with socket.create_connection(DOWNSTREAM, timeout=2) as s:
-        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
-        if not s.recv(64).startswith(b"HTTP/1.0 200"):
-            raise ConnectionError("downstream answered badly")
+        log_attempt(True)
 
 
 class LocalOpen(Exception):

@@ -92,11 +92,12 @@ class Clients:
             t.join()
 
 
-def attempts(log):
+def failed_calls(log):
+    """When each call that reached the downstream and failed ended."""
     if not os.path.exists(log):
         return []
     with open(log) as f:
-        return sorted(float(line.split()[1]) for line in f if line.strip())
+        return sorted(float(line.split()[1]) for line in f if line.split()[2:] == ["failed"])
 
 
 def clusters(times, gap=0.5):
@@ -156,7 +157,7 @@ def scenario(mode):
             time.sleep(0.1)
         time.sleep(0.3)
         clients.stop()
-        tried = [t for t in attempts(log) if t_down <= t < t_up]
+        tried = [t for t in failed_calls(log) if t_down <= t < t_up]
         before_trip = [t for t in tried if t < t_down + OPEN_TIMEOUT * 0.75]
         probes = [len(c) for c in clusters([t for t in tried if t >= t_down + OPEN_TIMEOUT * 0.75])]
         return len(before_trip), probes, clients.records, (t_down, t_up), trips_before
