@@ -16,4 +16,17 @@ export PKG_CONFIG_PATH
 cc -o "$work/pc" "$src/tests/consumer/consumer.c" $(pkg-config --cflags --libs cbshm)
 LD_LIBRARY_PATH="$work/prefix/lib" "$work/pc"
 "$work/prefix/bin/cbctl" --version
-echo "install: find_package shared, find_package static, pkg-config: ok"
+# The man pages are installed, `man` finds them, and cbctl(1) documents
+# exactly the commands `cbctl --help` lists.
+MANPATH="$work/prefix/share/man" man -w cbctl >/dev/null
+MANPATH="$work/prefix/share/man" man -w 3 libcbshm >/dev/null
+help_cmds=$("$work/prefix/bin/cbctl" --help | sed -n '/^commands:/,/^$/p' | awk 'NF>1 {print $1}' | sort)
+man_cmds=$(MANPATH="$work/prefix/share/man" MANWIDTH=200 man cbctl 2>/dev/null |
+    sed -n '/^COMMANDS/,/^EXIT STATUS/p' | awk '/^       [a-z]/ {print $1}' | sort -u)
+if [ "$help_cmds" != "$man_cmds" ]; then
+    echo "install: cbctl --help and cbctl(1) list different commands:"
+    echo "help: $help_cmds"
+    echo "man:  $man_cmds"
+    exit 1
+fi
+echo "install: find_package shared, find_package static, pkg-config, man pages: ok"
