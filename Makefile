@@ -4,7 +4,7 @@ PRESET ?= dev
 BUILD  := build/$(PRESET)
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps configure build check demo bench fuzz stress install clean
+.PHONY: all deps configure build check demo bench fuzz stress install package clean
 
 all: build
 
@@ -38,6 +38,10 @@ stress: build
 
 install: build
 	cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))
+
+package: build
+	cd $(BUILD) && cpack -B $(CURDIR)/build/packages
+	@ls build/packages/*.deb
 
 clean:
 	rm -rf build
