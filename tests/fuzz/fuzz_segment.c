@@ -2,8 +2,8 @@
  * libFuzzer target: a scribbled segment. Each input is a list of patches
  * (offset, length, bytes) applied to the image of a valid segment; the
  * result is published as a real shared-memory segment and used the way
- * workers and cbctl use one: attach, check, list, look up, execute in
- * every state, set modes, reset, reconcile. Whatever the bytes, the
+ * workers and cbctl use one: attach, check, list, read events, look up,
+ * execute in every state, set modes, reset, reconcile. Whatever the bytes, the
  * library must answer with codes - never crash, hang or misread. The
  * table mutex's own bytes are left alone: a lock word that looks held is
  * handled by the lock's time bound, which would only slow the fuzzer.
@@ -84,6 +84,13 @@ static void exercise(const char *name, unsigned flags, const uint8_t *ops, size_
     if (cbshm_open(seg, flags, &shm) != 0)
         return;
     cbshm_check(shm, NULL, NULL);
+    {
+        struct cbshm_event ev[8];
+        uint64_t cursor = 0, lost;
+        size_t got;
+        for (int k = 0; k < 3; k++)
+            cbshm_events_read(shm, &cursor, ev, 8, &got, &lost);
+    }
     cbshm_snapshot(shm, name, &s);
     if (cbshm_breaker_get(shm, name, &b) == 0) {
         for (size_t i = 0; i < n; i++) {
