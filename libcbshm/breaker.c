@@ -1,17 +1,20 @@
 /*
  * The breaker state machine and its hot path.
  *
- * Closed admission is one load of the slot's control word. Recording a
- * closed-state outcome is one atomic add on this thread's counter stripe,
- * plus, for a success, a load of the failure run that is stored only when
- * it is not already zero; for a failure, one atomic add on the run. No
- * lock, no system call, no clock read, no allocation on those paths.
+ * Closed admission is one load of the handle's view and one of the slot's
+ * control word. Recording a closed-state success is one plain add (no
+ * lock prefix) on the counter stripe this thread owns, and a load of the
+ * failure run, stored only when it is not already zero; a failure adds
+ * one to the shared run with an atomic add. No lock, no system call, no
+ * allocation on those paths, and no clock read unless the breaker has a
+ * time window or times its calls.
  *
  * Transitions (trip, open -> half-open, probe admission, close, reopen)
- * are rare and take the table lock, which makes them simple to get right
- * and lets a dead owner's half-done transition be repaired. A rejection
- * in the open state reads the coarse clock and nothing else; a rejection
- * in half-open while every probe lease is held is lock-free too.
+ * are rare and take the table lock, which makes them simple to get right,
+ * lets a dead owner's half-done transition be repaired, and lets each one
+ * be written to the event ring. A rejection in the open state reads the
+ * coarse clock and nothing else; a rejection in half-open while every
+ * probe lease is held is lock-free too.
  */
 #include <errno.h>
 #include <signal.h>

@@ -6,12 +6,14 @@
  * these sizes: change a struct and old and new libraries refuse each
  * other's segments instead of misreading them.
  *
- *   [ header | slot 0 | slot 1 | ... | slot capacity-1 | name index ]
+ *   [ header | slot 0 | ... | slot capacity-1 | name index | event ring ]
  *
  * A slot is one breaker. Its first cache line is read on every call and
  * written only on transitions and config changes; failure bookkeeping has
- * its own line; outcome counters are striped over per-writer lines so the
- * success path never writes a line another process writes.
+ * its own line; the other settings, the probe leases and the window's
+ * checkpoint ring have theirs; outcome counters are striped over
+ * per-writer lines so the success path never writes a line another
+ * process writes.
  *
  * Counter stripes. Stripe 0 is shared: any thread may add to it, with an
  * atomic read-modify-write. Stripes 1..CBSHM_STRIPES-1 are owned: a thread

@@ -358,7 +358,7 @@ static void test_a_recreated_breaker_is_found_again_by_its_handle(void **state)
     assert_int_equal(cbshm_execute(f->b, fail_fn, NULL), 0);
     assert_int_equal(cbshm_breaker_error(f->b), CBSHM_ENOBREAKER);
     t_apply(f->seg, YAML);
-    t_clock_advance_ms(1000); /* the handle looks again at most once a second */
+    t_clock_advance_ms(1000); /* the handle looks again at most every 0.25 s */
     assert_int_equal(cbshm_execute(f->b, fail_fn, NULL), 0);
     assert_int_equal(cbshm_breaker_error(f->b), 0);
     assert_int_equal(cbshm_snapshot(f->shm, "api", &s), 0);
