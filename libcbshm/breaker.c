@@ -500,8 +500,9 @@ static __attribute__((noinline)) void record_slow(struct cbshm_breaker *b, struc
         stamp_failure(v, sl, now);
 
     if (flags & CBSHM_T_PROBE) {
+        uint64_t token = t->token;
         bool kept = atomic_compare_exchange_strong_explicit(
-            &sl->leases[t->lease & (CBSHM_PROBES_MAX - 1)].word, &(uint64_t){t->token}, 0,
+            &sl->leases[t->lease & (CBSHM_PROBES_MAX - 1)].word, &token, 0,
             memory_order_acq_rel, memory_order_relaxed);
         if (kept && o != CBSHM_IGNORED)
             probe_done(b, v, sl, t, o);

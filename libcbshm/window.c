@@ -266,7 +266,7 @@ void cbshm__window_eval(const struct cbshm_slot *sl, uint64_t now, const struct 
 uint32_t cbshm__failing_workers(const struct cbshm_header *h, const struct cbshm_slot *sl,
                                 uint64_t since_ns)
 {
-    uint32_t pids[CBSHM_STRIPES], n = 0;
+    uint32_t pids[CBSHM_STRIPES] = {0}, n = 0;
 
     for (int s = 0; s < CBSHM_STRIPES; s++) {
         uint64_t at = atomic_load_explicit(&sl->stripes[s].last_failure_ns, memory_order_relaxed);
