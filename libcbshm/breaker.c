@@ -408,6 +408,14 @@ static void probe_done(struct cbshm_breaker *b, struct cbshm_view *v, struct cbs
     cbshm__unlock(shm);
 }
 
+/* Every CBSHM_WATCH_CALLS recorded calls of a thread: is the segment's name
+   still ours? Out of line; a system call at most once a second. */
+static __attribute__((noinline, cold)) void watch(struct cbshm_view *v)
+{
+    cbshm__claim.countdown = CBSHM_WATCH_CALLS;
+    cbshm__watch(v->shm);
+}
+
 /* ---- Slow paths of admission and recording --------------------------- */
 
 /* Everything but "closed, normal mode, handle current". */
@@ -481,6 +489,8 @@ static __attribute__((noinline)) void record_slow(struct cbshm_breaker *b, struc
 
     if (CBSHM_CTL_GEN(t->ctl) != (uint32_t)atomic_load_explicit(&v->ref, memory_order_relaxed))
         return; /* the breaker was replaced while the call ran */
+    if (cbshm__claim.countdown-- == 0)
+        watch(v);
     if (flags & CBSHM_T_CLOCKED) {
         now = cbshm__now();
         /* A time window rolls before the outcome is counted, so the new
@@ -541,6 +551,7 @@ static __attribute__((noinline)) void record_slow(struct cbshm_breaker *b, struc
 }
 
 /* ---- Hot path ---------------------------------------------------------- */
+
 
 /*
  * A success on a time window without slow-call detection only needs to
@@ -621,6 +632,8 @@ static inline __attribute__((always_inline)) void record_impl(struct cbshm_break
            the line away from every other core. */
         if (UNLIKELY(atomic_load_explicit(&sl->consecutive_failures, memory_order_relaxed) != 0))
             atomic_store_explicit(&sl->consecutive_failures, 0, memory_order_relaxed);
+        if (UNLIKELY(cbshm__claim.countdown-- == 0))
+            watch(v);
         return;
     }
 slow:

@@ -17,6 +17,8 @@
 struct cbshm {
     uint64_t id; /* unique per cbshm_open in this process, never 0 */
     struct cbshm *successor; /* the mapping that replaced this retired one */
+    uint64_t dev, ino;       /* the object the name meant at attach */
+    _Atomic uint64_t checked_ns; /* last time cbshm__watch looked */
     char name[CBSHM_SEGMENT_NAME_MAX + 1];
     unsigned flags;
     void *base;
@@ -78,6 +80,9 @@ int cbshm__segment_attach(const char *name, unsigned flags, bool wait_publish,
                           struct cbshm **out);
 int cbshm__segment_unlink_unpublished(const char *name);
 struct cbshm *cbshm__successor(struct cbshm *shm, int *rc);
+void cbshm__retire(struct cbshm *shm);
+void cbshm__watch(struct cbshm *shm);
+#define CBSHM_WATCH_CALLS 4096 /* a thread's calls between looks at the name */
 int cbshm__validate_header(const struct cbshm_header *h, uint64_t file_bytes);
 uint64_t cbshm__abi_fingerprint(void);
 uint64_t cbshm__segment_bytes(uint32_t capacity, uint32_t *index_buckets);
@@ -151,8 +156,9 @@ bool cbshm__pid_alive(uint32_t pid);
 
 /* stripe.c: which counter stripe this thread writes, and how. */
 struct cbshm_claim {
-    uint64_t shm_id; /* the segment the claim is for; 0: none yet */
-    uint32_t stripe; /* 0: the shared stripe, added to atomically */
+    uint64_t shm_id;    /* the segment the claim is for; 0: none yet */
+    uint32_t stripe;    /* 0: the shared stripe, added to atomically */
+    uint32_t countdown; /* calls until this thread runs cbshm__watch */
 };
 extern __thread struct cbshm_claim cbshm__claim __attribute__((tls_model("initial-exec")));
 void cbshm__claim_stripe(struct cbshm *shm);

@@ -133,9 +133,15 @@ int cbshm__validate_header(const struct cbshm_header *h, uint64_t file_bytes)
 }
 
 static void view_init(struct cbshm *shm, const char *name, unsigned flags, void *base,
-                      size_t bytes)
+                      size_t bytes, int fd)
 {
+    struct stat st;
+
     memset(shm, 0, sizeof *shm);
+    if (fstat(fd, &st) == 0) { /* which object the name meant: see cbshm__watch */
+        shm->dev = (uint64_t)st.st_dev;
+        shm->ino = (uint64_t)st.st_ino;
+    }
     strcpy(shm->name, name);
     shm->flags = flags;
     shm->base = base;
@@ -246,7 +252,7 @@ int cbshm__segment_attach(const char *name, unsigned flags, bool wait_publish,
             goto out;
         sleep_ms(1);
     }
-    view_init(shm, name, flags, base, (size_t)st.st_size);
+    view_init(shm, name, flags, base, (size_t)st.st_size, fd);
     *out = shm;
     shm = NULL;
     base = MAP_FAILED;
@@ -368,7 +374,7 @@ int cbshm__segment_create(const char *name, const struct cbshm_config *cfg,
     h->pidns_inode = pidns_inode();
     if ((rc = cbshm__lock_init(&h->lock)) != 0)
         goto out;
-    view_init(shm, name, 0, base, bytes);
+    view_init(shm, name, 0, base, bytes, fd);
     viewed = 1;
     for (size_t i = 0; i < cfg->n_breakers; i++) {
         uint32_t slot;
@@ -457,6 +463,58 @@ int cbshm_peek(const char *name, struct cbshm_peek *out)
     return 0;
 }
 
+/*
+ * Retires an attached segment: the flag says so, and a new generation in
+ * every slot sends each handle's next call to the slow path, which sees
+ * the flag - the hot path itself never has to look.
+ */
+void cbshm__retire(struct cbshm *shm)
+{
+    atomic_store_explicit(&shm->hdr->retired, 1, memory_order_release);
+    if (cbshm__lock(shm) == 0) {
+        for (uint32_t i = 0; i < shm->capacity; i++) {
+            _Atomic uint64_t *ctl = &shm->slots[i].ctl;
+            uint64_t c = atomic_load_explicit(ctl, memory_order_relaxed);
+            atomic_store_explicit(ctl, CBSHM_CTL_MAKE(CBSHM_CTL_GEN(c) + 1, CBSHM_CTL_EPOCH(c),
+                                                      CBSHM_CTL_MODE(c), CBSHM_CTL_STATE(c)),
+                                  memory_order_release);
+        }
+        cbshm__unlock(shm);
+    }
+}
+
+/*
+ * Now and then (every CBSHM_WATCH_CALLS calls of a thread, at most once a
+ * second per mapping) a worker checks that the segment's name still
+ * means the object it has mapped. A segment removed by hand (rm in
+ * /dev/shm, systemd-logind's RemoveIPC) is then retired like one that
+ * `cbctl destroy` removed, for every process attached to it, and handles
+ * move to the segment that replaces it.
+ */
+void cbshm__watch(struct cbshm *shm)
+{
+    static const uint64_t every_ns = 1000000000ull;
+    uint64_t now = cbshm__now();
+    uint64_t last = atomic_load_explicit(&shm->checked_ns, memory_order_relaxed);
+    struct stat st;
+    int fd, gone = 0;
+
+    if (now - last < every_ns || atomic_load_explicit(&shm->hdr->retired, memory_order_relaxed) ||
+        !atomic_compare_exchange_strong_explicit(&shm->checked_ns, &last, now,
+                                                 memory_order_relaxed, memory_order_relaxed))
+        return;
+    fd = shm_open(shm->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+    if (fd < 0) {
+        gone = errno == ENOENT;
+    } else {
+        gone = fstat(fd, &st) == 0 &&
+               ((uint64_t)st.st_dev != shm->dev || (uint64_t)st.st_ino != shm->ino);
+        close(fd);
+    }
+    if (gone)
+        cbshm__retire(shm);
+}
+
 int cbshm_destroy(const char *name)
 {
     struct cbshm *shm;
@@ -467,20 +525,7 @@ int cbshm_destroy(const char *name)
     /* Tell attached processes, when the segment is one we can read; a
        foreign or corrupt object is removed all the same. */
     if (cbshm__segment_attach(name, 0, false, &shm) == 0) {
-        atomic_store_explicit(&shm->hdr->retired, 1, memory_order_release);
-        /* A new generation in every slot sends each handle's next call to
-           the slow path, which sees the segment retired: the hot path
-           itself never has to look. */
-        if (cbshm__lock(shm) == 0) {
-            for (uint32_t i = 0; i < shm->capacity; i++) {
-                _Atomic uint64_t *ctl = &shm->slots[i].ctl;
-                uint64_t c = atomic_load_explicit(ctl, memory_order_relaxed);
-                atomic_store_explicit(ctl, CBSHM_CTL_MAKE(CBSHM_CTL_GEN(c) + 1, CBSHM_CTL_EPOCH(c),
-                                                          CBSHM_CTL_MODE(c), CBSHM_CTL_STATE(c)),
-                                      memory_order_release);
-            }
-            cbshm__unlock(shm);
-        }
+        cbshm__retire(shm);
         cbshm_close(shm);
     }
     if (shm_unlink(name) != 0)

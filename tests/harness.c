@@ -15,6 +15,9 @@ const char *t_segment_name(char *buf)
 {
     static unsigned n;
     snprintf(buf, 64, "/cbshm-t-%d-%u", (int)getpid(), n++);
+    /* A process that had our pid before may have died leaving this name
+       behind; no live process can be using it. */
+    shm_unlink(buf);
     return buf;
 }
 

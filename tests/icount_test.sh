@@ -8,8 +8,8 @@
 set -eu
 bin=$1
 calls=10000
-# scenario:budget (instructions per call). Measured at 88, 103, 81, 148 when set.
-budgets="closed_success:95 two_step:112 open_rejection:88 closed_failure:160"
+# scenario:budget (instructions per call). Measured at 94, 110, 81, 154 when set.
+budgets="closed_success:100 two_step:118 open_rejection:88 closed_failure:165"
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 status=0

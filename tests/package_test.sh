@@ -7,7 +7,7 @@ set -eu
 build=$1 src=$2
 work=$(mktemp -d)
 seg=/cbshm-package-$$
-trap 'rm -rf "$work"; "$work/root/usr/bin/cbctl" --segment $seg destroy >/dev/null 2>&1 || true' EXIT
+trap '"$work/root/usr/bin/cbctl" --segment $seg destroy >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 (cd "$build" && cpack -B "$work/out" >/dev/null)
 for p in libcbshm1 libcbshm-dev cbctl; do
     deb=$(ls "$work/out/${p}_"*.deb)

@@ -548,7 +548,63 @@ static void test_workers_move_to_a_segment_applied_after_destroy(void **state)
     assert_int_equal(cbshm_destroy(seg), 0);
 }
 
+/* A segment removed by hand (rm, RemoveIPC) and applied again: workers
+   notice within a second and CBSHM_WATCH_CALLS calls, and move. */
+static void test_workers_move_when_the_segment_was_removed_by_hand(void **state)
+{
+    enum { W = 3 };
+    _Atomic int *res = shared_ints(2 + W);
+    _Atomic uint64_t *applied_at = (_Atomic uint64_t *)shared_ints(2);
+    const char *y = "breakers:\n  - name: api\n    failure_threshold: 1000\n";
+    char seg[64];
+    int pids[W];
+    struct cbshm *shm;
+    struct cbshm_breaker *b;
+    struct cbshm_snapshot s;
+
+    (void)state;
+    t_apply(t_segment_name(seg), y);
+    b = attach(seg, "api", &shm);
+    for (int w = 0; w < W; w++) {
+        if ((pids[w] = fork()) == 0) {
+            uint64_t deadline = mono_ns() + 15000000000ull;
+            while (mono_ns() < deadline) {
+                if (cbshm_execute(b, ok_fn, NULL) != 0)
+                    _exit(2);
+                if (*applied_at != 0 && cbshm_breaker_error(b) == 0) {
+                    struct cbshm_view *v = cbshm__view(b);
+                    if (v->older != NULL) { /* moved to the new mapping */
+                        res[2 + w] = (int)((mono_ns() - *applied_at) / 1000000u);
+                        _exit(0);
+                    }
+                }
+                usleep(100);
+            }
+            _exit(1);
+        }
+    }
+    usleep(50000);
+    assert_int_equal(shm_unlink(seg), 0); /* no cbctl destroy: nobody is told */
+    t_apply(seg, y);
+    *applied_at = mono_ns();
+    for (int w = 0; w < W; w++)
+        assert_int_equal(t_wait(pids[w]), 0);
+    for (int w = 0; w < W; w++)
+        assert_true(res[2 + w] <= 3000);
+    {
+        struct cbshm *fresh;
+        assert_int_equal(cbshm_open(seg, 0, &fresh), 0);
+        assert_int_equal(cbshm_snapshot(fresh, "api", &s), 0);
+        assert_true(s.successes >= W);
+        cbshm_close(fresh);
+    }
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_workers_move_when_the_segment_was_removed_by_hand),
     cmocka_unit_test(test_workers_move_to_a_segment_applied_after_destroy),
     cmocka_unit_test(test_failures_split_across_processes_trip_at_the_combined_rate),
     cmocka_unit_test(test_quorum_needs_failures_from_distinct_processes),

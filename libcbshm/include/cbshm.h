@@ -259,7 +259,10 @@ CBSHM_API int cbshm_peek(const char *name, struct cbshm_peek *out);
  * keep a valid mapping and run their calls unguarded (CBSHM_ERETIRED from
  * cbshm_breaker_error) until a segment of the same name is created again
  * (cbctl apply); then each breaker handle moves to it by itself, within
- * 0.25 s of its next call. New opens fail with CBSHM_ENOSEG meanwhile.
+ * 0.25 s of its next call. A segment removed by other means (rm, logind's
+ * RemoveIPC) is noticed by the workers themselves - each thread checks
+ * every 4,096 calls, at most once a second - and retired the same way.
+ * New opens fail with CBSHM_ENOSEG meanwhile.
  * Returns 0, CBSHM_ENOSEG, CBSHM_EBADNAME, or -errno.
  */
 CBSHM_API int cbshm_destroy(const char *name);
