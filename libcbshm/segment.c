@@ -1,5 +1,6 @@
 /*
- * A named POSIX shared-memory segment: create, attach, validate, destroy.
+ * A named POSIX shared-memory segment: create, attach, validate, peek.
+ * Its end and replacement (destroy, retire, watch) are in retire.c.
  *
  * Creation is race-free and crash-safe: O_CREAT|O_EXCL picks one creator;
  * the mode is set explicitly (umask does not decide it); the whole size
@@ -281,39 +282,6 @@ void cbshm_close(struct cbshm *shm)
     }
 }
 
-/*
- * A segment that `cbctl destroy` retired is replaced, by `cbctl apply`, by
- * a new one under the same name. Handles on the old mapping move to the
- * newest mapping of this chain; the first to get here attaches it, once
- * per process. The old mappings stay (threads may still read them) until
- * the handle they hang off is closed. Returns NULL and *rc while no
- * live replacement exists yet.
- */
-struct cbshm *cbshm__successor(struct cbshm *shm, int *rc)
-{
-    static pthread_mutex_t chain_lock = PTHREAD_MUTEX_INITIALIZER;
-    struct cbshm *last = shm, *fresh = NULL;
-    int err = 0;
-
-    pthread_mutex_lock(&chain_lock);
-    while (last->successor != NULL)
-        last = last->successor;
-    if (atomic_load_explicit(&last->hdr->retired, memory_order_acquire)) {
-        err = cbshm__segment_attach(shm->name, shm->flags, false, &fresh);
-        if (err == 0 && atomic_load_explicit(&fresh->hdr->retired, memory_order_acquire)) {
-            cbshm_close(fresh); /* the old one, between retire and unlink */
-            err = CBSHM_ERETIRED;
-        }
-        if (err == 0)
-            last = last->successor = fresh;
-    }
-    pthread_mutex_unlock(&chain_lock);
-    if (err != 0) {
-        *rc = err;
-        return NULL;
-    }
-    return last;
-}
 
 int cbshm__segment_create(const char *name, const struct cbshm_config *cfg,
                           struct cbshm **out)
@@ -463,75 +431,6 @@ int cbshm_peek(const char *name, struct cbshm_peek *out)
     return 0;
 }
 
-/*
- * Retires an attached segment: the flag says so, and a new generation in
- * every slot sends each handle's next call to the slow path, which sees
- * the flag - the hot path itself never has to look.
- */
-void cbshm__retire(struct cbshm *shm)
-{
-    atomic_store_explicit(&shm->hdr->retired, 1, memory_order_release);
-    if (cbshm__lock(shm) == 0) {
-        for (uint32_t i = 0; i < shm->capacity; i++) {
-            _Atomic uint64_t *ctl = &shm->slots[i].ctl;
-            uint64_t c = atomic_load_explicit(ctl, memory_order_relaxed);
-            atomic_store_explicit(ctl, CBSHM_CTL_MAKE(CBSHM_CTL_GEN(c) + 1, CBSHM_CTL_EPOCH(c),
-                                                      CBSHM_CTL_MODE(c), CBSHM_CTL_STATE(c)),
-                                  memory_order_release);
-        }
-        cbshm__unlock(shm);
-    }
-}
-
-/*
- * Now and then (every CBSHM_WATCH_CALLS calls of a thread, at most once a
- * second per mapping) a worker checks that the segment's name still
- * means the object it has mapped. A segment removed by hand (rm in
- * /dev/shm, systemd-logind's RemoveIPC) is then retired like one that
- * `cbctl destroy` removed, for every process attached to it, and handles
- * move to the segment that replaces it.
- */
-void cbshm__watch(struct cbshm *shm)
-{
-    static const uint64_t every_ns = 1000000000ull;
-    uint64_t now = cbshm__now();
-    uint64_t last = atomic_load_explicit(&shm->checked_ns, memory_order_relaxed);
-    struct stat st;
-    int fd, gone = 0;
-
-    if (now - last < every_ns || atomic_load_explicit(&shm->hdr->retired, memory_order_relaxed) ||
-        !atomic_compare_exchange_strong_explicit(&shm->checked_ns, &last, now,
-                                                 memory_order_relaxed, memory_order_relaxed))
-        return;
-    fd = shm_open(shm->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
-    if (fd < 0) {
-        gone = errno == ENOENT;
-    } else {
-        gone = fstat(fd, &st) == 0 &&
-               ((uint64_t)st.st_dev != shm->dev || (uint64_t)st.st_ino != shm->ino);
-        close(fd);
-    }
-    if (gone)
-        cbshm__retire(shm);
-}
-
-int cbshm_destroy(const char *name)
-{
-    struct cbshm *shm;
-    int rc;
-
-    if ((rc = cbshm__check_segment_name(name)) != 0)
-        return rc;
-    /* Tell attached processes, when the segment is one we can read; a
-       foreign or corrupt object is removed all the same. */
-    if (cbshm__segment_attach(name, 0, false, &shm) == 0) {
-        cbshm__retire(shm);
-        cbshm_close(shm);
-    }
-    if (shm_unlink(name) != 0)
-        return errno == ENOENT ? CBSHM_ENOSEG : -errno;
-    return 0;
-}
 
 int cbshm_info(struct cbshm *shm, struct cbshm_info *out)
 {
