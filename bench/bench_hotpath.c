@@ -31,7 +31,7 @@
 #include "one_mutex.h"
 
 #define MAX_WORKERS 64
-#define MAX_RUNS 51
+#define MAX_RUNS    51
 
 enum scenario {
     SC_BARE,
@@ -58,8 +58,10 @@ static const struct {
     [SC_OPEN] = {"cbshm_execute open rejection", "open_rejection", -1},
     [SC_TWO_STEP] = {"cbshm_allow+record success", "two_step", SC_MUTEX_SUCCESS},
     [SC_HALF_OPEN] = {"half-open rejection (lease held)", "half_open", -1},
-    [SC_RATE_COUNT_SUCCESS] = {"rate, count window: success", "rate_count_success", SC_MUTEX_SUCCESS},
-    [SC_RATE_COUNT_FAILURE] = {"rate, count window: failure", "rate_count_failure", SC_MUTEX_FAILURE},
+    [SC_RATE_COUNT_SUCCESS] = {"rate, count window: success", "rate_count_success",
+                               SC_MUTEX_SUCCESS},
+    [SC_RATE_COUNT_FAILURE] = {"rate, count window: failure", "rate_count_failure",
+                               SC_MUTEX_FAILURE},
     [SC_RATE_TIME_SUCCESS] = {"rate, time window: success", "rate_time_success", SC_MUTEX_SUCCESS},
     [SC_MUTEX_SUCCESS] = {"one-mutex baseline success", "mutex_success", -1},
     [SC_MUTEX_FAILURE] = {"one-mutex baseline failure", "mutex_failure", -1},
@@ -111,8 +113,10 @@ static void die(const char *what, int rc)
 /* The breaker this worker uses for scenario sc. */
 static struct cbshm_breaker *breaker_for(struct cbshm *shm, enum scenario sc, int worker, int own)
 {
-    static const char *names[] = {[SC_SUCCESS] = "success", [SC_FAILURE] = "failure",
-                                  [SC_OPEN] = "open", [SC_TWO_STEP] = "success",
+    static const char *names[] = {[SC_SUCCESS] = "success",
+                                  [SC_FAILURE] = "failure",
+                                  [SC_OPEN] = "open",
+                                  [SC_TWO_STEP] = "success",
                                   [SC_HALF_OPEN] = "half-open",
                                   [SC_RATE_COUNT_SUCCESS] = "rate-count",
                                   [SC_RATE_COUNT_FAILURE] = "rate-count",
@@ -257,8 +261,8 @@ static struct figure measure(enum scenario sc, int workers, int own, int runs)
 /* The segment: per scenario one shared breaker and one per worker. */
 static void provision(int max_workers)
 {
-    static const char *kinds[] = {"success", "failure", "open", "half-open", "rate-count",
-                                  "rate-time"};
+    static const char *kinds[] = {"success",   "failure",    "open",
+                                  "half-open", "rate-count", "rate-time"};
     size_t cap = 6 * (size_t)(max_workers + 1), n = 0;
     struct cbshm_config cfg;
     struct cbshm_breaker_config *bc = calloc(cap, sizeof *bc);
@@ -363,7 +367,8 @@ int main(int argc, char **argv)
                 return 2;
             }
         } else {
-            fprintf(stderr, "usage: bench_hotpath [--runs N] [--calls N] [--workers 1,2,4] [--json]\n");
+            fprintf(stderr,
+                    "usage: bench_hotpath [--runs N] [--calls N] [--workers 1,2,4] [--json]\n");
             return 2;
         }
     }
@@ -400,8 +405,8 @@ int main(int argc, char **argv)
                         continue;
                     printf("%s\n  {\"scenario\": \"%s\", \"workers\": %d, \"breakers\": \"%s\", "
                            "\"median\": %.2f, \"min\": %.2f, \"max\": %.2f",
-                           sep, scenarios[sc].key, ws[i], own ? "own" : "shared", f->median,
-                           f->min, f->max);
+                           sep, scenarios[sc].key, ws[i], own ? "own" : "shared", f->median, f->min,
+                           f->max);
                     if (scenarios[sc].baseline >= 0)
                         printf(", \"baseline_median\": %.2f, \"ratio\": %.2f",
                                fig[scenarios[sc].baseline][i][own].median,
@@ -415,9 +420,10 @@ int main(int argc, char **argv)
     printf("bench_hotpath: %d CPUs, %d runs per figure, each run ~%.0f ms per worker%s\n"
            "figures: CPU ns per protected no-op call, per worker; median [min..max]\n"
            "ratio: one-mutex baseline / libcbshm, same workers, same sharing, same run\n\n",
-           ncpu, runs, fixed_calls ? 0.0 : RUN_TARGET_NS / 1e6, fixed_calls ? " (--calls fixed)" : "");
-    printf("%-34s %3s %-7s %8s %18s %10s %7s\n", "scenario", "W", "breaker", "median",
-           "[min..max]", "baseline", "ratio");
+           ncpu, runs, fixed_calls ? 0.0 : RUN_TARGET_NS / 1e6,
+           fixed_calls ? " (--calls fixed)" : "");
+    printf("%-34s %3s %-7s %8s %18s %10s %7s\n", "scenario", "W", "breaker", "median", "[min..max]",
+           "baseline", "ratio");
     for (int sc = 0; sc < SC_COUNT; sc++) {
         for (int i = 0; i < nw; i++) {
             for (int own = 0; own < 2; own++) {
@@ -427,7 +433,10 @@ int main(int argc, char **argv)
                     continue;
                 snprintf(range, sizeof range, "[%.2f..%.2f]", f->min, f->max);
                 printf("%-34s %3d %-7s %8.2f %18s", scenarios[sc].label, ws[i],
-                       sc == SC_BARE ? "-" : own ? "own" : "shared", f->median, range);
+                       sc == SC_BARE ? "-"
+                       : own         ? "own"
+                                     : "shared",
+                       f->median, range);
                 if (scenarios[sc].baseline >= 0) {
                     double base = fig[scenarios[sc].baseline][i][own].median;
                     printf(" %10.2f %6.1fx", base, base / f->median);

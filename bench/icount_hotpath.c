@@ -80,7 +80,7 @@ int main(int argc, char **argv)
         cbshm_destroy(seg);
         return 1;
     }
-    cbshm_execute(x, ok, NULL); /* claim a stripe, outside the measured loop */
+    cbshm_execute(x, ok, NULL);   /* claim a stripe, outside the measured loop */
     cbshm_execute(o, fail, NULL); /* trip o */
     if (strcmp(argv[1], "closed_success") == 0)
         icount_closed_success(x);

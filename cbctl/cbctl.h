@@ -10,9 +10,9 @@
 #include "cbshm.h"
 
 /* Exit codes, documented in `cbctl --help`. */
-#define CBCTL_OK 0
+#define CBCTL_OK     0
 #define CBCTL_FAILED 1
-#define CBCTL_USAGE 2
+#define CBCTL_USAGE  2
 #define CBCTL_CONFIG 3
 
 struct cbctl {

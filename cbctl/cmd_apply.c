@@ -41,7 +41,8 @@ static void diff_word(const char *name, const char *a, const char *b, int *first
 }
 
 /* Every setting that differs, as "name old -> new". */
-static void diff_settings(const struct cbshm_settings *a, const struct cbshm_settings *b, int *first)
+static void diff_settings(const struct cbshm_settings *a, const struct cbshm_settings *b,
+                          int *first)
 {
     diff_word("policy", cbctl_policy_name(a->policy), cbctl_policy_name(b->policy), first);
     diff_field("failure_threshold", a->failure_threshold, b->failure_threshold, 0, first);
@@ -58,7 +59,8 @@ static void diff_settings(const struct cbshm_settings *a, const struct cbshm_set
     diff_field("minimum_calls", a->minimum_calls, b->minimum_calls, 0, first);
     diff_field("slow_call_duration", a->slow_call_duration_ms, b->slow_call_duration_ms, 1, first);
     diff_field("slow_call_rate", a->slow_call_rate, b->slow_call_rate, 0, first);
-    diff_field("backoff_multiplier_percent", a->backoff_multiplier, b->backoff_multiplier, 0, first);
+    diff_field("backoff_multiplier_percent", a->backoff_multiplier, b->backoff_multiplier, 0,
+               first);
     diff_field("open_timeout_max", a->open_timeout_max_ms, b->open_timeout_max_ms, 1, first);
     diff_field("open_timeout_jitter", a->open_timeout_jitter, b->open_timeout_jitter, 0, first);
     diff_field("min_failing_workers", a->min_failing_workers, b->min_failing_workers, 0, first);
@@ -71,8 +73,8 @@ static void on_change(void *ctx, const struct cbshm_change *c)
 
     switch (c->kind) {
     case CBSHM_CHANGE_CREATED_SEGMENT:
-        printf("%screate segment %s (capacity %u, mode %04o)\n",
-               o->verb_prefix[0] ? "would " : "", c->name, o->cfg->capacity, o->cfg->mode);
+        printf("%screate segment %s (capacity %u, mode %04o)\n", o->verb_prefix[0] ? "would " : "",
+               c->name, o->cfg->capacity, o->cfg->mode);
         break;
     case CBSHM_CHANGE_ADDED:
         printf("%sadd breaker %s\n", o->verb_prefix, c->name);
@@ -150,7 +152,8 @@ int cbctl_cmd_apply(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, ch
     if (rc != 0) {
         if (rc == CBSHM_EFULL)
             cbctl_err("apply: segment %s: %zu breakers do not fit its capacity; "
-                      "destroy it and apply again to resize", segment, cfg->n_breakers);
+                      "destroy it and apply again to resize",
+                      segment, cfg->n_breakers);
         else
             cbctl_segment_error("apply", segment, rc);
         cbshm_config_free(cfg);

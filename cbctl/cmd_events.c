@@ -63,8 +63,10 @@ static void print_line(const struct cbshm_event *e, uint64_t now)
 int cbctl_cmd_events(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"follow", no_argument, NULL, 'f'},   {"json", no_argument, NULL, 'j'},
-        {"interval", required_argument, NULL, 'i'}, {"help", no_argument, NULL, 'h'},
+        {"follow", no_argument, NULL, 'f'},
+        {"json", no_argument, NULL, 'j'},
+        {"interval", required_argument, NULL, 'i'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct cbshm_event batch[64];

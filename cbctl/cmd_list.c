@@ -28,9 +28,9 @@ static int print_row(void *ctx, const struct cbshm_snapshot *s)
     (void)ctx;
     cbctl_format_ms(in_state, sizeof in_state, s->time_in_state_ns / 1000000u);
     printf("%-32s %-9s %-13s %5u/%-5u %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %6" PRIu64 " %s\n",
-           s->name, cbctl_state_name(s->state), cbctl_mode_name(s->mode),
-           s->consecutive_failures, s->settings.failure_threshold, s->requests, s->failures,
-           s->rejections, s->trips, in_state);
+           s->name, cbctl_state_name(s->state), cbctl_mode_name(s->mode), s->consecutive_failures,
+           s->settings.failure_threshold, s->requests, s->failures, s->rejections, s->trips,
+           in_state);
     return 0;
 }
 

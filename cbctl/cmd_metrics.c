@@ -54,13 +54,34 @@ static void each(const struct metrics *m, const char *name, const char *type, co
     }
 }
 
-static double v_rejections(const struct cbshm_snapshot *s) { return (double)s->rejections; }
-static double v_trips(const struct cbshm_snapshot *s) { return (double)s->trips; }
-static double v_probes(const struct cbshm_snapshot *s) { return s->probes_in_flight; }
-static double v_reclaimed(const struct cbshm_snapshot *s) { return (double)s->probes_reclaimed; }
-static double v_open_period(const struct cbshm_snapshot *s) { return (double)s->current_open_ms / 1e3; }
-static double v_run(const struct cbshm_snapshot *s) { return s->consecutive_failures; }
-static double v_window_calls(const struct cbshm_snapshot *s) { return (double)s->window_calls; }
+static double v_rejections(const struct cbshm_snapshot *s)
+{
+    return (double)s->rejections;
+}
+static double v_trips(const struct cbshm_snapshot *s)
+{
+    return (double)s->trips;
+}
+static double v_probes(const struct cbshm_snapshot *s)
+{
+    return s->probes_in_flight;
+}
+static double v_reclaimed(const struct cbshm_snapshot *s)
+{
+    return (double)s->probes_reclaimed;
+}
+static double v_open_period(const struct cbshm_snapshot *s)
+{
+    return (double)s->current_open_ms / 1e3;
+}
+static double v_run(const struct cbshm_snapshot *s)
+{
+    return s->consecutive_failures;
+}
+static double v_window_calls(const struct cbshm_snapshot *s)
+{
+    return (double)s->window_calls;
+}
 static double v_window_failures(const struct cbshm_snapshot *s)
 {
     return s->window_calls ? (double)s->window_failures / (double)s->window_calls : 0;
@@ -69,8 +90,14 @@ static double v_window_slow(const struct cbshm_snapshot *s)
 {
     return s->window_calls ? (double)s->window_slow_calls / (double)s->window_calls : 0;
 }
-static double v_failing_workers(const struct cbshm_snapshot *s) { return s->failing_workers; }
-static double v_in_state(const struct cbshm_snapshot *s) { return (double)s->time_in_state_ns / 1e9; }
+static double v_failing_workers(const struct cbshm_snapshot *s)
+{
+    return s->failing_workers;
+}
+static double v_in_state(const struct cbshm_snapshot *s)
+{
+    return (double)s->time_in_state_ns / 1e9;
+}
 
 static void print_metrics(const struct metrics *m, const struct cbshm_info *info)
 {
@@ -85,7 +112,8 @@ static void print_metrics(const struct metrics *m, const struct cbshm_info *info
         for (size_t k = 0; k < 3; k++) {
             fputs("cbshm_breaker_state", stdout);
             labels(m, &m->all[i]);
-            printf(",state=\"%s\"} %d\n", cbctl_state_name(states[k]), m->all[i].state == states[k]);
+            printf(",state=\"%s\"} %d\n", cbctl_state_name(states[k]),
+                   m->all[i].state == states[k]);
         }
     family("cbshm_breaker_mode", "gauge", "1 for the mode the breaker is in, 0 for the others.");
     for (size_t i = 0; i < m->n; i++)
@@ -108,7 +136,8 @@ static void print_metrics(const struct metrics *m, const struct cbshm_info *info
     each(m, "cbshm_breaker_rejections_total", "counter",
          "Calls the breaker refused without calling the downstream.", v_rejections);
     each(m, "cbshm_breaker_trips_total", "counter", "Transitions into open.", v_trips);
-    each(m, "cbshm_breaker_probes_in_flight", "gauge", "Half-open probe leases held now.", v_probes);
+    each(m, "cbshm_breaker_probes_in_flight", "gauge", "Half-open probe leases held now.",
+         v_probes);
     each(m, "cbshm_breaker_probes_reclaimed_total", "counter",
          "Probe leases taken back from dead or late owners.", v_reclaimed);
     each(m, "cbshm_breaker_open_period_seconds", "gauge",

@@ -73,8 +73,7 @@ static int row(void *ctx, const struct cbshm_snapshot *s)
         off = "\033[0m";
     }
     cbctl_format_ms(in_state, sizeof in_state, s->time_in_state_ns / 1000000u);
-    printf("%-32s %s%-9s%s %-13s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %6" PRIu64
-           " %5u%% %s\n",
+    printf("%-32s %s%-9s%s %-13s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %6" PRIu64 " %5u%% %s\n",
            s->name, on, cbctl_state_name(s->state), off, cbctl_mode_name(s->mode), s->requests,
            s->failures, s->rejections, s->trips, s->window_failure_rate, in_state);
     f->rows++;
@@ -135,8 +134,8 @@ int cbctl_cmd_watch(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, ch
             putchar('\n');
         printf("cbctl watch: segment %s, every %ldms%s\n\n", ctl->segment_final, interval_ms,
                tty ? "; q quits" : "");
-        printf("%-32s %-9s %-13s %10s %10s %10s %6s %6s %s\n", "NAME", "STATE", "MODE",
-               "REQUESTS", "FAILURES", "REJECTED", "TRIPS", "FAIL%", "IN-STATE");
+        printf("%-32s %-9s %-13s %10s %10s %10s %6s %6s %s\n", "NAME", "STATE", "MODE", "REQUESTS",
+               "FAILURES", "REJECTED", "TRIPS", "FAIL%", "IN-STATE");
         if ((err = cbshm_foreach(shm, row, &f)) != 0) {
             cbctl_err("watch: segment %s: %s", ctl->segment_final, cbshm_strerror(err));
             rc = CBCTL_FAILED;

@@ -110,8 +110,9 @@ void cbctl_segment_error(const char *what, const char *segment, int rc)
         else
             cbctl_err("%s: segment %s: ABI fingerprint %016llx; this cbctl (libcbshm %s) has "
                       "%016llx: the segment was made by a build for another architecture or "
-                      "C library", what, segment, (unsigned long long)p.abi_fingerprint,
-                      cbshm_version(), (unsigned long long)p.my_abi_fingerprint);
+                      "C library",
+                      what, segment, (unsigned long long)p.abi_fingerprint, cbshm_version(),
+                      (unsigned long long)p.my_abi_fingerprint);
         return;
     }
     cbctl_err("%s: segment %s: %s", what, segment, cbshm_strerror(rc));

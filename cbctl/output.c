@@ -68,8 +68,8 @@ const char *cbctl_window_name(uint32_t window_type)
 }
 
 /* Every field of a breaker's JSON object, in output order. */
-static void snapshot_fields(const struct cbshm_snapshot *s, const char **strings,
-                            json_int_t *ints, double *reals)
+static void snapshot_fields(const struct cbshm_snapshot *s, const char **strings, json_int_t *ints,
+                            double *reals)
 {
     const struct cbshm_settings *c = &s->settings;
 
@@ -118,19 +118,46 @@ static void snapshot_fields(const struct cbshm_snapshot *s, const char **strings
 }
 
 static const char *const string_keys[] = {"name", "state", "mode", "policy", "window_type"};
-static const char *const int_keys[] = {
-    "failure_threshold", "success_threshold", "half_open_max_calls", "open_timeout_ms",
-    "probe_timeout_ms", "requests", "successes", "failures", "ignored", "rejections", "trips",
-    "consecutive_failures", "half_open_successes", "probes_in_flight", "probes_reclaimed",
-    "time_in_state_ms", "open_remaining_ms", "slot", "failure_rate", "window_size",
-    "window_duration_ms", "window_buckets", "minimum_calls", "slow_call_duration_ms",
-    "slow_call_rate", "open_timeout_max_ms", "open_timeout_jitter", "min_failing_workers",
-    "slow_calls", "window_calls", "window_failures", "window_slow_calls", "window_failure_rate",
-    "window_slow_rate", "failing_workers", "current_open_ms"};
+static const char *const int_keys[] = {"failure_threshold",
+                                       "success_threshold",
+                                       "half_open_max_calls",
+                                       "open_timeout_ms",
+                                       "probe_timeout_ms",
+                                       "requests",
+                                       "successes",
+                                       "failures",
+                                       "ignored",
+                                       "rejections",
+                                       "trips",
+                                       "consecutive_failures",
+                                       "half_open_successes",
+                                       "probes_in_flight",
+                                       "probes_reclaimed",
+                                       "time_in_state_ms",
+                                       "open_remaining_ms",
+                                       "slot",
+                                       "failure_rate",
+                                       "window_size",
+                                       "window_duration_ms",
+                                       "window_buckets",
+                                       "minimum_calls",
+                                       "slow_call_duration_ms",
+                                       "slow_call_rate",
+                                       "open_timeout_max_ms",
+                                       "open_timeout_jitter",
+                                       "min_failing_workers",
+                                       "slow_calls",
+                                       "window_calls",
+                                       "window_failures",
+                                       "window_slow_calls",
+                                       "window_failure_rate",
+                                       "window_slow_rate",
+                                       "failing_workers",
+                                       "current_open_ms"};
 static const char *const real_keys[] = {"backoff_multiplier"};
 #define N_STRINGS (sizeof string_keys / sizeof string_keys[0])
-#define N_INTS (sizeof int_keys / sizeof int_keys[0])
-#define N_REALS (sizeof real_keys / sizeof real_keys[0])
+#define N_INTS    (sizeof int_keys / sizeof int_keys[0])
+#define N_REALS   (sizeof real_keys / sizeof real_keys[0])
 _Static_assert(N_STRINGS + N_INTS + N_REALS ==
                    sizeof((struct cbctl_json_row *)0)->values / sizeof(json_t *),
                "cbctl_json_row holds every value node");

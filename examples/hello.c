@@ -24,8 +24,7 @@ int main(int argc, char **argv)
         return 2;
     }
     /* Without a segment the calls still run: the breaker fails open. */
-    if ((rc = cbshm_open(argv[1], 0, &shm)) != 0 ||
-        (rc = cbshm_breaker_get(shm, argv[2], &b)) != 0)
+    if ((rc = cbshm_open(argv[1], 0, &shm)) != 0 || (rc = cbshm_breaker_get(shm, argv[2], &b)) != 0)
         fprintf(stderr, "hello: %s (calls run unguarded)\n", cbshm_strerror(rc));
     for (int i = 0; i < 5; i++) {
         rc = cbshm_execute(b, call_downstream, &status);

@@ -29,17 +29,17 @@
 
 #include "cbshm.h"
 
-#define WORKERS 4
+#define WORKERS          4
 #define CALL_INTERVAL_MS 20
-#define DOWN_AT_MS 1000
-#define MAX_PERIODS 64
+#define DOWN_AT_MS       1000
+#define MAX_PERIODS      64
 
 /* What the processes share, in an anonymous shared mapping. */
 struct shared {
     _Atomic int stop;
-    _Atomic int down;                   /* the downstream is down now */
-    _Atomic int calls_while_down;       /* failed calls before the first trip */
-    _Atomic int probes[MAX_PERIODS];    /* calls that reached it, per open period */
+    _Atomic int down;                /* the downstream is down now */
+    _Atomic int calls_while_down;    /* failed calls before the first trip */
+    _Atomic int probes[MAX_PERIODS]; /* calls that reached it, per open period */
     _Atomic int calls_ok, calls_failed, rejected;
 };
 
@@ -284,10 +284,11 @@ int main(int argc, char **argv)
     close(ctl[0]);
     sleep_ms(50);
     say("demo: segment %s, breaker %s: failure_threshold %u, open_timeout %llums, "
-        "half_open_max_calls %u", segment, name, st.failure_threshold,
-        (unsigned long long)st.open_timeout_ms, st.half_open_max_calls);
-    say("demo: downstream UP on 127.0.0.1:%u; forking %d workers (one call each per %d ms)",
-        port, WORKERS, CALL_INTERVAL_MS);
+        "half_open_max_calls %u",
+        segment, name, st.failure_threshold, (unsigned long long)st.open_timeout_ms,
+        st.half_open_max_calls);
+    say("demo: downstream UP on 127.0.0.1:%u; forking %d workers (one call each per %d ms)", port,
+        WORKERS, CALL_INTERVAL_MS);
     for (int w = 0; w < WORKERS; w++)
         if ((pids[w] = fork()) == 0)
             worker(w + 1, shm, b, port);
@@ -312,9 +313,9 @@ int main(int argc, char **argv)
         if (s.state != last.state || s.trips != last.trips) {
             if (s.state == CBSHM_STATE_OPEN)
                 say("breaker %s: %s (trip %llu, %llu failures host-wide so far); "
-                    "rejecting for %llums", name, state_name(s.state),
-                    (unsigned long long)s.trips, (unsigned long long)s.failures,
-                    (unsigned long long)st.open_timeout_ms);
+                    "rejecting for %llums",
+                    name, state_name(s.state), (unsigned long long)s.trips,
+                    (unsigned long long)s.failures, (unsigned long long)st.open_timeout_ms);
             else
                 say("breaker %s: %s", name, state_name(s.state));
         }
@@ -332,16 +333,17 @@ int main(int argc, char **argv)
         if (sh->probes[i] > max_probes)
             max_probes = sh->probes[i];
     say("demo: %d calls succeeded, %d failed, %d rejected without calling; "
-        "breaker: %llu requests, %llu trips", (int)sh->calls_ok, (int)sh->calls_failed,
-        (int)sh->rejected, (unsigned long long)s.requests, (unsigned long long)s.trips);
+        "breaker: %llu requests, %llu trips",
+        (int)sh->calls_ok, (int)sh->calls_failed, (int)sh->rejected, (unsigned long long)s.requests,
+        (unsigned long long)s.trips);
     ok = s.state == CBSHM_STATE_CLOSED && s.trips >= 1;
     cbshm_breaker_release(b);
     cbshm_close(shm);
     cbshm_destroy(segment);
     printf("demo: workers=%d threshold=%u calls_while_down=%d per_process_would_be=%u "
            "probes_per_open_period=%d\n",
-           WORKERS, st.failure_threshold, (int)sh->calls_while_down,
-           WORKERS * st.failure_threshold, max_probes);
+           WORKERS, st.failure_threshold, (int)sh->calls_while_down, WORKERS * st.failure_threshold,
+           max_probes);
     if (!ok)
         fprintf(stderr, "demo: the breaker did not trip and recover as expected\n");
     return ok ? 0 : 1;

@@ -120,7 +120,9 @@ int cbshm_apply(const struct cbshm_config *cfg, const char *segment, unsigned fl
         return CBSHM_EINVAL;
     if ((rc = validate(cfg, &names)) != 0)
         goto out;
-    name = segment != NULL ? segment : cfg->segment[0] != '\0' ? cfg->segment : cbshm_default_segment();
+    name = segment != NULL           ? segment
+           : cfg->segment[0] != '\0' ? cfg->segment
+                                     : cbshm_default_segment();
     if ((rc = cbshm__check_segment_name(name)) != 0)
         goto out;
 
@@ -133,7 +135,8 @@ int cbshm_apply(const struct cbshm_config *cfg, const char *segment, unsigned fl
             }
             report(&r, CBSHM_CHANGE_CREATED_SEGMENT, name, NULL, NULL);
             for (size_t i = 0; i < cfg->n_breakers; i++)
-                report(&r, CBSHM_CHANGE_ADDED, cfg->breakers[i].name, NULL, &cfg->breakers[i].settings);
+                report(&r, CBSHM_CHANGE_ADDED, cfg->breakers[i].name, NULL,
+                       &cfg->breakers[i].settings);
             rc = 0;
             goto out;
         }

@@ -23,14 +23,15 @@
 
 #include "internal.h"
 
-#define LIKELY(x) __builtin_expect(!!(x), 1)
+#define LIKELY(x)   __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 #define RESOLVE_RETRY_NS 250000000ull /* re-resolve a stale or retired handle at most 4/s */
-#define PROBE_SCAN_NS 10000000ull      /* look for dead probe owners at most every 10 ms */
+#define PROBE_SCAN_NS    10000000ull  /* look for dead probe owners at most every 10 ms */
 
 /* Adds one to counter i of this thread's stripe (stripe.c says which). */
-static inline __attribute__((always_inline)) void bump(struct cbshm_view *v, struct cbshm_slot *sl, int i)
+static inline __attribute__((always_inline)) void bump(struct cbshm_view *v, struct cbshm_slot *sl,
+                                                       int i)
 {
     _Atomic uint64_t *c;
 
@@ -118,8 +119,8 @@ static uint64_t set_state(struct cbshm *shm, uint32_t idx, uint64_t ctl, unsigne
                           uint64_t now, unsigned cause)
 {
     struct cbshm_slot *sl = &shm->slots[idx];
-    uint64_t next = CBSHM_CTL_MAKE(CBSHM_CTL_GEN(ctl), CBSHM_CTL_EPOCH(ctl) + 1,
-                                   CBSHM_CTL_MODE(ctl), state);
+    uint64_t next =
+        CBSHM_CTL_MAKE(CBSHM_CTL_GEN(ctl), CBSHM_CTL_EPOCH(ctl) + 1, CBSHM_CTL_MODE(ctl), state);
 
     shm->hdr->op_slot = idx;
     shm->hdr->op = CBSHM_OP_TRANSITION;
@@ -174,9 +175,10 @@ static int lease_take(struct cbshm_slot *sl, uint64_t now, struct cbshm_ticket *
         seq = atomic_fetch_add_explicit(&sl->lease_seq, 1, memory_order_relaxed) + 1;
         t->token = ((uint64_t)(uint32_t)getpid() << 32) | (seq != 0 ? seq : 1);
         t->lease = i;
-        atomic_store_explicit(&l->deadline_ns,
-                              now + atomic_load_explicit(&sl->cfg.probe_timeout_ns, memory_order_relaxed),
-                              memory_order_relaxed);
+        atomic_store_explicit(
+            &l->deadline_ns,
+            now + atomic_load_explicit(&sl->cfg.probe_timeout_ns, memory_order_relaxed),
+            memory_order_relaxed);
         atomic_store_explicit(&l->word, t->token, memory_order_release);
         CBSHM_CRASH_POINT("probe.leased");
         return 0;
@@ -212,8 +214,8 @@ static struct cbshm_slot *resolve_again(struct cbshm_breaker *b, struct cbshm_vi
     int err;
 
     if (now < atomic_load_explicit(&b->retry_at_ns, memory_order_relaxed)) {
-        *rc = atomic_load_explicit(v->retired, memory_order_relaxed) ? CBSHM_ERETIRED
-                                                                    : CBSHM_ESTALE;
+        *rc =
+            atomic_load_explicit(v->retired, memory_order_relaxed) ? CBSHM_ERETIRED : CBSHM_ESTALE;
         return NULL;
     }
     atomic_store_explicit(&b->retry_at_ns, now + RESOLVE_RETRY_NS, memory_order_relaxed);
@@ -297,8 +299,8 @@ static inline void admit(struct cbshm_slot *sl, struct cbshm_ticket *t, uint32_t
 }
 
 /* Open or half-open: decide under the lock whether this call may probe. */
-static int admit_probe(struct cbshm_breaker *b, struct cbshm_view *v, struct cbshm_slot *sl, uint64_t now,
-                       struct cbshm_ticket *t)
+static int admit_probe(struct cbshm_breaker *b, struct cbshm_view *v, struct cbshm_slot *sl,
+                       uint64_t now, struct cbshm_ticket *t)
 {
     struct cbshm *shm = v->shm;
     uint32_t idx = (uint32_t)(sl - shm->slots);
@@ -321,8 +323,7 @@ static int admit_probe(struct cbshm_breaker *b, struct cbshm_view *v, struct cbs
             CBSHM_CRASH_POINT("half_open.locked");
             cur = set_state(shm, idx, cur, CBSHM_STATE_HALF_OPEN, now, CBSHM_CAUSE_OPEN_TIMEOUT);
         }
-        if (CBSHM_CTL_STATE(cur) == CBSHM_STATE_HALF_OPEN &&
-            (rc = lease_take(sl, now, t)) == 0) {
+        if (CBSHM_CTL_STATE(cur) == CBSHM_STATE_HALF_OPEN && (rc = lease_take(sl, now, t)) == 0) {
             t->ctl = cur;
             t->slot = sl;
             admit(sl, t, CBSHM_T_PROBE);
@@ -399,8 +400,8 @@ static void probe_done(struct cbshm_breaker *b, struct cbshm_view *v, struct cbs
         if (o == CBSHM_FAILURE) {
             set_state(shm, idx, t->ctl, CBSHM_STATE_OPEN, now, CBSHM_CAUSE_PROBE_FAILED);
         } else {
-            uint32_t n = atomic_fetch_add_explicit(&sl->half_open_successes, 1,
-                                                   memory_order_relaxed) + 1;
+            uint32_t n =
+                atomic_fetch_add_explicit(&sl->half_open_successes, 1, memory_order_relaxed) + 1;
             if (n >= atomic_load_explicit(&sl->cfg.success_threshold, memory_order_relaxed))
                 set_state(shm, idx, t->ctl, CBSHM_STATE_CLOSED, now, CBSHM_CAUSE_PROBES_OK);
         }
@@ -464,8 +465,7 @@ static __attribute__((noinline)) int allow_slow(struct cbshm_breaker *b, struct 
 
 /* Does the window say trip (its cause), or not (0)? A count window's new
    bucket is written first. */
-static int window_says_trip(struct cbshm_view *v, struct cbshm_slot *sl, uint64_t now,
-                             uint32_t hot)
+static int window_says_trip(struct cbshm_view *v, struct cbshm_slot *sl, uint64_t now, uint32_t hot)
 {
     struct cbshm__sums cur;
     struct cbshm__window w;
@@ -512,8 +512,8 @@ static __attribute__((noinline)) void record_slow(struct cbshm_breaker *b, struc
     if (flags & CBSHM_T_PROBE) {
         uint64_t token = t->token;
         bool kept = atomic_compare_exchange_strong_explicit(
-            &sl->leases[t->lease & (CBSHM_PROBES_MAX - 1)].word, &token, 0,
-            memory_order_acq_rel, memory_order_relaxed);
+            &sl->leases[t->lease & (CBSHM_PROBES_MAX - 1)].word, &token, 0, memory_order_acq_rel,
+            memory_order_relaxed);
         if (kept && o != CBSHM_IGNORED)
             probe_done(b, v, sl, t, o);
         return;
@@ -537,7 +537,8 @@ static __attribute__((noinline)) void record_slow(struct cbshm_breaker *b, struc
     if ((hot & CBSHM_HOT_RATE) || o != CBSHM_FAILURE)
         return;
     /* Consecutive policy. */
-    uint32_t run = atomic_fetch_add_explicit(&sl->consecutive_failures, 1, memory_order_relaxed) + 1;
+    uint32_t run =
+        atomic_fetch_add_explicit(&sl->consecutive_failures, 1, memory_order_relaxed) + 1;
     if (run == 1 && (hot & CBSHM_HOT_QUORUM))
         atomic_store_explicit(&sl->run_start_ns, now, memory_order_relaxed);
     if (run < atomic_load_explicit(&sl->failure_threshold, memory_order_relaxed))
@@ -551,7 +552,6 @@ static __attribute__((noinline)) void record_slow(struct cbshm_breaker *b, struc
 }
 
 /* ---- Hot path ---------------------------------------------------------- */
-
 
 /*
  * A success on a time window without slow-call detection only needs to

@@ -57,7 +57,8 @@ static void check_slot(struct cbshm *shm, uint32_t i, uint64_t now, struct check
     for (int l = 0; l < CBSHM_PROBES_MAX; l++) {
         uint64_t w = atomic_load_explicit(&sl->leases[l].word, memory_order_relaxed);
         uint64_t d = atomic_load_explicit(&sl->leases[l].deadline_ns, memory_order_relaxed);
-        uint64_t limit = now + atomic_load_explicit(&sl->cfg.probe_timeout_ns, memory_order_relaxed) +
+        uint64_t limit = now +
+                         atomic_load_explicit(&sl->cfg.probe_timeout_ns, memory_order_relaxed) +
                          LEASE_SLACK_NS;
 
         if (w == 0)

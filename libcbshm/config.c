@@ -13,7 +13,7 @@
 
 #include "internal.h"
 
-#define THRESHOLD_MAX 1000000u
+#define THRESHOLD_MAX   1000000u
 #define DURATION_MAX_MS (24ull * 3600 * 1000) /* one day */
 
 struct parse {
@@ -126,8 +126,7 @@ static int parse_duration(struct parse *p, const yaml_node_t *n, const char *key
 typedef int (*pair_fn)(struct parse *p, const char *path, const yaml_node_t *k,
                        const yaml_node_t *v, void *ctx);
 
-static int each_pair(struct parse *p, const yaml_node_t *n, const char *path, pair_fn fn,
-                     void *ctx)
+static int each_pair(struct parse *p, const yaml_node_t *n, const char *path, pair_fn fn, void *ctx)
 {
     for (yaml_node_pair_t *a = n->data.mapping.pairs.start; a < n->data.mapping.pairs.top; a++) {
         const yaml_node_t *k = yaml_document_get_node(p->doc, a->key);
@@ -176,10 +175,12 @@ enum key {
 };
 
 static const char *const key_names[K_COUNT] = {
-    "failure_threshold", "success_threshold", "half_open_max_calls", "open_timeout",
-    "probe_timeout", "policy", "failure_rate", "minimum_calls", "window_type", "window_size",
-    "window_duration", "window_buckets", "slow_call_duration", "slow_call_rate",
-    "backoff_multiplier", "open_timeout_max", "open_timeout_jitter", "min_failing_workers",
+    "failure_threshold",  "success_threshold",   "half_open_max_calls",
+    "open_timeout",       "probe_timeout",       "policy",
+    "failure_rate",       "minimum_calls",       "window_type",
+    "window_size",        "window_duration",     "window_buckets",
+    "slow_call_duration", "slow_call_rate",      "backoff_multiplier",
+    "open_timeout_max",   "open_timeout_jitter", "min_failing_workers",
 };
 
 /* The keys one mapping set explicitly, and where. */
@@ -262,8 +263,8 @@ static int parse_multiplier(struct parse *p, const yaml_node_t *n, const char *k
 }
 
 /* One key of a breaker's settings; 1 when the key is not a setting. */
-static int setting(struct parse *p, const char *key, const yaml_node_t *v,
-                   struct cbshm_settings *s, const char *name, struct keyset *set)
+static int setting(struct parse *p, const char *key, const yaml_node_t *v, struct cbshm_settings *s,
+                   const char *name, struct keyset *set)
 {
     enum key k;
     uint64_t x = 0;
@@ -377,14 +378,15 @@ static int check_combination(struct parse *p, const char *path, const struct cbs
     if (s->open_timeout_max_ms < s->open_timeout_ms &&
         (at[K_OPEN_TIMEOUT_MAX] != NULL || at[K_OPEN_TIMEOUT] != NULL)) {
         enum key k = at[K_OPEN_TIMEOUT_MAX] != NULL ? K_OPEN_TIMEOUT_MAX : K_OPEN_TIMEOUT;
-        return fail(p, at[k], KEY(k), "open_timeout_max (%llums) is shorter than open_timeout (%llums)",
-                    (unsigned long long)s->open_timeout_max_ms,
-                    (unsigned long long)s->open_timeout_ms);
+        return fail(
+            p, at[k], KEY(k), "open_timeout_max (%llums) is shorter than open_timeout (%llums)",
+            (unsigned long long)s->open_timeout_max_ms, (unsigned long long)s->open_timeout_ms);
     }
     if (s->window_type == CBSHM_WINDOW_TIME && s->window_duration_ms < s->window_buckets &&
         (at[K_WINDOW_DURATION] != NULL || at[K_WINDOW_BUCKETS] != NULL)) {
         enum key k = at[K_WINDOW_DURATION] != NULL ? K_WINDOW_DURATION : K_WINDOW_BUCKETS;
-        return fail(p, at[k], KEY(k), "window_duration %llums cannot hold %u buckets of 1ms or more",
+        return fail(p, at[k], KEY(k),
+                    "window_duration %llums cannot hold %u buckets of 1ms or more",
                     (unsigned long long)s->window_duration_ms, s->window_buckets);
     }
     if (s->window_type == CBSHM_WINDOW_COUNT && s->minimum_calls > s->window_size &&
@@ -496,7 +498,8 @@ static const yaml_node_t *name_node(struct parse *p, const yaml_node_t *item)
 {
     if (item == NULL || item->type != YAML_MAPPING_NODE)
         return item;
-    for (yaml_node_pair_t *a = item->data.mapping.pairs.start; a < item->data.mapping.pairs.top; a++) {
+    for (yaml_node_pair_t *a = item->data.mapping.pairs.start; a < item->data.mapping.pairs.top;
+         a++) {
         const yaml_node_t *k = yaml_document_get_node(p->doc, a->key);
         if (k != NULL && k->type == YAML_SCALAR_NODE && strcmp(scalar(k), "name") == 0)
             return yaml_document_get_node(p->doc, a->value);
@@ -572,8 +575,10 @@ static int top_pair(struct parse *p, const char *path, const yaml_node_t *k, con
         if ((rc = want_scalar(p, v, key, "a segment name")) != 0)
             return rc;
         if (cbshm__check_segment_name(scalar(v)) != 0)
-            return fail(p, v, key, "invalid segment name '%.80s' (\"/name\", at most %d bytes, "
-                        "no other '/')", scalar(v), CBSHM_SEGMENT_NAME_MAX);
+            return fail(p, v, key,
+                        "invalid segment name '%.80s' (\"/name\", at most %d bytes, "
+                        "no other '/')",
+                        scalar(v), CBSHM_SEGMENT_NAME_MAX);
         strcpy(t->cfg->segment, scalar(v));
     } else if (strcmp(key, "capacity") == 0) {
         if ((rc = parse_uint(p, v, key, 1, CBSHM_CAPACITY_MAX, &x)) != 0)
@@ -632,7 +637,8 @@ static int parse_document(struct parse *p, struct cbshm_config *cfg)
     if ((names = calloc(n + 1, sizeof *names)) == NULL)
         return -ENOMEM;
     for (size_t i = 0; i < n; i++)
-        names[i] = name_node(p, yaml_document_get_node(p->doc, t.breakers->data.sequence.items.start[i]));
+        names[i] =
+            name_node(p, yaml_document_get_node(p->doc, t.breakers->data.sequence.items.start[i]));
     rc = parse_breakers(p, t.breakers, names, cfg);
     free(names);
     return rc;

@@ -63,8 +63,8 @@ int cbshm_events_read(struct cbshm *shm, uint64_t *cursor, struct cbshm_event *o
         o->kind = (enum cbshm_event_kind)(e->kind <= CBSHM_EVENT_RESET ? e->kind : 0);
         o->from = e->from;
         o->to = e->to;
-        o->cause = (enum cbshm_event_cause)(e->cause <= CBSHM_CAUSE_OPERATOR ? e->cause
-                                                                              : CBSHM_CAUSE_OPERATOR);
+        o->cause = (enum cbshm_event_cause)(
+            e->cause <= CBSHM_CAUSE_OPERATOR ? e->cause : CBSHM_CAUSE_OPERATOR);
         memcpy(o->name, e->name, sizeof o->name);
         o->name[CBSHM_NAME_MAX] = '\0';
         atomic_thread_fence(memory_order_acquire);

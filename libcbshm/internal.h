@@ -15,9 +15,9 @@
 
 /* An attached segment: this process's view of the mapping. */
 struct cbshm {
-    uint64_t id; /* unique per cbshm_open in this process, never 0 */
-    struct cbshm *successor; /* the mapping that replaced this retired one */
-    uint64_t dev, ino;       /* the object the name meant at attach */
+    uint64_t id;                 /* unique per cbshm_open in this process, never 0 */
+    struct cbshm *successor;     /* the mapping that replaced this retired one */
+    uint64_t dev, ino;           /* the object the name meant at attach */
     _Atomic uint64_t checked_ns; /* last time cbshm__watch looked */
     char name[CBSHM_SEGMENT_NAME_MAX + 1];
     unsigned flags;
@@ -41,11 +41,11 @@ struct cbshm {
  */
 struct cbshm_view {
     struct cbshm *shm;
-    struct cbshm_slot *slots;       /* shm->slots, one load closer */
+    struct cbshm_slot *slots;        /* shm->slots, one load closer */
     const _Atomic uint32_t *retired; /* &shm->hdr->retired */
-    uint64_t shm_id;                /* shm->id, for stripe claims */
+    uint64_t shm_id;                 /* shm->id, for stripe claims */
     _Atomic uint64_t ref;
-    struct cbshm_view *older;       /* the view this one replaced */
+    struct cbshm_view *older; /* the view this one replaced */
 };
 
 struct cbshm_breaker {
@@ -63,21 +63,19 @@ static inline struct cbshm_view *cbshm__view(const struct cbshm_breaker *b)
 }
 
 /* Ticket flags. */
-#define CBSHM_T_UNGUARDED 0x1u /* the library could not decide; record is a no-op */
-#define CBSHM_T_PASS 0x2u      /* disabled mode: nothing recorded */
-#define CBSHM_T_PROBE 0x4u     /* holds a half-open lease */
-#define CBSHM_T_FORCED 0x8u    /* forced closed: counted, never trips */
-#define CBSHM_T_CLOCKED 0x10u  /* record reads the clock: slow calls or a time window */
-#define CBSHM_T_VALID 0x80u    /* set by allow, cleared by record */
+#define CBSHM_T_UNGUARDED 0x1u  /* the library could not decide; record is a no-op */
+#define CBSHM_T_PASS      0x2u  /* disabled mode: nothing recorded */
+#define CBSHM_T_PROBE     0x4u  /* holds a half-open lease */
+#define CBSHM_T_FORCED    0x8u  /* forced closed: counted, never trips */
+#define CBSHM_T_CLOCKED   0x10u /* record reads the clock: slow calls or a time window */
+#define CBSHM_T_VALID     0x80u /* set by allow, cleared by record */
 
 /* Internal only: "the mode changed under us, decide again". */
 #define CBSHM_EAGAIN_INTERNAL (-30899)
 
 /* segment.c */
-int cbshm__segment_create(const char *name, const struct cbshm_config *cfg,
-                          struct cbshm **out);
-int cbshm__segment_attach(const char *name, unsigned flags, bool wait_publish,
-                          struct cbshm **out);
+int cbshm__segment_create(const char *name, const struct cbshm_config *cfg, struct cbshm **out);
+int cbshm__segment_attach(const char *name, unsigned flags, bool wait_publish, struct cbshm **out);
 int cbshm__segment_unlink_unpublished(const char *name);
 struct cbshm *cbshm__successor(struct cbshm *shm, int *rc);
 void cbshm__retire(struct cbshm *shm);
@@ -113,7 +111,8 @@ void cbshm__slot_rebase(struct cbshm_slot *sl);
 int cbshm__settings_valid(const struct cbshm_settings *s);
 bool cbshm__settings_equal(const struct cbshm_settings *a, const struct cbshm_settings *b);
 void cbshm__slot_settings(const struct cbshm_slot *sl, struct cbshm_settings *out);
-void cbshm__slot_store_settings(struct cbshm_slot *sl, const struct cbshm_settings *s, uint64_t now);
+void cbshm__slot_store_settings(struct cbshm_slot *sl, const struct cbshm_settings *s,
+                                uint64_t now);
 void cbshm__slot_snapshot(const struct cbshm *shm, uint32_t slot, uint64_t now,
                           struct cbshm_snapshot *out);
 

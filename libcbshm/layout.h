@@ -34,11 +34,11 @@
 
 #include "cbshm.h"
 
-#define CBSHM_MAGIC 0x3130544d48534243ULL /* "CBSHMT01" little-endian */
+#define CBSHM_MAGIC          0x3130544d48534243ULL /* "CBSHMT01" little-endian */
 #define CBSHM_LAYOUT_VERSION 1u
-#define CBSHM_LINE 64
-#define CBSHM_STRIPES 16 /* counter lines per breaker; a power of two */
-#define CBSHM_HEADER_BYTES 4096
+#define CBSHM_LINE           64
+#define CBSHM_STRIPES        16 /* counter lines per breaker; a power of two */
+#define CBSHM_HEADER_BYTES   4096
 
 /* Only always-lock-free atomics may live in the segment (DESIGN rule 14). */
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free");
@@ -55,19 +55,19 @@ _Static_assert((CBSHM_STRIPES & (CBSHM_STRIPES - 1)) == 0, "stripes: power of tw
  * drives a transition when the word has not changed since.
  */
 #define CBSHM_CTL_STATE(c) ((unsigned)((c)&3u))
-#define CBSHM_CTL_MODE(c) ((unsigned)(((c) >> 2) & 3u))
+#define CBSHM_CTL_MODE(c)  ((unsigned)(((c) >> 2) & 3u))
 #define CBSHM_CTL_EPOCH(c) ((uint32_t)(((c) >> 4) & 0x0fffffffu))
-#define CBSHM_CTL_GEN(c) ((uint32_t)((c) >> 32))
-#define CBSHM_CTL_MAKE(gen, epoch, mode, state)                                     \
-    (((uint64_t)(gen) << 32) | ((uint64_t)((epoch)&0x0fffffffu) << 4) |            \
+#define CBSHM_CTL_GEN(c)   ((uint32_t)((c) >> 32))
+#define CBSHM_CTL_MAKE(gen, epoch, mode, state)                         \
+    (((uint64_t)(gen) << 32) | ((uint64_t)((epoch)&0x0fffffffu) << 4) | \
      ((uint64_t)((mode)&3u) << 2) | (uint64_t)((state)&3u))
 
 /* Outcome counters of one writer (or, stripe 0, of many); one line.
    count[] is indexed by enum cbshm_outcome, then rejected, then slow.
    last_failure_ns says when this writer last failed (quorum). */
 #define CBSHM_COUNT_REJECTED 3
-#define CBSHM_COUNT_SLOW 4
-#define CBSHM_COUNTS 5
+#define CBSHM_COUNT_SLOW     4
+#define CBSHM_COUNTS         5
 struct cbshm_stripe {
     _Atomic uint64_t count[CBSHM_COUNTS];
     _Atomic uint64_t last_failure_ns;
@@ -87,9 +87,9 @@ struct cbshm_lease {
 };
 
 /* Line 0 flags: which slow paths a call must take. */
-#define CBSHM_HOT_RATE 0x1u   /* rate policy: failures evaluate the window */
-#define CBSHM_HOT_TIME 0x2u   /* time window: calls roll its buckets over */
-#define CBSHM_HOT_SLOW 0x4u   /* slow-call detection: calls are timed */
+#define CBSHM_HOT_RATE   0x1u /* rate policy: failures evaluate the window */
+#define CBSHM_HOT_TIME   0x2u /* time window: calls roll its buckets over */
+#define CBSHM_HOT_SLOW   0x4u /* slow-call detection: calls are timed */
 #define CBSHM_HOT_QUORUM 0x8u /* min_failing_workers > 1: failures are stamped */
 
 /*
@@ -137,8 +137,8 @@ struct cbshm_slot {
     _Atomic uint64_t window_next_ns; /* time window: when the next bucket begins */
     _Atomic uint64_t slow_call_ns;   /* slow-call threshold, when CBSHM_HOT_SLOW */
     _Atomic uint32_t failure_threshold;
-    _Atomic uint32_t hot_flags;      /* CBSHM_HOT_* */
-    _Atomic uint32_t in_use;         /* 0 free, 1 a live breaker */
+    _Atomic uint32_t hot_flags; /* CBSHM_HOT_* */
+    _Atomic uint32_t in_use;    /* 0 free, 1 a live breaker */
     uint32_t reserved0;
     uint64_t reserved1[2];
 
@@ -227,10 +227,10 @@ struct cbshm_header {
     uint32_t reserved0;
     uint64_t pidns_inode; /* creator's PID namespace, 0 if unknown */
     _Atomic uint32_t retired;
-    uint32_t events_count;         /* entries in the event ring */
-    uint64_t events_offset;        /* the ring, after the name index */
-    _Atomic uint64_t events_seq;   /* events ever written; under the table lock */
-    uint64_t reserved2[3];         /* room for later regions */
+    uint32_t events_count;       /* entries in the event ring */
+    uint64_t events_offset;      /* the ring, after the name index */
+    _Atomic uint64_t events_seq; /* events ever written; under the table lock */
+    uint64_t reserved2[3];       /* room for later regions */
 
     /* Line-aligned: who owns counter stripes 1..CBSHM_STRIPES-1. */
     _Alignas(CBSHM_LINE) _Atomic uint64_t stripe_owner[CBSHM_STRIPES];

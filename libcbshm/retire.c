@@ -60,8 +60,9 @@ void cbshm__retire(struct cbshm *shm)
         for (uint32_t i = 0; i < shm->capacity; i++) {
             _Atomic uint64_t *ctl = &shm->slots[i].ctl;
             uint64_t c = atomic_load_explicit(ctl, memory_order_relaxed);
-            atomic_store_explicit(ctl, CBSHM_CTL_MAKE(CBSHM_CTL_GEN(c) + 1, CBSHM_CTL_EPOCH(c),
-                                                      CBSHM_CTL_MODE(c), CBSHM_CTL_STATE(c)),
+            atomic_store_explicit(ctl,
+                                  CBSHM_CTL_MAKE(CBSHM_CTL_GEN(c) + 1, CBSHM_CTL_EPOCH(c),
+                                                 CBSHM_CTL_MODE(c), CBSHM_CTL_STATE(c)),
                                   memory_order_release);
         }
         cbshm__unlock(shm);
@@ -85,8 +86,8 @@ void cbshm__watch(struct cbshm *shm)
     int fd, gone = 0;
 
     if (now - last < every_ns || atomic_load_explicit(&shm->hdr->retired, memory_order_relaxed) ||
-        !atomic_compare_exchange_strong_explicit(&shm->checked_ns, &last, now,
-                                                 memory_order_relaxed, memory_order_relaxed))
+        !atomic_compare_exchange_strong_explicit(&shm->checked_ns, &last, now, memory_order_relaxed,
+                                                 memory_order_relaxed))
         return;
     fd = shm_open(shm->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
     if (fd < 0) {

@@ -24,7 +24,7 @@
 
 #include "internal.h"
 
-#define PAGE 4096u
+#define PAGE            4096u
 #define PUBLISH_WAIT_NS 2000000000ull /* how long apply waits for a racing creator */
 
 static uint64_t fnv_mix(uint64_t h, uint64_t v)
@@ -133,8 +133,8 @@ int cbshm__validate_header(const struct cbshm_header *h, uint64_t file_bytes)
     return 0;
 }
 
-static void view_init(struct cbshm *shm, const char *name, unsigned flags, void *base,
-                      size_t bytes, int fd)
+static void view_init(struct cbshm *shm, const char *name, unsigned flags, void *base, size_t bytes,
+                      int fd)
 {
     struct stat st;
 
@@ -204,8 +204,7 @@ static uint64_t real_now(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-int cbshm__segment_attach(const char *name, unsigned flags, bool wait_publish,
-                          struct cbshm **out)
+int cbshm__segment_attach(const char *name, unsigned flags, bool wait_publish, struct cbshm **out)
 {
     uint64_t give_up = real_now() + PUBLISH_WAIT_NS;
     struct cbshm *shm = NULL;
@@ -282,9 +281,7 @@ void cbshm_close(struct cbshm *shm)
     }
 }
 
-
-int cbshm__segment_create(const char *name, const struct cbshm_config *cfg,
-                          struct cbshm **out)
+int cbshm__segment_create(const char *name, const struct cbshm_config *cfg, struct cbshm **out)
 {
     struct cbshm *shm = NULL;
     struct cbshm_header *h;
@@ -430,7 +427,6 @@ int cbshm_peek(const char *name, struct cbshm_peek *out)
     out->file_mode = (uint32_t)(st.st_mode & 07777);
     return 0;
 }
-
 
 int cbshm_info(struct cbshm *shm, struct cbshm_info *out)
 {

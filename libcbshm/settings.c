@@ -9,8 +9,8 @@
 
 #include "internal.h"
 
-#define MS 1000000ull
-#define DAY_MS (24ull * 3600 * 1000)
+#define MS        1000000ull
+#define DAY_MS    (24ull * 3600 * 1000)
 #define COUNT_MAX 1000000u
 
 void cbshm_settings_default(struct cbshm_settings *out)
@@ -42,17 +42,14 @@ int cbshm__settings_valid(const struct cbshm_settings *s)
            s->success_threshold >= 1 && s->success_threshold <= COUNT_MAX &&
            s->half_open_max_calls >= 1 && s->half_open_max_calls <= CBSHM_PROBES_MAX &&
            s->policy <= CBSHM_POLICY_RATE && s->window_type <= CBSHM_WINDOW_TIME &&
-           s->open_timeout_ms >= 1 && s->open_timeout_ms <= DAY_MS &&
-           s->probe_timeout_ms >= 1 && s->probe_timeout_ms <= DAY_MS &&
-           s->window_size >= 1 && s->window_size <= COUNT_MAX &&
+           s->open_timeout_ms >= 1 && s->open_timeout_ms <= DAY_MS && s->probe_timeout_ms >= 1 &&
+           s->probe_timeout_ms <= DAY_MS && s->window_size >= 1 && s->window_size <= COUNT_MAX &&
            s->window_buckets >= 1 && s->window_buckets <= CBSHM_WINDOW_BUCKETS_MAX &&
            s->window_duration_ms >= s->window_buckets && s->window_duration_ms <= DAY_MS &&
-           s->minimum_calls >= 1 && s->minimum_calls <= COUNT_MAX &&
-           s->failure_rate >= 1 && s->failure_rate <= 100 &&
-           s->slow_call_rate >= 1 && s->slow_call_rate <= 100 &&
-           s->slow_call_duration_ms <= DAY_MS &&
-           s->backoff_multiplier >= 100 && s->backoff_multiplier <= 10000 &&
-           s->open_timeout_jitter <= 100 &&
+           s->minimum_calls >= 1 && s->minimum_calls <= COUNT_MAX && s->failure_rate >= 1 &&
+           s->failure_rate <= 100 && s->slow_call_rate >= 1 && s->slow_call_rate <= 100 &&
+           s->slow_call_duration_ms <= DAY_MS && s->backoff_multiplier >= 100 &&
+           s->backoff_multiplier <= 10000 && s->open_timeout_jitter <= 100 &&
            s->open_timeout_max_ms >= s->open_timeout_ms && s->open_timeout_max_ms <= DAY_MS &&
            s->min_failing_workers <= CBSHM_STRIPES && s->reserved0 == 0;
 }
@@ -97,8 +94,10 @@ void cbshm__slot_store_settings(struct cbshm_slot *sl, const struct cbshm_settin
     atomic_store_explicit(&c->open_timeout_ns, s->open_timeout_ms * MS, memory_order_relaxed);
     atomic_store_explicit(&c->probe_timeout_ns, s->probe_timeout_ms * MS, memory_order_relaxed);
     atomic_store_explicit(&c->window_duration_ns, s->window_duration_ms * MS, memory_order_relaxed);
-    atomic_store_explicit(&c->open_timeout_max_ns, s->open_timeout_max_ms * MS, memory_order_relaxed);
-    atomic_store_explicit(&c->slow_call_ns_cfg, s->slow_call_duration_ms * MS, memory_order_relaxed);
+    atomic_store_explicit(&c->open_timeout_max_ns, s->open_timeout_max_ms * MS,
+                          memory_order_relaxed);
+    atomic_store_explicit(&c->slow_call_ns_cfg, s->slow_call_duration_ms * MS,
+                          memory_order_relaxed);
     /* A changed open_timeout applies from the next trip; an open period
        that is running keeps its end. */
     if (old.open_timeout_ms != s->open_timeout_ms)
@@ -133,7 +132,10 @@ void cbshm__slot_settings(const struct cbshm_slot *sl, struct cbshm_settings *ou
     out->min_failing_workers = atomic_load_explicit(&c->min_failing_workers, memory_order_relaxed);
     out->open_timeout_ms = atomic_load_explicit(&c->open_timeout_ns, memory_order_relaxed) / MS;
     out->probe_timeout_ms = atomic_load_explicit(&c->probe_timeout_ns, memory_order_relaxed) / MS;
-    out->window_duration_ms = atomic_load_explicit(&c->window_duration_ns, memory_order_relaxed) / MS;
-    out->open_timeout_max_ms = atomic_load_explicit(&c->open_timeout_max_ns, memory_order_relaxed) / MS;
-    out->slow_call_duration_ms = atomic_load_explicit(&c->slow_call_ns_cfg, memory_order_relaxed) / MS;
+    out->window_duration_ms =
+        atomic_load_explicit(&c->window_duration_ns, memory_order_relaxed) / MS;
+    out->open_timeout_max_ms =
+        atomic_load_explicit(&c->open_timeout_max_ns, memory_order_relaxed) / MS;
+    out->slow_call_duration_ms =
+        atomic_load_explicit(&c->slow_call_ns_cfg, memory_order_relaxed) / MS;
 }

@@ -161,8 +161,7 @@ int cbshm__table_add(struct cbshm *shm, const char *name, const struct cbshm_set
     atomic_store_explicit(&sl->last_transition_ns, cbshm__now(), memory_order_relaxed);
     CBSHM_CRASH_POINT("add.filled");
     gen = CBSHM_CTL_GEN(atomic_load_explicit(&sl->ctl, memory_order_relaxed)) + 1;
-    atomic_store_explicit(&sl->ctl,
-                          CBSHM_CTL_MAKE(gen, 0, CBSHM_MODE_NORMAL, CBSHM_STATE_CLOSED),
+    atomic_store_explicit(&sl->ctl, CBSHM_CTL_MAKE(gen, 0, CBSHM_MODE_NORMAL, CBSHM_STATE_CLOSED),
                           memory_order_release);
     atomic_store_explicit(&sl->in_use, 1, memory_order_release);
     CBSHM_CRASH_POINT("add.published");
@@ -225,8 +224,7 @@ void cbshm__table_repair(struct cbshm *shm)
 /* Counter i (successes, failures, ignored, rejections) since the base. */
 static uint64_t counter(const struct cbshm_slot *sl, int i)
 {
-    return stripes_sum(sl, i) -
-           atomic_load_explicit(&sl->base[i], memory_order_relaxed);
+    return stripes_sum(sl, i) - atomic_load_explicit(&sl->base[i], memory_order_relaxed);
 }
 
 void cbshm__slot_snapshot(const struct cbshm *shm, uint32_t slot, uint64_t now,
@@ -255,14 +253,16 @@ void cbshm__slot_snapshot(const struct cbshm *shm, uint32_t slot, uint64_t now,
     out->requests = out->successes + out->failures + out->ignored + out->rejections;
     out->trips = atomic_load_explicit(&sl->trips, memory_order_relaxed);
     out->probes_reclaimed = atomic_load_explicit(&sl->probes_reclaimed, memory_order_relaxed);
-    out->consecutive_failures = atomic_load_explicit(&sl->consecutive_failures, memory_order_relaxed);
+    out->consecutive_failures =
+        atomic_load_explicit(&sl->consecutive_failures, memory_order_relaxed);
     out->half_open_successes = atomic_load_explicit(&sl->half_open_successes, memory_order_relaxed);
     for (int i = 0; i < CBSHM_PROBES_MAX; i++)
         if (atomic_load_explicit(&sl->leases[i].word, memory_order_relaxed) != 0)
             held++;
     out->probes_in_flight = held;
     out->open_until_ns = atomic_load_explicit(&sl->open_until_ns, memory_order_relaxed);
-    out->current_open_ms = atomic_load_explicit(&sl->current_open_ns, memory_order_relaxed) / 1000000u;
+    out->current_open_ms =
+        atomic_load_explicit(&sl->current_open_ns, memory_order_relaxed) / 1000000u;
     cbshm__sums(sl, &sums);
     cbshm__window_eval(sl, now, &sums, &w);
     out->window_calls = w.calls;
@@ -272,11 +272,10 @@ void cbshm__slot_snapshot(const struct cbshm *shm, uint32_t slot, uint64_t now,
     out->window_slow_rate = w.calls ? (uint32_t)(w.slow * 100 / w.calls) : 0;
     out->failing_workers = cbshm__failing_workers(
         shm->hdr, sl,
-        atomic_load_explicit(&sl->hot_flags, memory_order_relaxed) & CBSHM_HOT_RATE
-            ? w.start_ns
-            : atomic_load_explicit(&sl->consecutive_failures, memory_order_relaxed) != 0
-                  ? atomic_load_explicit(&sl->run_start_ns, memory_order_relaxed)
-                  : w.start_ns);
+        atomic_load_explicit(&sl->hot_flags, memory_order_relaxed) & CBSHM_HOT_RATE ? w.start_ns
+        : atomic_load_explicit(&sl->consecutive_failures, memory_order_relaxed) != 0
+            ? atomic_load_explicit(&sl->run_start_ns, memory_order_relaxed)
+            : w.start_ns);
     out->last_transition_ns = since;
     out->time_in_state_ns = now > since ? now - since : 0;
 }

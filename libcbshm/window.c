@@ -107,8 +107,8 @@ static void checkpoint(struct cbshm_slot *sl, uint64_t bucket, const struct cbsh
 }
 
 /* A consistent copy of checkpoint i, or false while it is empty or being written. */
-static bool read_checkpoint(const struct cbshm_slot *sl, int i, uint32_t *tag, struct cbshm__sums *s,
-                            uint64_t *ns)
+static bool read_checkpoint(const struct cbshm_slot *sl, int i, uint32_t *tag,
+                            struct cbshm__sums *s, uint64_t *ns)
 {
     const struct cbshm_checkpoint *c = &sl->ring[i];
     uint32_t t = atomic_load_explicit(&c->tag, memory_order_acquire);
@@ -137,10 +137,9 @@ void cbshm__window_roll_time(struct cbshm_slot *sl, uint64_t now)
     uint64_t next = atomic_load_explicit(&sl->window_next_ns, memory_order_relaxed);
     struct cbshm__sums cur;
 
-    if (now < next || !atomic_compare_exchange_strong_explicit(&sl->window_next_ns, &next,
-                                                               (k + 1) * width,
-                                                               memory_order_acq_rel,
-                                                               memory_order_relaxed))
+    if (now < next ||
+        !atomic_compare_exchange_strong_explicit(&sl->window_next_ns, &next, (k + 1) * width,
+                                                 memory_order_acq_rel, memory_order_relaxed))
         return; /* not due, or another process rolled it */
     cbshm__sums(sl, &cur);
     checkpoint(sl, k, &cur, now);
@@ -181,7 +180,9 @@ static void window_time(const struct cbshm_slot *sl, uint64_t now, const struct 
     struct cbshm__sums base;
 
     /* Settings read from the segment are untrusted: bound the walk. */
-    buckets = buckets < 1 ? 1 : buckets > CBSHM_WINDOW_BUCKETS_MAX ? CBSHM_WINDOW_BUCKETS_MAX : buckets;
+    buckets = buckets < 1                          ? 1
+              : buckets > CBSHM_WINDOW_BUCKETS_MAX ? CBSHM_WINDOW_BUCKETS_MAX
+                                                   : buckets;
     kmin = k + 1 >= buckets ? k + 1 - buckets : 0;
 
     /* The oldest checkpoint still inside the window: buckets without a
@@ -202,8 +203,8 @@ static void window_count(const struct cbshm_slot *sl, const struct cbshm__sums *
                          struct cbshm__window *w)
 {
     uint32_t n = atomic_load_explicit(&sl->cfg.window_size, memory_order_relaxed);
-    uint64_t width = count_bucket_calls(sl), last = atomic_load_explicit(&sl->window_last,
-                                                                          memory_order_relaxed);
+    uint64_t width = count_bucket_calls(sl),
+             last = atomic_load_explicit(&sl->window_last, memory_order_relaxed);
     struct cbshm__sums origin, base, s;
     uint32_t dist;
     uint64_t ns;
@@ -277,7 +278,10 @@ uint32_t cbshm__failing_workers(const struct cbshm_header *h, const struct cbshm
             continue;
         /* Stripe 0 and an unowned stripe stand for one worker each: the
            process behind them is unknown. */
-        pid = s == 0 ? 0 : (uint32_t)(atomic_load_explicit(&h->stripe_owner[s], memory_order_relaxed) >> 32);
+        pid =
+            s == 0
+                ? 0
+                : (uint32_t)(atomic_load_explicit(&h->stripe_owner[s], memory_order_relaxed) >> 32);
         for (uint32_t i = 0; i < n && pid != 0; i++)
             seen = seen || pids[i] == pid;
         if (!seen)
@@ -298,12 +302,13 @@ int cbshm__window_trips(const struct cbshm *shm, const struct cbshm_slot *sl, ui
     if (w->calls < min_calls || w->calls == 0)
         return 0;
     if ((hot & CBSHM_HOT_SLOW) &&
-        w->slow * 100 >= (uint64_t)atomic_load_explicit(&sl->cfg.slow_call_rate,
-                                                        memory_order_relaxed) * w->calls)
+        w->slow * 100 >=
+            (uint64_t)atomic_load_explicit(&sl->cfg.slow_call_rate, memory_order_relaxed) *
+                w->calls)
         cause = CBSHM_CAUSE_SLOW_RATE;
     if (check_failures && (hot & CBSHM_HOT_RATE) &&
-        w->failures * 100 >= (uint64_t)atomic_load_explicit(&sl->cfg.failure_rate,
-                                                             memory_order_relaxed) * w->calls)
+        w->failures * 100 >=
+            (uint64_t)atomic_load_explicit(&sl->cfg.failure_rate, memory_order_relaxed) * w->calls)
         cause = CBSHM_CAUSE_FAILURE_RATE;
     if (cause != 0 && quorum > 1 && cbshm__failing_workers(shm->hdr, sl, w->start_ns) < quorum)
         cause = 0;

@@ -43,8 +43,8 @@ static uint64_t fake_clock(void *ctx)
 void t_clock_install(uint64_t start_ns)
 {
     if (fake_now == NULL) {
-        fake_now = mmap(NULL, sizeof *fake_now, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                        -1, 0);
+        fake_now =
+            mmap(NULL, sizeof *fake_now, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         assert_true(fake_now != MAP_FAILED);
     }
     *fake_now = start_ns;

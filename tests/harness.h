@@ -32,10 +32,10 @@ int t_wait(int pid);
 
 /* Runs the cases whose name matches argv[1], or all when none is given. */
 int t_main(int argc, char **argv, const char *group, const struct CMUnitTest *tests, size_t n);
-#define T_MAIN(tests)                                                                        \
-    int main(int argc, char **argv)                                                          \
-    {                                                                                        \
-        return t_main(argc, argv, __FILE__, tests, sizeof tests / sizeof tests[0]);          \
+#define T_MAIN(tests)                                                               \
+    int main(int argc, char **argv)                                                 \
+    {                                                                               \
+        return t_main(argc, argv, __FILE__, tests, sizeof tests / sizeof tests[0]); \
     }
 
 #endif

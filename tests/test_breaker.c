@@ -378,8 +378,7 @@ static void test_breakers_do_not_share_state(void **state)
     assert_int_equal(cbshm_snapshot(f->shm, "other", &s), 0);
     assert_int_equal(s.state, CBSHM_STATE_CLOSED);
     assert_int_equal(s.successes, 1);
-    assert_int_equal(cbshm_breaker_get(f->shm, "missing", &other),
-                     CBSHM_ENOBREAKER);
+    assert_int_equal(cbshm_breaker_get(f->shm, "missing", &other), CBSHM_ENOBREAKER);
     cbshm_breaker_release(other);
 }
 

@@ -92,8 +92,9 @@ static void apply_ok(void)
 
 static void test_help_lists_every_command_and_the_exit_codes(void **state)
 {
-    static const char *cmds[] = {"apply", "list", "show", "reset", "open", "close", "disable",
-                                 "enable", "check", "metrics", "watch", "events", "destroy"};
+    static const char *cmds[] = {"apply", "list",    "show",   "reset", "open",
+                                 "close", "disable", "enable", "check", "metrics",
+                                 "watch", "events",  "destroy"};
     struct run r;
 
     (void)state;
@@ -111,8 +112,9 @@ static void test_help_lists_every_command_and_the_exit_codes(void **state)
 
 static void test_every_command_has_its_own_help(void **state)
 {
-    static const char *cmds[] = {"apply", "list", "show", "reset", "open", "close", "disable",
-                                 "enable", "check", "metrics", "watch", "events", "destroy"};
+    static const char *cmds[] = {"apply", "list",    "show",   "reset", "open",
+                                 "close", "disable", "enable", "check", "metrics",
+                                 "watch", "events",  "destroy"};
     struct run r;
 
     (void)state;
@@ -187,8 +189,9 @@ static void test_apply_reports_each_change_it_makes(void **state)
 
 static void test_list_json_is_one_array_with_the_contract_fields(void **state)
 {
-    static const char *ints[] = {"failure_threshold", "open_timeout_ms", "half_open_max_calls",
-                                 "requests", "successes", "failures", "rejections", "trips"};
+    static const char *ints[] = {
+        "failure_threshold", "open_timeout_ms", "half_open_max_calls", "requests",
+        "successes",         "failures",        "rejections",          "trips"};
     struct run r;
     json_error_t e;
     json_t *doc, *o;
@@ -388,15 +391,20 @@ static void test_bad_yaml_fixtures_are_rejected_with_file_line_and_column(void *
         const char *file, *expect;
     } cases[] = {
         {"bad-syntax.yaml", ":5:1: YAML syntax error: did not find expected ',' or ']'"},
-        {"bad-unknown-key.yaml", ":4:5: breakers[0].failure_treshold: unknown key 'failure_treshold'"},
+        {"bad-unknown-key.yaml",
+         ":4:5: breakers[0].failure_treshold: unknown key 'failure_treshold'"},
         {"bad-type.yaml", ":3:24: breakers[0].failure_threshold: expected an integer, got 'three'"},
-        {"bad-unit.yaml", ":2:17: defaults.open_timeout: bad unit ' seconds' in duration '30 seconds'"},
+        {"bad-unit.yaml",
+         ":2:17: defaults.open_timeout: bad unit ' seconds' in duration '30 seconds'"},
         {"bad-no-unit.yaml", ":2:17: defaults.open_timeout: duration '30' needs a unit"},
-        {"bad-range.yaml", ":3:26: breakers[0].half_open_max_calls: value 100 is out of range (1..16)"},
-        {"bad-duplicate.yaml", ":4:11: breakers[2]: duplicate breaker name 'payments' (first at line 2)"},
+        {"bad-range.yaml",
+         ":3:26: breakers[0].half_open_max_calls: value 100 is out of range (1..16)"},
+        {"bad-duplicate.yaml",
+         ":4:11: breakers[2]: duplicate breaker name 'payments' (first at line 2)"},
         {"bad-name.yaml", ":2:11: breakers[0].name: invalid breaker name 'payments api'"},
         {"bad-mode.yaml", ":1:7: mode: mode '0666' is writable by others"},
-        {"bad-window.yaml", ":4:18: breakers[0].window_size: window_size is for window_type: count"},
+        {"bad-window.yaml",
+         ":4:18: breakers[0].window_size: window_size is for window_type: count"},
     };
     struct run r;
 
@@ -418,16 +426,17 @@ static void test_bad_yaml_fixtures_are_rejected_with_file_line_and_column(void *
 static void test_apply_accepts_every_key_and_show_reports_them(void **state)
 {
     static const char *policy_ints[] = {
-        "failure_rate", "window_size", "window_duration_ms", "window_buckets", "minimum_calls",
-        "slow_call_duration_ms", "slow_call_rate", "open_timeout_max_ms", "open_timeout_jitter",
-        "min_failing_workers", "window_calls", "window_failures", "window_slow_calls",
-        "window_failure_rate", "window_slow_rate", "failing_workers", "current_open_ms"};
+        "failure_rate",        "window_size",           "window_duration_ms", "window_buckets",
+        "minimum_calls",       "slow_call_duration_ms", "slow_call_rate",     "open_timeout_max_ms",
+        "open_timeout_jitter", "min_failing_workers",   "window_calls",       "window_failures",
+        "window_slow_calls",   "window_failure_rate",   "window_slow_rate",   "failing_workers",
+        "current_open_ms"};
     struct run r;
     json_t *o;
 
     (void)state;
-    assert_int_equal(cbctl(&r, "-s", seg, "apply", "-f", SOURCE_DIR "/config/policies.yaml",
-                           NULL)->status, 0);
+    assert_int_equal(
+        cbctl(&r, "-s", seg, "apply", "-f", SOURCE_DIR "/config/policies.yaml", NULL)->status, 0);
     assert_int_equal(cbctl(&r, "-s", seg, "show", "--json", "inventory-db", NULL)->status, 0);
     assert_non_null(o = json_loads(r.out, 0, NULL));
     for (size_t i = 0; i < sizeof policy_ints / sizeof policy_ints[0]; i++)
@@ -471,8 +480,9 @@ static void test_version_skew_is_refused_naming_both_versions(void **state)
     saved = shm->hdr->layout_version;
     shm->hdr->layout_version = saved + 1;
     assert_int_equal(cbctl(&r, "-s", seg, "list", NULL)->status, 1);
-    snprintf(want, sizeof want, "layout version %u; this cbctl (libcbshm %s) reads layout version %u",
-             saved + 1, CBSHM_VERSION_STRING, saved);
+    snprintf(want, sizeof want,
+             "layout version %u; this cbctl (libcbshm %s) reads layout version %u", saved + 1,
+             CBSHM_VERSION_STRING, saved);
     assert_non_null(strstr(r.err, want));
     assert_int_equal(cbctl(&r, "-s", seg, "check", NULL)->status, 1);
     assert_non_null(strstr(r.err, want));
@@ -490,10 +500,11 @@ static void test_version_skew_is_refused_naming_both_versions(void **state)
 
 static void test_cbctl_commands_are_clean_under_valgrind_memcheck(void **state)
 {
-    static const char *cmds[][4] = {{"apply", "-f", NULL, NULL}, {"list", "--json", NULL, NULL},
-                                    {"show", "payments", NULL, NULL}, {"reset", "--all", NULL, NULL},
-                                    {"open", "search", NULL, NULL}, {"check", NULL, NULL, NULL},
-                                    {"show", "nope", NULL, NULL}, {"destroy", NULL, NULL, NULL}};
+    static const char *cmds[][4] = {
+        {"apply", "-f", NULL, NULL},      {"list", "--json", NULL, NULL},
+        {"show", "payments", NULL, NULL}, {"reset", "--all", NULL, NULL},
+        {"open", "search", NULL, NULL},   {"check", NULL, NULL, NULL},
+        {"show", "nope", NULL, NULL},     {"destroy", NULL, NULL, NULL}};
     char line[1024];
 
     (void)state;
@@ -604,8 +615,8 @@ static void test_events_lists_changes_and_follow_streams_new_ones(void **state)
     if ((pid = fork()) == 0) {
         dup2(out[1], 1);
         close(out[0]);
-        execl(CBCTL_PATH, "cbctl", "--segment", seg, "events", "--follow", "--json",
-              "--interval", "20", (char *)NULL);
+        execl(CBCTL_PATH, "cbctl", "--segment", seg, "events", "--follow", "--json", "--interval",
+              "20", (char *)NULL);
         _exit(127);
     }
     close(out[1]);
@@ -688,7 +699,8 @@ static void test_watch_ends_cleanly_on_sigterm_and_prints_plain_tables_off_a_ter
 
     (void)state;
     apply_ok();
-    assert_int_equal(cbctl(&r, "-s", seg, "watch", "--count", "2", "--interval", "50", NULL)->status, 0);
+    assert_int_equal(
+        cbctl(&r, "-s", seg, "watch", "--count", "2", "--interval", "50", NULL)->status, 0);
     assert_non_null(strstr(r.out, "payments"));
     assert_null(strstr(r.out, "\033["));
     assert_int_equal(cbctl(&r, "-s", seg, "watch", "--interval", "5", NULL)->status, 2);

@@ -17,8 +17,8 @@ static void rejects(const char *yaml, unsigned line, unsigned col, const char *k
     struct cbshm_diag d;
     int rc = load(yaml, &cfg, &d);
 
-    if (rc != CBSHM_ECONFIG || d.line != line || d.column != col || strstr(d.message, msg) == NULL ||
-        strcmp(d.key, key) != 0)
+    if (rc != CBSHM_ECONFIG || d.line != line || d.column != col ||
+        strstr(d.message, msg) == NULL || strcmp(d.key, key) != 0)
         print_error("got rc=%d %s:%u:%u key='%s' '%s'\n", rc, d.file, d.line, d.column, d.key,
                     d.message);
     assert_int_equal(rc, CBSHM_ECONFIG);
@@ -75,8 +75,8 @@ static void test_config_parses_durations_in_every_unit(void **state)
     static const struct {
         const char *text;
         uint64_t ms;
-    } cases[] = {{"1ms", 1}, {"250ms", 250}, {"5s", 5000}, {"2m", 120000}, {"1h", 3600000},
-                 {"24h", 86400000}};
+    } cases[] = {{"1ms", 1},     {"250ms", 250},  {"5s", 5000},
+                 {"2m", 120000}, {"1h", 3600000}, {"24h", 86400000}};
     char y[128];
 
     (void)state;
@@ -102,7 +102,8 @@ static void test_config_rejects_unknown_keys(void **state)
     (void)state;
     rejects("capcity: 5\n", 1, 1, "capcity", "unknown key 'capcity'");
     rejects("defaults:\n  failure_treshold: 3\n", 2, 3, "defaults.failure_treshold", "unknown key");
-    rejects("breakers:\n  - name: a\n    timeout: 5s\n", 3, 5, "breakers[0].timeout", "unknown key");
+    rejects("breakers:\n  - name: a\n    timeout: 5s\n", 3, 5, "breakers[0].timeout",
+            "unknown key");
 }
 
 static void test_config_rejects_wrong_types(void **state)
@@ -127,8 +128,8 @@ static void test_config_rejects_bad_duration_units(void **state)
             "expected a duration");
     rejects("defaults:\n  open_timeout: 0s\n", 2, 17, "defaults.open_timeout", "out of range");
     rejects("defaults:\n  open_timeout: 25h\n", 2, 17, "defaults.open_timeout", "out of range");
-    rejects("defaults:\n  open_timeout: 99999999999999999999999s\n", 2, 17,
-            "defaults.open_timeout", "out of range");
+    rejects("defaults:\n  open_timeout: 99999999999999999999999s\n", 2, 17, "defaults.open_timeout",
+            "out of range");
 }
 
 static void test_config_rejects_out_of_range_values(void **state)
@@ -258,11 +259,10 @@ static void test_config_rejects_bad_policy_values(void **state)
             "out of range (1..100)");
     rejects("defaults:\n  policy: rate\n  failure_rate: 101%\n", 3, 17, "defaults.failure_rate",
             "out of range");
-    rejects("defaults:\n  policy: rate\n  failure_rate: half\n", 3, 17,
-            "defaults.failure_rate", "expected an integer");
-    rejects("defaults:\n  minimum_calls: 0\n", 2, 18, "defaults.minimum_calls", "out of range");
-    rejects("defaults:\n  window_size: -5\n", 2, 16, "defaults.window_size",
+    rejects("defaults:\n  policy: rate\n  failure_rate: half\n", 3, 17, "defaults.failure_rate",
             "expected an integer");
+    rejects("defaults:\n  minimum_calls: 0\n", 2, 18, "defaults.minimum_calls", "out of range");
+    rejects("defaults:\n  window_size: -5\n", 2, 16, "defaults.window_size", "expected an integer");
     rejects("defaults:\n  window_type: time\n  window_buckets: 61\n", 3, 19,
             "defaults.window_buckets", "out of range (1..60)");
     rejects("defaults:\n  window_type: time\n  window_duration: 60\n", 3, 20,
@@ -286,25 +286,25 @@ static void test_config_rejects_contradictory_combinations(void **state)
     (void)state;
     rejects("breakers:\n  - name: a\n    window_type: time\n    window_size: 100\n", 4, 18,
             "breakers[0].window_size", "window_size is for window_type: count");
-    rejects("defaults:\n  window_type: time\nbreakers:\n  - name: a\n    window_size: 10\n", 5,
-            18, "breakers[0].window_size", "this window is time");
+    rejects("defaults:\n  window_type: time\nbreakers:\n  - name: a\n    window_size: 10\n", 5, 18,
+            "breakers[0].window_size", "this window is time");
     rejects("breakers:\n  - name: a\n    window_duration: 10s\n", 3, 22,
             "breakers[0].window_duration", "window_duration is for window_type: time");
-    rejects("breakers:\n  - name: a\n    window_buckets: 5\n", 3, 21,
-            "breakers[0].window_buckets", "window_buckets is for window_type: time");
+    rejects("breakers:\n  - name: a\n    window_buckets: 5\n", 3, 21, "breakers[0].window_buckets",
+            "window_buckets is for window_type: time");
     rejects("breakers:\n  - name: a\n    failure_rate: 50\n", 3, 19, "breakers[0].failure_rate",
             "failure_rate needs policy: rate");
     rejects("breakers:\n  - name: a\n    policy: rate\n    failure_threshold: 5\n", 4, 24,
             "breakers[0].failure_threshold", "failure_threshold is for policy: consecutive");
-    rejects("breakers:\n  - name: a\n    slow_call_rate: 50\n", 3, 21,
-            "breakers[0].slow_call_rate", "slow_call_rate needs slow_call_duration");
+    rejects("breakers:\n  - name: a\n    slow_call_rate: 50\n", 3, 21, "breakers[0].slow_call_rate",
+            "slow_call_rate needs slow_call_duration");
     rejects("breakers:\n  - name: a\n    open_timeout: 1m\n    open_timeout_max: 30s\n", 4, 23,
             "breakers[0].open_timeout_max", "shorter than open_timeout");
     rejects("breakers:\n  - name: a\n    window_type: time\n    window_duration: 5ms\n"
             "    window_buckets: 10\n",
             4, 22, "breakers[0].window_duration", "cannot hold 10 buckets");
-    rejects("breakers:\n  - name: a\n    minimum_calls: 200\n", 3, 20,
-            "breakers[0].minimum_calls", "exceeds window_size 100");
+    rejects("breakers:\n  - name: a\n    minimum_calls: 200\n", 3, 20, "breakers[0].minimum_calls",
+            "exceeds window_size 100");
     /* Inherited settings are not the breaker's fault; its own are. */
     struct cbshm_config *cfg = NULL;
     struct cbshm_diag d;

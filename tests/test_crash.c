@@ -164,31 +164,45 @@ static void run_case(const struct crash_case *c)
     cbshm_clock_set(NULL, NULL);
 }
 
-#define CASE(name, point, prep, action, holds)                                                 \
-    static void name(void **state)                                                             \
-    {                                                                                          \
-        static const struct crash_case c = {point, prep, action, holds};                       \
-        (void)state;                                                                           \
-        run_case(&c);                                                                          \
+#define CASE(name, point, prep, action, holds)                           \
+    static void name(void **state)                                       \
+    {                                                                    \
+        static const struct crash_case c = {point, prep, action, holds}; \
+        (void)state;                                                     \
+        run_case(&c);                                                    \
     }
 
-CASE(test_crash_after_creating_the_name_is_recovered_by_the_next_apply, "create.after_open", PREP_NONE, act_create, 0)
-CASE(test_crash_before_initialising_the_segment_is_recovered, "create.before_init", PREP_NONE, act_create, 0)
-CASE(test_crash_before_publishing_the_header_is_recovered, "create.before_publish", PREP_NONE, act_create, 0)
+CASE(test_crash_after_creating_the_name_is_recovered_by_the_next_apply, "create.after_open",
+     PREP_NONE, act_create, 0)
+CASE(test_crash_before_initialising_the_segment_is_recovered, "create.before_init", PREP_NONE,
+     act_create, 0)
+CASE(test_crash_before_publishing_the_header_is_recovered, "create.before_publish", PREP_NONE,
+     act_create, 0)
 CASE(test_crash_while_adding_a_breaker_is_repaired, "add.filled", PREP_SEGMENT, act_apply_next, 1)
-CASE(test_crash_after_publishing_a_new_slot_is_repaired, "add.published", PREP_SEGMENT, act_apply_next, 1)
-CASE(test_crash_while_removing_a_breaker_is_repaired, "remove.unpublished", PREP_SEGMENT, act_apply_next, 1)
-CASE(test_crash_while_rebuilding_the_index_is_repaired, "reindex.cleared", PREP_SEGMENT, act_apply_next, 1)
-CASE(test_crash_after_apply_removed_a_breaker_is_repaired, "apply.removed", PREP_SEGMENT, act_apply_next, 1)
-CASE(test_crash_after_apply_updated_settings_is_repaired, "apply.updated", PREP_SEGMENT, act_apply_next, 1)
+CASE(test_crash_after_publishing_a_new_slot_is_repaired, "add.published", PREP_SEGMENT,
+     act_apply_next, 1)
+CASE(test_crash_while_removing_a_breaker_is_repaired, "remove.unpublished", PREP_SEGMENT,
+     act_apply_next, 1)
+CASE(test_crash_while_rebuilding_the_index_is_repaired, "reindex.cleared", PREP_SEGMENT,
+     act_apply_next, 1)
+CASE(test_crash_after_apply_removed_a_breaker_is_repaired, "apply.removed", PREP_SEGMENT,
+     act_apply_next, 1)
+CASE(test_crash_after_apply_updated_settings_is_repaired, "apply.updated", PREP_SEGMENT,
+     act_apply_next, 1)
 CASE(test_crash_while_tripping_is_repaired, "trip.locked", PREP_SEGMENT, act_trip, 1)
-CASE(test_crash_inside_the_open_transition_is_repaired, "transition.open", PREP_SEGMENT, act_trip, 1)
-CASE(test_crash_while_entering_half_open_is_repaired, "half_open.locked", PREP_OPEN_EXPIRED, act_probe, 1)
-CASE(test_crash_inside_the_half_open_transition_is_repaired, "transition.half_open", PREP_OPEN_EXPIRED, act_probe, 1)
-CASE(test_crash_right_after_taking_a_probe_lease_is_repaired, "probe.leased", PREP_OPEN_EXPIRED, act_probe, 1)
-CASE(test_crash_inside_the_close_transition_is_repaired, "transition.closed", PREP_OPEN_EXPIRED, act_probe, 1)
+CASE(test_crash_inside_the_open_transition_is_repaired, "transition.open", PREP_SEGMENT, act_trip,
+     1)
+CASE(test_crash_while_entering_half_open_is_repaired, "half_open.locked", PREP_OPEN_EXPIRED,
+     act_probe, 1)
+CASE(test_crash_inside_the_half_open_transition_is_repaired, "transition.half_open",
+     PREP_OPEN_EXPIRED, act_probe, 1)
+CASE(test_crash_right_after_taking_a_probe_lease_is_repaired, "probe.leased", PREP_OPEN_EXPIRED,
+     act_probe, 1)
+CASE(test_crash_inside_the_close_transition_is_repaired, "transition.closed", PREP_OPEN_EXPIRED,
+     act_probe, 1)
 CASE(test_crash_while_changing_a_mode_is_repaired, "mode.locked", PREP_SEGMENT, act_mode, 1)
-CASE(test_crash_half_way_through_a_reset_is_repaired, "reset.counters_cleared", PREP_SEGMENT, act_reset, 1)
+CASE(test_crash_half_way_through_a_reset_is_repaired, "reset.counters_cleared", PREP_SEGMENT,
+     act_reset, 1)
 
 /* A worker that dies holding a probe lease gives it back at once. */
 static void test_a_dead_probe_owner_loses_its_lease_before_the_deadline(void **state)

@@ -64,20 +64,21 @@ static void test_each_transition_is_recorded_once_with_its_cause(void **state)
     t_clock_install(1000000000000ull);
     t_apply(t_segment_name(seg), YAML);
     assert_int_equal(cbshm_open(seg, 0, &shm), 0);
-    calls(shm, "c", 3, CBSHM_FAILURE, 0);     /* trip; the third is rejected */
+    calls(shm, "c", 3, CBSHM_FAILURE, 0); /* trip; the third is rejected */
     t_clock_advance_ms(1000);
-    calls(shm, "c", 1, CBSHM_FAILURE, 0);     /* half-open, probe fails: open */
+    calls(shm, "c", 1, CBSHM_FAILURE, 0); /* half-open, probe fails: open */
     t_clock_advance_ms(1000);
-    calls(shm, "c", 1, CBSHM_SUCCESS, 0);     /* half-open, probe ok: closed */
+    calls(shm, "c", 1, CBSHM_SUCCESS, 0); /* half-open, probe ok: closed */
     calls(shm, "r", 2, CBSHM_SUCCESS, 0);
-    calls(shm, "r", 2, CBSHM_FAILURE, 0);     /* 2 of 4: rate trip */
-    calls(shm, "s", 2, CBSHM_SUCCESS, 20);    /* 2 slow of 2: slow trip */
+    calls(shm, "r", 2, CBSHM_FAILURE, 0);  /* 2 of 4: rate trip */
+    calls(shm, "s", 2, CBSHM_SUCCESS, 20); /* 2 slow of 2: slow trip */
     assert_int_equal(cbshm_set_mode(shm, "c", CBSHM_MODE_DISABLED), 0);
     assert_int_equal(cbshm_set_mode(shm, "c", CBSHM_MODE_DISABLED), 0); /* no change, no event */
     assert_int_equal(cbshm_reset(shm, "r"), 0);
     n = read_all(shm, &cursor, ev, 16);
     assert_int_equal(n, 9);
-    expect(&ev[0], "c", CBSHM_EVENT_STATE, CBSHM_STATE_CLOSED, CBSHM_STATE_OPEN, CBSHM_CAUSE_FAILURES);
+    expect(&ev[0], "c", CBSHM_EVENT_STATE, CBSHM_STATE_CLOSED, CBSHM_STATE_OPEN,
+           CBSHM_CAUSE_FAILURES);
     expect(&ev[1], "c", CBSHM_EVENT_STATE, CBSHM_STATE_OPEN, CBSHM_STATE_HALF_OPEN,
            CBSHM_CAUSE_OPEN_TIMEOUT);
     expect(&ev[2], "c", CBSHM_EVENT_STATE, CBSHM_STATE_HALF_OPEN, CBSHM_STATE_OPEN,
@@ -141,7 +142,8 @@ static void test_a_reader_that_fell_behind_is_told_what_it_lost(void **state)
     t_apply(t_segment_name(seg), YAML);
     assert_int_equal(cbshm_open(seg, 0, &shm), 0);
     for (int i = 0; i < 1500; i++)
-        assert_int_equal(cbshm_set_mode(shm, "c", i % 2 ? CBSHM_MODE_NORMAL : CBSHM_MODE_FORCED_OPEN), 0);
+        assert_int_equal(
+            cbshm_set_mode(shm, "c", i % 2 ? CBSHM_MODE_NORMAL : CBSHM_MODE_FORCED_OPEN), 0);
     assert_int_equal(cbshm_events_read(shm, &cursor, ev, 64, &n, &lost), 0);
     assert_int_equal(lost, 1500 - 1024);
     assert_int_equal(ev[0].seq, 1500 - 1024);

@@ -12,13 +12,13 @@
 #include "harness.h"
 
 enum op {
-    OK,      /* n successful calls, each taking ms */
-    FAIL,    /* n failed calls, each taking ms */
-    IGN,     /* n calls with an ignored outcome */
-    TICK,    /* the clock moves ms */
-    STATE,   /* the breaker is in state n */
-    WINDOW,  /* the window holds n calls (and `fails` failures, `slow` slow calls) */
-    PERIOD,  /* the breaker is open and its open period is ms */
+    OK,     /* n successful calls, each taking ms */
+    FAIL,   /* n failed calls, each taking ms */
+    IGN,    /* n calls with an ignored outcome */
+    TICK,   /* the clock moves ms */
+    STATE,  /* the breaker is in state n */
+    WINDOW, /* the window holds n calls (and `fails` failures, `slow` slow calls) */
+    PERIOD, /* the breaker is open and its open period is ms */
     END,
 };
 
@@ -35,8 +35,8 @@ struct scenario {
 };
 
 #define CLOSED CBSHM_STATE_CLOSED
-#define OPEN CBSHM_STATE_OPEN
-#define HALF CBSHM_STATE_HALF_OPEN
+#define OPEN   CBSHM_STATE_OPEN
+#define HALF   CBSHM_STATE_HALF_OPEN
 
 static uint64_t call_ms;
 
@@ -60,8 +60,9 @@ static void run(const struct scenario *sc)
     for (int i = 0; sc->steps[i].op != END; i++) {
         const struct step *st = &sc->steps[i];
         struct cbshm_snapshot s;
-        enum cbshm_outcome o = st->op == OK ? CBSHM_SUCCESS : st->op == FAIL ? CBSHM_FAILURE
-                                                                            : CBSHM_IGNORED;
+        enum cbshm_outcome o = st->op == OK     ? CBSHM_SUCCESS
+                               : st->op == FAIL ? CBSHM_FAILURE
+                                                : CBSHM_IGNORED;
         switch (st->op) {
         case OK:
         case FAIL:
@@ -113,8 +114,13 @@ static void test_rate_policy_trips_exactly_at_the_failure_rate(void **state)
 {
     static const struct scenario sc = {
         "    policy: rate\n    failure_rate: 50\n    window_size: 10\n    minimum_calls: 10\n",
-        {{OK, 5}, {FAIL, 4}, {STATE, CLOSED}, {WINDOW, 9, 0, 4, 0},
-         {FAIL, 1}, {STATE, OPEN}, {END}}};
+        {{OK, 5},
+         {FAIL, 4},
+         {STATE, CLOSED},
+         {WINDOW, 9, 0, 4, 0},
+         {FAIL, 1},
+         {STATE, OPEN},
+         {END}}};
     (void)state;
     run(&sc);
 }
@@ -123,12 +129,23 @@ static void test_rate_policy_stays_closed_just_below_the_rate(void **state)
 {
     static const struct scenario sc = {
         "    policy: rate\n    failure_rate: 50\n    window_size: 10\n    minimum_calls: 10\n",
-        {{FAIL, 4}, {OK, 6}, {STATE, CLOSED}, {WINDOW, 10, 0, 4, 0},
+        {{FAIL, 4},
+         {OK, 6},
+         {STATE, CLOSED},
+         {WINDOW, 10, 0, 4, 0},
          /* each new call pushes the oldest out: 3, then 2 failures of 10 */
-         {OK, 1}, {FAIL, 1}, {STATE, CLOSED}, {WINDOW, 10, 0, 3, 0}, {OK, 1}, {FAIL, 1},
-         {STATE, CLOSED}, {WINDOW, 10, 0, 2, 0},
+         {OK, 1},
+         {FAIL, 1},
+         {STATE, CLOSED},
+         {WINDOW, 10, 0, 3, 0},
+         {OK, 1},
+         {FAIL, 1},
+         {STATE, CLOSED},
+         {WINDOW, 10, 0, 2, 0},
          /* and once the window holds 5 of 10, it trips */
-         {FAIL, 3}, {STATE, OPEN}, {END}}};
+         {FAIL, 3},
+         {STATE, OPEN},
+         {END}}};
     (void)state;
     run(&sc);
 }
@@ -146,8 +163,15 @@ static void test_count_window_wraps_and_forgets_old_failures(void **state)
 {
     static const struct scenario sc = {
         "    policy: rate\n    failure_rate: 50\n    window_size: 10\n    minimum_calls: 10\n",
-        {{FAIL, 4}, {OK, 100}, {WINDOW, 10, 0, 0, 0}, {FAIL, 4}, {STATE, CLOSED},
-         {WINDOW, 10, 0, 4, 0}, {FAIL, 1}, {STATE, OPEN}, {END}}};
+        {{FAIL, 4},
+         {OK, 100},
+         {WINDOW, 10, 0, 0, 0},
+         {FAIL, 4},
+         {STATE, CLOSED},
+         {WINDOW, 10, 0, 4, 0},
+         {FAIL, 1},
+         {STATE, OPEN},
+         {END}}};
     (void)state;
     run(&sc);
 }
@@ -156,7 +180,12 @@ static void test_ignored_outcomes_are_not_calls_of_the_window(void **state)
 {
     static const struct scenario sc = {
         "    policy: rate\n    failure_rate: 50\n    window_size: 10\n    minimum_calls: 4\n",
-        {{IGN, 50}, {FAIL, 3}, {STATE, CLOSED}, {WINDOW, 3, 0, 3, 0}, {FAIL, 1}, {STATE, OPEN},
+        {{IGN, 50},
+         {FAIL, 3},
+         {STATE, CLOSED},
+         {WINDOW, 3, 0, 3, 0},
+         {FAIL, 1},
+         {STATE, OPEN},
          {END}}};
     (void)state;
     run(&sc);
@@ -167,12 +196,24 @@ static void test_time_window_rolls_over_and_forgets_an_old_bucket(void **state)
     static const struct scenario sc = {
         "    policy: rate\n    failure_rate: 50\n    minimum_calls: 4\n    window_type: time\n"
         "    window_duration: 10s\n    window_buckets: 10\n",
-        {{FAIL, 3}, {OK, 3}, {STATE, CLOSED}, {WINDOW, 6, 0, 3, 0},
+        {{FAIL, 3},
+         {OK, 3},
+         {STATE, CLOSED},
+         {WINDOW, 6, 0, 3, 0},
          /* 9 s later the first bucket is still in the window */
-         {TICK, 0, 9000}, {WINDOW, 6, 0, 3, 0},
+         {TICK, 0, 9000},
+         {WINDOW, 6, 0, 3, 0},
          /* past 10 s it is gone */
-         {TICK, 0, 2000}, {FAIL, 1}, {WINDOW, 1, 0, 1, 0}, {OK, 3}, {FAIL, 1}, {STATE, CLOSED},
-         {WINDOW, 5, 0, 2, 0}, {FAIL, 1}, {STATE, OPEN}, {END}}};
+         {TICK, 0, 2000},
+         {FAIL, 1},
+         {WINDOW, 1, 0, 1, 0},
+         {OK, 3},
+         {FAIL, 1},
+         {STATE, CLOSED},
+         {WINDOW, 5, 0, 2, 0},
+         {FAIL, 1},
+         {STATE, OPEN},
+         {END}}};
     (void)state;
     run(&sc);
 }
@@ -182,10 +223,20 @@ static void test_time_window_counts_each_bucket_once(void **state)
     static const struct scenario sc = {
         "    policy: rate\n    failure_rate: 90\n    minimum_calls: 1\n    window_type: time\n"
         "    window_duration: 4s\n    window_buckets: 4\n",
-        {{OK, 10}, {TICK, 0, 1000}, {OK, 10}, {TICK, 0, 1000}, {FAIL, 5}, {TICK, 0, 1000},
-         {OK, 5}, {WINDOW, 30, 0, 5, 0},
+        {{OK, 10},
+         {TICK, 0, 1000},
+         {OK, 10},
+         {TICK, 0, 1000},
+         {FAIL, 5},
+         {TICK, 0, 1000},
+         {OK, 5},
+         {WINDOW, 30, 0, 5, 0},
          /* one more second: the first bucket leaves the window */
-         {TICK, 0, 1000}, {OK, 1}, {WINDOW, 21, 0, 5, 0}, {STATE, CLOSED}, {END}}};
+         {TICK, 0, 1000},
+         {OK, 1},
+         {WINDOW, 21, 0, 5, 0},
+         {STATE, CLOSED},
+         {END}}};
     (void)state;
     run(&sc);
 }
@@ -195,9 +246,16 @@ static void test_slow_calls_trip_a_consecutive_breaker_at_the_slow_rate(void **s
     static const struct scenario sc = {
         "    failure_threshold: 100\n    slow_call_duration: 100ms\n    slow_call_rate: 40\n"
         "    window_size: 10\n    minimum_calls: 4\n",
-        {{OK, 2, 5}, {OK, 1, 99}, {STATE, CLOSED}, {WINDOW, 3, 0, 0, 0},
+        {{OK, 2, 5},
+         {OK, 1, 99},
+         {STATE, CLOSED},
+         {WINDOW, 3, 0, 0, 0},
          /* exactly slow_call_duration counts as slow */
-         {OK, 1, 100}, {STATE, CLOSED}, {WINDOW, 4, 0, 0, 1}, {OK, 1, 250}, {STATE, OPEN},
+         {OK, 1, 100},
+         {STATE, CLOSED},
+         {WINDOW, 4, 0, 0, 1},
+         {OK, 1, 250},
+         {STATE, OPEN},
          {END}}};
     (void)state;
     run(&sc);
@@ -218,13 +276,27 @@ static void test_backoff_multiplies_the_open_period_up_to_its_cap(void **state)
     static const struct scenario sc = {
         "    failure_threshold: 1\n    open_timeout: 1s\n    backoff_multiplier: 2\n"
         "    open_timeout_max: 5s\n",
-        {{FAIL, 1}, {PERIOD, 0, 1000},
-         {TICK, 0, 1000}, {FAIL, 1}, {PERIOD, 0, 2000},
-         {TICK, 0, 2000}, {FAIL, 1}, {PERIOD, 0, 4000},
-         {TICK, 0, 4000}, {FAIL, 1}, {PERIOD, 0, 5000},
-         {TICK, 0, 5000}, {FAIL, 1}, {PERIOD, 0, 5000},
+        {{FAIL, 1},
+         {PERIOD, 0, 1000},
+         {TICK, 0, 1000},
+         {FAIL, 1},
+         {PERIOD, 0, 2000},
+         {TICK, 0, 2000},
+         {FAIL, 1},
+         {PERIOD, 0, 4000},
+         {TICK, 0, 4000},
+         {FAIL, 1},
+         {PERIOD, 0, 5000},
+         {TICK, 0, 5000},
+         {FAIL, 1},
+         {PERIOD, 0, 5000},
          /* a full close resets it */
-         {TICK, 0, 5000}, {OK, 1}, {STATE, CLOSED}, {FAIL, 1}, {PERIOD, 0, 1000}, {END}}};
+         {TICK, 0, 5000},
+         {OK, 1},
+         {STATE, CLOSED},
+         {FAIL, 1},
+         {PERIOD, 0, 1000},
+         {END}}};
     (void)state;
     run(&sc);
 }
@@ -233,8 +305,15 @@ static void test_fractional_backoff(void **state)
 {
     static const struct scenario sc = {
         "    failure_threshold: 1\n    open_timeout: 2s\n    backoff_multiplier: 1.5\n",
-        {{FAIL, 1}, {PERIOD, 0, 2000}, {TICK, 0, 2000}, {FAIL, 1}, {PERIOD, 0, 3000},
-         {TICK, 0, 3000}, {FAIL, 1}, {PERIOD, 0, 4500}, {END}}};
+        {{FAIL, 1},
+         {PERIOD, 0, 2000},
+         {TICK, 0, 2000},
+         {FAIL, 1},
+         {PERIOD, 0, 3000},
+         {TICK, 0, 3000},
+         {FAIL, 1},
+         {PERIOD, 0, 4500},
+         {END}}};
     (void)state;
     run(&sc);
 }

@@ -277,8 +277,9 @@ static void test_changing_a_threshold_keeps_live_state(void **state)
     assert_int_equal(cbshm_breaker_get(shm, "b", &b), 0);
     for (int i = 0; i < 4; i++)
         assert_int_equal(cbshm_execute(b, fail_fn, NULL), 0);
-    assert_int_equal(apply_log(seg, "capacity: 4\nbreakers:\n  - name: a\n    failure_threshold: 2\n"
-                                    "  - name: b\n    failure_threshold: 6\n",
+    assert_int_equal(apply_log(seg,
+                               "capacity: 4\nbreakers:\n  - name: a\n    failure_threshold: 2\n"
+                               "  - name: b\n    failure_threshold: 6\n",
                                0, log, &n),
                      0);
     assert_int_equal(n, 1);
@@ -383,7 +384,6 @@ static void test_check_names_a_scribbled_slot_and_index(void **state)
     munmap(h, bytes);
     assert_int_equal(cbshm_destroy(seg), 0);
 }
-
 
 static void test_info_reports_geometry(void **state)
 {

@@ -43,9 +43,9 @@ extern "C" {
 
 /* ---- Version --------------------------------------------------------- */
 
-#define CBSHM_VERSION_MAJOR 1
-#define CBSHM_VERSION_MINOR 0
-#define CBSHM_VERSION_PATCH 0
+#define CBSHM_VERSION_MAJOR  1
+#define CBSHM_VERSION_MINOR  0
+#define CBSHM_VERSION_PATCH  0
 #define CBSHM_VERSION_STRING "1.0.0"
 
 /* The library's version string, e.g. "1.0.0". Never NULL, static. */
@@ -57,24 +57,24 @@ CBSHM_API const char *cbshm_version(void);
  * The library's own codes. X(NAME, value, message) so that error.c builds
  * its table from this one list.
  */
-#define CBSHM_ERRNO_MAP(X)                                                      \
-    X(EREJECTED, -30800, "call rejected by the circuit breaker")               \
-    X(ENOSEG, -30801, "segment does not exist")                                \
-    X(EBADMAGIC, -30802, "segment is not a libcbshm segment (bad magic)")      \
-    X(EVERSION, -30803, "segment layout version does not match the library")   \
-    X(EABI, -30804, "segment ABI fingerprint does not match the library")      \
-    X(ETRUNCATED, -30805, "segment is smaller than its header says")           \
-    X(ECORRUPT, -30806, "segment is corrupt")                                  \
-    X(EUNINIT, -30807, "segment is not initialised yet (or its creator died)") \
-    X(ENOBREAKER, -30808, "no such breaker")                                   \
-    X(ESTALE, -30809, "breaker was deleted or recreated behind the handle")    \
-    X(EFULL, -30810, "breaker table is full")                                  \
-    X(EBADNAME, -30811, "invalid breaker or segment name")                     \
-    X(ECONFIG, -30812, "configuration rejected")                               \
-    X(ELOCK, -30813, "table lock could not be taken (held too long, or beyond repair)")                       \
-    X(EPERM, -30814, "segment has unsafe ownership or permissions")            \
-    X(ERETIRED, -30815, "segment was destroyed")                               \
-    X(EINVAL, -30816, "invalid argument")                                      \
+#define CBSHM_ERRNO_MAP(X)                                                              \
+    X(EREJECTED, -30800, "call rejected by the circuit breaker")                        \
+    X(ENOSEG, -30801, "segment does not exist")                                         \
+    X(EBADMAGIC, -30802, "segment is not a libcbshm segment (bad magic)")               \
+    X(EVERSION, -30803, "segment layout version does not match the library")            \
+    X(EABI, -30804, "segment ABI fingerprint does not match the library")               \
+    X(ETRUNCATED, -30805, "segment is smaller than its header says")                    \
+    X(ECORRUPT, -30806, "segment is corrupt")                                           \
+    X(EUNINIT, -30807, "segment is not initialised yet (or its creator died)")          \
+    X(ENOBREAKER, -30808, "no such breaker")                                            \
+    X(ESTALE, -30809, "breaker was deleted or recreated behind the handle")             \
+    X(EFULL, -30810, "breaker table is full")                                           \
+    X(EBADNAME, -30811, "invalid breaker or segment name")                              \
+    X(ECONFIG, -30812, "configuration rejected")                                        \
+    X(ELOCK, -30813, "table lock could not be taken (held too long, or beyond repair)") \
+    X(EPERM, -30814, "segment has unsafe ownership or permissions")                     \
+    X(ERETIRED, -30815, "segment was destroyed")                                        \
+    X(EINVAL, -30816, "invalid argument")                                               \
     X(EPIDNS, -30817, "segment belongs to another PID namespace")
 
 enum cbshm_error {
@@ -120,10 +120,10 @@ enum cbshm_outcome {
 };
 
 /* Limits of the shared table. */
-#define CBSHM_NAME_MAX 63          /* bytes in a breaker name, without NUL */
-#define CBSHM_SEGMENT_NAME_MAX 200 /* bytes in a segment name, without NUL */
-#define CBSHM_PROBES_MAX 16        /* upper bound of half_open_max_calls */
-#define CBSHM_CAPACITY_MAX 65536   /* upper bound of a table's capacity */
+#define CBSHM_NAME_MAX         63    /* bytes in a breaker name, without NUL */
+#define CBSHM_SEGMENT_NAME_MAX 200   /* bytes in a segment name, without NUL */
+#define CBSHM_PROBES_MAX       16    /* upper bound of half_open_max_calls */
+#define CBSHM_CAPACITY_MAX     65536 /* upper bound of a table's capacity */
 
 /* Flags of cbshm_open(). */
 #define CBSHM_FAIL_CLOSED 0x1u /* reject calls when the library cannot decide */
@@ -140,7 +140,7 @@ enum cbshm_window {
     CBSHM_WINDOW_TIME = 1,  /* the calls of the last window_duration_ms */
 };
 
-#define CBSHM_WINDOW_BUCKETS_MAX 60 /* upper bound of window_buckets */
+#define CBSHM_WINDOW_BUCKETS_MAX   60 /* upper bound of window_buckets */
 #define CBSHM_COUNT_WINDOW_BUCKETS 10 /* granularity of count windows */
 
 /*
@@ -157,13 +157,13 @@ struct cbshm_settings {
     uint64_t probe_timeout_ms;    /* a probe lease expires after this, >= 1 */
     /* The window: the failure rate (rate policy) and the slow-call rate
        (both policies) are measured over it. */
-    uint32_t window_type;         /* enum cbshm_window */
-    uint32_t window_size;         /* count window: calls, >= 1 */
-    uint64_t window_duration_ms;  /* time window: length, >= window_buckets ms */
-    uint32_t window_buckets;      /* time window: 1..CBSHM_WINDOW_BUCKETS_MAX */
-    uint32_t minimum_calls;       /* no rate trips below this many calls in the window */
-    uint32_t failure_rate;        /* rate policy: trip at this percent of failures, 1..100 */
-    uint32_t slow_call_rate;      /* trip at this percent of slow calls, 1..100 */
+    uint32_t window_type;           /* enum cbshm_window */
+    uint32_t window_size;           /* count window: calls, >= 1 */
+    uint64_t window_duration_ms;    /* time window: length, >= window_buckets ms */
+    uint32_t window_buckets;        /* time window: 1..CBSHM_WINDOW_BUCKETS_MAX */
+    uint32_t minimum_calls;         /* no rate trips below this many calls in the window */
+    uint32_t failure_rate;          /* rate policy: trip at this percent of failures, 1..100 */
+    uint32_t slow_call_rate;        /* trip at this percent of slow calls, 1..100 */
     uint64_t slow_call_duration_ms; /* a call this long is slow; 0: no slow-call detection */
     /* Backoff of the open period after failed probes. */
     uint32_t backoff_multiplier;  /* hundredths: 100 (off) .. 10000 */
@@ -186,17 +186,17 @@ struct cbshm_snapshot {
     uint64_t failures;  /* recorded failed calls */
     uint64_t ignored;   /* recorded calls with an ignored outcome */
     uint64_t rejections;
-    uint64_t trips;                 /* transitions into open */
-    uint64_t probes_reclaimed;      /* leases taken back from dead or late owners */
-    uint64_t slow_calls;            /* recorded calls at least slow_call_duration_ms long */
-    uint32_t consecutive_failures;  /* current run, closed state */
-    uint32_t half_open_successes;   /* successes in the current half-open period */
-    uint32_t probes_in_flight;      /* leases held now */
-    uint32_t failing_workers;       /* distinct processes with failures in the window */
-    uint64_t open_until_ns;         /* CLOCK_MONOTONIC; meaningful when open */
-    uint64_t last_transition_ns;    /* CLOCK_MONOTONIC of the last state change */
-    uint64_t time_in_state_ns;      /* now - last_transition_ns */
-    uint64_t current_open_ms;       /* the open period now in force, after backoff */
+    uint64_t trips;                /* transitions into open */
+    uint64_t probes_reclaimed;     /* leases taken back from dead or late owners */
+    uint64_t slow_calls;           /* recorded calls at least slow_call_duration_ms long */
+    uint32_t consecutive_failures; /* current run, closed state */
+    uint32_t half_open_successes;  /* successes in the current half-open period */
+    uint32_t probes_in_flight;     /* leases held now */
+    uint32_t failing_workers;      /* distinct processes with failures in the window */
+    uint64_t open_until_ns;        /* CLOCK_MONOTONIC; meaningful when open */
+    uint64_t last_transition_ns;   /* CLOCK_MONOTONIC of the last state change */
+    uint64_t time_in_state_ns;     /* now - last_transition_ns */
+    uint64_t current_open_ms;      /* the open period now in force, after backoff */
     /* The window now: calls (successes and failures), failures, slow calls. */
     uint64_t window_calls;
     uint64_t window_failures;
@@ -244,7 +244,7 @@ struct cbshm_peek {
     uint64_t my_abi_fingerprint; /* this library's */
     uint64_t file_bytes;
     uint32_t owner_uid;
-    uint32_t file_mode;          /* permission bits of the shm object */
+    uint32_t file_mode; /* permission bits of the shm object */
 };
 
 /*
@@ -278,8 +278,7 @@ CBSHM_API int cbshm_destroy(const char *name);
  * in between). Returns 0, CBSHM_ENOBREAKER, CBSHM_EBADNAME, CBSHM_EINVAL,
  * CBSHM_ELOCK, CBSHM_ECORRUPT, or -ENOMEM.
  */
-CBSHM_API int cbshm_breaker_get(struct cbshm *shm, const char *name,
-                                struct cbshm_breaker **out);
+CBSHM_API int cbshm_breaker_get(struct cbshm *shm, const char *name, struct cbshm_breaker **out);
 
 /* Releases a handle. Accepts NULL. */
 CBSHM_API void cbshm_breaker_release(struct cbshm_breaker *b);
@@ -354,15 +353,13 @@ CBSHM_API int cbshm_breaker_error(const struct cbshm_breaker *b);
 /* ---- Inspection and steering (take the table lock) -------------------- */
 
 /* Copies breaker `name`'s state into *out. Returns 0, CBSHM_ENOBREAKER, ... */
-CBSHM_API int cbshm_snapshot(struct cbshm *shm, const char *name,
-                             struct cbshm_snapshot *out);
+CBSHM_API int cbshm_snapshot(struct cbshm *shm, const char *name, struct cbshm_snapshot *out);
 
 /*
  * Calls fn for every breaker in slot order with a consistent copy of each.
  * Stops early and returns fn's value if fn returns non-zero.
  */
-CBSHM_API int cbshm_foreach(struct cbshm *shm,
-                            int (*fn)(void *ctx, const struct cbshm_snapshot *s),
+CBSHM_API int cbshm_foreach(struct cbshm *shm, int (*fn)(void *ctx, const struct cbshm_snapshot *s),
                             void *ctx);
 
 /* Sets the mode of breaker `name`; every process obeys it on its next call. */
@@ -379,9 +376,9 @@ struct cbshm_info {
     uint32_t index_buckets; /* name index size */
     uint64_t segment_bytes;
     uint64_t bytes_per_breaker;
-    uint64_t lock_repairs;  /* times a dead lock owner was repaired */
+    uint64_t lock_repairs; /* times a dead lock owner was repaired */
     uint32_t creator_pid;
-    uint32_t mode;          /* permission bits the segment was created with */
+    uint32_t mode; /* permission bits the segment was created with */
 };
 CBSHM_API int cbshm_info(struct cbshm *shm, struct cbshm_info *out);
 
@@ -391,8 +388,8 @@ CBSHM_API int cbshm_info(struct cbshm *shm, struct cbshm_info *out);
  * Returns the number of problems (0 when healthy) or a negative code when
  * the check itself could not run.
  */
-CBSHM_API int cbshm_check(struct cbshm *shm,
-                          void (*report)(void *ctx, const char *message), void *ctx);
+CBSHM_API int cbshm_check(struct cbshm *shm, void (*report)(void *ctx, const char *message),
+                          void *ctx);
 
 /* ---- Events ---------------------------------------------------------- */
 
@@ -494,7 +491,7 @@ enum cbshm_change_kind {
 /* One change made (or, in a dry run, that would be made) by cbshm_apply. */
 struct cbshm_change {
     enum cbshm_change_kind kind;
-    const char *name; /* breaker or segment name */
+    const char *name;             /* breaker or segment name */
     struct cbshm_settings before; /* UPDATED, REMOVED */
     struct cbshm_settings after;  /* ADDED, UPDATED */
 };
@@ -512,10 +509,9 @@ struct cbshm_change {
  * Returns 0, CBSHM_EFULL (more breakers than the segment's capacity),
  * -ENOSPC (no room in /dev/shm), and the codes of cbshm_open().
  */
-CBSHM_API int cbshm_apply(const struct cbshm_config *cfg, const char *segment,
-                          unsigned flags,
-                          void (*on_change)(void *ctx, const struct cbshm_change *c),
-                          void *ctx, unsigned *n_changes);
+CBSHM_API int cbshm_apply(const struct cbshm_config *cfg, const char *segment, unsigned flags,
+                          void (*on_change)(void *ctx, const struct cbshm_change *c), void *ctx,
+                          unsigned *n_changes);
 
 /* ---- Clock seam ------------------------------------------------------ */
 

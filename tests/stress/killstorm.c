@@ -28,8 +28,8 @@
 
 #include "internal.h"
 
-#define MAX_WORKERS 64
-#define STALL_NS 3000000000ull /* a live worker without progress this long is stuck */
+#define MAX_WORKERS    64
+#define STALL_NS       3000000000ull /* a live worker without progress this long is stuck */
 #define LEASE_SLACK_NS 2000000000ull
 
 static const char *NAMES[] = {"storm-consecutive", "storm-rate-count", "storm-rate-time"};
@@ -165,7 +165,8 @@ int main(int argc, char **argv)
     snprintf(seg, sizeof seg, "/cbshm-killstorm-%d", (int)getpid());
     workers = mmap(NULL, sizeof *workers * MAX_WORKERS, PROT_READ | PROT_WRITE,
                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (workers == MAP_FAILED || cbshm_config_load_string(YAML, strlen(YAML), "storm", &cfg, NULL) ||
+    if (workers == MAP_FAILED ||
+        cbshm_config_load_string(YAML, strlen(YAML), "storm", &cfg, NULL) ||
         cbshm_apply(cfg, seg, 0, NULL, NULL, NULL) || cbshm_open(seg, 0, &shm)) {
         fprintf(stderr, "killstorm: setup failed\n");
         return 1;
