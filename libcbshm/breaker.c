@@ -292,7 +292,9 @@ static inline void admit(struct cbshm_slot *sl, struct cbshm_ticket *t, uint32_t
     uint32_t hot = atomic_load_explicit(&sl->hot_flags, memory_order_relaxed);
 
     t->flags = CBSHM_T_VALID | flags;
-    if (UNLIKELY(hot & (CBSHM_HOT_TIME | CBSHM_HOT_SLOW | CBSHM_HOT_QUORUM))) {
+    /* Only a time window and slow-call timing need the clock on every
+       call; a quorum reads it on failures alone (record_slow). */
+    if (UNLIKELY(hot & (CBSHM_HOT_TIME | CBSHM_HOT_SLOW))) {
         t->flags |= CBSHM_T_CLOCKED;
         t->start_ns = (hot & CBSHM_HOT_SLOW) ? cbshm__now() : 0;
     }
@@ -506,8 +508,11 @@ static __attribute__((noinline)) void record_slow(struct cbshm_breaker *b, struc
     if (slow)
         bump(v, sl, CBSHM_COUNT_SLOW);
     bad = o == CBSHM_FAILURE || slow;
-    if (bad && (hot & CBSHM_HOT_QUORUM))
+    if (bad && (hot & CBSHM_HOT_QUORUM)) {
+        if (now == 0)
+            now = cbshm__now();
         stamp_failure(v, sl, now);
+    }
 
     if (flags & CBSHM_T_PROBE) {
         uint64_t token = t->token;
@@ -560,9 +565,12 @@ static __attribute__((noinline)) void record_slow(struct cbshm_breaker *b, struc
  */
 static __attribute__((noinline)) bool time_window_success(struct cbshm_slot *sl)
 {
+    uint32_t hot = atomic_load_explicit(&sl->hot_flags, memory_order_relaxed);
     uint64_t now;
 
-    if (atomic_load_explicit(&sl->hot_flags, memory_order_relaxed) & CBSHM_HOT_SLOW)
+    /* Settings may have changed since admission: only a time window
+       without slow-call timing is handled here. */
+    if ((hot & (CBSHM_HOT_TIME | CBSHM_HOT_SLOW)) != CBSHM_HOT_TIME)
         return false;
     now = cbshm__now();
     if (cbshm__window_time_due(sl, now))

@@ -176,6 +176,31 @@ static void test_count_window_wraps_and_forgets_old_failures(void **state)
     run(&sc);
 }
 
+/* A quorum needs the time of each failure; it must not turn successes on
+   a count window into time-window bookkeeping. */
+static void test_a_count_window_with_a_quorum_stays_a_count_window(void **state)
+{
+    static const struct scenario sc = {
+        "    policy: rate\n    failure_rate: 50\n    window_size: 10\n    minimum_calls: 10\n"
+        "    min_failing_workers: 2\n",
+        {{FAIL, 4},
+         {OK, 100},
+         {WINDOW, 10, 0, 0, 0},
+         {FAIL, 4},
+         {WINDOW, 10, 0, 4, 0},
+         {FAIL, 1},
+         {WINDOW, 10, 0, 5, 0},
+         /* one worker only: the quorum keeps it closed */
+         {STATE, CLOSED},
+         /* and the window keeps moving with later failures */
+         {OK, 100},
+         {FAIL, 1},
+         {WINDOW, 10, 0, 1, 0},
+         {END}}};
+    (void)state;
+    run(&sc);
+}
+
 static void test_ignored_outcomes_are_not_calls_of_the_window(void **state)
 {
     static const struct scenario sc = {
@@ -424,6 +449,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_rate_policy_stays_closed_just_below_the_rate),
     cmocka_unit_test(test_rate_policy_waits_for_minimum_calls),
     cmocka_unit_test(test_count_window_wraps_and_forgets_old_failures),
+    cmocka_unit_test(test_a_count_window_with_a_quorum_stays_a_count_window),
     cmocka_unit_test(test_ignored_outcomes_are_not_calls_of_the_window),
     cmocka_unit_test(test_time_window_rolls_over_and_forgets_an_old_bucket),
     cmocka_unit_test(test_time_window_counts_each_bucket_once),
