@@ -549,8 +549,7 @@ static __attribute__((noinline)) void record_slow(struct cbshm_breaker *b, struc
     if (run < atomic_load_explicit(&sl->failure_threshold, memory_order_relaxed))
         return;
     if ((hot & CBSHM_HOT_QUORUM) &&
-        cbshm__failing_workers(v->shm->hdr, sl,
-                               atomic_load_explicit(&sl->run_start_ns, memory_order_relaxed)) <
+        cbshm__failing_workers(v->shm->hdr, sl, cbshm__quorum_since(sl, now)) <
             atomic_load_explicit(&sl->cfg.min_failing_workers, memory_order_relaxed))
         return; /* one sick worker does not open the circuit for the host */
     trip(b, v, sl, t->ctl, CBSHM_CAUSE_FAILURES);

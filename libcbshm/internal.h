@@ -147,6 +147,9 @@ void cbshm__window_eval(const struct cbshm_slot *sl, uint64_t now, const struct 
                         struct cbshm__window *w);
 uint32_t cbshm__failing_workers(const struct cbshm_header *h, const struct cbshm_slot *sl,
                                 uint64_t since_ns);
+/* Since when failures count for the quorum: the start of the failure run
+   under the consecutive policy (while there is one), else the window's. */
+uint64_t cbshm__quorum_since(const struct cbshm_slot *sl, uint64_t window_start_ns);
 int cbshm__window_trips(const struct cbshm *shm, const struct cbshm_slot *sl, uint64_t now,
                         const struct cbshm__window *w, bool check_failures);
 

@@ -270,12 +270,8 @@ void cbshm__slot_snapshot(const struct cbshm *shm, uint32_t slot, uint64_t now,
     out->window_slow_calls = w.slow;
     out->window_failure_rate = w.calls ? (uint32_t)(w.failures * 100 / w.calls) : 0;
     out->window_slow_rate = w.calls ? (uint32_t)(w.slow * 100 / w.calls) : 0;
-    out->failing_workers = cbshm__failing_workers(
-        shm->hdr, sl,
-        atomic_load_explicit(&sl->hot_flags, memory_order_relaxed) & CBSHM_HOT_RATE ? w.start_ns
-        : atomic_load_explicit(&sl->consecutive_failures, memory_order_relaxed) != 0
-            ? atomic_load_explicit(&sl->run_start_ns, memory_order_relaxed)
-            : w.start_ns);
+    out->failing_workers =
+        cbshm__failing_workers(shm->hdr, sl, cbshm__quorum_since(sl, w.start_ns));
     out->last_transition_ns = since;
     out->time_in_state_ns = now > since ? now - since : 0;
 }

@@ -264,6 +264,14 @@ void cbshm__window_eval(const struct cbshm_slot *sl, uint64_t now, const struct 
         window_count(sl, cur, w);
 }
 
+uint64_t cbshm__quorum_since(const struct cbshm_slot *sl, uint64_t window_start_ns)
+{
+    if (!(atomic_load_explicit(&sl->hot_flags, memory_order_relaxed) & CBSHM_HOT_RATE) &&
+        atomic_load_explicit(&sl->consecutive_failures, memory_order_relaxed) != 0)
+        return atomic_load_explicit(&sl->run_start_ns, memory_order_relaxed);
+    return window_start_ns;
+}
+
 uint32_t cbshm__failing_workers(const struct cbshm_header *h, const struct cbshm_slot *sl,
                                 uint64_t since_ns)
 {
