@@ -39,6 +39,13 @@ void cbctl_command_help(const struct cbctl_cmd *cmd);
  * Returns -1 to go on with argv[optind..], or an exit code to return.
  */
 int cbctl_parse_options(const struct cbctl_cmd *cmd, int argc, char **argv, int *json, int *all);
+/* The end of every getopt switch: --help (exit code 0 after printing the
+   command's help), or a usage error naming the option. */
+int cbctl_other_option(const struct cbctl_cmd *cmd, int c, char **argv);
+/* An option's number in lo..hi into *out (-1), or a usage error naming
+   the option, the range and what was given. */
+int cbctl_parse_number(const struct cbctl_cmd *cmd, const char *option, const char *arg, long lo,
+                       long hi, long *out);
 int cbctl_attach(struct cbctl *ctl, const char *what, struct cbshm **out);
 /* "cbctl: WHAT: segment NAME: why", saying which versions met on a skew. */
 void cbctl_segment_error(const char *what, const char *segment, int rc);

@@ -114,11 +114,8 @@ int cbctl_cmd_apply(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, ch
         case 'n':
             flags |= CBSHM_APPLY_DRY_RUN;
             break;
-        case 'h':
-            cbctl_command_help(cmd);
-            return CBCTL_OK;
         default:
-            return cbctl_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
+            return cbctl_other_option(cmd, c, argv);
         }
     }
     if (file == NULL)

@@ -74,8 +74,7 @@ int cbctl_cmd_events(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, c
     json_t *arr = NULL;
     uint64_t cursor = 0, lost;
     long interval_ms = 200;
-    int follow = 0, json = 0, c, rc = CBCTL_OK;
-    char *end;
+    int follow = 0, json = 0, c, err, rc = CBCTL_OK;
     size_t n;
 
     opterr = 0;
@@ -88,15 +87,11 @@ int cbctl_cmd_events(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, c
             json = 1;
             break;
         case 'i':
-            interval_ms = strtol(optarg, &end, 10);
-            if (*end != '\0' || interval_ms < 10 || interval_ms > 60000)
-                return cbctl_usage_error(cmd, "--interval wants milliseconds, 10..60000");
+            if ((err = cbctl_parse_number(cmd, "--interval", optarg, 10, 60000, &interval_ms)) >= 0)
+                return err;
             break;
-        case 'h':
-            cbctl_command_help(cmd);
-            return CBCTL_OK;
         default:
-            return cbctl_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
+            return cbctl_other_option(cmd, c, argv);
         }
     }
     if (optind < argc)

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -90,27 +91,22 @@ int cbctl_cmd_watch(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, ch
     };
     long interval_ms = 1000, count = 0;
     struct cbshm *shm;
-    char *end;
-    int c, tty, rc = CBCTL_OK;
+    int c, err, tty, rc = CBCTL_OK;
 
     opterr = 0;
     while ((c = getopt_long(argc, argv, "i:n:h", opts, NULL)) != -1) {
         switch (c) {
         case 'i':
-            interval_ms = strtol(optarg, &end, 10);
-            if (*end != '\0' || interval_ms < 50 || interval_ms > 3600000)
-                return cbctl_usage_error(cmd, "--interval wants milliseconds, 50..3600000");
+            if ((err = cbctl_parse_number(cmd, "--interval", optarg, 50, 3600000, &interval_ms)) >=
+                0)
+                return err;
             break;
         case 'n':
-            count = strtol(optarg, &end, 10);
-            if (*end != '\0' || count < 1)
-                return cbctl_usage_error(cmd, "--count wants a positive number");
+            if ((err = cbctl_parse_number(cmd, "--count", optarg, 1, LONG_MAX, &count)) >= 0)
+                return err;
             break;
-        case 'h':
-            cbctl_command_help(cmd);
-            return CBCTL_OK;
         default:
-            return cbctl_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
+            return cbctl_other_option(cmd, c, argv);
         }
     }
     if (optind < argc)
@@ -126,7 +122,6 @@ int cbctl_cmd_watch(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, ch
         struct frame f = {tty, 0};
         struct pollfd key = {STDIN_FILENO, POLLIN, 0};
         char ch;
-        int err;
 
         if (tty)
             fputs("\033[H\033[2J", stdout); /* home, clear */

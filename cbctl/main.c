@@ -72,6 +72,28 @@ int cbctl_usage_error(const struct cbctl_cmd *cmd, const char *fmt, ...)
     return CBCTL_USAGE;
 }
 
+int cbctl_other_option(const struct cbctl_cmd *cmd, int c, char **argv)
+{
+    if (c == 'h') {
+        cbctl_command_help(cmd);
+        return CBCTL_OK;
+    }
+    return cbctl_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
+}
+
+int cbctl_parse_number(const struct cbctl_cmd *cmd, const char *option, const char *arg, long lo,
+                       long hi, long *out)
+{
+    char *end;
+    long v = strtol(arg, &end, 10);
+
+    if (end == arg || *end != '\0' || v < lo || v > hi)
+        return cbctl_usage_error(cmd, "%s wants a number from %ld to %ld, got '%s'", option, lo, hi,
+                                 arg);
+    *out = v;
+    return -1;
+}
+
 int cbctl_parse_options(const struct cbctl_cmd *cmd, int argc, char **argv, int *json, int *all)
 {
     static const struct option opts[] = {
@@ -84,16 +106,12 @@ int cbctl_parse_options(const struct cbctl_cmd *cmd, int argc, char **argv, int 
 
     opterr = 0;
     while ((c = getopt_long(argc, argv, "ah", opts, NULL)) != -1) {
-        if (c == 'h') {
-            cbctl_command_help(cmd);
-            return CBCTL_OK;
-        }
         if (c == 'j' && json != NULL)
             *json = 1;
         else if (c == 'a' && all != NULL)
             *all = 1;
         else
-            return cbctl_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
+            return cbctl_other_option(cmd, c, argv);
     }
     return -1;
 }

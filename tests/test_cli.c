@@ -146,6 +146,14 @@ static void test_usage_errors_exit_2_with_a_message(void **state)
     assert_int_equal(cbctl(&r, "open", NULL)->status, 2);
     assert_int_equal(cbctl(&r, "check", "extra", NULL)->status, 2);
     assert_string_equal(r.out, "");
+    assert_int_equal(cbctl(&r, "events", "--interval", "5", NULL)->status, 2);
+    assert_non_null(
+        strstr(r.err, "cbctl: events: --interval wants a number from 10 to 60000, got '5'"));
+    assert_int_equal(cbctl(&r, "watch", "--count", "x", NULL)->status, 2);
+    assert_non_null(strstr(r.err, "--count wants a number from 1 to"));
+    assert_int_equal(cbctl(&r, "metrics", "extra", NULL)->status, 2);
+    assert_int_equal(cbctl(&r, "events", "--frob", NULL)->status, 2);
+    assert_non_null(strstr(r.err, "unknown or incomplete option '--frob'"));
 }
 
 static void test_apply_creates_and_a_second_apply_reports_no_changes(void **state)
@@ -363,13 +371,20 @@ static void test_check_and_list_refuse_a_foreign_segment(void **state)
 
 static void test_destroy_removes_the_segment(void **state)
 {
+    static const char *readers[] = {"list", "metrics", "events", "watch", "check"};
     struct run r;
 
     (void)state;
     apply_ok();
     assert_int_equal(cbctl(&r, "-s", seg, "destroy", NULL)->status, 0);
-    assert_int_equal(cbctl(&r, "-s", seg, "list", NULL)->status, 1);
-    assert_non_null(strstr(r.err, "segment does not exist"));
+    for (size_t i = 0; i < sizeof readers / sizeof readers[0]; i++) {
+        char want[160];
+        assert_int_equal(cbctl(&r, "-s", seg, readers[i], NULL)->status, 1);
+        snprintf(want, sizeof want, "cbctl: %s: segment %s: segment does not exist", readers[i],
+                 seg);
+        assert_non_null(strstr(r.err, want));
+        assert_string_equal(r.out, "");
+    }
     assert_int_equal(cbctl(&r, "-s", seg, "destroy", NULL)->status, 1);
 }
 
