@@ -476,7 +476,7 @@ static int window_says_trip(struct cbshm_view *v, struct cbshm_slot *sl, uint64_
     if (!(hot & CBSHM_HOT_TIME))
         cbshm__window_roll_count(sl, &cur, now);
     cbshm__window_eval(sl, now, &cur, &w);
-    return cbshm__window_trips(v->shm, sl, now, &w, (hot & CBSHM_HOT_RATE) != 0);
+    return cbshm__window_trips(v->shm, sl, &w, (hot & CBSHM_HOT_RATE) != 0);
 }
 
 /* Everything but "a closed-state success counted on an owned stripe, no clock". */
@@ -654,32 +654,33 @@ int cbshm_allow(struct cbshm_breaker *b, struct cbshm_ticket *t)
     return allow_impl(b, t);
 }
 
-int cbshm_record(struct cbshm_breaker *b, struct cbshm_ticket *t, enum cbshm_outcome o)
+/* The checks both record calls share; UINT64_MAX: no duration given. */
+static inline __attribute__((always_inline)) int record_checked(struct cbshm_breaker *b,
+                                                                struct cbshm_ticket *t,
+                                                                enum cbshm_outcome o,
+                                                                uint64_t duration_ns)
 {
-    if (t == NULL || (unsigned)o > CBSHM_IGNORED)
-        return CBSHM_EINVAL;
-    if (!(t->flags & CBSHM_T_VALID))
-        return CBSHM_EINVAL; /* never allowed, or recorded already */
-    if (b == NULL || (t->flags & (CBSHM_T_UNGUARDED | CBSHM_T_PASS))) {
-        t->flags = 0;
-        return 0;
-    }
-    record_impl(b, t, o, UINT64_MAX);
-    return 0;
-}
-
-int cbshm_record_timed(struct cbshm_breaker *b, struct cbshm_ticket *t, enum cbshm_outcome o,
-                       uint64_t duration_ns)
-{
-    if (t == NULL || (unsigned)o > CBSHM_IGNORED || !(t->flags & CBSHM_T_VALID) ||
-        duration_ns == UINT64_MAX)
-        return CBSHM_EINVAL;
+    if (t == NULL || (unsigned)o > CBSHM_IGNORED || !(t->flags & CBSHM_T_VALID))
+        return CBSHM_EINVAL; /* no ticket, a bad outcome, or recorded already */
     if (b == NULL || (t->flags & (CBSHM_T_UNGUARDED | CBSHM_T_PASS))) {
         t->flags = 0;
         return 0;
     }
     record_impl(b, t, o, duration_ns);
     return 0;
+}
+
+int cbshm_record(struct cbshm_breaker *b, struct cbshm_ticket *t, enum cbshm_outcome o)
+{
+    return record_checked(b, t, o, UINT64_MAX);
+}
+
+int cbshm_record_timed(struct cbshm_breaker *b, struct cbshm_ticket *t, enum cbshm_outcome o,
+                       uint64_t duration_ns)
+{
+    if (duration_ns == UINT64_MAX)
+        return CBSHM_EINVAL;
+    return record_checked(b, t, o, duration_ns);
 }
 
 int cbshm_execute(struct cbshm_breaker *b, cbshm_call_fn fn, void *arg)

@@ -150,7 +150,7 @@ uint32_t cbshm__failing_workers(const struct cbshm_header *h, const struct cbshm
 /* Since when failures count for the quorum: the start of the failure run
    under the consecutive policy (while there is one), else the window's. */
 uint64_t cbshm__quorum_since(const struct cbshm_slot *sl, uint64_t window_start_ns);
-int cbshm__window_trips(const struct cbshm *shm, const struct cbshm_slot *sl, uint64_t now,
+int cbshm__window_trips(const struct cbshm *shm, const struct cbshm_slot *sl,
                         const struct cbshm__window *w, bool check_failures);
 
 /* breaker.c */

@@ -298,7 +298,7 @@ uint32_t cbshm__failing_workers(const struct cbshm_header *h, const struct cbshm
     return n;
 }
 
-int cbshm__window_trips(const struct cbshm *shm, const struct cbshm_slot *sl, uint64_t now,
+int cbshm__window_trips(const struct cbshm *shm, const struct cbshm_slot *sl,
                         const struct cbshm__window *w, bool check_failures)
 {
     uint32_t min_calls = atomic_load_explicit(&sl->cfg.minimum_calls, memory_order_relaxed);
@@ -306,7 +306,6 @@ int cbshm__window_trips(const struct cbshm *shm, const struct cbshm_slot *sl, ui
     uint32_t hot = atomic_load_explicit(&sl->hot_flags, memory_order_relaxed);
     int cause = 0;
 
-    (void)now;
     if (w->calls < min_calls || w->calls == 0)
         return 0;
     if ((hot & CBSHM_HOT_SLOW) &&

@@ -193,7 +193,10 @@ class TestGunicorn(unittest.TestCase):
         self.assertGreater(len(fast), 20, why)
         self.assertEqual(len({r[2] for r in fast}), WORKERS,
                          "workers answering 503: %s" % sorted({r[2] for r in fast}))
-        self.assertTrue(all(r[3] < 0.25 for r in fast), "slowest 503: %.3fs" % max(r[3] for r in fast))
+        # Fast: nine in ten within 0.25 s even on a loaded machine (a
+        # scheduler stall may hold up the odd one).
+        lat = sorted(r[3] for r in fast)
+        self.assertLess(lat[len(lat) * 9 // 10], 0.25, "503 latencies: %s" % lat[-5:])
         self.assertFalse([r for r in records if t_down + 0.5 < r[0] < t_up and r[1] == 200], why)
         # One probe per open period, host-wide.
         self.assertEqual(probes, [1, 1], why)
