@@ -77,6 +77,10 @@ static void test_open_reports_a_missing_segment(void **state)
     assert_int_equal(cbshm_open("/x", 0, NULL), CBSHM_EINVAL);
     assert_int_equal(cbshm_open("/x", 0x100, &shm), CBSHM_EINVAL);
     assert_int_equal(cbshm_destroy("/cbshm-t-does-not-exist"), CBSHM_ENOSEG);
+    struct cbshm_peek p;
+    assert_int_equal(cbshm_peek("/cbshm-t-does-not-exist", &p), CBSHM_ENOSEG);
+    assert_int_equal(cbshm_peek("no-slash", &p), CBSHM_EBADNAME);
+    assert_int_equal(cbshm_peek("/x", NULL), CBSHM_EINVAL);
     cbshm_close(NULL);
 }
 
@@ -118,6 +122,12 @@ static void test_open_refuses_each_header_mismatch_with_its_own_code(void **stat
     h->index_offset += 64;
     assert_int_equal(open_rc(seg), CBSHM_ECORRUPT);
     h->index_offset -= 64;
+    h->events_count = 7;
+    assert_int_equal(open_rc(seg), CBSHM_ECORRUPT);
+    h->events_count = CBSHM_EVENTS;
+    h->events_offset += 64;
+    assert_int_equal(open_rc(seg), CBSHM_ECORRUPT);
+    h->events_offset -= 64;
     h->segment_bytes += 4096;
     assert_int_equal(open_rc(seg), CBSHM_ETRUNCATED);
     h->segment_bytes -= 4096;
