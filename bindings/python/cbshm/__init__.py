@@ -29,6 +29,7 @@ breaker runs calls unguarded and says why in `.error` - unless it was
 opened with fail_closed=True.
 """
 
+import functools
 import threading
 
 from . import _native as n
@@ -148,7 +149,7 @@ class Ticket:
         """outcome: SUCCESS, FAILURE or IGNORED; duration in seconds, if the
         caller measured it (else the time since admission counts)."""
         if self._done:
-            raise CbshmError(-30816, "ticket recorded twice")
+            raise CbshmError(n.EINVAL, "ticket recorded twice")
         self._done = True
         b = self._breaker
         if duration is None:
@@ -243,8 +244,6 @@ class Breaker:
         return False
 
     def __call__(self, fn):
-        import functools
-
         @functools.wraps(fn)
         def guarded(*args, **kwargs):
             return self.call(fn, *args, **kwargs)
