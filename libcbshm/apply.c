@@ -33,6 +33,14 @@ static void report(struct reporter *r, enum cbshm_change_kind kind, const char *
         r->fn(r->ctx, &c);
 }
 
+/* A new segment: it was created, and every configured breaker added. */
+static void report_creation(struct reporter *r, const char *name, const struct cbshm_config *cfg)
+{
+    report(r, CBSHM_CHANGE_CREATED_SEGMENT, name, NULL, NULL);
+    for (size_t i = 0; i < cfg->n_breakers; i++)
+        report(r, CBSHM_CHANGE_ADDED, cfg->breakers[i].name, NULL, &cfg->breakers[i].settings);
+}
+
 /* Checks a configuration built in code as strictly as the YAML loader
    does, and fills `names` with its breaker names. */
 static int validate(const struct cbshm_config *cfg, struct cbshm__nameset *names)
@@ -133,10 +141,7 @@ int cbshm_apply(const struct cbshm_config *cfg, const char *segment, unsigned fl
                 rc = CBSHM_EFULL;
                 goto out;
             }
-            report(&r, CBSHM_CHANGE_CREATED_SEGMENT, name, NULL, NULL);
-            for (size_t i = 0; i < cfg->n_breakers; i++)
-                report(&r, CBSHM_CHANGE_ADDED, cfg->breakers[i].name, NULL,
-                       &cfg->breakers[i].settings);
+            report_creation(&r, name, cfg);
             rc = 0;
             goto out;
         }
@@ -144,10 +149,7 @@ int cbshm_apply(const struct cbshm_config *cfg, const char *segment, unsigned fl
         for (int attempt = 0;; attempt++) {
             rc = cbshm__segment_create(name, cfg, &shm);
             if (rc == 0) {
-                report(&r, CBSHM_CHANGE_CREATED_SEGMENT, name, NULL, NULL);
-                for (size_t i = 0; i < cfg->n_breakers; i++)
-                    report(&r, CBSHM_CHANGE_ADDED, cfg->breakers[i].name, NULL,
-                           &cfg->breakers[i].settings);
+                report_creation(&r, name, cfg);
                 goto out;
             }
             if (rc != -EEXIST)
