@@ -117,7 +117,8 @@ int cbshm_foreach(struct cbshm *shm, int (*fn)(void *ctx, const struct cbshm_sna
             cbshm__slot_snapshot(shm, i, now, &all[n++]);
     cbshm__unlock(shm);
     for (uint32_t i = 0; i < n && rc == 0; i++)
-        rc = fn(ctx, &all[i]);
+        if (fn(ctx, &all[i]) != 0)
+            rc = CBSHM_ESTOPPED;
     free(all);
     return rc;
 }

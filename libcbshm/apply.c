@@ -41,22 +41,13 @@ static void report_creation(struct reporter *r, const char *name, const struct c
         report(r, CBSHM_CHANGE_ADDED, cfg->breakers[i].name, NULL, &cfg->breakers[i].settings);
 }
 
-/* Checks a configuration built in code as strictly as the YAML loader
-   does, and fills `names` with its breaker names. */
-static int validate(const struct cbshm_config *cfg, struct cbshm__nameset *names)
+/* The configuration's breaker names, for finding the ones to remove. */
+static int name_set(const struct cbshm_config *cfg, struct cbshm__nameset *names)
 {
-    if (cfg->capacity == 0 || cfg->capacity > CBSHM_CAPACITY_MAX ||
-        (cfg->n_breakers > 0 && cfg->breakers == NULL))
-        return CBSHM_EINVAL;
     if (cbshm__nameset_init(names, cfg->n_breakers) != 0)
         return -ENOMEM;
-    for (size_t i = 0; i < cfg->n_breakers; i++) {
-        if (cbshm__check_breaker_name(cfg->breakers[i].name) != 0)
-            return CBSHM_EBADNAME;
-        if (!cbshm__settings_valid(&cfg->breakers[i].settings) ||
-            cbshm__nameset_add(names, cfg->breakers[i].name, (long)i) >= 0)
-            return CBSHM_EINVAL;
-    }
+    for (size_t i = 0; i < cfg->n_breakers; i++)
+        cbshm__nameset_add(names, cfg->breakers[i].name, (long)i);
     return 0;
 }
 
@@ -126,21 +117,15 @@ int cbshm_apply(const struct cbshm_config *cfg, const char *segment, unsigned fl
 
     if (cfg == NULL || (flags & ~CBSHM_APPLY_DRY_RUN) != 0)
         return CBSHM_EINVAL;
-    if ((rc = validate(cfg, &names)) != 0)
+    if ((rc = cbshm_config_check(cfg, NULL)) != 0 || (rc = name_set(cfg, &names)) != 0)
         goto out;
-    name = segment != NULL           ? segment
-           : cfg->segment[0] != '\0' ? cfg->segment
-                                     : cbshm_default_segment();
+    name = cbshm_config_segment(cfg, segment);
     if ((rc = cbshm__check_segment_name(name)) != 0)
         goto out;
 
     if (dry_run) {
         rc = cbshm__segment_attach(name, 0, true, &shm);
         if (rc == CBSHM_ENOSEG) {
-            if (cfg->n_breakers > cfg->capacity) {
-                rc = CBSHM_EFULL;
-                goto out;
-            }
             report_creation(&r, name, cfg);
             rc = 0;
             goto out;

@@ -12,9 +12,8 @@
 #include <yaml.h>
 
 #include "internal.h"
+#include "settings_table.h"
 
-#define THRESHOLD_MAX   1000000u
-#define DURATION_MAX_MS (24ull * 3600 * 1000) /* one day */
 
 struct parse {
     yaml_document_t *doc;
@@ -90,8 +89,64 @@ static int parse_uint(struct parse *p, const yaml_node_t *n, const char *key, ui
     return 0;
 }
 
+/* A scalar's digits as a number; *big when it does not fit. */
+static int parse_digits(struct parse *p, const yaml_node_t *n, const char *key, const char *s,
+                        uint64_t *out, bool *big)
+{
+    uint64_t v = 0;
+
+    *big = false;
+    if (*s == '\0')
+        return fail(p, n, key, "expected an integer, got an empty value");
+    for (const char *c = s; *c != '\0'; c++) {
+        if (*c < '0' || *c > '9')
+            return fail(p, n, key, "expected an integer, got '%.80s'", scalar(n));
+        if (v > (UINT64_MAX - (uint64_t)(*c - '0')) / 10)
+            *big = true;
+        else
+            v = v * 10 + (uint64_t)(*c - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+static int too_big(struct parse *p, const yaml_node_t *n, const char *key,
+                   const struct cbshm_setting *d)
+{
+    char range[64];
+
+    cbshm__range_text(d, range, sizeof range);
+    return fail(p, n, key, "value '%.80s' is out of range (%s)", scalar(n), range);
+}
+
+/* 5, or for a percentage also 5%. */
+static int parse_count(struct parse *p, const yaml_node_t *n, const char *key,
+                       const struct cbshm_setting *d, uint64_t *out)
+{
+    char digits[32];
+    const char *s;
+    size_t len;
+    bool big;
+    int rc;
+
+    if ((rc = want_scalar(p, n, key,
+                          d->type == CBSHM_SETTING_PERCENT ? "a percentage" : "an integer")) != 0)
+        return rc;
+    s = scalar(n);
+    len = strlen(s);
+    if (d->type == CBSHM_SETTING_PERCENT && len > 0 && len < sizeof digits && s[len - 1] == '%') {
+        memcpy(digits, s, len - 1);
+        digits[len - 1] = '\0';
+        s = digits;
+    }
+    if ((rc = parse_digits(p, n, key, s, out, &big)) != 0)
+        return rc;
+    return big ? too_big(p, n, key, d) : 0;
+}
+
 /* "250ms", "5s", "2m", "1h" -> milliseconds. */
-static int parse_duration(struct parse *p, const yaml_node_t *n, const char *key, uint64_t *out)
+static int parse_duration(struct parse *p, const yaml_node_t *n, const char *key,
+                          const struct cbshm_setting *d, uint64_t *out)
 {
     static const struct {
         const char *unit;
@@ -106,20 +161,72 @@ static int parse_duration(struct parse *p, const yaml_node_t *n, const char *key
     s = scalar(n);
     /* Saturate instead of overflowing; anything past the cap is rejected. */
     for (u = s; *u >= '0' && *u <= '9'; u++)
-        v = v > DURATION_MAX_MS ? v : v * 10 + (uint64_t)(*u - '0');
+        v = v > d->max ? v : v * 10 + (uint64_t)(*u - '0');
     if (u == s)
-        return fail(p, n, key, "expected a duration such as 250ms, 5s, 2m or 1h, got '%s'", s);
+        return fail(p, n, key, "expected a duration such as 250ms, 5s, 2m or 1h, got '%.80s'", s);
     if (*u == '\0')
-        return fail(p, n, key, "duration '%s' needs a unit (ms, s, m or h)", s);
+        return fail(p, n, key, "duration '%.80s' needs a unit (ms, s, m or h)", s);
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
         if (strcmp(u, units[i].unit) == 0) {
-            if (v > DURATION_MAX_MS / units[i].ms || v * units[i].ms == 0)
-                return fail(p, n, key, "duration '%s' is out of range (1ms..24h)", s);
+            if (v > d->max / units[i].ms)
+                return too_big(p, n, key, d);
             *out = v * units[i].ms;
             return 0;
         }
     }
-    return fail(p, n, key, "bad unit '%s' in duration '%s' (use ms, s, m or h)", u, s);
+    return fail(p, n, key, "bad unit '%.40s' in duration '%.80s' (use ms, s, m or h)", u, s);
+}
+
+/* "2", "1.5", "1.25" -> hundredths. */
+static int parse_multiplier(struct parse *p, const yaml_node_t *n, const char *key,
+                            uint64_t *out)
+{
+    const char *s, *c;
+    uint64_t whole = 0, frac = 0;
+    int places = 0, rc;
+
+    if ((rc = want_scalar(p, n, key, "a number such as 2 or 1.5")) != 0)
+        return rc;
+    s = scalar(n);
+    /* Past 1000 the value is out of range whatever follows: stop growing. */
+    for (c = s; *c >= '0' && *c <= '9'; c++)
+        whole = whole > 1000 ? whole : whole * 10 + (uint64_t)(*c - '0');
+    if (c == s)
+        return fail(p, n, key, "expected a number such as 2 or 1.5, got '%.80s'", s);
+    if (*c == '.') {
+        for (c++; *c >= '0' && *c <= '9'; c++, places++)
+            if (places < 2)
+                frac = frac * 10 + (uint64_t)(*c - '0');
+        if (places == 0)
+            return fail(p, n, key, "expected a number such as 2 or 1.5, got '%.80s'", s);
+        if (places > 2)
+            return fail(p, n, key, "'%.80s' has more than two decimals", s);
+        if (places == 1)
+            frac *= 10;
+    }
+    if (*c != '\0')
+        return fail(p, n, key, "expected a number such as 2 or 1.5, got '%.80s'", s);
+    *out = whole * 100 + frac;
+    return 0;
+}
+
+/* One of the setting's words -> its index. */
+static int parse_choice(struct parse *p, const yaml_node_t *n, const char *key,
+                        const struct cbshm_setting *d, uint64_t *out)
+{
+    char words[64];
+    int rc;
+
+    if ((rc = want_scalar(p, n, key, "a word")) != 0)
+        return rc;
+    for (uint64_t i = 0; d->choices[i] != NULL; i++) {
+        if (strcmp(scalar(n), d->choices[i]) == 0) {
+            *out = i;
+            return 0;
+        }
+    }
+    cbshm__range_text(d, words, sizeof words);
+    return fail(p, n, key, "expected %s, got '%.80s'", words, scalar(n));
 }
 
 /* Calls each pair of mapping `n`, rejecting non-scalar and duplicate keys. */
@@ -151,253 +258,71 @@ static void join(char *buf, size_t size, const char *path, const char *key)
     snprintf(buf, size, "%s%s%s", path, path[0] != '\0' ? "." : "", key);
 }
 
-/* The keys of a breaker's settings, in `defaults` and in each breaker. */
-enum key {
-    K_FAILURE_THRESHOLD,
-    K_SUCCESS_THRESHOLD,
-    K_HALF_OPEN_MAX_CALLS,
-    K_OPEN_TIMEOUT,
-    K_PROBE_TIMEOUT,
-    K_POLICY,
-    K_FAILURE_RATE,
-    K_MINIMUM_CALLS,
-    K_WINDOW_TYPE,
-    K_WINDOW_SIZE,
-    K_WINDOW_DURATION,
-    K_WINDOW_BUCKETS,
-    K_SLOW_CALL_DURATION,
-    K_SLOW_CALL_RATE,
-    K_BACKOFF_MULTIPLIER,
-    K_OPEN_TIMEOUT_MAX,
-    K_OPEN_TIMEOUT_JITTER,
-    K_MIN_FAILING_WORKERS,
-    K_COUNT
-};
-
-static const char *const key_names[K_COUNT] = {
-    "failure_threshold",  "success_threshold",   "half_open_max_calls",
-    "open_timeout",       "probe_timeout",       "policy",
-    "failure_rate",       "minimum_calls",       "window_type",
-    "window_size",        "window_duration",     "window_buckets",
-    "slow_call_duration", "slow_call_rate",      "backoff_multiplier",
-    "open_timeout_max",   "open_timeout_jitter", "min_failing_workers",
-};
-
-/* The keys one mapping set explicitly, and where. */
+/* The settings one mapping gave itself, and where. */
 struct keyset {
-    const yaml_node_t *at[K_COUNT];
+    const yaml_node_t *at[SET_ROWS];
+    uint64_t given;
 };
-
-static int parse_word(struct parse *p, const yaml_node_t *n, const char *key, const char *a,
-                      const char *b, uint32_t *out)
-{
-    int rc;
-
-    if ((rc = want_scalar(p, n, key, "a word")) != 0)
-        return rc;
-    if (strcmp(scalar(n), a) == 0)
-        *out = 0;
-    else if (strcmp(scalar(n), b) == 0)
-        *out = 1;
-    else
-        return fail(p, n, key, "expected %s or %s, got '%.80s'", a, b, scalar(n));
-    return 0;
-}
-
-/* "50" or "50%". */
-static int parse_percent(struct parse *p, const yaml_node_t *n, const char *key, uint32_t lo,
-                         uint32_t *out)
-{
-    char digits[32];
-    yaml_node_t copy;
-    size_t len;
-    uint64_t x;
-    int rc;
-
-    if ((rc = want_scalar(p, n, key, "a percentage")) != 0)
-        return rc;
-    len = strlen(scalar(n));
-    if (len > 0 && len < sizeof digits && scalar(n)[len - 1] == '%') {
-        memcpy(digits, scalar(n), len - 1);
-        digits[len - 1] = '\0';
-        copy = *n;
-        copy.data.scalar.value = (yaml_char_t *)digits;
-        n = &copy;
-    }
-    if ((rc = parse_uint(p, n, key, lo, 100, &x)) == 0)
-        *out = (uint32_t)x;
-    return rc;
-}
-
-/* "2", "1.5", "1.25" -> hundredths, 1..100. */
-static int parse_multiplier(struct parse *p, const yaml_node_t *n, const char *key, uint32_t *out)
-{
-    const char *s, *c;
-    uint64_t whole = 0, frac = 0;
-    int places = 0, rc;
-
-    if ((rc = want_scalar(p, n, key, "a number such as 2 or 1.5")) != 0)
-        return rc;
-    s = scalar(n);
-    for (c = s; *c >= '0' && *c <= '9' && whole <= 1000; c++)
-        whole = whole * 10 + (uint64_t)(*c - '0');
-    if (c == s)
-        return fail(p, n, key, "expected a number such as 2 or 1.5, got '%.80s'", s);
-    if (*c == '.') {
-        for (c++; *c >= '0' && *c <= '9'; c++, places++)
-            if (places < 2)
-                frac = frac * 10 + (uint64_t)(*c - '0');
-        if (places == 0)
-            return fail(p, n, key, "expected a number such as 2 or 1.5, got '%.80s'", s);
-        if (places > 2)
-            return fail(p, n, key, "'%.80s' has more than two decimals", s);
-        if (places == 1)
-            frac *= 10;
-    }
-    if (*c != '\0')
-        return fail(p, n, key, "expected a number such as 2 or 1.5, got '%.80s'", s);
-    if (whole * 100 + frac < 100 || whole * 100 + frac > 10000)
-        return fail(p, n, key, "value %.80s is out of range (1..100)", s);
-    *out = (uint32_t)(whole * 100 + frac);
-    return 0;
-}
 
 /* One key of a breaker's settings; 1 when the key is not a setting. */
 static int setting(struct parse *p, const char *key, const yaml_node_t *v, struct cbshm_settings *s,
                    const char *name, struct keyset *set)
 {
-    enum key k;
+    const struct cbshm_setting *d = cbshm_setting_find(name);
+    struct cbshm__problem prob;
     uint64_t x = 0;
+    long row;
     int rc;
 
-    for (k = 0; k < K_COUNT && strcmp(name, key_names[k]) != 0; k++)
-        ;
-    switch (k) {
-    case K_FAILURE_THRESHOLD:
-        if ((rc = parse_uint(p, v, key, 1, THRESHOLD_MAX, &x)) == 0)
-            s->failure_threshold = (uint32_t)x;
+    if (d == NULL || strcmp(d->key, name) != 0)
+        return 1;
+    switch (d->type) {
+    case CBSHM_SETTING_DURATION:
+        rc = parse_duration(p, v, key, d, &x);
         break;
-    case K_SUCCESS_THRESHOLD:
-        if ((rc = parse_uint(p, v, key, 1, THRESHOLD_MAX, &x)) == 0)
-            s->success_threshold = (uint32_t)x;
+    case CBSHM_SETTING_MULTIPLIER:
+        rc = parse_multiplier(p, v, key, &x);
         break;
-    case K_HALF_OPEN_MAX_CALLS:
-        if ((rc = parse_uint(p, v, key, 1, CBSHM_PROBES_MAX, &x)) == 0)
-            s->half_open_max_calls = (uint32_t)x;
-        break;
-    case K_OPEN_TIMEOUT:
-        rc = parse_duration(p, v, key, &s->open_timeout_ms);
-        break;
-    case K_PROBE_TIMEOUT:
-        rc = parse_duration(p, v, key, &s->probe_timeout_ms);
-        break;
-    case K_POLICY:
-        rc = parse_word(p, v, key, "consecutive", "rate", &s->policy);
-        break;
-    case K_FAILURE_RATE:
-        rc = parse_percent(p, v, key, 1, &s->failure_rate);
-        break;
-    case K_MINIMUM_CALLS:
-        if ((rc = parse_uint(p, v, key, 1, THRESHOLD_MAX, &x)) == 0)
-            s->minimum_calls = (uint32_t)x;
-        break;
-    case K_WINDOW_TYPE:
-        rc = parse_word(p, v, key, "count", "time", &s->window_type);
-        break;
-    case K_WINDOW_SIZE:
-        if ((rc = parse_uint(p, v, key, 1, THRESHOLD_MAX, &x)) == 0)
-            s->window_size = (uint32_t)x;
-        break;
-    case K_WINDOW_DURATION:
-        rc = parse_duration(p, v, key, &s->window_duration_ms);
-        break;
-    case K_WINDOW_BUCKETS:
-        if ((rc = parse_uint(p, v, key, 1, CBSHM_WINDOW_BUCKETS_MAX, &x)) == 0)
-            s->window_buckets = (uint32_t)x;
-        break;
-    case K_SLOW_CALL_DURATION:
-        rc = parse_duration(p, v, key, &s->slow_call_duration_ms);
-        break;
-    case K_SLOW_CALL_RATE:
-        rc = parse_percent(p, v, key, 1, &s->slow_call_rate);
-        break;
-    case K_BACKOFF_MULTIPLIER:
-        rc = parse_multiplier(p, v, key, &s->backoff_multiplier);
-        break;
-    case K_OPEN_TIMEOUT_MAX:
-        rc = parse_duration(p, v, key, &s->open_timeout_max_ms);
-        break;
-    case K_OPEN_TIMEOUT_JITTER:
-        rc = parse_percent(p, v, key, 0, &s->open_timeout_jitter);
-        break;
-    case K_MIN_FAILING_WORKERS:
-        if ((rc = parse_uint(p, v, key, 0, CBSHM_STRIPES, &x)) == 0)
-            s->min_failing_workers = (uint32_t)x;
+    case CBSHM_SETTING_CHOICE:
+        rc = parse_choice(p, v, key, d, &x);
         break;
     default:
-        return 1;
+        rc = parse_count(p, v, key, d, &x);
+        break;
     }
-    if (rc == 0)
-        set->at[k] = v;
-    return rc;
+    if (rc != 0)
+        return rc;
+    if (cbshm__range_check(d, x, &prob) != 0)
+        return fail(p, v, key, "%s", prob.message);
+    cbshm_setting_set(s, d, x);
+    row = cbshm__setting_index(d);
+    set->at[row] = v;
+    set->given |= 1ull << row;
+    return 0;
 }
 
 /*
- * Settings that contradict each other. Only keys this mapping set itself
- * are blamed, at their own position: a breaker is not told off for what
- * it inherited from `defaults`, which is checked on its own.
+ * The mapping's settings as a whole, through the one validator. Only keys
+ * this mapping gave itself are blamed for not applying, at their own
+ * position; a contradiction it inherited is reported at the mapping.
  */
-static int check_combination(struct parse *p, const char *path, const struct cbshm_settings *s,
-                             const struct keyset *set)
+static int check_settings(struct parse *p, const yaml_node_t *mapping, const char *path,
+                          struct cbshm_settings *s, const struct keyset *set)
 {
-    const yaml_node_t *const *at = set->at;
+    struct cbshm__problem prob;
+    const yaml_node_t *at = mapping;
     char key[64];
 
-#define KEY(k) (join(key, sizeof key, path, key_names[k]), key)
-    if (at[K_WINDOW_SIZE] != NULL && s->window_type == CBSHM_WINDOW_TIME)
-        return fail(p, at[K_WINDOW_SIZE], KEY(K_WINDOW_SIZE),
-                    "window_size is for window_type: count; this window is time "
-                    "(use window_duration)");
-    if (at[K_WINDOW_DURATION] != NULL && s->window_type == CBSHM_WINDOW_COUNT)
-        return fail(p, at[K_WINDOW_DURATION], KEY(K_WINDOW_DURATION),
-                    "window_duration is for window_type: time; this window is count "
-                    "(use window_size)");
-    if (at[K_WINDOW_BUCKETS] != NULL && s->window_type == CBSHM_WINDOW_COUNT)
-        return fail(p, at[K_WINDOW_BUCKETS], KEY(K_WINDOW_BUCKETS),
-                    "window_buckets is for window_type: time; this window is count");
-    if (at[K_FAILURE_RATE] != NULL && s->policy == CBSHM_POLICY_CONSECUTIVE)
-        return fail(p, at[K_FAILURE_RATE], KEY(K_FAILURE_RATE),
-                    "failure_rate needs policy: rate (this breaker's policy is consecutive)");
-    if (at[K_FAILURE_THRESHOLD] != NULL && s->policy == CBSHM_POLICY_RATE)
-        return fail(p, at[K_FAILURE_THRESHOLD], KEY(K_FAILURE_THRESHOLD),
-                    "failure_threshold is for policy: consecutive; a rate breaker trips on "
-                    "failure_rate");
-    if (at[K_SLOW_CALL_RATE] != NULL && s->slow_call_duration_ms == 0)
-        return fail(p, at[K_SLOW_CALL_RATE], KEY(K_SLOW_CALL_RATE),
-                    "slow_call_rate needs slow_call_duration");
-    if (s->open_timeout_max_ms < s->open_timeout_ms &&
-        (at[K_OPEN_TIMEOUT_MAX] != NULL || at[K_OPEN_TIMEOUT] != NULL)) {
-        enum key k = at[K_OPEN_TIMEOUT_MAX] != NULL ? K_OPEN_TIMEOUT_MAX : K_OPEN_TIMEOUT;
-        return fail(
-            p, at[k], KEY(k), "open_timeout_max (%llums) is shorter than open_timeout (%llums)",
-            (unsigned long long)s->open_timeout_max_ms, (unsigned long long)s->open_timeout_ms);
+    if (cbshm__settings_check(s, set->given, &prob) != 0) {
+        if (prob.setting >= 0 && set->at[prob.setting] != NULL)
+            at = set->at[prob.setting];
+        if (prob.setting >= 0)
+            join(key, sizeof key, path, cbshm_setting_at((size_t)prob.setting)->key);
+        else
+            snprintf(key, sizeof key, "%s", path);
+        return fail(p, at, key, "%s", prob.message);
     }
-    if (s->window_type == CBSHM_WINDOW_TIME && s->window_duration_ms < s->window_buckets &&
-        (at[K_WINDOW_DURATION] != NULL || at[K_WINDOW_BUCKETS] != NULL)) {
-        enum key k = at[K_WINDOW_DURATION] != NULL ? K_WINDOW_DURATION : K_WINDOW_BUCKETS;
-        return fail(p, at[k], KEY(k),
-                    "window_duration %llums cannot hold %u buckets of 1ms or more",
-                    (unsigned long long)s->window_duration_ms, s->window_buckets);
-    }
-    if (s->window_type == CBSHM_WINDOW_COUNT && s->minimum_calls > s->window_size &&
-        (at[K_MINIMUM_CALLS] != NULL || at[K_WINDOW_SIZE] != NULL)) {
-        enum key k = at[K_MINIMUM_CALLS] != NULL ? K_MINIMUM_CALLS : K_WINDOW_SIZE;
-        return fail(p, at[k], KEY(k),
-                    "minimum_calls %u exceeds window_size %u: the window could never hold enough "
-                    "calls to trip",
-                    s->minimum_calls, s->window_size);
-    }
-#undef KEY
+    cbshm__settings_canonical(s);
     return 0;
 }
 
@@ -415,7 +340,7 @@ static int defaults_pair(struct parse *p, const char *path, const yaml_node_t *k
 
     join(key, sizeof key, path, scalar(k));
     rc = setting(p, key, v, d->s, scalar(k), &d->set);
-    return rc == 1 ? fail(p, k, key, "unknown key '%s'", scalar(k)) : rc;
+    return rc == 1 ? fail(p, k, key, "unknown key '%.80s'", scalar(k)) : rc;
 }
 
 struct breaker_ctx {
@@ -433,18 +358,17 @@ static int breaker_pair(struct parse *p, const char *path, const yaml_node_t *k,
 
     join(key, sizeof key, path, scalar(k));
     if (strcmp(scalar(k), "name") == 0) {
+        struct cbshm__problem prob;
         if ((rc = want_scalar(p, v, key, "a breaker name")) != 0)
             return rc;
-        if (cbshm__check_breaker_name(scalar(v)) != 0)
-            return fail(p, v, key,
-                        "invalid breaker name '%.80s' (1..%d bytes of A-Z a-z 0-9 . _ : -)",
-                        scalar(v), CBSHM_NAME_MAX);
+        if (cbshm__name_problem(scalar(v), strlen(scalar(v)) + 1, &prob) != 0)
+            return fail(p, v, key, "%s", prob.message);
         strcpy(b->bc->name, scalar(v));
         b->has_name = 1;
         return 0;
     }
     rc = setting(p, key, v, &b->bc->settings, scalar(k), &b->set);
-    return rc == 1 ? fail(p, k, key, "unknown key '%s'", scalar(k)) : rc;
+    return rc == 1 ? fail(p, k, key, "unknown key '%.80s'", scalar(k)) : rc;
 }
 
 static int parse_breakers(struct parse *p, const yaml_node_t *seq, const yaml_node_t **names,
@@ -480,11 +404,11 @@ static int parse_breakers(struct parse *p, const yaml_node_t *seq, const yaml_no
             rc = fail(p, item, path, "breaker has no name");
             break;
         }
-        if ((rc = check_combination(p, path, &b.bc->settings, &b.set)) != 0)
+        if ((rc = check_settings(p, item, path, &b.bc->settings, &b.set)) != 0)
             break;
         if ((first = cbshm__nameset_add(&seen, b.bc->name, (long)i)) >= 0) {
-            rc = fail(p, names[i], path, "duplicate breaker name '%s' (first at line %u)",
-                      b.bc->name, (unsigned)names[first]->start_mark.line + 1);
+            rc = fail(p, names[i], path, "duplicate breaker name '%s' (first at breakers[%ld])",
+                      b.bc->name, first);
             break;
         }
         cfg->n_breakers++;
@@ -509,6 +433,7 @@ static const yaml_node_t *name_node(struct parse *p, const yaml_node_t *item)
 
 static int parse_mode(struct parse *p, const yaml_node_t *v, uint32_t *out)
 {
+    struct cbshm__problem prob;
     const char *s;
     uint32_t m = 0;
     size_t n;
@@ -525,12 +450,8 @@ static int parse_mode(struct parse *p, const yaml_node_t *v, uint32_t *out)
             return fail(p, v, "mode", "expected an octal mode such as \"0600\", got '%s'", s);
         m = m * 8 + (uint32_t)(*c - '0');
     }
-    if (m > 0777)
-        return fail(p, v, "mode", "mode '%s' has bits beyond 0777", s);
-    if ((m & 0600) != 0600)
-        return fail(p, v, "mode", "mode '%s' must let the owner read and write", s);
-    if (m & 0002)
-        return fail(p, v, "mode", "mode '%s' is writable by others; refusing", s);
+    if (cbshm__mode_check(m, &prob) != 0)
+        return fail(p, v, "mode", "%s", prob.message);
     *out = m;
     return 0;
 }
@@ -572,13 +493,11 @@ static int top_pair(struct parse *p, const char *path, const yaml_node_t *k, con
 
     (void)path;
     if (strcmp(key, "segment") == 0) {
+        struct cbshm__problem prob;
         if ((rc = want_scalar(p, v, key, "a segment name")) != 0)
             return rc;
-        if (cbshm__check_segment_name(scalar(v)) != 0)
-            return fail(p, v, key,
-                        "invalid segment name '%.80s' (\"/name\", at most %d bytes, "
-                        "no other '/')",
-                        scalar(v), CBSHM_SEGMENT_NAME_MAX);
+        if (cbshm__segment_problem(scalar(v), strlen(scalar(v)) + 1, &prob) != 0)
+            return fail(p, v, key, "%s", prob.message);
         strcpy(t->cfg->segment, scalar(v));
     } else if (strcmp(key, "capacity") == 0) {
         if ((rc = parse_uint(p, v, key, 1, CBSHM_CAPACITY_MAX, &x)) != 0)
@@ -625,7 +544,7 @@ static int parse_document(struct parse *p, struct cbshm_config *cfg)
         memset(&d, 0, sizeof d);
         d.s = &cfg->defaults;
         if ((rc = each_pair(p, t.defaults, "defaults", defaults_pair, &d)) != 0 ||
-            (rc = check_combination(p, "defaults", &cfg->defaults, &d.set)) != 0)
+            (rc = check_settings(p, t.defaults, "defaults", &cfg->defaults, &d.set)) != 0)
             return rc;
     }
     if (t.breakers == NULL)
@@ -694,6 +613,12 @@ int cbshm_config_load_string(const char *yaml, size_t len, const char *label,
     }
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
+    /* The loader checked as it went; the one validator has the last word,
+       so that what loads is exactly what cbshm_apply() accepts. */
+    if (rc == 0 && (rc = cbshm_config_check(cfg, diag)) == CBSHM_ECONFIG && diag != NULL) {
+        snprintf(diag->file, sizeof diag->file, "%s", p.label);
+        diag->line = diag->column = 1;
+    }
     if (rc != 0) {
         cbshm_config_free(cfg);
         return rc;

@@ -106,13 +106,34 @@ void cbshm__table_remove(struct cbshm *shm, uint32_t slot);
 void cbshm__table_reindex(struct cbshm *shm);
 void cbshm__table_repair(struct cbshm *shm);
 void cbshm__slot_rebase(struct cbshm_slot *sl);
-/* settings.c: a breaker's settings - range checks, equality, and their
-   place in the slot (line 0 copies and hot flags included). */
-int cbshm__settings_valid(const struct cbshm_settings *s);
+/* settings.c: the settings table - descriptors, equality, and each
+   setting's place in the slot (line 0 copies and hot flags included). */
+long cbshm__setting_index(const struct cbshm_setting *d);
 bool cbshm__settings_equal(const struct cbshm_settings *a, const struct cbshm_settings *b);
+/* Settings that do not apply to the breaker's policy or window go back to
+   their defaults, so that an inherited value that means nothing neither
+   fails the check nor shows as a change. */
+void cbshm__settings_canonical(struct cbshm_settings *s);
 void cbshm__slot_settings(const struct cbshm_slot *sl, struct cbshm_settings *out);
 void cbshm__slot_store_settings(struct cbshm_slot *sl, const struct cbshm_settings *s,
                                 uint64_t now);
+
+/* validate.c: the one validator. A problem names the setting it blames
+   (a row of the table, or -1) and says what is wrong. */
+struct cbshm__problem {
+    long setting;
+    char message[256];
+};
+/* given: bit i set when the configuration gave setting i itself (YAML: in
+   this mapping); only a given key is blamed for not applying. 0 or
+   CBSHM_ECONFIG. */
+int cbshm__settings_check(const struct cbshm_settings *s, uint64_t given, struct cbshm__problem *p);
+int cbshm__settings_valid(const struct cbshm_settings *s); /* ranges and contradictions */
+int cbshm__range_check(const struct cbshm_setting *d, uint64_t v, struct cbshm__problem *p);
+void cbshm__range_text(const struct cbshm_setting *d, char *buf, size_t size);
+int cbshm__mode_check(uint32_t mode, struct cbshm__problem *p);
+int cbshm__name_problem(const char *name, size_t size, struct cbshm__problem *p);
+int cbshm__segment_problem(const char *name, size_t size, struct cbshm__problem *p);
 void cbshm__slot_snapshot(const struct cbshm *shm, uint32_t slot, uint64_t now,
                           struct cbshm_snapshot *out);
 

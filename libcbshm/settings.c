@@ -1,63 +1,189 @@
 /*
- * A breaker's settings: the defaults, what is in range, and where each
+ * A breaker's settings, from the one table (settings_table.h): the public
+ * descriptors, reading and writing a field by descriptor, formatting a
+ * value as the YAML says it, the defaults, equality, and where each
  * setting lives in the slot. The hot path reads only line 0, so the
- * settings it needs are copied there (failure_threshold, the slow-call
- * threshold) together with hot_flags, which say which slow paths a call
- * must take; the rest live in the slot's settings lines.
+ * settings it needs are there (failure_threshold, the slow-call threshold)
+ * together with hot_flags, which say which slow paths a call must take.
  */
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
+#include "settings_table.h"
 
-#define MS        1000000ull
-#define DAY_MS    (24ull * 3600 * 1000)
-#define COUNT_MAX 1000000u
+static const char *const policy_words[] = {"consecutive", "rate", NULL};
+static const char *const window_words[] = {"count", "time", NULL};
+
+static const struct cbshm_setting table[] = {
+#define ROW(key, json, field, type, lo, hi, def, pol, win, words, slot, scale, flags, help)        \
+    {#key, #json, help, words, CBSHM_SETTING_##type, pol, win, lo, hi, def, {0}},
+    CBSHM_SETTINGS_TABLE(ROW)
+#undef ROW
+};
+
+#define N_SETTINGS ((size_t)SET_ROWS)
+_Static_assert(sizeof table / sizeof table[0] == N_SETTINGS, "one descriptor per row");
+
+/* Where each row's value lives: in struct cbshm_settings and in the slot. */
+static const struct {
+    size_t offset, size;           /* in struct cbshm_settings */
+    size_t slot_offset, slot_size; /* in struct cbshm_slot */
+    uint64_t scale;                /* slot value = value * scale */
+    unsigned flags;
+} place[] = {
+#define ROW(key, json, field, type, lo, hi, def, pol, win, words, slot, scale, flags, help)        \
+    {offsetof(struct cbshm_settings, field), sizeof(((struct cbshm_settings *)0)->field),          \
+     offsetof(struct cbshm_slot, slot), sizeof(((struct cbshm_slot *)0)->slot), scale, flags},
+    CBSHM_SETTINGS_TABLE(ROW)
+#undef ROW
+};
+
+_Static_assert(sizeof place / sizeof place[0] == N_SETTINGS, "one place per setting");
+
+const struct cbshm_setting *cbshm_setting_at(size_t i)
+{
+    return i < N_SETTINGS ? &table[i] : NULL;
+}
+
+const struct cbshm_setting *cbshm_setting_find(const char *key)
+{
+    if (key == NULL)
+        return NULL;
+    for (size_t i = 0; i < N_SETTINGS; i++)
+        if (strcmp(key, table[i].key) == 0 || strcmp(key, table[i].json_key) == 0)
+            return &table[i];
+    return NULL;
+}
+
+/* The row of a descriptor, or -1 for a pointer that is not one of ours. */
+long cbshm__setting_index(const struct cbshm_setting *d)
+{
+    if (d < table || d >= table + N_SETTINGS)
+        return -1;
+    return (long)(d - table);
+}
+
+uint64_t cbshm_setting_get(const struct cbshm_settings *s, const struct cbshm_setting *d)
+{
+    long i = cbshm__setting_index(d);
+    const char *at;
+    uint32_t v32;
+    uint64_t v64;
+
+    if (s == NULL || i < 0)
+        return 0;
+    at = (const char *)s + place[i].offset;
+    if (place[i].size == sizeof v32) {
+        memcpy(&v32, at, sizeof v32);
+        return v32;
+    }
+    memcpy(&v64, at, sizeof v64);
+    return v64;
+}
+
+int cbshm_setting_set(struct cbshm_settings *s, const struct cbshm_setting *d, uint64_t v)
+{
+    long i = cbshm__setting_index(d);
+    char *at;
+    uint32_t v32;
+
+    if (s == NULL || i < 0)
+        return CBSHM_EINVAL;
+    at = (char *)s + place[i].offset;
+    if (place[i].size == sizeof v32) {
+        if (v > UINT32_MAX)
+            return CBSHM_EINVAL;
+        v32 = (uint32_t)v;
+        memcpy(at, &v32, sizeof v32);
+    } else {
+        memcpy(at, &v, sizeof v);
+    }
+    return 0;
+}
+
+/* "1h", "2m", "5s", "250ms": the largest unit that says it exactly. */
+static void format_ms(char *buf, size_t size, uint64_t ms)
+{
+    if (ms >= 3600000 && ms % 3600000 == 0)
+        snprintf(buf, size, "%" PRIu64 "h", ms / 3600000);
+    else if (ms >= 60000 && ms % 60000 == 0)
+        snprintf(buf, size, "%" PRIu64 "m", ms / 60000);
+    else if (ms >= 1000 && ms % 1000 == 0)
+        snprintf(buf, size, "%" PRIu64 "s", ms / 1000);
+    else
+        snprintf(buf, size, "%" PRIu64 "ms", ms);
+}
+
+int cbshm_setting_format(const struct cbshm_setting *d, uint64_t v, char *buf, size_t size)
+{
+    if (cbshm__setting_index(d) < 0 || buf == NULL || size == 0)
+        return CBSHM_EINVAL;
+    switch (d->type) {
+    case CBSHM_SETTING_DURATION:
+        format_ms(buf, size, v);
+        break;
+    case CBSHM_SETTING_PERCENT:
+        snprintf(buf, size, "%" PRIu64 "%%", v);
+        break;
+    case CBSHM_SETTING_MULTIPLIER:
+        if (v % 100 == 0)
+            snprintf(buf, size, "%" PRIu64, v / 100);
+        else if (v % 10 == 0)
+            snprintf(buf, size, "%" PRIu64 ".%" PRIu64, v / 100, v / 10 % 10);
+        else
+            snprintf(buf, size, "%" PRIu64 ".%02" PRIu64, v / 100, v % 100);
+        break;
+    case CBSHM_SETTING_CHOICE:
+        if (v <= d->max)
+            snprintf(buf, size, "%s", d->choices[v]);
+        else
+            snprintf(buf, size, "%" PRIu64 "?", v);
+        break;
+    default:
+        snprintf(buf, size, "%" PRIu64, v);
+        break;
+    }
+    return 0;
+}
+
+int cbshm_setting_applies(const struct cbshm_setting *d, const struct cbshm_settings *s)
+{
+    unsigned policy_bit, window_bit;
+
+    if (cbshm__setting_index(d) < 0 || s == NULL)
+        return 0;
+    policy_bit = s->policy == CBSHM_POLICY_RATE ? CBSHM_FOR_RATE : CBSHM_FOR_CONSECUTIVE;
+    window_bit = s->window_type == CBSHM_WINDOW_TIME ? CBSHM_FOR_TIME_WINDOW : CBSHM_FOR_COUNT_WINDOW;
+    if ((d->windows & window_bit) == 0)
+        return 0;
+    return (d->policies & policy_bit) != 0 ||
+           ((d->policies & CBSHM_FOR_SLOW_CALLS) != 0 && s->slow_call_duration_ms > 0);
+}
 
 void cbshm_settings_default(struct cbshm_settings *out)
 {
+    if (out == NULL)
+        return;
     memset(out, 0, sizeof *out);
-    out->failure_threshold = 5;
-    out->success_threshold = 1;
-    out->half_open_max_calls = 1;
-    out->policy = CBSHM_POLICY_CONSECUTIVE;
-    out->open_timeout_ms = 30000;
-    out->probe_timeout_ms = 10000;
-    out->window_type = CBSHM_WINDOW_COUNT;
-    out->window_size = 100;
-    out->window_duration_ms = 60000;
-    out->window_buckets = 10;
-    out->minimum_calls = 10;
-    out->failure_rate = 50;
-    out->slow_call_rate = 100;
-    out->slow_call_duration_ms = 0;
-    out->backoff_multiplier = 100;
-    out->open_timeout_jitter = 0;
-    out->open_timeout_max_ms = DAY_MS;
-    out->min_failing_workers = 0;
-}
-
-int cbshm__settings_valid(const struct cbshm_settings *s)
-{
-    return s->failure_threshold >= 1 && s->failure_threshold <= COUNT_MAX &&
-           s->success_threshold >= 1 && s->success_threshold <= COUNT_MAX &&
-           s->half_open_max_calls >= 1 && s->half_open_max_calls <= CBSHM_PROBES_MAX &&
-           s->policy <= CBSHM_POLICY_RATE && s->window_type <= CBSHM_WINDOW_TIME &&
-           s->open_timeout_ms >= 1 && s->open_timeout_ms <= DAY_MS && s->probe_timeout_ms >= 1 &&
-           s->probe_timeout_ms <= DAY_MS && s->window_size >= 1 && s->window_size <= COUNT_MAX &&
-           s->window_buckets >= 1 && s->window_buckets <= CBSHM_WINDOW_BUCKETS_MAX &&
-           s->window_duration_ms >= s->window_buckets && s->window_duration_ms <= DAY_MS &&
-           s->minimum_calls >= 1 && s->minimum_calls <= COUNT_MAX && s->failure_rate >= 1 &&
-           s->failure_rate <= 100 && s->slow_call_rate >= 1 && s->slow_call_rate <= 100 &&
-           s->slow_call_duration_ms <= DAY_MS && s->backoff_multiplier >= 100 &&
-           s->backoff_multiplier <= 10000 && s->open_timeout_jitter <= 100 &&
-           s->open_timeout_max_ms >= s->open_timeout_ms && s->open_timeout_max_ms <= DAY_MS &&
-           s->min_failing_workers <= CBSHM_STRIPES && s->reserved0 == 0;
+    for (size_t i = 0; i < N_SETTINGS; i++)
+        cbshm_setting_set(out, &table[i], table[i].def);
 }
 
 bool cbshm__settings_equal(const struct cbshm_settings *a, const struct cbshm_settings *b)
 {
-    /* Every field is an integer and the padding is reserved0: bytes say it. */
-    return memcmp(a, b, sizeof *a) == 0;
+    for (size_t i = 0; i < N_SETTINGS; i++)
+        if (cbshm_setting_get(a, &table[i]) != cbshm_setting_get(b, &table[i]))
+            return false;
+    return true;
+}
+
+void cbshm__settings_canonical(struct cbshm_settings *s)
+{
+    for (size_t i = 0; i < N_SETTINGS; i++)
+        if (!cbshm_setting_applies(&table[i], s))
+            cbshm_setting_set(s, &table[i], table[i].def);
 }
 
 static uint32_t hot_flags(const struct cbshm_settings *s)
@@ -68,74 +194,62 @@ static uint32_t hot_flags(const struct cbshm_settings *s)
            (s->min_failing_workers > 1 ? CBSHM_HOT_QUORUM : 0);
 }
 
+/* The slot member of row i, as the atomic it is. */
+static void slot_store(struct cbshm_slot *sl, size_t i, uint64_t v)
+{
+    char *at = (char *)sl + place[i].slot_offset;
+
+    if (place[i].slot_size == sizeof(uint32_t))
+        atomic_store_explicit((_Atomic uint32_t *)(void *)at, (uint32_t)(v * place[i].scale),
+                              memory_order_relaxed);
+    else
+        atomic_store_explicit((_Atomic uint64_t *)(void *)at, v * place[i].scale,
+                              memory_order_relaxed);
+}
+
+static uint64_t slot_load(const struct cbshm_slot *sl, size_t i)
+{
+    const char *at = (const char *)sl + place[i].slot_offset;
+    uint64_t v;
+
+    if (place[i].slot_size == sizeof(uint32_t))
+        v = atomic_load_explicit((const _Atomic uint32_t *)(const void *)at, memory_order_relaxed);
+    else
+        v = atomic_load_explicit((const _Atomic uint64_t *)(const void *)at, memory_order_relaxed);
+    return v / place[i].scale;
+}
+
 /* Called with the table lock held, or on a slot not yet in use. */
 void cbshm__slot_store_settings(struct cbshm_slot *sl, const struct cbshm_settings *s, uint64_t now)
 {
-    struct cbshm_slot_settings *c = &sl->cfg;
     struct cbshm_settings old;
-    bool new_window;
+    bool new_window = false;
 
     cbshm__slot_settings(sl, &old);
-    new_window = old.window_type != s->window_type || old.window_size != s->window_size ||
-                 old.window_duration_ms != s->window_duration_ms ||
-                 old.window_buckets != s->window_buckets;
-    atomic_store_explicit(&c->success_threshold, s->success_threshold, memory_order_relaxed);
-    atomic_store_explicit(&c->half_open_max_calls, s->half_open_max_calls, memory_order_relaxed);
-    atomic_store_explicit(&c->policy, s->policy, memory_order_relaxed);
-    atomic_store_explicit(&c->window_type, s->window_type, memory_order_relaxed);
-    atomic_store_explicit(&c->window_size, s->window_size, memory_order_relaxed);
-    atomic_store_explicit(&c->window_buckets, s->window_buckets, memory_order_relaxed);
-    atomic_store_explicit(&c->minimum_calls, s->minimum_calls, memory_order_relaxed);
-    atomic_store_explicit(&c->failure_rate, s->failure_rate, memory_order_relaxed);
-    atomic_store_explicit(&c->slow_call_rate, s->slow_call_rate, memory_order_relaxed);
-    atomic_store_explicit(&c->backoff_multiplier, s->backoff_multiplier, memory_order_relaxed);
-    atomic_store_explicit(&c->open_timeout_jitter, s->open_timeout_jitter, memory_order_relaxed);
-    atomic_store_explicit(&c->min_failing_workers, s->min_failing_workers, memory_order_relaxed);
-    atomic_store_explicit(&c->open_timeout_ns, s->open_timeout_ms * MS, memory_order_relaxed);
-    atomic_store_explicit(&c->probe_timeout_ns, s->probe_timeout_ms * MS, memory_order_relaxed);
-    atomic_store_explicit(&c->window_duration_ns, s->window_duration_ms * MS, memory_order_relaxed);
-    atomic_store_explicit(&c->open_timeout_max_ns, s->open_timeout_max_ms * MS,
-                          memory_order_relaxed);
-    atomic_store_explicit(&c->slow_call_ns_cfg, s->slow_call_duration_ms * MS,
-                          memory_order_relaxed);
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        uint64_t v = cbshm_setting_get(s, &table[i]);
+        if ((place[i].flags & SET_RESHAPES) && v != cbshm_setting_get(&old, &table[i]))
+            new_window = true;
+        slot_store(sl, i, v);
+    }
     /* A changed open_timeout applies from the next trip; an open period
        that is running keeps its end. */
     if (old.open_timeout_ms != s->open_timeout_ms)
-        atomic_store_explicit(&sl->current_open_ns, s->open_timeout_ms * MS, memory_order_relaxed);
+        atomic_store_explicit(&sl->current_open_ns, s->open_timeout_ms * SET_MS,
+                              memory_order_relaxed);
     /* A window of another shape starts empty: its old buckets mean nothing. */
     if (new_window)
         cbshm__window_reset(sl, now);
     /* Line 0 last, so the hot path never takes a slow path whose settings
        are not there yet. */
-    atomic_store_explicit(&sl->failure_threshold, s->failure_threshold, memory_order_relaxed);
-    atomic_store_explicit(&sl->slow_call_ns, s->slow_call_duration_ms * MS, memory_order_relaxed);
+    atomic_store_explicit(&sl->slow_call_ns, s->slow_call_duration_ms * SET_MS,
+                          memory_order_relaxed);
     atomic_store_explicit(&sl->hot_flags, hot_flags(s), memory_order_release);
 }
 
 void cbshm__slot_settings(const struct cbshm_slot *sl, struct cbshm_settings *out)
 {
-    const struct cbshm_slot_settings *c = &sl->cfg;
-
     memset(out, 0, sizeof *out);
-    out->failure_threshold = atomic_load_explicit(&sl->failure_threshold, memory_order_relaxed);
-    out->success_threshold = atomic_load_explicit(&c->success_threshold, memory_order_relaxed);
-    out->half_open_max_calls = atomic_load_explicit(&c->half_open_max_calls, memory_order_relaxed);
-    out->policy = atomic_load_explicit(&c->policy, memory_order_relaxed);
-    out->window_type = atomic_load_explicit(&c->window_type, memory_order_relaxed);
-    out->window_size = atomic_load_explicit(&c->window_size, memory_order_relaxed);
-    out->window_buckets = atomic_load_explicit(&c->window_buckets, memory_order_relaxed);
-    out->minimum_calls = atomic_load_explicit(&c->minimum_calls, memory_order_relaxed);
-    out->failure_rate = atomic_load_explicit(&c->failure_rate, memory_order_relaxed);
-    out->slow_call_rate = atomic_load_explicit(&c->slow_call_rate, memory_order_relaxed);
-    out->backoff_multiplier = atomic_load_explicit(&c->backoff_multiplier, memory_order_relaxed);
-    out->open_timeout_jitter = atomic_load_explicit(&c->open_timeout_jitter, memory_order_relaxed);
-    out->min_failing_workers = atomic_load_explicit(&c->min_failing_workers, memory_order_relaxed);
-    out->open_timeout_ms = atomic_load_explicit(&c->open_timeout_ns, memory_order_relaxed) / MS;
-    out->probe_timeout_ms = atomic_load_explicit(&c->probe_timeout_ns, memory_order_relaxed) / MS;
-    out->window_duration_ms =
-        atomic_load_explicit(&c->window_duration_ns, memory_order_relaxed) / MS;
-    out->open_timeout_max_ms =
-        atomic_load_explicit(&c->open_timeout_max_ns, memory_order_relaxed) / MS;
-    out->slow_call_duration_ms =
-        atomic_load_explicit(&c->slow_call_ns_cfg, memory_order_relaxed) / MS;
+    for (size_t i = 0; i < N_SETTINGS; i++)
+        cbshm_setting_set(out, &table[i], slot_load(sl, i));
 }

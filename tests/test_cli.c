@@ -415,7 +415,7 @@ static void test_bad_yaml_fixtures_are_rejected_with_file_line_and_column(void *
         {"bad-range.yaml",
          ":3:26: breakers[0].half_open_max_calls: value 100 is out of range (1..16)"},
         {"bad-duplicate.yaml",
-         ":4:11: breakers[2]: duplicate breaker name 'payments' (first at line 2)"},
+         ":4:11: breakers[2]: duplicate breaker name 'payments' (first at breakers[0])"},
         {"bad-name.yaml", ":2:11: breakers[0].name: invalid breaker name 'payments api'"},
         {"bad-mode.yaml", ":1:7: mode: mode '0666' is writable by others"},
         {"bad-window.yaml",

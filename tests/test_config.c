@@ -151,7 +151,7 @@ static void test_config_rejects_duplicate_breaker_names(void **state)
 {
     (void)state;
     rejects("breakers:\n  - name: a\n  - name: b\n  - name: a\n", 4, 11, "breakers[2]",
-            "duplicate breaker name 'a' (first at line 2)");
+            "duplicate breaker name 'a' (first at breakers[0])");
 }
 
 static void test_config_rejects_duplicate_keys(void **state)
@@ -293,7 +293,7 @@ static void test_config_rejects_contradictory_combinations(void **state)
     rejects("breakers:\n  - name: a\n    window_buckets: 5\n", 3, 21, "breakers[0].window_buckets",
             "window_buckets is for window_type: time");
     rejects("breakers:\n  - name: a\n    failure_rate: 50\n", 3, 19, "breakers[0].failure_rate",
-            "failure_rate needs policy: rate");
+            "failure_rate is for policy: rate; this breaker's policy is consecutive");
     rejects("breakers:\n  - name: a\n    policy: rate\n    failure_threshold: 5\n", 4, 24,
             "breakers[0].failure_threshold", "failure_threshold is for policy: consecutive");
     rejects("breakers:\n  - name: a\n    slow_call_rate: 50\n", 3, 21, "breakers[0].slow_call_rate",

@@ -75,7 +75,8 @@ CBSHM_API const char *cbshm_version(void);
     X(EPERM, -30814, "segment has unsafe ownership or permissions")                     \
     X(ERETIRED, -30815, "segment was destroyed")                                        \
     X(EINVAL, -30816, "invalid argument")                                               \
-    X(EPIDNS, -30817, "segment belongs to another PID namespace")
+    X(EPIDNS, -30817, "segment belongs to another PID namespace")                      \
+    X(ESTOPPED, -30818, "the callback stopped the walk")
 
 enum cbshm_error {
 #define CBSHM__ERR_ENUM(name, value, msg) CBSHM_##name = (value),
@@ -146,32 +147,108 @@ enum cbshm_window {
 /*
  * Settings of one breaker. Durations are milliseconds; a rate or a jitter
  * is a percentage; backoff_multiplier is in hundredths (150 = 1.5x).
- * cbshm_settings_default() fills in the defaults documented in README.
+ * cbshm_settings_default() fills in the defaults named below; the settings
+ * table (cbshm_setting_at) describes each field: its YAML key, range,
+ * default and the policies it applies to. A field that does not apply to
+ * the breaker's policy or window type must hold its default
+ * (cbshm_config_check says which).
  */
 struct cbshm_settings {
-    uint32_t failure_threshold;   /* consecutive policy: failures in a row that trip, >= 1 */
-    uint32_t success_threshold;   /* probe successes that close, >= 1 */
-    uint32_t half_open_max_calls; /* probes admitted at once, 1..CBSHM_PROBES_MAX */
-    uint32_t policy;              /* enum cbshm_policy */
-    uint64_t open_timeout_ms;     /* first open period, >= 1 */
-    uint64_t probe_timeout_ms;    /* a probe lease expires after this, >= 1 */
+    uint32_t failure_threshold;   /* consecutive policy: failures in a row that trip, 1..1000000, default 5 */
+    uint32_t success_threshold;   /* probe successes that close, 1..1000000, default 1 */
+    uint32_t half_open_max_calls; /* probes admitted at once, 1..CBSHM_PROBES_MAX, default 1 */
+    uint32_t policy;              /* enum cbshm_policy, default CBSHM_POLICY_CONSECUTIVE */
+    uint64_t open_timeout_ms;     /* first open period, 1..86400000, default 30000 */
+    uint64_t probe_timeout_ms;    /* a probe lease expires after this, 1..86400000, default 10000 */
     /* The window: the failure rate (rate policy) and the slow-call rate
        (both policies) are measured over it. */
-    uint32_t window_type;           /* enum cbshm_window */
-    uint32_t window_size;           /* count window: calls, >= 1 */
-    uint64_t window_duration_ms;    /* time window: length, >= window_buckets ms */
-    uint32_t window_buckets;        /* time window: 1..CBSHM_WINDOW_BUCKETS_MAX */
-    uint32_t minimum_calls;         /* no rate trips below this many calls in the window */
-    uint32_t failure_rate;          /* rate policy: trip at this percent of failures, 1..100 */
-    uint32_t slow_call_rate;        /* trip at this percent of slow calls, 1..100 */
-    uint64_t slow_call_duration_ms; /* a call this long is slow; 0: no slow-call detection */
+    uint32_t window_type;           /* enum cbshm_window, default CBSHM_WINDOW_COUNT */
+    uint32_t window_size;           /* count window: calls, 1..1000000, default 100 */
+    uint64_t window_duration_ms;    /* time window: length, window_buckets..86400000, default 60000 */
+    uint32_t window_buckets;        /* time window: 1..CBSHM_WINDOW_BUCKETS_MAX, default 10 */
+    uint32_t minimum_calls;         /* rates trip only from this many calls in the window, 1..1000000 (at most window_size), default 10 */
+    uint32_t failure_rate;          /* rate policy: trip at this percent of failures, 1..100, default 50 */
+    uint32_t slow_call_rate;        /* trip at this percent of slow calls, 1..100, default 100 */
+    uint64_t slow_call_duration_ms; /* a call this long is slow, 0..86400000; 0 (default): no slow-call detection */
     /* Backoff of the open period after failed probes. */
-    uint32_t backoff_multiplier;  /* hundredths: 100 (off) .. 10000 */
-    uint32_t open_timeout_jitter; /* +- percent of each open period, 0..100 */
-    uint64_t open_timeout_max_ms; /* the open period never grows past this */
-    uint32_t min_failing_workers; /* trip only when this many processes failed; 0, 1: any */
-    uint32_t reserved0;
+    uint32_t backoff_multiplier;  /* hundredths: 100..10000, default 100 (no backoff) */
+    uint32_t open_timeout_jitter; /* +- percent of each open period, 0..100, default 0 */
+    uint64_t open_timeout_max_ms; /* the open period never grows past this, open_timeout_ms..86400000, default 86400000 */
+    uint32_t min_failing_workers; /* trip only when this many processes failed, 0..16; 0 (default), 1: any */
+    uint32_t reserved0;           /* zero */
+    uint64_t reserved[8];         /* zero: room for the settings of later versions */
 };
+
+/* ---- The settings table ---------------------------------------------- */
+
+/*
+ * One table describes every field of struct cbshm_settings: the YAML
+ * loader, the validator, cbctl's show, JSON, metrics and apply diff all
+ * read it, so a program can too (an editor, a config generator, a
+ * binding). Entries are static; never freed.
+ */
+enum cbshm_setting_type {
+    CBSHM_SETTING_COUNT = 0,      /* an integer: YAML 5 */
+    CBSHM_SETTING_DURATION = 1,   /* milliseconds: YAML 250ms, 5s, 2m, 1h */
+    CBSHM_SETTING_PERCENT = 2,    /* a percentage: YAML 50 or 50% */
+    CBSHM_SETTING_MULTIPLIER = 3, /* hundredths: YAML 2 or 1.5 */
+    CBSHM_SETTING_CHOICE = 4,     /* the index of one of `choices`: YAML the word */
+};
+
+/* Which breakers a setting applies to: bits of cbshm_setting.policies. */
+#define CBSHM_FOR_CONSECUTIVE 0x1u /* policy: consecutive */
+#define CBSHM_FOR_RATE        0x2u /* policy: rate */
+#define CBSHM_FOR_SLOW_CALLS  0x4u /* any policy, when slow_call_duration is set */
+/* ... and bits of cbshm_setting.windows. */
+#define CBSHM_FOR_COUNT_WINDOW 0x1u /* window_type: count */
+#define CBSHM_FOR_TIME_WINDOW  0x2u /* window_type: time */
+
+struct cbshm_setting {
+    const char *key;            /* the YAML key: "open_timeout" */
+    const char *json_key;       /* the key in cbctl's JSON: "open_timeout_ms" */
+    const char *help;           /* one line, lower case, no full stop */
+    const char *const *choices; /* CHOICE: the words, NULL-terminated; else NULL */
+    enum cbshm_setting_type type;
+    unsigned policies; /* CBSHM_FOR_CONSECUTIVE | CBSHM_FOR_RATE | CBSHM_FOR_SLOW_CALLS */
+    unsigned windows;  /* CBSHM_FOR_COUNT_WINDOW | CBSHM_FOR_TIME_WINDOW */
+    uint64_t min, max; /* the range, in the field's unit */
+    uint64_t def;      /* the default, in the field's unit */
+    uint64_t reserved[4];
+};
+
+/*
+ * The i-th setting (0, 1, ... in the order the documentation lists them),
+ * or NULL past the last. Never blocks.
+ */
+CBSHM_API const struct cbshm_setting *cbshm_setting_at(size_t i);
+
+/* The setting whose YAML or JSON key is `key`, or NULL. */
+CBSHM_API const struct cbshm_setting *cbshm_setting_find(const char *key);
+
+/* The value of setting d in s, in the field's unit (0 when d is NULL). */
+CBSHM_API uint64_t cbshm_setting_get(const struct cbshm_settings *s, const struct cbshm_setting *d);
+
+/*
+ * Stores v as setting d of s, unchecked (cbshm_config_check checks).
+ * Returns 0, or CBSHM_EINVAL when s or d is NULL or v does not fit the
+ * field.
+ */
+CBSHM_API int cbshm_setting_set(struct cbshm_settings *s, const struct cbshm_setting *d,
+                                uint64_t v);
+
+/*
+ * Writes v as the YAML would say it ("30s", "50%", "1.5", "rate") into
+ * buf, truncated to size. Returns 0, or CBSHM_EINVAL when d or buf is NULL
+ * or size is 0.
+ */
+CBSHM_API int cbshm_setting_format(const struct cbshm_setting *d, uint64_t v, char *buf,
+                                   size_t size);
+
+/*
+ * 1 when setting d means something to a breaker with settings s (its
+ * policy, window type and slow-call detection), else 0.
+ */
+CBSHM_API int cbshm_setting_applies(const struct cbshm_setting *d, const struct cbshm_settings *s);
 
 /* A point-in-time copy of one breaker, for inspection. */
 struct cbshm_snapshot {
@@ -203,6 +280,7 @@ struct cbshm_snapshot {
     uint64_t window_slow_calls;
     uint32_t window_failure_rate; /* percent of window_calls, 0 when empty */
     uint32_t window_slow_rate;    /* percent of window_calls, 0 when empty */
+    uint64_t reserved[16];        /* zero: room for the figures of later versions */
 };
 
 /* ---- Segment --------------------------------------------------------- */
@@ -244,7 +322,8 @@ struct cbshm_peek {
     uint64_t my_abi_fingerprint; /* this library's */
     uint64_t file_bytes;
     uint32_t owner_uid;
-    uint32_t file_mode; /* permission bits of the shm object */
+    uint32_t file_mode;   /* permission bits of the shm object */
+    uint64_t reserved[4]; /* zero: room for later versions */
 };
 
 /*
@@ -314,6 +393,7 @@ struct cbshm_ticket {
     uint64_t start_ns; /* internal: admission time, when slow calls are detected */
     uint32_t flags;    /* internal: probe, pass-through, unguarded */
     uint32_t lease;    /* internal: probe lease index, when a probe */
+    uint64_t reserved[2]; /* internal: room for later versions */
 };
 
 /*
@@ -356,8 +436,13 @@ CBSHM_API int cbshm_breaker_error(const struct cbshm_breaker *b);
 CBSHM_API int cbshm_snapshot(struct cbshm *shm, const char *name, struct cbshm_snapshot *out);
 
 /*
- * Calls fn for every breaker in slot order with a consistent copy of each.
- * Stops early and returns fn's value if fn returns non-zero.
+ * Calls fn for every breaker in slot order with a consistent copy of each,
+ * copied under the table lock (at most 1 s: CBSHM_ELOCK) and handed to fn
+ * after it is released, so fn may be slow. fn returns 0 to go on; any
+ * other value stops the walk, and foreach returns CBSHM_ESTOPPED (fn keeps
+ * its own reason in ctx: its value is never mixed with the library's
+ * codes). Returns 0 (every breaker visited), CBSHM_ESTOPPED, CBSHM_EINVAL
+ * (shm or fn NULL), CBSHM_ELOCK, or -ENOMEM.
  */
 CBSHM_API int cbshm_foreach(struct cbshm *shm, int (*fn)(void *ctx, const struct cbshm_snapshot *s),
                             void *ctx);
@@ -378,7 +463,8 @@ struct cbshm_info {
     uint64_t bytes_per_breaker;
     uint64_t lock_repairs; /* times a dead lock owner was repaired */
     uint32_t creator_pid;
-    uint32_t mode; /* permission bits the segment was created with */
+    uint32_t mode;        /* permission bits the segment was created with */
+    uint64_t reserved[8]; /* zero: room for later versions */
 };
 CBSHM_API int cbshm_info(struct cbshm *shm, struct cbshm_info *out);
 
@@ -418,6 +504,7 @@ struct cbshm_event {
     int from, to;
     enum cbshm_event_cause cause;
     char name[CBSHM_NAME_MAX + 1]; /* the breaker */
+    uint64_t reserved[4];          /* zero: room for later versions */
 };
 
 /* Set a cursor to this to start reading at the next event. */
@@ -441,8 +528,9 @@ struct cbshm_diag {
     char file[256];
     unsigned line;
     unsigned column;
-    char key[64];
-    char message[256];
+    char key[64];         /* the key path: "breakers[2].open_timeout", "mode", "" */
+    char message[256];    /* what is wrong, without file, line and column */
+    uint64_t reserved[4]; /* zero: room for later versions */
 };
 
 struct cbshm_breaker_config {
@@ -460,6 +548,7 @@ struct cbshm_config {
     struct cbshm_settings defaults;
     size_t n_breakers;
     struct cbshm_breaker_config *breakers; /* n_breakers entries */
+    uint64_t reserved[8];                  /* zero: room for the keys of later versions */
 };
 
 /* The built-in defaults for a breaker's settings. */
@@ -481,6 +570,35 @@ CBSHM_API int cbshm_config_load_string(const char *yaml, size_t len, const char 
 /* Releases a configuration. Accepts NULL. */
 CBSHM_API void cbshm_config_free(struct cbshm_config *cfg);
 
+/*
+ * The one validator of a whole configuration, the YAML loader's and
+ * cbshm_apply()'s: capacity; mode (owner read-write, nothing beyond 0777,
+ * never writable by others); the segment name; each breaker's name
+ * (valid, unique) and settings: every field in range, reserved fields
+ * zero, a field of another policy or window type left at its default
+ * ("failure_rate is for policy: rate; this breaker's policy is
+ * consecutive"), and no contradiction (minimum_calls above window_size,
+ * open_timeout_max below open_timeout, a time window too short for its
+ * buckets); no more breakers than capacity. `defaults` is not checked:
+ * breakers already hold what they inherited, and apply reads only them
+ * (the YAML loader checks the `defaults` mapping itself). The same settings get the
+ * same message from the YAML loader, which adds file, line and column.
+ * On CBSHM_ECONFIG, diag (if not NULL) names the key ("breakers[2].mode")
+ * and what is wrong; file is "" and line and column are 0.
+ * Returns 0, CBSHM_ECONFIG, or CBSHM_EINVAL (cfg NULL, or breakers NULL
+ * with n_breakers > 0).
+ */
+CBSHM_API int cbshm_config_check(const struct cbshm_config *cfg, struct cbshm_diag *diag);
+
+/*
+ * Which segment a configuration is for, the one rule every tool follows:
+ * `given` (a command line's --segment, a function's argument) when not
+ * NULL or empty, else the configuration's `segment` (cfg may be NULL),
+ * else $CBSHM_SEGMENT when set and not empty, else "/cbshm". Returns
+ * storage of given, cfg, the environment or a static string; never NULL.
+ */
+CBSHM_API const char *cbshm_config_segment(const struct cbshm_config *cfg, const char *given);
+
 enum cbshm_change_kind {
     CBSHM_CHANGE_CREATED_SEGMENT = 0,
     CBSHM_CHANGE_ADDED = 1,
@@ -494,36 +612,49 @@ struct cbshm_change {
     const char *name;             /* breaker or segment name */
     struct cbshm_settings before; /* UPDATED, REMOVED */
     struct cbshm_settings after;  /* ADDED, UPDATED */
+    uint64_t reserved[2];         /* zero: room for later versions */
 };
 
 #define CBSHM_APPLY_DRY_RUN 0x1u /* report, change nothing, create nothing */
 
 /*
- * Makes segment `segment` (NULL: cfg->segment, else the default) match
- * cfg: creates it if missing (O_CREAT|O_EXCL, cfg->mode, space reserved up
+ * Makes the segment cbshm_config_segment(cfg, segment) names match cfg:
+ * creates it if missing (O_CREAT|O_EXCL, cfg->mode, space reserved up
  * front, header published last) or reconciles it in place under the table
- * lock: adds breakers, updates changed settings keeping live state,
- * removes breakers no longer listed. Calls on_change (may be NULL) for
- * each change; *n_changes (may be NULL) gets their count. Racing appliers
- * are safe: exactly one creates, the others reconcile.
- * Returns 0, CBSHM_EFULL (more breakers than the segment's capacity),
- * -ENOSPC (no room in /dev/shm), and the codes of cbshm_open().
+ * lock (at most 1 s): adds breakers, updates changed settings keeping live
+ * state, removes breakers no longer listed. cfg is first checked by
+ * cbshm_config_check(), whose diag says what is wrong when this returns
+ * CBSHM_ECONFIG. Calls on_change (may be NULL) for each change;
+ * *n_changes (may be NULL) gets their count. Racing appliers are safe:
+ * exactly one creates, the others reconcile.
+ * Returns 0, CBSHM_ECONFIG, CBSHM_EINVAL (cfg NULL, unknown flags),
+ * CBSHM_EBADNAME (the segment name), CBSHM_EFULL (more breakers than the
+ * existing segment's capacity), CBSHM_ELOCK, -ENOSPC (no room in
+ * /dev/shm), -ENOMEM, and the codes of cbshm_open().
  */
 CBSHM_API int cbshm_apply(const struct cbshm_config *cfg, const char *segment, unsigned flags,
                           void (*on_change)(void *ctx, const struct cbshm_change *c), void *ctx,
                           unsigned *n_changes);
 
-/* ---- Clock seam ------------------------------------------------------ */
+/* ---- Test control: not for production -------------------------------- */
 
 /*
- * The library reads CLOCK_MONOTONIC nanoseconds through this one seam so
- * tests can move time. fn NULL restores the real clock. Process-wide; set
- * it before threads start. Not for production use.
+ * TEST ONLY, in the manner of sqlite3_test_control(): kept callable from
+ * outside the library so that test suites, scenario tables and replay
+ * tools can move time, and for nothing else.
+ *
+ * The library reads CLOCK_MONOTONIC nanoseconds through this one seam;
+ * fn(ctx) replaces it, fn NULL restores the real clock. The setting is
+ * process-wide and unsynchronised: set it before any thread uses the
+ * library and never change it while one does. Every process attached to a
+ * segment must agree on the clock (open periods and lease deadlines in the
+ * segment are times on it), so a production process that calls this
+ * breaks every other worker's view of the breakers it shares.
  */
 typedef uint64_t (*cbshm_clock_fn)(void *ctx);
 CBSHM_API void cbshm_clock_set(cbshm_clock_fn fn, void *ctx);
 
-/* The library's current time, through the seam. */
+/* The library's current time, through the seam. Never blocks. */
 CBSHM_API uint64_t cbshm_now_ns(void);
 
 #ifdef __cplusplus

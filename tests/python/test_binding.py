@@ -177,6 +177,27 @@ class TestFailOpen(unittest.TestCase):
         finally:
             os.unlink(path)
 
+    def test_apply_takes_yaml_text_as_well_as_a_path(self):
+        seg = "/cbshm-py-text-%d" % os.getpid()
+        text = "breakers:\n  - name: t1\n    failure_threshold: 2\n"
+        try:
+            self.assertEqual(cbshm.apply(yaml=text, segment=seg), 2)  # segment + 1 breaker
+            self.assertEqual(cbshm.apply(text, seg), 0)  # a str with a newline is YAML
+            s = cbshm.Segment(seg)
+            self.assertEqual(s.snapshot("t1")["settings"]["failure_threshold"], 2)
+            s.close()
+        finally:
+            cbshm.destroy(seg)
+
+    def test_rejected_yaml_text_is_named_by_its_label(self):
+        with self.assertRaises(cbshm.CbshmError) as cm:
+            cbshm.apply(yaml="breakers:\n  - name: a\n    failure_rate: 20\n",
+                        segment="/cbshm-py-never")
+        self.assertIn("<yaml>:3:19: breakers[0].failure_rate: failure_rate is for policy: rate; "
+                      "this breaker's policy is consecutive", str(cm.exception))
+        with self.assertRaises(TypeError):
+            cbshm.apply()
+
     def test_version(self):
         self.assertRegex(cbshm.version(), r"^\d+\.\d+\.\d+$")
 

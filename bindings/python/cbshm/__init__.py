@@ -30,6 +30,7 @@ opened with fail_closed=True.
 """
 
 import functools
+import os
 import threading
 
 from . import _native as n
@@ -126,12 +127,12 @@ class Segment:
 
 def _snapshot_dict(s):
     d = {name: getattr(s, name) for name, _ in n.Snapshot._fields_
-         if name not in ("name", "settings", "state", "mode")}
+         if name not in ("name", "settings", "state", "mode", "reserved")}
     d["name"] = s.name.decode()
     d["state"] = n.STATES.get(s.state, "invalid")
     d["mode"] = n.MODES.get(s.mode, "invalid")
     d["settings"] = {name: getattr(s.settings, name) for name, _ in n.Settings._fields_
-                     if name != "reserved0"}
+                     if not name.startswith("reserved")}
     return d
 
 
@@ -282,17 +283,33 @@ def open_breaker(segment, name, fail_closed=False, **options):
         return Breaker(name, seg, None, error=e.code, fail_closed=fail_closed, **options)
 
 
-def apply(path, segment=None):
-    """Creates or reconciles a segment from a YAML file, as `cbctl apply`.
-    Returns the number of changes. Raises CbshmError; for a rejected file
-    the message carries FILE:LINE:COL."""
+def apply(path=None, segment=None, *, yaml=None):
+    """Creates or reconciles a segment from YAML, as `cbctl apply`, and
+    returns the number of changes. The YAML is the file at `path` (a str or
+    os.PathLike), or the text `yaml=`; a str `path` with a newline in it is
+    taken as YAML text too. The segment is `segment` if given, else the
+    YAML's `segment`, else $CBSHM_SEGMENT, else /cbshm (cbshm_config_segment,
+    the rule every tool follows). Raises CbshmError; for rejected YAML the
+    message carries FILE:LINE:COL (the label "<yaml>" for text)."""
+    if (path is None) == (yaml is None):
+        raise TypeError("apply() wants a path or yaml=, not both or neither")
+    if yaml is None and isinstance(path, str) and "\n" in path:
+        yaml, path = path, None
     cfg = n.vp()
     diag = n.Diag()
-    rc = n.cbshm_config_load_file(path.encode(), n.ctypes.byref(cfg), n.ctypes.byref(diag))
+    if yaml is not None:
+        text = yaml.encode() if isinstance(yaml, str) else bytes(yaml)
+        what = "<yaml>"
+        rc = n.cbshm_config_load_string(text, len(text), what.encode(), n.ctypes.byref(cfg),
+                                        n.ctypes.byref(diag))
+    else:
+        what = os.fspath(path)
+        rc = n.cbshm_config_load_file(os.fsencode(what), n.ctypes.byref(cfg),
+                                      n.ctypes.byref(diag))
     if rc == n.ECONFIG:
         raise CbshmError(rc, "%s:%d:%d: %s: %s" % (diag.file.decode(), diag.line, diag.column,
                                                    diag.key.decode(), diag.message.decode()))
-    _check(rc, path)
+    _check(rc, what)
     changes = n.ctypes.c_uint()
     try:
         rc = n.cbshm_apply(cfg, segment.encode() if segment else None, 0, None, None,

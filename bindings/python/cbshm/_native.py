@@ -54,6 +54,7 @@ class Settings(ctypes.Structure):
         ("slow_call_rate", u32), ("slow_call_duration_ms", u64),
         ("backoff_multiplier", u32), ("open_timeout_jitter", u32),
         ("open_timeout_max_ms", u64), ("min_failing_workers", u32), ("reserved0", u32),
+        ("reserved", u64 * 8),
     ]
 
 
@@ -68,24 +69,26 @@ class Snapshot(ctypes.Structure):
         ("open_until_ns", u64), ("last_transition_ns", u64), ("time_in_state_ns", u64),
         ("current_open_ms", u64), ("window_calls", u64), ("window_failures", u64),
         ("window_slow_calls", u64), ("window_failure_rate", u32), ("window_slow_rate", u32),
+        ("reserved", u64 * 16),
     ]
 
 
 class Ticket(ctypes.Structure):
     _fields_ = [("ctl", u64), ("slot", ctypes.c_void_p), ("token", u64), ("start_ns", u64),
-                ("flags", u32), ("lease", u32)]
+                ("flags", u32), ("lease", u32), ("reserved", u64 * 2)]
 
 
 class Diag(ctypes.Structure):
     _fields_ = [("file", ctypes.c_char * 256), ("line", ctypes.c_uint),
                 ("column", ctypes.c_uint), ("key", ctypes.c_char * 64),
-                ("message", ctypes.c_char * 256)]
+                ("message", ctypes.c_char * 256), ("reserved", u64 * 4)]
 
 
 # The layouts above must be the C ones; a wrong one would misread memory.
-assert ctypes.sizeof(Settings) == 96
-assert ctypes.sizeof(Snapshot) == 320
-assert ctypes.sizeof(Ticket) == 40
+assert ctypes.sizeof(Settings) == 160
+assert ctypes.sizeof(Snapshot) == 512
+assert ctypes.sizeof(Ticket) == 56
+assert ctypes.sizeof(Diag) == 616
 
 P = ctypes.POINTER
 vp = ctypes.c_void_p
@@ -115,6 +118,8 @@ cbshm_reset = _sig("cbshm_reset", c_int, vp, ctypes.c_char_p)
 cbshm_now_ns = _sig("cbshm_now_ns", u64)
 cbshm_default_segment = _sig("cbshm_default_segment", ctypes.c_char_p)
 cbshm_config_load_file = _sig("cbshm_config_load_file", c_int, ctypes.c_char_p, P(vp), P(Diag))
+cbshm_config_load_string = _sig("cbshm_config_load_string", c_int, ctypes.c_char_p,
+                                ctypes.c_size_t, ctypes.c_char_p, P(vp), P(Diag))
 cbshm_config_free = _sig("cbshm_config_free", None, vp)
 cbshm_apply = _sig("cbshm_apply", c_int, vp, ctypes.c_char_p, ctypes.c_uint, vp, vp,
                    P(ctypes.c_uint))

@@ -1,0 +1,261 @@
+/*
+ * The one validator of a configuration, shared by the YAML loader and
+ * cbshm_apply(): ranges from the settings table, the keys that do not
+ * apply to a breaker's policy or window, the contradictions between
+ * settings, the segment's mode, names and capacity. The loader adds file,
+ * line and column to the same messages.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "settings_table.h"
+
+__attribute__((format(printf, 3, 4))) static int problem(struct cbshm__problem *p, long row,
+                                                         const char *fmt, ...)
+{
+    va_list ap;
+
+    if (p != NULL) {
+        p->setting = row;
+        va_start(ap, fmt);
+        vsnprintf(p->message, sizeof p->message, fmt, ap);
+        va_end(ap);
+    }
+    return CBSHM_ECONFIG;
+}
+
+/* A value as a message shows it: the YAML form, a percentage bare. */
+static void show(const struct cbshm_setting *d, uint64_t v, char *buf, size_t size)
+{
+    if (d->type == CBSHM_SETTING_PERCENT || d->type == CBSHM_SETTING_CHOICE)
+        snprintf(buf, size, "%llu", (unsigned long long)v);
+    else
+        cbshm_setting_format(d, v, buf, size);
+}
+
+void cbshm__range_text(const struct cbshm_setting *d, char *buf, size_t size)
+{
+    char lo[32], hi[32];
+
+    if (d->type == CBSHM_SETTING_CHOICE) {
+        snprintf(buf, size, "%s or %s", d->choices[0], d->choices[1]);
+        return;
+    }
+    show(d, d->min, lo, sizeof lo);
+    show(d, d->max, hi, sizeof hi);
+    snprintf(buf, size, "%s..%s", lo, hi);
+}
+
+int cbshm__range_check(const struct cbshm_setting *d, uint64_t v, struct cbshm__problem *p)
+{
+    char value[32], range[64];
+
+    if (v >= d->min && v <= d->max)
+        return 0;
+    show(d, v, value, sizeof value);
+    cbshm__range_text(d, range, sizeof range);
+    if (d->type == CBSHM_SETTING_CHOICE)
+        return problem(p, cbshm__setting_index(d), "value %s is not %s", value, range);
+    return problem(p, cbshm__setting_index(d), "value %s is out of range (%s)", value, range);
+}
+
+/* Why setting d does not apply to s (it does not: the caller asked). */
+static int not_for(const struct cbshm_setting *d, const struct cbshm_settings *s,
+                   struct cbshm__problem *p)
+{
+    long row = cbshm__setting_index(d);
+    const char *policy = cbshm_setting_at(SET_ROW_policy)->choices[s->policy];
+    const char *window = cbshm_setting_at(SET_ROW_window_type)->choices[s->window_type];
+
+    if (d->windows == CBSHM_FOR_COUNT_WINDOW || d->windows == CBSHM_FOR_TIME_WINDOW) {
+        if (strcmp(window, d->windows == CBSHM_FOR_COUNT_WINDOW ? "count" : "time") != 0)
+            return problem(p, row, "%s is for window_type: %s; this window is %s", d->key,
+                           d->windows == CBSHM_FOR_COUNT_WINDOW ? "count" : "time", window);
+    }
+    if (d->policies == CBSHM_FOR_SLOW_CALLS)
+        return problem(p, row, "%s needs slow_call_duration", d->key);
+    return problem(p, row, "%s is for policy: %s%s; this breaker's policy is %s", d->key,
+                   (d->policies & CBSHM_FOR_RATE) ? "rate" : "consecutive",
+                   (d->policies & CBSHM_FOR_SLOW_CALLS) ? ", or any policy with slow_call_duration"
+                                                         : "",
+                   policy);
+}
+
+#define GIVEN(row) ((given >> (row)) & 1u)
+
+int cbshm__settings_check(const struct cbshm_settings *s, uint64_t given, struct cbshm__problem *p)
+{
+    const struct cbshm_setting *d;
+    char a[32], b[32];
+    int rc;
+
+    for (size_t i = 0; (d = cbshm_setting_at(i)) != NULL; i++)
+        if ((rc = cbshm__range_check(d, cbshm_setting_get(s, d), p)) != 0)
+            return rc;
+    if (s->reserved0 != 0 || memcmp(s->reserved, (uint64_t[8]){0}, sizeof s->reserved) != 0)
+        return problem(p, -1, "reserved fields of the settings must be zero");
+    for (size_t i = 0; (d = cbshm_setting_at(i)) != NULL; i++)
+        if (GIVEN(i) && !cbshm_setting_applies(d, s))
+            return not_for(d, s, p);
+
+    /* Contradictions. Blame the key that was given; of two, the second. */
+    if (s->open_timeout_max_ms < s->open_timeout_ms) {
+        long row = GIVEN(SET_ROW_open_timeout) && !GIVEN(SET_ROW_open_timeout_max)
+                       ? SET_ROW_open_timeout
+                       : SET_ROW_open_timeout_max;
+        cbshm_setting_format(cbshm_setting_at(SET_ROW_open_timeout), s->open_timeout_ms, a,
+                             sizeof a);
+        cbshm_setting_format(cbshm_setting_at(SET_ROW_open_timeout_max), s->open_timeout_max_ms,
+                             b, sizeof b);
+        return problem(p, row, "open_timeout_max %s is shorter than open_timeout %s", b, a);
+    }
+    if (s->window_type == CBSHM_WINDOW_TIME && s->window_duration_ms < s->window_buckets) {
+        long row = GIVEN(SET_ROW_window_buckets) && !GIVEN(SET_ROW_window_duration)
+                       ? SET_ROW_window_buckets
+                       : SET_ROW_window_duration;
+        cbshm_setting_format(cbshm_setting_at(SET_ROW_window_duration), s->window_duration_ms, a,
+                             sizeof a);
+        return problem(p, row, "window_duration %s cannot hold %u buckets of 1ms or more", a,
+                       s->window_buckets);
+    }
+    if (s->window_type == CBSHM_WINDOW_COUNT && s->minimum_calls > s->window_size &&
+        cbshm_setting_applies(cbshm_setting_at(SET_ROW_minimum_calls), s)) {
+        long row = GIVEN(SET_ROW_window_size) && !GIVEN(SET_ROW_minimum_calls)
+                       ? SET_ROW_window_size
+                       : SET_ROW_minimum_calls;
+        return problem(p, row,
+                       "minimum_calls %u exceeds window_size %u: the window could never hold "
+                       "enough calls to trip",
+                       s->minimum_calls, s->window_size);
+    }
+    return 0;
+}
+
+int cbshm__settings_valid(const struct cbshm_settings *s)
+{
+    return cbshm__settings_check(s, 0, NULL) == 0;
+}
+
+/* In code there is no "given": a field counts as set when it is not the
+   default, so that a field of another policy left at its default is fine
+   and one set to something else is the same mistake as in YAML. */
+static uint64_t given_in_code(const struct cbshm_settings *s)
+{
+    const struct cbshm_setting *d;
+    uint64_t given = 0;
+
+    for (size_t i = 0; (d = cbshm_setting_at(i)) != NULL; i++)
+        if (cbshm_setting_get(s, d) != d->def)
+            given |= 1ull << i;
+    return given;
+}
+
+int cbshm__mode_check(uint32_t mode, struct cbshm__problem *p)
+{
+    if (mode > 0777)
+        return problem(p, -1, "mode %04o has bits beyond 0777", mode);
+    if ((mode & 0600) != 0600)
+        return problem(p, -1, "mode %04o must let the owner read and write", mode);
+    if (mode & 0002)
+        return problem(p, -1, "mode %04o is writable by others; refusing", mode);
+    return 0;
+}
+
+__attribute__((format(printf, 3, 4))) static int diag_key(struct cbshm_diag *diag, int rc,
+                                                          const char *fmt, ...)
+{
+    va_list ap;
+
+    if (diag != NULL) {
+        va_start(ap, fmt);
+        vsnprintf(diag->key, sizeof diag->key, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+static int report(struct cbshm_diag *diag, const char *path, const struct cbshm__problem *p)
+{
+    if (diag == NULL)
+        return CBSHM_ECONFIG;
+    snprintf(diag->message, sizeof diag->message, "%s", p->message);
+    if (p->setting < 0)
+        return diag_key(diag, CBSHM_ECONFIG, "%s", path);
+    return diag_key(diag, CBSHM_ECONFIG, "%s%s%s", path, path[0] != '\0' ? "." : "",
+                    cbshm_setting_at((size_t)p->setting)->key);
+}
+
+int cbshm__name_problem(const char *name, size_t size, struct cbshm__problem *p)
+{
+    if (memchr(name, '\0', size) == NULL || cbshm__check_breaker_name(name) != 0)
+        return problem(p, -1, "invalid breaker name '%.80s' (1..%d bytes of A-Z a-z 0-9 . _ : -)",
+                       memchr(name, '\0', size) != NULL ? name : "(not terminated)",
+                       CBSHM_NAME_MAX);
+    return 0;
+}
+
+int cbshm__segment_problem(const char *name, size_t size, struct cbshm__problem *p)
+{
+    if (memchr(name, '\0', size) == NULL || cbshm__check_segment_name(name) != 0)
+        return problem(p, -1, "invalid segment name '%.80s' (\"/name\", at most %d bytes, no other '/')",
+                       memchr(name, '\0', size) != NULL ? name : "(not terminated)",
+                       CBSHM_SEGMENT_NAME_MAX);
+    return 0;
+}
+
+int cbshm_config_check(const struct cbshm_config *cfg, struct cbshm_diag *diag)
+{
+    struct cbshm__nameset names;
+    struct cbshm__problem p;
+    char path[48];
+    long first;
+    int rc = 0;
+
+    if (diag != NULL)
+        memset(diag, 0, sizeof *diag);
+    if (cfg == NULL || (cfg->n_breakers > 0 && cfg->breakers == NULL))
+        return CBSHM_EINVAL;
+    if (cfg->capacity < 1 || cfg->capacity > CBSHM_CAPACITY_MAX) {
+        problem(&p, -1, "value %u is out of range (1..%d)", cfg->capacity, CBSHM_CAPACITY_MAX);
+        return report(diag, "capacity", &p);
+    }
+    if (cbshm__mode_check(cfg->mode, &p) != 0)
+        return report(diag, "mode", &p);
+    if (cfg->segment[0] != '\0' && cbshm__segment_problem(cfg->segment, sizeof cfg->segment, &p) != 0)
+        return report(diag, "segment", &p);
+    if (cfg->n_breakers > cfg->capacity) {
+        problem(&p, -1, "%zu breakers exceed capacity %u", cfg->n_breakers, cfg->capacity);
+        return report(diag, "breakers", &p);
+    }
+    if (cbshm__nameset_init(&names, cfg->n_breakers) != 0)
+        return -ENOMEM;
+    for (size_t i = 0; i < cfg->n_breakers && rc == 0; i++) {
+        const struct cbshm_breaker_config *bc = &cfg->breakers[i];
+
+        snprintf(path, sizeof path, "breakers[%zu]", i);
+        if (cbshm__name_problem(bc->name, sizeof bc->name, &p) != 0) {
+            snprintf(path, sizeof path, "breakers[%zu].name", i);
+            rc = report(diag, path, &p);
+        } else if (cbshm__settings_check(&bc->settings, given_in_code(&bc->settings), &p) != 0) {
+            rc = report(diag, path, &p);
+        } else if ((first = cbshm__nameset_add(&names, bc->name, (long)i)) >= 0) {
+            problem(&p, -1, "duplicate breaker name '%s' (first at breakers[%ld])", bc->name, first);
+            rc = report(diag, path, &p);
+        }
+    }
+    cbshm__nameset_free(&names);
+    return rc;
+}
+
+const char *cbshm_config_segment(const struct cbshm_config *cfg, const char *given)
+{
+    if (given != NULL && given[0] != '\0')
+        return given;
+    if (cfg != NULL && cfg->segment[0] != '\0')
+        return cfg->segment;
+    return cbshm_default_segment();
+}
