@@ -218,7 +218,8 @@ int cbshm__segment_attach(const char *name, unsigned flags, bool wait_publish, s
         return -ENOMEM;
     fd = shm_open(name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
     if (fd < 0) {
-        rc = errno == ENOENT ? CBSHM_ENOSEG : -errno;
+        /* glibc's shm_open says EINVAL for a directory at a valid name. */
+        rc = errno == ENOENT ? CBSHM_ENOSEG : errno == EINVAL ? CBSHM_EBADMAGIC : -errno;
         goto out;
     }
     for (;;) {

@@ -221,7 +221,7 @@ CBSHM_API const char *cbshm_default_segment(void);
  * Refuses a segment owned by another user (unless we are root), writable
  * by others, or writable by its group when its configuration did not say
  * so (CBSHM_EPERM); one created in another PID namespace (CBSHM_EPIDNS); a
- * symbolic link (-ELOOP); anything but a regular file (CBSHM_EBADMAGIC).
+ * symbolic link (-ELOOP); a directory or a FIFO (CBSHM_EBADMAGIC).
  * May block briefly on the filesystem; never on the table lock.
  * Returns 0; CBSHM_ENOSEG (no such name); CBSHM_EBADMAGIC (a foreign file,
  * or not a regular file); CBSHM_EVERSION; CBSHM_EABI; CBSHM_ETRUNCATED
@@ -230,8 +230,8 @@ CBSHM_API const char *cbshm_default_segment(void);
  * has not published it yet); CBSHM_EBADNAME (name NULL or malformed);
  * CBSHM_EPERM; CBSHM_EINVAL (out NULL, unknown flags); CBSHM_EPIDNS;
  * -ENOMEM; -EACCES (no permission to open it read-write); -ELOOP (a
- * symbolic link); -EISDIR (a directory); -EMFILE or -ENFILE (out of file
- * descriptors); or another -errno from shm_open(3), fstat(2) or mmap(2).
+ * symbolic link); -EMFILE or -ENFILE (out of file descriptors); or another
+ * -errno from shm_open(3), fstat(2) or mmap(2) (-ENXIO for a socket).
  */
 CBSHM_API int cbshm_open(const char *name, unsigned flags, struct cbshm **out);
 
@@ -279,8 +279,9 @@ CBSHM_API int cbshm_peek(const char *name, struct cbshm_peek *out);
  * name is unlinked even when the lock cannot be taken, and CBSHM_ELOCK is
  * never returned.
  * Returns 0; CBSHM_ENOSEG (no such name); CBSHM_EBADNAME (name NULL or
- * malformed); -EPERM (another user's segment in the sticky /dev/shm);
- * -EACCES; -EISDIR (a directory); or another -errno from shm_unlink(3).
+ * malformed); -EACCES (another user's segment in the sticky /dev/shm:
+ * glibc's shm_unlink reports unlink's EPERM so); -EISDIR (a directory); or
+ * another -errno from shm_unlink(3).
  */
 CBSHM_API int cbshm_destroy(const char *name);
 
@@ -355,8 +356,8 @@ struct cbshm_ticket {
  * CBSHM_ENOBREAKER (the breaker was deleted); CBSHM_ESTALE (deleted or
  * recreated, and looked up again less than 0.25 s ago); CBSHM_ELOCK;
  * CBSHM_ERETIRED (the segment was destroyed and not yet re-created);
- * -ENOMEM; or, re-attaching a replaced segment, -EACCES, -ELOOP, -EISDIR,
- * -EMFILE, -ENFILE or another -errno from shm_open(3), fstat(2) or mmap(2).
+ * -ENOMEM; or, re-attaching a replaced segment, -EACCES, -ELOOP, -EMFILE,
+ * -ENFILE or another -errno from shm_open(3), fstat(2) or mmap(2).
  */
 CBSHM_API int cbshm_allow(struct cbshm_breaker *b, struct cbshm_ticket *t);
 
