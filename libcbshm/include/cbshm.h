@@ -550,7 +550,7 @@ CBSHM_API void cbshm_settings_default(struct cbshm_settings *out);
  * the file with stdio: blocks as long as reading it does (a FIFO, a slow
  * filesystem). A `group` given by name is resolved with getgrnam(3).
  * Returns 0; CBSHM_ECONFIG; CBSHM_EINVAL (path or out NULL); -ENOMEM;
- * -EFBIG (the file is over 16 MiB); -ENOENT; -EACCES; -EISDIR (a
+ * -EFBIG (the file is 16 MiB or more); -ENOENT; -EACCES; -EISDIR (a
  * directory); -ENOTDIR; -ELOOP; -EMFILE or -ENFILE (out of file
  * descriptors); or another -errno from fopen(3) or read(2).
  */
