@@ -433,6 +433,7 @@ static __attribute__((noinline)) int allow_slow(struct cbshm_breaker *b, struct 
         t->flags = CBSHM_T_VALID | CBSHM_T_UNGUARDED;
         return 0;
     }
+    t->flags = 0; /* until admitted: cbshm_record() refuses a rejected ticket */
     v = cbshm__view(b);
     if ((sl = slot_of_view(b, &v, &ctl, &rc)) == NULL)
         return problem(b, t, rc);

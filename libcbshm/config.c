@@ -645,6 +645,7 @@ int cbshm_config_load_file(const char *path, struct cbshm_config **out, struct c
         }
         return rc;
     }
+    errno = 0;
     for (;;) {
         size_t got;
         if (len == cap) {
@@ -662,7 +663,9 @@ int cbshm_config_load_file(const char *path, struct cbshm_config **out, struct c
             break;
     }
     if (ferror(f)) {
-        rc = -EIO;
+        /* read(2)'s own errno, -EISDIR for a directory, rather than a
+           made-up -EIO. */
+        rc = errno != 0 ? -errno : -EIO;
         goto out;
     }
     rc = cbshm_config_load_string(buf, len, path, out, diag);

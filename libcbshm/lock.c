@@ -62,9 +62,10 @@ int cbshm__lock(struct cbshm *shm)
         atomic_fetch_add_explicit(&h->lock_repairs, 1, memory_order_relaxed);
         return 0;
     }
-    if (rc == ENOTRECOVERABLE || rc == ETIMEDOUT)
-        return CBSHM_ELOCK;
-    return -rc;
+    /* ETIMEDOUT, ENOTRECOVERABLE, and whatever a scribbled mutex makes
+       the C library say (EINVAL, EAGAIN, EDEADLK): the lock could not be
+       taken, which is one code to the caller, never a raw errno. */
+    return CBSHM_ELOCK;
 }
 
 void cbshm__unlock(struct cbshm *shm)

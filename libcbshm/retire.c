@@ -89,7 +89,8 @@ void cbshm__watch(struct cbshm *shm)
         !atomic_compare_exchange_strong_explicit(&shm->checked_ns, &last, now, memory_order_relaxed,
                                                  memory_order_relaxed))
         return;
-    fd = shm_open(shm->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+    /* O_NONBLOCK: a FIFO put at the name must not stall a worker's call. */
+    fd = shm_open(shm->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
     if (fd < 0) {
         gone = errno == ENOENT;
     } else {

@@ -218,12 +218,17 @@ int cbshm__segment_attach(const char *name, unsigned flags, bool wait_publish, s
         return -ENOMEM;
     fd = shm_open(name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
     if (fd < 0) {
-        rc = errno == ENOENT ? CBSHM_ENOSEG : -errno;
+        /* glibc's shm_open says EINVAL for a directory at a valid name. */
+        rc = errno == ENOENT ? CBSHM_ENOSEG : errno == EINVAL ? CBSHM_EBADMAGIC : -errno;
         goto out;
     }
     for (;;) {
         if (fstat(fd, &st) != 0) {
             rc = -errno;
+            goto out;
+        }
+        if (!S_ISREG(st.st_mode)) { /* a FIFO or socket squatting the name */
+            rc = CBSHM_EBADMAGIC;
             goto out;
         }
         if ((rc = check_owner(&st)) != 0)
@@ -376,7 +381,7 @@ int cbshm__segment_unlink_unpublished(const char *name)
     struct stat st;
     int fd, rc = 0;
 
-    if ((fd = shm_open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0)) < 0)
+    if ((fd = shm_open(name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0)) < 0)
         return errno == ENOENT ? CBSHM_ENOSEG : -errno;
     if (fstat(fd, &st) != 0) {
         rc = -errno;
@@ -404,7 +409,8 @@ int cbshm_peek(const char *name, struct cbshm_peek *out)
         return CBSHM_EINVAL;
     if ((rc = cbshm__check_segment_name(name)) != 0)
         return rc;
-    if ((fd = shm_open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0)) < 0)
+    /* O_NONBLOCK: a FIFO at the name must not stall us until a writer comes. */
+    if ((fd = shm_open(name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0)) < 0)
         return errno == ENOENT ? CBSHM_ENOSEG : -errno;
     memset(&h, 0, sizeof h);
     if (fstat(fd, &st) != 0) {

@@ -299,11 +299,17 @@ CBSHM_API const char *cbshm_default_segment(void);
  * Refuses a segment owned by another user (unless we are root), writable
  * by others, or writable by its group when its configuration did not say
  * so (CBSHM_EPERM); one created in another PID namespace (CBSHM_EPIDNS); a
- * symbolic link (-ELOOP). May block briefly on the filesystem; never on
- * the table lock.
- * Returns 0, CBSHM_ENOSEG, CBSHM_EBADMAGIC, CBSHM_EVERSION, CBSHM_EABI,
- * CBSHM_ETRUNCATED, CBSHM_ECORRUPT, CBSHM_EUNINIT, CBSHM_EPERM,
- * CBSHM_EPIDNS, CBSHM_EBADNAME, CBSHM_EINVAL, or -errno (-EACCES, ...).
+ * symbolic link (-ELOOP); a directory or a FIFO (CBSHM_EBADMAGIC).
+ * May block briefly on the filesystem; never on the table lock.
+ * Returns 0; CBSHM_ENOSEG (no such name); CBSHM_EBADMAGIC (a foreign file,
+ * or not a regular file); CBSHM_EVERSION; CBSHM_EABI; CBSHM_ETRUNCATED
+ * (smaller than its header says, or than any header); CBSHM_ECORRUPT (the
+ * header's geometry is inconsistent); CBSHM_EUNINIT (empty, or its creator
+ * has not published it yet); CBSHM_EBADNAME (name NULL or malformed);
+ * CBSHM_EPERM; CBSHM_EINVAL (out NULL, unknown flags); CBSHM_EPIDNS;
+ * -ENOMEM; -EACCES (no permission to open it read-write); -ELOOP (a
+ * symbolic link); -EMFILE or -ENFILE (out of file descriptors); or another
+ * -errno from shm_open(3), fstat(2) or mmap(2) (-ENXIO for a socket).
  */
 CBSHM_API int cbshm_open(const char *name, unsigned flags, struct cbshm **out);
 
@@ -328,8 +334,12 @@ struct cbshm_peek {
 
 /*
  * Reads the header fields of segment `name` as they are, valid or not,
- * so that a refusal can say which versions met. Returns 0, CBSHM_ENOSEG,
- * CBSHM_EBADNAME, or -errno.
+ * so that a refusal can say which versions met; a file too short for a
+ * field leaves it 0. Never blocks, even on a FIFO at the name; takes no
+ * lock. Returns 0; CBSHM_ENOSEG (no such name); CBSHM_EBADNAME (name NULL
+ * or malformed); CBSHM_EINVAL (out NULL); -EACCES (no permission to read
+ * it); -ELOOP (a symbolic link); -EMFILE or -ENFILE (out of file
+ * descriptors); or another -errno from shm_open(3) or fstat(2).
  */
 CBSHM_API int cbshm_peek(const char *name, struct cbshm_peek *out);
 
@@ -341,8 +351,16 @@ CBSHM_API int cbshm_peek(const char *name, struct cbshm_peek *out);
  * 0.25 s of its next call. A segment removed by other means (rm, logind's
  * RemoveIPC) is noticed by the workers themselves - each thread checks
  * every 4,096 calls, at most once a second - and retired the same way.
- * New opens fail with CBSHM_ENOSEG meanwhile.
- * Returns 0, CBSHM_ENOSEG, CBSHM_EBADNAME, or -errno.
+ * New opens fail with CBSHM_ENOSEG meanwhile. A name that is not a
+ * segment this library can attach (foreign, corrupt, a FIFO, a symbolic
+ * link: the link itself) is unlinked all the same, without the retiring.
+ * May wait for the table lock (at most 1 s) to retire the segment; the
+ * name is unlinked even when the lock cannot be taken, and CBSHM_ELOCK is
+ * never returned.
+ * Returns 0; CBSHM_ENOSEG (no such name); CBSHM_EBADNAME (name NULL or
+ * malformed); -EACCES (another user's segment in the sticky /dev/shm:
+ * glibc's shm_unlink reports unlink's EPERM so); -EISDIR (a directory); or
+ * another -errno from shm_unlink(3).
  */
 CBSHM_API int cbshm_destroy(const char *name);
 
@@ -354,8 +372,9 @@ CBSHM_API int cbshm_destroy(const char *name);
  * briefly (at most 1 s: CBSHM_ELOCK). A handle detects the breaker being
  * deleted or recreated, or its segment destroyed and re-created, and then
  * looks the name up again by itself, at most every 0.25 s (CBSHM_ESTALE
- * in between). Returns 0, CBSHM_ENOBREAKER, CBSHM_EBADNAME, CBSHM_EINVAL,
- * CBSHM_ELOCK, CBSHM_ECORRUPT, or -ENOMEM.
+ * in between). Returns 0; CBSHM_ECORRUPT (the name index points outside
+ * the table); CBSHM_ENOBREAKER; CBSHM_EBADNAME (name NULL or malformed);
+ * CBSHM_ELOCK; CBSHM_EINVAL (shm or out NULL); or -ENOMEM.
  */
 CBSHM_API int cbshm_breaker_get(struct cbshm *shm, const char *name, struct cbshm_breaker **out);
 
@@ -375,10 +394,12 @@ typedef enum cbshm_outcome (*cbshm_call_fn)(void *arg);
  * (and, when the breaker detects slow calls, its duration).
  * No lock is held while fn runs.
  * Returns 0 when fn ran, CBSHM_EREJECTED when the breaker refused the call
- * (fn did not run). When the library cannot decide (b NULL, breaker gone,
- * segment invalid) fn runs anyway and 0 is returned, unless the segment was
- * opened with CBSHM_FAIL_CLOSED: then fn does not run and the problem's
- * code is returned. cbshm_breaker_error() tells what the problem was.
+ * (fn did not run), CBSHM_EINVAL when fn is NULL. When the library cannot
+ * decide (breaker gone, segment invalid) fn runs anyway and 0 is returned,
+ * unless the segment was opened with CBSHM_FAIL_CLOSED: then fn does not
+ * run and the problem's code is returned, one of those listed under
+ * cbshm_allow(). b NULL always runs fn and returns 0 (there is no segment
+ * to say fail-closed). cbshm_breaker_error() tells what the problem was.
  */
 CBSHM_API int cbshm_execute(struct cbshm_breaker *b, cbshm_call_fn fn, void *arg);
 
@@ -402,17 +423,35 @@ struct cbshm_ticket {
  * later pass the ticket to cbshm_record() exactly once; CBSHM_EREJECTED
  * means do not make it. Under fail-open, a problem gives 0 and an
  * unguarded ticket; under CBSHM_FAIL_CLOSED it gives the problem's code.
- * A probe ticket that is never recorded holds its lease until
- * probe_timeout_ms passes or the process dies.
+ * b NULL gives 0 and an unguarded ticket. A probe ticket that is never
+ * recorded holds its lease until probe_timeout_ms passes or the process
+ * dies. Admission in the open and half-open states may take the table lock
+ * (at most 1 s); re-resolving a stale handle takes it too, and after
+ * cbshm_destroy() attaches the segment that replaced it (see cbshm_open).
+ * Returns 0; CBSHM_EREJECTED; CBSHM_EINVAL (t NULL); and, only under
+ * CBSHM_FAIL_CLOSED, the problem: CBSHM_EBADMAGIC, CBSHM_EVERSION,
+ * CBSHM_EABI, CBSHM_ETRUNCATED, CBSHM_EUNINIT, CBSHM_EPERM or CBSHM_EPIDNS
+ * (the segment that replaced a destroyed one is refused, as by
+ * cbshm_open); CBSHM_ECORRUPT (the name index points outside the table);
+ * CBSHM_ENOBREAKER (the breaker was deleted); CBSHM_ESTALE (deleted or
+ * recreated, and looked up again less than 0.25 s ago); CBSHM_ELOCK;
+ * CBSHM_ERETIRED (the segment was destroyed and not yet re-created);
+ * -ENOMEM; or, re-attaching a replaced segment, -EACCES, -ELOOP, -EMFILE,
+ * -ENFILE or another -errno from shm_open(3), fstat(2) or mmap(2).
  */
 CBSHM_API int cbshm_allow(struct cbshm_breaker *b, struct cbshm_ticket *t);
 
 /*
  * Records the outcome of a call admitted by cbshm_allow(). When the
  * breaker detects slow calls, the call's duration is the time since
- * cbshm_allow(). Returns 0, or CBSHM_EINVAL for a NULL ticket, a ticket
- * already recorded, or an outcome out of range. Recording an unguarded
- * ticket is a no-op returning 0.
+ * cbshm_allow(). Recording an unguarded ticket is a no-op returning 0, and
+ * so is b NULL; a ticket of a breaker deleted since admission counts
+ * nothing. An outcome that decides a transition (a trip, a probe's result)
+ * takes the table lock (at most 1 s); when it cannot be taken the outcome
+ * is still counted, the transition is skipped and cbshm_breaker_error()
+ * says CBSHM_ELOCK: record itself does not report it.
+ * Returns 0, or CBSHM_EINVAL for a NULL ticket, a ticket already recorded
+ * (or rejected), or an outcome out of range.
  */
 CBSHM_API int cbshm_record(struct cbshm_breaker *b, struct cbshm_ticket *t,
                            enum cbshm_outcome outcome);
@@ -420,19 +459,34 @@ CBSHM_API int cbshm_record(struct cbshm_breaker *b, struct cbshm_ticket *t,
 /*
  * As cbshm_record(), with the call's duration measured by the caller (for
  * example from the request's own timestamps), in nanoseconds.
+ * Returns 0, or CBSHM_EINVAL as cbshm_record() does and for a duration_ns
+ * of UINT64_MAX (reserved: "not measured").
  */
 CBSHM_API int cbshm_record_timed(struct cbshm_breaker *b, struct cbshm_ticket *t,
                                  enum cbshm_outcome outcome, uint64_t duration_ns);
 
 /*
- * The last problem this handle met on the hot path (0 when none): the code
- * cbshm_execute() would have returned under CBSHM_FAIL_CLOSED.
+ * The last problem this handle met on the hot path: the code
+ * cbshm_execute() would have returned under CBSHM_FAIL_CLOSED, or
+ * CBSHM_ELOCK from a transition that cbshm_record() had to skip. It is 0
+ * until a problem occurs, and set back to 0 only when the handle next
+ * looks its breaker up again successfully, not by a call that merely goes
+ * well. Never blocks, takes no lock.
+ * Holds 0, or one of the problem codes listed under cbshm_allow() (every
+ * one but CBSHM_EREJECTED and CBSHM_EINVAL). Returns CBSHM_EINVAL for b
+ * NULL.
  */
 CBSHM_API int cbshm_breaker_error(const struct cbshm_breaker *b);
 
 /* ---- Inspection and steering (take the table lock) -------------------- */
 
-/* Copies breaker `name`'s state into *out. Returns 0, CBSHM_ENOBREAKER, ... */
+/*
+ * Copies breaker `name`'s state into *out. Takes the table lock (waits at
+ * most 1 s for it: CBSHM_ELOCK).
+ * Returns 0; CBSHM_ECORRUPT (the name index points outside the table);
+ * CBSHM_ENOBREAKER; CBSHM_EBADNAME (name NULL or malformed); CBSHM_ELOCK;
+ * or CBSHM_EINVAL (shm or out NULL).
+ */
 CBSHM_API int cbshm_snapshot(struct cbshm *shm, const char *name, struct cbshm_snapshot *out);
 
 /*
@@ -442,15 +496,29 @@ CBSHM_API int cbshm_snapshot(struct cbshm *shm, const char *name, struct cbshm_s
  * other value stops the walk, and foreach returns CBSHM_ESTOPPED (fn keeps
  * its own reason in ctx: its value is never mixed with the library's
  * codes). Returns 0 (every breaker visited), CBSHM_ESTOPPED, CBSHM_EINVAL
- * (shm or fn NULL), CBSHM_ELOCK, or -ENOMEM.
+ * (shm or fn NULL), CBSHM_ELOCK, or -ENOMEM (the copy of the table).
  */
 CBSHM_API int cbshm_foreach(struct cbshm *shm, int (*fn)(void *ctx, const struct cbshm_snapshot *s),
                             void *ctx);
 
-/* Sets the mode of breaker `name`; every process obeys it on its next call. */
+/*
+ * Sets the mode of breaker `name`; every process obeys it on its next call.
+ * Takes the table lock (waits at most 1 s for it: CBSHM_ELOCK).
+ * Returns 0; CBSHM_ECORRUPT (the name index points outside the table);
+ * CBSHM_ENOBREAKER; CBSHM_EBADNAME (name NULL or malformed); CBSHM_ELOCK;
+ * or CBSHM_EINVAL (shm NULL, mode out of range).
+ */
 CBSHM_API int cbshm_set_mode(struct cbshm *shm, const char *name, enum cbshm_mode mode);
 
-/* Closes breaker `name`, clears its counters and leases, mode back to normal. */
+/*
+ * Closes breaker `name`, clears its counters, its window and its leases,
+ * and ends its backoff. Its mode is kept: a breaker forced open, forced
+ * closed or disabled stays so (cbshm_set_mode() changes it). Takes the
+ * table lock (waits at most 1 s for it: CBSHM_ELOCK).
+ * Returns 0; CBSHM_ECORRUPT (the name index points outside the table);
+ * CBSHM_ENOBREAKER; CBSHM_EBADNAME (name NULL or malformed); CBSHM_ELOCK;
+ * or CBSHM_EINVAL (shm NULL).
+ */
 CBSHM_API int cbshm_reset(struct cbshm *shm, const char *name);
 
 /* Capacity, count and geometry of an attached segment. */
@@ -466,13 +534,22 @@ struct cbshm_info {
     uint32_t mode;        /* permission bits the segment was created with */
     uint64_t reserved[8]; /* zero: room for later versions */
 };
+
+/*
+ * Fills *out from the attached segment's header. Takes no lock, never
+ * blocks. Returns 0, or CBSHM_EINVAL (shm or out NULL).
+ */
 CBSHM_API int cbshm_info(struct cbshm *shm, struct cbshm_info *out);
 
 /*
  * Validates the whole segment: header, every slot, the name index, leases.
  * For each problem calls report(ctx, message) (may be NULL) and counts it.
- * Returns the number of problems (0 when healthy) or a negative code when
- * the check itself could not run.
+ * A header that fails validation is one problem, and then nothing else is
+ * looked at. Otherwise takes the table lock (waits at most 1 s for it:
+ * CBSHM_ELOCK), which repairs a dead owner's change first; report is
+ * called with the lock held and must not call a function that takes it.
+ * Returns the number of problems (0 when healthy), CBSHM_ELOCK, or
+ * CBSHM_EINVAL (shm NULL).
  */
 CBSHM_API int cbshm_check(struct cbshm *shm, void (*report)(void *ctx, const char *message),
                           void *ctx);
@@ -515,8 +592,9 @@ struct cbshm_event {
  * holds; CBSHM_EVENTS_NOW: none yet, only what comes next) and advances
  * the cursor. The ring holds the last 1024 events; *lost (may be NULL)
  * gets how many were overwritten before they could be read. Never takes
- * the table lock, never blocks: call it from a loop or a timer. Returns 0,
- * *n the number read, or CBSHM_EINVAL.
+ * the table lock, never blocks: call it from a loop or a timer. Returns 0
+ * with *n the number read (*cursor and *lost written too), or CBSHM_EINVAL
+ * (shm, cursor or n NULL, or out NULL with max > 0) with nothing written.
  */
 CBSHM_API int cbshm_events_read(struct cbshm *shm, uint64_t *cursor, struct cbshm_event *out,
                                 size_t max, size_t *n, uint64_t *lost);
@@ -557,13 +635,23 @@ CBSHM_API void cbshm_settings_default(struct cbshm_settings *out);
 /*
  * Parses YAML from `path`. On success *out is released with
  * cbshm_config_free(). On CBSHM_ECONFIG, diag (if not NULL) says file,
- * line, column, key and what is wrong. Returns 0, CBSHM_ECONFIG, -ENOMEM,
- * or -errno from opening the file (diag says which file).
+ * line, column, key and what is wrong; on a -errno it says the file. Reads
+ * the file with stdio: blocks as long as reading it does (a FIFO, a slow
+ * filesystem). A `group` given by name is resolved with getgrnam(3).
+ * Returns 0; CBSHM_ECONFIG; CBSHM_EINVAL (path or out NULL); -ENOMEM;
+ * -EFBIG (the file is 16 MiB or more); -ENOENT; -EACCES; -EISDIR (a
+ * directory); -ENOTDIR; -ELOOP; -EMFILE or -ENFILE (out of file
+ * descriptors); or another -errno from fopen(3) or read(2).
  */
 CBSHM_API int cbshm_config_load_file(const char *path, struct cbshm_config **out,
                                      struct cbshm_diag *diag);
 
-/* As cbshm_config_load_file, from memory; `label` names it in diag. */
+/*
+ * As cbshm_config_load_file, from memory (len bytes, no NUL needed);
+ * `label` (NULL: "<string>") names it in diag. Never blocks but on
+ * getgrnam(3). Returns 0, CBSHM_ECONFIG, CBSHM_EINVAL (yaml or out NULL),
+ * or -ENOMEM.
+ */
 CBSHM_API int cbshm_config_load_string(const char *yaml, size_t len, const char *label,
                                        struct cbshm_config **out, struct cbshm_diag *diag);
 
@@ -643,7 +731,8 @@ CBSHM_API int cbshm_apply(const struct cbshm_config *cfg, const char *segment, u
  * outside the library so that test suites, scenario tables and replay
  * tools can move time, and for nothing else.
  *
- * The library reads CLOCK_MONOTONIC nanoseconds through this one seam;
+ * The library reads CLOCK_MONOTONIC_COARSE nanoseconds through this one
+ * seam;
  * fn(ctx) replaces it, fn NULL restores the real clock. The setting is
  * process-wide and unsynchronised: set it before any thread uses the
  * library and never change it while one does. Every process attached to a
@@ -654,7 +743,11 @@ CBSHM_API int cbshm_apply(const struct cbshm_config *cfg, const char *segment, u
 typedef uint64_t (*cbshm_clock_fn)(void *ctx);
 CBSHM_API void cbshm_clock_set(cbshm_clock_fn fn, void *ctx);
 
-/* The library's current time, through the seam. Never blocks. */
+/*
+ * The library's current time, through the seam: CLOCK_MONOTONIC_COARSE
+ * nanoseconds (CLOCK_MONOTONIC at tick resolution), or what the function
+ * given to cbshm_clock_set() returns. Never fails, never blocks.
+ */
 CBSHM_API uint64_t cbshm_now_ns(void);
 
 #ifdef __cplusplus
