@@ -53,9 +53,6 @@ void cbctl_segment_error(const char *what, const char *segment, int rc);
 /* output.c */
 const char *cbctl_state_name(enum cbshm_state s);
 const char *cbctl_mode_name(enum cbshm_mode m);
-const char *cbctl_policy_name(uint32_t policy);
-const char *cbctl_window_name(uint32_t window_type);
-void cbctl_print_policy(const struct cbshm_snapshot *s);
 json_t *cbctl_snapshot_json(const struct cbshm_snapshot *s);
 /*
  * One breaker as one line of JSON, for streaming thousands of them: one
@@ -64,7 +61,8 @@ json_t *cbctl_snapshot_json(const struct cbshm_snapshot *s);
  */
 struct cbctl_json_row {
     json_t *obj;
-    json_t *values[42];
+    json_t **values; /* the object's value nodes, in field order */
+    size_t n;
     char *buf;
     size_t cap;
 };

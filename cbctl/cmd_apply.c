@@ -15,55 +15,22 @@ struct apply_out {
     const struct cbshm_config *cfg;
 };
 
-static void diff_field(const char *name, uint64_t a, uint64_t b, int is_ms, int *first)
-{
-    char x[32], y[32];
-
-    if (a == b)
-        return;
-    if (is_ms) {
-        cbctl_format_ms(x, sizeof x, a);
-        cbctl_format_ms(y, sizeof y, b);
-    } else {
-        snprintf(x, sizeof x, "%llu", (unsigned long long)a);
-        snprintf(y, sizeof y, "%llu", (unsigned long long)b);
-    }
-    printf("%s%s %s -> %s", *first ? ": " : ", ", name, x, y);
-    *first = 0;
-}
-
-static void diff_word(const char *name, const char *a, const char *b, int *first)
-{
-    if (strcmp(a, b) == 0)
-        return;
-    printf("%s%s %s -> %s", *first ? ": " : ", ", name, a, b);
-    *first = 0;
-}
-
-/* Every setting that differs, as "name old -> new". */
+/* Every setting that differs, as "key old -> new" in the YAML's words. */
 static void diff_settings(const struct cbshm_settings *a, const struct cbshm_settings *b,
                           int *first)
 {
-    diff_word("policy", cbctl_policy_name(a->policy), cbctl_policy_name(b->policy), first);
-    diff_field("failure_threshold", a->failure_threshold, b->failure_threshold, 0, first);
-    diff_field("failure_rate", a->failure_rate, b->failure_rate, 0, first);
-    diff_field("success_threshold", a->success_threshold, b->success_threshold, 0, first);
-    diff_field("half_open_max_calls", a->half_open_max_calls, b->half_open_max_calls, 0, first);
-    diff_field("open_timeout", a->open_timeout_ms, b->open_timeout_ms, 1, first);
-    diff_field("probe_timeout", a->probe_timeout_ms, b->probe_timeout_ms, 1, first);
-    diff_word("window_type", cbctl_window_name(a->window_type), cbctl_window_name(b->window_type),
-              first);
-    diff_field("window_size", a->window_size, b->window_size, 0, first);
-    diff_field("window_duration", a->window_duration_ms, b->window_duration_ms, 1, first);
-    diff_field("window_buckets", a->window_buckets, b->window_buckets, 0, first);
-    diff_field("minimum_calls", a->minimum_calls, b->minimum_calls, 0, first);
-    diff_field("slow_call_duration", a->slow_call_duration_ms, b->slow_call_duration_ms, 1, first);
-    diff_field("slow_call_rate", a->slow_call_rate, b->slow_call_rate, 0, first);
-    diff_field("backoff_multiplier_percent", a->backoff_multiplier, b->backoff_multiplier, 0,
-               first);
-    diff_field("open_timeout_max", a->open_timeout_max_ms, b->open_timeout_max_ms, 1, first);
-    diff_field("open_timeout_jitter", a->open_timeout_jitter, b->open_timeout_jitter, 0, first);
-    diff_field("min_failing_workers", a->min_failing_workers, b->min_failing_workers, 0, first);
+    const struct cbshm_setting *d;
+    char x[32], y[32];
+
+    for (size_t i = 0; (d = cbshm_setting_at(i)) != NULL; i++) {
+        uint64_t va = cbshm_setting_get(a, d), vb = cbshm_setting_get(b, d);
+        if (va == vb)
+            continue;
+        cbshm_setting_format(d, va, x, sizeof x);
+        cbshm_setting_format(d, vb, y, sizeof y);
+        printf("%s%s %s -> %s", *first ? ": " : ", ", d->key, x, y);
+        *first = 0;
+    }
 }
 
 static void on_change(void *ctx, const struct cbshm_change *c)
@@ -133,15 +100,7 @@ int cbctl_cmd_apply(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, ch
         cbctl_err("apply: %s: %s", file, diag.message[0] ? diag.message : cbshm_strerror(rc));
         return CBCTL_FAILED;
     }
-    /* --segment, then $CBSHM_SEGMENT, then the file's `segment`, then the default. */
-    if (ctl->segment != NULL)
-        segment = ctl->segment;
-    else if (getenv("CBSHM_SEGMENT") != NULL && getenv("CBSHM_SEGMENT")[0] != '\0')
-        segment = getenv("CBSHM_SEGMENT");
-    else if (cfg->segment[0] != '\0')
-        segment = cfg->segment;
-    else
-        segment = cbshm_default_segment();
+    segment = cbshm_config_segment(cfg, ctl->segment);
 
     out.verb_prefix = (flags & CBSHM_APPLY_DRY_RUN) ? "would " : "";
     out.cfg = cfg;

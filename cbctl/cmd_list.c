@@ -36,7 +36,7 @@ static int print_row(void *ctx, const struct cbshm_snapshot *s)
 
 int cbctl_cmd_list(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, char **argv)
 {
-    struct json_rows rows = {{NULL, {NULL}, NULL, 0}, 0};
+    struct json_rows rows = {{NULL, NULL, 0, NULL, 0}, 0};
     struct cbshm *shm;
     int json = 0, rc;
 
@@ -52,7 +52,7 @@ int cbctl_cmd_list(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, cha
         cbctl_json_row_free(&rows.w);
         if (rc != 0) {
             cbctl_err("list: segment %s: %s", ctl->segment_final,
-                      rc != -1 ? cbshm_strerror(rc) : "cannot write JSON");
+                      rc != CBSHM_ESTOPPED ? cbshm_strerror(rc) : "cannot write JSON");
             return CBCTL_FAILED;
         }
         puts(rows.n ? "\n]" : "[]");

@@ -99,6 +99,45 @@ static double v_in_state(const struct cbshm_snapshot *s)
     return (double)s->time_in_state_ns / 1e9;
 }
 
+/*
+ * One family per setting of the settings table, named after its YAML key
+ * in base units: cbshm_setting_open_timeout_seconds,
+ * cbshm_setting_failure_rate_ratio; a word (policy, window_type) is a 0/1
+ * gauge per value, like the state.
+ */
+static void print_settings(const struct metrics *m)
+{
+    const struct cbshm_setting *d;
+    char name[96];
+
+    for (size_t i = 0; (d = cbshm_setting_at(i)) != NULL; i++) {
+        const char *suffix = d->type == CBSHM_SETTING_DURATION  ? "_seconds"
+                             : d->type == CBSHM_SETTING_PERCENT ? "_ratio"
+                                                                : "";
+        double scale = d->type == CBSHM_SETTING_DURATION ? 1e3
+                       : d->type == CBSHM_SETTING_PERCENT || d->type == CBSHM_SETTING_MULTIPLIER
+                           ? 1e2
+                           : 1;
+
+        snprintf(name, sizeof name, "cbshm_setting_%s%s", d->key, suffix);
+        family(name, "gauge", d->help);
+        for (size_t b = 0; b < m->n; b++) {
+            uint64_t v = cbshm_setting_get(&m->all[b].settings, d);
+            if (d->type != CBSHM_SETTING_CHOICE) {
+                fputs(name, stdout);
+                labels(m, &m->all[b]);
+                printf("} %.17g\n", (double)v / scale);
+                continue;
+            }
+            for (uint64_t c = 0; d->choices[c] != NULL; c++) {
+                fputs(name, stdout);
+                labels(m, &m->all[b]);
+                printf(",%s=\"%s\"} %d\n", d->key, d->choices[c], v == c);
+            }
+        }
+    }
+}
+
 static void print_metrics(const struct metrics *m, const struct cbshm_info *info)
 {
     static const enum cbshm_state states[] = {CBSHM_STATE_CLOSED, CBSHM_STATE_OPEN,
@@ -152,6 +191,7 @@ static void print_metrics(const struct metrics *m, const struct cbshm_info *info
          "Slow calls over calls in the window now (0 to 1).", v_window_slow);
     each(m, "cbshm_breaker_failing_workers", "gauge",
          "Distinct worker processes with failures in the window.", v_failing_workers);
+    print_settings(m);
     family("cbshm_segment_breakers", "gauge", "Breakers in the segment.");
     fputs("cbshm_segment_breakers{segment=\"", stdout);
     print_escaped(m->segment);
@@ -201,7 +241,7 @@ int cbctl_cmd_metrics(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, 
     if ((c.all = calloc(c.cap ? c.cap : 1, sizeof *c.all)) == NULL ||
         (rc = cbshm_foreach(shm, collect, &c)) != 0) {
         cbctl_err("metrics: segment %s: %s", ctl->segment_final,
-                  c.all == NULL || rc == -1 ? "out of memory" : cbshm_strerror(rc));
+                  c.all == NULL || rc == CBSHM_ESTOPPED ? "out of memory" : cbshm_strerror(rc));
         free(c.all);
         cbshm_close(shm);
         return CBCTL_FAILED;

@@ -43,7 +43,7 @@ int cbctl_cmd_reset(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, ch
     if (all) {
         if ((rc = cbshm_foreach(shm, collect, &all_names)) != 0) {
             cbctl_err("reset: segment %s: %s", ctl->segment_final,
-                      rc == -1 ? "out of memory" : cbshm_strerror(rc));
+                      rc == CBSHM_ESTOPPED ? "out of memory" : cbshm_strerror(rc));
             failed = 1;
         }
         for (size_t i = 0; i < all_names.n; i++) {

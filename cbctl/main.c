@@ -199,7 +199,7 @@ int main(int argc, char **argv)
         usage(stderr);
         return CBCTL_USAGE;
     }
-    ctl.segment_final = ctl.segment != NULL ? ctl.segment : cbshm_default_segment();
+    ctl.segment_final = cbshm_config_segment(NULL, ctl.segment);
     for (size_t i = 0; i < N_COMMANDS; i++) {
         if (strcmp(argv[optind], commands[i].name) == 0) {
             char **sub = argv + optind;

@@ -14,7 +14,6 @@
 #include "internal.h"
 #include "settings_table.h"
 
-
 struct parse {
     yaml_document_t *doc;
     struct cbshm_diag *diag;
@@ -178,8 +177,7 @@ static int parse_duration(struct parse *p, const yaml_node_t *n, const char *key
 }
 
 /* "2", "1.5", "1.25" -> hundredths. */
-static int parse_multiplier(struct parse *p, const yaml_node_t *n, const char *key,
-                            uint64_t *out)
+static int parse_multiplier(struct parse *p, const yaml_node_t *n, const char *key, uint64_t *out)
 {
     const char *s, *c;
     uint64_t whole = 0, frac = 0;

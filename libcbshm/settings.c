@@ -17,7 +17,7 @@ static const char *const policy_words[] = {"consecutive", "rate", NULL};
 static const char *const window_words[] = {"count", "time", NULL};
 
 static const struct cbshm_setting table[] = {
-#define ROW(key, json, field, type, lo, hi, def, pol, win, words, slot, scale, flags, help)        \
+#define ROW(key, json, field, type, lo, hi, def, pol, win, words, slot, scale, flags, help) \
     {#key, #json, help, words, CBSHM_SETTING_##type, pol, win, lo, hi, def, {0}},
     CBSHM_SETTINGS_TABLE(ROW)
 #undef ROW
@@ -33,9 +33,13 @@ static const struct {
     uint64_t scale;                /* slot value = value * scale */
     unsigned flags;
 } place[] = {
-#define ROW(key, json, field, type, lo, hi, def, pol, win, words, slot, scale, flags, help)        \
-    {offsetof(struct cbshm_settings, field), sizeof(((struct cbshm_settings *)0)->field),          \
-     offsetof(struct cbshm_slot, slot), sizeof(((struct cbshm_slot *)0)->slot), scale, flags},
+#define ROW(key, json, field, type, lo, hi, def, pol, win, words, slot, scale, flags, help) \
+    {offsetof(struct cbshm_settings, field),                                                \
+     sizeof(((struct cbshm_settings *)0)->field),                                           \
+     offsetof(struct cbshm_slot, slot),                                                     \
+     sizeof(((struct cbshm_slot *)0)->slot),                                                \
+     scale,                                                                                 \
+     flags},
     CBSHM_SETTINGS_TABLE(ROW)
 #undef ROW
 };
@@ -155,7 +159,8 @@ int cbshm_setting_applies(const struct cbshm_setting *d, const struct cbshm_sett
     if (cbshm__setting_index(d) < 0 || s == NULL)
         return 0;
     policy_bit = s->policy == CBSHM_POLICY_RATE ? CBSHM_FOR_RATE : CBSHM_FOR_CONSECUTIVE;
-    window_bit = s->window_type == CBSHM_WINDOW_TIME ? CBSHM_FOR_TIME_WINDOW : CBSHM_FOR_COUNT_WINDOW;
+    window_bit =
+        s->window_type == CBSHM_WINDOW_TIME ? CBSHM_FOR_TIME_WINDOW : CBSHM_FOR_COUNT_WINDOW;
     if ((d->windows & window_bit) == 0)
         return 0;
     return (d->policies & policy_bit) != 0 ||

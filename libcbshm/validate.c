@@ -81,7 +81,7 @@ static int not_for(const struct cbshm_setting *d, const struct cbshm_settings *s
     return problem(p, row, "%s is for policy: %s%s; this breaker's policy is %s", d->key,
                    (d->policies & CBSHM_FOR_RATE) ? "rate" : "consecutive",
                    (d->policies & CBSHM_FOR_SLOW_CALLS) ? ", or any policy with slow_call_duration"
-                                                         : "",
+                                                        : "",
                    policy);
 }
 
@@ -109,8 +109,8 @@ int cbshm__settings_check(const struct cbshm_settings *s, uint64_t given, struct
                        : SET_ROW_open_timeout_max;
         cbshm_setting_format(cbshm_setting_at(SET_ROW_open_timeout), s->open_timeout_ms, a,
                              sizeof a);
-        cbshm_setting_format(cbshm_setting_at(SET_ROW_open_timeout_max), s->open_timeout_max_ms,
-                             b, sizeof b);
+        cbshm_setting_format(cbshm_setting_at(SET_ROW_open_timeout_max), s->open_timeout_max_ms, b,
+                             sizeof b);
         return problem(p, row, "open_timeout_max %s is shorter than open_timeout %s", b, a);
     }
     if (s->window_type == CBSHM_WINDOW_TIME && s->window_duration_ms < s->window_buckets) {
@@ -201,9 +201,9 @@ int cbshm__name_problem(const char *name, size_t size, struct cbshm__problem *p)
 int cbshm__segment_problem(const char *name, size_t size, struct cbshm__problem *p)
 {
     if (memchr(name, '\0', size) == NULL || cbshm__check_segment_name(name) != 0)
-        return problem(p, -1, "invalid segment name '%.80s' (\"/name\", at most %d bytes, no other '/')",
-                       memchr(name, '\0', size) != NULL ? name : "(not terminated)",
-                       CBSHM_SEGMENT_NAME_MAX);
+        return problem(
+            p, -1, "invalid segment name '%.80s' (\"/name\", at most %d bytes, no other '/')",
+            memchr(name, '\0', size) != NULL ? name : "(not terminated)", CBSHM_SEGMENT_NAME_MAX);
     return 0;
 }
 
@@ -225,7 +225,8 @@ int cbshm_config_check(const struct cbshm_config *cfg, struct cbshm_diag *diag)
     }
     if (cbshm__mode_check(cfg->mode, &p) != 0)
         return report(diag, "mode", &p);
-    if (cfg->segment[0] != '\0' && cbshm__segment_problem(cfg->segment, sizeof cfg->segment, &p) != 0)
+    if (cfg->segment[0] != '\0' &&
+        cbshm__segment_problem(cfg->segment, sizeof cfg->segment, &p) != 0)
         return report(diag, "segment", &p);
     if (cfg->n_breakers > cfg->capacity) {
         problem(&p, -1, "%zu breakers exceed capacity %u", cfg->n_breakers, cfg->capacity);
@@ -243,7 +244,8 @@ int cbshm_config_check(const struct cbshm_config *cfg, struct cbshm_diag *diag)
         } else if (cbshm__settings_check(&bc->settings, given_in_code(&bc->settings), &p) != 0) {
             rc = report(diag, path, &p);
         } else if ((first = cbshm__nameset_add(&names, bc->name, (long)i)) >= 0) {
-            problem(&p, -1, "duplicate breaker name '%s' (first at breakers[%ld])", bc->name, first);
+            problem(&p, -1, "duplicate breaker name '%s' (first at breakers[%ld])", bc->name,
+                    first);
             rc = report(diag, path, &p);
         }
     }

@@ -303,8 +303,19 @@ static void test_config_rejects_contradictory_combinations(void **state)
     rejects("breakers:\n  - name: a\n    window_type: time\n    window_duration: 5ms\n"
             "    window_buckets: 10\n",
             4, 22, "breakers[0].window_duration", "cannot hold 10 buckets");
-    rejects("breakers:\n  - name: a\n    minimum_calls: 200\n", 3, 20, "breakers[0].minimum_calls",
-            "exceeds window_size 100");
+    rejects("breakers:\n  - name: a\n    policy: rate\n    minimum_calls: 200\n", 4, 20,
+            "breakers[0].minimum_calls", "exceeds window_size 100");
+    rejects("breakers:\n  - name: a\n    minimum_calls: 20\n", 3, 20, "breakers[0].minimum_calls",
+            "minimum_calls is for policy: rate, or any policy with slow_call_duration; this "
+            "breaker's policy is consecutive");
+    /* The slow-call rate uses minimum_calls under either policy. */
+    rejects("breakers:\n  - name: a\n    slow_call_duration: 1s\n    window_size: 10\n"
+            "    minimum_calls: 20\n",
+            5, 20, "breakers[0].minimum_calls", "exceeds window_size 10");
+    /* A contradiction the breaker inherited is reported at the breaker. */
+    rejects("defaults:\n  policy: rate\n  window_type: time\n  minimum_calls: 200\n"
+            "breakers:\n  - name: a\n    window_type: count\n",
+            6, 5, "breakers[0].minimum_calls", "exceeds window_size 100");
     /* Inherited settings are not the breaker's fault; its own are. */
     struct cbshm_config *cfg = NULL;
     struct cbshm_diag d;

@@ -75,7 +75,7 @@ CBSHM_API const char *cbshm_version(void);
     X(EPERM, -30814, "segment has unsafe ownership or permissions")                     \
     X(ERETIRED, -30815, "segment was destroyed")                                        \
     X(EINVAL, -30816, "invalid argument")                                               \
-    X(EPIDNS, -30817, "segment belongs to another PID namespace")                      \
+    X(EPIDNS, -30817, "segment belongs to another PID namespace")                       \
     X(ESTOPPED, -30818, "the callback stopped the walk")
 
 enum cbshm_error {
@@ -154,7 +154,8 @@ enum cbshm_window {
  * (cbshm_config_check says which).
  */
 struct cbshm_settings {
-    uint32_t failure_threshold;   /* consecutive policy: failures in a row that trip, 1..1000000, default 5 */
+    uint32_t
+        failure_threshold; /* consecutive policy: failures in a row that trip, 1..1000000, default 5 */
     uint32_t success_threshold;   /* probe successes that close, 1..1000000, default 1 */
     uint32_t half_open_max_calls; /* probes admitted at once, 1..CBSHM_PROBES_MAX, default 1 */
     uint32_t policy;              /* enum cbshm_policy, default CBSHM_POLICY_CONSECUTIVE */
@@ -162,21 +163,25 @@ struct cbshm_settings {
     uint64_t probe_timeout_ms;    /* a probe lease expires after this, 1..86400000, default 10000 */
     /* The window: the failure rate (rate policy) and the slow-call rate
        (both policies) are measured over it. */
-    uint32_t window_type;           /* enum cbshm_window, default CBSHM_WINDOW_COUNT */
-    uint32_t window_size;           /* count window: calls, 1..1000000, default 100 */
-    uint64_t window_duration_ms;    /* time window: length, window_buckets..86400000, default 60000 */
-    uint32_t window_buckets;        /* time window: 1..CBSHM_WINDOW_BUCKETS_MAX, default 10 */
-    uint32_t minimum_calls;         /* rates trip only from this many calls in the window, 1..1000000 (at most window_size), default 10 */
-    uint32_t failure_rate;          /* rate policy: trip at this percent of failures, 1..100, default 50 */
-    uint32_t slow_call_rate;        /* trip at this percent of slow calls, 1..100, default 100 */
-    uint64_t slow_call_duration_ms; /* a call this long is slow, 0..86400000; 0 (default): no slow-call detection */
+    uint32_t window_type;        /* enum cbshm_window, default CBSHM_WINDOW_COUNT */
+    uint32_t window_size;        /* count window: calls, 1..1000000, default 100 */
+    uint64_t window_duration_ms; /* time window: length, window_buckets..86400000, default 60000 */
+    uint32_t window_buckets;     /* time window: 1..CBSHM_WINDOW_BUCKETS_MAX, default 10 */
+    uint32_t
+        minimum_calls; /* rates trip only from this many calls in the window, 1..1000000 (at most window_size), default 10 */
+    uint32_t failure_rate;   /* rate policy: trip at this percent of failures, 1..100, default 50 */
+    uint32_t slow_call_rate; /* trip at this percent of slow calls, 1..100, default 100 */
+    uint64_t
+        slow_call_duration_ms; /* a call this long is slow, 0..86400000; 0 (default): no slow-call detection */
     /* Backoff of the open period after failed probes. */
     uint32_t backoff_multiplier;  /* hundredths: 100..10000, default 100 (no backoff) */
     uint32_t open_timeout_jitter; /* +- percent of each open period, 0..100, default 0 */
-    uint64_t open_timeout_max_ms; /* the open period never grows past this, open_timeout_ms..86400000, default 86400000 */
-    uint32_t min_failing_workers; /* trip only when this many processes failed, 0..16; 0 (default), 1: any */
-    uint32_t reserved0;           /* zero */
-    uint64_t reserved[8];         /* zero: room for the settings of later versions */
+    uint64_t
+        open_timeout_max_ms; /* the open period never grows past this, open_timeout_ms..86400000, default 86400000 */
+    uint32_t
+        min_failing_workers; /* trip only when this many processes failed, 0..16; 0 (default), 1: any */
+    uint32_t reserved0;      /* zero */
+    uint64_t reserved[8]; /* zero: room for the settings of later versions */
 };
 
 /* ---- The settings table ---------------------------------------------- */
@@ -408,12 +413,12 @@ CBSHM_API int cbshm_execute(struct cbshm_breaker *b, cbshm_call_fn fn, void *arg
  * caller (a stack or per-request variable); one ticket per admitted call.
  */
 struct cbshm_ticket {
-    uint64_t ctl;      /* internal: the breaker's control word at admission */
-    void *slot;        /* internal: the breaker in this process's mapping */
-    uint64_t token;    /* internal: probe lease token, when a probe */
-    uint64_t start_ns; /* internal: admission time, when slow calls are detected */
-    uint32_t flags;    /* internal: probe, pass-through, unguarded */
-    uint32_t lease;    /* internal: probe lease index, when a probe */
+    uint64_t ctl;         /* internal: the breaker's control word at admission */
+    void *slot;           /* internal: the breaker in this process's mapping */
+    uint64_t token;       /* internal: probe lease token, when a probe */
+    uint64_t start_ns;    /* internal: admission time, when slow calls are detected */
+    uint32_t flags;       /* internal: probe, pass-through, unguarded */
+    uint32_t lease;       /* internal: probe lease index, when a probe */
     uint64_t reserved[2]; /* internal: room for later versions */
 };
 
