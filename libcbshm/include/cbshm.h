@@ -154,33 +154,50 @@ enum cbshm_window {
  * (cbshm_config_check says which).
  */
 struct cbshm_settings {
-    uint32_t
-        failure_threshold; /* consecutive policy: failures in a row that trip, 1..1000000, default 5 */
-    uint32_t success_threshold;   /* probe successes that close, 1..1000000, default 1 */
-    uint32_t half_open_max_calls; /* probes admitted at once, 1..CBSHM_PROBES_MAX, default 1 */
-    uint32_t policy;              /* enum cbshm_policy, default CBSHM_POLICY_CONSECUTIVE */
-    uint64_t open_timeout_ms;     /* first open period, 1..86400000, default 30000 */
-    uint64_t probe_timeout_ms;    /* a probe lease expires after this, 1..86400000, default 10000 */
+    /* Consecutive policy: failures in a row that trip. 1..1000000, default 5. */
+    uint32_t failure_threshold;
+    /* Probe successes that close. 1..1000000, default 1. */
+    uint32_t success_threshold;
+    /* Probes admitted at once. 1..CBSHM_PROBES_MAX, default 1. */
+    uint32_t half_open_max_calls;
+    /* enum cbshm_policy, default CBSHM_POLICY_CONSECUTIVE (0). */
+    uint32_t policy;
+    /* The first open period. 1..86400000, default 30000. */
+    uint64_t open_timeout_ms;
+    /* A probe lease expires after this. 1..86400000, default 10000. */
+    uint64_t probe_timeout_ms;
     /* The window: the failure rate (rate policy) and the slow-call rate
-       (both policies) are measured over it. */
-    uint32_t window_type;        /* enum cbshm_window, default CBSHM_WINDOW_COUNT */
-    uint32_t window_size;        /* count window: calls, 1..1000000, default 100 */
-    uint64_t window_duration_ms; /* time window: length, window_buckets..86400000, default 60000 */
-    uint32_t window_buckets;     /* time window: 1..CBSHM_WINDOW_BUCKETS_MAX, default 10 */
-    uint32_t
-        minimum_calls; /* rates trip only from this many calls in the window, 1..1000000 (at most window_size), default 10 */
-    uint32_t failure_rate;   /* rate policy: trip at this percent of failures, 1..100, default 50 */
-    uint32_t slow_call_rate; /* trip at this percent of slow calls, 1..100, default 100 */
-    uint64_t
-        slow_call_duration_ms; /* a call this long is slow, 0..86400000; 0 (default): no slow-call detection */
-    /* Backoff of the open period after failed probes. */
-    uint32_t backoff_multiplier;  /* hundredths: 100..10000, default 100 (no backoff) */
-    uint32_t open_timeout_jitter; /* +- percent of each open period, 0..100, default 0 */
-    uint64_t
-        open_timeout_max_ms; /* the open period never grows past this, open_timeout_ms..86400000, default 86400000 */
-    uint32_t
-        min_failing_workers; /* trip only when this many processes failed, 0..16; 0 (default), 1: any */
-    uint32_t reserved0;      /* zero */
+       (both policies) are measured over it.
+       enum cbshm_window, default CBSHM_WINDOW_COUNT (0). */
+    uint32_t window_type;
+    /* Count window: calls it holds. 1..1000000, default 100. */
+    uint32_t window_size;
+    /* Time window: its length. window_buckets..86400000, default 60000. */
+    uint64_t window_duration_ms;
+    /* Time window: buckets. 1..CBSHM_WINDOW_BUCKETS_MAX, default 10. */
+    uint32_t window_buckets;
+    /* Rate policy, or slow calls: no rate trips with fewer calls in the
+       window. 1..1000000 and at most window_size, default 10. */
+    uint32_t minimum_calls;
+    /* Rate policy: trip at this percent of failures. 1..100, default 50. */
+    uint32_t failure_rate;
+    /* Slow calls: trip at this percent of slow calls. 1..100, default 100. */
+    uint32_t slow_call_rate;
+    /* A call this long is slow; 0 turns slow-call detection off.
+       0..86400000, default 0. */
+    uint64_t slow_call_duration_ms;
+    /* Backoff of the open period after failed probes, in hundredths.
+       100..10000, default 100 (no backoff). */
+    uint32_t backoff_multiplier;
+    /* +- percent of each open period. 0..100, default 0. */
+    uint32_t open_timeout_jitter;
+    /* The open period never grows past this. open_timeout_ms..86400000,
+       default 86400000. */
+    uint64_t open_timeout_max_ms;
+    /* Trip only when this many processes failed; 0 and 1: any.
+       0..16, default 0. */
+    uint32_t min_failing_workers;
+    uint32_t reserved0;   /* zero */
     uint64_t reserved[8]; /* zero: room for the settings of later versions */
 };
 
