@@ -167,7 +167,8 @@ static int parse_duration(struct parse *p, const yaml_node_t *n, const char *key
         return fail(p, n, key, "duration '%.80s' needs a unit (ms, s, m or h)", s);
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
         if (strcmp(u, units[i].unit) == 0) {
-            if (v > d->max / units[i].ms)
+            /* v <= max fits any unit's product; the range check follows. */
+            if (v > d->max)
                 return too_big(p, n, key, d);
             *out = v * units[i].ms;
             return 0;

@@ -1,0 +1,598 @@
+/*
+ * Unit: the settings table and the one validator. Every row is sane and
+ * round-trips through YAML; every contradiction reads the same through
+ * the YAML loader and through a configuration built in C (and
+ * cbshm_apply() refuses the latter, creating nothing); the segment name
+ * follows one rule; cbshm_foreach's stop is its own code; and the README,
+ * cbctl(1) and cbshm.h describe exactly the table's keys and defaults.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+static size_t n_settings(void)
+{
+    size_t n = 0;
+
+    while (cbshm_setting_at(n) != NULL)
+        n++;
+    return n;
+}
+
+static const struct cbshm_setting *setting(const char *key)
+{
+    const struct cbshm_setting *d = cbshm_setting_find(key);
+
+    if (d == NULL)
+        fail_msg("no setting '%s'", key);
+    return d;
+}
+
+static void test_every_setting_has_keys_a_help_line_and_a_default_in_range(void **state)
+{
+    const struct cbshm_setting *d, *e;
+    struct cbshm_settings s;
+
+    (void)state;
+    cbshm_settings_default(&s);
+    assert_true(n_settings() >= 18);
+    for (size_t i = 0; (d = cbshm_setting_at(i)) != NULL; i++) {
+        assert_non_null(d->key);
+        assert_non_null(d->help);
+        assert_true(strlen(d->help) > 10);
+        assert_true(d->min <= d->def && d->def <= d->max);
+        assert_int_equal(cbshm_setting_get(&s, d), d->def);
+        assert_true(d->policies != 0 && d->windows != 0);
+        /* Durations are milliseconds in JSON, and say so. */
+        if (d->type == CBSHM_SETTING_DURATION) {
+            char want[64];
+            snprintf(want, sizeof want, "%s_ms", d->key);
+            assert_string_equal(d->json_key, want);
+        } else {
+            assert_string_equal(d->json_key, d->key);
+        }
+        assert_true((d->type == CBSHM_SETTING_CHOICE) == (d->choices != NULL));
+        assert_ptr_equal(cbshm_setting_find(d->key), d);
+        assert_ptr_equal(cbshm_setting_find(d->json_key), d);
+        for (size_t j = 0; j < i; j++) {
+            e = cbshm_setting_at(j);
+            assert_string_not_equal(d->key, e->key);
+        }
+    }
+    assert_null(cbshm_setting_find("no_such_setting"));
+    assert_null(cbshm_setting_find(NULL));
+    assert_int_equal(cbshm_setting_get(&s, NULL), 0);
+    assert_int_equal(cbshm_setting_set(NULL, setting("policy"), 1), CBSHM_EINVAL);
+    assert_int_equal(cbshm_setting_set(&s, setting("policy"), 1ull << 33), CBSHM_EINVAL);
+    assert_int_equal(cbshm_setting_format(NULL, 1, (char[8]){0}, 8), CBSHM_EINVAL);
+    assert_int_equal(cbshm_setting_format(setting("policy"), 1, NULL, 8), CBSHM_EINVAL);
+}
+
+static void test_values_format_as_the_yaml_writes_them(void **state)
+{
+    static const struct {
+        const char *key;
+        uint64_t value;
+        const char *text;
+    } cases[] = {
+        {"open_timeout", 30000, "30s"},
+        {"open_timeout", 250, "250ms"},
+        {"open_timeout", 120000, "2m"},
+        {"open_timeout_max", 86400000, "24h"},
+        {"failure_rate", 50, "50%"},
+        {"backoff_multiplier", 150, "1.5"},
+        {"backoff_multiplier", 125, "1.25"},
+        {"backoff_multiplier", 200, "2"},
+        {"policy", 1, "rate"},
+        {"window_type", 0, "count"},
+        {"failure_threshold", 7, "7"},
+    };
+    char buf[32];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(
+            cbshm_setting_format(setting(cases[i].key), cases[i].value, buf, sizeof buf), 0);
+        assert_string_equal(buf, cases[i].text);
+    }
+}
+
+/* The YAML lines that make setting d apply, so it may be given. */
+static void context_for(const struct cbshm_setting *d, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    if ((d->policies & CBSHM_FOR_CONSECUTIVE) == 0 && (d->policies & CBSHM_FOR_RATE) != 0)
+        strncat(buf, "    policy: rate\n", size - strlen(buf) - 1);
+    if (d->policies == CBSHM_FOR_SLOW_CALLS)
+        strncat(buf, "    slow_call_duration: 1s\n", size - strlen(buf) - 1);
+    if (d->windows == CBSHM_FOR_TIME_WINDOW)
+        strncat(buf, "    window_type: time\n", size - strlen(buf) - 1);
+    if (strcmp(d->key, "window_duration") == 0)
+        strncat(buf, "    window_buckets: 1\n", size - strlen(buf) - 1);
+    if (strcmp(d->key, "window_buckets") == 0)
+        strncat(buf, "    window_duration: 24h\n", size - strlen(buf) - 1);
+    if (strcmp(d->key, "minimum_calls") == 0)
+        strncat(buf, "    window_size: 1000000\n", size - strlen(buf) - 1);
+    if (strcmp(d->key, "open_timeout_max") == 0)
+        strncat(buf, "    open_timeout: 1ms\n", size - strlen(buf) - 1);
+}
+
+static void test_every_value_in_range_round_trips_through_yaml(void **state)
+{
+    const struct cbshm_setting *d;
+
+    (void)state;
+    for (size_t i = 0; (d = cbshm_setting_at(i)) != NULL; i++) {
+        uint64_t values[] = {d->min, d->def, d->max, d->min + (d->max - d->min) / 3};
+        for (size_t k = 0; k < sizeof values / sizeof values[0]; k++) {
+            struct cbshm_config *cfg = NULL;
+            struct cbshm_diag diag;
+            char yaml[512], ctx[256], text[32];
+            int rc;
+
+            context_for(d, ctx, sizeof ctx);
+            cbshm_setting_format(d, values[k], text, sizeof text);
+            snprintf(yaml, sizeof yaml, "breakers:\n  - name: a\n%s    %s: \"%s\"\n", ctx, d->key,
+                     text);
+            rc = cbshm_config_load_string(yaml, strlen(yaml), "t.yaml", &cfg, &diag);
+            if (rc != 0)
+                fail_msg("%s: %s -> %s: %s", d->key, text, diag.key, diag.message);
+            assert_int_equal(cbshm_setting_get(&cfg->breakers[0].settings, d), values[k]);
+            assert_int_equal(cbshm_config_check(cfg, NULL), 0);
+            cbshm_config_free(cfg);
+        }
+    }
+}
+
+/*
+ * One contradiction: settings as raw values (the YAML writes them through
+ * cbshm_setting_format), and the key path and message both paths give.
+ */
+struct given {
+    const char *key;
+    uint64_t value;
+};
+struct contradiction {
+    struct given set[3];
+    const char *key;
+    const char *message;
+};
+
+static const struct contradiction contradictions[] = {
+    {{{"failure_rate", 30}},
+     "breakers[0].failure_rate",
+     "failure_rate is for policy: rate; this breaker's policy is consecutive"},
+    {{{"policy", 1}, {"failure_threshold", 3}},
+     "breakers[0].failure_threshold",
+     "failure_threshold is for policy: consecutive; this breaker's policy is rate"},
+    {{{"minimum_calls", 20}},
+     "breakers[0].minimum_calls",
+     "minimum_calls is for policy: rate, or any policy with slow_call_duration; this breaker's "
+     "policy is consecutive"},
+    {{{"slow_call_rate", 50}},
+     "breakers[0].slow_call_rate",
+     "slow_call_rate needs slow_call_duration"},
+    {{{"window_type", 1}, {"window_size", 10}},
+     "breakers[0].window_size",
+     "window_size is for window_type: count; this window is time"},
+    {{{"window_duration", 10000}},
+     "breakers[0].window_duration",
+     "window_duration is for window_type: time; this window is count"},
+    {{{"window_buckets", 5}},
+     "breakers[0].window_buckets",
+     "window_buckets is for window_type: time; this window is count"},
+    {{{"policy", 1}, {"minimum_calls", 200}},
+     "breakers[0].minimum_calls",
+     "minimum_calls 200 exceeds window_size 100: the window could never hold enough calls to "
+     "trip"},
+    {{{"policy", 1}, {"minimum_calls", 50}, {"window_size", 20}},
+     "breakers[0].minimum_calls",
+     "minimum_calls 50 exceeds window_size 20: the window could never hold enough calls to trip"},
+    {{{"open_timeout", 60000}, {"open_timeout_max", 30000}},
+     "breakers[0].open_timeout_max",
+     "open_timeout_max 30s is shorter than open_timeout 1m"},
+    {{{"window_type", 1}, {"window_duration", 5}, {"window_buckets", 10}},
+     "breakers[0].window_duration",
+     "window_duration 5ms cannot hold 10 buckets of 1ms or more"},
+    {{{"failure_threshold", 0}},
+     "breakers[0].failure_threshold",
+     "value 0 is out of range (1..1000000)"},
+    {{{"half_open_max_calls", 17}},
+     "breakers[0].half_open_max_calls",
+     "value 17 is out of range (1..16)"},
+    {{{"open_timeout", 0}}, "breakers[0].open_timeout", "value 0ms is out of range (1ms..24h)"},
+    {{{"probe_timeout", 90000000}},
+     "breakers[0].probe_timeout",
+     "value 25h is out of range (1ms..24h)"},
+    {{{"backoff_multiplier", 50}},
+     "breakers[0].backoff_multiplier",
+     "value 0.5 is out of range (1..100)"},
+    {{{"open_timeout_jitter", 150}},
+     "breakers[0].open_timeout_jitter",
+     "value 150 is out of range (0..100)"},
+    {{{"min_failing_workers", 17}},
+     "breakers[0].min_failing_workers",
+     "value 17 is out of range (0..16)"},
+};
+
+static int load_yaml(const struct contradiction *c, struct cbshm_diag *diag)
+{
+    struct cbshm_config *cfg = NULL;
+    char yaml[512] = "breakers:\n  - name: a\n", text[32];
+    int rc;
+
+    for (size_t i = 0; i < 3 && c->set[i].key != NULL; i++) {
+        const struct cbshm_setting *d = setting(c->set[i].key);
+        cbshm_setting_format(d, c->set[i].value, text, sizeof text);
+        snprintf(yaml + strlen(yaml), sizeof yaml - strlen(yaml), "    %s: \"%s\"\n", d->key, text);
+    }
+    rc = cbshm_config_load_string(yaml, strlen(yaml), "t.yaml", &cfg, diag);
+    assert_null(cfg);
+    return rc;
+}
+
+static void build_c(const struct contradiction *c, struct cbshm_config *cfg,
+                    struct cbshm_breaker_config *bc)
+{
+    memset(cfg, 0, sizeof *cfg);
+    memset(bc, 0, sizeof *bc);
+    cfg->capacity = 4;
+    cfg->mode = 0600;
+    cbshm_settings_default(&cfg->defaults);
+    strcpy(bc->name, "a");
+    cbshm_settings_default(&bc->settings);
+    for (size_t i = 0; i < 3 && c->set[i].key != NULL; i++)
+        assert_int_equal(cbshm_setting_set(&bc->settings, setting(c->set[i].key), c->set[i].value),
+                         0);
+    cfg->n_breakers = 1;
+    cfg->breakers = bc;
+}
+
+static void test_every_contradiction_reads_the_same_through_yaml_and_c(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof contradictions / sizeof contradictions[0]; i++) {
+        const struct contradiction *c = &contradictions[i];
+        struct cbshm_breaker_config bc;
+        struct cbshm_config cfg;
+        struct cbshm_diag y, d;
+        char seg[64];
+
+        assert_int_equal(load_yaml(c, &y), CBSHM_ECONFIG);
+        if (strcmp(y.key, c->key) != 0 || strcmp(y.message, c->message) != 0)
+            fail_msg("yaml case %zu: got %s: %s", i, y.key, y.message);
+        assert_string_equal(y.file, "t.yaml");
+        assert_true(y.line > 0);
+
+        build_c(c, &cfg, &bc);
+        assert_int_equal(cbshm_config_check(&cfg, &d), CBSHM_ECONFIG);
+        if (strcmp(d.key, c->key) != 0 || strcmp(d.message, c->message) != 0)
+            fail_msg("C case %zu: got %s: %s", i, d.key, d.message);
+        assert_string_equal(d.file, "");
+        assert_int_equal(d.line, 0);
+
+        /* cbshm_apply() refuses it the same way and creates nothing. */
+        assert_int_equal(cbshm_apply(&cfg, t_segment_name(seg), 0, NULL, NULL, NULL),
+                         CBSHM_ECONFIG);
+        assert_int_equal(cbshm_destroy(seg), CBSHM_ENOSEG);
+    }
+}
+
+/* The segment-wide keys, through both paths. */
+static void test_segment_keys_are_checked_the_same_through_yaml_and_c(void **state)
+{
+    static const struct {
+        const char *yaml;
+        uint32_t mode, capacity;
+        int duplicate, bad_name, too_many;
+        const char *key, *message;
+    } cases[] = {
+        {"mode: \"0666\"\n", 0666, 4, 0, 0, 0, "mode", "mode 0666 is writable by others; refusing"},
+        {"mode: \"0777\"\n", 0777, 4, 0, 0, 0, "mode", "mode 0777 is writable by others; refusing"},
+        {"mode: \"0000\"\n", 0, 4, 0, 0, 0, "mode", "mode 0000 must let the owner read and write"},
+        {"mode: \"0400\"\n", 0400, 4, 0, 0, 0, "mode",
+         "mode 0400 must let the owner read and write"},
+        {"mode: \"1600\"\n", 01600, 4, 0, 0, 0, "mode", "mode 1600 has bits beyond 0777"},
+        {"capacity: 0\n", 0600, 0, 0, 0, 0, "capacity", "value 0 is out of range (1..65536)"},
+        {"capacity: 65537\n", 0600, 65537, 0, 0, 0, "capacity",
+         "value 65537 is out of range (1..65536)"},
+        {"breakers:\n  - name: a\n  - name: a\n", 0600, 4, 1, 0, 0, "breakers[1]",
+         "duplicate breaker name 'a' (first at breakers[0])"},
+        {"breakers:\n  - name: has space\n", 0600, 4, 0, 1, 0, "breakers[0].name",
+         "invalid breaker name 'has space' (1..63 bytes of A-Z a-z 0-9 . _ : -)"},
+        {"capacity: 1\nbreakers:\n  - name: a\n  - name: b\n", 0600, 1, 0, 0, 1, "breakers",
+         "2 breakers exceed capacity 1"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct cbshm_config *loaded = NULL, cfg;
+        struct cbshm_breaker_config bc[2];
+        struct cbshm_diag y, d;
+        char seg[64];
+
+        assert_int_equal(
+            cbshm_config_load_string(cases[i].yaml, strlen(cases[i].yaml), "t.yaml", &loaded, &y),
+            CBSHM_ECONFIG);
+        if (strcmp(y.key, cases[i].key) != 0 || strcmp(y.message, cases[i].message) != 0)
+            fail_msg("yaml case %zu: got %s: %s", i, y.key, y.message);
+
+        memset(&cfg, 0, sizeof cfg);
+        memset(bc, 0, sizeof bc);
+        cfg.mode = cases[i].mode;
+        cfg.capacity = cases[i].capacity;
+        strcpy(bc[0].name, cases[i].bad_name ? "has space" : "a");
+        strcpy(bc[1].name, cases[i].duplicate ? "a" : "b");
+        cbshm_settings_default(&bc[0].settings);
+        cbshm_settings_default(&bc[1].settings);
+        cfg.breakers = bc;
+        cfg.n_breakers = cases[i].duplicate || cases[i].too_many ? 2 : 1;
+        assert_int_equal(cbshm_config_check(&cfg, &d), CBSHM_ECONFIG);
+        if (strcmp(d.key, cases[i].key) != 0 || strcmp(d.message, cases[i].message) != 0)
+            fail_msg("C case %zu: got %s: %s", i, d.key, d.message);
+        assert_int_equal(cbshm_apply(&cfg, t_segment_name(seg), 0, NULL, NULL, NULL),
+                         CBSHM_ECONFIG);
+        assert_int_equal(cbshm_destroy(seg), CBSHM_ENOSEG);
+    }
+}
+
+static void test_the_c_path_refuses_reserved_fields_and_bad_arguments(void **state)
+{
+    struct cbshm_breaker_config bc;
+    struct cbshm_config cfg;
+    struct cbshm_diag d;
+
+    (void)state;
+    memset(&cfg, 0, sizeof cfg);
+    memset(&bc, 0, sizeof bc);
+    cfg.capacity = 1;
+    cfg.mode = 0600;
+    strcpy(bc.name, "a");
+    cbshm_settings_default(&bc.settings);
+    bc.settings.reserved[3] = 1;
+    cfg.breakers = &bc;
+    cfg.n_breakers = 1;
+    assert_int_equal(cbshm_config_check(&cfg, &d), CBSHM_ECONFIG);
+    assert_string_equal(d.key, "breakers[0]");
+    assert_non_null(strstr(d.message, "reserved"));
+    bc.settings.reserved[3] = 0;
+    bc.settings.policy = 2;
+    assert_int_equal(cbshm_config_check(&cfg, &d), CBSHM_ECONFIG);
+    assert_string_equal(d.key, "breakers[0].policy");
+    assert_string_equal(d.message, "value 2 is not consecutive or rate");
+    bc.settings.policy = 0;
+    memset(bc.name, 'x', sizeof bc.name); /* not terminated */
+    assert_int_equal(cbshm_config_check(&cfg, &d), CBSHM_ECONFIG);
+    assert_string_equal(d.key, "breakers[0].name");
+    strcpy(bc.name, "a");
+    assert_int_equal(cbshm_config_check(&cfg, &d), 0);
+    assert_int_equal(cbshm_config_check(NULL, &d), CBSHM_EINVAL);
+    cfg.breakers = NULL;
+    assert_int_equal(cbshm_config_check(&cfg, &d), CBSHM_EINVAL);
+}
+
+/* A consecutive breaker that inherits rate settings from defaults is fine,
+   and those settings, meaningless to it, go back to their defaults. */
+static void test_inherited_settings_that_do_not_apply_return_to_their_defaults(void **state)
+{
+    static const char yaml[] = "defaults:\n  policy: rate\n  failure_rate: 30\n"
+                               "  minimum_calls: 20\nbreakers:\n  - name: c\n"
+                               "    policy: consecutive\n  - name: r\n";
+    struct cbshm_config *cfg = NULL;
+    struct cbshm_diag d;
+
+    (void)state;
+    assert_int_equal(cbshm_config_load_string(yaml, strlen(yaml), "t.yaml", &cfg, &d), 0);
+    assert_int_equal(cfg->breakers[0].settings.failure_rate, 50);
+    assert_int_equal(cfg->breakers[0].settings.minimum_calls, 10);
+    assert_int_equal(cfg->breakers[1].settings.failure_rate, 30);
+    assert_int_equal(cfg->breakers[1].settings.minimum_calls, 20);
+    assert_int_equal(cbshm_config_check(cfg, &d), 0);
+    cbshm_config_free(cfg);
+}
+
+static void test_the_segment_is_the_argument_then_the_file_then_the_environment(void **state)
+{
+    struct cbshm_config cfg;
+
+    (void)state;
+    memset(&cfg, 0, sizeof cfg);
+    strcpy(cfg.segment, "/from-file");
+    setenv("CBSHM_SEGMENT", "/from-env", 1);
+    assert_string_equal(cbshm_config_segment(&cfg, "/given"), "/given");
+    assert_string_equal(cbshm_config_segment(&cfg, NULL), "/from-file");
+    assert_string_equal(cbshm_config_segment(&cfg, ""), "/from-file");
+    cfg.segment[0] = '\0';
+    assert_string_equal(cbshm_config_segment(&cfg, NULL), "/from-env");
+    assert_string_equal(cbshm_config_segment(NULL, NULL), "/from-env");
+    unsetenv("CBSHM_SEGMENT");
+    assert_string_equal(cbshm_config_segment(NULL, NULL), "/cbshm");
+}
+
+static int stop_at_second(void *ctx, const struct cbshm_snapshot *s)
+{
+    int *seen = ctx;
+
+    (void)s;
+    return ++*seen == 2 ? -1 : 0; /* -1 is -EPERM: it must not come back */
+}
+
+static void test_foreach_stopped_by_its_callback_returns_estopped(void **state)
+{
+    struct cbshm *shm;
+    char seg[64];
+    int seen = 0;
+
+    (void)state;
+    t_apply(t_segment_name(seg), "breakers:\n  - name: a\n  - name: b\n  - name: c\n");
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_foreach(shm, stop_at_second, &seen), CBSHM_ESTOPPED);
+    assert_int_equal(seen, 2);
+    assert_string_equal(cbshm_errname(CBSHM_ESTOPPED), "CBSHM_ESTOPPED");
+    cbshm_close(shm);
+    cbshm_destroy(seg);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    long n;
+
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    rewind(f);
+    buf = calloc(1, (size_t)n + 1);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    return buf;
+}
+
+/* The README's words for the policies and windows a setting is valid with. */
+static void policy_words(const struct cbshm_setting *d, char *buf, size_t size)
+{
+    unsigned p = d->policies & (CBSHM_FOR_CONSECUTIVE | CBSHM_FOR_RATE);
+    const char *base = p == (CBSHM_FOR_CONSECUTIVE | CBSHM_FOR_RATE) ? "both"
+                       : p == CBSHM_FOR_RATE                         ? "rate"
+                                                                     : "consecutive";
+
+    if (d->policies == CBSHM_FOR_SLOW_CALLS)
+        snprintf(buf, size, "both, with `slow_call_duration`");
+    else if (d->policies & CBSHM_FOR_SLOW_CALLS)
+        snprintf(buf, size, "%s, or both with `slow_call_duration`", base);
+    else
+        snprintf(buf, size, "%s", base);
+}
+
+static const char *window_words(const struct cbshm_setting *d)
+{
+    return d->windows == CBSHM_FOR_COUNT_WINDOW  ? "count"
+           : d->windows == CBSHM_FOR_TIME_WINDOW ? "time"
+                                                 : "both";
+}
+
+static void test_the_readme_lists_every_setting_with_its_default_policy_and_window(void **state)
+{
+    char *readme = slurp(SOURCE_DIR "/README.md"), *at, *end, *line;
+    size_t seen = 0;
+
+    (void)state;
+    assert_non_null(at = strstr(readme, "\n### Breaker settings\n"));
+    assert_non_null(at = strstr(at, "|---|"));
+    at = strchr(at, '\n') + 1;
+    for (; *at == '|'; at = end + 1) {
+        char cell[7][160], want[160];
+        const struct cbshm_setting *d;
+        size_t n = 0;
+
+        end = strchr(at, '\n');
+        *end = '\0';
+        line = at + 1;
+        for (char *bar; n < 7 && (bar = strchr(line, '|')) != NULL; line = bar + 1, n++) {
+            size_t len = (size_t)(bar - line);
+            snprintf(cell[n], sizeof cell[n], "%.*s", (int)len, line);
+            /* trim */
+            while (cell[n][0] == ' ')
+                memmove(cell[n], cell[n] + 1, strlen(cell[n]));
+            while (cell[n][0] != '\0' && cell[n][strlen(cell[n]) - 1] == ' ')
+                cell[n][strlen(cell[n]) - 1] = '\0';
+        }
+        assert_int_equal(n, 7);
+        assert_true(cell[0][0] == '`');
+        cell[0][strlen(cell[0]) - 1] = '\0';
+        if ((d = cbshm_setting_find(cell[0] + 1)) == NULL || strcmp(d->key, cell[0] + 1) != 0)
+            fail_msg("README names '%s', which is not a setting", cell[0] + 1);
+        cbshm_setting_format(d, d->def, want + 1, sizeof want - 2);
+        want[0] = '`';
+        strcat(want, "`");
+        if (strcmp(cell[2], want) != 0)
+            fail_msg("README: %s defaults to %s, the table to %s", d->key, cell[2], want);
+        policy_words(d, want, sizeof want);
+        if (strcmp(cell[4], want) != 0)
+            fail_msg("README: %s is valid with %s, the table says %s", d->key, cell[4], want);
+        if (strcmp(cell[5], window_words(d)) != 0)
+            fail_msg("README: %s window %s, the table says %s", d->key, cell[5], window_words(d));
+        seen++;
+    }
+    assert_int_equal(seen, n_settings());
+    free(readme);
+}
+
+static void test_cbctl_man_page_lists_every_setting_and_no_other(void **state)
+{
+    char *man = slurp(SOURCE_DIR "/man/cbctl.1"), *at, *end;
+    size_t seen = 0;
+
+    (void)state;
+    assert_non_null(at = strstr(man, "\n.SS Breaker settings\n"));
+    assert_non_null(end = strstr(at, "\n.SH "));
+    *end = '\0';
+    while ((at = strstr(at, "\n.BR ")) != NULL) {
+        const struct cbshm_setting *d;
+        char key[64], def[48], want[64];
+
+        at += 5;
+        assert_int_equal(sscanf(at, "%63s", key), 1);
+        if ((d = cbshm_setting_find(key)) == NULL || strcmp(d->key, key) != 0)
+            fail_msg("cbctl(1) names '%s', which is not a setting", key);
+        cbshm_setting_format(d, d->def, def, sizeof def);
+        snprintf(want, sizeof want, "default \\fB%s\\fR)", def);
+        if (strstr(at, want) == NULL || strstr(at, want) > strchr(at, '\n'))
+            fail_msg("cbctl(1): %s does not say '%s'", key, want);
+        seen++;
+    }
+    assert_int_equal(seen, n_settings());
+    free(man);
+}
+
+/* The installed header is the contract: each field names its default. */
+static void test_the_header_gives_every_settings_default(void **state)
+{
+    char *h = slurp(SOURCE_DIR "/libcbshm/include/cbshm.h"), *body, *end;
+    const struct cbshm_setting *d;
+
+    (void)state;
+    assert_non_null(body = strstr(h, "struct cbshm_settings {"));
+    assert_non_null(end = strstr(body, "\n};"));
+    *end = '\0';
+    for (size_t i = 0; (d = cbshm_setting_at(i)) != NULL; i++) {
+        char field[80], want[48], *at, *comment;
+
+        snprintf(field, sizeof field, " %s;", d->json_key);
+        if ((at = strstr(body, field)) == NULL)
+            fail_msg("cbshm.h: struct cbshm_settings has no field %s", d->json_key);
+        /* The field's comment is the one just above it. */
+        *at = '\0';
+        comment = strrchr(body, '/');
+        while (comment > body && !(comment[0] == '/' && comment[1] == '*'))
+            comment--;
+        snprintf(want, sizeof want, "default %llu", (unsigned long long)d->def);
+        if (d->type == CBSHM_SETTING_CHOICE)
+            snprintf(want, sizeof want, "(%llu)", (unsigned long long)d->def);
+        if (strstr(comment, want) == NULL)
+            fail_msg("cbshm.h: the comment of %s does not say '%s'", d->json_key, want);
+        *at = ' ';
+    }
+    free(h);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_every_setting_has_keys_a_help_line_and_a_default_in_range),
+    cmocka_unit_test(test_values_format_as_the_yaml_writes_them),
+    cmocka_unit_test(test_every_value_in_range_round_trips_through_yaml),
+    cmocka_unit_test(test_every_contradiction_reads_the_same_through_yaml_and_c),
+    cmocka_unit_test(test_segment_keys_are_checked_the_same_through_yaml_and_c),
+    cmocka_unit_test(test_the_c_path_refuses_reserved_fields_and_bad_arguments),
+    cmocka_unit_test(test_inherited_settings_that_do_not_apply_return_to_their_defaults),
+    cmocka_unit_test(test_the_segment_is_the_argument_then_the_file_then_the_environment),
+    cmocka_unit_test(test_foreach_stopped_by_its_callback_returns_estopped),
+    cmocka_unit_test(test_the_readme_lists_every_setting_with_its_default_policy_and_window),
+    cmocka_unit_test(test_cbctl_man_page_lists_every_setting_and_no_other),
+    cmocka_unit_test(test_the_header_gives_every_settings_default),
+};
+T_MAIN(tests)
