@@ -376,6 +376,47 @@ static void test_the_readme_names_every_command_and_only_their_options(void **st
             fail_msg("README.md's cbctl section does not list %s", cmds.v[i]);
 }
 
+/* The help rows start their text in one column, and --json is -j wherever it is taken. */
+static void test_command_help_rows_line_up_and_json_is_the_same_option_everywhere(void **state)
+{
+    static struct names cmds, global;
+    struct run r;
+
+    (void)state;
+    cmds.n = global.n = 0;
+    table_commands(&cmds, &global);
+    for (size_t i = 0; i < cmds.n; i++) {
+        struct names opts = {.n = 0};
+        const char *p;
+        int column = -1;
+        assert_int_equal(cbctl(&r, cmds.v[i], "--help", NULL)->status, 0);
+        assert_non_null(p = strstr(r.out, "\noptions:\n"));
+        for (p += strlen("\noptions:\n"); *p == ' '; p = strchr(p, '\n') + 1) {
+            const char *text = p;
+            for (;;) { /* past "-i, --interval MS" to the help text */
+                text += strspn(text, " ");
+                if (*text != '-' && !isupper((unsigned char)*text))
+                    break;
+                text += strcspn(text, " ");
+            }
+            if (column < 0)
+                column = (int)(text - p);
+            if ((int)(text - p) != column)
+                fail_msg("cbctl %s --help: rows do not line up:\n%s", cmds.v[i], r.out);
+        }
+        table_options(cmds.v[i], &opts);
+        if (names_has(&opts, "--json") != names_has(&opts, "-j"))
+            fail_msg("cbctl %s: --json without -j", cmds.v[i]);
+        if (!names_has(&opts, "--json")) {
+            assert_int_equal(cbctl(&r, cmds.v[i], "--json", NULL)->status, 2);
+            assert_non_null(strstr(r.err, "unknown or incomplete option '--json'"));
+        }
+    }
+    assert_int_equal(cbctl(&r, "-s", "/cbshm-cli-no-such-segment", "list", "-j", NULL)->status, 1);
+    assert_non_null(strstr(r.err, "cbctl: list: segment /cbshm-cli-no-such-segment: segment does "
+                                  "not exist"));
+}
+
 static void test_usage_errors_exit_2_with_a_message(void **state)
 {
     struct run r;
@@ -977,6 +1018,7 @@ static const struct CMUnitTest tests[] = {
     T(test_every_command_has_its_own_help),
     T(test_the_man_page_documents_every_option_of_every_command_and_no_other),
     T(test_the_readme_names_every_command_and_only_their_options),
+    T(test_command_help_rows_line_up_and_json_is_the_same_option_everywhere),
     T(test_usage_errors_exit_2_with_a_message),
     T(test_apply_creates_and_a_second_apply_reports_no_changes),
     T(test_apply_reports_each_change_it_makes),
