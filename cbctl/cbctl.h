@@ -1,9 +1,12 @@
 /*
- * Declarations shared by cbctl's command files: the command table entry,
- * exit codes, and helpers for messages and output.
+ * Declarations shared by cbctl's command files: the command entry each
+ * cmd_<verb>.c defines, the values main.c parses for it, exit codes, and
+ * helpers for messages and output.
  */
 #ifndef CBCTL_H
 #define CBCTL_H
+
+#include <stddef.h>
 
 #include <jansson.h>
 
@@ -14,41 +17,121 @@
 #define CBCTL_FAILED 1
 #define CBCTL_USAGE  2
 #define CBCTL_CONFIG 3
+/* Not an exit code: "carry on", from a step that could also end the run. */
+#define CBCTL_CONTINUE (-1)
 
 struct cbctl {
     const char *segment;       /* --segment, or NULL */
     const char *segment_final; /* what a command that needs one uses */
 };
 
+/*
+ * What cbctl parsed for a command (options.c): every option any command has lands in
+ * one field here (each option row names its field), then the operands.
+ * Zero, NULL or the row's default where an option was not given.
+ */
+struct cbctl_args {
+    int json;         /* --json */
+    int all;          /* --all */
+    int dry_run;      /* apply --dry-run */
+    int follow;       /* events --follow */
+    const char *file; /* apply --file */
+    long interval_ms; /* watch, events --interval */
+    long count;       /* watch --count */
+    char **names;     /* the operands: breaker names */
+    int n_names;
+};
+
+/* How an option row stores what it was given. */
+enum cbctl_option_kind {
+    CBCTL_OPTION_SWITCH, /* no argument: sets an int to 1 */
+    CBCTL_OPTION_STRING, /* a const char * */
+    CBCTL_OPTION_NUMBER, /* a long from lo to hi, else a usage error */
+    CBCTL_OPTION_HELP,   /* --help, which every command has */
+};
+
+/* One option: parsed, shown in the synopsis and listed in --help from this row. */
+struct cbctl_option {
+    const char *name; /* long name, without "--"; NULL ends a table */
+    int letter;       /* short option, or 0 */
+    const char *arg;  /* the argument's name in help ("MS"), or NULL for a switch */
+    const char *help; /* one line for --help */
+    enum cbctl_option_kind kind;
+    size_t value;         /* offsetof(struct cbctl_args, field) */
+    long lo, hi, initial; /* a number's range and its value when not given */
+    int required;         /* a usage error when not given */
+};
+
+/* Option rows, as in git's OPT_BOOL(): the field is a struct cbctl_args member. */
+#define CBCTL_SWITCH(name_, letter_, field, help_)                                    \
+    {                                                                                 \
+        .name = name_, .letter = letter_, .help = help_, .kind = CBCTL_OPTION_SWITCH, \
+        .value = offsetof(struct cbctl_args, field)                                   \
+    }
+#define CBCTL_STRING(name_, letter_, arg_, field, required_, help_)                                \
+    {                                                                                              \
+        .name = name_, .letter = letter_, .arg = arg_, .help = help_, .kind = CBCTL_OPTION_STRING, \
+        .value = offsetof(struct cbctl_args, field), .required = required_                         \
+    }
+#define CBCTL_NUMBER(name_, letter_, arg_, field, lo_, hi_, initial_, help_)                       \
+    {                                                                                              \
+        .name = name_, .letter = letter_, .arg = arg_, .help = help_, .kind = CBCTL_OPTION_NUMBER, \
+        .value = offsetof(struct cbctl_args, field), .lo = lo_, .hi = hi_, .initial = initial_     \
+    }
+#define CBCTL_OPTIONS_END \
+    {                     \
+        .name = NULL      \
+    }
+
+/*
+ * Whether cbctl attaches to the segment before the command runs. Both
+ * kinds call cbshm_open today: the library has no read-only mapping yet.
+ * The distinction is kept so that, once it has one, the commands that only
+ * read map the segment read-only and cannot scribble on it.
+ */
+enum cbctl_attach {
+    CBCTL_ATTACH_NONE,  /* the command deals with the segment itself */
+    CBCTL_ATTACH_READ,  /* reads breakers (will map read-only) */
+    CBCTL_ATTACH_WRITE, /* changes breakers */
+};
+
+/* The breaker names a command takes as operands. */
+enum cbctl_names {
+    CBCTL_NAMES_NONE,   /* no operands */
+    CBCTL_NAMES_ONE,    /* exactly one NAME */
+    CBCTL_NAMES_SOME,   /* NAME..., at least one */
+    CBCTL_NAMES_OR_ALL, /* NAME... or --all (added for it), not both */
+};
+
+/*
+ * A command, defined in its cmd_<verb>.c and listed in main.c. main.c does
+ * the common set-up from it - options, operands, --help, --json, --all,
+ * attaching - and then calls run with the segment (NULL unless attached;
+ * main.c closes it afterwards) and what it parsed.
+ */
 struct cbctl_cmd {
     const char *name;
-    int (*run)(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, char **argv);
-    const char *usage;   /* after "cbctl [global options] <name> " */
-    const char *summary; /* one line */
-    const char *help;    /* the command's options, one per line */
+    const char *summary;                /* one line, without a full stop */
+    const struct cbctl_option *options; /* ended by CBCTL_OPTIONS_END, or NULL */
+    enum cbctl_attach attach;
+    enum cbctl_names names;
+    const char *json; /* the help line of --json, or NULL where there is none */
+    int (*run)(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *args);
 };
 
 /* main.c */
 __attribute__((format(printf, 1, 2))) void cbctl_err(const char *fmt, ...);
-int cbctl_usage_error(const struct cbctl_cmd *cmd, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-void cbctl_command_help(const struct cbctl_cmd *cmd);
-/*
- * Parses the options the simple commands share: --help, and --json and
- * --all where the command accepts them (json/all NULL when it does not).
- * Returns -1 to go on with argv[optind..], or an exit code to return.
- */
-int cbctl_parse_options(const struct cbctl_cmd *cmd, int argc, char **argv, int *json, int *all);
-/* The end of every getopt switch: --help (exit code 0 after printing the
-   command's help), or a usage error naming the option. */
-int cbctl_other_option(const struct cbctl_cmd *cmd, int c, char **argv);
-/* An option's number in lo..hi into *out (-1), or a usage error naming
-   the option, the range and what was given. */
-int cbctl_parse_number(const struct cbctl_cmd *cmd, const char *option, const char *arg, long lo,
-                       long hi, long *out);
-int cbctl_attach(struct cbctl *ctl, const char *what, struct cbshm **out);
 /* "cbctl: WHAT: segment NAME: why", saying which versions met on a skew. */
 void cbctl_segment_error(const char *what, const char *segment, int rc);
+
+/* options.c */
+/*
+ * Parses argv (argv[0] is the command's name) into *out from cmd's option
+ * rows, then checks the operands against cmd->names. Returns CBCTL_CONTINUE
+ * to go on, CBCTL_OK after printing --help, or CBCTL_USAGE after a message
+ * and the usage line on stderr.
+ */
+int cbctl_args_parse(const struct cbctl_cmd *cmd, int argc, char **argv, struct cbctl_args *out);
 
 /* output.c */
 const char *cbctl_state_name(enum cbshm_state s);
@@ -72,16 +155,19 @@ int cbctl_print_json(json_t *doc);
 void cbctl_print_show(const struct cbshm_snapshot *s);
 void cbctl_format_ms(char *buf, size_t size, uint64_t ms);
 
-/* Commands, one file each. */
-int cbctl_cmd_apply(struct cbctl *, const struct cbctl_cmd *, int, char **);
-int cbctl_cmd_list(struct cbctl *, const struct cbctl_cmd *, int, char **);
-int cbctl_cmd_show(struct cbctl *, const struct cbctl_cmd *, int, char **);
-int cbctl_cmd_reset(struct cbctl *, const struct cbctl_cmd *, int, char **);
-int cbctl_cmd_mode(struct cbctl *, const struct cbctl_cmd *, int, char **);
-int cbctl_cmd_check(struct cbctl *, const struct cbctl_cmd *, int, char **);
-int cbctl_cmd_destroy(struct cbctl *, const struct cbctl_cmd *, int, char **);
-int cbctl_cmd_metrics(struct cbctl *, const struct cbctl_cmd *, int, char **);
-int cbctl_cmd_events(struct cbctl *, const struct cbctl_cmd *, int, char **);
-int cbctl_cmd_watch(struct cbctl *, const struct cbctl_cmd *, int, char **);
+/* Commands, one entry each, defined in cmd_<verb>.c. */
+extern const struct cbctl_cmd cbctl_cmd_apply;
+extern const struct cbctl_cmd cbctl_cmd_list;
+extern const struct cbctl_cmd cbctl_cmd_show;
+extern const struct cbctl_cmd cbctl_cmd_reset;
+extern const struct cbctl_cmd cbctl_cmd_open; /* the four mode commands: cmd_mode.c */
+extern const struct cbctl_cmd cbctl_cmd_close;
+extern const struct cbctl_cmd cbctl_cmd_disable;
+extern const struct cbctl_cmd cbctl_cmd_enable;
+extern const struct cbctl_cmd cbctl_cmd_check;
+extern const struct cbctl_cmd cbctl_cmd_metrics;
+extern const struct cbctl_cmd cbctl_cmd_watch;
+extern const struct cbctl_cmd cbctl_cmd_events;
+extern const struct cbctl_cmd cbctl_cmd_destroy;
 
 #endif

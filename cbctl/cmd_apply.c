@@ -2,8 +2,6 @@
  * cbctl apply -f FILE [--dry-run]: create the segment from YAML or
  * reconcile it in place, printing each change; "no changes" otherwise.
  */
-#define _GNU_SOURCE
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,39 +55,16 @@ static void on_change(void *ctx, const struct cbshm_change *c)
     }
 }
 
-int cbctl_cmd_apply(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, char **argv)
+static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *args)
 {
-    static const struct option opts[] = {
-        {"file", required_argument, NULL, 'f'},
-        {"dry-run", no_argument, NULL, 'n'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     struct cbshm_config *cfg = NULL;
     struct cbshm_diag diag;
-    const char *file = NULL, *segment;
-    unsigned flags = 0, changes = 0;
+    const char *file = args->file, *segment;
+    unsigned flags = args->dry_run ? CBSHM_APPLY_DRY_RUN : 0, changes = 0;
     struct apply_out out;
-    int c, rc;
+    int rc;
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "f:nh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'f':
-            file = optarg;
-            break;
-        case 'n':
-            flags |= CBSHM_APPLY_DRY_RUN;
-            break;
-        default:
-            return cbctl_other_option(cmd, c, argv);
-        }
-    }
-    if (file == NULL)
-        return cbctl_usage_error(cmd, "-f FILE is required");
-    if (optind < argc)
-        return cbctl_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-
+    (void)shm; /* apply creates the segment itself, through the library */
     rc = cbshm_config_load_file(file, &cfg, &diag);
     if (rc == CBSHM_ECONFIG) {
         fprintf(stderr, "%s:%u:%u: %s%s%s\n", diag.file, diag.line, diag.column,
@@ -120,3 +95,18 @@ int cbctl_cmd_apply(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, ch
     cbshm_config_free(cfg);
     return CBCTL_OK;
 }
+
+static const struct cbctl_option options[] = {
+    CBCTL_STRING("file", 'f', "FILE", file, 1, "the YAML configuration"),
+    CBCTL_SWITCH("dry-run", 'n', dry_run, "say what would change, change nothing"),
+    CBCTL_OPTIONS_END,
+};
+
+const struct cbctl_cmd cbctl_cmd_apply = {
+    .name = "apply",
+    .summary = "create the segment from YAML, or reconcile it in place",
+    .options = options,
+    .attach = CBCTL_ATTACH_NONE,
+    .names = CBCTL_NAMES_NONE,
+    .run = run,
+};

@@ -2,8 +2,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 
-#include <unistd.h>
-
 #include "cbctl.h"
 
 static void report(void *ctx, const char *message)
@@ -11,23 +9,14 @@ static void report(void *ctx, const char *message)
     cbctl_err("check: %s: %s", (const char *)ctx, message);
 }
 
-int cbctl_cmd_check(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, char **argv)
+static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *args)
 {
     struct cbshm_info info;
-    struct cbshm *shm;
     int rc;
 
-    if ((rc = cbctl_parse_options(cmd, argc, argv, NULL, NULL)) >= 0)
-        return rc;
-    if (optind < argc)
-        return cbctl_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    if ((rc = cbshm_open(ctl->segment_final, 0, &shm)) != 0) {
-        cbctl_segment_error("check", ctl->segment_final, rc);
-        return CBCTL_FAILED;
-    }
+    (void)args;
     rc = cbshm_check(shm, report, (void *)ctl->segment_final);
     cbshm_info(shm, &info);
-    cbshm_close(shm);
     if (rc < 0) {
         cbctl_err("check: segment %s: %s", ctl->segment_final, cbshm_strerror(rc));
         return CBCTL_FAILED;
@@ -42,3 +31,11 @@ int cbctl_cmd_check(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, ch
            info.segment_bytes, info.bytes_per_breaker, info.lock_repairs);
     return CBCTL_OK;
 }
+
+const struct cbctl_cmd cbctl_cmd_check = {
+    .name = "check",
+    .summary = "validate the segment: header, table, index, leases",
+    .attach = CBCTL_ATTACH_READ,
+    .names = CBCTL_NAMES_NONE,
+    .run = run,
+};

@@ -1,18 +1,14 @@
 /* cbctl destroy: remove the segment. Attached workers keep running, fail-open. */
 #include <stdio.h>
 
-#include <unistd.h>
-
 #include "cbctl.h"
 
-int cbctl_cmd_destroy(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, char **argv)
+static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *args)
 {
     int rc;
 
-    if ((rc = cbctl_parse_options(cmd, argc, argv, NULL, NULL)) >= 0)
-        return rc;
-    if (optind < argc)
-        return cbctl_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    (void)shm; /* removing a segment needs no mapping of it, and works on a foreign one */
+    (void)args;
     if ((rc = cbshm_destroy(ctl->segment_final)) != 0) {
         cbctl_err("destroy: segment %s: %s", ctl->segment_final, cbshm_strerror(rc));
         return CBCTL_FAILED;
@@ -20,3 +16,11 @@ int cbctl_cmd_destroy(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, 
     printf("destroyed segment %s\n", ctl->segment_final);
     return CBCTL_OK;
 }
+
+const struct cbctl_cmd cbctl_cmd_destroy = {
+    .name = "destroy",
+    .summary = "remove the segment (attached workers fail open)",
+    .attach = CBCTL_ATTACH_NONE,
+    .names = CBCTL_NAMES_NONE,
+    .run = run,
+};

@@ -5,8 +5,6 @@
  * or SIGTERM; with --json it prints one JSON object per line, else one
  * JSON array.
  */
-#define _GNU_SOURCE
-#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -60,46 +58,17 @@ static void print_line(const struct cbshm_event *e, uint64_t now)
            kind_name(e->kind), side(e, e->from), side(e, e->to), cause_name(e->cause), e->pid);
 }
 
-int cbctl_cmd_events(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, char **argv)
+static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *args)
 {
-    static const struct option opts[] = {
-        {"follow", no_argument, NULL, 'f'},
-        {"json", no_argument, NULL, 'j'},
-        {"interval", required_argument, NULL, 'i'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     struct cbshm_event batch[64];
-    struct cbshm *shm;
     json_t *arr = NULL;
     uint64_t cursor = 0, lost;
-    long interval_ms = 200;
-    int follow = 0, json = 0, c, err, rc = CBCTL_OK;
+    long interval_ms = args->interval_ms;
+    int follow = args->follow, json = args->json, rc = CBCTL_OK;
     size_t n;
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "fji:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'f':
-            follow = 1;
-            break;
-        case 'j':
-            json = 1;
-            break;
-        case 'i':
-            if ((err = cbctl_parse_number(cmd, "--interval", optarg, 10, 60000, &interval_ms)) >= 0)
-                return err;
-            break;
-        default:
-            return cbctl_other_option(cmd, c, argv);
-        }
-    }
-    if (optind < argc)
-        return cbctl_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    if (cbctl_attach(ctl, "events", &shm) != 0)
-        return CBCTL_FAILED;
+    (void)ctl;
     if (json && !follow && (arr = json_array()) == NULL) {
-        cbshm_close(shm);
         cbctl_err("events: out of memory");
         return CBCTL_FAILED;
     }
@@ -136,9 +105,25 @@ int cbctl_cmd_events(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, c
         struct timespec pause = {interval_ms / 1000, (interval_ms % 1000) * 1000000L};
         nanosleep(&pause, NULL);
     } while (!stop);
-    cbshm_close(shm);
     if (arr != NULL)
         rc = cbctl_print_json(arr);
     fflush(stdout);
     return rc;
 }
+
+static const struct cbctl_option options[] = {
+    CBCTL_SWITCH("follow", 'f', follow, "keep printing new events until interrupted"),
+    CBCTL_NUMBER("interval", 'i', "MS", interval_ms, 10, 60000, 200,
+                 "how often --follow looks for new events (default 200)"),
+    CBCTL_OPTIONS_END,
+};
+
+const struct cbctl_cmd cbctl_cmd_events = {
+    .name = "events",
+    .summary = "transitions, mode changes and resets, with their causes",
+    .options = options,
+    .attach = CBCTL_ATTACH_READ,
+    .names = CBCTL_NAMES_NONE,
+    .json = "one JSON array; with --follow, one JSON object a line",
+    .run = run,
+};

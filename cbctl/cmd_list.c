@@ -3,8 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include <unistd.h>
-
 #include "cbctl.h"
 
 /* Streams the array one object per line (see struct cbctl_json_row). */
@@ -34,21 +32,13 @@ static int print_row(void *ctx, const struct cbshm_snapshot *s)
     return 0;
 }
 
-int cbctl_cmd_list(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, char **argv)
+static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *args)
 {
     struct json_rows rows = {{NULL, NULL, 0, NULL, 0}, 0};
-    struct cbshm *shm;
-    int json = 0, rc;
+    int rc;
 
-    if ((rc = cbctl_parse_options(cmd, argc, argv, &json, NULL)) >= 0)
-        return rc;
-    if (optind < argc)
-        return cbctl_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    if (cbctl_attach(ctl, "list", &shm) != 0)
-        return CBCTL_FAILED;
-    if (json) {
+    if (args->json) {
         rc = cbshm_foreach(shm, print_json_row, &rows);
-        cbshm_close(shm);
         cbctl_json_row_free(&rows.w);
         if (rc != 0) {
             cbctl_err("list: segment %s: %s", ctl->segment_final,
@@ -61,10 +51,18 @@ int cbctl_cmd_list(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, cha
     printf("%-32s %-9s %-13s %11s %10s %10s %10s %6s %s\n", "NAME", "STATE", "MODE", "FAILS/LIMIT",
            "REQUESTS", "FAILURES", "REJECTED", "TRIPS", "IN-STATE");
     rc = cbshm_foreach(shm, print_row, NULL);
-    cbshm_close(shm);
     if (rc != 0) {
         cbctl_err("list: segment %s: %s", ctl->segment_final, cbshm_strerror(rc));
         return CBCTL_FAILED;
     }
     return CBCTL_OK;
 }
+
+const struct cbctl_cmd cbctl_cmd_list = {
+    .name = "list",
+    .summary = "list every breaker",
+    .attach = CBCTL_ATTACH_READ,
+    .names = CBCTL_NAMES_NONE,
+    .json = "one JSON array of breaker objects",
+    .run = run,
+};

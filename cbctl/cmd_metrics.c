@@ -222,20 +222,14 @@ static int collect(void *ctx, const struct cbshm_snapshot *s)
     return 0;
 }
 
-int cbctl_cmd_metrics(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, char **argv)
+static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *args)
 {
     struct cbshm_info info;
     struct collect c = {NULL, 0, 0};
     struct metrics m;
-    struct cbshm *shm;
     int rc;
 
-    if ((rc = cbctl_parse_options(cmd, argc, argv, NULL, NULL)) >= 0)
-        return rc;
-    if (optind < argc)
-        return cbctl_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    if (cbctl_attach(ctl, "metrics", &shm) != 0)
-        return CBCTL_FAILED;
+    (void)args;
     cbshm_info(shm, &info);
     c.cap = info.capacity;
     if ((c.all = calloc(c.cap ? c.cap : 1, sizeof *c.all)) == NULL ||
@@ -243,10 +237,8 @@ int cbctl_cmd_metrics(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, 
         cbctl_err("metrics: segment %s: %s", ctl->segment_final,
                   c.all == NULL || rc == CBSHM_ESTOPPED ? "out of memory" : cbshm_strerror(rc));
         free(c.all);
-        cbshm_close(shm);
         return CBCTL_FAILED;
     }
-    cbshm_close(shm);
     m.segment = ctl->segment_final;
     m.all = c.all;
     m.n = c.n;
@@ -254,3 +246,11 @@ int cbctl_cmd_metrics(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, 
     free(c.all);
     return fflush(stdout) == 0 ? CBCTL_OK : CBCTL_FAILED;
 }
+
+const struct cbctl_cmd cbctl_cmd_metrics = {
+    .name = "metrics",
+    .summary = "every breaker in the Prometheus text format",
+    .attach = CBCTL_ATTACH_READ,
+    .names = CBCTL_NAMES_NONE,
+    .run = run,
+};

@@ -1,42 +1,80 @@
 /*
  * cbctl open|close|disable|enable NAME...: set a breaker's mode. One file
- * for the four commands: they differ only in the mode they set.
+ * for the four commands: they differ only in the mode they set, so each
+ * entry's run is one line into set_modes.
  */
 #include <stdio.h>
-#include <string.h>
-
-#include <unistd.h>
 
 #include "cbctl.h"
 
-int cbctl_cmd_mode(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, char **argv)
+static int set_modes(const char *command, enum cbshm_mode mode, struct cbshm *shm,
+                     const struct cbctl_args *args)
 {
-    enum cbshm_mode mode;
-    struct cbshm *shm;
     int failed = 0, rc;
 
-    if (strcmp(cmd->name, "open") == 0)
-        mode = CBSHM_MODE_FORCED_OPEN;
-    else if (strcmp(cmd->name, "close") == 0)
-        mode = CBSHM_MODE_FORCED_CLOSED;
-    else if (strcmp(cmd->name, "disable") == 0)
-        mode = CBSHM_MODE_DISABLED;
-    else
-        mode = CBSHM_MODE_NORMAL;
-    if ((rc = cbctl_parse_options(cmd, argc, argv, NULL, NULL)) >= 0)
-        return rc;
-    if (optind >= argc)
-        return cbctl_usage_error(cmd, "expected at least one breaker name");
-    if (cbctl_attach(ctl, cmd->name, &shm) != 0)
-        return CBCTL_FAILED;
-    for (int i = optind; i < argc; i++) {
-        if ((rc = cbshm_set_mode(shm, argv[i], mode)) != 0) {
-            cbctl_err("%s %s: %s", cmd->name, argv[i], cbshm_strerror(rc));
+    for (int i = 0; i < args->n_names; i++) {
+        if ((rc = cbshm_set_mode(shm, args->names[i], mode)) != 0) {
+            cbctl_err("%s %s: %s", command, args->names[i], cbshm_strerror(rc));
             failed = 1;
         } else {
-            printf("%s: mode %s\n", argv[i], cbctl_mode_name(mode));
+            printf("%s: mode %s\n", args->names[i], cbctl_mode_name(mode));
         }
     }
-    cbshm_close(shm);
     return failed ? CBCTL_FAILED : CBCTL_OK;
 }
+
+static int run_open(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *args)
+{
+    (void)ctl;
+    return set_modes("open", CBSHM_MODE_FORCED_OPEN, shm, args);
+}
+
+static int run_close(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *args)
+{
+    (void)ctl;
+    return set_modes("close", CBSHM_MODE_FORCED_CLOSED, shm, args);
+}
+
+static int run_disable(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *args)
+{
+    (void)ctl;
+    return set_modes("disable", CBSHM_MODE_DISABLED, shm, args);
+}
+
+static int run_enable(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *args)
+{
+    (void)ctl;
+    return set_modes("enable", CBSHM_MODE_NORMAL, shm, args);
+}
+
+const struct cbctl_cmd cbctl_cmd_open = {
+    .name = "open",
+    .summary = "force breakers open: reject every call",
+    .attach = CBCTL_ATTACH_WRITE,
+    .names = CBCTL_NAMES_SOME,
+    .run = run_open,
+};
+
+const struct cbctl_cmd cbctl_cmd_close = {
+    .name = "close",
+    .summary = "force breakers closed: admit every call, never trip",
+    .attach = CBCTL_ATTACH_WRITE,
+    .names = CBCTL_NAMES_SOME,
+    .run = run_close,
+};
+
+const struct cbctl_cmd cbctl_cmd_disable = {
+    .name = "disable",
+    .summary = "pass every call through, record nothing",
+    .attach = CBCTL_ATTACH_WRITE,
+    .names = CBCTL_NAMES_SOME,
+    .run = run_disable,
+};
+
+const struct cbctl_cmd cbctl_cmd_enable = {
+    .name = "enable",
+    .summary = "back to normal: the state machine decides",
+    .attach = CBCTL_ATTACH_WRITE,
+    .names = CBCTL_NAMES_SOME,
+    .run = run_enable,
+};

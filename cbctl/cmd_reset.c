@@ -3,8 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <unistd.h>
-
 #include "cbctl.h"
 
 struct names {
@@ -28,19 +26,12 @@ static int collect(void *ctx, const struct cbshm_snapshot *s)
     return 0;
 }
 
-int cbctl_cmd_reset(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, char **argv)
+static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *args)
 {
     struct names all_names = {NULL, 0, 0};
-    struct cbshm *shm;
-    int all = 0, failed = 0, rc;
+    int failed = 0, rc;
 
-    if ((rc = cbctl_parse_options(cmd, argc, argv, NULL, &all)) >= 0)
-        return rc;
-    if (all == (optind < argc))
-        return cbctl_usage_error(cmd, "give breaker names or --all, not both or neither");
-    if (cbctl_attach(ctl, "reset", &shm) != 0)
-        return CBCTL_FAILED;
-    if (all) {
+    if (args->all) {
         if ((rc = cbshm_foreach(shm, collect, &all_names)) != 0) {
             cbctl_err("reset: segment %s: %s", ctl->segment_final,
                       rc == CBSHM_ESTOPPED ? "out of memory" : cbshm_strerror(rc));
@@ -56,15 +47,22 @@ int cbctl_cmd_reset(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, ch
         }
         free(all_names.v);
     } else {
-        for (int i = optind; i < argc; i++) {
-            if ((rc = cbshm_reset(shm, argv[i])) != 0) {
-                cbctl_err("reset %s: %s", argv[i], cbshm_strerror(rc));
+        for (int i = 0; i < args->n_names; i++) {
+            if ((rc = cbshm_reset(shm, args->names[i])) != 0) {
+                cbctl_err("reset %s: %s", args->names[i], cbshm_strerror(rc));
                 failed = 1;
             } else {
-                printf("reset %s\n", argv[i]);
+                printf("reset %s\n", args->names[i]);
             }
         }
     }
-    cbshm_close(shm);
     return failed ? CBCTL_FAILED : CBCTL_OK;
 }
+
+const struct cbctl_cmd cbctl_cmd_reset = {
+    .name = "reset",
+    .summary = "close breakers and clear their counters (the mode is kept)",
+    .attach = CBCTL_ATTACH_WRITE,
+    .names = CBCTL_NAMES_OR_ALL,
+    .run = run,
+};

@@ -1,30 +1,29 @@
 /* cbctl show [--json] NAME: one breaker in full. */
 #include <stdio.h>
 
-#include <unistd.h>
-
 #include "cbctl.h"
 
-int cbctl_cmd_show(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, char **argv)
+static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *args)
 {
     struct cbshm_snapshot s;
-    struct cbshm *shm;
-    int json = 0, rc;
+    int rc;
 
-    if ((rc = cbctl_parse_options(cmd, argc, argv, &json, NULL)) >= 0)
-        return rc;
-    if (argc - optind != 1)
-        return cbctl_usage_error(cmd, "expected exactly one breaker name");
-    if (cbctl_attach(ctl, "show", &shm) != 0)
-        return CBCTL_FAILED;
-    rc = cbshm_snapshot(shm, argv[optind], &s);
-    cbshm_close(shm);
-    if (rc != 0) {
-        cbctl_err("show %s: %s", argv[optind], cbshm_strerror(rc));
+    (void)ctl;
+    if ((rc = cbshm_snapshot(shm, args->names[0], &s)) != 0) {
+        cbctl_err("show %s: %s", args->names[0], cbshm_strerror(rc));
         return CBCTL_FAILED;
     }
-    if (json)
+    if (args->json)
         return cbctl_print_json(cbctl_snapshot_json(&s));
     cbctl_print_show(&s);
     return CBCTL_OK;
 }
+
+const struct cbctl_cmd cbctl_cmd_show = {
+    .name = "show",
+    .summary = "show one breaker in full",
+    .attach = CBCTL_ATTACH_READ,
+    .names = CBCTL_NAMES_ONE,
+    .json = "one JSON object",
+    .run = run,
+};

@@ -5,8 +5,6 @@
  * or SIGTERM quit too, and the terminal is always given back as it was.
  * Not on a terminal, it prints one plain table per interval.
  */
-#define _GNU_SOURCE
-#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
@@ -81,38 +79,11 @@ static int row(void *ctx, const struct cbshm_snapshot *s)
     return 0;
 }
 
-int cbctl_cmd_watch(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, char **argv)
+static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *args)
 {
-    static const struct option opts[] = {
-        {"interval", required_argument, NULL, 'i'},
-        {"count", required_argument, NULL, 'n'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    long interval_ms = 1000, count = 0;
-    struct cbshm *shm;
-    int c, err, tty, rc = CBCTL_OK;
+    long interval_ms = args->interval_ms, count = args->count;
+    int err, tty, rc = CBCTL_OK;
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "i:n:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'i':
-            if ((err = cbctl_parse_number(cmd, "--interval", optarg, 50, 3600000, &interval_ms)) >=
-                0)
-                return err;
-            break;
-        case 'n':
-            if ((err = cbctl_parse_number(cmd, "--count", optarg, 1, LONG_MAX, &count)) >= 0)
-                return err;
-            break;
-        default:
-            return cbctl_other_option(cmd, c, argv);
-        }
-    }
-    if (optind < argc)
-        return cbctl_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    if (cbctl_attach(ctl, "watch", &shm) != 0)
-        return CBCTL_FAILED;
     tty = isatty(STDOUT_FILENO) && isatty(STDIN_FILENO);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
@@ -144,7 +115,23 @@ int cbctl_cmd_watch(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc, ch
             read(STDIN_FILENO, &ch, 1) == 1 && (ch == 'q' || ch == 'Q'))
             quit = 1;
     }
-    cbshm_close(shm);
     restore_terminal();
     return rc;
 }
+
+static const struct cbctl_option options[] = {
+    CBCTL_NUMBER("interval", 'i', "MS", interval_ms, 50, 3600000, 1000,
+                 "redraw every MS milliseconds (default 1000)"),
+    CBCTL_NUMBER("count", 'n', "N", count, 1, LONG_MAX, 0,
+                 "stop after N frames (default: until q, Ctrl-C or SIGTERM)"),
+    CBCTL_OPTIONS_END,
+};
+
+const struct cbctl_cmd cbctl_cmd_watch = {
+    .name = "watch",
+    .summary = "a live table of every breaker",
+    .options = options,
+    .attach = CBCTL_ATTACH_READ,
+    .names = CBCTL_NAMES_NONE,
+    .run = run,
+};

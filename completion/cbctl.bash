@@ -1,6 +1,8 @@
-# bash completion for cbctl: commands, each command's options, and breaker
-# names read from the segment (the one given with --segment, else the
-# default cbctl would use).
+# bash completion for cbctl. The commands, each command's options and which
+# options take a file are read from `cbctl --help` and `cbctl <command>
+# --help`, so they follow cbctl's command table; breaker names are read from
+# the segment (the one given with --segment, else the default cbctl would
+# use) for the commands whose usage line takes a NAME.
 
 _cbctl_breakers()
 {
@@ -8,13 +10,32 @@ _cbctl_breakers()
     cbctl ${seg:+--segment "$seg"} list 2>/dev/null | awk 'NR > 1 {print $1}'
 }
 
+# The rows of the help block titled $1 ("options", "global options") on
+# stdin, one "LONG SHORT ARG" line each, "-" where a row has no short
+# letter or takes no argument. Rows look like "  -f, --file FILE   help".
+_cbctl_rows()
+{
+    awk -v title="$1:" '
+        $0 == title { on = 1; next }
+        on && NF == 0 { exit }
+        on && $1 ~ /^-/ {
+            short = $1 ~ /^-[^-],$/ ? substr($1, 1, 2) : "-"
+            for (i = 1; i < NF && $i !~ /^--/; i++) ;
+            arg = i < NF && $(i + 1) ~ /^[A-Z]+$/ ? $(i + 1) : "-"
+            print $i, short, arg
+        }'
+}
+
+# The commands `cbctl --help` lists.
+_cbctl_commands()
+{
+    awk '/^commands:$/ { on = 1; next } on && NF == 0 { exit } on { print $1 }'
+}
+
 _cbctl()
 {
-    local cur prev words cword
-    cur=${COMP_WORDS[COMP_CWORD]}
-    prev=${COMP_WORDS[COMP_CWORD-1]}
-    local commands="apply list show reset open close disable enable check metrics watch events destroy"
-    local i cmd="" seg=""
+    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
+    local i cmd="" seg="" help rows arg
 
     for ((i = 1; i < COMP_CWORD; i++)); do
         case ${COMP_WORDS[i]} in
@@ -29,33 +50,24 @@ _cbctl()
         return
     fi
     if [[ -z $cmd ]]; then
-        COMPREPLY=($(compgen -W "--segment --help --version $commands" -- "$cur"))
+        help=$(cbctl --help 2>/dev/null)
+        COMPREPLY=($(compgen -W "$(_cbctl_rows "global options" <<<"$help" | awk '{print $1}')
+            $(_cbctl_commands <<<"$help")" -- "$cur"))
         return
     fi
-    case $cmd in
-        apply)
-            if [[ $prev == -f || $prev == --file ]]; then
-                COMPREPLY=($(compgen -f -- "$cur"))
-            else
-                COMPREPLY=($(compgen -W "--file --dry-run --help" -- "$cur"))
-            fi ;;
-        list) COMPREPLY=($(compgen -W "--json --help" -- "$cur")) ;;
-        show|open|close|disable|enable)
-            if [[ $cur == -* ]]; then
-                COMPREPLY=($(compgen -W "--json --help" -- "$cur"))
-            else
-                COMPREPLY=($(compgen -W "$(_cbctl_breakers "$seg")" -- "$cur"))
-            fi ;;
-        reset)
-            if [[ $cur == -* ]]; then
-                COMPREPLY=($(compgen -W "--all --help" -- "$cur"))
-            else
-                COMPREPLY=($(compgen -W "$(_cbctl_breakers "$seg")" -- "$cur"))
-            fi ;;
-        watch) COMPREPLY=($(compgen -W "--interval --count --help" -- "$cur")) ;;
-        events) COMPREPLY=($(compgen -W "--follow --json --interval --help" -- "$cur")) ;;
-        *) COMPREPLY=($(compgen -W "--help" -- "$cur")) ;;
-    esac
+    help=$(cbctl "$cmd" --help 2>/dev/null)
+    rows=$(_cbctl_rows options <<<"$help")
+    # After an option that takes an argument: a file for FILE, else nothing to offer.
+    arg=$(awk -v o="$prev" '$1 == o || $2 == o { print $3 }' <<<"$rows")
+    if [[ $arg == FILE ]]; then
+        COMPREPLY=($(compgen -f -- "$cur"))
+    elif [[ -n $arg && $arg != - ]]; then
+        COMPREPLY=()
+    elif [[ $cur != -* && ${help%%$'\n'*} == *NAME* ]]; then
+        COMPREPLY=($(compgen -W "$(_cbctl_breakers "$seg")" -- "$cur"))
+    else
+        COMPREPLY=($(compgen -W "$(awk '{print $1}' <<<"$rows")" -- "$cur"))
+    fi
 }
 
 complete -F _cbctl cbctl

@@ -1,6 +1,7 @@
 #!/bin/bash
 # The bash completion completes commands, options, and breaker names read
-# from the segment named on the command line.
+# from the segment named on the command line; every command completes
+# exactly the options its --help lists, and only those.
 #   usage: completion_test.sh CBCTL_DIR SOURCE_DIR
 set -eu
 export PATH="$1:$PATH"
@@ -24,4 +25,23 @@ fail() { echo "completion: $*"; exit 1; }
 [ "$(complete_line cbctl --segment $seg reset --a)" = "--all" ] || fail "reset option"
 [ "$(complete_line cbctl events --fo)" = "--follow" ] || fail "events option"
 [ "$(complete_line cbctl --segment $seg open '')" = "payments-api inventory-db" ] || fail "all names: $(complete_line cbctl --segment $seg open '')"
+[ "$(complete_line cbctl --segment $seg open --)" = "--help" ] || fail "open takes no --json: $(complete_line cbctl --segment $seg open --)"
+[ "$(complete_line cbctl list --)" = "--json --help" ] || fail "list options: $(complete_line cbctl list --)"
+[ "$(complete_line cbctl apply --d)" = "--dry-run" ] || fail "apply option"
+[ "$(complete_line cbctl watch --c)" = "--count" ] || fail "watch option"
+[ "$(complete_line cbctl watch --interval '')" = "" ] || fail "no completion for a number"
+[ "$(complete_line cbctl --segment $seg show --json pay)" = "payments-api" ] || fail "name after a switch"
+[ "$(complete_line cbctl apply -f "$2/config/exam")" = "$2/config/example.yaml" ] || fail "file after -f: $(complete_line cbctl apply -f "$2/config/exam")"
+[ "$(complete_line cbctl --se)" = "--segment" ] || fail "global option"
+
+# Every command: the long options that open its --help rows, all of them.
+commands=$(cbctl --help | sed -n '/^commands:$/,/^$/p' | sed -n 's/^  \([a-z]*\) .*/\1/p')
+[ "$(echo $commands | wc -w)" -ge 13 ] || fail "commands from --help: $commands"
+[ "$(complete_line cbctl '')" = "--segment --help --version $(echo $commands)" ] || fail "top level: $(complete_line cbctl '')"
+for cmd in $commands; do
+    want=$(cbctl $cmd --help | sed -n '/^options:$/,/^$/p' | grep -oE '^  (-[a-zA-Z], )?--[a-z-]+' | grep -oE -- '--[a-z-]+')
+    [ -n "$want" ] || fail "$cmd: no options in its --help"
+    got=$(complete_line cbctl --segment $seg $cmd --)
+    [ "$got" = "$(echo $want)" ] || fail "$cmd: completes '$got', --help lists '$(echo $want)'"
+done
 echo "completion: commands, options, breaker names: ok"

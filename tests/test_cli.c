@@ -4,6 +4,7 @@
  * fixtures with their FILE:LINE:COL messages.
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pty.h>
@@ -124,6 +125,296 @@ static void test_every_command_has_its_own_help(void **state)
         snprintf(want, sizeof want, "usage: cbctl [global options] %s", cmds[i]);
         assert_non_null(strstr(r.out, want));
     }
+}
+
+/* Option and command names, as a small set of strings. */
+struct names {
+    char v[96][40];
+    size_t n;
+};
+
+static int names_has(const struct names *s, const char *w)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->v[i], w) == 0)
+            return 1;
+    return 0;
+}
+
+static void names_add(struct names *s, const char *w, size_t len)
+{
+    char word[40];
+
+    snprintf(word, sizeof word, "%.*s", (int)len, w);
+    if (!names_has(s, word)) {
+        assert_true(s->n < sizeof s->v / sizeof s->v[0]);
+        strcpy(s->v[s->n++], word);
+    }
+}
+
+/* Every "--long" and "-x" in text, where a word starts with it. */
+static void options_scan(const char *text, struct names *out)
+{
+    for (const char *p = text; *p != '\0'; p++) {
+        size_t len = 2;
+        if (*p != '-' || (p > text && (isalnum((unsigned char)p[-1]) || p[-1] == '-')))
+            continue;
+        if (p[1] == '-') {
+            while (islower((unsigned char)p[len]) || p[len] == '-')
+                len++;
+            if (len > 2)
+                names_add(out, p, len);
+            p += len - 1;
+        } else if (isalpha((unsigned char)p[1]) && !isalnum((unsigned char)p[2]) && p[2] != '-') {
+            names_add(out, p, 2);
+            p++;
+        }
+    }
+}
+
+/*
+ * The options of an option block ("  -f, --file FILE   help"), read from
+ * the rows' left column only: the short letter that opens a row and the
+ * first long name on it. A letter used twice in one block fails.
+ */
+static void options_of_block(const char *block, struct names *out)
+{
+    for (const char *line = block; *line == ' '; line = strchr(line, '\n') + 1) {
+        const char *lng = strstr(line, "--"), *end = strchr(line, '\n');
+        size_t len = 2;
+        assert_non_null(end);
+        if (line[2] == ' ')
+            continue; /* a help line carried on */
+        if (line[2] == '-' && line[3] != '-') {
+            char letter[3] = {'-', line[3], '\0'};
+            if (names_has(out, letter))
+                fail_msg("%s used twice in:\n%s", letter, block);
+            names_add(out, letter, 2);
+        }
+        assert_true(lng != NULL && lng < end);
+        while (islower((unsigned char)lng[len]) || lng[len] == '-')
+            len++;
+        names_add(out, lng, len);
+    }
+}
+
+/* The commands `cbctl --help` lists, and its global options. */
+static void table_commands(struct names *cmds, struct names *global)
+{
+    struct run r;
+    const char *p;
+
+    assert_int_equal(cbctl(&r, "--help", NULL)->status, 0);
+    assert_non_null(p = strstr(r.out, "\nglobal options:\n"));
+    options_of_block(p + strlen("\nglobal options:\n"), global);
+    assert_non_null(p = strstr(r.out, "\ncommands:\n"));
+    for (p += strlen("\ncommands:\n"); p[0] == ' ' && p[1] == ' '; p = strchr(p, '\n') + 1)
+        names_add(cmds, p + 2, strcspn(p + 2, " "));
+    assert_true(cmds->n >= 13);
+}
+
+/* The options `cbctl CMD --help` lists. */
+static void table_options(const char *cmd, struct names *out)
+{
+    struct run r;
+    const char *p;
+
+    assert_int_equal(cbctl(&r, cmd, "--help", NULL)->status, 0);
+    assert_non_null(p = strstr(r.out, "\noptions:\n"));
+    options_of_block(p + strlen("\noptions:\n"), out);
+}
+
+static char *read_source(const char *relative)
+{
+    static char buf[65536];
+    char path[256];
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof path, SOURCE_DIR "/%s", relative);
+    assert_non_null(f = fopen(path, "r"));
+    n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* A roff line as it reads: no font escapes, "\-" as "-", no quotes. */
+static void roff_plain(const char *line, size_t len, char *out, size_t size)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < len && n + 1 < size; i++) {
+        if (line[i] == '\\' && i + 1 < len && line[i + 1] == 'f')
+            i += 2;
+        else if (line[i] == '\\' && i + 1 < len && line[i + 1] == '-')
+            out[n++] = '-', i++;
+        else if (line[i] != '"')
+            out[n++] = line[i];
+    }
+    out[n] = '\0';
+}
+
+struct man_cmd {
+    char name[32];
+    struct names options;
+};
+
+/*
+ * The page's COMMANDS section, one entry per top-level .TP (a command's
+ * own options sit in .RS/.RE under it), and every option the page names.
+ */
+static size_t man_commands(struct man_cmd *cmds, size_t max, struct names *page)
+{
+    const char *text = read_source("man/cbctl.1");
+    int in_commands = 0, depth = 0, heading = 0;
+    size_t n = 0;
+
+    for (const char *line = text; *line != '\0';) {
+        size_t len = strcspn(line, "\n");
+        char plain[512];
+        roff_plain(line, len, plain, sizeof plain);
+        options_scan(plain, page);
+        if (strncmp(plain, ".SH", 3) == 0)
+            in_commands = strcmp(plain, ".SH COMMANDS") == 0;
+        else if (in_commands && strcmp(plain, ".RS") == 0)
+            depth++;
+        else if (in_commands && strcmp(plain, ".RE") == 0)
+            depth--;
+        else if (in_commands && depth == 0 && strcmp(plain, ".TP") == 0)
+            heading = 1;
+        else if (heading) {
+            const char *word = plain + strcspn(plain, " "); /* after .B, .BR or .BI */
+            word += strspn(word, " ");
+            assert_true(n < max);
+            snprintf(cmds[n].name, sizeof cmds[n].name, "%.*s", (int)strcspn(word, " ["), word);
+            cmds[n++].options.n = 0;
+            heading = 0;
+        }
+        if (in_commands && n > 0)
+            options_scan(plain, &cmds[n - 1].options);
+        line += len + (line[len] == '\n');
+    }
+    return n;
+}
+
+static void test_the_man_page_documents_every_option_of_every_command_and_no_other(void **state)
+{
+    static struct man_cmd man[32];
+    static struct names cmds, global, page, known;
+    size_t n_man;
+
+    (void)state;
+    cmds.n = global.n = page.n = 0;
+    table_commands(&cmds, &global);
+    n_man = man_commands(man, sizeof man / sizeof man[0], &page);
+    known = global;
+    for (size_t i = 0; i < cmds.n; i++) {
+        struct names opts = {.n = 0};
+        const struct man_cmd *m = NULL;
+        table_options(cmds.v[i], &opts);
+        for (size_t k = 0; k < n_man; k++)
+            if (strcmp(man[k].name, cmds.v[i]) == 0)
+                m = &man[k];
+        if (m == NULL)
+            fail_msg("cbctl.1 has no entry for %s", cmds.v[i]);
+        /* --help is documented once, under GLOBAL OPTIONS, for every command. */
+        for (size_t k = 0; k < opts.n; k++) {
+            if (strcmp(opts.v[k], "--help") != 0 && strcmp(opts.v[k], "-h") != 0 &&
+                !names_has(&m->options, opts.v[k]))
+                fail_msg("cbctl.1: %s: %s is not documented", cmds.v[i], opts.v[k]);
+            names_add(&known, opts.v[k], strlen(opts.v[k]));
+        }
+        for (size_t k = 0; k < m->options.n; k++)
+            if (!names_has(&opts, m->options.v[k]))
+                fail_msg("cbctl.1: %s: %s is not an option of cbctl %s", cmds.v[i], m->options.v[k],
+                         cmds.v[i]);
+    }
+    for (size_t k = 0; k < n_man; k++)
+        if (!names_has(&cmds, man[k].name))
+            fail_msg("cbctl.1 documents '%s', which cbctl does not have", man[k].name);
+    for (size_t k = 0; k < page.n; k++)
+        if (!names_has(&known, page.v[k]))
+            fail_msg("cbctl.1 names %s, which no command has", page.v[k]);
+}
+
+/*
+ * The README's cbctl block: a line per command of the table, and options
+ * on each line that its command has.
+ */
+static void test_the_readme_names_every_command_and_only_their_options(void **state)
+{
+    static struct names cmds, global, seen;
+    const char *text = read_source("README.md"), *block, *end;
+
+    (void)state;
+    cmds.n = global.n = seen.n = 0;
+    table_commands(&cmds, &global);
+    assert_non_null(block = strstr(text, "\n## cbctl\n"));
+    assert_non_null(block = strstr(block, "```\n"));
+    block += 4;
+    assert_non_null(end = strstr(block, "```"));
+    for (const char *line = block; line < end; line = strchr(line, '\n') + 1) {
+        size_t len = strcspn(line, "\n");
+        char cmd[32], text_line[256];
+        struct names on_line = {.n = 0}, opts = {.n = 0};
+        snprintf(text_line, sizeof text_line, "%.*s", (int)len, line);
+        snprintf(cmd, sizeof cmd, "%.*s", (int)strcspn(line, " \n"), line);
+        if (len == 0 || strcmp(cmd, "cbctl") == 0)
+            continue;
+        if (!names_has(&cmds, cmd))
+            fail_msg("README.md lists '%s', which cbctl does not have", cmd);
+        names_add(&seen, cmd, strlen(cmd));
+        table_options(cmd, &opts);
+        options_scan(text_line, &on_line);
+        for (size_t k = 0; k < on_line.n; k++)
+            if (!names_has(&opts, on_line.v[k]))
+                fail_msg("README.md: %s: %s is not an option of cbctl %s", cmd, on_line.v[k], cmd);
+    }
+    for (size_t i = 0; i < cmds.n; i++)
+        if (!names_has(&seen, cmds.v[i]))
+            fail_msg("README.md's cbctl section does not list %s", cmds.v[i]);
+}
+
+/* The help rows start their text in one column, and --json is -j wherever it is taken. */
+static void test_command_help_rows_line_up_and_json_is_the_same_option_everywhere(void **state)
+{
+    static struct names cmds, global;
+    struct run r;
+
+    (void)state;
+    cmds.n = global.n = 0;
+    table_commands(&cmds, &global);
+    for (size_t i = 0; i < cmds.n; i++) {
+        struct names opts = {.n = 0};
+        const char *p;
+        int column = -1;
+        assert_int_equal(cbctl(&r, cmds.v[i], "--help", NULL)->status, 0);
+        assert_non_null(p = strstr(r.out, "\noptions:\n"));
+        for (p += strlen("\noptions:\n"); *p == ' '; p = strchr(p, '\n') + 1) {
+            const char *text = p;
+            for (;;) { /* past "-i, --interval MS" to the help text */
+                text += strspn(text, " ");
+                if (*text != '-' && !isupper((unsigned char)*text))
+                    break;
+                text += strcspn(text, " ");
+            }
+            if (column < 0)
+                column = (int)(text - p);
+            if ((int)(text - p) != column)
+                fail_msg("cbctl %s --help: rows do not line up:\n%s", cmds.v[i], r.out);
+        }
+        table_options(cmds.v[i], &opts);
+        if (names_has(&opts, "--json") != names_has(&opts, "-j"))
+            fail_msg("cbctl %s: --json without -j", cmds.v[i]);
+        if (!names_has(&opts, "--json")) {
+            assert_int_equal(cbctl(&r, cmds.v[i], "--json", NULL)->status, 2);
+            assert_non_null(strstr(r.err, "unknown or incomplete option '--json'"));
+        }
+    }
+    assert_int_equal(cbctl(&r, "-s", "/cbshm-cli-no-such-segment", "list", "-j", NULL)->status, 1);
+    assert_non_null(strstr(r.err, "cbctl: list: segment /cbshm-cli-no-such-segment: segment does "
+                                  "not exist"));
 }
 
 static void test_usage_errors_exit_2_with_a_message(void **state)
@@ -731,6 +1022,9 @@ static void test_watch_ends_cleanly_on_sigterm_and_prints_plain_tables_off_a_ter
 static const struct CMUnitTest tests[] = {
     T(test_help_lists_every_command_and_the_exit_codes),
     T(test_every_command_has_its_own_help),
+    T(test_the_man_page_documents_every_option_of_every_command_and_no_other),
+    T(test_the_readme_names_every_command_and_only_their_options),
+    T(test_command_help_rows_line_up_and_json_is_the_same_option_everywhere),
     T(test_usage_errors_exit_2_with_a_message),
     T(test_apply_creates_and_a_second_apply_reports_no_changes),
     T(test_apply_reports_each_change_it_makes),
