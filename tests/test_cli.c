@@ -473,14 +473,16 @@ static void test_apply_reports_each_change_it_makes(void **state)
     apply_ok();
     f = fopen(p, "w");
     fputs("capacity: 16\nbreakers:\n  - name: payments\n    failure_threshold: 4\n"
-          "    open_timeout: 10s\n  - name: users\n",
+          "    open_timeout: 10s\n    backoff_multiplier: 1.5\n    policy: consecutive\n"
+          "  - name: users\n",
           f);
     fclose(f);
     assert_int_equal(cbctl(&r, "-s", seg, "apply", "-n", "-f", p, NULL)->status, 0);
     assert_non_null(strstr(r.out, "would remove breaker search"));
     assert_int_equal(cbctl(&r, "-s", seg, "apply", "-f", p, NULL)->status, 0);
+    /* In table order, in the YAML's words; an unchanged key is not named. */
     assert_non_null(strstr(r.out, "update breaker payments: failure_threshold 3 -> 4, "
-                                  "open_timeout 5s -> 10s\n"));
+                                  "open_timeout 5s -> 10s, backoff_multiplier 1 -> 1.5\n"));
     assert_non_null(strstr(r.out, "remove breaker search\n"));
     assert_non_null(strstr(r.out, "add breaker users\n"));
     unlink(p);
@@ -689,6 +691,34 @@ static void test_the_segment_can_come_from_the_environment(void **state)
     assert_int_equal(cbctl(&r, "show", "search", NULL)->status, 0);
     unsetenv("CBSHM_SEGMENT");
     assert_int_equal(cbctl(&r, "-s", seg, "show", "search", NULL)->status, 0);
+}
+
+/* One rule (cbshm_config_segment): --segment, then the file's `segment`,
+   then $CBSHM_SEGMENT, then /cbshm - as cbshm_apply() and Python have it. */
+static void test_apply_takes_the_option_then_the_file_then_the_environment(void **state)
+{
+    char file_seg[80], env_seg[80], path[160];
+    struct run r;
+    FILE *f;
+
+    (void)state;
+    snprintf(file_seg, sizeof file_seg, "%s-file", seg);
+    snprintf(env_seg, sizeof env_seg, "%s-env", seg);
+    snprintf(path, sizeof path, "%s.named", yaml_path);
+    assert_non_null(f = fopen(path, "w"));
+    fprintf(f, "segment: %s\nbreakers:\n  - name: a\n", file_seg);
+    fclose(f);
+    setenv("CBSHM_SEGMENT", env_seg, 1);
+    assert_int_equal(cbctl(&r, "apply", "-f", path, NULL)->status, 0);
+    assert_non_null(strstr(r.out, file_seg));
+    assert_int_equal(cbshm_destroy(file_seg), 0);
+    assert_int_equal(cbshm_destroy(env_seg), CBSHM_ENOSEG);
+    assert_int_equal(cbctl(&r, "-s", seg, "apply", "-f", path, NULL)->status, 0);
+    assert_int_equal(cbshm_destroy(file_seg), CBSHM_ENOSEG);
+    assert_int_equal(cbctl(&r, "apply", "-f", yaml_path, NULL)->status, 0); /* no `segment` */
+    assert_int_equal(cbshm_destroy(env_seg), 0);
+    unsetenv("CBSHM_SEGMENT");
+    unlink(path);
 }
 
 static void test_bad_yaml_fixtures_are_rejected_with_file_line_and_column(void **state)
@@ -1037,6 +1067,7 @@ static const struct CMUnitTest tests[] = {
     T(test_check_and_list_refuse_a_foreign_segment),
     T(test_destroy_removes_the_segment),
     T(test_the_segment_can_come_from_the_environment),
+    T(test_apply_takes_the_option_then_the_file_then_the_environment),
     T(test_bad_yaml_fixtures_are_rejected_with_file_line_and_column),
     T(test_apply_accepts_every_key_and_show_reports_them),
     T(test_version_skew_is_refused_naming_both_versions),

@@ -53,6 +53,28 @@ class TestMetrics(unittest.TestCase):
         self.assertEqual(self.sample(fams, "cbshm_breaker_open_period_seconds",
                                      breaker="payments-api"), 10.0)
 
+    def test_every_setting_is_a_gauge_in_base_units(self):
+        fams = self.metrics()
+        search = dict(breaker="search-api")
+        self.assertEqual(self.sample(fams, "cbshm_setting_failure_rate_ratio", **search), 0.5)
+        self.assertEqual(self.sample(fams, "cbshm_setting_slow_call_duration_seconds", **search),
+                         2.0)
+        self.assertEqual(self.sample(fams, "cbshm_setting_open_timeout_max_seconds", **search),
+                         300.0)
+        self.assertEqual(self.sample(fams, "cbshm_setting_backoff_multiplier",
+                                     breaker="inventory-db"), 1.5)
+        self.assertEqual(self.sample(fams, "cbshm_setting_min_failing_workers",
+                                     breaker="payments-api"), 2)
+        self.assertEqual(self.sample(fams, "cbshm_setting_policy", policy="rate", **search), 1)
+        self.assertEqual(self.sample(fams, "cbshm_setting_policy", policy="consecutive",
+                                     **search), 0)
+        self.assertEqual(self.sample(fams, "cbshm_setting_window_type", window_type="time",
+                                     breaker="inventory-db"), 1)
+        settings = [f for f in fams if f.startswith("cbshm_setting_")]
+        self.assertEqual(len(settings), 18)
+        for name in settings:
+            self.assertEqual(fams[name].type, "gauge")
+
     def test_values_follow_the_breaker(self):
         seg = cbshm.Segment(self.seg)
         b = seg.breaker("payments-api", failure_exceptions=(OSError,))
