@@ -1,15 +1,41 @@
 /* The shared test helpers declared in harness.h. */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
 
 static _Atomic uint64_t *fake_now;
+
+void *t_raw_map(const char *seg, size_t *bytes)
+{
+    int fd = shm_open(seg, O_RDWR, 0);
+    struct stat st;
+    void *p;
+
+    assert_true(fd >= 0);
+    assert_int_equal(fstat(fd, &st), 0);
+    p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    assert_true(p != MAP_FAILED);
+    *bytes = (size_t)st.st_size;
+    return p;
+}
+
+int t_open_rc(const char *seg)
+{
+    struct cbshm *shm = NULL;
+    int rc = cbshm_open(seg, 0, &shm);
+
+    cbshm_close(shm);
+    return rc;
+}
 
 const char *t_segment_name(char *buf)
 {

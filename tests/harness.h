@@ -19,6 +19,13 @@
 /* A fresh "/cbshm-t-<pid>-<n>" in buf (64 bytes). */
 const char *t_segment_name(char *buf);
 
+/* Maps segment `seg`'s bytes read-write, as a scribbler would; *bytes
+   gets its size. Fails the test when it cannot. Unmap with munmap. */
+void *t_raw_map(const char *seg, size_t *bytes);
+
+/* What cbshm_open() says of `seg` (the handle, if any, is closed). */
+int t_open_rc(const char *seg);
+
 /* Parses yaml (fails the test on error) and applies it to `segment`. */
 void t_apply(const char *segment, const char *yaml);
 

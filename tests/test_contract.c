@@ -70,28 +70,10 @@ static const char *YAML = "capacity: 4\n"
                           "    open_timeout: 5s\n"
                           "  - name: b\n";
 
-/* Maps the segment's bytes directly, as a scribbler would. */
+/* The segment's bytes, mapped as a scribbler would map them. */
 static struct cbshm_header *raw_map(const char *seg, size_t *bytes)
 {
-    int fd = shm_open(seg, O_RDWR, 0);
-    struct stat st;
-    void *p;
-
-    assert_true(fd >= 0);
-    assert_int_equal(fstat(fd, &st), 0);
-    p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
-    assert_true(p != MAP_FAILED);
-    *bytes = (size_t)st.st_size;
-    return p;
-}
-
-static int open_rc(const char *seg)
-{
-    struct cbshm *shm = NULL;
-    int rc = cbshm_open(seg, 0, &shm);
-    cbshm_close(shm);
-    return rc;
+    return t_raw_map(seg, bytes);
 }
 
 static const char *shm_path(const char *seg, char *buf, size_t n)
@@ -137,14 +119,14 @@ static void test_open_of_a_foreign_file_is_ebadmagic(void **state)
     assert_int_equal(fwrite(junk, 1, sizeof junk, f), sizeof junk);
     assert_int_equal(fclose(f), 0);
     assert_int_equal(chmod(path, 0600), 0);
-    assert_int_equal(open_rc(seg), CBSHM_EBADMAGIC);
+    assert_int_equal(t_open_rc(seg), CBSHM_EBADMAGIC);
     /* peek reports it as it is */
     assert_int_equal(cbshm_peek(seg, &p), 0);
     assert_int_equal(p.file_bytes, sizeof junk);
     assert_true(p.magic == 0x7878787878787878ull);
     /* destroy removes a name it cannot read */
     assert_int_equal(cbshm_destroy(seg), 0);
-    assert_int_equal(open_rc(seg), CBSHM_ENOSEG);
+    assert_int_equal(t_open_rc(seg), CBSHM_ENOSEG);
 }
 
 static void test_open_of_a_fifo_is_ebadmagic_and_peek_of_it_does_not_block(void **state)
@@ -154,7 +136,7 @@ static void test_open_of_a_fifo_is_ebadmagic_and_peek_of_it_does_not_block(void 
 
     (void)state;
     assert_int_equal(mkfifo(shm_path(t_segment_name(seg), path, sizeof path), 0600), 0);
-    assert_int_equal(open_rc(seg), CBSHM_EBADMAGIC);
+    assert_int_equal(t_open_rc(seg), CBSHM_EBADMAGIC);
     assert_int_equal(cbshm_peek(seg, &p), 0);
     assert_int_equal(p.magic, 0);
     assert_int_equal(p.file_bytes, 0);
@@ -173,11 +155,11 @@ test_open_and_peek_of_a_symlink_are_eloop_and_destroy_removes_only_the_link(void
     t_segment_name(seg);
     assert_int_equal(
         symlink(shm_path(target, tpath, sizeof tpath), shm_path(seg, path, sizeof path)), 0);
-    assert_int_equal(open_rc(seg), -ELOOP);
+    assert_int_equal(t_open_rc(seg), -ELOOP);
     assert_int_equal(cbshm_peek(seg, &p), -ELOOP);
     assert_int_equal(cbshm_destroy(seg), 0);
     assert_int_equal(access(path, F_OK), -1);
-    assert_int_equal(open_rc(target), 0);
+    assert_int_equal(t_open_rc(target), 0);
     assert_int_equal(cbshm_destroy(target), 0);
 }
 
@@ -187,7 +169,7 @@ static void test_open_of_a_directory_is_ebadmagic_and_destroy_of_it_eisdir(void 
 
     (void)state;
     assert_int_equal(mkdir(shm_path(t_segment_name(seg), path, sizeof path), 0700), 0);
-    assert_int_equal(open_rc(seg), CBSHM_EBADMAGIC);
+    assert_int_equal(t_open_rc(seg), CBSHM_EBADMAGIC);
     assert_int_equal(cbshm_destroy(seg), -EISDIR);
     assert_int_equal(rmdir(path), 0);
 }
@@ -206,7 +188,7 @@ static void test_another_user_gets_eacces_from_open_peek_and_destroy(void **stat
         struct cbshm_peek p;
         if (setgid(4343) != 0 || setuid(4343) != 0)
             _exit(99);
-        if (open_rc(seg) != -EACCES)
+        if (t_open_rc(seg) != -EACCES)
             _exit(1);
         if (cbshm_peek(seg, &p) != -EACCES)
             _exit(2);
@@ -234,7 +216,7 @@ static void test_open_and_peek_out_of_file_descriptors_are_emfile(void **state)
     low = old;
     low.rlim_cur = (rlim_t)lowest; /* no descriptor is left to open */
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
-    open_got = open_rc(seg);
+    open_got = t_open_rc(seg);
     peek_got = cbshm_peek(seg, &p);
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
     assert_int_equal(open_got, -EMFILE);

@@ -20,28 +20,10 @@
 static const char *YAML = "capacity: 4\nbreakers:\n  - name: a\n    failure_threshold: 2\n"
                           "  - name: b\n";
 
-/* Maps the segment's bytes directly, as a scribbler would. */
+/* The segment's bytes, mapped as a scribbler would map them. */
 static struct cbshm_header *raw_map(const char *seg, size_t *bytes)
 {
-    int fd = shm_open(seg, O_RDWR, 0);
-    struct stat st;
-    void *p;
-
-    assert_true(fd >= 0);
-    assert_int_equal(fstat(fd, &st), 0);
-    p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
-    assert_true(p != MAP_FAILED);
-    *bytes = (size_t)st.st_size;
-    return p;
-}
-
-static int open_rc(const char *seg)
-{
-    struct cbshm *shm = NULL;
-    int rc = cbshm_open(seg, 0, &shm);
-    cbshm_close(shm);
-    return rc;
+    return t_raw_map(seg, bytes);
 }
 
 static void test_segment_is_created_with_the_configured_mode_whatever_the_umask(void **state)
@@ -95,44 +77,44 @@ static void test_open_refuses_each_header_mismatch_with_its_own_code(void **stat
     (void)state;
     t_apply(t_segment_name(seg), YAML);
     h = raw_map(seg, &bytes);
-    assert_int_equal(open_rc(seg), 0);
+    assert_int_equal(t_open_rc(seg), 0);
 
     saved = h->magic;
     h->magic = 0x1234;
-    assert_int_equal(open_rc(seg), CBSHM_EBADMAGIC);
+    assert_int_equal(t_open_rc(seg), CBSHM_EBADMAGIC);
     h->magic = 0;
-    assert_int_equal(open_rc(seg), CBSHM_EUNINIT);
+    assert_int_equal(t_open_rc(seg), CBSHM_EUNINIT);
     h->magic = saved;
 
     h->layout_version = CBSHM_LAYOUT_VERSION + 1;
-    assert_int_equal(open_rc(seg), CBSHM_EVERSION);
+    assert_int_equal(t_open_rc(seg), CBSHM_EVERSION);
     h->layout_version = CBSHM_LAYOUT_VERSION - 1;
-    assert_int_equal(open_rc(seg), CBSHM_EVERSION);
+    assert_int_equal(t_open_rc(seg), CBSHM_EVERSION);
     h->layout_version = CBSHM_LAYOUT_VERSION;
 
     h->abi_fingerprint ^= 1;
-    assert_int_equal(open_rc(seg), CBSHM_EABI);
+    assert_int_equal(t_open_rc(seg), CBSHM_EABI);
     h->abi_fingerprint ^= 1;
 
     h->capacity = 0;
-    assert_int_equal(open_rc(seg), CBSHM_ECORRUPT);
+    assert_int_equal(t_open_rc(seg), CBSHM_ECORRUPT);
     h->capacity = 1000000;
-    assert_int_equal(open_rc(seg), CBSHM_ECORRUPT);
+    assert_int_equal(t_open_rc(seg), CBSHM_ECORRUPT);
     h->capacity = 4;
     h->index_offset += 64;
-    assert_int_equal(open_rc(seg), CBSHM_ECORRUPT);
+    assert_int_equal(t_open_rc(seg), CBSHM_ECORRUPT);
     h->index_offset -= 64;
     h->events_count = 7;
-    assert_int_equal(open_rc(seg), CBSHM_ECORRUPT);
+    assert_int_equal(t_open_rc(seg), CBSHM_ECORRUPT);
     h->events_count = CBSHM_EVENTS;
     h->events_offset += 64;
-    assert_int_equal(open_rc(seg), CBSHM_ECORRUPT);
+    assert_int_equal(t_open_rc(seg), CBSHM_ECORRUPT);
     h->events_offset -= 64;
     h->segment_bytes += 4096;
-    assert_int_equal(open_rc(seg), CBSHM_ETRUNCATED);
+    assert_int_equal(t_open_rc(seg), CBSHM_ETRUNCATED);
     h->segment_bytes -= 4096;
 
-    assert_int_equal(open_rc(seg), 0);
+    assert_int_equal(t_open_rc(seg), 0);
     munmap(h, bytes);
     assert_int_equal(cbshm_destroy(seg), 0);
 }
@@ -147,15 +129,15 @@ static void test_open_refuses_a_truncated_or_empty_segment(void **state)
     fd = shm_open(seg, O_RDWR, 0);
     assert_true(fd >= 0);
     assert_int_equal(ftruncate(fd, 8192), 0);
-    assert_int_equal(open_rc(seg), CBSHM_ETRUNCATED);
+    assert_int_equal(t_open_rc(seg), CBSHM_ETRUNCATED);
     assert_int_equal(ftruncate(fd, 100), 0);
-    assert_int_equal(open_rc(seg), CBSHM_ETRUNCATED);
+    assert_int_equal(t_open_rc(seg), CBSHM_ETRUNCATED);
     assert_int_equal(ftruncate(fd, 0), 0);
-    assert_int_equal(open_rc(seg), CBSHM_EUNINIT);
+    assert_int_equal(t_open_rc(seg), CBSHM_EUNINIT);
     close(fd);
     /* destroy removes even a segment it cannot read */
     assert_int_equal(cbshm_destroy(seg), 0);
-    assert_int_equal(open_rc(seg), CBSHM_ENOSEG);
+    assert_int_equal(t_open_rc(seg), CBSHM_ENOSEG);
 }
 
 static void test_open_refuses_a_segment_writable_by_others(void **state)
@@ -166,9 +148,9 @@ static void test_open_refuses_a_segment_writable_by_others(void **state)
     t_apply(t_segment_name(seg), YAML);
     snprintf(path, sizeof path, "/dev/shm%s", seg);
     assert_int_equal(chmod(path, 0602), 0);
-    assert_int_equal(open_rc(seg), CBSHM_EPERM);
+    assert_int_equal(t_open_rc(seg), CBSHM_EPERM);
     assert_int_equal(chmod(path, 0600), 0);
-    assert_int_equal(open_rc(seg), 0);
+    assert_int_equal(t_open_rc(seg), 0);
     assert_int_equal(cbshm_destroy(seg), 0);
 }
 
@@ -186,12 +168,12 @@ static void test_open_refuses_a_segment_owned_by_another_user(void **state)
     assert_int_equal(chown(path, 4242, 4343), 0);
     assert_int_equal(chmod(path, 0660), 0);
     /* root may attach to anything; a second uid may not attach to ours */
-    assert_int_equal(open_rc(seg), 0);
+    assert_int_equal(t_open_rc(seg), 0);
     pid_t pid = fork();
     if (pid == 0) {
         if (setgid(4343) != 0 || setuid(4343) != 0)
             _exit(99);
-        _exit(open_rc(seg) == CBSHM_EPERM ? 0 : 1);
+        _exit(t_open_rc(seg) == CBSHM_EPERM ? 0 : 1);
     }
     rc = t_wait(pid);
     assert_int_equal(cbshm_destroy(seg), 0);
@@ -209,7 +191,7 @@ static void test_destroy_unlinks_and_marks_the_segment_retired(void **state)
     assert_int_equal(cbshm_open(seg, 0, &shm), 0);
     assert_int_equal(cbshm_breaker_get(shm, "a", &b), 0);
     assert_int_equal(cbshm_destroy(seg), 0);
-    assert_int_equal(open_rc(seg), CBSHM_ENOSEG);
+    assert_int_equal(t_open_rc(seg), CBSHM_ENOSEG);
     assert_int_equal(shm->hdr->retired, 1);
     /* attached workers keep a valid mapping */
     assert_int_equal(cbshm_allow(b, &(struct cbshm_ticket){0}), 0);
@@ -319,7 +301,7 @@ static void test_apply_adds_and_removes_and_a_dry_run_changes_nothing(void **sta
     t_segment_name(seg);
     assert_int_equal(apply_log(seg, YAML, CBSHM_APPLY_DRY_RUN, log, &n), 0);
     assert_int_equal(n, 3);
-    assert_int_equal(open_rc(seg), CBSHM_ENOSEG);
+    assert_int_equal(t_open_rc(seg), CBSHM_ENOSEG);
     t_apply(seg, YAML);
     assert_int_equal(apply_log(seg, next, CBSHM_APPLY_DRY_RUN, log, &n), 0);
     assert_string_equal(log, "removed:a added:c ");
@@ -475,10 +457,10 @@ static void test_open_refuses_group_write_the_configuration_did_not_grant(void *
     t_apply(t_segment_name(seg), YAML); /* mode 0600 */
     snprintf(path, sizeof path, "/dev/shm%s", seg);
     assert_int_equal(chmod(path, 0620), 0);
-    assert_int_equal(open_rc(seg), CBSHM_EPERM);
+    assert_int_equal(t_open_rc(seg), CBSHM_EPERM);
     assert_int_equal(cbshm_destroy(seg), 0);
     t_apply(seg, "mode: \"0660\"\nbreakers:\n  - name: a\n");
-    assert_int_equal(open_rc(seg), 0);
+    assert_int_equal(t_open_rc(seg), 0);
     assert_int_equal(cbshm_destroy(seg), 0);
 }
 
@@ -505,7 +487,7 @@ static int in_namespace(int flags, int (*fn)(const char *seg), const char *seg)
 
 static int open_from_another_pid_namespace(const char *seg)
 {
-    return open_rc(seg) == CBSHM_EPIDNS ? 0 : 1;
+    return t_open_rc(seg) == CBSHM_EPIDNS ? 0 : 1;
 }
 
 static void test_open_refuses_a_segment_of_another_pid_namespace(void **state)
@@ -540,10 +522,10 @@ static int apply_into_a_tiny_dev_shm(const char *seg)
     if (rc != -ENOSPC)
         return 3;
     /* Nothing half-made is left behind, and a segment that fits works. */
-    if (open_rc(seg) != CBSHM_ENOSEG)
+    if (t_open_rc(seg) != CBSHM_ENOSEG)
         return 4;
     t_apply(seg, YAML);
-    return open_rc(seg) == 0 && cbshm_destroy(seg) == 0 ? 0 : 5;
+    return t_open_rc(seg) == 0 && cbshm_destroy(seg) == 0 ? 0 : 5;
 }
 
 static void test_a_full_dev_shm_is_enospc_not_sigbus(void **state)
