@@ -131,8 +131,7 @@ def _snapshot_dict(s):
     d["name"] = s.name.decode()
     d["state"] = n.STATES.get(s.state, "invalid")
     d["mode"] = n.MODES.get(s.mode, "invalid")
-    d["settings"] = {name: getattr(s.settings, name) for name, _ in n.Settings._fields_
-                     if not name.startswith("reserved")}
+    d["settings"] = n.setting_values(s.settings)
     return d
 
 

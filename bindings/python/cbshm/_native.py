@@ -45,17 +45,18 @@ u32, u64, c_int = ctypes.c_uint32, ctypes.c_uint64, ctypes.c_int
 
 
 class Settings(ctypes.Structure):
-    _fields_ = [
-        ("failure_threshold", u32), ("success_threshold", u32),
-        ("half_open_max_calls", u32), ("policy", u32),
-        ("open_timeout_ms", u64), ("probe_timeout_ms", u64),
-        ("window_type", u32), ("window_size", u32), ("window_duration_ms", u64),
-        ("window_buckets", u32), ("minimum_calls", u32), ("failure_rate", u32),
-        ("slow_call_rate", u32), ("slow_call_duration_ms", u64),
-        ("backoff_multiplier", u32), ("open_timeout_jitter", u32),
-        ("open_timeout_max_ms", u64), ("min_failing_workers", u32), ("reserved0", u32),
-        ("reserved", u64 * 8),
-    ]
+    """struct cbshm_settings, opaque here: its fields are read through the
+    library's settings table (setting_values), so this file keeps no copy
+    of the list of settings."""
+    _fields_ = [("opaque", u64 * 20)]
+
+
+class Setting(ctypes.Structure):
+    """struct cbshm_setting: one row of the settings table."""
+    _fields_ = [("key", ctypes.c_char_p), ("json_key", ctypes.c_char_p),
+                ("help", ctypes.c_char_p), ("choices", ctypes.POINTER(ctypes.c_char_p)),
+                ("type", c_int), ("policies", ctypes.c_uint), ("windows", ctypes.c_uint),
+                ("min", u64), ("max", u64), ("default", u64), ("reserved", u64 * 4)]
 
 
 class Snapshot(ctypes.Structure):
@@ -89,6 +90,7 @@ assert ctypes.sizeof(Settings) == 160
 assert ctypes.sizeof(Snapshot) == 512
 assert ctypes.sizeof(Ticket) == 56
 assert ctypes.sizeof(Diag) == 616
+assert ctypes.sizeof(Setting) == 104
 
 P = ctypes.POINTER
 vp = ctypes.c_void_p
@@ -123,6 +125,8 @@ cbshm_config_load_string = _sig("cbshm_config_load_string", c_int, ctypes.c_char
 cbshm_config_free = _sig("cbshm_config_free", None, vp)
 cbshm_apply = _sig("cbshm_apply", c_int, vp, ctypes.c_char_p, ctypes.c_uint, vp, vp,
                    P(ctypes.c_uint))
+cbshm_setting_at = _sig("cbshm_setting_at", ctypes.POINTER(Setting), ctypes.c_size_t)
+cbshm_setting_get = _sig("cbshm_setting_get", u64, P(Settings), ctypes.POINTER(Setting))
 cbshm_destroy = _sig("cbshm_destroy", c_int, ctypes.c_char_p)
 
 # The library's own codes (cbshm.h, CBSHM_ERRNO_MAP).
@@ -136,3 +140,24 @@ FAIL_CLOSED = 0x1
 SUCCESS, FAILURE, IGNORED = 0, 1, 2
 STATES = {0: "closed", 1: "open", 2: "half_open"}
 MODES = {0: "normal", 1: "forced_open", 2: "forced_closed", 3: "disabled"}
+
+
+def _table():
+    rows, i = [], 0
+    while True:
+        d = cbshm_setting_at(i)
+        if not d:
+            return rows
+        rows.append(d)
+        i += 1
+
+
+SETTINGS = _table()  # the library's settings table, in its order
+
+
+def setting_values(settings):
+    """A struct Settings as {json_key: value}: durations in ms, percentages
+    as numbers, backoff_multiplier in hundredths, words as their index -
+    the C struct's own fields and units."""
+    return {d.contents.json_key.decode(): cbshm_setting_get(ctypes.byref(settings), d)
+            for d in SETTINGS}
