@@ -49,6 +49,7 @@ static void test_version_matches_header(void **state)
 {
     (void)state;
     assert_string_equal(cbshm_version(), CBSHM_VERSION_STRING);
+    assert_string_equal(CBSHM_VERSION_STRING, PROJECT_VERSION); /* CMakeLists.txt */
 }
 
 static const struct CMUnitTest tests[] = {

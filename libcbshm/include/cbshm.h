@@ -44,11 +44,11 @@ extern "C" {
 /* ---- Version --------------------------------------------------------- */
 
 #define CBSHM_VERSION_MAJOR  1
-#define CBSHM_VERSION_MINOR  0
+#define CBSHM_VERSION_MINOR  1
 #define CBSHM_VERSION_PATCH  0
-#define CBSHM_VERSION_STRING "1.0.0"
+#define CBSHM_VERSION_STRING "1.1.0"
 
-/* The library's version string, e.g. "1.0.0". Never NULL, static. */
+/* The library's version string, e.g. "1.1.0". Never NULL, static. */
 CBSHM_API const char *cbshm_version(void);
 
 /* ---- Errors ---------------------------------------------------------- */
