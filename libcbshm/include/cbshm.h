@@ -740,7 +740,10 @@ struct cbshm_change {
  * Returns 0, CBSHM_ECONFIG, CBSHM_EINVAL (cfg NULL, unknown flags),
  * CBSHM_EBADNAME (the segment name), CBSHM_EFULL (more breakers than the
  * existing segment's capacity), CBSHM_ELOCK, -ENOSPC (no room in
- * /dev/shm), -ENOMEM, and the codes of cbshm_open().
+ * /dev/shm), -ENOMEM, another -errno from creating the segment
+ * (shm_open(3): -EACCES; fchown(2) when `group` is given: -EPERM;
+ * ftruncate(2), mmap(2), pthread_mutexattr_*(3)), and the codes of
+ * cbshm_open() for an existing one.
  */
 CBSHM_API int cbshm_apply(const struct cbshm_config *cfg, const char *segment, unsigned flags,
                           void (*on_change)(void *ctx, const struct cbshm_change *c), void *ctx,
