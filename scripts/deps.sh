@@ -2,7 +2,7 @@
 # Installs the Debian packages the build and tests need, when missing.
 # As root with apt-get it installs them; otherwise it prints the command.
 set -eu
-PKGS="cmake make gcc clang libclang-rt-14-dev pkg-config valgrind libyaml-dev libcmocka-dev libjansson-dev python3 gunicorn python3-prometheus-client man-db groff-base dpkg-dev"
+PKGS="cmake make gcc clang libclang-rt-14-dev pkg-config valgrind libyaml-dev libcmocka-dev libjansson-dev python3 gunicorn python3-prometheus-client man-db groff-base dpkg-dev file"
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
