@@ -132,6 +132,9 @@ void cbctl_segment_error(const char *what, const char *segment, int rc);
  * and the usage line on stderr.
  */
 int cbctl_args_parse(const struct cbctl_cmd *cmd, int argc, char **argv, struct cbctl_args *out);
+/* The option getopt_long() just refused, as the user wrote it: "--bogus",
+   "--file" (its argument missing), or "-x" out of a cluster such as -xj. */
+const char *cbctl_refused_option(char **argv, char *buf, size_t size);
 
 /* output.c */
 const char *cbctl_state_name(enum cbshm_state s);

@@ -108,7 +108,7 @@ static double v_in_state(const struct cbshm_snapshot *s)
 static void print_settings(const struct metrics *m)
 {
     const struct cbshm_setting *d;
-    char name[96];
+    char name[96], help[200];
 
     for (size_t i = 0; (d = cbshm_setting_at(i)) != NULL; i++) {
         const char *suffix = d->type == CBSHM_SETTING_DURATION  ? "_seconds"
@@ -120,7 +120,12 @@ static void print_settings(const struct metrics *m)
                            : 1;
 
         snprintf(name, sizeof name, "cbshm_setting_%s%s", d->key, suffix);
-        family(name, "gauge", d->help);
+        snprintf(help, sizeof help, "%s%s.", d->help,
+                 d->type == CBSHM_SETTING_DURATION  ? ", in seconds"
+                 : d->type == CBSHM_SETTING_PERCENT ? ", as a ratio (0 to 1)"
+                 : d->type == CBSHM_SETTING_CHOICE  ? "; 1 for the one in force"
+                                                    : "");
+        family(name, "gauge", help);
         for (size_t b = 0; b < m->n; b++) {
             uint64_t v = cbshm_setting_get(&m->all[b].settings, d);
             if (d->type != CBSHM_SETTING_CHOICE) {

@@ -104,12 +104,19 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     struct cbctl ctl = {NULL, NULL};
+    char refused[64];
     int c;
 
     opterr = 0;
     while ((c = getopt_long(argc, argv, "+s:hV", opts, NULL)) != -1) {
         switch (c) {
         case 's':
+            /* Empty would silently mean "not given": say so instead. */
+            if (optarg[0] == '\0') {
+                cbctl_err("--segment wants a segment name such as /cbshm, got ''");
+                usage(stderr);
+                return CBCTL_USAGE;
+            }
             ctl.segment = optarg;
             break;
         case 'h':
@@ -119,7 +126,8 @@ int main(int argc, char **argv)
             printf("cbctl %s\n", cbshm_version());
             return CBCTL_OK;
         default:
-            cbctl_err("unknown or incomplete option '%s'", argv[optind - 1]);
+            cbctl_err("unknown or incomplete option '%s'",
+                      cbctl_refused_option(argv, refused, sizeof refused));
             usage(stderr);
             return CBCTL_USAGE;
         }

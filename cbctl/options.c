@@ -171,6 +171,19 @@ static int check_operands(const struct cbctl_cmd *cmd, const struct cbctl_args *
     return CBCTL_CONTINUE;
 }
 
+const char *cbctl_refused_option(char **argv, char *buf, size_t size)
+{
+    const char *last = optind > 0 ? argv[optind - 1] : "";
+
+    /* A long option always moves optind past itself; a short one in a
+       cluster may not, and then argv[optind - 1] is the word before it. */
+    if (strncmp(last, "--", 2) == 0 || optopt == 0)
+        snprintf(buf, size, "%s", last);
+    else
+        snprintf(buf, size, "-%c", optopt);
+    return buf;
+}
+
 int cbctl_args_parse(const struct cbctl_cmd *cmd, int argc, char **argv, struct cbctl_args *out)
 {
     struct cbctl_option rows[ROWS_MAX];
@@ -203,7 +216,8 @@ int cbctl_args_parse(const struct cbctl_cmd *cmd, int argc, char **argv, struct 
         while (i < n && longopts[i].val != c)
             i++;
         if (i == n)
-            return usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
+            return usage_error(cmd, "unknown or incomplete option '%s'",
+                               cbctl_refused_option(argv, label, sizeof label));
         given[i] = 1;
         if ((rc = store(cmd, &rows[i], optarg, out)) != CBCTL_CONTINUE)
             return rc;

@@ -35,17 +35,31 @@ _cbctl_commands()
 _cbctl()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
-    local i cmd="" seg="" help rows arg
+    local i cmd="" at=0 seg="" help rows arg names=0
 
+    # The global options cbctl takes: -s NAME, -sNAME, --segment NAME and
+    # --segment=NAME (which bash splits into "--segment" "=" "NAME").
     for ((i = 1; i < COMP_CWORD; i++)); do
         case ${COMP_WORDS[i]} in
-            -s|--segment) seg=${COMP_WORDS[i+1]}; ((i++)) ;;
+            -s|--segment)
+                if [[ ${COMP_WORDS[i+1]} == = ]]; then
+                    seg=${COMP_WORDS[i+2]}; ((i += 2))
+                else
+                    seg=${COMP_WORDS[i+1]}; ((i++))
+                fi ;;
+            --segment=*) seg=${COMP_WORDS[i]#--segment=} ;;
+            -s?*) seg=${COMP_WORDS[i]#-s} ;;
             -*) ;;
-            *) cmd=${COMP_WORDS[i]}; break ;;
+            *) cmd=${COMP_WORDS[i]}; at=$i; break ;;
         esac
     done
+    # Breaker names already on the line after the command.
+    for ((i = at + 1; at > 0 && i < COMP_CWORD; i++)); do
+        [[ ${COMP_WORDS[i]} != -* ]] && ((names++))
+    done
 
-    if [[ $prev == -s || $prev == --segment ]]; then
+    if [[ $prev == -s || $prev == --segment ||
+          ($prev == = && ${COMP_WORDS[COMP_CWORD-2]} == --segment) ]]; then
         COMPREPLY=($(compgen -W "$(cd /dev/shm 2>/dev/null && ls | sed 's|^|/|')" -- "$cur"))
         return
     fi
@@ -64,7 +78,12 @@ _cbctl()
     elif [[ -n $arg && $arg != - ]]; then
         COMPREPLY=()
     elif [[ $cur != -* && ${help%%$'\n'*} == *NAME* ]]; then
-        COMPREPLY=($(compgen -W "$(_cbctl_breakers "$seg")" -- "$cur"))
+        # A command of exactly one NAME (show) takes no second.
+        if [[ ${help%%$'\n'*} != *NAME...* && $names -ge 1 ]]; then
+            COMPREPLY=()
+        else
+            COMPREPLY=($(compgen -W "$(_cbctl_breakers "$seg")" -- "$cur"))
+        fi
     else
         COMPREPLY=($(compgen -W "$(awk '{print $1}' <<<"$rows")" -- "$cur"))
     fi

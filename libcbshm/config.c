@@ -88,6 +88,9 @@ static int parse_uint(struct parse *p, const yaml_node_t *n, const char *key, ui
     return 0;
 }
 
+/* Numbers are exact up to this; any unit times it still fits 64 bits. */
+#define BIG (UINT64_MAX / 3600000 / 10)
+
 /* A scalar's digits as a number; *big when it does not fit. */
 static int parse_digits(struct parse *p, const yaml_node_t *n, const char *key, const char *s,
                         uint64_t *out, bool *big)
@@ -158,17 +161,17 @@ static int parse_duration(struct parse *p, const yaml_node_t *n, const char *key
     if ((rc = want_scalar(p, n, key, "a duration")) != 0)
         return rc;
     s = scalar(n);
-    /* Saturate instead of overflowing; anything past the cap is rejected. */
+    /* Exact up to BIG, which no unit can overflow; past it, the scalar
+       is out of range whatever its unit. */
     for (u = s; *u >= '0' && *u <= '9'; u++)
-        v = v > d->max ? v : v * 10 + (uint64_t)(*u - '0');
+        v = v > BIG ? v : v * 10 + (uint64_t)(*u - '0');
     if (u == s)
         return fail(p, n, key, "expected a duration such as 250ms, 5s, 2m or 1h, got '%.80s'", s);
     if (*u == '\0')
         return fail(p, n, key, "duration '%.80s' needs a unit (ms, s, m or h)", s);
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
         if (strcmp(u, units[i].unit) == 0) {
-            /* v <= max fits any unit's product; the range check follows. */
-            if (v > d->max)
+            if (v > BIG)
                 return too_big(p, n, key, d);
             *out = v * units[i].ms;
             return 0;
@@ -178,7 +181,8 @@ static int parse_duration(struct parse *p, const yaml_node_t *n, const char *key
 }
 
 /* "2", "1.5", "1.25" -> hundredths. */
-static int parse_multiplier(struct parse *p, const yaml_node_t *n, const char *key, uint64_t *out)
+static int parse_multiplier(struct parse *p, const yaml_node_t *n, const char *key,
+                            const struct cbshm_setting *d, uint64_t *out)
 {
     const char *s, *c;
     uint64_t whole = 0, frac = 0;
@@ -187,9 +191,8 @@ static int parse_multiplier(struct parse *p, const yaml_node_t *n, const char *k
     if ((rc = want_scalar(p, n, key, "a number such as 2 or 1.5")) != 0)
         return rc;
     s = scalar(n);
-    /* Past 1000 the value is out of range whatever follows: stop growing. */
     for (c = s; *c >= '0' && *c <= '9'; c++)
-        whole = whole > 1000 ? whole : whole * 10 + (uint64_t)(*c - '0');
+        whole = whole > BIG ? whole : whole * 10 + (uint64_t)(*c - '0');
     if (c == s)
         return fail(p, n, key, "expected a number such as 2 or 1.5, got '%.80s'", s);
     if (*c == '.') {
@@ -205,6 +208,8 @@ static int parse_multiplier(struct parse *p, const yaml_node_t *n, const char *k
     }
     if (*c != '\0')
         return fail(p, n, key, "expected a number such as 2 or 1.5, got '%.80s'", s);
+    if (whole > BIG)
+        return too_big(p, n, key, d);
     *out = whole * 100 + frac;
     return 0;
 }
@@ -228,6 +233,11 @@ static int parse_choice(struct parse *p, const yaml_node_t *n, const char *key,
     return fail(p, n, key, "expected %s, got '%.80s'", words, scalar(n));
 }
 
+static void join(char *buf, size_t size, const char *path, const char *key)
+{
+    snprintf(buf, size, "%s%s%s", path, path[0] != '\0' ? "." : "", key);
+}
+
 /* Calls each pair of mapping `n`, rejecting non-scalar and duplicate keys. */
 typedef int (*pair_fn)(struct parse *p, const char *path, const yaml_node_t *k,
                        const yaml_node_t *v, void *ctx);
@@ -243,18 +253,16 @@ static int each_pair(struct parse *p, const yaml_node_t *n, const char *path, pa
             return fail(p, k, path, "keys must be plain names");
         for (yaml_node_pair_t *b = n->data.mapping.pairs.start; b < a; b++) {
             const yaml_node_t *k2 = yaml_document_get_node(p->doc, b->key);
-            if (k2 != NULL && k2->type == YAML_SCALAR_NODE && strcmp(scalar(k2), scalar(k)) == 0)
-                return fail(p, k, scalar(k), "duplicate key '%s'", scalar(k));
+            if (k2 != NULL && k2->type == YAML_SCALAR_NODE && strcmp(scalar(k2), scalar(k)) == 0) {
+                char key[64];
+                join(key, sizeof key, path, scalar(k));
+                return fail(p, k, key, "duplicate key '%.80s'", scalar(k));
+            }
         }
         if ((rc = fn(p, path, k, v, ctx)) != 0)
             return rc;
     }
     return 0;
-}
-
-static void join(char *buf, size_t size, const char *path, const char *key)
-{
-    snprintf(buf, size, "%s%s%s", path, path[0] != '\0' ? "." : "", key);
 }
 
 /* The settings one mapping gave itself, and where. */
@@ -280,7 +288,7 @@ static int setting(struct parse *p, const char *key, const yaml_node_t *v, struc
         rc = parse_duration(p, v, key, d, &x);
         break;
     case CBSHM_SETTING_MULTIPLIER:
-        rc = parse_multiplier(p, v, key, &x);
+        rc = parse_multiplier(p, v, key, d, &x);
         break;
     case CBSHM_SETTING_CHOICE:
         rc = parse_choice(p, v, key, d, &x);

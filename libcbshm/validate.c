@@ -85,10 +85,27 @@ static int not_for(const struct cbshm_setting *d, const struct cbshm_settings *s
                    policy);
 }
 
-#define GIVEN(row) ((given >> (row)) & 1u)
+/* The fields that are not at their defaults. In code there is no "given":
+   such a field counts as set, so that a field of another policy left at
+   its default is fine and one set to something else is the same mistake
+   as in YAML. Both paths also blame a contradiction by it, so they name
+   the same key whatever the YAML inherited. */
+static uint64_t not_default(const struct cbshm_settings *s)
+{
+    const struct cbshm_setting *d;
+    uint64_t given = 0;
+
+    for (size_t i = 0; (d = cbshm_setting_at(i)) != NULL; i++)
+        if (cbshm_setting_get(s, d) != d->def)
+            given |= 1ull << i;
+    return given;
+}
+
+#define SET(row) ((set >> (row)) & 1u)
 
 int cbshm__settings_check(const struct cbshm_settings *s, uint64_t given, struct cbshm__problem *p)
 {
+    uint64_t set = not_default(s);
     const struct cbshm_setting *d;
     char a[32], b[32];
     int rc;
@@ -99,12 +116,13 @@ int cbshm__settings_check(const struct cbshm_settings *s, uint64_t given, struct
     if (s->reserved0 != 0 || memcmp(s->reserved, (uint64_t[8]){0}, sizeof s->reserved) != 0)
         return problem(p, -1, "reserved fields of the settings must be zero");
     for (size_t i = 0; (d = cbshm_setting_at(i)) != NULL; i++)
-        if (GIVEN(i) && !cbshm_setting_applies(d, s))
+        if (((given >> i) & 1u) && !cbshm_setting_applies(d, s))
             return not_for(d, s, p);
 
-    /* Contradictions. Blame the key that was given; of two, the second. */
+    /* Contradictions. Of two keys, blame the second unless only the first
+       is set (not at its default). */
     if (s->open_timeout_max_ms < s->open_timeout_ms) {
-        long row = GIVEN(SET_ROW_open_timeout) && !GIVEN(SET_ROW_open_timeout_max)
+        long row = SET(SET_ROW_open_timeout) && !SET(SET_ROW_open_timeout_max)
                        ? SET_ROW_open_timeout
                        : SET_ROW_open_timeout_max;
         cbshm_setting_format(cbshm_setting_at(SET_ROW_open_timeout), s->open_timeout_ms, a,
@@ -114,7 +132,7 @@ int cbshm__settings_check(const struct cbshm_settings *s, uint64_t given, struct
         return problem(p, row, "open_timeout_max %s is shorter than open_timeout %s", b, a);
     }
     if (s->window_type == CBSHM_WINDOW_TIME && s->window_duration_ms < s->window_buckets) {
-        long row = GIVEN(SET_ROW_window_buckets) && !GIVEN(SET_ROW_window_duration)
+        long row = SET(SET_ROW_window_buckets) && !SET(SET_ROW_window_duration)
                        ? SET_ROW_window_buckets
                        : SET_ROW_window_duration;
         cbshm_setting_format(cbshm_setting_at(SET_ROW_window_duration), s->window_duration_ms, a,
@@ -124,9 +142,8 @@ int cbshm__settings_check(const struct cbshm_settings *s, uint64_t given, struct
     }
     if (s->window_type == CBSHM_WINDOW_COUNT && s->minimum_calls > s->window_size &&
         cbshm_setting_applies(cbshm_setting_at(SET_ROW_minimum_calls), s)) {
-        long row = GIVEN(SET_ROW_window_size) && !GIVEN(SET_ROW_minimum_calls)
-                       ? SET_ROW_window_size
-                       : SET_ROW_minimum_calls;
+        long row = SET(SET_ROW_window_size) && !SET(SET_ROW_minimum_calls) ? SET_ROW_window_size
+                                                                           : SET_ROW_minimum_calls;
         return problem(p, row,
                        "minimum_calls %u exceeds window_size %u: the window could never hold "
                        "enough calls to trip",
@@ -138,20 +155,6 @@ int cbshm__settings_check(const struct cbshm_settings *s, uint64_t given, struct
 int cbshm__settings_valid(const struct cbshm_settings *s)
 {
     return cbshm__settings_check(s, 0, NULL) == 0;
-}
-
-/* In code there is no "given": a field counts as set when it is not the
-   default, so that a field of another policy left at its default is fine
-   and one set to something else is the same mistake as in YAML. */
-static uint64_t given_in_code(const struct cbshm_settings *s)
-{
-    const struct cbshm_setting *d;
-    uint64_t given = 0;
-
-    for (size_t i = 0; (d = cbshm_setting_at(i)) != NULL; i++)
-        if (cbshm_setting_get(s, d) != d->def)
-            given |= 1ull << i;
-    return given;
 }
 
 int cbshm__mode_check(uint32_t mode, struct cbshm__problem *p)
@@ -225,6 +228,19 @@ int cbshm_config_check(const struct cbshm_config *cfg, struct cbshm_diag *diag)
     }
     if (cbshm__mode_check(cfg->mode, &p) != 0)
         return report(diag, "mode", &p);
+    /* fchown(2) reads (gid_t)-1 as "leave the group": it is no group. */
+    if (cfg->has_group != 0 && cfg->has_group != 1) {
+        problem(&p, -1, "has_group %d is neither 0 nor 1", cfg->has_group);
+        return report(diag, "group", &p);
+    }
+    if (cfg->has_group == 1 && cfg->gid == UINT32_MAX) {
+        problem(&p, -1, "value %u is out of range (0..%u)", cfg->gid, UINT32_MAX - 1);
+        return report(diag, "group", &p);
+    }
+    if (memcmp(cfg->reserved, (uint64_t[8]){0}, sizeof cfg->reserved) != 0) {
+        problem(&p, -1, "reserved fields of the configuration must be zero");
+        return report(diag, "", &p);
+    }
     if (cfg->segment[0] != '\0' &&
         cbshm__segment_problem(cfg->segment, sizeof cfg->segment, &p) != 0)
         return report(diag, "segment", &p);
@@ -241,7 +257,7 @@ int cbshm_config_check(const struct cbshm_config *cfg, struct cbshm_diag *diag)
         if (cbshm__name_problem(bc->name, sizeof bc->name, &p) != 0) {
             snprintf(path, sizeof path, "breakers[%zu].name", i);
             rc = report(diag, path, &p);
-        } else if (cbshm__settings_check(&bc->settings, given_in_code(&bc->settings), &p) != 0) {
+        } else if (cbshm__settings_check(&bc->settings, not_default(&bc->settings), &p) != 0) {
             rc = report(diag, path, &p);
         } else if ((first = cbshm__nameset_add(&names, bc->name, (long)i)) >= 0) {
             problem(&p, -1, "duplicate breaker name '%s' (first at breakers[%ld])", bc->name,

@@ -34,6 +34,13 @@ fail() { echo "completion: $*"; exit 1; }
 [ "$(complete_line cbctl apply -f "$2/config/exam")" = "$2/config/example.yaml" ] || fail "file after -f: $(complete_line cbctl apply -f "$2/config/exam")"
 [ "$(complete_line cbctl --se)" = "--segment" ] || fail "global option"
 
+# Every way of giving the segment: --segment=NAME (bash splits it at =), -sNAME.
+[ "$(complete_line cbctl --segment = $seg show pay)" = "payments-api" ] || fail "--segment=NAME: $(complete_line cbctl --segment = $seg show pay)"
+[ "$(complete_line cbctl -s$seg show pay)" = "payments-api" ] || fail "-sNAME: $(complete_line cbctl -s$seg show pay)"
+# show takes one name; open takes many.
+[ -z "$(complete_line cbctl -s $seg show payments-api '')" ] || fail "a second name for show"
+[ "$(complete_line cbctl -s $seg open payments-api inv)" = "inventory-db" ] || fail "a second name for open"
+
 # Every command: the long options that open its --help rows, all of them.
 commands=$(cbctl --help | sed -n '/^commands:$/,/^$/p' | sed -n 's/^  \([a-z]*\) .*/\1/p')
 [ "$(echo $commands | wc -w)" -ge 13 ] || fail "commands from --help: $commands"

@@ -445,6 +445,18 @@ static void test_usage_errors_exit_2_with_a_message(void **state)
     assert_int_equal(cbctl(&r, "metrics", "extra", NULL)->status, 2);
     assert_int_equal(cbctl(&r, "events", "--frob", NULL)->status, 2);
     assert_non_null(strstr(r.err, "unknown or incomplete option '--frob'"));
+    /* The option refused is named as written, even inside a cluster. */
+    assert_int_equal(cbctl(&r, "show", "-xj", "a", NULL)->status, 2);
+    assert_non_null(strstr(r.err, "cbctl: show: unknown or incomplete option '-x'"));
+    assert_int_equal(cbctl(&r, "show", "-jx", "a", NULL)->status, 2);
+    assert_non_null(strstr(r.err, "unknown or incomplete option '-x'"));
+    assert_int_equal(cbctl(&r, "-xV", NULL)->status, 2);
+    assert_non_null(strstr(r.err, "cbctl: unknown or incomplete option '-x'"));
+    assert_int_equal(cbctl(&r, "apply", "--file", NULL)->status, 2);
+    assert_non_null(strstr(r.err, "cbctl: apply: unknown or incomplete option '--file'"));
+    /* An empty --segment is a mistake, not "use the default". */
+    assert_int_equal(cbctl(&r, "-s", "", "list", NULL)->status, 2);
+    assert_non_null(strstr(r.err, "--segment wants a segment name"));
 }
 
 static void test_apply_creates_and_a_second_apply_reports_no_changes(void **state)

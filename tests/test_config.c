@@ -158,6 +158,8 @@ static void test_config_rejects_duplicate_keys(void **state)
 {
     (void)state;
     rejects("capacity: 5\ncapacity: 6\n", 2, 1, "capacity", "duplicate key 'capacity'");
+    rejects("breakers:\n  - name: a\n    failure_threshold: 3\n    failure_threshold: 4\n", 4, 5,
+            "breakers[0].failure_threshold", "duplicate key 'failure_threshold'");
 }
 
 static void test_config_rejects_bad_names(void **state)

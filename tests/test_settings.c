@@ -281,6 +281,72 @@ static void test_every_contradiction_reads_the_same_through_yaml_and_c(void **st
     }
 }
 
+/* A contradiction a breaker inherited from `defaults` names the same key
+   through both paths: blame follows the values, not where they came from. */
+static void test_an_inherited_contradiction_names_the_same_key_both_ways(void **state)
+{
+    static const struct {
+        const char *yaml;
+        struct given set[3];
+        const char *key;
+    } cases[] = {
+        {"defaults:\n  policy: rate\n  minimum_calls: 50\nbreakers:\n  - name: a\n"
+         "    window_size: 20\n",
+         {{"policy", 1}, {"minimum_calls", 50}, {"window_size", 20}},
+         "breakers[0].minimum_calls"},
+        {"defaults:\n  open_timeout_max: 1m\nbreakers:\n  - name: a\n    open_timeout: 2m\n",
+         {{"open_timeout_max", 60000}, {"open_timeout", 120000}},
+         "breakers[0].open_timeout_max"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct contradiction c = {{{NULL, 0}}, NULL, NULL};
+        struct cbshm_config *cfg = NULL, built;
+        struct cbshm_breaker_config bc;
+        struct cbshm_diag y, d;
+
+        assert_int_equal(
+            cbshm_config_load_string(cases[i].yaml, strlen(cases[i].yaml), "t.yaml", &cfg, &y),
+            CBSHM_ECONFIG);
+        memcpy(c.set, cases[i].set, sizeof c.set);
+        build_c(&c, &built, &bc);
+        assert_int_equal(cbshm_config_check(&built, &d), CBSHM_ECONFIG);
+        assert_string_equal(y.key, cases[i].key);
+        assert_string_equal(d.key, cases[i].key);
+        assert_string_equal(y.message, d.message);
+    }
+}
+
+/* A value past the range, however it is written, is named as given. */
+static void test_values_far_out_of_range_are_named_as_written(void **state)
+{
+    static const struct {
+        const char *yaml, *message;
+    } cases[] = {
+        {"defaults:\n  open_timeout: 86400001ms\n", "value 86400001ms is out of range (1ms..24h)"},
+        {"defaults:\n  open_timeout: 99999999999999999999999s\n",
+         "value '99999999999999999999999s' is out of range (1ms..24h)"},
+        {"defaults:\n  backoff_multiplier: 1000000\n", "value 1000000 is out of range (1..100)"},
+        {"defaults:\n  backoff_multiplier: 99999999999999999999999\n",
+         "value '99999999999999999999999' is out of range (1..100)"},
+        {"defaults:\n  failure_threshold: 99999999999999999999999\n",
+         "value '99999999999999999999999' is out of range (1..1000000)"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct cbshm_config *cfg = NULL;
+        struct cbshm_diag d;
+
+        assert_int_equal(
+            cbshm_config_load_string(cases[i].yaml, strlen(cases[i].yaml), "t.yaml", &cfg, &d),
+            CBSHM_ECONFIG);
+        if (strcmp(d.message, cases[i].message) != 0)
+            fail_msg("case %zu: got '%s'", i, d.message);
+    }
+}
+
 /* The segment-wide keys, through both paths. */
 static void test_segment_keys_are_checked_the_same_through_yaml_and_c(void **state)
 {
@@ -368,6 +434,21 @@ static void test_the_c_path_refuses_reserved_fields_and_bad_arguments(void **sta
     assert_int_equal(cbshm_config_check(&cfg, &d), CBSHM_ECONFIG);
     assert_string_equal(d.key, "breakers[0].name");
     strcpy(bc.name, "a");
+    assert_int_equal(cbshm_config_check(&cfg, &d), 0);
+    /* (gid_t)-1 is "no change" to fchown(2): no group at all. */
+    cfg.has_group = 1;
+    cfg.gid = UINT32_MAX;
+    assert_int_equal(cbshm_config_check(&cfg, &d), CBSHM_ECONFIG);
+    assert_string_equal(d.key, "group");
+    cfg.has_group = 5;
+    cfg.gid = 0;
+    assert_int_equal(cbshm_config_check(&cfg, &d), CBSHM_ECONFIG);
+    assert_string_equal(d.message, "has_group 5 is neither 0 nor 1");
+    cfg.has_group = 0;
+    cfg.reserved[7] = 1;
+    assert_int_equal(cbshm_config_check(&cfg, &d), CBSHM_ECONFIG);
+    assert_string_equal(d.message, "reserved fields of the configuration must be zero");
+    cfg.reserved[7] = 0;
     assert_int_equal(cbshm_config_check(&cfg, &d), 0);
     assert_int_equal(cbshm_config_check(NULL, &d), CBSHM_EINVAL);
     cfg.breakers = NULL;
@@ -586,6 +667,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_values_format_as_the_yaml_writes_them),
     cmocka_unit_test(test_every_value_in_range_round_trips_through_yaml),
     cmocka_unit_test(test_every_contradiction_reads_the_same_through_yaml_and_c),
+    cmocka_unit_test(test_an_inherited_contradiction_names_the_same_key_both_ways),
+    cmocka_unit_test(test_values_far_out_of_range_are_named_as_written),
     cmocka_unit_test(test_segment_keys_are_checked_the_same_through_yaml_and_c),
     cmocka_unit_test(test_the_c_path_refuses_reserved_fields_and_bad_arguments),
     cmocka_unit_test(test_inherited_settings_that_do_not_apply_return_to_their_defaults),

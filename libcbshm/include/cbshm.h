@@ -695,8 +695,10 @@ CBSHM_API void cbshm_config_free(struct cbshm_config *cfg);
  * same message from the YAML loader, which adds file, line and column.
  * On CBSHM_ECONFIG, diag (if not NULL) names the key ("breakers[2].mode")
  * and what is wrong; file is "" and line and column are 0.
- * Returns 0, CBSHM_ECONFIG, or CBSHM_EINVAL (cfg NULL, or breakers NULL
- * with n_breakers > 0).
+ * Also refused: has_group other than 0 or 1, a gid of (gid_t)-1 (which
+ * fchown(2) reads as "no change"), reserved fields not zero.
+ * Returns 0, CBSHM_ECONFIG, CBSHM_EINVAL (cfg NULL, or breakers NULL with
+ * n_breakers > 0), or -ENOMEM (the set of names).
  */
 CBSHM_API int cbshm_config_check(const struct cbshm_config *cfg, struct cbshm_diag *diag);
 

@@ -202,6 +202,13 @@ class TestFailOpen(unittest.TestCase):
                       "this breaker's policy is consecutive", str(cm.exception))
         with self.assertRaises(TypeError):
             cbshm.apply()
+        with self.assertRaises(TypeError):
+            cbshm.apply(yaml=5)
+        # A key cut inside a UTF-8 character still makes a CbshmError.
+        with self.assertRaises(cbshm.CbshmError) as cm:
+            cbshm.apply(yaml="breakers: [{name: a, " + "\u00e9" * 60 + ": 1}]\n",
+                        segment="/cbshm-py-never")
+        self.assertIn("unknown key", str(cm.exception))
 
     def test_version(self):
         self.assertRegex(cbshm.version(), r"^\d+\.\d+\.\d+$")

@@ -297,7 +297,9 @@ def apply(path=None, segment=None, *, yaml=None):
     cfg = n.vp()
     diag = n.Diag()
     if yaml is not None:
-        text = yaml.encode() if isinstance(yaml, str) else bytes(yaml)
+        if not isinstance(yaml, (str, bytes)):
+            raise TypeError("yaml= wants str or bytes, not %s" % type(yaml).__name__)
+        text = yaml.encode() if isinstance(yaml, str) else yaml
         what = "<yaml>"
         rc = n.cbshm_config_load_string(text, len(text), what.encode(), n.ctypes.byref(cfg),
                                         n.ctypes.byref(diag))
@@ -306,16 +308,21 @@ def apply(path=None, segment=None, *, yaml=None):
         rc = n.cbshm_config_load_file(os.fsencode(what), n.ctypes.byref(cfg),
                                       n.ctypes.byref(diag))
     if rc == n.ECONFIG:
-        raise CbshmError(rc, "%s:%d:%d: %s: %s" % (diag.file.decode(), diag.line, diag.column,
-                                                   diag.key.decode(), diag.message.decode()))
+        # The C side cuts long keys and values at a byte count, maybe inside
+        # a UTF-8 character: show what is left rather than fail to decode.
+        def text_of(field):
+            return field.decode("utf-8", "replace")
+        raise CbshmError(rc, "%s:%d:%d: %s: %s" % (text_of(diag.file), diag.line, diag.column,
+                                                   text_of(diag.key), text_of(diag.message)))
     _check(rc, what)
     changes = n.ctypes.c_uint()
+    given = segment.encode() if segment else None
     try:
-        rc = n.cbshm_apply(cfg, segment.encode() if segment else None, 0, None, None,
-                           n.ctypes.byref(changes))
+        name = n.cbshm_config_segment(cfg, given).decode("utf-8", "replace")
+        rc = n.cbshm_apply(cfg, given, 0, None, None, n.ctypes.byref(changes))
     finally:
         n.cbshm_config_free(cfg)
-    _check(rc, "segment %s" % (segment or ""))
+    _check(rc, "segment %s" % name)
     return changes.value
 
 

@@ -122,6 +122,7 @@ cbshm_default_segment = _sig("cbshm_default_segment", ctypes.c_char_p)
 cbshm_config_load_file = _sig("cbshm_config_load_file", c_int, ctypes.c_char_p, P(vp), P(Diag))
 cbshm_config_load_string = _sig("cbshm_config_load_string", c_int, ctypes.c_char_p,
                                 ctypes.c_size_t, ctypes.c_char_p, P(vp), P(Diag))
+cbshm_config_segment = _sig("cbshm_config_segment", ctypes.c_char_p, vp, ctypes.c_char_p)
 cbshm_config_free = _sig("cbshm_config_free", None, vp)
 cbshm_apply = _sig("cbshm_apply", c_int, vp, ctypes.c_char_p, ctypes.c_uint, vp, vp,
                    P(ctypes.c_uint))
