@@ -31,8 +31,8 @@ static const char *kind_name(enum cbshm_event_kind k)
 static const char *cause_name(enum cbshm_event_cause c)
 {
     static const char *names[] = {"failures",     "failure_rate", "slow_rate", "open_timeout",
-                                  "probe_failed", "probes_ok",    "operator"};
-    return (unsigned)c <= CBSHM_CAUSE_OPERATOR ? names[c] : "unknown";
+                                  "probe_failed", "probes_ok",    "operator",  "probe_timeout"};
+    return (unsigned)c < sizeof names / sizeof names[0] ? names[c] : "unknown";
 }
 
 static const char *side(const struct cbshm_event *e, int v)

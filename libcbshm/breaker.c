@@ -139,7 +139,10 @@ static uint64_t set_state(struct cbshm *shm, uint32_t idx, uint64_t ctl, unsigne
     default:
         atomic_store_explicit(&sl->half_open_successes, 0, memory_order_relaxed);
         clear_leases(sl);
-        /* A full close ends the backoff. */
+        /* A closed period starts with an empty window (as every peer
+           does): the failures that tripped it and the probes' outcomes
+           belong to the periods they were made in. */
+        cbshm__window_reset(sl, now);
         atomic_store_explicit(&sl->current_open_ns,
                               atomic_load_explicit(&sl->cfg.open_timeout_ns, memory_order_relaxed),
                               memory_order_relaxed);
@@ -154,21 +157,43 @@ static uint64_t set_state(struct cbshm *shm, uint32_t idx, uint64_t ctl, unsigne
     return next;
 }
 
-/* Takes a free, expired or orphaned lease. Called with the table lock held. */
-static int lease_take(struct cbshm_slot *sl, uint64_t now, struct cbshm_ticket *t)
+static uint32_t max_probes(const struct cbshm_slot *sl)
 {
     uint32_t max = atomic_load_explicit(&sl->cfg.half_open_max_calls, memory_order_relaxed);
 
-    if (max > CBSHM_PROBES_MAX)
-        max = CBSHM_PROBES_MAX;
-    for (uint32_t i = 0; i < max; i++) {
+    return max > CBSHM_PROBES_MAX ? CBSHM_PROBES_MAX : max;
+}
+
+/* A probe whose owner lives has run past its deadline: the phase failed.
+   Called with the table lock held. */
+static bool lease_expired(const struct cbshm_slot *sl, uint64_t now)
+{
+    for (uint32_t i = 0; i < max_probes(sl); i++) {
+        uint64_t w = atomic_load_explicit(&sl->leases[i].word, memory_order_relaxed);
+        if (w != 0 && w != CBSHM_LEASE_SPENT &&
+            now >= atomic_load_explicit(&sl->leases[i].deadline_ns, memory_order_relaxed) &&
+            cbshm__pid_alive((uint32_t)(w >> 32)))
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Takes a free lease, or one whose owner died before it recorded (its call
+ * decides nothing now; its lease goes to this probe). A spent lease stays
+ * spent until the phase ends. Called with the table lock held.
+ */
+static int lease_take(struct cbshm_slot *sl, uint64_t now, struct cbshm_ticket *t)
+{
+    for (uint32_t i = 0; i < max_probes(sl); i++) {
         struct cbshm_lease *l = &sl->leases[i];
         uint64_t w = atomic_load_explicit(&l->word, memory_order_relaxed);
         uint32_t seq;
 
+        if (w == CBSHM_LEASE_SPENT)
+            continue;
         if (w != 0) {
-            uint64_t d = atomic_load_explicit(&l->deadline_ns, memory_order_relaxed);
-            if (now < d && cbshm__pid_alive((uint32_t)(w >> 32)))
+            if (cbshm__pid_alive((uint32_t)(w >> 32)))
                 continue;
             atomic_fetch_add_explicit(&sl->probes_reclaimed, 1, memory_order_relaxed);
         }
@@ -325,6 +350,11 @@ static int admit_probe(struct cbshm_breaker *b, struct cbshm_view *v, struct cbs
             CBSHM_CRASH_POINT("half_open.locked");
             cur = set_state(shm, idx, cur, CBSHM_STATE_HALF_OPEN, now, CBSHM_CAUSE_OPEN_TIMEOUT);
         }
+        /* A probe that outlived probe_timeout is a failed probe: handing
+           its lease to another would let more than half_open_max_calls
+           calls reach the downstream in one phase. */
+        if (CBSHM_CTL_STATE(cur) == CBSHM_STATE_HALF_OPEN && lease_expired(sl, now))
+            cur = set_state(shm, idx, cur, CBSHM_STATE_OPEN, now, CBSHM_CAUSE_PROBE_TIMEOUT);
         if (CBSHM_CTL_STATE(cur) == CBSHM_STATE_HALF_OPEN && (rc = lease_take(sl, now, t)) == 0) {
             t->ctl = cur;
             t->slot = sl;
@@ -341,16 +371,15 @@ static int admit_probe(struct cbshm_breaker *b, struct cbshm_view *v, struct cbs
     return rc;
 }
 
-/* Half-open with every lease apparently held: worth taking the lock? */
+/* Half-open: is a lease free, or a probe past its deadline (which ends
+   the phase)? Then the lock is worth taking. */
 static bool lease_maybe_free(struct cbshm_breaker *b, struct cbshm_slot *sl, uint64_t now)
 {
-    uint32_t max = atomic_load_explicit(&sl->cfg.half_open_max_calls, memory_order_relaxed);
-
-    if (max > CBSHM_PROBES_MAX)
-        max = CBSHM_PROBES_MAX;
-    for (uint32_t i = 0; i < max; i++) {
-        if (atomic_load_explicit(&sl->leases[i].word, memory_order_relaxed) == 0 ||
-            now >= atomic_load_explicit(&sl->leases[i].deadline_ns, memory_order_relaxed))
+    for (uint32_t i = 0; i < max_probes(sl); i++) {
+        uint64_t w = atomic_load_explicit(&sl->leases[i].word, memory_order_relaxed);
+        if (w == 0 ||
+            (w != CBSHM_LEASE_SPENT &&
+             now >= atomic_load_explicit(&sl->leases[i].deadline_ns, memory_order_relaxed)))
             return true;
     }
     /* All held and within their deadlines; now and then, check under the
@@ -385,25 +414,39 @@ static void trip(struct cbshm_breaker *b, struct cbshm_view *v, struct cbshm_slo
     cbshm__unlock(shm);
 }
 
-/* A probe's outcome: close after enough successes, reopen on a failure. */
+/*
+ * A probe's outcome, decided under the lock while the probe still holds
+ * its lease, so no other call can take it in between (first failure
+ * judgement): a failed or slow probe reopens, and no probe of the phase is
+ * admitted after it; a success uses its lease up, and success_threshold
+ * of them close; an ignored probe says nothing and gives its lease back.
+ * A probe whose phase ended, or whose lease was taken back, decides
+ * nothing.
+ */
 static void probe_done(struct cbshm_breaker *b, struct cbshm_view *v, struct cbshm_slot *sl,
-                       const struct cbshm_ticket *t, enum cbshm_outcome o)
+                       const struct cbshm_ticket *t, enum cbshm_outcome o, bool slow)
 {
+    struct cbshm_lease *l = &sl->leases[t->lease & (CBSHM_PROBES_MAX - 1)];
     struct cbshm *shm = v->shm;
     uint64_t now = cbshm__now();
     int rc;
 
     if ((rc = cbshm__lock(shm)) != 0) {
+        /* The lease stays held: at its deadline the phase fails. */
         atomic_store_explicit(&b->error, rc, memory_order_relaxed);
         return;
     }
-    if (atomic_load_explicit(&sl->ctl, memory_order_relaxed) == t->ctl) {
+    if (atomic_load_explicit(&sl->ctl, memory_order_relaxed) == t->ctl &&
+        atomic_load_explicit(&l->word, memory_order_relaxed) == t->token) {
         uint32_t idx = (uint32_t)(sl - shm->slots);
-        if (o == CBSHM_FAILURE) {
+        if (o == CBSHM_FAILURE || slow) {
             set_state(shm, idx, t->ctl, CBSHM_STATE_OPEN, now, CBSHM_CAUSE_PROBE_FAILED);
+        } else if (o == CBSHM_IGNORED) {
+            atomic_store_explicit(&l->word, 0, memory_order_relaxed);
         } else {
             uint32_t n =
                 atomic_fetch_add_explicit(&sl->half_open_successes, 1, memory_order_relaxed) + 1;
+            atomic_store_explicit(&l->word, CBSHM_LEASE_SPENT, memory_order_relaxed);
             if (n >= atomic_load_explicit(&sl->cfg.success_threshold, memory_order_relaxed))
                 set_state(shm, idx, t->ctl, CBSHM_STATE_CLOSED, now, CBSHM_CAUSE_PROBES_OK);
         }
@@ -516,12 +559,7 @@ static __attribute__((noinline)) void record_slow(struct cbshm_breaker *b, struc
     }
 
     if (flags & CBSHM_T_PROBE) {
-        uint64_t token = t->token;
-        bool kept = atomic_compare_exchange_strong_explicit(
-            &sl->leases[t->lease & (CBSHM_PROBES_MAX - 1)].word, &token, 0, memory_order_acq_rel,
-            memory_order_relaxed);
-        if (kept && o != CBSHM_IGNORED)
-            probe_done(b, v, sl, t, o);
+        probe_done(b, v, sl, t, o, slow);
         return;
     }
     if (o == CBSHM_SUCCESS && !(flags & CBSHM_T_FORCED) &&

@@ -77,10 +77,14 @@ _Static_assert(CBSHM_SUCCESS == 0 && CBSHM_FAILURE == 1 && CBSHM_IGNORED == 2,
                "outcomes index the counters");
 
 /*
- * A half-open probe lease. word = owner pid << 32 | sequence, 0 when free.
- * Taken and reclaimed under the table lock; released lock-free by the
- * owner with a compare-and-swap, which fails if the lease was reclaimed.
+ * A half-open probe lease. word = owner pid << 32 | sequence while its
+ * probe runs, CBSHM_LEASE_SPENT once the probe succeeded (the lease is
+ * used up for this half-open phase), 0 when free. Taken, decided on,
+ * reclaimed from a dead owner and cleared, all under the table lock: a
+ * lease is given back only with the decision it feeds, so a half-open
+ * phase admits at most half_open_max_calls probes whose owners live.
  */
+#define CBSHM_LEASE_SPENT UINT64_MAX
 struct cbshm_lease {
     _Atomic uint64_t word;
     _Atomic uint64_t deadline_ns;

@@ -35,8 +35,9 @@
     X(minimum_calls, minimum_calls, minimum_calls, COUNT, 1, SET_COUNTS, 10,                      \
       CBSHM_FOR_RATE | CBSHM_FOR_SLOW_CALLS, SET_WINDOWS, NULL, cfg.minimum_calls, 1, 0,          \
       "calls the window must hold before a rate can trip it")                                     \
-    X(success_threshold, success_threshold, success_threshold, COUNT, 1, SET_COUNTS, 1, SET_ANY,  \
-      SET_WINDOWS, NULL, cfg.success_threshold, 1, 0, "successful probes that close the breaker") \
+    X(success_threshold, success_threshold, success_threshold, COUNT, 1, CBSHM_PROBES_MAX, 1,     \
+      SET_ANY, SET_WINDOWS, NULL, cfg.success_threshold, 1, 0,                                    \
+      "successful probes that close the breaker")                                                 \
     X(half_open_max_calls, half_open_max_calls, half_open_max_calls, COUNT, 1, CBSHM_PROBES_MAX,  \
       1, SET_ANY, SET_WINDOWS, NULL, cfg.half_open_max_calls, 1, 0,                               \
       "probe calls admitted at once, host-wide")                                                  \

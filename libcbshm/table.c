@@ -256,9 +256,10 @@ void cbshm__slot_snapshot(const struct cbshm *shm, uint32_t slot, uint64_t now,
     out->consecutive_failures =
         atomic_load_explicit(&sl->consecutive_failures, memory_order_relaxed);
     out->half_open_successes = atomic_load_explicit(&sl->half_open_successes, memory_order_relaxed);
-    for (int i = 0; i < CBSHM_PROBES_MAX; i++)
-        if (atomic_load_explicit(&sl->leases[i].word, memory_order_relaxed) != 0)
-            held++;
+    for (int i = 0; i < CBSHM_PROBES_MAX; i++) {
+        uint64_t word = atomic_load_explicit(&sl->leases[i].word, memory_order_relaxed);
+        held += word != 0 && word != CBSHM_LEASE_SPENT;
+    }
     out->probes_in_flight = held;
     out->open_until_ns = atomic_load_explicit(&sl->open_until_ns, memory_order_relaxed);
     out->current_open_ms =

@@ -131,6 +131,16 @@ int cbshm__settings_check(const struct cbshm_settings *s, uint64_t given, struct
                              sizeof b);
         return problem(p, row, "open_timeout_max %s is shorter than open_timeout %s", b, a);
     }
+    if (s->success_threshold > s->half_open_max_calls) {
+        long row = SET(SET_ROW_half_open_max_calls) && !SET(SET_ROW_success_threshold)
+                       ? SET_ROW_half_open_max_calls
+                       : SET_ROW_success_threshold;
+        return problem(p, row,
+                       "success_threshold %u exceeds half_open_max_calls %u: a half-open phase "
+                       "admits at most %u probe%s",
+                       s->success_threshold, s->half_open_max_calls, s->half_open_max_calls,
+                       s->half_open_max_calls == 1 ? "" : "s");
+    }
     if (s->window_type == CBSHM_WINDOW_TIME && s->window_duration_ms < s->window_buckets) {
         long row = SET(SET_ROW_window_buckets) && !SET(SET_ROW_window_duration)
                        ? SET_ROW_window_buckets

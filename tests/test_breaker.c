@@ -3,6 +3,7 @@
  * transition, every mode, both APIs, fail-open and fail-closed.
  */
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -160,19 +161,53 @@ static void test_half_open_admits_at_most_max_calls_probes(void **state)
     assert_int_equal(cbshm_allow(f->b, &t[2]), CBSHM_EREJECTED);
     assert_int_equal(cbshm_allow(f->b, &t[3]), CBSHM_EREJECTED);
     assert_int_equal(snap(f).probes_in_flight, 2);
-    /* One probe succeeds: a lease frees up, one more may probe. */
+    /* One probe succeeds: its lease is used up for this phase, not given
+       to a third call - the phase admits half_open_max_calls calls. */
     assert_int_equal(cbshm_record(f->b, &t[0], CBSHM_SUCCESS), 0);
     assert_int_equal(snap(f).state, CBSHM_STATE_HALF_OPEN);
-    assert_int_equal(cbshm_allow(f->b, &t[2]), 0);
-    assert_int_equal(cbshm_allow(f->b, &t[3]), CBSHM_EREJECTED);
+    assert_int_equal(snap(f).probes_in_flight, 1);
+    assert_int_equal(cbshm_allow(f->b, &t[2]), CBSHM_EREJECTED);
     assert_int_equal(cbshm_record(f->b, &t[1], CBSHM_SUCCESS), 0);
     /* success_threshold 2 reached: closed, leases cleared. */
     assert_int_equal(snap(f).state, CBSHM_STATE_CLOSED);
     assert_int_equal(snap(f).probes_in_flight, 0);
-    /* A late probe result after the close decides nothing. */
-    assert_int_equal(cbshm_record(f->b, &t[2], CBSHM_FAILURE), 0);
+}
+
+/* The first failed probe ends the phase: a later probe's success in it
+   decides nothing, and nobody probes until the next open period ends. */
+static void test_a_probe_result_after_the_phase_failed_decides_nothing(void **state)
+{
+    struct fixture *f = *state;
+    struct cbshm_ticket t[3];
+
+    trip(f);
+    t_clock_advance_ms(5000);
+    assert_int_equal(cbshm_allow(f->b, &t[0]), 0);
+    assert_int_equal(cbshm_allow(f->b, &t[1]), 0);
+    assert_int_equal(cbshm_record(f->b, &t[0], CBSHM_FAILURE), 0);
+    assert_int_equal(snap(f).state, CBSHM_STATE_OPEN);
+    assert_int_equal(cbshm_allow(f->b, &t[2]), CBSHM_EREJECTED);
+    assert_int_equal(cbshm_record(f->b, &t[1], CBSHM_SUCCESS), 0);
+    assert_int_equal(snap(f).state, CBSHM_STATE_OPEN);
+    assert_int_equal(snap(f).trips, 2);
+}
+
+/* An ignored probe says nothing of the downstream: its lease goes back. */
+static void test_an_ignored_probe_gives_its_lease_back(void **state)
+{
+    struct fixture *f = *state;
+    struct cbshm_ticket t[3];
+
+    trip(f);
+    t_clock_advance_ms(5000);
+    assert_int_equal(cbshm_allow(f->b, &t[0]), 0);
+    assert_int_equal(cbshm_allow(f->b, &t[1]), 0);
+    assert_int_equal(cbshm_record(f->b, &t[0], CBSHM_IGNORED), 0);
+    assert_int_equal(snap(f).state, CBSHM_STATE_HALF_OPEN);
+    assert_int_equal(cbshm_allow(f->b, &t[2]), 0);
+    assert_int_equal(cbshm_record(f->b, &t[1], CBSHM_SUCCESS), 0);
+    assert_int_equal(cbshm_record(f->b, &t[2], CBSHM_SUCCESS), 0);
     assert_int_equal(snap(f).state, CBSHM_STATE_CLOSED);
-    assert_int_equal(snap(f).consecutive_failures, 0);
 }
 
 static void test_a_failed_probe_reopens_for_another_open_period(void **state)
@@ -191,7 +226,87 @@ static void test_a_failed_probe_reopens_for_another_open_period(void **state)
     assert_int_equal(snap(f).state, CBSHM_STATE_CLOSED);
 }
 
-static void test_an_expired_probe_lease_is_reclaimed(void **state)
+/*
+ * The interleaving that let a second probe through: the failing prober is
+ * held, by the clock seam, inside its record - after the point where it
+ * used to give its lease back and before the decision - while another
+ * caller asks. The lease must still be held: rejected.
+ */
+static struct {
+    pthread_t holder;
+    _Atomic int armed;
+    sem_t held, release;
+} hold;
+
+static uint64_t holding_clock(void *ctx)
+{
+    (void)ctx;
+    if (hold.armed && pthread_equal(pthread_self(), hold.holder)) {
+        hold.armed = 0;
+        sem_post(&hold.held);
+        while (sem_wait(&hold.release) != 0)
+            ;
+    }
+    return t_clock_now();
+}
+
+struct prober {
+    struct cbshm_breaker *b, *warm;
+    struct cbshm_ticket *t;
+};
+
+static void *record_failed_probe(void *arg)
+{
+    struct prober *p = arg;
+
+    /* A first call claims this thread's counter stripe, which may read
+       the clock: the hold is for the probe's record alone. */
+    assert_int_equal(cbshm_execute(p->warm, ok_fn, NULL), 0);
+    hold.holder = pthread_self();
+    hold.armed = 1;
+    assert_int_equal(cbshm_record(p->b, p->t, CBSHM_FAILURE), 0);
+    return NULL;
+}
+
+static void test_no_second_probe_while_a_failed_probe_is_being_decided(void **state)
+{
+    struct fixture *f = *state;
+    struct cbshm_breaker *b;
+    struct cbshm_ticket first, second;
+    struct cbshm_snapshot s;
+    struct prober p;
+    pthread_t th;
+
+    assert_int_equal(cbshm_breaker_get(f->shm, "other", &b), 0); /* half_open_max_calls 1 */
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(cbshm_execute(b, fail_fn, NULL), 0);
+    t_clock_advance_ms(30000);
+    assert_int_equal(cbshm_allow(b, &first), 0);
+    sem_init(&hold.held, 0, 0);
+    sem_init(&hold.release, 0, 0);
+    cbshm_clock_set(holding_clock, NULL);
+    p.b = b;
+    p.warm = f->b;
+    p.t = &first;
+    assert_int_equal(pthread_create(&th, NULL, record_failed_probe, &p), 0);
+    while (sem_wait(&hold.held) != 0)
+        ;
+    /* The prober is inside cbshm_record, its failure not yet decided. */
+    assert_int_equal(cbshm_allow(b, &second), CBSHM_EREJECTED);
+    sem_post(&hold.release);
+    pthread_join(th, NULL);
+    t_clock_install(t_clock_now());
+    assert_int_equal(cbshm_snapshot(f->shm, "other", &s), 0);
+    assert_int_equal(s.state, CBSHM_STATE_OPEN);
+    assert_int_equal(s.trips, 2);
+    sem_destroy(&hold.held);
+    sem_destroy(&hold.release);
+    cbshm_breaker_release(b);
+}
+
+/* A probe that outlives probe_timeout fails its phase (its lease is not
+   handed to another call, which would be one probe too many). */
+static void test_a_probe_past_probe_timeout_fails_the_phase(void **state)
 {
     struct fixture *f = *state;
     struct cbshm_ticket t[3];
@@ -203,15 +318,16 @@ static void test_an_expired_probe_lease_is_reclaimed(void **state)
     assert_int_equal(cbshm_allow(f->b, &t[2]), CBSHM_EREJECTED);
     t_clock_advance_ms(999);
     assert_int_equal(cbshm_allow(f->b, &t[2]), CBSHM_EREJECTED);
-    t_clock_advance_ms(1);
-    assert_int_equal(cbshm_allow(f->b, &t[2]), 0);
-    assert_int_equal(snap(f).probes_reclaimed, 1);
-    /* The owner of the reclaimed lease reports late: counted, no effect. */
-    assert_int_equal(cbshm_record(f->b, &t[0], CBSHM_FAILURE), 0);
     assert_int_equal(snap(f).state, CBSHM_STATE_HALF_OPEN);
+    t_clock_advance_ms(1);
+    assert_int_equal(cbshm_allow(f->b, &t[2]), CBSHM_EREJECTED);
+    assert_int_equal(snap(f).state, CBSHM_STATE_OPEN);
+    assert_int_equal(snap(f).trips, 2);
+    assert_int_equal(snap(f).probes_reclaimed, 0);
+    /* The late probes report: counted, no effect. */
+    assert_int_equal(cbshm_record(f->b, &t[0], CBSHM_SUCCESS), 0);
     assert_int_equal(cbshm_record(f->b, &t[1], CBSHM_SUCCESS), 0);
-    assert_int_equal(cbshm_record(f->b, &t[2], CBSHM_SUCCESS), 0);
-    assert_int_equal(snap(f).state, CBSHM_STATE_CLOSED);
+    assert_int_equal(snap(f).state, CBSHM_STATE_OPEN);
 }
 
 static void test_forced_open_rejects_every_call(void **state)
@@ -453,7 +569,10 @@ static const struct CMUnitTest tests[] = {
     T(test_open_rejects_until_the_open_timeout_passes),
     T(test_half_open_admits_at_most_max_calls_probes),
     T(test_a_failed_probe_reopens_for_another_open_period),
-    T(test_an_expired_probe_lease_is_reclaimed),
+    T(test_a_probe_past_probe_timeout_fails_the_phase),
+    T(test_a_probe_result_after_the_phase_failed_decides_nothing),
+    T(test_an_ignored_probe_gives_its_lease_back),
+    T(test_no_second_probe_while_a_failed_probe_is_being_decided),
     T(test_forced_open_rejects_every_call),
     T(test_forced_closed_admits_and_counts_but_never_trips),
     T(test_disabled_passes_through_and_records_nothing),

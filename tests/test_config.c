@@ -54,7 +54,8 @@ static void test_config_gives_breakers_the_defaults_wherever_they_appear(void **
 {
     struct cbshm_config *cfg = NULL;
     struct cbshm_diag d;
-    const char *y = "breakers:\n  - name: a\n  - name: b\n    success_threshold: 2\n"
+    const char *y = "breakers:\n  - name: a\n  - name: b\n    success_threshold: 2\n    "
+                    "half_open_max_calls: 2\n"
                     "defaults:\n  failure_threshold: 9\n  probe_timeout: 250ms\n";
 
     (void)state;

@@ -4,6 +4,7 @@
  * exact counts, racing creators.
  */
 #define _GNU_SOURCE
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,6 +167,95 @@ static void test_half_open_admits_exactly_max_calls_probes_across_processes(void
     assert_int_equal(snap(seg, "api").rejections, W - 3);
     cbshm_clock_set(NULL, NULL);
     assert_int_equal(cbshm_destroy(seg), 0);
+}
+
+/*
+ * The probe promise under load: W processes hammer one breaker whose
+ * downstream fails most calls, so it trips, probes and reopens over and
+ * over (open periods of 1ms on the real clock). Every call a worker makes
+ * on a half-open ticket is counted against its phase - the ticket's
+ * control word names the phase exactly - and no phase may see more than
+ * half_open_max_calls of them.
+ */
+#define PHASES 65536
+struct phase_calls {
+    _Atomic uint64_t ctl;
+    _Atomic uint32_t calls;
+};
+
+static uint32_t probe_storm(int workers, int k, double seconds, uint32_t *phases_seen)
+{
+    struct phase_calls *ph =
+        mmap(NULL, PHASES * sizeof *ph, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    _Atomic int *stop = shared_ints(1);
+    char seg[64], yaml[256];
+    int pids[16];
+    uint32_t max = 0, seen = 0;
+
+    assert_true(ph != MAP_FAILED && workers <= 16);
+    snprintf(yaml, sizeof yaml,
+             "breakers:\n  - name: api\n    failure_threshold: 1\n    open_timeout: 1ms\n"
+             "    half_open_max_calls: %d\n    success_threshold: %d\n    probe_timeout: 10s\n",
+             k, k);
+    t_apply(t_segment_name(seg), yaml);
+    for (int w = 0; w < workers; w++) {
+        if ((pids[w] = fork()) == 0) {
+            struct cbshm *shm;
+            struct cbshm_breaker *b = attach(seg, "api", &shm);
+            unsigned r = (unsigned)getpid();
+            while (!*stop) {
+                struct cbshm_ticket t;
+                if (cbshm_allow(b, &t) != 0) {
+                    sched_yield();
+                    continue;
+                }
+                if (CBSHM_CTL_STATE(t.ctl) == CBSHM_STATE_HALF_OPEN) {
+                    struct phase_calls *p = &ph[CBSHM_CTL_EPOCH(t.ctl) % PHASES];
+                    uint64_t zero = 0;
+                    if (atomic_compare_exchange_strong(&p->ctl, &zero, t.ctl) || zero == t.ctl)
+                        p->calls++;
+                }
+                r = r * 1103515245u + 12345u;
+                sched_yield(); /* the downstream call: let the others run */
+                cbshm_record(b, &t, (r >> 16) % 100 < 70 ? CBSHM_FAILURE : CBSHM_SUCCESS);
+            }
+            cbshm_breaker_release(b);
+            cbshm_close(shm);
+            _exit(0);
+        }
+    }
+    usleep((useconds_t)(seconds * 1e6));
+    *stop = 1;
+    for (int w = 0; w < workers; w++)
+        assert_int_equal(t_wait(pids[w]), 0);
+    for (int i = 0; i < PHASES; i++) {
+        if (ph[i].ctl == 0)
+            continue;
+        seen++;
+        if (ph[i].calls > max)
+            max = ph[i].calls;
+    }
+    munmap(ph, PHASES * sizeof *ph);
+    assert_int_equal(cbshm_destroy(seg), 0);
+    *phases_seen = seen;
+    return max;
+}
+
+static void test_no_half_open_phase_sees_more_than_max_calls_probes_under_load(void **state)
+{
+    static const int workers[] = {2, 4, 8, 16}, ks[] = {1, 3};
+
+    (void)state;
+    cbshm_clock_set(NULL, NULL); /* the real clock: real open periods */
+    for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
+        for (size_t wi = 0; wi < sizeof workers / sizeof workers[0]; wi++) {
+            uint32_t phases, max = probe_storm(workers[wi], ks[ki], 0.6, &phases);
+            printf("probes: W=%d K=%d phases=%u max_calls_in_one_phase=%u\n", workers[wi], ks[ki],
+                   phases, max);
+            assert_true(phases >= 10);
+            assert_true(max <= (uint32_t)ks[ki]);
+        }
+    }
 }
 
 static int run_cbctl(const char *seg, const char *cmd, const char *name)
@@ -616,6 +706,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_workers_trip_after_threshold_failures_counted_across_processes),
     cmocka_unit_test(test_concurrent_workers_stop_calling_a_dead_downstream_together),
     cmocka_unit_test(test_half_open_admits_exactly_max_calls_probes_across_processes),
+    cmocka_unit_test(test_no_half_open_phase_sees_more_than_max_calls_probes_under_load),
     cmocka_unit_test(test_a_mode_set_by_cbctl_is_obeyed_by_every_worker_on_its_next_call),
     cmocka_unit_test(test_a_handle_attached_before_fork_counts_exactly_in_children),
     cmocka_unit_test(test_racing_appliers_make_exactly_one_valid_segment),

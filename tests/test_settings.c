@@ -116,6 +116,8 @@ static void context_for(const struct cbshm_setting *d, char *buf, size_t size)
         strncat(buf, "    window_duration: 24h\n", size - strlen(buf) - 1);
     if (strcmp(d->key, "minimum_calls") == 0)
         strncat(buf, "    window_size: 1000000\n", size - strlen(buf) - 1);
+    if (strcmp(d->key, "success_threshold") == 0)
+        strncat(buf, "    half_open_max_calls: 16\n", size - strlen(buf) - 1);
     if (strcmp(d->key, "open_timeout_max") == 0)
         strncat(buf, "    open_timeout: 1ms\n", size - strlen(buf) - 1);
 }
@@ -197,6 +199,14 @@ static const struct contradiction contradictions[] = {
     {{{"window_type", 1}, {"window_duration", 5}, {"window_buckets", 10}},
      "breakers[0].window_duration",
      "window_duration 5ms cannot hold 10 buckets of 1ms or more"},
+    {{{"success_threshold", 2}},
+     "breakers[0].success_threshold",
+     "success_threshold 2 exceeds half_open_max_calls 1: a half-open phase admits at most 1 "
+     "probe"},
+    {{{"success_threshold", 3}, {"half_open_max_calls", 2}},
+     "breakers[0].success_threshold",
+     "success_threshold 3 exceeds half_open_max_calls 2: a half-open phase admits at most 2 "
+     "probes"},
     {{{"failure_threshold", 0}},
      "breakers[0].failure_threshold",
      "value 0 is out of range (1..1000000)"},

@@ -156,7 +156,8 @@ enum cbshm_window {
 struct cbshm_settings {
     /* Consecutive policy: failures in a row that trip. 1..1000000, default 5. */
     uint32_t failure_threshold;
-    /* Probe successes that close. 1..1000000, default 1. */
+    /* Probe successes that close. 1..CBSHM_PROBES_MAX and at most
+       half_open_max_calls, default 1. */
     uint32_t success_threshold;
     /* Probes admitted at once. 1..CBSHM_PROBES_MAX, default 1. */
     uint32_t half_open_max_calls;
@@ -585,13 +586,14 @@ enum cbshm_event_kind {
 };
 
 enum cbshm_event_cause {
-    CBSHM_CAUSE_FAILURES = 0,     /* failure_threshold failures in a row */
-    CBSHM_CAUSE_FAILURE_RATE = 1, /* the window's failure rate */
-    CBSHM_CAUSE_SLOW_RATE = 2,    /* the window's slow-call rate */
-    CBSHM_CAUSE_OPEN_TIMEOUT = 3, /* the open period ended: probing */
-    CBSHM_CAUSE_PROBE_FAILED = 4, /* a probe failed: open again */
-    CBSHM_CAUSE_PROBES_OK = 5,    /* success_threshold probes succeeded */
-    CBSHM_CAUSE_OPERATOR = 6,     /* cbctl, or cbshm_set_mode / cbshm_reset */
+    CBSHM_CAUSE_FAILURES = 0,      /* failure_threshold failures in a row */
+    CBSHM_CAUSE_FAILURE_RATE = 1,  /* the window's failure rate */
+    CBSHM_CAUSE_SLOW_RATE = 2,     /* the window's slow-call rate */
+    CBSHM_CAUSE_OPEN_TIMEOUT = 3,  /* the open period ended: probing */
+    CBSHM_CAUSE_PROBE_FAILED = 4,  /* a probe failed: open again */
+    CBSHM_CAUSE_PROBES_OK = 5,     /* success_threshold probes succeeded */
+    CBSHM_CAUSE_OPERATOR = 6,      /* cbctl, or cbshm_set_mode / cbshm_reset */
+    CBSHM_CAUSE_PROBE_TIMEOUT = 7, /* a probe outlived probe_timeout: open again */
 };
 
 /* One transition or mode change, as the segment's event ring recorded it. */
