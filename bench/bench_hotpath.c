@@ -280,7 +280,8 @@ static void provision(int max_workers)
             struct cbshm_settings *st = &bc[n].settings;
             snprintf(bc[n].name, sizeof bc[n].name, "%s-%d", kinds[k], w);
             cbshm_settings_default(st);
-            st->failure_threshold = k == 1 ? 1000000 : 1;
+            if (k < 4) /* failure_threshold is the consecutive policy's */
+                st->failure_threshold = k == 1 ? 1000000 : 1;
             st->open_timeout_ms = 24ull * 3600 * 1000;
             st->probe_timeout_ms = 24ull * 3600 * 1000;
             st->open_timeout_max_ms = 24ull * 3600 * 1000;
@@ -289,7 +290,8 @@ static void provision(int max_workers)
             if (k >= 4) { /* rate policy, 50% over the last 100 calls or 10 s */
                 st->policy = CBSHM_POLICY_RATE;
                 st->window_type = k == 4 ? CBSHM_WINDOW_COUNT : CBSHM_WINDOW_TIME;
-                st->window_duration_ms = 10000;
+                if (k == 5)
+                    st->window_duration_ms = 10000;
             }
             n++;
         }
@@ -297,8 +299,12 @@ static void provision(int max_workers)
     cfg.breakers = bc;
     cfg.n_breakers = n;
     cbshm_destroy(segment);
-    if ((rc = cbshm_apply(&cfg, segment, 0, NULL, NULL, NULL)) != 0)
+    if ((rc = cbshm_apply(&cfg, segment, 0, NULL, NULL, NULL)) != 0) {
+        struct cbshm_diag d;
+        if (cbshm_config_check(&cfg, &d) == CBSHM_ECONFIG)
+            fprintf(stderr, "bench_hotpath: %s: %s\n", d.key, d.message);
         die("apply", rc);
+    }
     free(bc);
     /* Trip the "open" and "half-open" breakers; hold each half-open
        breaker's only probe lease in this (living) process. */

@@ -138,6 +138,15 @@ int cbshm_set_mode(struct cbshm *shm, const char *name, enum cbshm_mode mode)
         sl = &shm->slots[idx];
         ctl = atomic_load_explicit(&sl->ctl, memory_order_relaxed);
         CBSHM_CRASH_POINT("mode.locked");
+        /* Back to normal: the state machine starts a fresh period, with an
+           empty window and no failure run - what was recorded while forced
+           or disabled belongs to that time. */
+        if (mode == CBSHM_MODE_NORMAL && CBSHM_CTL_MODE(ctl) != CBSHM_MODE_NORMAL) {
+            shm->hdr->op_slot = idx;
+            shm->hdr->op = CBSHM_OP_TRANSITION;
+            atomic_store_explicit(&sl->consecutive_failures, 0, memory_order_relaxed);
+            cbshm__window_reset(sl, cbshm__now());
+        }
         /* A new epoch: calls admitted under the old mode are counted but
            decide nothing. */
         atomic_store_explicit(&sl->ctl,
@@ -147,6 +156,7 @@ int cbshm_set_mode(struct cbshm *shm, const char *name, enum cbshm_mode mode)
         if (CBSHM_CTL_MODE(ctl) != (unsigned)mode)
             cbshm__event(shm, idx, CBSHM_EVENT_MODE, CBSHM_CTL_MODE(ctl), mode,
                          CBSHM_CAUSE_OPERATOR, cbshm__now());
+        shm->hdr->op = CBSHM_OP_NONE;
     }
     cbshm__unlock(shm);
     return rc;

@@ -511,14 +511,15 @@ static __attribute__((noinline)) int allow_slow(struct cbshm_breaker *b, struct 
 
 /* Does the window say trip (its cause), or not (0)? A count window's new
    bucket is written first. */
-static int window_says_trip(struct cbshm_view *v, struct cbshm_slot *sl, uint64_t now, uint32_t hot)
+static int window_says_trip(struct cbshm_view *v, struct cbshm_slot *sl, uint64_t now, uint32_t hot,
+                            bool failed, bool slow)
 {
     struct cbshm__sums cur;
     struct cbshm__window w;
 
     cbshm__sums(sl, &cur);
     if (!(hot & CBSHM_HOT_TIME))
-        cbshm__window_roll_count(sl, &cur, now);
+        cbshm__window_roll_count(sl, &cur, now, failed, slow);
     cbshm__window_eval(sl, now, &cur, &w);
     return cbshm__window_trips(v->shm, sl, &w, (hot & CBSHM_HOT_RATE) != 0);
 }
@@ -530,13 +531,31 @@ static __attribute__((noinline)) void record_slow(struct cbshm_breaker *b, struc
                                                   enum cbshm_outcome o, uint64_t duration_ns)
 {
     uint32_t hot = atomic_load_explicit(&sl->hot_flags, memory_order_relaxed);
-    uint64_t now = 0;
+    uint64_t now = 0, cur = atomic_load_explicit(&sl->ctl, memory_order_acquire);
     bool slow = false, bad;
 
-    if (CBSHM_CTL_GEN(t->ctl) != (uint32_t)atomic_load_explicit(&v->ref, memory_order_relaxed))
-        return; /* the breaker was replaced while the call ran */
+    /* The ticket counts on the breaker generation it was admitted on, in
+       the slot the handle names now, or nowhere: a slot deleted and reused
+       since is another breaker (whose leases restart their sequence too),
+       and a handle that moved on left the ticket's slot behind. */
+    if (CBSHM_CTL_GEN(cur) != CBSHM_CTL_GEN(t->ctl) ||
+        sl != &v->slots[atomic_load_explicit(&v->ref, memory_order_relaxed) >> 32])
+        return;
     if (cbshm__claim.countdown-- == 0)
         watch(v);
+    if (cur != t->ctl) {
+        /* Admitted in an earlier state period: counted, in no window, and
+           it decides nothing (its phase or closed period is over). */
+        if (o != CBSHM_IGNORED) {
+            bump(v, sl, (int)o);
+            bump(v, sl, CBSHM_COUNT_LATE_CALLS);
+            if (o == CBSHM_FAILURE)
+                bump(v, sl, CBSHM_COUNT_LATE_FAILURES);
+        } else {
+            bump(v, sl, CBSHM_IGNORED);
+        }
+        return;
+    }
     if (flags & CBSHM_T_CLOCKED) {
         now = cbshm__now();
         /* A time window rolls before the outcome is counted, so the new
@@ -565,14 +584,19 @@ static __attribute__((noinline)) void record_slow(struct cbshm_breaker *b, struc
     if (o == CBSHM_SUCCESS && !(flags & CBSHM_T_FORCED) &&
         atomic_load_explicit(&sl->consecutive_failures, memory_order_relaxed) != 0)
         atomic_store_explicit(&sl->consecutive_failures, 0, memory_order_relaxed);
-    if (!bad || (flags & CBSHM_T_FORCED))
+    if (!bad)
         return;
-    if (atomic_load_explicit(&sl->ctl, memory_order_relaxed) != t->ctl)
-        return; /* admitted under another state: counted, decides nothing */
+    if (flags & CBSHM_T_FORCED) {
+        /* No rate reads it now, but the count window still describes the
+           last window_size calls. */
+        if (!(hot & CBSHM_HOT_TIME))
+            cbshm__window_count_bad(sl, now, o == CBSHM_FAILURE, slow);
+        return;
+    }
     if ((hot & CBSHM_HOT_RATE) || slow) {
         if (now == 0)
             now = cbshm__now();
-        int cause = window_says_trip(v, sl, now, hot);
+        int cause = window_says_trip(v, sl, now, hot, o == CBSHM_FAILURE, slow);
         if (cause != 0) {
             trip(b, v, sl, t->ctl, (unsigned)cause);
             return;
@@ -585,6 +609,12 @@ static __attribute__((noinline)) void record_slow(struct cbshm_breaker *b, struc
         atomic_fetch_add_explicit(&sl->consecutive_failures, 1, memory_order_relaxed) + 1;
     if (run == 1 && (hot & CBSHM_HOT_QUORUM))
         atomic_store_explicit(&sl->run_start_ns, now, memory_order_relaxed);
+    /* The window no rate reads still describes the last window_size calls
+       (a slow failure rolled it above). */
+    if (!(hot & CBSHM_HOT_TIME) && !slow &&
+        (run == 1 || atomic_load_explicit(&sl->run_calls, memory_order_relaxed) + run - 1 >=
+                         atomic_load_explicit(&sl->run_next, memory_order_relaxed)))
+        cbshm__window_count_run(sl, run, now);
     if (run < atomic_load_explicit(&sl->failure_threshold, memory_order_relaxed))
         return;
     if ((hot & CBSHM_HOT_QUORUM) &&
@@ -662,11 +692,11 @@ static inline __attribute__((always_inline)) void record_impl(struct cbshm_break
     uint32_t flags = t->flags;
 
     t->flags = 0;
-    /* The generation check: the handle still names the slot the call was
-       admitted on (a breaker deleted meanwhile counts nothing). */
+    /* The period check: the slot's control word is still the one the call
+       was admitted under - same breaker generation, same closed period -
+       else record_slow sorts it out (another breaker, or a late call). */
     if (LIKELY((flags & ~CBSHM_T_CLOCKED) == CBSHM_T_VALID && o == CBSHM_SUCCESS &&
-               CBSHM_CTL_GEN(t->ctl) ==
-                   (uint32_t)atomic_load_explicit(&v->ref, memory_order_relaxed) &&
+               t->ctl == atomic_load_explicit(&sl->ctl, memory_order_relaxed) &&
                cbshm__claim.shm_id == v->shm_id && cbshm__claim.stripe != 0)) {
         _Atomic uint64_t *c = &sl->stripes[cbshm__claim.stripe].count[CBSHM_SUCCESS];
         if (UNLIKELY(flags & CBSHM_T_CLOCKED) && !time_window_success(sl))

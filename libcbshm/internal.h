@@ -163,7 +163,16 @@ static inline bool cbshm__window_time_due(const struct cbshm_slot *sl, uint64_t 
     return now >= atomic_load_explicit(&sl->window_next_ns, memory_order_acquire);
 }
 void cbshm__window_roll_time(struct cbshm_slot *sl, uint64_t now);
-void cbshm__window_roll_count(struct cbshm_slot *sl, const struct cbshm__sums *cur, uint64_t now);
+void cbshm__window_roll_count(struct cbshm_slot *sl, const struct cbshm__sums *cur, uint64_t now,
+                              bool failed, bool slow);
+/* A bad call no rate reads (forced closed) keeps the count window's
+   checkpoints: a cheap look at its position (two counters a stripe), the
+   roll only when its bucket is new. */
+void cbshm__window_count_bad(struct cbshm_slot *sl, uint64_t now, bool failed, bool slow);
+/* The same for the run-th failure in a row of a consecutive breaker: every
+   call since the run began failed, so its position is the run's first
+   plus run - 1, and only the first of a run looks at the stripes. */
+void cbshm__window_count_run(struct cbshm_slot *sl, uint32_t run, uint64_t now);
 void cbshm__window_eval(const struct cbshm_slot *sl, uint64_t now, const struct cbshm__sums *cur,
                         struct cbshm__window *w);
 uint32_t cbshm__failing_workers(const struct cbshm_header *h, const struct cbshm_slot *sl,

@@ -35,7 +35,7 @@
 #include "cbshm.h"
 
 #define CBSHM_MAGIC          0x3130544d48534243ULL /* "CBSHMT01" little-endian */
-#define CBSHM_LAYOUT_VERSION 1u
+#define CBSHM_LAYOUT_VERSION 2u
 #define CBSHM_LINE           64
 #define CBSHM_STRIPES        16 /* counter lines per breaker; a power of two */
 #define CBSHM_HEADER_BYTES   4096
@@ -63,15 +63,19 @@ _Static_assert((CBSHM_STRIPES & (CBSHM_STRIPES - 1)) == 0, "stripes: power of tw
      ((uint64_t)((mode)&3u) << 2) | (uint64_t)((state)&3u))
 
 /* Outcome counters of one writer (or, stripe 0, of many); one line.
-   count[] is indexed by enum cbshm_outcome, then rejected, then slow.
+   count[] is indexed by enum cbshm_outcome, then rejected, then slow,
+   then the late calls and late failures among the successes and failures:
+   outcomes of calls admitted in an earlier state period (a call in flight
+   across a trip, or across a mode change), which the window leaves out.
    last_failure_ns says when this writer last failed (quorum). */
-#define CBSHM_COUNT_REJECTED 3
-#define CBSHM_COUNT_SLOW     4
-#define CBSHM_COUNTS         5
+#define CBSHM_COUNT_REJECTED      3
+#define CBSHM_COUNT_SLOW          4
+#define CBSHM_COUNT_LATE_CALLS    5
+#define CBSHM_COUNT_LATE_FAILURES 6
+#define CBSHM_COUNTS              7
 struct cbshm_stripe {
     _Atomic uint64_t count[CBSHM_COUNTS];
     _Atomic uint64_t last_failure_ns;
-    uint64_t reserved[2];
 };
 _Static_assert(CBSHM_SUCCESS == 0 && CBSHM_FAILURE == 1 && CBSHM_IGNORED == 2,
                "outcomes index the counters");
@@ -146,17 +150,21 @@ struct cbshm_slot {
     uint32_t reserved0;
     uint64_t reserved1[2];
 
-    /* Line 1: failure path and transitions. */
+    /* Line 1: failure path and transitions. A failure writes this line
+       anyway, so what it reads on every failure lives here too. */
     _Atomic uint32_t consecutive_failures;
     _Atomic uint32_t half_open_successes;
     _Atomic uint32_t lease_seq;
     uint32_t name_len;
     _Atomic uint64_t trips;
     _Atomic uint64_t last_transition_ns;
-    _Atomic uint64_t probes_reclaimed;
     _Atomic uint64_t current_open_ns; /* the open period after backoff */
     _Atomic uint64_t run_start_ns;    /* when the current failure run began */
-    uint64_t rng;                     /* jitter; under the table lock */
+    /* Consecutive policy: the window's calls just after the failure run's
+       first failure (every later call of the run failed, so its position
+       follows), and the position from which a failure of the run starts a
+       count-window bucket the window has not seen. */
+    _Atomic uint64_t run_calls, run_next;
 
     /* Line 2: identity; written under the table lock while not in use. */
     char name[CBSHM_NAME_MAX + 1];
@@ -164,13 +172,15 @@ struct cbshm_slot {
     /* Line 3: what the stripes held at the last reset or creation. Under
        the table lock. */
     _Atomic uint64_t base[CBSHM_COUNTS];
-    uint64_t reserved2[3];
+    uint64_t rng; /* jitter; under the table lock */
 
     /* Line 4: the window's origin (creation, reset, a new window shape)
        and its newest bucket. Under the table lock. */
     struct cbshm_checkpoint origin;
-    _Atomic uint64_t window_last; /* newest bucket in the ring, + 1; 0: none */
-    uint64_t reserved3[4];
+    _Atomic uint64_t window_last;            /* newest bucket in the ring, + 1; 0: none */
+    _Atomic uint64_t run_failures, run_slow; /* as run_calls (line 1) */
+    _Atomic uint64_t probes_reclaimed;
+    uint64_t reserved3[1];
 
     /* Lines 5..6: the other settings. */
     struct cbshm_slot_settings cfg;

@@ -16,11 +16,13 @@
  * Count window (the last window_size calls, in buckets of window_size /
  * 10 calls): positions are cumulative calls. Failures and slow calls are
  * the only events that change what the window says besides its length,
- * and they already take a slow path, so only they write checkpoints (when
- * their position entered a new bucket). The window's start is the newest
- * checkpoint at least window_size calls back; the failures between it and
- * the exact start can only lie in that checkpoint's bucket, which bounds
- * the error to one bucket.
+ * and they already take a slow path, so only they write checkpoints: the
+ * first bad call of each bucket writes the counters as they were just
+ * before it. The window starts window_size calls back (at x): the first
+ * checkpoint after x gives the failures before x exactly, since no bad
+ * call lies between x and it. When x's own bucket has a checkpoint before
+ * x, the window starts there instead - it holds up to one bucket more
+ * than window_size calls, and its rate is the exact rate of those calls.
  *
  * cbshm__window_trips returns why it trips (CBSHM_CAUSE_FAILURE_RATE or
  * CBSHM_CAUSE_SLOW_RATE, both non-zero), or 0.
@@ -35,15 +37,20 @@
 
 void cbshm__sums(const struct cbshm_slot *sl, struct cbshm__sums *out)
 {
-    uint64_t ok = 0, failed = 0, slow = 0;
+    uint64_t ok = 0, failed = 0, slow = 0, late = 0, late_failed = 0;
 
     for (int s = 0; s < CBSHM_STRIPES; s++) {
-        ok += atomic_load_explicit(&sl->stripes[s].count[CBSHM_SUCCESS], memory_order_relaxed);
-        failed += atomic_load_explicit(&sl->stripes[s].count[CBSHM_FAILURE], memory_order_relaxed);
-        slow += atomic_load_explicit(&sl->stripes[s].count[CBSHM_COUNT_SLOW], memory_order_relaxed);
+        const _Atomic uint64_t *c = sl->stripes[s].count;
+        ok += atomic_load_explicit(&c[CBSHM_SUCCESS], memory_order_relaxed);
+        failed += atomic_load_explicit(&c[CBSHM_FAILURE], memory_order_relaxed);
+        slow += atomic_load_explicit(&c[CBSHM_COUNT_SLOW], memory_order_relaxed);
+        late += atomic_load_explicit(&c[CBSHM_COUNT_LATE_CALLS], memory_order_relaxed);
+        late_failed += atomic_load_explicit(&c[CBSHM_COUNT_LATE_FAILURES], memory_order_relaxed);
     }
-    out->calls = ok + failed;
-    out->failures = failed;
+    /* Late outcomes are counted as calls (a late counter is bumped after
+       its outcome's), but never in a window. */
+    out->calls = ok + failed - (late < ok + failed ? late : ok + failed);
+    out->failures = failed - (late_failed < failed ? late_failed : failed);
     out->slow = slow;
 }
 
@@ -106,6 +113,57 @@ static void checkpoint(struct cbshm_slot *sl, uint64_t bucket, const struct cbsh
     atomic_store_explicit(&c->tag, (uint32_t)(bucket + 1), memory_order_release);
 }
 
+/* Successes plus failures, late ones too: at least the window's calls,
+   so a bucket this finds old is old. Two counters a stripe. */
+static uint64_t calls_at_least(const struct cbshm_slot *sl)
+{
+    uint64_t calls = 0;
+
+    for (int s = 0; s < CBSHM_STRIPES; s++)
+        calls += atomic_load_explicit(&sl->stripes[s].count[CBSHM_SUCCESS], memory_order_relaxed) +
+                 atomic_load_explicit(&sl->stripes[s].count[CBSHM_FAILURE], memory_order_relaxed);
+    return calls;
+}
+
+static void roll_count_at(struct cbshm_slot *sl, uint64_t position, uint64_t now, bool failed,
+                          bool slow)
+{
+    struct cbshm__sums cur;
+
+    if ((position > 0 ? position - 1 : 0) / count_bucket_calls(sl) + 1 <=
+        atomic_load_explicit(&sl->window_last, memory_order_relaxed))
+        return; /* its bucket has its checkpoint */
+    cbshm__sums(sl, &cur);
+    cbshm__window_roll_count(sl, &cur, now, failed, slow);
+}
+
+void cbshm__window_count_bad(struct cbshm_slot *sl, uint64_t now, bool failed, bool slow)
+{
+    roll_count_at(sl, calls_at_least(sl), now, failed, slow);
+}
+
+void cbshm__window_count_run(struct cbshm_slot *sl, uint32_t run, uint64_t now)
+{
+    uint64_t width = count_bucket_calls(sl);
+    struct cbshm__sums cur;
+
+    if (run <= 1) {
+        cbshm__sums(sl, &cur);
+        atomic_store_explicit(&sl->run_calls, cur.calls, memory_order_relaxed);
+        atomic_store_explicit(&sl->run_failures, cur.failures, memory_order_relaxed);
+        atomic_store_explicit(&sl->run_slow, cur.slow, memory_order_relaxed);
+    } else {
+        /* Every call since the run's first failed: the sums follow. */
+        cur.calls = atomic_load_explicit(&sl->run_calls, memory_order_relaxed) + run - 1;
+        cur.failures = atomic_load_explicit(&sl->run_failures, memory_order_relaxed) + run - 1;
+        cur.slow = atomic_load_explicit(&sl->run_slow, memory_order_relaxed);
+    }
+    cbshm__window_roll_count(sl, &cur, now, true, false);
+    atomic_store_explicit(&sl->run_next,
+                          ((cur.calls > 0 ? cur.calls - 1 : 0) / width + 1) * width + 1,
+                          memory_order_relaxed);
+}
+
 /* A consistent copy of checkpoint i, or false while it is empty or being written. */
 static bool read_checkpoint(const struct cbshm_slot *sl, int i, uint32_t *tag,
                             struct cbshm__sums *s, uint64_t *ns)
@@ -147,16 +205,22 @@ void cbshm__window_roll_time(struct cbshm_slot *sl, uint64_t now)
 }
 
 /* Count window: a failure or slow call whose position entered a new
-   bucket claims it (compare-and-swap on window_last) and writes it. */
-void cbshm__window_roll_count(struct cbshm_slot *sl, const struct cbshm__sums *cur, uint64_t now)
+   bucket claims it (compare-and-swap on window_last) and writes, for it,
+   the counters just before itself (cur counts it already). */
+void cbshm__window_roll_count(struct cbshm_slot *sl, const struct cbshm__sums *cur, uint64_t now,
+                              bool failed, bool slow)
 {
-    uint64_t k = cur->calls / count_bucket_calls(sl);
+    uint64_t k = (cur->calls > 0 ? cur->calls - 1 : 0) / count_bucket_calls(sl);
     uint64_t last = atomic_load_explicit(&sl->window_last, memory_order_relaxed);
+    struct cbshm__sums before = *cur;
 
+    before.calls -= before.calls > 0;
+    before.failures -= failed && before.failures > 0;
+    before.slow -= slow && before.slow > 0;
     while (k + 1 > last) {
         if (atomic_compare_exchange_weak_explicit(&sl->window_last, &last, k + 1,
                                                   memory_order_acq_rel, memory_order_relaxed)) {
-            checkpoint(sl, k, cur, now);
+            checkpoint(sl, k, &before, now);
             return;
         }
     }
@@ -199,55 +263,48 @@ static void window_time(const struct cbshm_slot *sl, uint64_t now, const struct 
     w->start_ns = now;
 }
 
-static void window_count(const struct cbshm_slot *sl, const struct cbshm__sums *cur,
+static void window_count(const struct cbshm_slot *sl, uint64_t now, const struct cbshm__sums *cur,
                          struct cbshm__window *w)
 {
     uint32_t n = atomic_load_explicit(&sl->cfg.window_size, memory_order_relaxed);
-    uint64_t width = count_bucket_calls(sl),
-             last = atomic_load_explicit(&sl->window_last, memory_order_relaxed);
-    struct cbshm__sums origin, base, s;
-    uint32_t dist;
+    uint64_t width = count_bucket_calls(sl), x, kx, kc;
+    struct cbshm__sums origin, c;
     uint64_t ns;
 
     origin_sums(sl, &origin, &w->start_ns);
-    base = origin;
-    if ((uint32_t)cur->calls - (uint32_t)origin.calls > n && cur->calls >= n) {
-        /* The newest checkpoint at least n calls back. Where failures are
-           frequent it is at or just below the bucket n calls back; where
-           they are rare, a scan of the ring finds it (the at most
-           CBSHM_COUNT_WINDOW_BUCKETS + 1 checkpoints newer than it cannot
-           have wrapped the ring over it). */
-        uint64_t kb = (cur->calls - n) / width, best = UINT64_MAX;
-        uint32_t tag;
-        bool found = false;
-
-        if (last != 0 && kb > last - 1)
-            kb = last - 1; /* none is newer than the newest written */
-        for (uint64_t j = 0; last != 0 && j <= CBSHM_COUNT_WINDOW_BUCKETS + 1 && j <= kb; j++) {
-            if (bucket_checkpoint(sl, kb - j, &s, &ns) &&
-                (uint32_t)cur->calls - (uint32_t)s.calls >= n) {
-                base = s;
-                w->start_ns = ns;
-                found = true;
-                break;
-            }
-        }
-        for (int i = 0; last != 0 && !found && i < CBSHM_RING; i++) {
-            if (read_checkpoint(sl, i, &tag, &s, &ns) && tag - 1u <= kb &&
-                (best == UINT64_MAX || tag - 1u > best) &&
-                (uint32_t)cur->calls - (uint32_t)s.calls >= n) {
-                best = tag - 1u;
-                base = s;
-                w->start_ns = ns;
-            }
-        }
+    /* The period holds no more than n calls: the window is all of it. */
+    if ((uint32_t)cur->calls - (uint32_t)origin.calls <= n || cur->calls < n) {
+        w->calls = (uint32_t)((uint32_t)cur->calls - (uint32_t)origin.calls);
+        w->failures = (uint32_t)((uint32_t)cur->failures - (uint32_t)origin.failures);
+        w->slow = (uint32_t)((uint32_t)cur->slow - (uint32_t)origin.slow);
+        return;
     }
-    dist = (uint32_t)cur->calls - (uint32_t)base.calls;
-    w->calls = dist < n ? dist : n;
-    w->failures = (uint32_t)((uint32_t)cur->failures - (uint32_t)base.failures);
-    w->slow = (uint32_t)((uint32_t)cur->slow - (uint32_t)base.slow);
-    /* Within one bucket of the exact start, the events may outnumber the
-       calls counted: a window never holds more bad calls than calls. */
+    x = cur->calls - n;
+    kx = x / width;
+    kc = cur->calls / width;
+    /* At most n / width + 1 buckets lie between x and now, which the ring
+       (CBSHM_RING > CBSHM_COUNT_WINDOW_BUCKETS + 1) holds without wrapping. */
+    for (uint64_t j = kx; j <= kc && j <= kx + CBSHM_COUNT_WINDOW_BUCKETS + 1; j++) {
+        uint32_t back;
+
+        if (!bucket_checkpoint(sl, j, &c, &ns))
+            continue;
+        back = (uint32_t)cur->calls - (uint32_t)c.calls;
+        /* A checkpoint of an older period (before origin) cannot be: reset
+           empties the ring. One at or before x starts the window early. */
+        w->calls = back >= n ? back : n;
+        w->failures = (uint32_t)((uint32_t)cur->failures - (uint32_t)c.failures);
+        w->slow = (uint32_t)((uint32_t)cur->slow - (uint32_t)c.slow);
+        w->start_ns = ns;
+        break;
+    }
+    if (w->calls == 0) {
+        /* No bad call since x. */
+        w->calls = n;
+        w->start_ns = now;
+    }
+    /* Counters summed while others record may disagree by a call or two:
+       a window never holds more bad calls than calls. */
     if (w->failures > w->calls)
         w->failures = w->calls;
     if (w->slow > w->calls)
@@ -261,7 +318,7 @@ void cbshm__window_eval(const struct cbshm_slot *sl, uint64_t now, const struct 
     if (atomic_load_explicit(&sl->cfg.window_type, memory_order_relaxed) == CBSHM_WINDOW_TIME)
         window_time(sl, now, cur, w);
     else
-        window_count(sl, cur, w);
+        window_count(sl, now, cur, w);
 }
 
 uint64_t cbshm__quorum_since(const struct cbshm_slot *sl, uint64_t window_start_ns)

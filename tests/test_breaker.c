@@ -304,6 +304,60 @@ static void test_no_second_probe_while_a_failed_probe_is_being_decided(void **st
     cbshm_breaker_release(b);
 }
 
+/*
+ * A breaker deleted and its slot reused: tickets admitted on the old one,
+ * recorded through a handle that has not looked the name up again yet,
+ * count on neither - not on the new breaker in that slot, whose probe
+ * lease (same sequence number: the slot's sequence restarts) they must
+ * not release either.
+ */
+static void test_a_ticket_records_only_on_the_breaker_it_was_admitted_on(void **state)
+{
+    static const char *before = "capacity: 2\nbreakers:\n  - name: old\n"
+                                "    failure_threshold: 1\n    open_timeout: 1s\n";
+    static const char *after = "capacity: 2\nbreakers:\n  - name: new\n"
+                               "    failure_threshold: 1\n    open_timeout: 1s\n";
+    struct cbshm_ticket closed, probe, new_probe;
+    struct cbshm_breaker *b, *nb;
+    struct cbshm_snapshot s;
+    struct cbshm *shm;
+    uint32_t slot;
+    char seg[64];
+
+    (void)state;
+    t_apply(t_segment_name(seg), before);
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_breaker_get(shm, "old", &b), 0);
+    assert_int_equal(cbshm_allow(b, &closed), 0);
+    assert_int_equal(cbshm_execute(b, fail_fn, NULL), 0);
+    t_clock_advance_ms(1000);
+    assert_int_equal(cbshm_allow(b, &probe), 0);
+    assert_int_equal(cbshm_snapshot(shm, "old", &s), 0);
+    slot = s.index;
+
+    t_apply(seg, after);
+    assert_int_equal(cbshm_breaker_get(shm, "new", &nb), 0);
+    assert_int_equal(cbshm_snapshot(shm, "new", &s), 0);
+    assert_int_equal(s.index, slot); /* the same slot, another breaker */
+    assert_int_equal(cbshm_execute(nb, fail_fn, NULL), 0);
+    t_clock_advance_ms(1000);
+    assert_int_equal(cbshm_allow(nb, &new_probe), 0);
+
+    assert_int_equal(cbshm_record(b, &closed, CBSHM_SUCCESS), 0);
+    assert_int_equal(cbshm_record(b, &probe, CBSHM_SUCCESS), 0);
+    assert_int_equal(cbshm_snapshot(shm, "new", &s), 0);
+    assert_int_equal(s.successes, 0);
+    assert_int_equal(s.state, CBSHM_STATE_HALF_OPEN);
+    assert_int_equal(s.probes_in_flight, 1);
+    assert_int_equal(cbshm_record(nb, &new_probe, CBSHM_SUCCESS), 0);
+    assert_int_equal(cbshm_snapshot(shm, "new", &s), 0);
+    assert_int_equal(s.state, CBSHM_STATE_CLOSED);
+    cbshm_breaker_release(nb);
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+    cbshm_destroy(seg);
+}
+
 /* A probe that outlives probe_timeout fails its phase (its lease is not
    handed to another call, which would be one probe too many). */
 static void test_a_probe_past_probe_timeout_fails_the_phase(void **state)
@@ -573,6 +627,7 @@ static const struct CMUnitTest tests[] = {
     T(test_a_probe_result_after_the_phase_failed_decides_nothing),
     T(test_an_ignored_probe_gives_its_lease_back),
     T(test_no_second_probe_while_a_failed_probe_is_being_decided),
+    T(test_a_ticket_records_only_on_the_breaker_it_was_admitted_on),
     T(test_forced_open_rejects_every_call),
     T(test_forced_closed_admits_and_counts_but_never_trips),
     T(test_disabled_passes_through_and_records_nothing),

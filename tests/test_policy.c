@@ -6,6 +6,7 @@
  * jitter bounds.
  */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers" /* the scenario tables */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,6 +20,10 @@ enum op {
     STATE,  /* the breaker is in state n */
     WINDOW, /* the window holds n calls (and `fails` failures, `slow` slow calls) */
     PERIOD, /* the breaker is open and its open period is ms */
+    MODE,   /* cbshm_set_mode(n) */
+    HOLD,   /* cbshm_allow: the ticket is held, its call in flight */
+    RECORD, /* the held ticket's call ends with outcome n */
+    COUNTS, /* the breaker has recorded n failures in all, `fails` calls late */
     END,
 };
 
@@ -51,6 +56,7 @@ static void run(const struct scenario *sc)
     char seg[64], yaml[1024];
     struct cbshm *shm;
     struct cbshm_breaker *b;
+    struct cbshm_ticket held;
 
     t_clock_install(1000000000000000ull);
     snprintf(yaml, sizeof yaml, "breakers:\n  - name: x\n%s", sc->yaml);
@@ -99,6 +105,21 @@ static void run(const struct scenario *sc)
                          (unsigned long long)s.current_open_ms,
                          (unsigned long long)((s.open_until_ns - s.last_transition_ns) / 1000000u),
                          (unsigned long long)st->ms);
+            break;
+        case MODE:
+            assert_int_equal(cbshm_set_mode(shm, "x", (enum cbshm_mode)st->n), 0);
+            break;
+        case HOLD:
+            assert_int_equal(cbshm_allow(b, &held), 0);
+            break;
+        case RECORD:
+            assert_int_equal(cbshm_record(b, &held, (enum cbshm_outcome)st->n), 0);
+            break;
+        case COUNTS:
+            assert_int_equal(cbshm_snapshot(shm, "x", &s), 0);
+            if (s.failures != st->n)
+                fail_msg("step %d: %llu failures recorded, expected %llu", i,
+                         (unsigned long long)s.failures, (unsigned long long)st->n);
             break;
         case END:
             break;
@@ -174,6 +195,172 @@ static void test_count_window_wraps_and_forgets_old_failures(void **state)
          {END}}};
     (void)state;
     run(&sc);
+}
+
+/* The count window holds the last window_size calls however long the run
+   of successes since the last failure: failures that left it stay out. */
+static void test_a_count_window_forgets_failures_long_gone(void **state)
+{
+    static const struct scenario sc = {
+        "    policy: rate\n    failure_rate: 5\n    window_size: 100\n    minimum_calls: 10\n",
+        {{FAIL, 5},
+         {STATE, CLOSED},
+         {OK, 5000},
+         {WINDOW, 100, 0, 0, 0},
+         {FAIL, 1},
+         {STATE, CLOSED},
+         {WINDOW, 100, 0, 1, 0},
+         {END}}};
+    (void)state;
+    run(&sc);
+}
+
+/* Entering closed starts an empty window: the failures that tripped the
+   breaker and the probes' outcomes are not in it (every peer does so). */
+static void test_closing_starts_an_empty_window(void **state)
+{
+    static const struct scenario sc = {
+        "    policy: rate\n    failure_rate: 50\n    window_size: 10\n    minimum_calls: 10\n"
+        "    open_timeout: 1s\n",
+        {{FAIL, 10},
+         {STATE, OPEN},
+         {TICK, 0, 1000},
+         {FAIL, 1}, /* a failed probe */
+         {STATE, OPEN},
+         {TICK, 0, 2000},
+         {OK, 1}, /* a good probe closes */
+         {STATE, CLOSED},
+         {WINDOW, 0, 0, 0, 0},
+         {FAIL, 1},
+         {STATE, CLOSED},
+         {WINDOW, 1, 0, 1, 0},
+         {OK, 100},
+         {FAIL, 1},
+         {STATE, CLOSED},
+         {WINDOW, 10, 0, 1, 0},
+         {END}}};
+    (void)state;
+    run(&sc);
+}
+
+/* What was recorded while forced closed belongs to that time: back to
+   normal, the window starts empty. */
+static void test_returning_to_normal_starts_an_empty_window(void **state)
+{
+    static const struct scenario sc = {
+        "    policy: rate\n    failure_rate: 50\n    window_size: 10\n    minimum_calls: 10\n",
+        {{MODE, CBSHM_MODE_FORCED_CLOSED},
+         {FAIL, 10},
+         {STATE, CLOSED},
+         {WINDOW, 10, 0, 10, 0},
+         {MODE, CBSHM_MODE_NORMAL},
+         {WINDOW, 0, 0, 0, 0},
+         {FAIL, 1},
+         {STATE, CLOSED},
+         {END}}};
+    (void)state;
+    run(&sc);
+}
+
+/* A call admitted before a trip that ends after the next close (another
+   worker's call in flight) is counted, in no window, and decides nothing. */
+static void test_a_call_in_flight_across_a_trip_never_enters_the_next_window(void **state)
+{
+    static const struct scenario sc = {
+        "    policy: rate\n    failure_rate: 50\n    window_size: 10\n    minimum_calls: 10\n"
+        "    open_timeout: 1s\n",
+        {{HOLD},
+         {FAIL, 10},
+         {STATE, OPEN},
+         {TICK, 0, 1000},
+         {OK, 1},
+         {STATE, CLOSED},
+         {RECORD, CBSHM_FAILURE},
+         {STATE, CLOSED},
+         {WINDOW, 0, 0, 0, 0},
+         {COUNTS, 11},
+         {END}}};
+    (void)state;
+    run(&sc);
+}
+
+/* A consecutive breaker's window figures describe its last window_size
+   calls too, not every failure since it was made. */
+static void test_a_consecutive_breakers_window_is_its_last_calls(void **state)
+{
+    static const struct scenario sc = {"    failure_threshold: 100\n    window_size: 10\n",
+                                       {{FAIL, 5},
+                                        {WINDOW, 5, 0, 5, 0},
+                                        {OK, 100},
+                                        {WINDOW, 10, 0, 0, 0},
+                                        {FAIL, 3},
+                                        {WINDOW, 10, 0, 3, 0},
+                                        {OK, 7},
+                                        {WINDOW, 10, 0, 3, 0},
+                                        {OK, 1},
+                                        {WINDOW, 10, 0, 2, 0},
+                                        {END}}};
+    (void)state;
+    run(&sc);
+}
+
+/*
+ * Exact to one bucket, whatever the pattern: after every call of a long
+ * random sequence, the window is the exact tally of the calls from some
+ * start at most one bucket (window_size / 10 calls) before the last
+ * window_size calls, and holds exactly the calls from there.
+ */
+static void check_window_is_a_true_window(const char *policy)
+{
+    enum { N = 100, WIDTH = N / 10, CALLS = 3000 };
+    static unsigned char failed[CALLS + 1];
+    char seg[64], yaml[256];
+    struct cbshm *shm;
+    struct cbshm_breaker *b;
+    unsigned r = 12345;
+
+    t_clock_install(1000000000000000ull);
+    snprintf(yaml, sizeof yaml, "breakers:\n  - name: x\n    window_size: %d\n%s", N, policy);
+    t_apply(t_segment_name(seg), yaml);
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_breaker_get(shm, "x", &b), 0);
+    for (int call = 1; call <= CALLS; call++) {
+        struct cbshm_snapshot s;
+        enum cbshm_outcome o;
+        bool found = false;
+
+        r = r * 1103515245u + 12345u;
+        /* Bursts and quiet stretches: 1 in 4 calls fail in bursts of up to 8. */
+        failed[call] = (r >> 16) % 100 < (call / 200 % 2 ? 40 : 3);
+        o = failed[call] ? CBSHM_FAILURE : CBSHM_SUCCESS;
+        assert_int_equal(cbshm_execute(b, timed, &o), 0);
+        assert_int_equal(cbshm_snapshot(shm, "x", &s), 0);
+        assert_int_equal(s.state, CLOSED);
+        for (int start = call - N + 1 - WIDTH; start <= call - N + 1 && !found; start++) {
+            uint64_t fails = 0;
+            int from = start < 1 ? 1 : start;
+            for (int k = from; k <= call; k++)
+                fails += failed[k];
+            found = s.window_calls == (uint64_t)(call - from + 1) && s.window_failures == fails;
+        }
+        if (!found)
+            fail_msg("after call %d the window holds %llu calls, %llu failures: no true window",
+                     call, (unsigned long long)s.window_calls,
+                     (unsigned long long)s.window_failures);
+    }
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+    assert_int_equal(cbshm_destroy(seg), 0);
+    cbshm_clock_set(NULL, NULL);
+}
+
+static void test_a_count_window_is_exact_to_one_bucket(void **state)
+{
+    (void)state;
+    call_ms = 0;
+    check_window_is_a_true_window(
+        "    policy: rate\n    failure_rate: 100\n    minimum_calls: 100\n");
+    check_window_is_a_true_window("    failure_threshold: 1000\n");
 }
 
 /* A quorum needs the time of each failure; it must not turn successes on
@@ -445,6 +632,12 @@ static void test_two_step_callers_pass_their_own_duration(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_a_count_window_forgets_failures_long_gone),
+    cmocka_unit_test(test_closing_starts_an_empty_window),
+    cmocka_unit_test(test_returning_to_normal_starts_an_empty_window),
+    cmocka_unit_test(test_a_call_in_flight_across_a_trip_never_enters_the_next_window),
+    cmocka_unit_test(test_a_consecutive_breakers_window_is_its_last_calls),
+    cmocka_unit_test(test_a_count_window_is_exact_to_one_bucket),
     cmocka_unit_test(test_rate_policy_trips_exactly_at_the_failure_rate),
     cmocka_unit_test(test_rate_policy_stays_closed_just_below_the_rate),
     cmocka_unit_test(test_rate_policy_waits_for_minimum_calls),
