@@ -314,7 +314,7 @@ static int reject(struct cbshm_view *v, struct cbshm_slot *sl)
    clock, and when slow calls are detected, when it started. */
 static inline void admit(struct cbshm_slot *sl, struct cbshm_ticket *t, uint32_t flags)
 {
-    uint32_t hot = atomic_load_explicit(&sl->hot_flags, memory_order_relaxed);
+    uint32_t hot = atomic_load_explicit(&sl->hot_flags, memory_order_acquire);
 
     t->flags = CBSHM_T_VALID | flags;
     /* Only a time window and slow-call timing need the clock on every
@@ -530,7 +530,7 @@ static __attribute__((noinline)) void record_slow(struct cbshm_breaker *b, struc
                                                   const struct cbshm_ticket *t, uint32_t flags,
                                                   enum cbshm_outcome o, uint64_t duration_ns)
 {
-    uint32_t hot = atomic_load_explicit(&sl->hot_flags, memory_order_relaxed);
+    uint32_t hot = atomic_load_explicit(&sl->hot_flags, memory_order_acquire);
     uint64_t now = 0, cur = atomic_load_explicit(&sl->ctl, memory_order_acquire);
     bool slow = false, bad;
 
@@ -633,7 +633,7 @@ static __attribute__((noinline)) void record_slow(struct cbshm_breaker *b, struc
  */
 static __attribute__((noinline)) bool time_window_success(struct cbshm_slot *sl)
 {
-    uint32_t hot = atomic_load_explicit(&sl->hot_flags, memory_order_relaxed);
+    uint32_t hot = atomic_load_explicit(&sl->hot_flags, memory_order_acquire);
     uint64_t now;
 
     /* Settings may have changed since admission: only a time window

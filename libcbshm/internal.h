@@ -158,6 +158,8 @@ struct cbshm__window {
 };
 void cbshm__sums(const struct cbshm_slot *sl, struct cbshm__sums *out);
 void cbshm__window_reset(struct cbshm_slot *sl, uint64_t now);
+/* For the lock's repair: finishes a reset its dead owner left half done. */
+void cbshm__window_repair(struct cbshm_slot *sl, uint64_t now);
 static inline bool cbshm__window_time_due(const struct cbshm_slot *sl, uint64_t now)
 {
     return now >= atomic_load_explicit(&sl->window_next_ns, memory_order_acquire);

@@ -23,6 +23,54 @@
  * released when the thread exits or the segment is closed, and taken back
  * from a dead process. Stripes are never zeroed while in use: a reset or
  * a new breaker records the current sums as the slot's base instead.
+ *
+ * Memory ordering: every shared word, who stores it and how, who loads it
+ * and how, and the store each acquire pairs with. Relaxed loads are only
+ * of words whose value alone is the message (a counter, a hint re-checked
+ * under the lock) or that are read after an acquire that pairs with the
+ * release publishing them.
+ *
+ *   ctl (line 0)            stored release by every transition and mode
+ *                           change, under the lock, after the words they
+ *                           set (open_until_ns, leases, counts, window).
+ *                           Loaded acquire by allow (hot path), record_slow,
+ *                           slot_of_view, snapshot: pairs with that store,
+ *                           so open_until_ns and the rest read after it are
+ *                           at least as new as the state.
+ *   hot_flags (line 0)      stored release last by cbshm__slot_store_settings
+ *                           (apply), after failure_threshold, slow_call_ns
+ *                           and every cfg word. Loaded acquire by admit (hot
+ *                           path), record_slow, time_window_success, the
+ *                           window's trips and quorum: pairs with that store,
+ *                           so the settings a flag sends a call to read are
+ *                           the ones stored with it (on x86 an acquire load
+ *                           is the plain load it was; ARM64 needs it).
+ *   failure_threshold,      stored relaxed before hot_flags' release; loaded
+ *   slow_call_ns, cfg.*     relaxed after hot_flags' acquire (or under the
+ *                           lock).
+ *   open_until_ns           stored relaxed before ctl's release; loaded
+ *                           relaxed after ctl's acquire.
+ *   in_use, name, settings  stored under the lock, in_use release last
+ *   of a slot               (table_add); loaded acquire by the readers that
+ *                           walk slots without the lock.
+ *   lease.word              stored and loaded under the lock (take, decide,
+ *                           reclaim, clear); lease_maybe_free's relaxed load
+ *                           is a hint, decided again under the lock.
+ *   checkpoint (ring,       seqlock: tag 0 relaxed, release fence, fields
+ *   origin)                 relaxed, tag release last. Readers: tag acquire,
+ *                           fields relaxed, acquire fence, tag again (and
+ *                           the epoch, for the ring).
+ *   window_next_ns,         compare-and-swap acq_rel: the winner alone
+ *   window_last             writes the bucket; relaxed loads are re-checked
+ *                           by the CAS.
+ *   stripe counts           relaxed adds and loads: counters; the window's
+ *                           sums tolerate a call or two in flight.
+ *   consecutive_failures,   relaxed: a trip is decided again under the lock
+ *   run_*                   (trip() re-reads them there).
+ *   magic (header)          stored release last at creation; loaded acquire
+ *                           by every attach (the header published last).
+ *   retired (header)        stored release by destroy; loaded acquire where
+ *                           a handle moves to the successor.
  */
 #ifndef CBSHM_LAYOUT_H
 #define CBSHM_LAYOUT_H
@@ -103,17 +151,30 @@ struct cbshm_lease {
 /*
  * One checkpoint of the window ring: the breaker's cumulative counters
  * (truncated to 32 bits; differences stay exact while a window holds
- * fewer than 2^32 calls) when bucket `tag` began. Written under the table
- * lock, tag last; read without it, tag checked before and after.
+ * fewer than 2^32 calls) when bucket `tag` began, in window epoch
+ * `epoch`. Written by the one roller that claimed the bucket, tag last
+ * (0 while it writes); read without a lock, tag checked before and after.
+ *
+ * The window epoch is bumped by every window reset (a close, cbshm_reset,
+ * a return to normal mode, a new window shape); origin.tag holds it, and
+ * is 0 while a reset runs. A roller that read an older epoch cannot claim
+ * a bucket of the new one (window_last carries the epoch too), and a
+ * checkpoint of an older epoch is not read: a roller stopped across a
+ * reset leaves nothing the new window uses.
  */
 struct cbshm_checkpoint {
-    _Atomic uint32_t tag; /* bucket number + 1; 0: empty */
+    _Atomic uint32_t tag; /* bucket number + 1 (origin: the epoch); 0: being written */
     _Atomic uint32_t calls;
     _Atomic uint32_t failures;
     _Atomic uint32_t slow;
+    _Atomic uint32_t epoch; /* the window epoch it belongs to */
+    uint32_t reserved;
     _Atomic uint64_t ns;
 };
-#define CBSHM_RING (CBSHM_WINDOW_BUCKETS_MAX + 2)
+/* window_last = (epoch & CBSHM_EPOCH_MASK) << 40 | newest bucket + 1. */
+#define CBSHM_EPOCH_MASK  0xffffffu
+#define CBSHM_BUCKET_MASK ((1ull << 40) - 1)
+#define CBSHM_RING        (CBSHM_WINDOW_BUCKETS_MAX + 2)
 
 /* The settings the hot path does not read. Written by apply under the
    table lock; read with relaxed loads. */
@@ -177,10 +238,9 @@ struct cbshm_slot {
     /* Line 4: the window's origin (creation, reset, a new window shape)
        and its newest bucket. Under the table lock. */
     struct cbshm_checkpoint origin;
-    _Atomic uint64_t window_last;            /* newest bucket in the ring, + 1; 0: none */
+    _Atomic uint64_t window_last;            /* epoch << 40 | newest bucket + 1 (0: none) */
     _Atomic uint64_t run_failures, run_slow; /* as run_calls (line 1) */
     _Atomic uint64_t probes_reclaimed;
-    uint64_t reserved3[1];
 
     /* Lines 5..6: the other settings. */
     struct cbshm_slot_settings cfg;
@@ -267,7 +327,7 @@ _Static_assert(offsetof(struct cbshm_slot, origin) == 4 * CBSHM_LINE, "line 4");
 _Static_assert(offsetof(struct cbshm_slot, cfg) == 5 * CBSHM_LINE, "line 5");
 _Static_assert(sizeof(struct cbshm_slot_settings) == 2 * CBSHM_LINE, "settings: two lines");
 _Static_assert(offsetof(struct cbshm_slot, leases) == 7 * CBSHM_LINE, "line 7");
-_Static_assert(sizeof(struct cbshm_checkpoint) == 24, "checkpoint size");
+_Static_assert(sizeof(struct cbshm_checkpoint) == 32, "checkpoint size");
 _Static_assert(offsetof(struct cbshm_slot, stripes) % CBSHM_LINE == 0, "stripes aligned");
 _Static_assert(sizeof(struct cbshm_slot) % CBSHM_LINE == 0, "slot is whole lines");
 _Static_assert(sizeof(struct cbshm_slot) <= 4096, "a breaker costs at most 4 KiB");

@@ -199,8 +199,8 @@ void cbshm__table_remove(struct cbshm *shm, uint32_t slot)
  * was doing, the slots are the truth: a slot half created is not in use
  * (in_use is set last) and is cleared; a slot half deleted is already
  * retired (generation bumped first) and is cleared; a transition leaves
- * single atomic words that are each valid. Then the index and the count
- * are rebuilt from the slots.
+ * single atomic words that are each valid, but for a window reset, which
+ * is redone. Then the index and the count are rebuilt from the slots.
  */
 void cbshm__table_repair(struct cbshm *shm)
 {
@@ -217,6 +217,9 @@ void cbshm__table_repair(struct cbshm *shm)
             atomic_store_explicit(&sl->in_use, 0, memory_order_relaxed);
             slot_clear(sl);
         }
+        /* A window reset is many words: one its owner died in is redone. */
+        if (atomic_load_explicit(&sl->in_use, memory_order_relaxed) != 0)
+            cbshm__window_repair(sl, cbshm__now());
     }
     cbshm__table_reindex(shm);
 }

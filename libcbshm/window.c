@@ -54,30 +54,74 @@ void cbshm__sums(const struct cbshm_slot *sl, struct cbshm__sums *out)
     out->slow = slow;
 }
 
-/* Called with the table lock held. The window restarts empty, now. */
+/*
+ * Called with the table lock held (or by the lock's repair). The window
+ * restarts empty, now, in a new epoch. origin.tag is 0 from the first
+ * store to the last, so lock-free readers see either the old window or
+ * the new one, and a lock owner that dies in here leaves origin.tag 0,
+ * which the repair (cbshm__window_repair) finds and finishes.
+ */
 void cbshm__window_reset(struct cbshm_slot *sl, uint64_t now)
 {
+    uint32_t epoch = atomic_load_explicit(&sl->origin.epoch, memory_order_relaxed) + 1;
     struct cbshm__sums cur;
 
+    if (epoch == 0)
+        epoch = 1;
+    atomic_store_explicit(&sl->origin.tag, 0, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&sl->origin.epoch, epoch, memory_order_relaxed);
     for (int i = 0; i < CBSHM_RING; i++)
         atomic_store_explicit(&sl->ring[i].tag, 0, memory_order_relaxed);
-    atomic_store_explicit(&sl->window_last, 0, memory_order_relaxed);
+    atomic_store_explicit(&sl->window_last, (uint64_t)(epoch & CBSHM_EPOCH_MASK) << 40,
+                          memory_order_relaxed);
+    CBSHM_CRASH_POINT("window.reset");
     cbshm__sums(sl, &cur);
     atomic_store_explicit(&sl->origin.calls, (uint32_t)cur.calls, memory_order_relaxed);
     atomic_store_explicit(&sl->origin.failures, (uint32_t)cur.failures, memory_order_relaxed);
     atomic_store_explicit(&sl->origin.slow, (uint32_t)cur.slow, memory_order_relaxed);
     atomic_store_explicit(&sl->origin.ns, now, memory_order_relaxed);
-    atomic_store_explicit(&sl->origin.tag, 1, memory_order_release);
     /* The next call rolls a time window's first bucket. */
-    atomic_store_explicit(&sl->window_next_ns, 0, memory_order_release);
+    atomic_store_explicit(&sl->window_next_ns, 0, memory_order_relaxed);
+    atomic_store_explicit(&sl->origin.tag, epoch, memory_order_release);
 }
 
-static void origin_sums(const struct cbshm_slot *sl, struct cbshm__sums *out, uint64_t *ns)
+void cbshm__window_repair(struct cbshm_slot *sl, uint64_t now)
 {
+    uint32_t tag = atomic_load_explicit(&sl->origin.tag, memory_order_relaxed);
+
+    if (tag == 0 || tag != atomic_load_explicit(&sl->origin.epoch, memory_order_relaxed))
+        cbshm__window_reset(sl, now);
+}
+
+/* The window's origin and epoch, consistent, or false while a reset runs. */
+static bool origin_sums(const struct cbshm_slot *sl, struct cbshm__sums *out, uint64_t *ns,
+                        uint32_t *epoch)
+{
+    uint32_t e = atomic_load_explicit(&sl->origin.tag, memory_order_acquire);
+
+    if (e == 0)
+        return false;
     out->calls = atomic_load_explicit(&sl->origin.calls, memory_order_relaxed);
     out->failures = atomic_load_explicit(&sl->origin.failures, memory_order_relaxed);
     out->slow = atomic_load_explicit(&sl->origin.slow, memory_order_relaxed);
     *ns = atomic_load_explicit(&sl->origin.ns, memory_order_relaxed);
+    atomic_thread_fence(memory_order_acquire);
+    *epoch = e;
+    return atomic_load_explicit(&sl->origin.tag, memory_order_relaxed) == e;
+}
+
+/* The epoch now, as a roller reads it before it claims a bucket; 0: a
+   reset runs, roll nothing. */
+static uint32_t window_epoch(const struct cbshm_slot *sl)
+{
+    return atomic_load_explicit(&sl->origin.tag, memory_order_acquire);
+}
+
+static uint64_t last_of(uint64_t window_last, uint32_t epoch)
+{
+    return (window_last >> 40) == (epoch & CBSHM_EPOCH_MASK) ? window_last & CBSHM_BUCKET_MASK
+                                                             : UINT64_MAX;
 }
 
 static uint64_t bucket_ns(const struct cbshm_slot *sl)
@@ -97,10 +141,11 @@ static uint64_t count_bucket_calls(const struct cbshm_slot *sl)
     return b > 0 && n / b > 0 ? n / b : 1;
 }
 
-/* Writes the checkpoint of `bucket`. Its caller won the right to (see
-   the roll functions), so no other writer touches this entry. */
+/* Writes the checkpoint of `bucket` in `epoch`. Its caller won the right
+   to (see the roll functions), so no other writer of this epoch touches
+   this entry; one of an older epoch may, and its entry is not read. */
 static void checkpoint(struct cbshm_slot *sl, uint64_t bucket, const struct cbshm__sums *now_sums,
-                       uint64_t now)
+                       uint64_t now, uint32_t epoch)
 {
     struct cbshm_checkpoint *c = &sl->ring[bucket % CBSHM_RING];
 
@@ -109,6 +154,7 @@ static void checkpoint(struct cbshm_slot *sl, uint64_t bucket, const struct cbsh
     atomic_store_explicit(&c->calls, (uint32_t)now_sums->calls, memory_order_relaxed);
     atomic_store_explicit(&c->failures, (uint32_t)now_sums->failures, memory_order_relaxed);
     atomic_store_explicit(&c->slow, (uint32_t)now_sums->slow, memory_order_relaxed);
+    atomic_store_explicit(&c->epoch, epoch, memory_order_relaxed);
     atomic_store_explicit(&c->ns, now, memory_order_relaxed);
     atomic_store_explicit(&c->tag, (uint32_t)(bucket + 1), memory_order_release);
 }
@@ -130,9 +176,12 @@ static void roll_count_at(struct cbshm_slot *sl, uint64_t position, uint64_t now
 {
     struct cbshm__sums cur;
 
-    if ((position > 0 ? position - 1 : 0) / count_bucket_calls(sl) + 1 <=
-        atomic_load_explicit(&sl->window_last, memory_order_relaxed))
-        return; /* its bucket has its checkpoint */
+    uint64_t last =
+        last_of(atomic_load_explicit(&sl->window_last, memory_order_relaxed), window_epoch(sl));
+
+    if (last == UINT64_MAX ||
+        (position > 0 ? position - 1 : 0) / count_bucket_calls(sl) + 1 <= last)
+        return; /* its bucket has its checkpoint, or a reset runs */
     cbshm__sums(sl, &cur);
     cbshm__window_roll_count(sl, &cur, now, failed, slow);
 }
@@ -164,21 +213,23 @@ void cbshm__window_count_run(struct cbshm_slot *sl, uint32_t run, uint64_t now)
                           memory_order_relaxed);
 }
 
-/* A consistent copy of checkpoint i, or false while it is empty or being written. */
-static bool read_checkpoint(const struct cbshm_slot *sl, int i, uint32_t *tag,
+/* A consistent copy of checkpoint i of `epoch`, or false while it is
+   empty, being written, or of another epoch. */
+static bool read_checkpoint(const struct cbshm_slot *sl, int i, uint32_t epoch, uint32_t *tag,
                             struct cbshm__sums *s, uint64_t *ns)
 {
     const struct cbshm_checkpoint *c = &sl->ring[i];
-    uint32_t t = atomic_load_explicit(&c->tag, memory_order_acquire);
+    uint32_t t = atomic_load_explicit(&c->tag, memory_order_acquire), e;
 
     if (t == 0)
         return false;
     s->calls = atomic_load_explicit(&c->calls, memory_order_relaxed);
     s->failures = atomic_load_explicit(&c->failures, memory_order_relaxed);
     s->slow = atomic_load_explicit(&c->slow, memory_order_relaxed);
+    e = atomic_load_explicit(&c->epoch, memory_order_relaxed);
     *ns = atomic_load_explicit(&c->ns, memory_order_relaxed);
     atomic_thread_fence(memory_order_acquire);
-    if (atomic_load_explicit(&c->tag, memory_order_relaxed) != t)
+    if (atomic_load_explicit(&c->tag, memory_order_relaxed) != t || e != epoch)
         return false;
     *tag = t;
     return true;
@@ -192,16 +243,24 @@ static bool read_checkpoint(const struct cbshm_slot *sl, int i, uint32_t *tag,
 void cbshm__window_roll_time(struct cbshm_slot *sl, uint64_t now)
 {
     uint64_t width = bucket_ns(sl), k = now / width;
-    uint64_t next = atomic_load_explicit(&sl->window_next_ns, memory_order_relaxed);
+    uint32_t epoch = window_epoch(sl);
+    uint64_t next = atomic_load_explicit(&sl->window_next_ns, memory_order_relaxed), last;
     struct cbshm__sums cur;
 
-    if (now < next ||
+    if (epoch == 0 || now < next ||
         !atomic_compare_exchange_strong_explicit(&sl->window_next_ns, &next, (k + 1) * width,
                                                  memory_order_acq_rel, memory_order_relaxed))
-        return; /* not due, or another process rolled it */
+        return; /* a reset runs, not due, or another process rolled it */
+    CBSHM_CRASH_POINT("window.time_rolled");
     cbshm__sums(sl, &cur);
-    checkpoint(sl, k, &cur, now);
-    atomic_store_explicit(&sl->window_last, k + 1, memory_order_relaxed);
+    checkpoint(sl, k, &cur, now, epoch);
+    /* Newest bucket of this epoch only: after a reset, this fails. */
+    last = atomic_load_explicit(&sl->window_last, memory_order_relaxed);
+    while (last_of(last, epoch) != UINT64_MAX && last_of(last, epoch) < k + 1 &&
+           !atomic_compare_exchange_weak_explicit(
+               &sl->window_last, &last, (uint64_t)(epoch & CBSHM_EPOCH_MASK) << 40 | (k + 1),
+               memory_order_acq_rel, memory_order_relaxed))
+        ;
 }
 
 /* Count window: a failure or slow call whose position entered a new
@@ -211,38 +270,47 @@ void cbshm__window_roll_count(struct cbshm_slot *sl, const struct cbshm__sums *c
                               bool failed, bool slow)
 {
     uint64_t k = (cur->calls > 0 ? cur->calls - 1 : 0) / count_bucket_calls(sl);
+    uint32_t epoch = window_epoch(sl);
     uint64_t last = atomic_load_explicit(&sl->window_last, memory_order_relaxed);
     struct cbshm__sums before = *cur;
 
     before.calls -= before.calls > 0;
     before.failures -= failed && before.failures > 0;
     before.slow -= slow && before.slow > 0;
-    while (k + 1 > last) {
-        if (atomic_compare_exchange_weak_explicit(&sl->window_last, &last, k + 1,
-                                                  memory_order_acq_rel, memory_order_relaxed)) {
-            checkpoint(sl, k, &before, now);
+    /* Claim the bucket in this epoch; a reset since makes the claim fail. */
+    while (epoch != 0 && last_of(last, epoch) != UINT64_MAX && k + 1 > last_of(last, epoch)) {
+        if (atomic_compare_exchange_weak_explicit(
+                &sl->window_last, &last, (uint64_t)(epoch & CBSHM_EPOCH_MASK) << 40 | (k + 1),
+                memory_order_acq_rel, memory_order_relaxed)) {
+            checkpoint(sl, k, &before, now, epoch);
             return;
         }
     }
 }
 
-/* The checkpoint of bucket k, if the ring still holds it. */
-static bool bucket_checkpoint(const struct cbshm_slot *sl, uint64_t k, struct cbshm__sums *s,
-                              uint64_t *ns)
+/* The checkpoint of bucket k of `epoch`, if the ring still holds it. */
+static bool bucket_checkpoint(const struct cbshm_slot *sl, uint64_t k, uint32_t epoch,
+                              struct cbshm__sums *s, uint64_t *ns)
 {
     uint32_t tag;
 
-    return read_checkpoint(sl, (int)(k % CBSHM_RING), &tag, s, ns) && tag == (uint32_t)(k + 1);
+    return read_checkpoint(sl, (int)(k % CBSHM_RING), epoch, &tag, s, ns) &&
+           tag == (uint32_t)(k + 1);
 }
 
 static void window_time(const struct cbshm_slot *sl, uint64_t now, const struct cbshm__sums *cur,
                         struct cbshm__window *w)
 {
     uint64_t width = bucket_ns(sl), k = now / width;
-    uint32_t buckets = atomic_load_explicit(&sl->cfg.window_buckets, memory_order_relaxed);
-    uint64_t kmin;
+    uint32_t buckets = atomic_load_explicit(&sl->cfg.window_buckets, memory_order_relaxed), epoch;
+    uint64_t kmin, ns;
     struct cbshm__sums base;
 
+    if (!origin_sums(sl, &base, &ns, &epoch)) {
+        memset(w, 0, sizeof *w); /* a reset runs: nothing to go on yet */
+        w->start_ns = now;
+        return;
+    }
     /* Settings read from the segment are untrusted: bound the walk. */
     buckets = buckets < 1                          ? 1
               : buckets > CBSHM_WINDOW_BUCKETS_MAX ? CBSHM_WINDOW_BUCKETS_MAX
@@ -252,7 +320,7 @@ static void window_time(const struct cbshm_slot *sl, uint64_t now, const struct 
     /* The oldest checkpoint still inside the window: buckets without a
        call have none, and changed nothing, so the next one serves. */
     for (uint64_t j = kmin; j <= k; j++) {
-        if (bucket_checkpoint(sl, j, &base, &w->start_ns)) {
+        if (bucket_checkpoint(sl, j, epoch, &base, &w->start_ns)) {
             w->calls = (uint32_t)((uint32_t)cur->calls - (uint32_t)base.calls);
             w->failures = (uint32_t)((uint32_t)cur->failures - (uint32_t)base.failures);
             w->slow = (uint32_t)((uint32_t)cur->slow - (uint32_t)base.slow);
@@ -269,9 +337,13 @@ static void window_count(const struct cbshm_slot *sl, uint64_t now, const struct
     uint32_t n = atomic_load_explicit(&sl->cfg.window_size, memory_order_relaxed);
     uint64_t width = count_bucket_calls(sl), x, kx, kc;
     struct cbshm__sums origin, c;
+    uint32_t epoch;
     uint64_t ns;
 
-    origin_sums(sl, &origin, &w->start_ns);
+    if (!origin_sums(sl, &origin, &w->start_ns, &epoch)) {
+        w->start_ns = now; /* a reset runs: an empty window */
+        return;
+    }
     /* The period holds no more than n calls: the window is all of it. */
     if ((uint32_t)cur->calls - (uint32_t)origin.calls <= n || cur->calls < n) {
         w->calls = (uint32_t)((uint32_t)cur->calls - (uint32_t)origin.calls);
@@ -287,7 +359,7 @@ static void window_count(const struct cbshm_slot *sl, uint64_t now, const struct
     for (uint64_t j = kx; j <= kc && j <= kx + CBSHM_COUNT_WINDOW_BUCKETS + 1; j++) {
         uint32_t back;
 
-        if (!bucket_checkpoint(sl, j, &c, &ns))
+        if (!bucket_checkpoint(sl, j, epoch, &c, &ns))
             continue;
         back = (uint32_t)cur->calls - (uint32_t)c.calls;
         /* A checkpoint of an older period (before origin) cannot be: reset
@@ -323,7 +395,7 @@ void cbshm__window_eval(const struct cbshm_slot *sl, uint64_t now, const struct 
 
 uint64_t cbshm__quorum_since(const struct cbshm_slot *sl, uint64_t window_start_ns)
 {
-    if (!(atomic_load_explicit(&sl->hot_flags, memory_order_relaxed) & CBSHM_HOT_RATE) &&
+    if (!(atomic_load_explicit(&sl->hot_flags, memory_order_acquire) & CBSHM_HOT_RATE) &&
         atomic_load_explicit(&sl->consecutive_failures, memory_order_relaxed) != 0)
         return atomic_load_explicit(&sl->run_start_ns, memory_order_relaxed);
     return window_start_ns;
@@ -360,7 +432,7 @@ int cbshm__window_trips(const struct cbshm *shm, const struct cbshm_slot *sl,
 {
     uint32_t min_calls = atomic_load_explicit(&sl->cfg.minimum_calls, memory_order_relaxed);
     uint32_t quorum = atomic_load_explicit(&sl->cfg.min_failing_workers, memory_order_relaxed);
-    uint32_t hot = atomic_load_explicit(&sl->hot_flags, memory_order_relaxed);
+    uint32_t hot = atomic_load_explicit(&sl->hot_flags, memory_order_acquire);
     int cause = 0;
 
     if (w->calls < min_calls || w->calls == 0)

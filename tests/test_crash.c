@@ -78,11 +78,16 @@ static void act_mode(const char *seg)
     cbshm_set_mode(shm, "a", CBSHM_MODE_FORCED_OPEN);
 }
 
-static void act_reset(const char *seg)
+static void act_reset_named(const char *seg, const char *name)
 {
     struct cbshm *shm;
     assert_int_equal(cbshm_open(seg, 0, &shm), 0);
-    cbshm_reset(shm, "a");
+    cbshm_reset(shm, name);
+}
+
+static void act_reset(const char *seg)
+{
+    act_reset_named(seg, "a");
 }
 
 /* Brings breaker a to the state the action needs. */
@@ -203,6 +208,93 @@ CASE(test_crash_inside_the_close_transition_is_repaired, "transition.closed", PR
 CASE(test_crash_while_changing_a_mode_is_repaired, "mode.locked", PREP_SEGMENT, act_mode, 1)
 CASE(test_crash_half_way_through_a_reset_is_repaired, "reset.counters_cleared", PREP_SEGMENT,
      act_reset, 1)
+
+CASE(test_crash_inside_a_window_reset_is_repaired, "window.reset", PREP_SEGMENT, act_reset, 1)
+
+/* A rate breaker whose count window must see failures after calls that
+   left it: 5 failures, 20 successes, 5 failures is 5 of the last 10. */
+static const char *RATE = "capacity: 4\nbreakers:\n  - name: w\n    policy: rate\n"
+                          "    failure_rate: 50\n    minimum_calls: 10\n    window_size: 10\n";
+
+static void window_still_counts(const char *seg)
+{
+    struct cbshm_snapshot s;
+    struct cbshm_breaker *b;
+    struct cbshm *shm;
+
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    b = get(shm, "w");
+    for (int i = 0; i < 30; i++)
+        cbshm_execute(b, i < 5 || i >= 25 ? fail_fn : ok_fn, NULL);
+    assert_int_equal(cbshm_snapshot(shm, "w", &s), 0);
+    if (s.state != CBSHM_STATE_OPEN)
+        fail_msg("window %llu calls, %llu failures: it should have tripped",
+                 (unsigned long long)s.window_calls, (unsigned long long)s.window_failures);
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+}
+
+/* A lock owner killed half way through a window reset: the repair redoes
+   the reset, and the window works after. */
+static void test_a_death_inside_a_window_reset_leaves_a_working_window(void **state)
+{
+    struct cbshm_snapshot s;
+    struct cbshm *shm;
+    char seg[64];
+    int pid;
+
+    (void)state;
+    t_clock_install(1000000000000ull);
+    t_apply(t_segment_name(seg), RATE);
+    if ((pid = fork()) == 0) {
+        setenv("CBSHM_CRASH_AT", "window.reset", 1);
+        act_reset_named(seg, "w");
+        _exit(0);
+    }
+    assert_int_equal(t_wait(pid), 128 + SIGKILL);
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_snapshot(shm, "w", &s), 0); /* takes the lock: repairs */
+    assert_int_equal(s.window_calls, 0);
+    cbshm_close(shm);
+    window_still_counts(seg);
+    assert_int_equal(cbshm_destroy(seg), 0);
+    cbshm_clock_set(NULL, NULL);
+}
+
+/*
+ * A time-window roller stopped between claiming a bucket and writing it,
+ * while apply turns the window into a count window: when it goes on, it
+ * must leave nothing the count window would read (its bucket number is a
+ * time bucket's, its sums of the old window).
+ */
+static void test_a_roller_stopped_across_a_window_change_leaves_the_new_window_working(void **state)
+{
+    static const char *TIME = "capacity: 4\nbreakers:\n  - name: w\n    policy: rate\n"
+                              "    failure_rate: 50\n    minimum_calls: 10\n"
+                              "    window_type: time\n    window_duration: 10s\n";
+    char seg[64];
+    int pid, st;
+
+    (void)state;
+    t_clock_install(1000000000000ull);
+    t_apply(t_segment_name(seg), TIME);
+    if ((pid = fork()) == 0) {
+        struct cbshm *shm;
+        setenv("CBSHM_CRASH_AT", "window.time_rolled", 1);
+        setenv("CBSHM_CRASH_SIGNAL", "STOP", 1);
+        assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+        cbshm_execute(get(shm, "w"), ok_fn, NULL); /* the first call rolls */
+        _exit(0);
+    }
+    assert_int_equal(waitpid(pid, &st, WUNTRACED), pid);
+    assert_true(WIFSTOPPED(st));
+    t_apply(seg, RATE); /* a count window now: a reset, a new epoch */
+    kill(pid, SIGCONT);
+    assert_int_equal(t_wait(pid), 0);
+    window_still_counts(seg);
+    assert_int_equal(cbshm_destroy(seg), 0);
+    cbshm_clock_set(NULL, NULL);
+}
 
 /* A worker that dies holding a probe lease gives it back at once. */
 static void test_a_dead_probe_owner_loses_its_lease_before_the_deadline(void **state)
@@ -389,6 +481,9 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_crash_inside_the_close_transition_is_repaired),
     cmocka_unit_test(test_crash_while_changing_a_mode_is_repaired),
     cmocka_unit_test(test_crash_half_way_through_a_reset_is_repaired),
+    cmocka_unit_test(test_crash_inside_a_window_reset_is_repaired),
+    cmocka_unit_test(test_a_death_inside_a_window_reset_leaves_a_working_window),
+    cmocka_unit_test(test_a_roller_stopped_across_a_window_change_leaves_the_new_window_working),
     cmocka_unit_test(test_a_dead_probe_owner_loses_its_lease_before_the_deadline),
     cmocka_unit_test(test_a_worker_killed_between_admission_and_record_leaves_no_trace),
     cmocka_unit_test(test_cbctl_killed_inside_the_lock_leaves_cbctl_check_clean),
