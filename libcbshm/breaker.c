@@ -170,12 +170,49 @@ static bool lease_expired(const struct cbshm_slot *sl, uint64_t now)
 {
     for (uint32_t i = 0; i < max_probes(sl); i++) {
         uint64_t w = atomic_load_explicit(&sl->leases[i].word, memory_order_relaxed);
-        if (w != 0 && w != CBSHM_LEASE_SPENT &&
+        if (w != 0 && !CBSHM_LEASE_DONE(w) &&
             now >= atomic_load_explicit(&sl->leases[i].deadline_ns, memory_order_relaxed) &&
             cbshm__pid_alive((uint32_t)(w >> 32)))
             return true;
     }
     return false;
+}
+
+static bool rate_decision(const struct cbshm_slot *sl)
+{
+    return atomic_load_explicit(&sl->cfg.half_open_decision, memory_order_relaxed) ==
+           CBSHM_HALF_OPEN_RATE;
+}
+
+/*
+ * Rate decision: once every lease of the phase is done - its probe
+ * reported, or outlived its deadline (a failure) - the failed share
+ * decides: below half_open_failure_rate closes, else the breaker opens
+ * again. Until then the phase goes on. Returns the control word after.
+ * Called with the table lock held.
+ */
+static uint64_t decide_by_rate(struct cbshm *shm, uint32_t idx, uint64_t ctl, uint64_t now)
+{
+    struct cbshm_slot *sl = &shm->slots[idx];
+    uint32_t k = max_probes(sl), failed = 0;
+
+    for (uint32_t i = 0; i < k; i++) {
+        struct cbshm_lease *l = &sl->leases[i];
+        uint64_t w = atomic_load_explicit(&l->word, memory_order_relaxed);
+        if (w == CBSHM_LEASE_FAILED) {
+            failed++;
+        } else if (w != CBSHM_LEASE_SPENT) {
+            if (w == 0 || now < atomic_load_explicit(&l->deadline_ns, memory_order_relaxed) ||
+                !cbshm__pid_alive((uint32_t)(w >> 32)))
+                return ctl; /* a probe still to come, or running */
+            atomic_store_explicit(&l->word, CBSHM_LEASE_FAILED, memory_order_relaxed);
+            failed++;
+        }
+    }
+    if ((uint64_t)failed * 100 <
+        (uint64_t)atomic_load_explicit(&sl->cfg.half_open_failure_rate, memory_order_relaxed) * k)
+        return set_state(shm, idx, ctl, CBSHM_STATE_CLOSED, now, CBSHM_CAUSE_PROBES_OK);
+    return set_state(shm, idx, ctl, CBSHM_STATE_OPEN, now, CBSHM_CAUSE_PROBE_FAILED);
 }
 
 /*
@@ -190,7 +227,7 @@ static int lease_take(struct cbshm_slot *sl, uint64_t now, struct cbshm_ticket *
         uint64_t w = atomic_load_explicit(&l->word, memory_order_relaxed);
         uint32_t seq;
 
-        if (w == CBSHM_LEASE_SPENT)
+        if (CBSHM_LEASE_DONE(w))
             continue;
         if (w != 0) {
             if (cbshm__pid_alive((uint32_t)(w >> 32)))
@@ -354,7 +391,9 @@ static int admit_probe(struct cbshm_breaker *b, struct cbshm_view *v, struct cbs
            its lease to another would let more than half_open_max_calls
            calls reach the downstream in one phase. */
         if (CBSHM_CTL_STATE(cur) == CBSHM_STATE_HALF_OPEN && lease_expired(sl, now))
-            cur = set_state(shm, idx, cur, CBSHM_STATE_OPEN, now, CBSHM_CAUSE_PROBE_TIMEOUT);
+            cur = rate_decision(sl)
+                      ? decide_by_rate(shm, idx, cur, now)
+                      : set_state(shm, idx, cur, CBSHM_STATE_OPEN, now, CBSHM_CAUSE_PROBE_TIMEOUT);
         if (CBSHM_CTL_STATE(cur) == CBSHM_STATE_HALF_OPEN && (rc = lease_take(sl, now, t)) == 0) {
             t->ctl = cur;
             t->slot = sl;
@@ -378,7 +417,7 @@ static bool lease_maybe_free(struct cbshm_breaker *b, struct cbshm_slot *sl, uin
     for (uint32_t i = 0; i < max_probes(sl); i++) {
         uint64_t w = atomic_load_explicit(&sl->leases[i].word, memory_order_relaxed);
         if (w == 0 ||
-            (w != CBSHM_LEASE_SPENT &&
+            (!CBSHM_LEASE_DONE(w) &&
              now >= atomic_load_explicit(&sl->leases[i].deadline_ns, memory_order_relaxed)))
             return true;
     }
@@ -416,10 +455,12 @@ static void trip(struct cbshm_breaker *b, struct cbshm_view *v, struct cbshm_slo
 
 /*
  * A probe's outcome, decided under the lock while the probe still holds
- * its lease, so no other call can take it in between (first failure
- * judgement): a failed or slow probe reopens, and no probe of the phase is
+ * its lease, so no other call can take it in between. First-failure
+ * decision: a failed or slow probe reopens, and no probe of the phase is
  * admitted after it; a success uses its lease up, and success_threshold
- * of them close; an ignored probe says nothing and gives its lease back.
+ * of them close. Rate decision: the lease is marked done, failed or not,
+ * and the phase decides once all are (decide_by_rate). Either way an
+ * ignored probe says nothing and gives its lease back.
  * A probe whose phase ended, or whose lease was taken back, decides
  * nothing.
  */
@@ -439,7 +480,12 @@ static void probe_done(struct cbshm_breaker *b, struct cbshm_view *v, struct cbs
     if (atomic_load_explicit(&sl->ctl, memory_order_relaxed) == t->ctl &&
         atomic_load_explicit(&l->word, memory_order_relaxed) == t->token) {
         uint32_t idx = (uint32_t)(sl - shm->slots);
-        if (o == CBSHM_FAILURE || slow) {
+        if (o != CBSHM_IGNORED && rate_decision(sl)) {
+            atomic_store_explicit(
+                &l->word, o == CBSHM_FAILURE || slow ? CBSHM_LEASE_FAILED : CBSHM_LEASE_SPENT,
+                memory_order_relaxed);
+            decide_by_rate(shm, idx, t->ctl, now);
+        } else if (o == CBSHM_FAILURE || slow) {
             set_state(shm, idx, t->ctl, CBSHM_STATE_OPEN, now, CBSHM_CAUSE_PROBE_FAILED);
         } else if (o == CBSHM_IGNORED) {
             atomic_store_explicit(&l->word, 0, memory_order_relaxed);

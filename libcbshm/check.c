@@ -61,7 +61,7 @@ static void check_slot(struct cbshm *shm, uint32_t i, uint64_t now, struct check
                          atomic_load_explicit(&sl->cfg.probe_timeout_ns, memory_order_relaxed) +
                          LEASE_SLACK_NS;
 
-        if (w == 0 || w == CBSHM_LEASE_SPENT)
+        if (w == 0 || CBSHM_LEASE_DONE(w))
             continue;
         if ((uint32_t)(w >> 32) == 0)
             problem(c, "breaker %s: probe lease %d has no owner", sl->name, l);

@@ -136,7 +136,9 @@ _Static_assert(CBSHM_SUCCESS == 0 && CBSHM_FAILURE == 1 && CBSHM_IGNORED == 2,
  * lease is given back only with the decision it feeds, so a half-open
  * phase admits at most half_open_max_calls probes whose owners live.
  */
-#define CBSHM_LEASE_SPENT UINT64_MAX
+#define CBSHM_LEASE_SPENT   UINT64_MAX       /* its probe succeeded */
+#define CBSHM_LEASE_FAILED  (UINT64_MAX - 1) /* rate decision: its probe failed */
+#define CBSHM_LEASE_DONE(w) ((w) >= CBSHM_LEASE_FAILED)
 struct cbshm_lease {
     _Atomic uint64_t word;
     _Atomic uint64_t deadline_ns;
@@ -196,7 +198,9 @@ struct cbshm_slot_settings {
     _Atomic uint64_t window_duration_ns;
     _Atomic uint64_t open_timeout_max_ns;
     _Atomic uint64_t slow_call_ns_cfg; /* as configured; line 0 holds the live copy */
-    uint64_t reserved[5];
+    _Atomic uint32_t half_open_decision;
+    _Atomic uint32_t half_open_failure_rate;
+    uint64_t reserved[4];
 };
 
 struct cbshm_slot {

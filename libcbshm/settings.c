@@ -15,10 +15,11 @@
 
 static const char *const policy_words[] = {"consecutive", "rate", NULL};
 static const char *const window_words[] = {"count", "time", NULL};
+static const char *const decision_words[] = {"first_failure", "rate", NULL};
 
 static const struct cbshm_setting table[] = {
-#define ROW(key, json, field, type, lo, hi, def, pol, win, words, slot, scale, flags, help) \
-    {#key, #json, help, words, CBSHM_SETTING_##type, pol, win, lo, hi, def, {0}},
+#define ROW(key, json, field, type, lo, hi, def, pol, win, dec, words, slot, scale, flags, help) \
+    {#key, #json, help, words, CBSHM_SETTING_##type, pol, win, dec, lo, hi, def, {0}},
     CBSHM_SETTINGS_TABLE(ROW)
 #undef ROW
 };
@@ -33,12 +34,12 @@ static const struct {
     uint64_t scale;                /* slot value = value * scale */
     unsigned flags;
 } place[] = {
-#define ROW(key, json, field, type, lo, hi, def, pol, win, words, slot, scale, flags, help) \
-    {offsetof(struct cbshm_settings, field),                                                \
-     sizeof(((struct cbshm_settings *)0)->field),                                           \
-     offsetof(struct cbshm_slot, slot),                                                     \
-     sizeof(((struct cbshm_slot *)0)->slot),                                                \
-     scale,                                                                                 \
+#define ROW(key, json, field, type, lo, hi, def, pol, win, dec, words, slot, scale, flags, help) \
+    {offsetof(struct cbshm_settings, field),                                                     \
+     sizeof(((struct cbshm_settings *)0)->field),                                                \
+     offsetof(struct cbshm_slot, slot),                                                          \
+     sizeof(((struct cbshm_slot *)0)->slot),                                                     \
+     scale,                                                                                      \
      flags},
     CBSHM_SETTINGS_TABLE(ROW)
 #undef ROW
@@ -154,14 +155,16 @@ int cbshm_setting_format(const struct cbshm_setting *d, uint64_t v, char *buf, s
 
 int cbshm_setting_applies(const struct cbshm_setting *d, const struct cbshm_settings *s)
 {
-    unsigned policy_bit, window_bit;
+    unsigned policy_bit, window_bit, decision_bit;
 
     if (cbshm__setting_index(d) < 0 || s == NULL)
         return 0;
     policy_bit = s->policy == CBSHM_POLICY_RATE ? CBSHM_FOR_RATE : CBSHM_FOR_CONSECUTIVE;
     window_bit =
         s->window_type == CBSHM_WINDOW_TIME ? CBSHM_FOR_TIME_WINDOW : CBSHM_FOR_COUNT_WINDOW;
-    if ((d->windows & window_bit) == 0)
+    decision_bit = s->half_open_decision == CBSHM_HALF_OPEN_RATE ? CBSHM_FOR_RATE_DECISION
+                                                                 : CBSHM_FOR_FIRST_FAILURE;
+    if ((d->windows & window_bit) == 0 || (d->decisions & decision_bit) == 0)
         return 0;
     return (d->policies & policy_bit) != 0 ||
            ((d->policies & CBSHM_FOR_SLOW_CALLS) != 0 && s->slow_call_duration_ms > 0);

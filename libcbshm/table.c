@@ -261,7 +261,7 @@ void cbshm__slot_snapshot(const struct cbshm *shm, uint32_t slot, uint64_t now,
     out->half_open_successes = atomic_load_explicit(&sl->half_open_successes, memory_order_relaxed);
     for (int i = 0; i < CBSHM_PROBES_MAX; i++) {
         uint64_t word = atomic_load_explicit(&sl->leases[i].word, memory_order_relaxed);
-        held += word != 0 && word != CBSHM_LEASE_SPENT;
+        held += word != 0 && !CBSHM_LEASE_DONE(word);
     }
     out->probes_in_flight = held;
     out->open_until_ns = atomic_load_explicit(&sl->open_until_ns, memory_order_relaxed);

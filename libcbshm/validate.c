@@ -76,6 +76,14 @@ static int not_for(const struct cbshm_setting *d, const struct cbshm_settings *s
             return problem(p, row, "%s is for window_type: %s; this window is %s", d->key,
                            d->windows == CBSHM_FOR_COUNT_WINDOW ? "count" : "time", window);
     }
+    if (d->decisions == CBSHM_FOR_FIRST_FAILURE || d->decisions == CBSHM_FOR_RATE_DECISION) {
+        const char *want = d->decisions == CBSHM_FOR_RATE_DECISION ? "rate" : "first_failure";
+        const char *is =
+            cbshm_setting_at(SET_ROW_half_open_decision)->choices[s->half_open_decision];
+        if (strcmp(want, is) != 0)
+            return problem(p, row, "%s is for half_open_decision: %s; this breaker's is %s", d->key,
+                           want, is);
+    }
     if (d->policies == CBSHM_FOR_SLOW_CALLS)
         return problem(p, row, "%s needs slow_call_duration", d->key);
     return problem(p, row, "%s is for policy: %s%s; this breaker's policy is %s", d->key,
@@ -131,7 +139,11 @@ int cbshm__settings_check(const struct cbshm_settings *s, uint64_t given, struct
                              sizeof b);
         return problem(p, row, "open_timeout_max %s is shorter than open_timeout %s", b, a);
     }
-    if (s->success_threshold > s->half_open_max_calls) {
+    if (s->half_open_decision == CBSHM_HALF_OPEN_RATE && s->half_open_failure_rate == 0)
+        return problem(p, SET_ROW_half_open_decision,
+                       "half_open_decision: rate needs half_open_failure_rate (1..100)");
+    if (s->success_threshold > s->half_open_max_calls &&
+        cbshm_setting_applies(cbshm_setting_at(SET_ROW_success_threshold), s)) {
         long row = SET(SET_ROW_half_open_max_calls) && !SET(SET_ROW_success_threshold)
                        ? SET_ROW_half_open_max_calls
                        : SET_ROW_success_threshold;

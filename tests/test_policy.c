@@ -363,6 +363,73 @@ static void test_a_count_window_is_exact_to_one_bucket(void **state)
     check_window_is_a_true_window("    failure_threshold: 1000\n");
 }
 
+/* The rate decision (resilience4j's half-open rule): every probe of the
+   phase reports, then the failed share decides. */
+static void test_the_rate_decision_waits_for_every_probe_then_decides_on_the_share(void **state)
+{
+    static const struct scenario sc = {
+        "    failure_threshold: 1\n    open_timeout: 1s\n    half_open_max_calls: 4\n"
+        "    half_open_decision: rate\n    half_open_failure_rate: 50\n",
+        {{FAIL, 1},
+         {STATE, OPEN},
+         {TICK, 0, 1000},
+         {OK, 2},
+         {STATE, HALF},
+         {FAIL, 1},
+         {STATE, HALF}, /* 3 of 4 reported: not yet */
+         {FAIL, 1},
+         {STATE, OPEN}, /* 2 of 4 failed: 50% is not below 50% */
+         {TICK, 0, 1000},
+         {OK, 3},
+         {STATE, HALF},
+         {FAIL, 1},
+         {STATE, CLOSED}, /* 1 of 4: 25% */
+         {WINDOW, 0, 0, 0, 0},
+         {END}}};
+    (void)state;
+    run(&sc);
+}
+
+/* A probe still running at its deadline counts as failed in the share. */
+static void test_the_rate_decision_counts_a_probe_past_its_deadline_as_failed(void **state)
+{
+    static const struct scenario sc = {
+        "    failure_threshold: 1\n    open_timeout: 1s\n    probe_timeout: 2s\n"
+        "    half_open_max_calls: 4\n    half_open_decision: rate\n"
+        "    half_open_failure_rate: 30\n",
+        {{FAIL, 1},
+         {TICK, 0, 1000},
+         {HOLD},
+         {OK, 3},
+         {STATE, HALF},
+         {TICK, 0, 2000},
+         {OK, 1}, /* asking decides: 1 of 4 failed, 25% < 30% */
+         {STATE, CLOSED},
+         {RECORD, CBSHM_FAILURE}, /* the late probe decides nothing */
+         {STATE, CLOSED},
+         {END}}};
+    (void)state;
+    run(&sc);
+}
+
+/* With slow-call detection on, a slow probe is a failed probe. */
+static void test_a_slow_probe_counts_as_failed(void **state)
+{
+    static const struct scenario sc = {
+        "    failure_threshold: 1\n    open_timeout: 1s\n    slow_call_duration: 100ms\n",
+        {{FAIL, 1},
+         {STATE, OPEN},
+         {TICK, 0, 1000},
+         {OK, 1, 150},
+         {STATE, OPEN},
+         {TICK, 0, 1000},
+         {OK, 1, 50},
+         {STATE, CLOSED},
+         {END}}};
+    (void)state;
+    run(&sc);
+}
+
 /* A quorum needs the time of each failure; it must not turn successes on
    a count window into time-window bookkeeping. */
 static void test_a_count_window_with_a_quorum_stays_a_count_window(void **state)
@@ -638,6 +705,9 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_a_call_in_flight_across_a_trip_never_enters_the_next_window),
     cmocka_unit_test(test_a_consecutive_breakers_window_is_its_last_calls),
     cmocka_unit_test(test_a_count_window_is_exact_to_one_bucket),
+    cmocka_unit_test(test_the_rate_decision_waits_for_every_probe_then_decides_on_the_share),
+    cmocka_unit_test(test_the_rate_decision_counts_a_probe_past_its_deadline_as_failed),
+    cmocka_unit_test(test_a_slow_probe_counts_as_failed),
     cmocka_unit_test(test_rate_policy_trips_exactly_at_the_failure_rate),
     cmocka_unit_test(test_rate_policy_stays_closed_just_below_the_rate),
     cmocka_unit_test(test_rate_policy_waits_for_minimum_calls),

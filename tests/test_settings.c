@@ -116,6 +116,8 @@ static void context_for(const struct cbshm_setting *d, char *buf, size_t size)
         strncat(buf, "    window_duration: 24h\n", size - strlen(buf) - 1);
     if (strcmp(d->key, "minimum_calls") == 0)
         strncat(buf, "    window_size: 1000000\n", size - strlen(buf) - 1);
+    if (d->decisions == CBSHM_FOR_RATE_DECISION)
+        strncat(buf, "    half_open_decision: rate\n", size - strlen(buf) - 1);
     if (strcmp(d->key, "success_threshold") == 0)
         strncat(buf, "    half_open_max_calls: 16\n", size - strlen(buf) - 1);
     if (strcmp(d->key, "open_timeout_max") == 0)
@@ -136,6 +138,12 @@ static void test_every_value_in_range_round_trips_through_yaml(void **state)
             int rc;
 
             context_for(d, ctx, sizeof ctx);
+            /* The rate decision needs its rate; "0" is "no rate" and only
+               goes with the first-failure decision. */
+            if (strcmp(d->key, "half_open_decision") == 0 && values[k] == CBSHM_HALF_OPEN_RATE)
+                strcat(ctx, "    half_open_failure_rate: 50\n");
+            if (strcmp(d->key, "half_open_failure_rate") == 0 && values[k] == 0)
+                continue;
             cbshm_setting_format(d, values[k], text, sizeof text);
             snprintf(yaml, sizeof yaml, "breakers:\n  - name: a\n%s    %s: \"%s\"\n", ctx, d->key,
                      text);
@@ -207,6 +215,15 @@ static const struct contradiction contradictions[] = {
      "breakers[0].success_threshold",
      "success_threshold 3 exceeds half_open_max_calls 2: a half-open phase admits at most 2 "
      "probes"},
+    {{{"half_open_decision", 1}},
+     "breakers[0].half_open_decision",
+     "half_open_decision: rate needs half_open_failure_rate (1..100)"},
+    {{{"half_open_decision", 1}, {"half_open_failure_rate", 50}, {"success_threshold", 2}},
+     "breakers[0].success_threshold",
+     "success_threshold is for half_open_decision: first_failure; this breaker's is rate"},
+    {{{"half_open_failure_rate", 20}},
+     "breakers[0].half_open_failure_rate",
+     "half_open_failure_rate is for half_open_decision: rate; this breaker's is first_failure"},
     {{{"failure_threshold", 0}},
      "breakers[0].failure_threshold",
      "value 0 is out of range (1..1000000)"},
@@ -560,6 +577,13 @@ static void policy_words(const struct cbshm_setting *d, char *buf, size_t size)
         snprintf(buf, size, "%s", base);
 }
 
+static const char *decision_words(const struct cbshm_setting *d)
+{
+    return d->decisions == CBSHM_FOR_FIRST_FAILURE   ? "first_failure"
+           : d->decisions == CBSHM_FOR_RATE_DECISION ? "rate"
+                                                     : "both";
+}
+
 static const char *window_words(const struct cbshm_setting *d)
 {
     return d->windows == CBSHM_FOR_COUNT_WINDOW  ? "count"
@@ -577,14 +601,14 @@ static void test_the_readme_lists_every_setting_with_its_default_policy_and_wind
     assert_non_null(at = strstr(at, "|---|"));
     at = strchr(at, '\n') + 1;
     for (; *at == '|'; at = end + 1) {
-        char cell[7][160], want[160];
+        char cell[8][160], want[160];
         const struct cbshm_setting *d;
         size_t n = 0;
 
         end = strchr(at, '\n');
         *end = '\0';
         line = at + 1;
-        for (char *bar; n < 7 && (bar = strchr(line, '|')) != NULL; line = bar + 1, n++) {
+        for (char *bar; n < 8 && (bar = strchr(line, '|')) != NULL; line = bar + 1, n++) {
             size_t len = (size_t)(bar - line);
             snprintf(cell[n], sizeof cell[n], "%.*s", (int)len, line);
             /* trim */
@@ -593,7 +617,7 @@ static void test_the_readme_lists_every_setting_with_its_default_policy_and_wind
             while (cell[n][0] != '\0' && cell[n][strlen(cell[n]) - 1] == ' ')
                 cell[n][strlen(cell[n]) - 1] = '\0';
         }
-        assert_int_equal(n, 7);
+        assert_int_equal(n, 8);
         assert_true(cell[0][0] == '`');
         cell[0][strlen(cell[0]) - 1] = '\0';
         if ((d = cbshm_setting_find(cell[0] + 1)) == NULL || strcmp(d->key, cell[0] + 1) != 0)
@@ -608,6 +632,9 @@ static void test_the_readme_lists_every_setting_with_its_default_policy_and_wind
             fail_msg("README: %s is valid with %s, the table says %s", d->key, cell[4], want);
         if (strcmp(cell[5], window_words(d)) != 0)
             fail_msg("README: %s window %s, the table says %s", d->key, cell[5], window_words(d));
+        if (strcmp(cell[6], decision_words(d)) != 0)
+            fail_msg("README: %s half-open %s, the table says %s", d->key, cell[6],
+                     decision_words(d));
         seen++;
     }
     assert_int_equal(seen, n_settings());

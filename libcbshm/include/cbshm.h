@@ -135,6 +135,17 @@ enum cbshm_policy {
     CBSHM_POLICY_RATE = 1,        /* failure_rate percent of the window's calls */
 };
 
+/* How a half-open phase decides (half_open_decision). */
+enum cbshm_half_open_decision {
+    /* The first failed (or slow) probe reopens; success_threshold successful
+       probes close. */
+    CBSHM_HALF_OPEN_FIRST_FAILURE = 0,
+    /* Every one of the half_open_max_calls probes reports (or outlives its
+       lease), then the breaker closes if fewer than half_open_failure_rate
+       percent of them failed, and reopens otherwise. */
+    CBSHM_HALF_OPEN_RATE = 1,
+};
+
 /* What the window of recent calls holds. */
 enum cbshm_window {
     CBSHM_WINDOW_COUNT = 0, /* the last window_size calls */
@@ -198,8 +209,15 @@ struct cbshm_settings {
     /* Trip only when this many processes failed; 0 and 1: any.
        0..16, default 0. */
     uint32_t min_failing_workers;
-    uint32_t reserved0;   /* zero */
-    uint64_t reserved[8]; /* zero: room for the settings of later versions */
+    uint32_t reserved0; /* zero */
+    /* How a half-open phase decides: enum cbshm_half_open_decision,
+       default CBSHM_HALF_OPEN_FIRST_FAILURE (0). */
+    uint32_t half_open_decision;
+    /* Rate decision: close when fewer than this percent of the phase's
+       probes failed. 1..100, required with the rate decision; default 0
+       (none: the first-failure decision). */
+    uint32_t half_open_failure_rate;
+    uint64_t reserved[7]; /* zero: room for the settings of later versions */
 };
 
 /* ---- The settings table ---------------------------------------------- */
@@ -222,9 +240,12 @@ enum cbshm_setting_type {
 #define CBSHM_FOR_CONSECUTIVE 0x1u /* policy: consecutive */
 #define CBSHM_FOR_RATE        0x2u /* policy: rate */
 #define CBSHM_FOR_SLOW_CALLS  0x4u /* any policy, when slow_call_duration is set */
-/* ... and bits of cbshm_setting.windows. */
+/* ... bits of cbshm_setting.windows ... */
 #define CBSHM_FOR_COUNT_WINDOW 0x1u /* window_type: count */
 #define CBSHM_FOR_TIME_WINDOW  0x2u /* window_type: time */
+/* ... and of cbshm_setting.decisions. */
+#define CBSHM_FOR_FIRST_FAILURE 0x1u /* half_open_decision: first_failure */
+#define CBSHM_FOR_RATE_DECISION 0x2u /* half_open_decision: rate */
 
 struct cbshm_setting {
     const char *key;            /* the YAML key: "open_timeout" */
@@ -232,10 +253,11 @@ struct cbshm_setting {
     const char *help;           /* one line, lower case, no full stop */
     const char *const *choices; /* CHOICE: the words, NULL-terminated; else NULL */
     enum cbshm_setting_type type;
-    unsigned policies; /* CBSHM_FOR_CONSECUTIVE | CBSHM_FOR_RATE | CBSHM_FOR_SLOW_CALLS */
-    unsigned windows;  /* CBSHM_FOR_COUNT_WINDOW | CBSHM_FOR_TIME_WINDOW */
-    uint64_t min, max; /* the range, in the field's unit */
-    uint64_t def;      /* the default, in the field's unit */
+    unsigned policies;  /* CBSHM_FOR_CONSECUTIVE | CBSHM_FOR_RATE | CBSHM_FOR_SLOW_CALLS */
+    unsigned windows;   /* CBSHM_FOR_COUNT_WINDOW | CBSHM_FOR_TIME_WINDOW */
+    unsigned decisions; /* CBSHM_FOR_FIRST_FAILURE | CBSHM_FOR_RATE_DECISION */
+    uint64_t min, max;  /* the range, in the field's unit */
+    uint64_t def;       /* the default, in the field's unit */
     uint64_t reserved[4];
 };
 
@@ -269,7 +291,7 @@ CBSHM_API int cbshm_setting_format(const struct cbshm_setting *d, uint64_t v, ch
 
 /*
  * 1 when setting d means something to a breaker with settings s (its
- * policy, window type and slow-call detection), else 0.
+ * policy, window type, slow-call detection and half-open decision), else 0.
  */
 CBSHM_API int cbshm_setting_applies(const struct cbshm_setting *d, const struct cbshm_settings *s);
 

@@ -71,7 +71,7 @@ class TestMetrics(unittest.TestCase):
         self.assertEqual(self.sample(fams, "cbshm_setting_window_type", window_type="time",
                                      breaker="inventory-db"), 1)
         settings = [f for f in fams if f.startswith("cbshm_setting_")]
-        self.assertEqual(len(settings), 18)
+        self.assertEqual(len(settings), 20)
         for name in settings:
             self.assertEqual(fams[name].type, "gauge")
 

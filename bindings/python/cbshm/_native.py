@@ -56,6 +56,7 @@ class Setting(ctypes.Structure):
     _fields_ = [("key", ctypes.c_char_p), ("json_key", ctypes.c_char_p),
                 ("help", ctypes.c_char_p), ("choices", ctypes.POINTER(ctypes.c_char_p)),
                 ("type", c_int), ("policies", ctypes.c_uint), ("windows", ctypes.c_uint),
+                ("decisions", ctypes.c_uint),
                 ("min", u64), ("max", u64), ("default", u64), ("reserved", u64 * 4)]
 
 
