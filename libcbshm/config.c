@@ -88,151 +88,6 @@ static int parse_uint(struct parse *p, const yaml_node_t *n, const char *key, ui
     return 0;
 }
 
-/* Numbers are exact up to this; any unit times it still fits 64 bits. */
-#define BIG (UINT64_MAX / 3600000 / 10)
-
-/* A scalar's digits as a number; *big when it does not fit. */
-static int parse_digits(struct parse *p, const yaml_node_t *n, const char *key, const char *s,
-                        uint64_t *out, bool *big)
-{
-    uint64_t v = 0;
-
-    *big = false;
-    if (*s == '\0')
-        return fail(p, n, key, "expected an integer, got an empty value");
-    for (const char *c = s; *c != '\0'; c++) {
-        if (*c < '0' || *c > '9')
-            return fail(p, n, key, "expected an integer, got '%.80s'", scalar(n));
-        if (v > (UINT64_MAX - (uint64_t)(*c - '0')) / 10)
-            *big = true;
-        else
-            v = v * 10 + (uint64_t)(*c - '0');
-    }
-    *out = v;
-    return 0;
-}
-
-static int too_big(struct parse *p, const yaml_node_t *n, const char *key,
-                   const struct cbshm_setting *d)
-{
-    char range[64];
-
-    cbshm__range_text(d, range, sizeof range);
-    return fail(p, n, key, "value '%.80s' is out of range (%s)", scalar(n), range);
-}
-
-/* 5, or for a percentage also 5%. */
-static int parse_count(struct parse *p, const yaml_node_t *n, const char *key,
-                       const struct cbshm_setting *d, uint64_t *out)
-{
-    char digits[32];
-    const char *s;
-    size_t len;
-    bool big;
-    int rc;
-
-    if ((rc = want_scalar(p, n, key,
-                          d->type == CBSHM_SETTING_PERCENT ? "a percentage" : "an integer")) != 0)
-        return rc;
-    s = scalar(n);
-    len = strlen(s);
-    if (d->type == CBSHM_SETTING_PERCENT && len > 0 && len < sizeof digits && s[len - 1] == '%') {
-        memcpy(digits, s, len - 1);
-        digits[len - 1] = '\0';
-        s = digits;
-    }
-    if ((rc = parse_digits(p, n, key, s, out, &big)) != 0)
-        return rc;
-    return big ? too_big(p, n, key, d) : 0;
-}
-
-/* "250ms", "5s", "2m", "1h" -> milliseconds. */
-static int parse_duration(struct parse *p, const yaml_node_t *n, const char *key,
-                          const struct cbshm_setting *d, uint64_t *out)
-{
-    static const struct {
-        const char *unit;
-        uint64_t ms;
-    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
-    const char *s, *u;
-    uint64_t v = 0;
-    int rc;
-
-    if ((rc = want_scalar(p, n, key, "a duration")) != 0)
-        return rc;
-    s = scalar(n);
-    /* Exact up to BIG, which no unit can overflow; past it, the scalar
-       is out of range whatever its unit. */
-    for (u = s; *u >= '0' && *u <= '9'; u++)
-        v = v > BIG ? v : v * 10 + (uint64_t)(*u - '0');
-    if (u == s)
-        return fail(p, n, key, "expected a duration such as 250ms, 5s, 2m or 1h, got '%.80s'", s);
-    if (*u == '\0')
-        return fail(p, n, key, "duration '%.80s' needs a unit (ms, s, m or h)", s);
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        if (strcmp(u, units[i].unit) == 0) {
-            if (v > BIG)
-                return too_big(p, n, key, d);
-            *out = v * units[i].ms;
-            return 0;
-        }
-    }
-    return fail(p, n, key, "bad unit '%.40s' in duration '%.80s' (use ms, s, m or h)", u, s);
-}
-
-/* "2", "1.5", "1.25" -> hundredths. */
-static int parse_multiplier(struct parse *p, const yaml_node_t *n, const char *key,
-                            const struct cbshm_setting *d, uint64_t *out)
-{
-    const char *s, *c;
-    uint64_t whole = 0, frac = 0;
-    int places = 0, rc;
-
-    if ((rc = want_scalar(p, n, key, "a number such as 2 or 1.5")) != 0)
-        return rc;
-    s = scalar(n);
-    for (c = s; *c >= '0' && *c <= '9'; c++)
-        whole = whole > BIG ? whole : whole * 10 + (uint64_t)(*c - '0');
-    if (c == s)
-        return fail(p, n, key, "expected a number such as 2 or 1.5, got '%.80s'", s);
-    if (*c == '.') {
-        for (c++; *c >= '0' && *c <= '9'; c++, places++)
-            if (places < 2)
-                frac = frac * 10 + (uint64_t)(*c - '0');
-        if (places == 0)
-            return fail(p, n, key, "expected a number such as 2 or 1.5, got '%.80s'", s);
-        if (places > 2)
-            return fail(p, n, key, "'%.80s' has more than two decimals", s);
-        if (places == 1)
-            frac *= 10;
-    }
-    if (*c != '\0')
-        return fail(p, n, key, "expected a number such as 2 or 1.5, got '%.80s'", s);
-    if (whole > BIG)
-        return too_big(p, n, key, d);
-    *out = whole * 100 + frac;
-    return 0;
-}
-
-/* One of the setting's words -> its index. */
-static int parse_choice(struct parse *p, const yaml_node_t *n, const char *key,
-                        const struct cbshm_setting *d, uint64_t *out)
-{
-    char words[64];
-    int rc;
-
-    if ((rc = want_scalar(p, n, key, "a word")) != 0)
-        return rc;
-    for (uint64_t i = 0; d->choices[i] != NULL; i++) {
-        if (strcmp(scalar(n), d->choices[i]) == 0) {
-            *out = i;
-            return 0;
-        }
-    }
-    cbshm__range_text(d, words, sizeof words);
-    return fail(p, n, key, "expected %s, got '%.80s'", words, scalar(n));
-}
-
 static void join(char *buf, size_t size, const char *path, const char *key)
 {
     snprintf(buf, size, "%s%s%s", path, path[0] != '\0' ? "." : "", key);
@@ -271,36 +126,39 @@ struct keyset {
     uint64_t given;
 };
 
+/* What a setting's scalar must look like, for "expected ..., got a list". */
+static const char *scalar_kind(const struct cbshm_setting *d)
+{
+    switch (d->type) {
+    case CBSHM_SETTING_DURATION:
+        return "a duration";
+    case CBSHM_SETTING_PERCENT:
+        return "a percentage";
+    case CBSHM_SETTING_MULTIPLIER:
+        return "a number such as 2 or 1.5";
+    case CBSHM_SETTING_CHOICE:
+        return "a word";
+    default:
+        return "an integer";
+    }
+}
+
 /* One key of a breaker's settings; 1 when the key is not a setting. */
 static int setting(struct parse *p, const char *key, const yaml_node_t *v, struct cbshm_settings *s,
                    const char *name, struct keyset *set)
 {
     const struct cbshm_setting *d = cbshm_setting_find(name);
-    struct cbshm__problem prob;
+    char message[256];
     uint64_t x = 0;
     long row;
     int rc;
 
     if (d == NULL || strcmp(d->key, name) != 0)
         return 1;
-    switch (d->type) {
-    case CBSHM_SETTING_DURATION:
-        rc = parse_duration(p, v, key, d, &x);
-        break;
-    case CBSHM_SETTING_MULTIPLIER:
-        rc = parse_multiplier(p, v, key, d, &x);
-        break;
-    case CBSHM_SETTING_CHOICE:
-        rc = parse_choice(p, v, key, d, &x);
-        break;
-    default:
-        rc = parse_count(p, v, key, d, &x);
-        break;
-    }
-    if (rc != 0)
+    if ((rc = want_scalar(p, v, key, scalar_kind(d))) != 0)
         return rc;
-    if (cbshm__range_check(d, x, &prob) != 0)
-        return fail(p, v, key, "%s", prob.message);
+    if (cbshm_setting_parse(d, scalar(v), &x, message, sizeof message) != 0)
+        return fail(p, v, key, "%s", message);
     cbshm_setting_set(s, d, x);
     row = cbshm__setting_index(d);
     set->at[row] = v;

@@ -100,6 +100,35 @@ static void test_values_format_as_the_yaml_writes_them(void **state)
     }
 }
 
+/* A value from text, as the YAML and cbctl read it. */
+static void test_a_value_parses_from_its_text_with_the_loaders_words(void **state)
+{
+    char msg[128];
+    uint64_t v = 7;
+
+    (void)state;
+    assert_int_equal(cbshm_setting_parse(setting("open_timeout"), "2m", &v, msg, sizeof msg), 0);
+    assert_int_equal(v, 120000);
+    assert_int_equal(cbshm_setting_parse(setting("failure_rate"), "25%", &v, msg, sizeof msg), 0);
+    assert_int_equal(v, 25);
+    assert_int_equal(cbshm_setting_parse(setting("backoff_multiplier"), "1.5", &v, NULL, 0), 0);
+    assert_int_equal(v, 150);
+    assert_int_equal(cbshm_setting_parse(setting("window_type"), "time", &v, NULL, 0), 0);
+    assert_int_equal(v, CBSHM_WINDOW_TIME);
+    assert_int_equal(cbshm_setting_parse(setting("open_timeout"), "5", &v, msg, sizeof msg),
+                     CBSHM_ECONFIG);
+    assert_string_equal(msg, "duration '5' needs a unit (ms, s, m or h)");
+    assert_int_equal(cbshm_setting_parse(setting("open_timeout"), "25h", &v, msg, sizeof msg),
+                     CBSHM_ECONFIG);
+    assert_string_equal(msg, "value 25h is out of range (1ms..24h)");
+    assert_int_equal(cbshm_setting_parse(setting("policy"), "often", &v, msg, sizeof msg),
+                     CBSHM_ECONFIG);
+    assert_string_equal(msg, "expected consecutive or rate, got 'often'");
+    assert_int_equal(v, CBSHM_WINDOW_TIME); /* untouched on failure */
+    assert_int_equal(cbshm_setting_parse(NULL, "1", &v, NULL, 0), CBSHM_EINVAL);
+    assert_int_equal(cbshm_setting_parse(setting("policy"), NULL, &v, NULL, 0), CBSHM_EINVAL);
+}
+
 /* The YAML lines that make setting d apply, so it may be given. */
 static void context_for(const struct cbshm_setting *d, char *buf, size_t size)
 {
@@ -702,6 +731,7 @@ static void test_the_header_gives_every_settings_default(void **state)
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_every_setting_has_keys_a_help_line_and_a_default_in_range),
     cmocka_unit_test(test_values_format_as_the_yaml_writes_them),
+    cmocka_unit_test(test_a_value_parses_from_its_text_with_the_loaders_words),
     cmocka_unit_test(test_every_value_in_range_round_trips_through_yaml),
     cmocka_unit_test(test_every_contradiction_reads_the_same_through_yaml_and_c),
     cmocka_unit_test(test_an_inherited_contradiction_names_the_same_key_both_ways),

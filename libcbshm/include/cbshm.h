@@ -290,6 +290,17 @@ CBSHM_API int cbshm_setting_format(const struct cbshm_setting *d, uint64_t v, ch
                                    size_t size);
 
 /*
+ * Parses `text` as the YAML writes setting d ("250ms", "50%", "1.5",
+ * "rate") into *out, in the field's unit, and checks the table's range.
+ * On CBSHM_ECONFIG, msg (if not NULL) gets what is wrong, as the YAML
+ * loader would say it ("duration '5' needs a unit (ms, s, m or h)"),
+ * truncated to size. Returns 0, CBSHM_ECONFIG, or CBSHM_EINVAL (d, text
+ * or out NULL). *out is written only on success.
+ */
+CBSHM_API int cbshm_setting_parse(const struct cbshm_setting *d, const char *text, uint64_t *out,
+                                  char *msg, size_t size);
+
+/*
  * 1 when setting d means something to a breaker with settings s (its
  * policy, window type, slow-call detection and half-open decision), else 0.
  */
