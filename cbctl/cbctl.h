@@ -36,6 +36,7 @@ struct cbctl_args {
     int dry_run;      /* apply --dry-run */
     int follow;       /* events --follow */
     const char *file; /* apply --file */
+    uint64_t for_ms;  /* open, close, disable --for DURATION; 0: not given */
     long interval_ms; /* watch, events --interval */
     long count;       /* watch --count */
     char **names;     /* the operands: breaker names */
@@ -44,10 +45,11 @@ struct cbctl_args {
 
 /* How an option row stores what it was given. */
 enum cbctl_option_kind {
-    CBCTL_OPTION_SWITCH, /* no argument: sets an int to 1 */
-    CBCTL_OPTION_STRING, /* a const char * */
-    CBCTL_OPTION_NUMBER, /* a long from lo to hi, else a usage error */
-    CBCTL_OPTION_HELP,   /* --help, which every command has */
+    CBCTL_OPTION_SWITCH,   /* no argument: sets an int to 1 */
+    CBCTL_OPTION_STRING,   /* a const char * */
+    CBCTL_OPTION_NUMBER,   /* a long from lo to hi, else a usage error */
+    CBCTL_OPTION_DURATION, /* "250ms", "5s", "2m", "1h" into a uint64_t of ms */
+    CBCTL_OPTION_HELP,     /* --help, which every command has */
 };
 
 /* One option: parsed, shown in the synopsis and listed in --help from this row. */
@@ -77,6 +79,11 @@ struct cbctl_option {
     {                                                                                              \
         .name = name_, .letter = letter_, .arg = arg_, .help = help_, .kind = CBCTL_OPTION_NUMBER, \
         .value = offsetof(struct cbctl_args, field), .lo = lo_, .hi = hi_, .initial = initial_     \
+    }
+#define CBCTL_DURATION(name_, letter_, arg_, field, help_)                         \
+    {                                                                              \
+        .name = name_, .letter = letter_, .arg = arg_, .help = help_,              \
+        .kind = CBCTL_OPTION_DURATION, .value = offsetof(struct cbctl_args, field) \
     }
 #define CBCTL_OPTIONS_END \
     {                     \
@@ -139,6 +146,8 @@ const char *cbctl_refused_option(char **argv, char *buf, size_t size);
 /* output.c */
 const char *cbctl_state_name(enum cbshm_state s);
 const char *cbctl_mode_name(enum cbshm_mode m);
+/* How long a timed mode (cbctl open --for) has still to run; 0: none. */
+uint64_t cbctl_mode_remaining_ms(const struct cbshm_snapshot *s);
 json_t *cbctl_snapshot_json(const struct cbshm_snapshot *s);
 /*
  * One breaker as one line of JSON, for streaming thousands of them: one

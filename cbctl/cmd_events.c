@@ -28,13 +28,6 @@ static const char *kind_name(enum cbshm_event_kind k)
     return k == CBSHM_EVENT_MODE ? "mode" : k == CBSHM_EVENT_RESET ? "reset" : "state";
 }
 
-static const char *cause_name(enum cbshm_event_cause c)
-{
-    static const char *names[] = {"failures",     "failure_rate", "slow_rate", "open_timeout",
-                                  "probe_failed", "probes_ok",    "operator",  "probe_timeout"};
-    return (unsigned)c < sizeof names / sizeof names[0] ? names[c] : "unknown";
-}
-
 static const char *side(const struct cbshm_event *e, int v)
 {
     return e->kind == CBSHM_EVENT_MODE ? cbctl_mode_name((enum cbshm_mode)v)
@@ -47,7 +40,8 @@ static json_t *event_json(const struct cbshm_event *e, uint64_t now)
                      "time_ns", (json_int_t)e->time_ns, "age_ms",
                      (json_int_t)(now > e->time_ns ? (now - e->time_ns) / 1000000u : 0), "breaker",
                      e->name, "kind", kind_name(e->kind), "from", side(e, e->from), "to",
-                     side(e, e->to), "cause", cause_name(e->cause), "pid", (json_int_t)e->pid);
+                     side(e, e->to), "cause", cbshm_event_cause_name(e->cause), "pid",
+                     (json_int_t)e->pid);
 }
 
 static void print_line(const struct cbshm_event *e, uint64_t now)
@@ -55,7 +49,8 @@ static void print_line(const struct cbshm_event *e, uint64_t now)
     double age = now > e->time_ns ? (double)(now - e->time_ns) / 1e9 : 0;
 
     printf("%8" PRIu64 "  %9.3fs ago  %-32s %-6s %s -> %s  (%s, pid %u)\n", e->seq, age, e->name,
-           kind_name(e->kind), side(e, e->from), side(e, e->to), cause_name(e->cause), e->pid);
+           kind_name(e->kind), side(e, e->from), side(e, e->to), cbshm_event_cause_name(e->cause),
+           e->pid);
 }
 
 static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *args)

@@ -141,6 +141,16 @@ static int store(const struct cbctl_cmd *cmd, const struct cbctl_option *o, cons
                                o->hi, arg);
         *(long *)(void *)field = v;
         break;
+    case CBCTL_OPTION_DURATION: {
+        /* As the YAML writes a duration, 1ms..24h, and refused in its words. */
+        char message[200];
+        uint64_t ms;
+        if (cbshm_setting_parse(cbshm_setting_find("open_timeout"), arg, &ms, message,
+                                sizeof message) != 0)
+            return usage_error(cmd, "--%s: %s", o->name, message);
+        *(uint64_t *)(void *)field = ms;
+        break;
+    }
     case CBCTL_OPTION_HELP:
         print_help(cmd);
         return CBCTL_OK;

@@ -51,6 +51,15 @@ static uint64_t open_remaining_ms(const struct cbshm_snapshot *s)
     return (s->open_until_ns - now) / 1000000u;
 }
 
+uint64_t cbctl_mode_remaining_ms(const struct cbshm_snapshot *s)
+{
+    uint64_t now = s->last_transition_ns + s->time_in_state_ns;
+
+    if (s->mode == CBSHM_MODE_NORMAL || s->mode_until_ns <= now)
+        return 0;
+    return (s->mode_until_ns - now) / 1000000u;
+}
+
 /*
  * A breaker's JSON object is its name, state and mode, then every setting
  * of the settings table under its JSON key, then its figures. field()
@@ -89,6 +98,7 @@ static const char *const figure_keys[] = {
     "window_slow_rate",
     "failing_workers",
     "current_open_ms",
+    "mode_remaining_ms",
 };
 #define N_HEAD    3
 #define N_FIGURES (sizeof figure_keys / sizeof figure_keys[0])
@@ -126,6 +136,7 @@ static json_int_t figure(const struct cbshm_snapshot *s, size_t i)
         s->window_slow_rate,
         s->failing_workers,
         s->current_open_ms,
+        cbctl_mode_remaining_ms(s),
     };
     return (json_int_t)v[i];
 }
@@ -275,7 +286,12 @@ void cbctl_print_show(const struct cbshm_snapshot *s)
     printf("state:                %s (for %s)\n", cbctl_state_name(s->state), value);
     if (s->state == CBSHM_STATE_OPEN)
         printf("open for another:     %" PRIu64 "ms\n", open_remaining_ms(s));
-    printf("mode:                 %s\n", cbctl_mode_name(s->mode));
+    if (cbctl_mode_remaining_ms(s) > 0) {
+        cbctl_format_ms(value, sizeof value, cbctl_mode_remaining_ms(s));
+        printf("mode:                 %s, for another %s\n", cbctl_mode_name(s->mode), value);
+    } else {
+        printf("mode:                 %s\n", cbctl_mode_name(s->mode));
+    }
     for (size_t i = 0; (d = cbshm_setting_at(i)) != NULL; i++) {
         if (!cbshm_setting_applies(d, &s->settings))
             continue;

@@ -87,8 +87,11 @@ int cbshm_snapshot(struct cbshm *shm, const char *name, struct cbshm_snapshot *o
         return CBSHM_EINVAL;
     if ((rc = cbshm__lock(shm)) != 0)
         return rc;
-    if ((rc = locked_find(shm, name, &idx)) == 0)
-        cbshm__slot_snapshot(shm, idx, cbshm__now(), out);
+    if ((rc = locked_find(shm, name, &idx)) == 0) {
+        uint64_t now = cbshm__now();
+        cbshm__mode_expire(shm, idx, now);
+        cbshm__slot_snapshot(shm, idx, now, out);
+    }
     cbshm__unlock(shm);
     return rc;
 }
@@ -114,7 +117,10 @@ int cbshm_foreach(struct cbshm *shm, int (*fn)(void *ctx, const struct cbshm_sna
     for (uint32_t i = 0; i < shm->capacity; i++)
         if (atomic_load_explicit(&shm->slots[i].in_use, memory_order_acquire) == 1 &&
             memchr(shm->slots[i].name, '\0', sizeof shm->slots[i].name) != NULL)
+        {
+            cbshm__mode_expire(shm, i, now);
             cbshm__slot_snapshot(shm, i, now, &all[n++]);
+        }
     cbshm__unlock(shm);
     for (uint32_t i = 0; i < n && rc == 0; i++)
         if (fn(ctx, &all[i]) != 0)
@@ -123,43 +129,77 @@ int cbshm_foreach(struct cbshm *shm, int (*fn)(void *ctx, const struct cbshm_sna
     return rc;
 }
 
-int cbshm_set_mode(struct cbshm *shm, const char *name, enum cbshm_mode mode)
+/*
+ * Puts breaker idx in `mode`, until until_ns (0: until changed), with an
+ * event of `cause` at event_ns. Called with the table lock held.
+ */
+void cbshm__mode_change(struct cbshm *shm, uint32_t idx, enum cbshm_mode mode, uint64_t until_ns,
+                        unsigned cause, uint64_t event_ns)
 {
-    struct cbshm_slot *sl;
+    struct cbshm_slot *sl = &shm->slots[idx];
+    uint64_t ctl = atomic_load_explicit(&sl->ctl, memory_order_relaxed);
+
+    CBSHM_CRASH_POINT("mode.locked");
+    shm->hdr->op_slot = idx;
+    shm->hdr->op = CBSHM_OP_TRANSITION;
+    atomic_store_explicit(&sl->mode_until_ns, until_ns, memory_order_relaxed);
+    /* Back to normal: the state machine starts a fresh period, with an
+       empty window and no failure run - what was recorded while forced or
+       disabled belongs to that time. */
+    if (mode == CBSHM_MODE_NORMAL && CBSHM_CTL_MODE(ctl) != CBSHM_MODE_NORMAL) {
+        atomic_store_explicit(&sl->consecutive_failures, 0, memory_order_relaxed);
+        cbshm__window_reset(sl, cbshm__now());
+    }
+    /* A new epoch: calls admitted under the old mode are counted but
+       decide nothing. */
+    atomic_store_explicit(&sl->ctl,
+                          CBSHM_CTL_MAKE(CBSHM_CTL_GEN(ctl), CBSHM_CTL_EPOCH(ctl) + 1, mode,
+                                         CBSHM_CTL_STATE(ctl)),
+                          memory_order_release);
+    if (CBSHM_CTL_MODE(ctl) != (unsigned)mode)
+        cbshm__event(shm, idx, CBSHM_EVENT_MODE, CBSHM_CTL_MODE(ctl), mode, cause, event_ns);
+    shm->hdr->op = CBSHM_OP_NONE;
+}
+
+bool cbshm__mode_expire(struct cbshm *shm, uint32_t idx, uint64_t now)
+{
+    struct cbshm_slot *sl = &shm->slots[idx];
+    uint64_t until = atomic_load_explicit(&sl->mode_until_ns, memory_order_relaxed);
+
+    if (until == 0 || now < until ||
+        CBSHM_CTL_MODE(atomic_load_explicit(&sl->ctl, memory_order_relaxed)) == CBSHM_MODE_NORMAL)
+        return false;
+    cbshm__mode_change(shm, idx, CBSHM_MODE_NORMAL, 0, CBSHM_CAUSE_MODE_EXPIRED, until);
+    return true;
+}
+
+static int set_mode(struct cbshm *shm, const char *name, enum cbshm_mode mode, uint64_t until_ns)
+{
     uint32_t idx;
-    uint64_t ctl;
     int rc;
 
-    if (shm == NULL || (unsigned)mode > CBSHM_MODE_DISABLED)
-        return CBSHM_EINVAL;
     if ((rc = cbshm__lock(shm)) != 0)
         return rc;
-    if ((rc = locked_find(shm, name, &idx)) == 0) {
-        sl = &shm->slots[idx];
-        ctl = atomic_load_explicit(&sl->ctl, memory_order_relaxed);
-        CBSHM_CRASH_POINT("mode.locked");
-        /* Back to normal: the state machine starts a fresh period, with an
-           empty window and no failure run - what was recorded while forced
-           or disabled belongs to that time. */
-        if (mode == CBSHM_MODE_NORMAL && CBSHM_CTL_MODE(ctl) != CBSHM_MODE_NORMAL) {
-            shm->hdr->op_slot = idx;
-            shm->hdr->op = CBSHM_OP_TRANSITION;
-            atomic_store_explicit(&sl->consecutive_failures, 0, memory_order_relaxed);
-            cbshm__window_reset(sl, cbshm__now());
-        }
-        /* A new epoch: calls admitted under the old mode are counted but
-           decide nothing. */
-        atomic_store_explicit(&sl->ctl,
-                              CBSHM_CTL_MAKE(CBSHM_CTL_GEN(ctl), CBSHM_CTL_EPOCH(ctl) + 1, mode,
-                                             CBSHM_CTL_STATE(ctl)),
-                              memory_order_release);
-        if (CBSHM_CTL_MODE(ctl) != (unsigned)mode)
-            cbshm__event(shm, idx, CBSHM_EVENT_MODE, CBSHM_CTL_MODE(ctl), mode,
-                         CBSHM_CAUSE_OPERATOR, cbshm__now());
-        shm->hdr->op = CBSHM_OP_NONE;
-    }
+    if ((rc = locked_find(shm, name, &idx)) == 0)
+        cbshm__mode_change(shm, idx, mode, until_ns, CBSHM_CAUSE_OPERATOR, cbshm__now());
     cbshm__unlock(shm);
     return rc;
+}
+
+int cbshm_set_mode(struct cbshm *shm, const char *name, enum cbshm_mode mode)
+{
+    if (shm == NULL || (unsigned)mode > CBSHM_MODE_DISABLED)
+        return CBSHM_EINVAL;
+    return set_mode(shm, name, mode, 0);
+}
+
+int cbshm_set_mode_for(struct cbshm *shm, const char *name, enum cbshm_mode mode,
+                       uint64_t duration_ms)
+{
+    if (shm == NULL || mode == CBSHM_MODE_NORMAL || (unsigned)mode > CBSHM_MODE_DISABLED ||
+        duration_ms < 1 || duration_ms > 24ull * 3600 * 1000)
+        return CBSHM_EINVAL;
+    return set_mode(shm, name, mode, cbshm__now() + duration_ms * 1000000u);
 }
 
 int cbshm_reset(struct cbshm *shm, const char *name)

@@ -508,6 +508,21 @@ static __attribute__((noinline, cold)) void watch(struct cbshm_view *v)
     cbshm__watch(v->shm);
 }
 
+/* A timed mode whose end has come: make the change (under the lock, once
+   for every process), then decide the call again. */
+static __attribute__((noinline, cold)) int mode_ended(struct cbshm_breaker *b,
+                                                      struct cbshm_view *v, struct cbshm_slot *sl,
+                                                      uint64_t now, struct cbshm_ticket *t)
+{
+    int rc;
+
+    if ((rc = cbshm__lock(v->shm)) != 0)
+        return problem(b, t, rc);
+    cbshm__mode_expire(v->shm, (uint32_t)(sl - v->shm->slots), now);
+    cbshm__unlock(v->shm);
+    return cbshm_allow(b, t);
+}
+
 /* ---- Slow paths of admission and recording --------------------------- */
 
 /* Everything but "closed, normal mode, handle current". */
@@ -531,6 +546,11 @@ static __attribute__((noinline)) int allow_slow(struct cbshm_breaker *b, struct 
     if ((ctl & 0xfu) == 0) { /* closed, normal mode: re-resolved just now */
         admit(sl, t, 0);
         return 0;
+    }
+    if (CBSHM_CTL_MODE(ctl) != CBSHM_MODE_NORMAL) {
+        uint64_t until = atomic_load_explicit(&sl->mode_until_ns, memory_order_relaxed);
+        if (UNLIKELY(until != 0) && (now = cbshm__now()) >= until)
+            return mode_ended(b, v, sl, now, t);
     }
     switch (CBSHM_CTL_MODE(ctl)) {
     case CBSHM_MODE_DISABLED:

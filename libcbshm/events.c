@@ -63,8 +63,7 @@ int cbshm_events_read(struct cbshm *shm, uint64_t *cursor, struct cbshm_event *o
         o->kind = (enum cbshm_event_kind)(e->kind <= CBSHM_EVENT_RESET ? e->kind : 0);
         o->from = e->from;
         o->to = e->to;
-        o->cause = (enum cbshm_event_cause)(
-            e->cause <= CBSHM_CAUSE_OPERATOR ? e->cause : CBSHM_CAUSE_OPERATOR);
+        o->cause = (enum cbshm_event_cause)e->cause; /* an unknown one is named "unknown" */
         memcpy(o->name, e->name, sizeof o->name);
         o->name[CBSHM_NAME_MAX] = '\0';
         atomic_thread_fence(memory_order_acquire);
@@ -75,4 +74,18 @@ int cbshm_events_read(struct cbshm *shm, uint64_t *cursor, struct cbshm_event *o
     *cursor = c;
     *n = got;
     return 0;
+}
+
+static const char *const cause_words[] = {
+#define WORD(name, value, word, meaning) [value] = word,
+    CBSHM_CAUSE_MAP(WORD)
+#undef WORD
+};
+
+const char *cbshm_event_cause_name(int cause)
+{
+    if (cause < 0 || (size_t)cause >= sizeof cause_words / sizeof cause_words[0] ||
+        cause_words[cause] == NULL)
+        return "unknown";
+    return cause_words[cause];
 }

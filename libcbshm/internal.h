@@ -134,6 +134,11 @@ void cbshm__range_text(const struct cbshm_setting *d, char *buf, size_t size);
 int cbshm__mode_check(uint32_t mode, struct cbshm__problem *p);
 int cbshm__name_problem(const char *name, size_t size, struct cbshm__problem *p);
 int cbshm__segment_problem(const char *name, size_t size, struct cbshm__problem *p);
+/* admin.c: a mode change, and the end of a timed one. Called with the
+   table lock held. mode_expire says whether it ended one. */
+void cbshm__mode_change(struct cbshm *shm, uint32_t idx, enum cbshm_mode mode, uint64_t until_ns,
+                        unsigned cause, uint64_t event_ns);
+bool cbshm__mode_expire(struct cbshm *shm, uint32_t idx, uint64_t now);
 void cbshm__slot_snapshot(const struct cbshm *shm, uint32_t slot, uint64_t now,
                           struct cbshm_snapshot *out);
 

@@ -213,7 +213,8 @@ struct cbshm_slot {
     _Atomic uint32_t hot_flags; /* CBSHM_HOT_* */
     _Atomic uint32_t in_use;    /* 0 free, 1 a live breaker */
     uint32_t reserved0;
-    uint64_t reserved1[2];
+    _Atomic uint64_t mode_until_ns; /* a timed mode ends then; 0: it does not */
+    uint64_t reserved1[1];
 
     /* Line 1: failure path and transitions. A failure writes this line
        anyway, so what it reads on every failure lives here too. */

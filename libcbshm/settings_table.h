@@ -55,7 +55,7 @@
       "how long the breaker stays open before it lets probes through")                            \
     X(probe_timeout, probe_timeout_ms, probe_timeout_ms, DURATION, 1, SET_DAY_MS, 10000, SET_ANY, \
       SET_WINDOWS, SET_DECISIONS, NULL, cfg.probe_timeout_ns, SET_MS, 0,                          \
-      "a probe's lease is taken back after this")                                                 \
+      "a probe still running this long fails its half-open phase")                                \
     X(window_type, window_type, window_type, CHOICE, 0, 1, CBSHM_WINDOW_COUNT, SET_ANY,           \
       SET_WINDOWS, SET_DECISIONS, window_words, cfg.window_type, 1, SET_RESHAPES,                 \
       "what the window of recent calls holds: the last calls, or the last period")                \

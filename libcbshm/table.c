@@ -265,6 +265,7 @@ void cbshm__slot_snapshot(const struct cbshm *shm, uint32_t slot, uint64_t now,
     }
     out->probes_in_flight = held;
     out->open_until_ns = atomic_load_explicit(&sl->open_until_ns, memory_order_relaxed);
+    out->mode_until_ns = atomic_load_explicit(&sl->mode_until_ns, memory_order_relaxed);
     out->current_open_ms =
         atomic_load_explicit(&sl->current_open_ns, memory_order_relaxed) / 1000000u;
     cbshm__sums(sl, &sums);

@@ -25,7 +25,7 @@ fail() { echo "completion: $*"; exit 1; }
 [ "$(complete_line cbctl --segment $seg reset --a)" = "--all" ] || fail "reset option"
 [ "$(complete_line cbctl events --fo)" = "--follow" ] || fail "events option"
 [ "$(complete_line cbctl --segment $seg open '')" = "payments-api inventory-db" ] || fail "all names: $(complete_line cbctl --segment $seg open '')"
-[ "$(complete_line cbctl --segment $seg open --)" = "--help" ] || fail "open takes no --json: $(complete_line cbctl --segment $seg open --)"
+[ "$(complete_line cbctl --segment $seg open --)" = "--for --help" ] || fail "open takes --for, no --json: $(complete_line cbctl --segment $seg open --)"
 [ "$(complete_line cbctl list --)" = "--json --help" ] || fail "list options: $(complete_line cbctl list --)"
 [ "$(complete_line cbctl apply --d)" = "--dry-run" ] || fail "apply option"
 [ "$(complete_line cbctl watch --c)" = "--count" ] || fail "watch option"
@@ -46,7 +46,7 @@ commands=$(cbctl --help | sed -n '/^commands:$/,/^$/p' | sed -n 's/^  \([a-z]*\)
 [ "$(echo $commands | wc -w)" -ge 13 ] || fail "commands from --help: $commands"
 [ "$(complete_line cbctl '')" = "--segment --help --version $(echo $commands)" ] || fail "top level: $(complete_line cbctl '')"
 for cmd in $commands; do
-    want=$(cbctl $cmd --help | sed -n '/^options:$/,/^$/p' | grep -oE '^  (-[a-zA-Z], )?--[a-z-]+' | grep -oE -- '--[a-z-]+')
+    want=$(cbctl $cmd --help | sed -n '/^options:$/,/^$/p' | grep -oE '^ +(-[a-zA-Z], )?--[a-z-]+' | grep -oE -- '--[a-z-]+')
     [ -n "$want" ] || fail "$cmd: no options in its --help"
     got=$(complete_line cbctl --segment $seg $cmd --)
     [ "$got" = "$(echo $want)" ] || fail "$cmd: completes '$got', --help lists '$(echo $want)'"

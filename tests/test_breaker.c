@@ -358,6 +358,52 @@ static void test_a_ticket_records_only_on_the_breaker_it_was_admitted_on(void **
     cbshm_destroy(seg);
 }
 
+/* A timed mode ends by itself, with an event timed at its end. */
+static void test_a_timed_mode_returns_to_normal_by_itself(void **state)
+{
+    struct fixture *f = *state;
+    struct cbshm_event ev[8];
+    uint64_t cursor = CBSHM_EVENTS_NOW, until;
+    size_t n = 0;
+    int ran = 0;
+
+    assert_int_equal(cbshm_events_read(f->shm, &cursor, ev, 8, &n, NULL), 0);
+    assert_int_equal(cbshm_set_mode_for(f->shm, "api", CBSHM_MODE_FORCED_OPEN, 5000), 0);
+    until = snap(f).mode_until_ns;
+    assert_int_equal(until, t_clock_now() + 5000 * 1000000ull);
+    assert_int_equal(cbshm_execute(f->b, ok_fn, &ran), CBSHM_EREJECTED);
+    t_clock_advance_ms(4999);
+    assert_int_equal(cbshm_execute(f->b, ok_fn, &ran), CBSHM_EREJECTED);
+    t_clock_advance_ms(1);
+    assert_int_equal(cbshm_execute(f->b, ok_fn, &ran), 0);
+    assert_int_equal(ran, 1);
+    assert_int_equal(snap(f).mode, CBSHM_MODE_NORMAL);
+    assert_int_equal(snap(f).mode_until_ns, 0);
+    assert_int_equal(cbshm_events_read(f->shm, &cursor, ev, 8, &n, NULL), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(ev[1].kind, CBSHM_EVENT_MODE);
+    assert_int_equal(ev[1].from, CBSHM_MODE_FORCED_OPEN);
+    assert_int_equal(ev[1].to, CBSHM_MODE_NORMAL);
+    assert_int_equal(ev[1].cause, CBSHM_CAUSE_MODE_EXPIRED);
+    assert_int_equal(ev[1].time_ns, until);
+    /* Nobody calls: a look ends it as well. */
+    assert_int_equal(cbshm_set_mode_for(f->shm, "api", CBSHM_MODE_DISABLED, 1000), 0);
+    t_clock_advance_ms(1000);
+    assert_int_equal(snap(f).mode, CBSHM_MODE_NORMAL);
+    /* A plain mode change replaces a timed one. */
+    assert_int_equal(cbshm_set_mode_for(f->shm, "api", CBSHM_MODE_FORCED_CLOSED, 1000), 0);
+    assert_int_equal(cbshm_set_mode(f->shm, "api", CBSHM_MODE_FORCED_OPEN), 0);
+    t_clock_advance_ms(2000);
+    assert_int_equal(snap(f).mode, CBSHM_MODE_FORCED_OPEN);
+    assert_int_equal(cbshm_set_mode_for(f->shm, "api", CBSHM_MODE_NORMAL, 1000), CBSHM_EINVAL);
+    assert_int_equal(cbshm_set_mode_for(f->shm, "api", CBSHM_MODE_FORCED_OPEN, 0), CBSHM_EINVAL);
+    assert_int_equal(cbshm_set_mode_for(f->shm, "api", CBSHM_MODE_FORCED_OPEN, 86400001),
+                     CBSHM_EINVAL);
+    assert_int_equal(cbshm_set_mode_for(f->shm, "nope", CBSHM_MODE_FORCED_OPEN, 10),
+                     CBSHM_ENOBREAKER);
+    assert_int_equal(cbshm_set_mode_for(NULL, "api", CBSHM_MODE_FORCED_OPEN, 10), CBSHM_EINVAL);
+}
+
 /* A probe that outlives probe_timeout fails its phase (its lease is not
    handed to another call, which would be one probe too many). */
 static void test_a_probe_past_probe_timeout_fails_the_phase(void **state)
@@ -628,6 +674,7 @@ static const struct CMUnitTest tests[] = {
     T(test_an_ignored_probe_gives_its_lease_back),
     T(test_no_second_probe_while_a_failed_probe_is_being_decided),
     T(test_a_ticket_records_only_on_the_breaker_it_was_admitted_on),
+    T(test_a_timed_mode_returns_to_normal_by_itself),
     T(test_forced_open_rejects_every_call),
     T(test_forced_closed_admits_and_counts_but_never_trips),
     T(test_disabled_passes_through_and_records_nothing),

@@ -183,7 +183,7 @@ static void options_of_block(const char *block, struct names *out)
         const char *lng = strstr(line, "--"), *end = strchr(line, '\n');
         size_t len = 2;
         assert_non_null(end);
-        if (line[2] == ' ')
+        if (line[strspn(line, " ")] != '-')
             continue; /* a help line carried on */
         if (line[2] == '-' && line[3] != '-') {
             char letter[3] = {'-', line[3], '\0'};
@@ -733,6 +733,28 @@ static void test_apply_takes_the_option_then_the_file_then_the_environment(void 
     unlink(path);
 }
 
+/* open --for: forced open for a while; list and show say how long. */
+static void test_open_for_a_duration_says_so_and_refuses_a_bad_one(void **state)
+{
+    struct run r;
+
+    (void)state;
+    apply_ok();
+    assert_int_equal(cbctl(&r, "-s", seg, "open", "--for", "90s", "payments", NULL)->status, 0);
+    assert_string_equal(r.out, "payments: mode forced_open for 90s\n");
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "payments", NULL)->status, 0);
+    assert_non_null(strstr(r.out, "mode:                 forced_open, for another "));
+    assert_int_equal(cbctl(&r, "-s", seg, "list", NULL)->status, 0);
+    assert_non_null(strstr(r.out, "(forced_open for another "));
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "--json", "payments", NULL)->status, 0);
+    assert_non_null(strstr(r.out, "\"mode_remaining_ms\": "));
+    assert_int_equal(cbctl(&r, "-s", seg, "open", "--for", "5", "payments", NULL)->status, 2);
+    assert_non_null(
+        strstr(r.err, "cbctl: open: --for: duration '5' needs a unit (ms, s, m or h)"));
+    assert_string_equal(r.out, "");
+    assert_int_equal(cbctl(&r, "-s", seg, "enable", "--for", "5s", "payments", NULL)->status, 2);
+}
+
 static void test_bad_yaml_fixtures_are_rejected_with_file_line_and_column(void **state)
 {
     static const struct {
@@ -1080,6 +1102,7 @@ static const struct CMUnitTest tests[] = {
     T(test_destroy_removes_the_segment),
     T(test_the_segment_can_come_from_the_environment),
     T(test_apply_takes_the_option_then_the_file_then_the_environment),
+    T(test_open_for_a_duration_says_so_and_refuses_a_bad_one),
     T(test_bad_yaml_fixtures_are_rejected_with_file_line_and_column),
     T(test_apply_accepts_every_key_and_show_reports_them),
     T(test_version_skew_is_refused_naming_both_versions),

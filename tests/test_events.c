@@ -161,7 +161,51 @@ static void test_a_reader_that_fell_behind_is_told_what_it_lost(void **state)
     assert_int_equal(cbshm_destroy(seg), 0);
 }
 
+/* Every cause has its word, and the reader hands newer causes on as they
+   are (the probe timeout used to come out as "operator"). */
+static void test_every_cause_has_a_word_and_reaches_the_reader(void **state)
+{
+    static const char *const words[] = {"failures",     "failure_rate",  "slow_rate",
+                                        "open_timeout", "probe_failed",  "probes_ok",
+                                        "operator",     "probe_timeout", "mode_expired",
+                                        "retry_after"};
+    struct cbshm_event ev[8];
+    struct cbshm_breaker *b;
+    struct cbshm_ticket t;
+    struct cbshm *shm;
+    uint64_t cursor = CBSHM_EVENTS_NOW;
+    char seg[64];
+    size_t n;
+
+    (void)state;
+    for (int c = 0; c < (int)(sizeof words / sizeof words[0]); c++)
+        assert_string_equal(cbshm_event_cause_name(c), words[c]);
+    assert_string_equal(cbshm_event_cause_name(99), "unknown");
+    assert_string_equal(cbshm_event_cause_name(-1), "unknown");
+
+    t_clock_install(1000000000000ull);
+    t_apply(t_segment_name(seg), "breakers:\n  - name: p\n    failure_threshold: 1\n"
+                                 "    open_timeout: 1s\n    probe_timeout: 1s\n");
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_breaker_get(shm, "p", &b), 0);
+    assert_int_equal(cbshm_events_read(shm, &cursor, ev, 8, &n, NULL), 0);
+    assert_int_equal(cbshm_allow(b, &t), 0);
+    assert_int_equal(cbshm_record(b, &t, CBSHM_FAILURE), 0);
+    t_clock_advance_ms(1000);
+    assert_int_equal(cbshm_allow(b, &t), 0); /* a probe, never recorded */
+    t_clock_advance_ms(1000);
+    assert_int_equal(cbshm_allow(b, &t), CBSHM_EREJECTED); /* it outlived its lease */
+    assert_int_equal(cbshm_events_read(shm, &cursor, ev, 8, &n, NULL), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(ev[2].cause, CBSHM_CAUSE_PROBE_TIMEOUT);
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+    cbshm_destroy(seg);
+    cbshm_clock_set(NULL, NULL);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_every_cause_has_a_word_and_reaches_the_reader),
     cmocka_unit_test(test_each_transition_is_recorded_once_with_its_cause),
     cmocka_unit_test(test_a_reader_from_now_sees_only_what_comes_next),
     cmocka_unit_test(test_a_reader_that_fell_behind_is_told_what_it_lost),

@@ -336,7 +336,8 @@ struct cbshm_snapshot {
     uint64_t window_slow_calls;
     uint32_t window_failure_rate; /* percent of window_calls, 0 when empty */
     uint32_t window_slow_rate;    /* percent of window_calls, 0 when empty */
-    uint64_t reserved[16];        /* zero: room for the figures of later versions */
+    uint64_t mode_until_ns;       /* CLOCK_MONOTONIC end of a timed mode; 0: none */
+    uint64_t reserved[15];        /* zero: room for the figures of later versions */
 };
 
 /* ---- Segment --------------------------------------------------------- */
@@ -567,6 +568,20 @@ CBSHM_API int cbshm_foreach(struct cbshm *shm, int (*fn)(void *ctx, const struct
 CBSHM_API int cbshm_set_mode(struct cbshm *shm, const char *name, enum cbshm_mode mode);
 
 /*
+ * As cbshm_set_mode(), for duration_ms (1..86400000): then the breaker
+ * returns to normal by itself - the first call, snapshot or walk after the
+ * end makes the change under the table lock and writes a mode event
+ * (cause CBSHM_CAUSE_MODE_EXPIRED) timed at the end. cbshm_set_mode()
+ * or another cbshm_set_mode_for() replaces it. cbctl open/close/disable
+ * --for DURATION. Takes the table lock (at most 1 s: CBSHM_ELOCK).
+ * Returns 0, CBSHM_ECORRUPT, CBSHM_ENOBREAKER, CBSHM_EBADNAME, CBSHM_ELOCK,
+ * or CBSHM_EINVAL (shm NULL, mode out of range or normal, duration out of
+ * range).
+ */
+CBSHM_API int cbshm_set_mode_for(struct cbshm *shm, const char *name, enum cbshm_mode mode,
+                                 uint64_t duration_ms);
+
+/*
  * Closes breaker `name`, clears its counters, its window and its leases,
  * and ends its backoff. Its mode is kept: a breaker forced open, forced
  * closed or disabled stays so (cbshm_set_mode() changes it). Takes the
@@ -618,16 +633,31 @@ enum cbshm_event_kind {
     CBSHM_EVENT_RESET = 2, /* from: the state before; to: closed */
 };
 
+/*
+ * Why a transition or mode change happened. X(NAME, value, word, meaning):
+ * the word is cbctl's (events, JSON) and cbshm_event_cause_name()'s.
+ */
+#define CBSHM_CAUSE_MAP(X)                                                                \
+    X(FAILURES, 0, "failures", "failure_threshold failures in a row")                    \
+    X(FAILURE_RATE, 1, "failure_rate", "the window's failure rate")                      \
+    X(SLOW_RATE, 2, "slow_rate", "the window's slow-call rate")                          \
+    X(OPEN_TIMEOUT, 3, "open_timeout", "the open period ended: probing")                 \
+    X(PROBE_FAILED, 4, "probe_failed", "a probe failed (or the rate decision said so)") \
+    X(PROBES_OK, 5, "probes_ok", "the probes succeeded: closed")                         \
+    X(OPERATOR, 6, "operator", "cbctl, or cbshm_set_mode / cbshm_reset")                 \
+    X(PROBE_TIMEOUT, 7, "probe_timeout", "a probe outlived probe_timeout: open again")   \
+    X(MODE_EXPIRED, 8, "mode_expired", "a timed mode (cbshm_set_mode_for) ended")        \
+    X(RETRY_AFTER, 9, "retry_after", "a failure recorded with a retry-after opened it")
+
 enum cbshm_event_cause {
-    CBSHM_CAUSE_FAILURES = 0,      /* failure_threshold failures in a row */
-    CBSHM_CAUSE_FAILURE_RATE = 1,  /* the window's failure rate */
-    CBSHM_CAUSE_SLOW_RATE = 2,     /* the window's slow-call rate */
-    CBSHM_CAUSE_OPEN_TIMEOUT = 3,  /* the open period ended: probing */
-    CBSHM_CAUSE_PROBE_FAILED = 4,  /* a probe failed: open again */
-    CBSHM_CAUSE_PROBES_OK = 5,     /* success_threshold probes succeeded */
-    CBSHM_CAUSE_OPERATOR = 6,      /* cbctl, or cbshm_set_mode / cbshm_reset */
-    CBSHM_CAUSE_PROBE_TIMEOUT = 7, /* a probe outlived probe_timeout: open again */
+#define CBSHM__CAUSE_ENUM(name, value, word, meaning) CBSHM_CAUSE_##name = (value),
+    CBSHM_CAUSE_MAP(CBSHM__CAUSE_ENUM)
+#undef CBSHM__CAUSE_ENUM
 };
+
+/* The word of a cause ("probe_failed"); "unknown" for another number.
+   Static, never NULL. */
+CBSHM_API const char *cbshm_event_cause_name(int cause);
 
 /* One transition or mode change, as the segment's event ring recorded it. */
 struct cbshm_event {

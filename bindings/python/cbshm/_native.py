@@ -71,7 +71,7 @@ class Snapshot(ctypes.Structure):
         ("open_until_ns", u64), ("last_transition_ns", u64), ("time_in_state_ns", u64),
         ("current_open_ms", u64), ("window_calls", u64), ("window_failures", u64),
         ("window_slow_calls", u64), ("window_failure_rate", u32), ("window_slow_rate", u32),
-        ("reserved", u64 * 16),
+        ("mode_until_ns", u64), ("reserved", u64 * 15),
     ]
 
 
