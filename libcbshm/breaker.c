@@ -587,7 +587,9 @@ static int window_says_trip(struct cbshm_view *v, struct cbshm_slot *sl, uint64_
     if (!(hot & CBSHM_HOT_TIME))
         cbshm__window_roll_count(sl, &cur, now, failed, slow);
     cbshm__window_eval(sl, now, &cur, &w);
-    return cbshm__window_trips(v->shm, sl, &w, (hot & CBSHM_HOT_RATE) != 0);
+    /* Only a failure can trip on the failure rate: a slow success adds
+       to the slow-call rate alone. */
+    return cbshm__window_trips(v->shm, sl, &w, (hot & CBSHM_HOT_RATE) != 0 && failed);
 }
 
 /* Everything but "a closed-state success counted on an owned stripe, no clock". */
