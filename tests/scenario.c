@@ -18,14 +18,15 @@ void run(const struct scenario *sc)
     char seg[64], yaml[1024];
     struct cbshm *shm;
     struct cbshm_breaker *b;
-    struct cbshm_ticket held;
+    struct cbshm_ticket held, queue[16];
+    size_t head = 0, tail = 0;
 
     t_clock_install(1000000000000000ull);
     snprintf(yaml, sizeof yaml, "breakers:\n  - name: x\n%s", sc->yaml);
     t_apply(t_segment_name(seg), yaml);
     assert_int_equal(cbshm_open(seg, 0, &shm), 0);
     assert_int_equal(cbshm_breaker_get(shm, "x", &b), 0);
-    for (int i = 0; sc->steps[i].op != END; i++) {
+    for (int i = 0; i < 40 && sc->steps[i].op != END; i++) {
         const struct step *st = &sc->steps[i];
         struct cbshm_snapshot s;
         enum cbshm_outcome o = st->op == OK     ? CBSHM_SUCCESS
@@ -83,6 +84,54 @@ void run(const struct scenario *sc)
                 fail_msg("step %d: %llu failures recorded, expected %llu", i,
                          (unsigned long long)s.failures, (unsigned long long)st->n);
             break;
+        case ADMIT:
+            for (uint64_t k = 0; k < st->n; k++) {
+                if (tail - head == sizeof queue / sizeof queue[0])
+                    fail_msg("step %d: more than 16 tickets in flight", i);
+                if (cbshm_allow(b, &queue[tail % 16]) != 0)
+                    fail_msg("step %d: call %llu of %llu rejected", i, (unsigned long long)k + 1,
+                             (unsigned long long)st->n);
+                tail++;
+            }
+            break;
+        case REJECT:
+            for (uint64_t k = 0; k < st->n; k++) {
+                struct cbshm_ticket t;
+                int rc = cbshm_allow(b, &t);
+                if (rc != CBSHM_EREJECTED)
+                    fail_msg("step %d: call %llu of %llu not rejected (%d)", i,
+                             (unsigned long long)k + 1, (unsigned long long)st->n, rc);
+            }
+            break;
+        case SETTLE:
+            if (head == tail)
+                fail_msg("step %d: no ticket in flight", i);
+            assert_int_equal(cbshm_record(b, &queue[head++ % 16], (enum cbshm_outcome)st->n), 0);
+            break;
+        case TIMED: {
+            struct cbshm_ticket t;
+            if (cbshm_allow(b, &t) != 0)
+                fail_msg("step %d: call rejected", i);
+            assert_int_equal(
+                cbshm_record_timed(b, &t, (enum cbshm_outcome)st->n, st->ms * 1000000u), 0);
+            break;
+        }
+        case SUCCESSES:
+        case REJECTIONS:
+        case RUN: {
+            uint64_t got;
+            assert_int_equal(cbshm_snapshot(shm, "x", &s), 0);
+            got = st->op == SUCCESSES    ? s.successes
+                  : st->op == REJECTIONS ? s.rejections
+                                         : s.consecutive_failures;
+            if (got != st->n)
+                fail_msg("step %d: %s %llu, expected %llu", i,
+                         st->op == SUCCESSES    ? "successes"
+                         : st->op == REJECTIONS ? "rejections"
+                                                : "failure run",
+                         (unsigned long long)got, (unsigned long long)st->n);
+            break;
+        }
         case END:
             break;
         }

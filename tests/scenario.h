@@ -23,6 +23,15 @@ enum op {
     RECORD, /* the held ticket's call ends with outcome n */
     COUNTS, /* the breaker has recorded n failures in all */
     END,
+    /* For the peer scenarios (test_peers.c): */
+    ADMIT,      /* n calls are admitted (cbshm_allow), their tickets queued in flight */
+    REJECT,     /* n calls are rejected (cbshm_allow says CBSHM_EREJECTED) */
+    SETTLE,     /* the oldest queued ticket's call ends with outcome n */
+    TIMED,      /* one call, admitted, ends with outcome n after ms (cbshm_record_timed):
+                   the clock does not move, as a peer that is handed the duration */
+    SUCCESSES,  /* the breaker has recorded n successes in all */
+    REJECTIONS, /* the breaker has rejected n calls in all */
+    RUN,        /* the failure run (consecutive_failures) is n */
 };
 
 struct step {
