@@ -116,8 +116,7 @@ int cbshm_foreach(struct cbshm *shm, int (*fn)(void *ctx, const struct cbshm_sna
     }
     for (uint32_t i = 0; i < shm->capacity; i++)
         if (atomic_load_explicit(&shm->slots[i].in_use, memory_order_acquire) == 1 &&
-            memchr(shm->slots[i].name, '\0', sizeof shm->slots[i].name) != NULL)
-        {
+            memchr(shm->slots[i].name, '\0', sizeof shm->slots[i].name) != NULL) {
             cbshm__mode_expire(shm, i, now);
             cbshm__slot_snapshot(shm, i, now, &all[n++]);
         }
@@ -152,10 +151,10 @@ void cbshm__mode_change(struct cbshm *shm, uint32_t idx, enum cbshm_mode mode, u
     }
     /* A new epoch: calls admitted under the old mode are counted but
        decide nothing. */
-    atomic_store_explicit(&sl->ctl,
-                          CBSHM_CTL_MAKE(CBSHM_CTL_GEN(ctl), CBSHM_CTL_EPOCH(ctl) + 1, mode,
-                                         CBSHM_CTL_STATE(ctl)),
-                          memory_order_release);
+    atomic_store_explicit(
+        &sl->ctl,
+        CBSHM_CTL_MAKE(CBSHM_CTL_GEN(ctl), CBSHM_CTL_EPOCH(ctl) + 1, mode, CBSHM_CTL_STATE(ctl)),
+        memory_order_release);
     if (CBSHM_CTL_MODE(ctl) != (unsigned)mode)
         cbshm__event(shm, idx, CBSHM_EVENT_MODE, CBSHM_CTL_MODE(ctl), mode, cause, event_ns);
     shm->hdr->op = CBSHM_OP_NONE;

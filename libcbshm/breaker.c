@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -510,9 +511,9 @@ static __attribute__((noinline, cold)) void watch(struct cbshm_view *v)
 
 /* A timed mode whose end has come: make the change (under the lock, once
    for every process), then decide the call again. */
-static __attribute__((noinline, cold)) int mode_ended(struct cbshm_breaker *b,
-                                                      struct cbshm_view *v, struct cbshm_slot *sl,
-                                                      uint64_t now, struct cbshm_ticket *t)
+static __attribute__((noinline, cold)) int mode_ended(struct cbshm_breaker *b, struct cbshm_view *v,
+                                                      struct cbshm_slot *sl, uint64_t now,
+                                                      struct cbshm_ticket *t)
 {
     int rc;
 
@@ -841,4 +842,48 @@ int cbshm_execute(struct cbshm_breaker *b, cbshm_call_fn fn, void *arg)
 int cbshm_breaker_error(const struct cbshm_breaker *b)
 {
     return b == NULL ? CBSHM_EINVAL : atomic_load_explicit(&b->error, memory_order_relaxed);
+}
+
+int cbshm_breaker_rejection(const struct cbshm_breaker *b, struct cbshm_rejection *out)
+{
+    struct cbshm_view *v;
+    struct cbshm_slot *sl;
+    uint64_t ref, ctl, now, until = 0;
+
+    if (b == NULL || out == NULL)
+        return CBSHM_EINVAL;
+    v = cbshm__view(b);
+    ref = atomic_load_explicit(&v->ref, memory_order_relaxed);
+    sl = &v->slots[ref >> 32];
+    ctl = atomic_load_explicit(&sl->ctl, memory_order_acquire);
+    if (CBSHM_CTL_GEN(ctl) != (uint32_t)ref ||
+        atomic_load_explicit(v->retired, memory_order_relaxed))
+        return CBSHM_ESTALE;
+    memset(out, 0, sizeof *out);
+    now = cbshm__now();
+    if (CBSHM_CTL_MODE(ctl) == CBSHM_MODE_FORCED_OPEN) {
+        out->why = CBSHM_REFUSAL_FORCED_OPEN;
+        until = atomic_load_explicit(&sl->mode_until_ns, memory_order_relaxed);
+    } else if (CBSHM_CTL_MODE(ctl) != CBSHM_MODE_NORMAL) {
+        return 0; /* forced closed or disabled: everything passes */
+    } else if (CBSHM_CTL_STATE(ctl) == CBSHM_STATE_OPEN) {
+        out->why = CBSHM_REFUSAL_OPEN;
+        until = atomic_load_explicit(&sl->open_until_ns, memory_order_relaxed);
+    } else if (CBSHM_CTL_STATE(ctl) == CBSHM_STATE_HALF_OPEN) {
+        /* Busy until the earliest running probe's deadline: the phase is
+           decided by then at the latest. */
+        out->why = CBSHM_REFUSAL_PROBES_BUSY;
+        for (uint32_t i = 0; i < max_probes(sl); i++) {
+            uint64_t w = atomic_load_explicit(&sl->leases[i].word, memory_order_relaxed);
+            uint64_t d = atomic_load_explicit(&sl->leases[i].deadline_ns, memory_order_relaxed);
+            if (w == 0) {
+                out->why = CBSHM_REFUSAL_NONE; /* a lease is free: the next call probes */
+                return 0;
+            }
+            if (!CBSHM_LEASE_DONE(w) && (until == 0 || d < until))
+                until = d;
+        }
+    }
+    out->retry_after_ns = until > now ? until - now : 0;
+    return 0;
 }

@@ -358,6 +358,53 @@ static void test_a_ticket_records_only_on_the_breaker_it_was_admitted_on(void **
     cbshm_destroy(seg);
 }
 
+static struct cbshm_rejection why(struct fixture *f)
+{
+    struct cbshm_rejection r;
+    assert_int_equal(cbshm_breaker_rejection(f->b, &r), 0);
+    return r;
+}
+
+/* After a rejection: why, and for how long, without the lock. */
+static void test_a_rejection_says_why_and_for_how_long(void **state)
+{
+    struct fixture *f = *state;
+    struct cbshm_ticket t[3];
+    struct cbshm_rejection r;
+
+    r = why(f);
+    assert_int_equal(r.why, CBSHM_REFUSAL_NONE);
+    assert_int_equal(r.retry_after_ns, 0);
+    trip(f);
+    r = why(f);
+    assert_int_equal(r.why, CBSHM_REFUSAL_OPEN);
+    assert_int_equal(r.retry_after_ns, 5000 * 1000000ull);
+    t_clock_advance_ms(2000);
+    assert_int_equal(why(f).retry_after_ns, 3000 * 1000000ull);
+    t_clock_advance_ms(3000);
+    r = why(f);
+    assert_int_equal(r.why, CBSHM_REFUSAL_OPEN); /* still open until a call probes */
+    assert_int_equal(r.retry_after_ns, 0);
+    assert_int_equal(cbshm_allow(f->b, &t[0]), 0);
+    assert_int_equal(why(f).why, CBSHM_REFUSAL_NONE); /* one lease free */
+    assert_int_equal(cbshm_allow(f->b, &t[1]), 0);
+    t_clock_advance_ms(400);
+    assert_int_equal(cbshm_allow(f->b, &t[2]), CBSHM_EREJECTED);
+    r = why(f);
+    assert_int_equal(r.why, CBSHM_REFUSAL_PROBES_BUSY);
+    assert_int_equal(r.retry_after_ns, 600 * 1000000ull); /* probe_timeout 1s, 400ms in */
+    assert_int_equal(cbshm_set_mode_for(f->shm, "api", CBSHM_MODE_FORCED_OPEN, 7000), 0);
+    r = why(f);
+    assert_int_equal(r.why, CBSHM_REFUSAL_FORCED_OPEN);
+    assert_int_equal(r.retry_after_ns, 7000 * 1000000ull);
+    assert_int_equal(cbshm_set_mode(f->shm, "api", CBSHM_MODE_FORCED_OPEN), 0);
+    assert_int_equal(why(f).retry_after_ns, 0);
+    assert_int_equal(cbshm_set_mode(f->shm, "api", CBSHM_MODE_DISABLED), 0);
+    assert_int_equal(why(f).why, CBSHM_REFUSAL_NONE);
+    assert_int_equal(cbshm_breaker_rejection(NULL, &r), CBSHM_EINVAL);
+    assert_int_equal(cbshm_breaker_rejection(f->b, NULL), CBSHM_EINVAL);
+}
+
 /* A timed mode ends by itself, with an event timed at its end. */
 static void test_a_timed_mode_returns_to_normal_by_itself(void **state)
 {
@@ -675,6 +722,7 @@ static const struct CMUnitTest tests[] = {
     T(test_no_second_probe_while_a_failed_probe_is_being_decided),
     T(test_a_ticket_records_only_on_the_breaker_it_was_admitted_on),
     T(test_a_timed_mode_returns_to_normal_by_itself),
+    T(test_a_rejection_says_why_and_for_how_long),
     T(test_forced_open_rejects_every_call),
     T(test_forced_closed_admits_and_counts_but_never_trips),
     T(test_disabled_passes_through_and_records_nothing),

@@ -749,8 +749,7 @@ static void test_open_for_a_duration_says_so_and_refuses_a_bad_one(void **state)
     assert_int_equal(cbctl(&r, "-s", seg, "show", "--json", "payments", NULL)->status, 0);
     assert_non_null(strstr(r.out, "\"mode_remaining_ms\": "));
     assert_int_equal(cbctl(&r, "-s", seg, "open", "--for", "5", "payments", NULL)->status, 2);
-    assert_non_null(
-        strstr(r.err, "cbctl: open: --for: duration '5' needs a unit (ms, s, m or h)"));
+    assert_non_null(strstr(r.err, "cbctl: open: --for: duration '5' needs a unit (ms, s, m or h)"));
     assert_string_equal(r.out, "");
     assert_int_equal(cbctl(&r, "-s", seg, "enable", "--for", "5s", "payments", NULL)->status, 2);
 }

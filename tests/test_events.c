@@ -165,10 +165,9 @@ static void test_a_reader_that_fell_behind_is_told_what_it_lost(void **state)
    are (the probe timeout used to come out as "operator"). */
 static void test_every_cause_has_a_word_and_reaches_the_reader(void **state)
 {
-    static const char *const words[] = {"failures",     "failure_rate",  "slow_rate",
-                                        "open_timeout", "probe_failed",  "probes_ok",
-                                        "operator",     "probe_timeout", "mode_expired",
-                                        "retry_after"};
+    static const char *const words[] = {
+        "failures",  "failure_rate", "slow_rate",     "open_timeout", "probe_failed",
+        "probes_ok", "operator",     "probe_timeout", "mode_expired", "retry_after"};
     struct cbshm_event ev[8];
     struct cbshm_breaker *b;
     struct cbshm_ticket t;

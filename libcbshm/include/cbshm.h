@@ -535,6 +535,35 @@ CBSHM_API int cbshm_record_timed(struct cbshm_breaker *b, struct cbshm_ticket *t
  */
 CBSHM_API int cbshm_breaker_error(const struct cbshm_breaker *b);
 
+/* Why a breaker refuses calls now. */
+enum cbshm_refusal {
+    CBSHM_REFUSAL_NONE = 0,        /* it admits calls (closed, forced closed, disabled) */
+    CBSHM_REFUSAL_OPEN = 1,        /* open, until its open period ends */
+    CBSHM_REFUSAL_PROBES_BUSY = 2, /* half-open, every probe lease of the phase taken */
+    CBSHM_REFUSAL_FORCED_OPEN = 3, /* forced open by an operator */
+};
+
+struct cbshm_rejection {
+    enum cbshm_refusal why;
+    /* Nanoseconds until a call can be admitted: open, until the open
+       period ends (0 once it has: the next call probes); half-open, until
+       the earliest running probe's deadline (the latest the phase can
+       last); forced open, until a timed mode ends (cbshm_set_mode_for), 0
+       when it has no end; 0 when calls are admitted. */
+    uint64_t retry_after_ns;
+    uint64_t reserved[2];
+};
+
+/*
+ * After CBSHM_EREJECTED: why the breaker refuses, and for how long,
+ * read from the control word and line 0 of the breaker - without the
+ * table lock, without blocking, at a rejection's cost. A caller answering
+ * a 503 calls it to fill Retry-After. Returns 0; CBSHM_ESTALE (the handle's
+ * breaker was deleted or recreated, or its segment retired: the next call
+ * looks it up again); CBSHM_EINVAL (b or out NULL).
+ */
+CBSHM_API int cbshm_breaker_rejection(const struct cbshm_breaker *b, struct cbshm_rejection *out);
+
 /* ---- Inspection and steering (take the table lock) -------------------- */
 
 /*
@@ -637,16 +666,16 @@ enum cbshm_event_kind {
  * Why a transition or mode change happened. X(NAME, value, word, meaning):
  * the word is cbctl's (events, JSON) and cbshm_event_cause_name()'s.
  */
-#define CBSHM_CAUSE_MAP(X)                                                                \
-    X(FAILURES, 0, "failures", "failure_threshold failures in a row")                    \
-    X(FAILURE_RATE, 1, "failure_rate", "the window's failure rate")                      \
-    X(SLOW_RATE, 2, "slow_rate", "the window's slow-call rate")                          \
-    X(OPEN_TIMEOUT, 3, "open_timeout", "the open period ended: probing")                 \
+#define CBSHM_CAUSE_MAP(X)                                                              \
+    X(FAILURES, 0, "failures", "failure_threshold failures in a row")                   \
+    X(FAILURE_RATE, 1, "failure_rate", "the window's failure rate")                     \
+    X(SLOW_RATE, 2, "slow_rate", "the window's slow-call rate")                         \
+    X(OPEN_TIMEOUT, 3, "open_timeout", "the open period ended: probing")                \
     X(PROBE_FAILED, 4, "probe_failed", "a probe failed (or the rate decision said so)") \
-    X(PROBES_OK, 5, "probes_ok", "the probes succeeded: closed")                         \
-    X(OPERATOR, 6, "operator", "cbctl, or cbshm_set_mode / cbshm_reset")                 \
-    X(PROBE_TIMEOUT, 7, "probe_timeout", "a probe outlived probe_timeout: open again")   \
-    X(MODE_EXPIRED, 8, "mode_expired", "a timed mode (cbshm_set_mode_for) ended")        \
+    X(PROBES_OK, 5, "probes_ok", "the probes succeeded: closed")                        \
+    X(OPERATOR, 6, "operator", "cbctl, or cbshm_set_mode / cbshm_reset")                \
+    X(PROBE_TIMEOUT, 7, "probe_timeout", "a probe outlived probe_timeout: open again")  \
+    X(MODE_EXPIRED, 8, "mode_expired", "a timed mode (cbshm_set_mode_for) ended")       \
     X(RETRY_AFTER, 9, "retry_after", "a failure recorded with a retry-after opened it")
 
 enum cbshm_event_cause {

@@ -81,6 +81,17 @@ class TestCalls(Fixture):
         self.assertEqual(cm.exception.breaker, "api")
         self.assertEqual(cm.exception.name, "CBSHM_EREJECTED")
         self.assertTrue(0 < cm.exception.retry_after <= 30)
+        self.assertEqual(cm.exception.reason, "open")
+        # Forced open for a while: the reason and the time left, lock-free.
+        self.segment.set_mode("api", "forced_open")
+        with self.assertRaises(cbshm.CircuitOpenError) as cm:
+            self.api.call(called.append, 1)
+        self.assertEqual(cm.exception.reason, "forced_open")
+        self.assertEqual(cm.exception.retry_after, 0.0)
+        self.segment.set_mode("api", "forced_open", for_seconds=60)
+        with self.assertRaises(cbshm.CircuitOpenError) as cm:
+            self.api.call(called.append, 1)
+        self.assertTrue(59 < cm.exception.retry_after <= 60)
         self.assertIn("rejected", str(cm.exception))
         self.assertEqual(self.api.state, "open")
 

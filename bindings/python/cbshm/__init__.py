@@ -63,22 +63,22 @@ class CbshmError(Exception):
 class CircuitOpenError(CbshmError):
     """The breaker refused the call; the downstream was not called.
 
-    .breaker is the breaker's name; .retry_after the seconds until it may
-    admit a call again (0 when it is half-open and its probes are taken).
+    .breaker is the breaker's name; .reason why it refuses ("open",
+    "probes_busy": half-open with every probe taken, "forced_open"); and
+    .retry_after the seconds until it may admit a call (0 when the library
+    cannot say: forced open with no end, or it admits calls again already).
+    Both are read at the rejection, without the table lock.
     """
 
     def __init__(self, breaker):
         self.breaker = breaker.name
-        self._owner = breaker
+        r = n.Rejection()
+        if n.cbshm_breaker_rejection(breaker._h, n.ctypes.byref(r)) == 0:
+            self.reason = n.REFUSALS.get(r.why, "open")
+            self.retry_after = r.retry_after_ns / 1e9
+        else:
+            self.reason, self.retry_after = "open", 0.0
         super().__init__(n.EREJECTED, breaker.name)
-
-    @property
-    def retry_after(self):
-        snap = self._owner.snapshot()
-        if snap is None or snap["state"] != "open":
-            return 0.0
-        left = snap["open_until_ns"] - n.cbshm_now_ns()
-        return max(left, 0) / 1e9
 
 
 def _check(rc, what):
@@ -109,12 +109,19 @@ class Segment:
         _check(n.cbshm_snapshot(self._h, name.encode(), n.ctypes.byref(snap)), "breaker " + name)
         return _snapshot_dict(snap)
 
-    def set_mode(self, name, mode):
-        """mode: "normal", "forced_open", "forced_closed" or "disabled"."""
+    def set_mode(self, name, mode, for_seconds=None):
+        """mode: "normal", "forced_open", "forced_closed" or "disabled";
+        with for_seconds, the breaker returns to normal by itself then
+        (cbshm_set_mode_for)."""
         codes = {v: k for k, v in n.MODES.items()}
         if mode not in codes:
             raise ValueError("mode must be one of %s" % ", ".join(sorted(codes)))
-        _check(n.cbshm_set_mode(self._h, name.encode(), codes[mode]), "breaker " + name)
+        if for_seconds is None:
+            rc = n.cbshm_set_mode(self._h, name.encode(), codes[mode])
+        else:
+            rc = n.cbshm_set_mode_for(self._h, name.encode(), codes[mode],
+                                      max(int(round(for_seconds * 1000)), 1))
+        _check(rc, "breaker " + name)
 
     def reset(self, name):
         _check(n.cbshm_reset(self._h, name.encode()), "breaker " + name)

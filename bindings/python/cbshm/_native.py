@@ -80,6 +80,13 @@ class Ticket(ctypes.Structure):
                 ("flags", u32), ("lease", u32), ("reserved", u64 * 2)]
 
 
+class Rejection(ctypes.Structure):
+    _fields_ = [("why", c_int), ("retry_after_ns", u64), ("reserved", u64 * 2)]
+
+
+REFUSALS = {0: "none", 1: "open", 2: "probes_busy", 3: "forced_open"}
+
+
 class Diag(ctypes.Structure):
     _fields_ = [("file", ctypes.c_char * 256), ("line", ctypes.c_uint),
                 ("column", ctypes.c_uint), ("key", ctypes.c_char * 64),
@@ -115,8 +122,10 @@ cbshm_breaker_error = _sig("cbshm_breaker_error", c_int, vp)
 cbshm_allow = _sig("cbshm_allow", c_int, vp, P(Ticket))
 cbshm_record = _sig("cbshm_record", c_int, vp, P(Ticket), c_int)
 cbshm_record_timed = _sig("cbshm_record_timed", c_int, vp, P(Ticket), c_int, u64)
+cbshm_breaker_rejection = _sig("cbshm_breaker_rejection", c_int, vp, P(Rejection))
 cbshm_snapshot = _sig("cbshm_snapshot", c_int, vp, ctypes.c_char_p, P(Snapshot))
 cbshm_set_mode = _sig("cbshm_set_mode", c_int, vp, ctypes.c_char_p, c_int)
+cbshm_set_mode_for = _sig("cbshm_set_mode_for", c_int, vp, ctypes.c_char_p, c_int, u64)
 cbshm_reset = _sig("cbshm_reset", c_int, vp, ctypes.c_char_p)
 cbshm_now_ns = _sig("cbshm_now_ns", u64)
 cbshm_default_segment = _sig("cbshm_default_segment", ctypes.c_char_p)
