@@ -116,8 +116,14 @@ static uint64_t open_period(struct cbshm_slot *sl, unsigned from, uint64_t now)
     return cur;
 }
 
-static uint64_t set_state(struct cbshm *shm, uint32_t idx, uint64_t ctl, unsigned state,
-                          uint64_t now, unsigned cause)
+/*
+ * Moves breaker idx from control word ctl to `state`. Opening, it stays
+ * open for its (backed-off, jittered) open period, and at least
+ * min_open_ns (a downstream's retry-after) capped at open_timeout_max.
+ * Called with the table lock held.
+ */
+static uint64_t set_state_min(struct cbshm *shm, uint32_t idx, uint64_t ctl, unsigned state,
+                              uint64_t now, unsigned cause, uint64_t min_open_ns)
 {
     struct cbshm_slot *sl = &shm->slots[idx];
     uint64_t next =
@@ -126,12 +132,16 @@ static uint64_t set_state(struct cbshm *shm, uint32_t idx, uint64_t ctl, unsigne
     shm->hdr->op_slot = idx;
     shm->hdr->op = CBSHM_OP_TRANSITION;
     switch (state) {
-    case CBSHM_STATE_OPEN:
-        atomic_store_explicit(&sl->open_until_ns, now + open_period(sl, CBSHM_CTL_STATE(ctl), now),
-                              memory_order_relaxed);
+    case CBSHM_STATE_OPEN: {
+        uint64_t period = open_period(sl, CBSHM_CTL_STATE(ctl), now);
+        uint64_t max = atomic_load_explicit(&sl->cfg.open_timeout_max_ns, memory_order_relaxed);
+        if (min_open_ns > period)
+            period = min_open_ns < max ? min_open_ns : max > period ? max : period;
+        atomic_store_explicit(&sl->open_until_ns, now + period, memory_order_relaxed);
         atomic_fetch_add_explicit(&sl->trips, 1, memory_order_relaxed);
         CBSHM_CRASH_POINT("transition.open");
         break;
+    }
     case CBSHM_STATE_HALF_OPEN:
         atomic_store_explicit(&sl->half_open_successes, 0, memory_order_relaxed);
         clear_leases(sl);
@@ -156,6 +166,12 @@ static uint64_t set_state(struct cbshm *shm, uint32_t idx, uint64_t ctl, unsigne
     cbshm__event(shm, idx, CBSHM_EVENT_STATE, CBSHM_CTL_STATE(ctl), state, cause, now);
     shm->hdr->op = CBSHM_OP_NONE;
     return next;
+}
+
+static uint64_t set_state(struct cbshm *shm, uint32_t idx, uint64_t ctl, unsigned state,
+                          uint64_t now, unsigned cause)
+{
+    return set_state_min(shm, idx, ctl, state, now, cause, 0);
 }
 
 static uint32_t max_probes(const struct cbshm_slot *sl)
@@ -434,7 +450,7 @@ static bool lease_maybe_free(struct cbshm_breaker *b, struct cbshm_slot *sl, uin
 /* The failure run reached the threshold (cause CBSHM_CAUSE_FAILURES), or
    the window's rates did: trip, if nobody changed the state meanwhile. */
 static void trip(struct cbshm_breaker *b, struct cbshm_view *v, struct cbshm_slot *sl,
-                 uint64_t expect, unsigned cause)
+                 uint64_t expect, unsigned cause, uint64_t min_open_ns)
 {
     bool by_window = cause != CBSHM_CAUSE_FAILURES;
     struct cbshm *shm = v->shm;
@@ -449,7 +465,8 @@ static void trip(struct cbshm_breaker *b, struct cbshm_view *v, struct cbshm_slo
         (by_window || atomic_load_explicit(&sl->consecutive_failures, memory_order_relaxed) >=
                           atomic_load_explicit(&sl->failure_threshold, memory_order_relaxed))) {
         CBSHM_CRASH_POINT("trip.locked");
-        set_state(shm, (uint32_t)(sl - shm->slots), expect, CBSHM_STATE_OPEN, now, cause);
+        set_state_min(shm, (uint32_t)(sl - shm->slots), expect, CBSHM_STATE_OPEN, now, cause,
+                      min_open_ns);
     }
     cbshm__unlock(shm);
 }
@@ -466,7 +483,8 @@ static void trip(struct cbshm_breaker *b, struct cbshm_view *v, struct cbshm_slo
  * nothing.
  */
 static void probe_done(struct cbshm_breaker *b, struct cbshm_view *v, struct cbshm_slot *sl,
-                       const struct cbshm_ticket *t, enum cbshm_outcome o, bool slow)
+                       const struct cbshm_ticket *t, enum cbshm_outcome o, bool slow,
+                       uint64_t retry_ns)
 {
     struct cbshm_lease *l = &sl->leases[t->lease & (CBSHM_PROBES_MAX - 1)];
     struct cbshm *shm = v->shm;
@@ -481,7 +499,11 @@ static void probe_done(struct cbshm_breaker *b, struct cbshm_view *v, struct cbs
     if (atomic_load_explicit(&sl->ctl, memory_order_relaxed) == t->ctl &&
         atomic_load_explicit(&l->word, memory_order_relaxed) == t->token) {
         uint32_t idx = (uint32_t)(sl - shm->slots);
-        if (o != CBSHM_IGNORED && rate_decision(sl)) {
+        if (o == CBSHM_FAILURE && retry_ns > 0) {
+            /* The downstream said how long: no share to wait for. */
+            set_state_min(shm, idx, t->ctl, CBSHM_STATE_OPEN, now, CBSHM_CAUSE_RETRY_AFTER,
+                          retry_ns);
+        } else if (o != CBSHM_IGNORED && rate_decision(sl)) {
             atomic_store_explicit(
                 &l->word, o == CBSHM_FAILURE || slow ? CBSHM_LEASE_FAILED : CBSHM_LEASE_SPENT,
                 memory_order_relaxed);
@@ -597,7 +619,8 @@ static int window_says_trip(struct cbshm_view *v, struct cbshm_slot *sl, uint64_
 static __attribute__((noinline)) void record_slow(struct cbshm_breaker *b, struct cbshm_view *v,
                                                   struct cbshm_slot *sl,
                                                   const struct cbshm_ticket *t, uint32_t flags,
-                                                  enum cbshm_outcome o, uint64_t duration_ns)
+                                                  enum cbshm_outcome o, uint64_t duration_ns,
+                                                  uint64_t retry_ns)
 {
     uint32_t hot = atomic_load_explicit(&sl->hot_flags, memory_order_acquire);
     uint64_t now = 0, cur = atomic_load_explicit(&sl->ctl, memory_order_acquire);
@@ -647,7 +670,7 @@ static __attribute__((noinline)) void record_slow(struct cbshm_breaker *b, struc
     }
 
     if (flags & CBSHM_T_PROBE) {
-        probe_done(b, v, sl, t, o, slow);
+        probe_done(b, v, sl, t, o, slow, retry_ns);
         return;
     }
     if (o == CBSHM_SUCCESS && !(flags & CBSHM_T_FORCED) &&
@@ -662,12 +685,19 @@ static __attribute__((noinline)) void record_slow(struct cbshm_breaker *b, struc
             cbshm__window_count_bad(sl, now, o == CBSHM_FAILURE, slow);
         return;
     }
+    if (o == CBSHM_FAILURE && retry_ns > 0) {
+        /* The downstream said how long to leave it alone: open now. */
+        if (!(hot & CBSHM_HOT_TIME))
+            cbshm__window_count_bad(sl, now, true, slow);
+        trip(b, v, sl, t->ctl, CBSHM_CAUSE_RETRY_AFTER, retry_ns);
+        return;
+    }
     if ((hot & CBSHM_HOT_RATE) || slow) {
         if (now == 0)
             now = cbshm__now();
         int cause = window_says_trip(v, sl, now, hot, o == CBSHM_FAILURE, slow);
         if (cause != 0) {
-            trip(b, v, sl, t->ctl, (unsigned)cause);
+            trip(b, v, sl, t->ctl, (unsigned)cause, 0);
             return;
         }
     }
@@ -690,7 +720,7 @@ static __attribute__((noinline)) void record_slow(struct cbshm_breaker *b, struc
         cbshm__failing_workers(v->shm->hdr, sl, cbshm__quorum_since(sl, now)) <
             atomic_load_explicit(&sl->cfg.min_failing_workers, memory_order_relaxed))
         return; /* one sick worker does not open the circuit for the host */
-    trip(b, v, sl, t->ctl, CBSHM_CAUSE_FAILURES);
+    trip(b, v, sl, t->ctl, CBSHM_CAUSE_FAILURES, 0);
 }
 
 /* ---- Hot path ---------------------------------------------------------- */
@@ -782,7 +812,7 @@ static inline __attribute__((always_inline)) void record_impl(struct cbshm_break
         return;
     }
 slow:
-    record_slow(b, v, sl, t, flags, o, duration_ns);
+    record_slow(b, v, sl, t, flags, o, duration_ns, 0);
 }
 
 int cbshm_allow(struct cbshm_breaker *b, struct cbshm_ticket *t)
@@ -819,6 +849,23 @@ int cbshm_record_timed(struct cbshm_breaker *b, struct cbshm_ticket *t, enum cbs
     if (duration_ns == UINT64_MAX)
         return CBSHM_EINVAL;
     return record_checked(b, t, o, duration_ns);
+}
+
+int cbshm_record_retry_after(struct cbshm_breaker *b, struct cbshm_ticket *t, enum cbshm_outcome o,
+                             uint64_t retry_after_ns)
+{
+    uint32_t flags;
+
+    if (o != CBSHM_FAILURE || retry_after_ns == 0)
+        return cbshm_record(b, t, o);
+    if (t == NULL || !(t->flags & CBSHM_T_VALID))
+        return CBSHM_EINVAL;
+    flags = t->flags;
+    t->flags = 0;
+    if (b == NULL || (flags & (CBSHM_T_UNGUARDED | CBSHM_T_PASS)))
+        return 0;
+    record_slow(b, cbshm__view(b), t->slot, t, flags, o, UINT64_MAX, retry_after_ns);
+    return 0;
 }
 
 int cbshm_execute(struct cbshm_breaker *b, cbshm_call_fn fn, void *arg)

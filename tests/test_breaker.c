@@ -405,6 +405,42 @@ static void test_a_rejection_says_why_and_for_how_long(void **state)
     assert_int_equal(cbshm_breaker_rejection(f->b, NULL), CBSHM_EINVAL);
 }
 
+/* A downstream's Retry-After opens the breaker at once, for that long. */
+static void test_a_failure_with_retry_after_opens_for_at_least_that_long(void **state)
+{
+    struct fixture *f = *state;
+    struct cbshm_ticket t;
+    struct cbshm_snapshot s;
+
+    assert_int_equal(cbshm_allow(f->b, &t), 0);
+    assert_int_equal(cbshm_record_retry_after(f->b, &t, CBSHM_FAILURE, 20000 * 1000000ull), 0);
+    s = snap(f);
+    assert_int_equal(s.state, CBSHM_STATE_OPEN); /* one failure, threshold 3 */
+    assert_int_equal(s.open_until_ns - s.last_transition_ns, 20000 * 1000000ull);
+    assert_int_equal(why(f).retry_after_ns, 20000 * 1000000ull);
+    /* A failed probe with a shorter retry-after keeps the open period. */
+    t_clock_advance_ms(20000);
+    assert_int_equal(cbshm_allow(f->b, &t), 0);
+    assert_int_equal(cbshm_record_retry_after(f->b, &t, CBSHM_FAILURE, 1000 * 1000000ull), 0);
+    s = snap(f);
+    assert_int_equal(s.state, CBSHM_STATE_OPEN);
+    assert_int_equal(s.open_until_ns - s.last_transition_ns, 5000 * 1000000ull);
+    /* Capped at open_timeout_max (24h here). */
+    t_clock_advance_ms(5000);
+    assert_int_equal(cbshm_allow(f->b, &t), 0);
+    assert_int_equal(cbshm_record_retry_after(f->b, &t, CBSHM_FAILURE, 48 * 3600000000000ull), 0);
+    s = snap(f);
+    assert_int_equal(s.open_until_ns - s.last_transition_ns, 24 * 3600000000000ull);
+    /* A success with it is a success; a spent ticket is refused. */
+    assert_int_equal(cbshm_reset(f->shm, "api"), 0);
+    assert_int_equal(cbshm_allow(f->b, &t), 0);
+    assert_int_equal(cbshm_record_retry_after(f->b, &t, CBSHM_SUCCESS, 1000000000ull), 0);
+    assert_int_equal(snap(f).state, CBSHM_STATE_CLOSED);
+    assert_int_equal(cbshm_record_retry_after(f->b, &t, CBSHM_FAILURE, 1000000000ull),
+                     CBSHM_EINVAL);
+    assert_int_equal(cbshm_record_retry_after(f->b, NULL, CBSHM_FAILURE, 1), CBSHM_EINVAL);
+}
+
 /* A timed mode ends by itself, with an event timed at its end. */
 static void test_a_timed_mode_returns_to_normal_by_itself(void **state)
 {
@@ -723,6 +759,7 @@ static const struct CMUnitTest tests[] = {
     T(test_a_ticket_records_only_on_the_breaker_it_was_admitted_on),
     T(test_a_timed_mode_returns_to_normal_by_itself),
     T(test_a_rejection_says_why_and_for_how_long),
+    T(test_a_failure_with_retry_after_opens_for_at_least_that_long),
     T(test_forced_open_rejects_every_call),
     T(test_forced_closed_admits_and_counts_but_never_trips),
     T(test_disabled_passes_through_and_records_nothing),

@@ -523,6 +523,19 @@ CBSHM_API int cbshm_record_timed(struct cbshm_breaker *b, struct cbshm_ticket *t
                                  enum cbshm_outcome outcome, uint64_t duration_ns);
 
 /*
+ * As cbshm_record(), for a failure the downstream answered with how long
+ * to leave it alone (an HTTP 429 or 503 with Retry-After): the breaker
+ * opens at once - from closed, or from half-open as a failed probe - for
+ * its open period and at least retry_after_ns, capped at
+ * open_timeout_max; the event's cause is CBSHM_CAUSE_RETRY_AFTER. Forced
+ * closed, it is counted and opens nothing; a call of an earlier period
+ * decides nothing, as always. Any other outcome, or 0, is cbshm_record().
+ * Returns 0, or CBSHM_EINVAL as cbshm_record() does.
+ */
+CBSHM_API int cbshm_record_retry_after(struct cbshm_breaker *b, struct cbshm_ticket *t,
+                                       enum cbshm_outcome outcome, uint64_t retry_after_ns);
+
+/*
  * The last problem this handle met on the hot path: the code
  * cbshm_execute() would have returned under CBSHM_FAIL_CLOSED, or
  * CBSHM_ELOCK from a transition that cbshm_record() had to skip. It is 0

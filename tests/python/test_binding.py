@@ -161,6 +161,14 @@ class TestCalls(Fixture):
         os.waitpid(pid, 0)
         self.assertEqual(self.api.snapshot()["successes"], 5)
 
+    def test_a_failure_with_retry_after_opens_for_that_long(self):
+        t = self.api.allow()
+        t.failure(retry_after=120)
+        with self.assertRaises(cbshm.CircuitOpenError) as cm:
+            self.api.call(lambda: None)
+        self.assertEqual(cm.exception.reason, "open")
+        self.assertTrue(119 < cm.exception.retry_after <= 120)
+
 
 class TestFailOpen(unittest.TestCase):
     def test_a_missing_segment_runs_calls_unguarded(self):

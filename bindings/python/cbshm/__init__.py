@@ -169,8 +169,18 @@ class Ticket:
     def success(self, duration=None):
         self.record(SUCCESS, duration)
 
-    def failure(self, duration=None):
-        self.record(FAILURE, duration)
+    def failure(self, duration=None, retry_after=None):
+        """retry_after: seconds the downstream asked for (a 429 or 503 with
+        Retry-After): the breaker opens at once for at least that long."""
+        if retry_after is None or retry_after <= 0:
+            self.record(FAILURE, duration)
+            return
+        if self._done:
+            raise CbshmError(n.EINVAL, "ticket recorded twice")
+        self._done = True
+        b = self._breaker
+        _check(n.cbshm_record_retry_after(b._h, n.ctypes.byref(self._t), FAILURE,
+                                          max(int(retry_after * 1e9), 1)), "breaker " + b.name)
 
     def ignored(self, duration=None):
         self.record(IGNORED, duration)
