@@ -21,14 +21,21 @@ static int print_json_row(void *ctx, const struct cbshm_snapshot *s)
 
 static int print_row(void *ctx, const struct cbshm_snapshot *s)
 {
-    char in_state[32], mode_left[32];
+    char in_state[32], mode_left[32], limit[32];
 
     (void)ctx;
     cbctl_format_ms(in_state, sizeof in_state, s->time_in_state_ns / 1000000u);
-    printf("%-32s %-9s %-13s %5u/%-5u %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %6" PRIu64 " %s",
-           s->name, cbctl_state_name(s->state), cbctl_mode_name(s->mode), s->consecutive_failures,
-           s->settings.failure_threshold, s->requests, s->failures, s->rejections, s->trips,
-           in_state);
+    /* What trips it, against its limit: the failure run, or the window's
+       failure rate. */
+    if (s->settings.policy == CBSHM_POLICY_RATE)
+        snprintf(limit, sizeof limit, "%4u%%/%u%%", s->window_failure_rate,
+                 s->settings.failure_rate);
+    else
+        snprintf(limit, sizeof limit, "%5u/%-5u", s->consecutive_failures,
+                 s->settings.failure_threshold);
+    printf("%-32s %-9s %-13s %-11s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %6" PRIu64 " %s",
+           s->name, cbctl_state_name(s->state), cbctl_mode_name(s->mode), limit, s->requests,
+           s->failures, s->rejections, s->trips, in_state);
     /* A timed mode says when it ends, after the columns. */
     if (cbctl_mode_remaining_ms(s) > 0) {
         cbctl_format_ms(mode_left, sizeof mode_left, cbctl_mode_remaining_ms(s));
