@@ -354,9 +354,11 @@ static void window_count(const struct cbshm_slot *sl, uint64_t now, const struct
     x = cur->calls - n;
     kx = x / width;
     kc = cur->calls / width;
-    /* At most n / width + 1 buckets lie between x and now, which the ring
-       (CBSHM_RING > CBSHM_COUNT_WINDOW_BUCKETS + 1) holds without wrapping. */
-    for (uint64_t j = kx; j <= kc && j <= kx + CBSHM_COUNT_WINDOW_BUCKETS + 1; j++) {
+    /* n / width + 1 buckets lie between x and now - 20 at the most (width
+       is n / 10 rounded down: 19 calls are 19 buckets of 1) - which the
+       ring (CBSHM_RING entries) holds without wrapping. */
+    _Static_assert(CBSHM_RING > 2 * CBSHM_COUNT_WINDOW_BUCKETS + 1, "the ring holds a window");
+    for (uint64_t j = kx; j <= kc && j <= kx + 2 * CBSHM_COUNT_WINDOW_BUCKETS + 1; j++) {
         uint32_t back;
 
         if (!bucket_checkpoint(sl, j, epoch, &c, &ns))

@@ -192,9 +192,10 @@ static void test_a_consecutive_breakers_window_is_its_last_calls(void **state)
  * start at most one bucket (window_size / 10 calls) before the last
  * window_size calls, and holds exactly the calls from there.
  */
-static void check_window_is_a_true_window(const char *policy)
+static void check_window_is_a_true_window(int N, const char *policy)
 {
-    enum { N = 100, WIDTH = N / 10, CALLS = 3000 };
+    enum { CALLS = 3000 };
+    const int WIDTH = N < 10 ? 1 : N / 10;
     static unsigned char failed[CALLS + 1];
     char seg[64], yaml[256];
     struct cbshm *shm;
@@ -217,7 +218,8 @@ static void check_window_is_a_true_window(const char *policy)
         o = failed[call] ? CBSHM_FAILURE : CBSHM_SUCCESS;
         assert_int_equal(cbshm_execute(b, timed, &o), 0);
         assert_int_equal(cbshm_snapshot(shm, "x", &s), 0);
-        assert_int_equal(s.state, CLOSED);
+        if (s.state != CLOSED)
+            fail_msg("window_size %d: tripped at call %d (the test needs it closed)", N, call);
         for (int start = call - N + 1 - WIDTH; start <= call - N + 1 && !found; start++) {
             uint64_t fails = 0;
             int from = start < 1 ? 1 : start;
@@ -240,9 +242,16 @@ static void test_a_count_window_is_exact_to_one_bucket(void **state)
 {
     (void)state;
     call_ms = 0;
-    check_window_is_a_true_window(
-        "    policy: rate\n    failure_rate: 100\n    minimum_calls: 100\n");
-    check_window_is_a_true_window("    failure_threshold: 1000\n");
+    /* Sizes whose tenth is not whole too: 19 calls are 19 buckets of 1. */
+    static const int sizes[] = {100, 10, 13, 15, 19, 37, 58};
+    char rate[128];
+
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        snprintf(rate, sizeof rate,
+                 "    policy: rate\n    failure_rate: 100\n    minimum_calls: %d\n", sizes[i]);
+        check_window_is_a_true_window(sizes[i], rate);
+        check_window_is_a_true_window(sizes[i], "    failure_threshold: 1000\n");
+    }
 }
 
 /* The rate decision (resilience4j's half-open rule): every probe of the
