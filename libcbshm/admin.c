@@ -137,24 +137,31 @@ void cbshm__mode_change(struct cbshm *shm, uint32_t idx, enum cbshm_mode mode, u
 {
     struct cbshm_slot *sl = &shm->slots[idx];
     uint64_t ctl = atomic_load_explicit(&sl->ctl, memory_order_relaxed);
+    uint64_t next =
+        CBSHM_CTL_MAKE(CBSHM_CTL_GEN(ctl), CBSHM_CTL_EPOCH(ctl) + 1, mode, CBSHM_CTL_STATE(ctl));
 
     CBSHM_CRASH_POINT("mode.locked");
     shm->hdr->op_slot = idx;
     shm->hdr->op = CBSHM_OP_TRANSITION;
     atomic_store_explicit(&sl->mode_until_ns, until_ns, memory_order_relaxed);
     /* Back to normal: the state machine starts a fresh period, with an
-       empty window and no failure run - what was recorded while forced or
-       disabled belongs to that time. */
-    if (mode == CBSHM_MODE_NORMAL && CBSHM_CTL_MODE(ctl) != CBSHM_MODE_NORMAL) {
-        atomic_store_explicit(&sl->consecutive_failures, 0, memory_order_relaxed);
+       empty window - what was recorded while forced or disabled belongs
+       to that time. */
+    if (mode == CBSHM_MODE_NORMAL && CBSHM_CTL_MODE(ctl) != CBSHM_MODE_NORMAL)
         cbshm__window_reset(sl, cbshm__now());
-    }
+    /* Back to normal, the failure run starts empty; into a forced mode it
+       goes on (show still says how far it had come). A half-open phase
+       starts over: the probes out are of the old period, and their leases
+       would stay taken with nobody left to give them back. */
+    if (mode == CBSHM_MODE_NORMAL)
+        cbshm__run_clear(sl, next);
+    else
+        cbshm__run_carry(sl, ctl, next);
+    if (CBSHM_CTL_STATE(ctl) == CBSHM_STATE_HALF_OPEN)
+        cbshm__phase_restart(sl);
     /* A new epoch: calls admitted under the old mode are counted but
        decide nothing. */
-    atomic_store_explicit(
-        &sl->ctl,
-        CBSHM_CTL_MAKE(CBSHM_CTL_GEN(ctl), CBSHM_CTL_EPOCH(ctl) + 1, mode, CBSHM_CTL_STATE(ctl)),
-        memory_order_release);
+    atomic_store_explicit(&sl->ctl, next, memory_order_release);
     if (CBSHM_CTL_MODE(ctl) != (unsigned)mode)
         cbshm__event(shm, idx, CBSHM_EVENT_MODE, CBSHM_CTL_MODE(ctl), mode, cause, event_ns);
     shm->hdr->op = CBSHM_OP_NONE;
@@ -223,7 +230,6 @@ int cbshm_reset(struct cbshm *shm, const char *name)
             atomic_store_explicit(&sl->leases[i].word, 0, memory_order_relaxed);
         atomic_store_explicit(&sl->trips, 0, memory_order_relaxed);
         atomic_store_explicit(&sl->probes_reclaimed, 0, memory_order_relaxed);
-        atomic_store_explicit(&sl->consecutive_failures, 0, memory_order_relaxed);
         atomic_store_explicit(&sl->half_open_successes, 0, memory_order_relaxed);
         atomic_store_explicit(&sl->open_until_ns, 0, memory_order_relaxed);
         atomic_store_explicit(&sl->run_start_ns, 0, memory_order_relaxed);
@@ -233,6 +239,7 @@ int cbshm_reset(struct cbshm *shm, const char *name)
         cbshm__window_reset(sl, now);
         atomic_store_explicit(&sl->last_transition_ns, now, memory_order_relaxed);
         ctl = atomic_load_explicit(&sl->ctl, memory_order_relaxed);
+        cbshm__run_clear(sl, CBSHM_CTL_MAKE(0, CBSHM_CTL_EPOCH(ctl) + 1, 0, 0));
         atomic_store_explicit(&sl->ctl,
                               CBSHM_CTL_MAKE(CBSHM_CTL_GEN(ctl), CBSHM_CTL_EPOCH(ctl) + 1,
                                              CBSHM_CTL_MODE(ctl), CBSHM_STATE_CLOSED),

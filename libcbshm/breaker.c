@@ -73,6 +73,43 @@ static void clear_leases(struct cbshm_slot *sl)
         atomic_store_explicit(&sl->leases[i].word, 0, memory_order_relaxed);
 }
 
+void cbshm__phase_restart(struct cbshm_slot *sl)
+{
+    clear_leases(sl);
+    atomic_store_explicit(&sl->half_open_successes, 0, memory_order_relaxed);
+}
+
+/* A success ends the failure run of its own period, and of no other. */
+static __attribute__((noinline, cold)) void run_end(struct cbshm_slot *sl, uint64_t ctl)
+{
+    uint64_t w = atomic_load_explicit(&sl->run, memory_order_relaxed);
+
+    while (CBSHM_RUN_EPOCH(w) == CBSHM_CTL_EPOCH(ctl) && CBSHM_RUN_COUNT(w) != 0 &&
+           !atomic_compare_exchange_weak_explicit(&sl->run, &w,
+                                                  CBSHM_RUN_MAKE(CBSHM_CTL_EPOCH(ctl), 0),
+                                                  memory_order_relaxed, memory_order_relaxed))
+        ;
+}
+
+/* A failure adds to the run of its period, starting it when the run word
+   is of an older one; a failure of an older period adds nothing (0). */
+static uint32_t run_add(struct cbshm_slot *sl, uint64_t ctl)
+{
+    uint32_t epoch = CBSHM_CTL_EPOCH(ctl);
+    uint64_t w = atomic_load_explicit(&sl->run, memory_order_relaxed), next;
+
+    do {
+        if (CBSHM_RUN_EPOCH(w) == epoch)
+            next = w + 1;
+        else if (((epoch - CBSHM_RUN_EPOCH(w)) & 0x0fffffffu) < 0x08000000u)
+            next = CBSHM_RUN_MAKE(epoch, 1); /* the word is of an older period */
+        else
+            return 0; /* late: its period is over */
+    } while (!atomic_compare_exchange_weak_explicit(&sl->run, &w, next, memory_order_relaxed,
+                                                    memory_order_relaxed));
+    return CBSHM_RUN_COUNT(next);
+}
+
 /* xorshift64: the jitter's randomness. Called with the table lock held. */
 static uint64_t next_random(struct cbshm_slot *sl, uint64_t now)
 {
@@ -160,7 +197,7 @@ static uint64_t set_state_min(struct cbshm *shm, uint32_t idx, uint64_t ctl, uns
         CBSHM_CRASH_POINT("transition.closed");
         break;
     }
-    atomic_store_explicit(&sl->consecutive_failures, 0, memory_order_relaxed);
+    cbshm__run_clear(sl, next);
     atomic_store_explicit(&sl->last_transition_ns, now, memory_order_relaxed);
     atomic_store_explicit(&sl->ctl, next, memory_order_release);
     cbshm__event(shm, idx, CBSHM_EVENT_STATE, CBSHM_CTL_STATE(ctl), state, cause, now);
@@ -462,7 +499,7 @@ static void trip(struct cbshm_breaker *b, struct cbshm_view *v, struct cbshm_slo
         return;
     }
     if (atomic_load_explicit(&sl->ctl, memory_order_relaxed) == expect &&
-        (by_window || atomic_load_explicit(&sl->consecutive_failures, memory_order_relaxed) >=
+        (by_window || cbshm__run_of(sl, expect) >=
                           atomic_load_explicit(&sl->failure_threshold, memory_order_relaxed))) {
         CBSHM_CRASH_POINT("trip.locked");
         set_state_min(shm, (uint32_t)(sl - shm->slots), expect, CBSHM_STATE_OPEN, now, cause,
@@ -499,7 +536,16 @@ static void probe_done(struct cbshm_breaker *b, struct cbshm_view *v, struct cbs
     if (atomic_load_explicit(&sl->ctl, memory_order_relaxed) == t->ctl &&
         atomic_load_explicit(&l->word, memory_order_relaxed) == t->token) {
         uint32_t idx = (uint32_t)(sl - shm->slots);
-        if (o == CBSHM_FAILURE && retry_ns > 0) {
+        /* Reporting after its deadline is as good as not reporting: the
+           phase failed, whatever the result (else who asked first would
+           decide it). */
+        bool late = now >= atomic_load_explicit(&l->deadline_ns, memory_order_relaxed);
+        if (late && o != CBSHM_IGNORED && !rate_decision(sl)) {
+            set_state(shm, idx, t->ctl, CBSHM_STATE_OPEN, now, CBSHM_CAUSE_PROBE_TIMEOUT);
+        } else if (late && o != CBSHM_IGNORED) {
+            atomic_store_explicit(&l->word, CBSHM_LEASE_FAILED, memory_order_relaxed);
+            decide_by_rate(shm, idx, t->ctl, now);
+        } else if (o == CBSHM_FAILURE && retry_ns > 0) {
             /* The downstream said how long: no share to wait for. */
             set_state_min(shm, idx, t->ctl, CBSHM_STATE_OPEN, now, CBSHM_CAUSE_RETRY_AFTER,
                           retry_ns);
@@ -674,8 +720,8 @@ static __attribute__((noinline)) void record_slow(struct cbshm_breaker *b, struc
         return;
     }
     if (o == CBSHM_SUCCESS && !(flags & CBSHM_T_FORCED) &&
-        atomic_load_explicit(&sl->consecutive_failures, memory_order_relaxed) != 0)
-        atomic_store_explicit(&sl->consecutive_failures, 0, memory_order_relaxed);
+        CBSHM_RUN_COUNT(atomic_load_explicit(&sl->run, memory_order_relaxed)) != 0)
+        run_end(sl, t->ctl);
     if (!bad)
         return;
     if (flags & CBSHM_T_FORCED) {
@@ -704,8 +750,9 @@ static __attribute__((noinline)) void record_slow(struct cbshm_breaker *b, struc
     if ((hot & CBSHM_HOT_RATE) || o != CBSHM_FAILURE)
         return;
     /* Consecutive policy. */
-    uint32_t run =
-        atomic_fetch_add_explicit(&sl->consecutive_failures, 1, memory_order_relaxed) + 1;
+    uint32_t run = run_add(sl, t->ctl);
+    if (run == 0)
+        return; /* a transition came between its check and now: late */
     if (run == 1 && (hot & CBSHM_HOT_QUORUM))
         atomic_store_explicit(&sl->run_start_ns, now, memory_order_relaxed);
     /* The window no rate reads still describes the last window_size calls
@@ -805,8 +852,8 @@ static inline __attribute__((always_inline)) void record_impl(struct cbshm_break
                               memory_order_relaxed);
         /* Store only when needed: a store of zero over zero still takes
            the line away from every other core. */
-        if (UNLIKELY(atomic_load_explicit(&sl->consecutive_failures, memory_order_relaxed) != 0))
-            atomic_store_explicit(&sl->consecutive_failures, 0, memory_order_relaxed);
+        if (UNLIKELY(CBSHM_RUN_COUNT(atomic_load_explicit(&sl->run, memory_order_relaxed)) != 0))
+            run_end(sl, t->ctl);
         if (UNLIKELY(cbshm__claim.countdown-- == 0))
             watch(v);
         return;

@@ -204,6 +204,34 @@ void cbshm__claim_stripe(struct cbshm *shm);
 void cbshm__release_stripes(struct cbshm *shm);
 void cbshm__register(struct cbshm *shm);
 
+/* The failure run of the state period whose control word is ctl: 0 when
+   the run word belongs to another period. */
+static inline uint32_t cbshm__run_of(const struct cbshm_slot *sl, uint64_t ctl)
+{
+    uint64_t w = atomic_load_explicit(&sl->run, memory_order_relaxed);
+
+    return CBSHM_RUN_EPOCH(w) == CBSHM_CTL_EPOCH(ctl) ? CBSHM_RUN_COUNT(w) : 0;
+}
+
+/* A new period's run starts empty. Called with the table lock held, with
+   the control word the period is about to have. */
+static inline void cbshm__run_clear(struct cbshm_slot *sl, uint64_t ctl)
+{
+    atomic_store_explicit(&sl->run, CBSHM_RUN_MAKE(CBSHM_CTL_EPOCH(ctl), 0), memory_order_relaxed);
+}
+
+/* The run goes on into the period of control word next (a mode change
+   that is no return to normal, a new window shape). Under the lock. */
+static inline void cbshm__run_carry(struct cbshm_slot *sl, uint64_t ctl, uint64_t next)
+{
+    atomic_store_explicit(&sl->run, CBSHM_RUN_MAKE(CBSHM_CTL_EPOCH(next), cbshm__run_of(sl, ctl)),
+                          memory_order_relaxed);
+}
+
+/* breaker.c: a half-open phase starts over (leases free, no successes).
+   Called with the table lock held. */
+void cbshm__phase_restart(struct cbshm_slot *sl);
+
 /* clock.c: the seam. Inline, because an open breaker reads it per call. */
 extern cbshm_clock_fn cbshm__clock_fn;
 extern void *cbshm__clock_ctx;

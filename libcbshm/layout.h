@@ -65,7 +65,7 @@
  *                           by the CAS.
  *   stripe counts           relaxed adds and loads: counters; the window's
  *                           sums tolerate a call or two in flight.
- *   consecutive_failures,   relaxed: a trip is decided again under the lock
+ *   run (failure run),      relaxed: a trip is decided again under the lock
  *   run_*                   (trip() re-reads them there).
  *   magic (header)          stored release last at creation; loaded acquire
  *                           by every attach (the header published last).
@@ -144,6 +144,11 @@ struct cbshm_lease {
     _Atomic uint64_t deadline_ns;
 };
 
+/* The failure run word (struct cbshm_slot.run). */
+#define CBSHM_RUN_EPOCH(w)       ((uint32_t)((w) >> 32))
+#define CBSHM_RUN_COUNT(w)       ((uint32_t)(w))
+#define CBSHM_RUN_MAKE(epoch, n) ((uint64_t)(epoch) << 32 | (uint32_t)(n))
+
 /* Line 0 flags: which slow paths a call must take. */
 #define CBSHM_HOT_RATE   0x1u /* rate policy: failures evaluate the window */
 #define CBSHM_HOT_TIME   0x2u /* time window: calls roll its buckets over */
@@ -210,18 +215,20 @@ struct cbshm_slot {
     _Atomic uint64_t window_next_ns; /* time window: when the next bucket begins */
     _Atomic uint64_t slow_call_ns;   /* slow-call threshold, when CBSHM_HOT_SLOW */
     _Atomic uint32_t failure_threshold;
-    _Atomic uint32_t hot_flags; /* CBSHM_HOT_* */
-    _Atomic uint32_t in_use;    /* 0 free, 1 a live breaker */
-    uint32_t reserved0;
+    _Atomic uint32_t hot_flags;     /* CBSHM_HOT_* */
+    _Atomic uint32_t in_use;        /* 0 free, 1 a live breaker */
+    uint32_t name_len;              /* written once, with the name (line 2) */
     _Atomic uint64_t mode_until_ns; /* a timed mode ends then; 0: it does not */
     uint64_t reserved1[1];
 
     /* Line 1: failure path and transitions. A failure writes this line
        anyway, so what it reads on every failure lives here too. */
-    _Atomic uint32_t consecutive_failures;
+    /* The failure run, stamped with the state period (control-word epoch)
+       it counts in: epoch << 32 | failures in a row. A failure of another
+       period cannot add to it, nor a success of another period end it. */
+    _Atomic uint64_t run;
     _Atomic uint32_t half_open_successes;
     _Atomic uint32_t lease_seq;
-    uint32_t name_len;
     _Atomic uint64_t trips;
     _Atomic uint64_t last_transition_ns;
     _Atomic uint64_t current_open_ns; /* the open period after backoff */
@@ -325,7 +332,7 @@ struct cbshm_header {
 
 _Static_assert(sizeof(struct cbshm_stripe) == CBSHM_LINE, "stripe is one line");
 _Static_assert(sizeof(struct cbshm_lease) == 16, "lease size");
-_Static_assert(offsetof(struct cbshm_slot, consecutive_failures) == CBSHM_LINE, "line 1");
+_Static_assert(offsetof(struct cbshm_slot, run) == CBSHM_LINE, "line 1");
 _Static_assert(offsetof(struct cbshm_slot, name) == 2 * CBSHM_LINE, "line 2");
 _Static_assert(offsetof(struct cbshm_slot, base) == 3 * CBSHM_LINE, "line 3");
 _Static_assert(offsetof(struct cbshm_slot, origin) == 4 * CBSHM_LINE, "line 4");

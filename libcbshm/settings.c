@@ -245,9 +245,21 @@ void cbshm__slot_store_settings(struct cbshm_slot *sl, const struct cbshm_settin
     if (old.open_timeout_ms != s->open_timeout_ms)
         atomic_store_explicit(&sl->current_open_ns, s->open_timeout_ms * SET_MS,
                               memory_order_relaxed);
-    /* A window of another shape starts empty: its old buckets mean nothing. */
-    if (new_window)
+    /* A window of another shape starts empty: its old buckets mean nothing.
+       It is a new state period too, so that a call in flight across the
+       change counts in no window of the new shape. */
+    if (new_window) {
+        uint64_t ctl = atomic_load_explicit(&sl->ctl, memory_order_relaxed);
+        uint64_t next = CBSHM_CTL_MAKE(CBSHM_CTL_GEN(ctl), CBSHM_CTL_EPOCH(ctl) + 1,
+                                       CBSHM_CTL_MODE(ctl), CBSHM_CTL_STATE(ctl));
         cbshm__window_reset(sl, now);
+        if (atomic_load_explicit(&sl->in_use, memory_order_relaxed) == 1) {
+            cbshm__run_carry(sl, ctl, next);
+            if (CBSHM_CTL_STATE(ctl) == CBSHM_STATE_HALF_OPEN)
+                cbshm__phase_restart(sl);
+            atomic_store_explicit(&sl->ctl, next, memory_order_release);
+        }
+    }
     /* Line 0 last, so the hot path never takes a slow path whose settings
        are not there yet. */
     atomic_store_explicit(&sl->slow_call_ns, s->slow_call_duration_ms * SET_MS,

@@ -256,8 +256,7 @@ void cbshm__slot_snapshot(const struct cbshm *shm, uint32_t slot, uint64_t now,
     out->requests = out->successes + out->failures + out->ignored + out->rejections;
     out->trips = atomic_load_explicit(&sl->trips, memory_order_relaxed);
     out->probes_reclaimed = atomic_load_explicit(&sl->probes_reclaimed, memory_order_relaxed);
-    out->consecutive_failures =
-        atomic_load_explicit(&sl->consecutive_failures, memory_order_relaxed);
+    out->consecutive_failures = cbshm__run_of(sl, ctl);
     out->half_open_successes = atomic_load_explicit(&sl->half_open_successes, memory_order_relaxed);
     for (int i = 0; i < CBSHM_PROBES_MAX; i++) {
         uint64_t word = atomic_load_explicit(&sl->leases[i].word, memory_order_relaxed);

@@ -398,7 +398,7 @@ void cbshm__window_eval(const struct cbshm_slot *sl, uint64_t now, const struct 
 uint64_t cbshm__quorum_since(const struct cbshm_slot *sl, uint64_t window_start_ns)
 {
     if (!(atomic_load_explicit(&sl->hot_flags, memory_order_acquire) & CBSHM_HOT_RATE) &&
-        atomic_load_explicit(&sl->consecutive_failures, memory_order_relaxed) != 0)
+        cbshm__run_of(sl, atomic_load_explicit(&sl->ctl, memory_order_acquire)) != 0)
         return atomic_load_explicit(&sl->run_start_ns, memory_order_relaxed);
     return window_start_ns;
 }

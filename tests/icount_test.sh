@@ -9,14 +9,16 @@ set -eu
 bin=$1
 calls=10000
 # scenario:budget (instructions per call). Measured at 94, 110, 81, 154 when set.
-# closed_failure went to 191 (budget 165 -> 200) with #11: a failure now
+# closed_failure went to 210 (budget 165 -> 215) with #11: a failure now
 # checks its ticket against the slot's generation and state period (so an
 # outcome counts only on the breaker and in the period it was admitted
-# in), and a consecutive breaker keeps its count window too (so its window
-# figures describe the last window_size calls): its failures follow the
-# run's position and write a checkpoint once a bucket, summing the stripes
-# only at a run's first failure.
-budgets="closed_success:100 two_step:118 open_rejection:88 closed_failure:200"
+# in); adds to a failure run stamped with its period, by compare-and-swap
+# instead of an atomic add (so a failure of an earlier period can never
+# feed the new run); and a consecutive breaker keeps its count window too
+# (so its window figures describe the last window_size calls): its
+# failures follow the run's position and write a checkpoint once a
+# bucket, summing the stripes only at a run's first failure.
+budgets="closed_success:100 two_step:118 open_rejection:88 closed_failure:215"
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 status=0

@@ -487,6 +487,135 @@ static void test_a_timed_mode_returns_to_normal_by_itself(void **state)
     assert_int_equal(cbshm_set_mode_for(NULL, "api", CBSHM_MODE_FORCED_OPEN, 10), CBSHM_EINVAL);
 }
 
+/*
+ * A failure checked as current, then held (by the clock seam, inside its
+ * record) while the breaker is reset: when it goes on, its period is over
+ * - it must not start the new period's failure run.
+ */
+static void *record_held_failure(void *arg)
+{
+    struct prober *p = arg;
+
+    assert_int_equal(cbshm_execute(p->warm, ok_fn, NULL), 0);
+    hold.holder = pthread_self();
+    hold.armed = 1;
+    assert_int_equal(cbshm_record(p->b, p->t, CBSHM_FAILURE), 0);
+    return NULL;
+}
+
+static void test_a_failure_held_across_a_reset_does_not_feed_the_new_run(void **state)
+{
+    struct cbshm_ticket t;
+    struct cbshm_snapshot s;
+    struct cbshm_breaker *b;
+    struct cbshm *shm;
+    struct prober p;
+    pthread_t th;
+    char seg[64];
+
+    (void)state;
+    t_apply(t_segment_name(seg), "breakers:\n  - name: s\n    failure_threshold: 2\n"
+                                 "    slow_call_duration: 10s\n");
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_breaker_get(shm, "s", &b), 0);
+    assert_int_equal(cbshm_allow(b, &t), 0);
+    sem_init(&hold.held, 0, 0);
+    sem_init(&hold.release, 0, 0);
+    cbshm_clock_set(holding_clock, NULL);
+    p.b = b;
+    p.warm = b;
+    p.t = &t;
+    assert_int_equal(pthread_create(&th, NULL, record_held_failure, &p), 0);
+    while (sem_wait(&hold.held) != 0)
+        ;
+    assert_int_equal(cbshm_reset(shm, "s"), 0); /* a new period, while it is held */
+    sem_post(&hold.release);
+    pthread_join(th, NULL);
+    t_clock_install(t_clock_now());
+    assert_int_equal(cbshm_snapshot(shm, "s", &s), 0);
+    assert_int_equal(s.consecutive_failures, 0);
+    assert_int_equal(cbshm_execute(b, fail_fn, NULL), 0);
+    assert_int_equal(cbshm_snapshot(shm, "s", &s), 0);
+    assert_int_equal(s.state, CBSHM_STATE_CLOSED); /* 1 failure of 2, not 2 */
+    sem_destroy(&hold.held);
+    sem_destroy(&hold.release);
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+    cbshm_destroy(seg);
+}
+
+/* A probe that reports after its deadline failed its phase, whoever asked
+   first: it does not close the breaker. */
+static void test_a_probe_reporting_after_its_deadline_fails_the_phase(void **state)
+{
+    struct fixture *f = *state;
+    struct cbshm_breaker *b;
+    struct cbshm_ticket t;
+    struct cbshm_snapshot s;
+
+    assert_int_equal(cbshm_breaker_get(f->shm, "other", &b), 0); /* K 1, probe_timeout 10s */
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(cbshm_execute(b, fail_fn, NULL), 0);
+    t_clock_advance_ms(30000);
+    assert_int_equal(cbshm_allow(b, &t), 0);
+    t_clock_advance_ms(10000);
+    assert_int_equal(cbshm_record(b, &t, CBSHM_SUCCESS), 0);
+    assert_int_equal(cbshm_snapshot(f->shm, "other", &s), 0);
+    assert_int_equal(s.state, CBSHM_STATE_OPEN);
+    assert_int_equal(s.trips, 2);
+    cbshm_breaker_release(b);
+}
+
+/* A mode change while half-open starts the phase over: the probes out are
+   of the old period and their leases come back. */
+static void test_a_mode_round_trip_in_half_open_frees_the_phases_leases(void **state)
+{
+    struct fixture *f = *state;
+    struct cbshm_breaker *b;
+    struct cbshm_ticket t, u;
+
+    assert_int_equal(cbshm_breaker_get(f->shm, "other", &b), 0);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(cbshm_execute(b, fail_fn, NULL), 0);
+    t_clock_advance_ms(30000);
+    assert_int_equal(cbshm_allow(b, &t), 0);
+    assert_int_equal(cbshm_set_mode(f->shm, "other", CBSHM_MODE_FORCED_CLOSED), 0);
+    assert_int_equal(cbshm_set_mode(f->shm, "other", CBSHM_MODE_NORMAL), 0);
+    assert_int_equal(cbshm_record(b, &t, CBSHM_SUCCESS), 0); /* late: decides nothing */
+    assert_int_equal(cbshm_allow(b, &u), 0);                 /* the new phase's probe */
+    assert_int_equal(cbshm_record(b, &u, CBSHM_SUCCESS), 0);
+    struct cbshm_snapshot s;
+    assert_int_equal(cbshm_snapshot(f->shm, "other", &s), 0);
+    assert_int_equal(s.state, CBSHM_STATE_CLOSED);
+    cbshm_breaker_release(b);
+}
+
+/* A call in flight while apply gives the window a new shape counts in no
+   window of the new shape. */
+static void test_a_call_in_flight_across_a_new_window_shape_counts_in_no_window(void **state)
+{
+    struct cbshm_ticket t;
+    struct cbshm_snapshot s;
+    struct cbshm_breaker *b;
+    struct cbshm *shm;
+    char seg[64];
+
+    (void)state;
+    t_apply(t_segment_name(seg), "breakers:\n  - name: w\n    policy: rate\n"
+                                 "    window_size: 20\n");
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_breaker_get(shm, "w", &b), 0);
+    assert_int_equal(cbshm_allow(b, &t), 0);
+    t_apply(seg, "breakers:\n  - name: w\n    policy: rate\n    window_size: 30\n");
+    assert_int_equal(cbshm_record(b, &t, CBSHM_FAILURE), 0);
+    assert_int_equal(cbshm_snapshot(shm, "w", &s), 0);
+    assert_int_equal(s.window_calls, 0);
+    assert_int_equal(s.failures, 1); /* counted in the totals */
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+    cbshm_destroy(seg);
+}
+
 /* A probe that outlives probe_timeout fails its phase (its lease is not
    handed to another call, which would be one probe too many). */
 static void test_a_probe_past_probe_timeout_fails_the_phase(void **state)
@@ -758,6 +887,10 @@ static const struct CMUnitTest tests[] = {
     T(test_no_second_probe_while_a_failed_probe_is_being_decided),
     T(test_a_ticket_records_only_on_the_breaker_it_was_admitted_on),
     T(test_a_timed_mode_returns_to_normal_by_itself),
+    T(test_a_failure_held_across_a_reset_does_not_feed_the_new_run),
+    T(test_a_probe_reporting_after_its_deadline_fails_the_phase),
+    T(test_a_mode_round_trip_in_half_open_frees_the_phases_leases),
+    T(test_a_call_in_flight_across_a_new_window_shape_counts_in_no_window),
     T(test_a_rejection_says_why_and_for_how_long),
     T(test_a_failure_with_retry_after_opens_for_at_least_that_long),
     T(test_forced_open_rejects_every_call),
