@@ -503,7 +503,11 @@ CBSHM_API int cbshm_allow(struct cbshm_breaker *b, struct cbshm_ticket *t);
  * breaker detects slow calls, the call's duration is the time since
  * cbshm_allow(). Recording an unguarded ticket is a no-op returning 0, and
  * so is b NULL; a ticket of a breaker deleted since admission counts
- * nothing. An outcome that decides a transition (a trip, a probe's result)
+ * nothing. A ticket admitted in an earlier state period (before a trip, a
+ * close, a reset, a mode change, a new window shape) is counted in the
+ * totals, in no window, and decides nothing. A probe's lease is given back
+ * only with the decision it feeds (README: half-open). An outcome that
+ * decides a transition (a trip, a probe's result)
  * takes the table lock (at most 1 s); when it cannot be taken the outcome
  * is still counted, the transition is skipped and cbshm_breaker_error()
  * says CBSHM_ELOCK: record itself does not report it.
