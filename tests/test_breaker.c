@@ -76,6 +76,19 @@ static struct cbshm_snapshot snap(struct fixture *f)
     return s;
 }
 
+/* Breaker "other" (defaults: 5 failures trip it, open 30s, one probe of
+   probe_timeout 10s a phase), tripped and at the end of its open period. */
+static struct cbshm_breaker *half_open_other(struct fixture *f)
+{
+    struct cbshm_breaker *b;
+
+    assert_int_equal(cbshm_breaker_get(f->shm, "other", &b), 0);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(cbshm_execute(b, fail_fn, NULL), 0);
+    t_clock_advance_ms(30000);
+    return b;
+}
+
 static void trip(struct fixture *f)
 {
     for (int i = 0; i < 3; i++)
@@ -277,10 +290,7 @@ static void test_no_second_probe_while_a_failed_probe_is_being_decided(void **st
     struct prober p;
     pthread_t th;
 
-    assert_int_equal(cbshm_breaker_get(f->shm, "other", &b), 0); /* half_open_max_calls 1 */
-    for (int i = 0; i < 5; i++)
-        assert_int_equal(cbshm_execute(b, fail_fn, NULL), 0);
-    t_clock_advance_ms(30000);
+    b = half_open_other(f);
     assert_int_equal(cbshm_allow(b, &first), 0);
     sem_init(&hold.held, 0, 0);
     sem_init(&hold.release, 0, 0);
@@ -553,10 +563,7 @@ static void test_a_probe_reporting_after_its_deadline_fails_the_phase(void **sta
     struct cbshm_ticket t;
     struct cbshm_snapshot s;
 
-    assert_int_equal(cbshm_breaker_get(f->shm, "other", &b), 0); /* K 1, probe_timeout 10s */
-    for (int i = 0; i < 5; i++)
-        assert_int_equal(cbshm_execute(b, fail_fn, NULL), 0);
-    t_clock_advance_ms(30000);
+    b = half_open_other(f);
     assert_int_equal(cbshm_allow(b, &t), 0);
     t_clock_advance_ms(10000);
     assert_int_equal(cbshm_record(b, &t, CBSHM_SUCCESS), 0);
@@ -574,10 +581,7 @@ static void test_a_mode_round_trip_in_half_open_frees_the_phases_leases(void **s
     struct cbshm_breaker *b;
     struct cbshm_ticket t, u;
 
-    assert_int_equal(cbshm_breaker_get(f->shm, "other", &b), 0);
-    for (int i = 0; i < 5; i++)
-        assert_int_equal(cbshm_execute(b, fail_fn, NULL), 0);
-    t_clock_advance_ms(30000);
+    b = half_open_other(f);
     assert_int_equal(cbshm_allow(b, &t), 0);
     assert_int_equal(cbshm_set_mode(f->shm, "other", CBSHM_MODE_FORCED_CLOSED), 0);
     assert_int_equal(cbshm_set_mode(f->shm, "other", CBSHM_MODE_NORMAL), 0);
