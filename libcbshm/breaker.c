@@ -147,8 +147,12 @@ static uint64_t open_period(struct cbshm_slot *sl, unsigned from, uint64_t now)
         cur = base;
     atomic_store_explicit(&sl->current_open_ns, cur, memory_order_relaxed);
     if (jitter > 0 && jitter <= 100) {
-        int64_t r = (int64_t)(next_random(sl, now) % (2u * jitter + 1)) - (int64_t)jitter;
-        return (uint64_t)((int64_t)cur + (int64_t)cur / 100 * r);
+        /* r - jitter percent either way, unsigned: the period comes from
+           the segment, which may hold anything (step * 100 <= cur). */
+        uint64_t r = next_random(sl, now) % (2u * jitter + 1), step = cur / 100;
+        if (r < jitter)
+            return cur - step * (jitter - r);
+        return cur + step * (r - jitter) >= cur ? cur + step * (r - jitter) : UINT64_MAX;
     }
     return cur;
 }

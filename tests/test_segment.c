@@ -377,6 +377,42 @@ static void test_check_names_a_scribbled_slot_and_index(void **state)
     assert_int_equal(cbshm_destroy(seg), 0);
 }
 
+/* Open periods scribbled to the top of the range, with full jitter: trips
+   and backoff must stay defined arithmetic (a fuzzed segment once made the
+   jitter overflow a signed add). */
+static void test_scribbled_open_periods_do_not_overflow_the_jitter(void **state)
+{
+    struct cbshm_breaker *b;
+    struct cbshm_slot *slots;
+    struct cbshm_header *h;
+    struct cbshm *shm;
+    char seg[64];
+    size_t bytes;
+
+    (void)state;
+    t_clock_install(1000000000000ull);
+    t_apply(t_segment_name(seg), "breakers:\n  - name: a\n    failure_threshold: 1\n"
+                                 "    open_timeout_jitter: 100\n    backoff_multiplier: 100\n");
+    h = raw_map(seg, &bytes);
+    slots = (struct cbshm_slot *)((char *)h + h->slots_offset);
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_breaker_get(shm, "a", &b), 0);
+    for (int round = 0; round < 64; round++) {
+        struct cbshm_ticket t;
+        atomic_store(&slots[0].cfg.open_timeout_ns, (uint64_t)INT64_MAX - (uint64_t)round);
+        atomic_store(&slots[0].cfg.open_timeout_max_ns, UINT64_MAX);
+        atomic_store(&slots[0].current_open_ns, UINT64_MAX / 3);
+        if (cbshm_allow(b, &t) == 0)
+            cbshm_record(b, &t, CBSHM_FAILURE);
+        assert_int_equal(cbshm_reset(shm, "a"), 0);
+    }
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+    munmap(h, bytes);
+    assert_int_equal(cbshm_destroy(seg), 0);
+    cbshm_clock_set(NULL, NULL);
+}
+
 static void test_info_reports_geometry(void **state)
 {
     char seg[64];
@@ -559,6 +595,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_apply_adds_and_removes_and_a_dry_run_changes_nothing),
     cmocka_unit_test(test_apply_refuses_more_breakers_than_capacity_and_changes_nothing),
     cmocka_unit_test(test_check_names_a_scribbled_slot_and_index),
+    cmocka_unit_test(test_scribbled_open_periods_do_not_overflow_the_jitter),
     cmocka_unit_test(test_info_reports_geometry),
 };
 T_MAIN(tests)

@@ -170,7 +170,7 @@ struct cbshm_settings {
     /* Probe successes that close. 1..CBSHM_PROBES_MAX and at most
        half_open_max_calls, default 1. */
     uint32_t success_threshold;
-    /* Probes admitted at once. 1..CBSHM_PROBES_MAX, default 1. */
+    /* Probes one half-open phase admits. 1..CBSHM_PROBES_MAX, default 1. */
     uint32_t half_open_max_calls;
     /* enum cbshm_policy, default CBSHM_POLICY_CONSECUTIVE (0). */
     uint32_t policy;
