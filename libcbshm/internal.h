@@ -203,6 +203,12 @@ extern __thread struct cbshm_claim cbshm__claim __attribute__((tls_model("initia
 void cbshm__claim_stripe(struct cbshm *shm);
 void cbshm__release_stripes(struct cbshm *shm);
 void cbshm__register(struct cbshm *shm);
+void cbshm__stripe_forked(void);             /* a child's first thread holds no claim */
+extern pthread_mutex_t cbshm__registry_lock; /* the stripe registry's */
+/* retire.c: the successor chain's lock, taken before the registry's. */
+extern pthread_mutex_t cbshm__chain_lock;
+/* fork.c: both process-local locks across fork(); once, from stripe.c. */
+void cbshm__fork_init(void);
 
 /* The failure run of the state period whose control word is ctl: 0 when
    the run word belongs to another period. */

@@ -22,13 +22,14 @@
  * the handle they hang off is closed. Returns NULL and *rc while no
  * live replacement exists yet.
  */
+pthread_mutex_t cbshm__chain_lock = PTHREAD_MUTEX_INITIALIZER;
+
 struct cbshm *cbshm__successor(struct cbshm *shm, int *rc)
 {
-    static pthread_mutex_t chain_lock = PTHREAD_MUTEX_INITIALIZER;
     struct cbshm *last = shm, *fresh = NULL;
     int err = 0;
 
-    pthread_mutex_lock(&chain_lock);
+    pthread_mutex_lock(&cbshm__chain_lock);
     while (last->successor != NULL)
         last = last->successor;
     if (atomic_load_explicit(&last->hdr->retired, memory_order_acquire)) {
@@ -40,7 +41,7 @@ struct cbshm *cbshm__successor(struct cbshm *shm, int *rc)
         if (err == 0)
             last = last->successor = fresh;
     }
-    pthread_mutex_unlock(&chain_lock);
+    pthread_mutex_unlock(&cbshm__chain_lock);
     if (err != 0) {
         *rc = err;
         return NULL;

@@ -27,7 +27,8 @@ struct open_segment {
     struct cbshm_header *hdr;
 };
 
-static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+pthread_mutex_t cbshm__registry_lock = PTHREAD_MUTEX_INITIALIZER;
+#define registry_lock cbshm__registry_lock
 static struct open_segment *registry;
 static size_t registry_n, registry_cap;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -62,7 +63,7 @@ static void on_thread_exit(void *unused)
     pthread_mutex_unlock(&registry_lock);
 }
 
-static void atfork_child(void)
+void cbshm__stripe_forked(void)
 {
     cbshm__claim.shm_id = 0;
     cbshm__claim.stripe = 0;
@@ -72,7 +73,7 @@ static void atfork_child(void)
 static void init_once(void)
 {
     pthread_key_create(&exit_key, on_thread_exit);
-    pthread_atfork(NULL, NULL, atfork_child);
+    cbshm__fork_init();
 }
 
 void cbshm__register(struct cbshm *shm)

@@ -6,6 +6,9 @@
 #define _GNU_SOURCE
 #include <sched.h>
 #include <signal.h>
+#include <sys/wait.h>
+#include <semaphore.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -300,6 +303,66 @@ static void test_a_mode_set_by_cbctl_is_obeyed_by_every_worker_on_its_next_call(
         assert_int_equal(res[2 + w], 2);     /* forced open: rejected */
         assert_int_equal(res[2 + W + w], 1); /* normal again: admitted */
     }
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
+/*
+ * fork() while another thread holds a process-local lock of the library
+ * (here the stripe registry's, as a thread claiming, exiting or closing a
+ * segment does): the child must not inherit it locked and hang on its
+ * first counted call.
+ */
+static sem_t registry_held;
+
+static void *hold_registry(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&cbshm__registry_lock);
+    sem_post(&registry_held);
+    usleep(200 * 1000);
+    pthread_mutex_unlock(&cbshm__registry_lock);
+    return NULL;
+}
+
+static void test_a_child_forked_while_a_thread_holds_a_library_lock_does_not_hang(void **state)
+{
+    struct cbshm_breaker *b;
+    struct cbshm *shm;
+    pthread_t th;
+    char seg[64];
+    int pid, status = -1;
+
+    (void)state;
+#ifdef __SANITIZE_THREAD__
+    skip(); /* tsan reports a fork with threads running as leaks in the child */
+#endif
+    t_apply(t_segment_name(seg), "breakers:\n  - name: api\n");
+    b = attach(seg, "api", &shm);
+    sem_init(&registry_held, 0, 0);
+    assert_int_equal(pthread_create(&th, NULL, hold_registry, NULL), 0);
+    while (sem_wait(&registry_held) != 0)
+        ;
+    if ((pid = fork()) == 0) {
+        /* A new thread of the child's counts: it claims a stripe. */
+        _exit(cbshm_execute(b, ok_fn, NULL) == 0 ? 0 : 1);
+    }
+    for (int waited = 0; waited < 500 && status < 0; waited++) {
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+        else
+            usleep(10 * 1000);
+    }
+    if (status < 0) {
+        kill(pid, SIGKILL);
+        t_wait(pid);
+        fail_msg("the child hung for 5 s on its first call after fork");
+    }
+    assert_int_equal(status, 0);
+    pthread_join(th, NULL);
+    sem_destroy(&registry_held);
     cbshm_breaker_release(b);
     cbshm_close(shm);
     assert_int_equal(cbshm_destroy(seg), 0);
@@ -709,6 +772,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_no_half_open_phase_sees_more_than_max_calls_probes_under_load),
     cmocka_unit_test(test_a_mode_set_by_cbctl_is_obeyed_by_every_worker_on_its_next_call),
     cmocka_unit_test(test_a_handle_attached_before_fork_counts_exactly_in_children),
+    cmocka_unit_test(test_a_child_forked_while_a_thread_holds_a_library_lock_does_not_hang),
     cmocka_unit_test(test_racing_appliers_make_exactly_one_valid_segment),
 };
 T_MAIN(tests)

@@ -12,8 +12,11 @@
  * atomic operations on the segment: no lock, no system call, no allocation.
  *
  * Handles survive fork(): a segment or breaker handle obtained in a parent
- * works in its children. Every function is thread-safe unless its comment
- * says otherwise.
+ * works in its children, also when another thread of the parent was inside
+ * the library at fork(). Every function is thread-safe unless its comment
+ * says otherwise. None is async-signal-safe: a signal handler must not
+ * call into libcbshm (the hot path may take a process-local mutex the first
+ * time a thread counts, and transitions take the table lock).
  *
  * Errors. Functions return 0 on success and a negative number on failure:
  * either -errno from a failed system call or one of the CBSHM_E* codes

@@ -1,0 +1,35 @@
+/*
+ * fork() while another thread is inside the library. The process-local
+ * locks (the successor chain's, then the stripe registry's, in the order
+ * the library takes them) are taken before fork, given back after it in
+ * the parent, and made anew in the child - whose only thread did not hold
+ * them in its own right. Without that, a child forked while another
+ * thread held one would block forever on its first counted call.
+ */
+#include <pthread.h>
+
+#include "internal.h"
+
+static void prepare(void)
+{
+    pthread_mutex_lock(&cbshm__chain_lock);
+    pthread_mutex_lock(&cbshm__registry_lock);
+}
+
+static void parent(void)
+{
+    pthread_mutex_unlock(&cbshm__registry_lock);
+    pthread_mutex_unlock(&cbshm__chain_lock);
+}
+
+static void child(void)
+{
+    pthread_mutex_init(&cbshm__registry_lock, NULL);
+    pthread_mutex_init(&cbshm__chain_lock, NULL);
+    cbshm__stripe_forked(); /* the parent's stripe is not the child's */
+}
+
+void cbshm__fork_init(void)
+{
+    pthread_atfork(prepare, parent, child);
+}
