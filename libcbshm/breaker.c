@@ -578,6 +578,7 @@ static void probe_done(struct cbshm_breaker *b, struct cbshm_view *v, struct cbs
 static __attribute__((noinline, cold)) void watch(struct cbshm_view *v)
 {
     cbshm__claim.countdown = CBSHM_WATCH_CALLS;
+    cbshm__claim_retry();
     cbshm__watch(v->shm);
 }
 

@@ -368,6 +368,175 @@ static void test_a_child_forked_while_a_thread_holds_a_library_lock_does_not_han
     assert_int_equal(cbshm_destroy(seg), 0);
 }
 
+/*
+ * A second mapping of a segment, opened and closed by one thread while
+ * another keeps counting through the first: the counting thread's stripe
+ * stays its own (closing used to free every stripe of this process, so
+ * the next claimer became a second writer and counts were lost).
+ */
+struct counter {
+    struct cbshm_breaker *b;
+    struct cbshm *shm;
+    _Atomic int stop, ready;
+    _Atomic uint32_t stripe;
+    _Atomic uint64_t calls;
+};
+
+static void *count_until_stopped(void *arg)
+{
+    struct counter *c = arg;
+
+    while (!c->stop) {
+        assert_int_equal(cbshm_execute(c->b, ok_fn, NULL), 0);
+        c->calls++;
+        if (!c->ready) {
+            c->stripe = cbshm__claim.stripe;
+            c->ready = 1;
+        }
+    }
+    return NULL;
+}
+
+static void test_closing_a_second_mapping_keeps_the_stripes_of_the_first(void **state)
+{
+    struct counter c = {0};
+    struct cbshm_breaker *b2;
+    struct cbshm *shm2;
+    uint64_t owner;
+    pthread_t th;
+    char seg[64];
+
+    (void)state;
+    t_apply(t_segment_name(seg), "breakers:\n  - name: api\n");
+    c.b = attach(seg, "api", &c.shm);
+    assert_int_equal(pthread_create(&th, NULL, count_until_stopped, &c), 0);
+    while (!c.ready)
+        usleep(1000);
+    assert_int_not_equal(c.stripe, 0);
+    owner = atomic_load(&c.shm->hdr->stripe_owner[c.stripe]);
+    for (int round = 0; round < 20; round++) {
+        b2 = attach(seg, "api", &shm2); /* a master provisioning while it serves */
+        assert_int_equal(cbshm_execute(b2, ok_fn, NULL), 0);
+        cbshm_breaker_release(b2);
+        cbshm_close(shm2);
+        assert_int_equal(atomic_load(&c.shm->hdr->stripe_owner[c.stripe]), owner);
+    }
+    c.stop = 1;
+    pthread_join(th, NULL);
+    assert_int_equal(snap(seg, "api").successes, c.calls + 20);
+    cbshm_breaker_release(c.b);
+    cbshm_close(c.shm);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
+/* A thread moving between two mappings of one segment, or between two
+   segments, keeps its stripes: no claim (mutex, getpid, CAS) per call. */
+static void test_a_thread_moving_between_mappings_and_segments_keeps_its_stripes(void **state)
+{
+    struct cbshm *m1, *m2, *other;
+    struct cbshm_breaker *b1, *b2, *bo;
+    char seg[64], seg2[64];
+    uint64_t o1, o2;
+
+    (void)state;
+    t_apply(t_segment_name(seg), "breakers:\n  - name: api\n");
+    t_apply(t_segment_name(seg2), "breakers:\n  - name: api\n");
+    b1 = attach(seg, "api", &m1);
+    b2 = attach(seg, "api", &m2);
+    bo = attach(seg2, "api", &other);
+    assert_int_equal(cbshm_execute(b1, ok_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(bo, ok_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(b1, ok_fn, NULL), 0);
+    o1 = atomic_load(&m1->hdr->stripe_owner[cbshm__claim.stripe]);
+    assert_int_equal(cbshm_execute(bo, ok_fn, NULL), 0);
+    o2 = atomic_load(&other->hdr->stripe_owner[cbshm__claim.stripe]);
+    assert_int_not_equal(o1, 0);
+    assert_int_not_equal(o2, 0);
+    for (int i = 0; i < 300; i++) {
+        struct cbshm_breaker *b = i % 3 == 0 ? b1 : i % 3 == 1 ? b2 : bo;
+        assert_int_equal(cbshm_execute(b, ok_fn, NULL), 0);
+    }
+    /* The same claims, not new ones: one owner word each, unchanged. */
+    int mine1 = 0, mine2 = 0;
+    for (int s = 1; s < CBSHM_STRIPES; s++) {
+        uint64_t w1 = atomic_load(&m1->hdr->stripe_owner[s]);
+        uint64_t w2 = atomic_load(&other->hdr->stripe_owner[s]);
+        mine1 += w1 != 0;
+        mine2 += w2 != 0;
+        if (w1 != 0)
+            assert_int_equal(w1, o1);
+        if (w2 != 0)
+            assert_int_equal(w2, o2);
+    }
+    assert_int_equal(mine1, 1);
+    assert_int_equal(mine2, 1);
+    assert_int_equal(snap(seg, "api").successes, 2 + 200);
+    cbshm_breaker_release(b1);
+    cbshm_breaker_release(b2);
+    cbshm_breaker_release(bo);
+    cbshm_close(m1);
+    cbshm_close(m2);
+    cbshm_close(other);
+    assert_int_equal(cbshm_destroy(seg), 0);
+    assert_int_equal(cbshm_destroy(seg2), 0);
+}
+
+/* With every stripe taken a thread counts on the shared stripe 0; once
+   one frees up it claims it, within CBSHM_WATCH_CALLS calls. */
+struct holder {
+    struct cbshm_breaker *b;
+    sem_t *claimed, *go;
+};
+
+static void *claim_and_wait(void *arg)
+{
+    struct holder *h = arg;
+
+    assert_int_equal(cbshm_execute(h->b, ok_fn, NULL), 0);
+    sem_post(h->claimed);
+    while (sem_wait(h->go) != 0)
+        ;
+    return NULL; /* its exit gives its stripe back */
+}
+
+static void test_a_thread_on_the_shared_stripe_claims_one_when_it_frees_up(void **state)
+{
+    enum { HOLDERS = CBSHM_STRIPES - 1 };
+    struct holder h[HOLDERS];
+    pthread_t th[HOLDERS];
+    sem_t claimed, go;
+    struct cbshm_breaker *b;
+    struct cbshm *shm;
+    char seg[64];
+
+    (void)state;
+    t_apply(t_segment_name(seg), "breakers:\n  - name: api\n");
+    b = attach(seg, "api", &shm);
+    sem_init(&claimed, 0, 0);
+    sem_init(&go, 0, 0);
+    for (int i = 0; i < HOLDERS; i++) {
+        h[i] = (struct holder){b, &claimed, &go};
+        assert_int_equal(pthread_create(&th[i], NULL, claim_and_wait, &h[i]), 0);
+        while (sem_wait(&claimed) != 0)
+            ;
+    }
+    assert_int_equal(cbshm_execute(b, ok_fn, NULL), 0);
+    assert_int_equal(cbshm__claim.stripe, 0); /* all taken */
+    for (int i = 0; i < HOLDERS; i++)
+        sem_post(&go);
+    for (int i = 0; i < HOLDERS; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < CBSHM_WATCH_CALLS + 10; i++)
+        assert_int_equal(cbshm_execute(b, ok_fn, NULL), 0);
+    assert_int_not_equal(cbshm__claim.stripe, 0);
+    assert_int_equal(snap(seg, "api").successes, HOLDERS + 1 + CBSHM_WATCH_CALLS + 10);
+    sem_destroy(&claimed);
+    sem_destroy(&go);
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
 static void test_a_handle_attached_before_fork_counts_exactly_in_children(void **state)
 {
     enum { W = 4, N = 50000 };
@@ -773,6 +942,9 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_a_mode_set_by_cbctl_is_obeyed_by_every_worker_on_its_next_call),
     cmocka_unit_test(test_a_handle_attached_before_fork_counts_exactly_in_children),
     cmocka_unit_test(test_a_child_forked_while_a_thread_holds_a_library_lock_does_not_hang),
+    cmocka_unit_test(test_closing_a_second_mapping_keeps_the_stripes_of_the_first),
+    cmocka_unit_test(test_a_thread_moving_between_mappings_and_segments_keeps_its_stripes),
+    cmocka_unit_test(test_a_thread_on_the_shared_stripe_claims_one_when_it_frees_up),
     cmocka_unit_test(test_racing_appliers_make_exactly_one_valid_segment),
 };
 T_MAIN(tests)
