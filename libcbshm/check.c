@@ -108,8 +108,9 @@ int cbshm_check(struct cbshm *shm, void (*report)(void *ctx, const char *message
     }
     if (entries != live)
         problem(&c, "index holds %u entries for %u breakers", entries, live);
-    if (shm->hdr->breakers != live)
-        problem(&c, "header counts %u breakers, table holds %u", shm->hdr->breakers, live);
+    uint32_t counted = atomic_load_explicit(&shm->hdr->breakers, memory_order_relaxed);
+    if (counted != live)
+        problem(&c, "header counts %u breakers, table holds %u", counted, live);
     cbshm__unlock(shm);
     return c.problems;
 }

@@ -17,17 +17,21 @@ void cbshm__event(struct cbshm *shm, uint32_t slot, unsigned kind, unsigned from
     uint64_t n = atomic_load_explicit(&h->events_seq, memory_order_relaxed);
     struct cbshm_event_rec *e = &shm->events[n % CBSHM_EVENTS];
 
+    uint64_t words[(CBSHM_NAME_MAX + 1) / 8];
+
+    _Static_assert(sizeof words == CBSHM_NAME_MAX + 1, "the name in whole words");
+    memcpy(words, shm->slots[slot].name, sizeof words);
+    ((char *)words)[CBSHM_NAME_MAX] = '\0';
     atomic_store_explicit(&e->seq, 0, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
-    e->time_ns = now;
-    e->pid = (uint32_t)getpid();
-    e->slot = slot;
-    e->kind = (uint8_t)kind;
-    e->from = (uint8_t)from;
-    e->to = (uint8_t)to;
-    e->cause = (uint8_t)cause;
-    memcpy(e->name, shm->slots[slot].name, sizeof e->name);
-    e->name[CBSHM_NAME_MAX] = '\0';
+    atomic_store_explicit(&e->time_ns, now, memory_order_relaxed);
+    atomic_store_explicit(&e->pid, (uint32_t)getpid(), memory_order_relaxed);
+    atomic_store_explicit(&e->slot, slot, memory_order_relaxed);
+    atomic_store_explicit(
+        &e->what, (kind & 0xffu) | (from & 0xffu) << 8 | (to & 0xffu) << 16 | (cause & 0xffu) << 24,
+        memory_order_relaxed);
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        atomic_store_explicit(&e->name[i], words[i], memory_order_relaxed);
     atomic_store_explicit(&e->seq, n + 1, memory_order_release);
     atomic_store_explicit(&h->events_seq, n + 1, memory_order_release);
 }
@@ -57,14 +61,20 @@ int cbshm_events_read(struct cbshm *shm, uint64_t *cursor, struct cbshm_event *o
 
         if (atomic_load_explicit(&e->seq, memory_order_acquire) != c + 1)
             continue; /* being rewritten by a newer event: it is lost */
+        uint64_t words[(CBSHM_NAME_MAX + 1) / 8];
+        uint32_t what = atomic_load_explicit(&e->what, memory_order_relaxed);
+        unsigned kind = what & 0xffu;
+
         o->seq = c;
-        o->time_ns = e->time_ns;
-        o->pid = e->pid;
-        o->kind = (enum cbshm_event_kind)(e->kind <= CBSHM_EVENT_RESET ? e->kind : 0);
-        o->from = e->from;
-        o->to = e->to;
-        o->cause = (enum cbshm_event_cause)e->cause; /* an unknown one is named "unknown" */
-        memcpy(o->name, e->name, sizeof o->name);
+        o->time_ns = atomic_load_explicit(&e->time_ns, memory_order_relaxed);
+        o->pid = atomic_load_explicit(&e->pid, memory_order_relaxed);
+        o->kind = (enum cbshm_event_kind)(kind <= CBSHM_EVENT_RESET ? kind : 0);
+        o->from = (int)(what >> 8 & 0xffu);
+        o->to = (int)(what >> 16 & 0xffu);
+        o->cause = (enum cbshm_event_cause)(what >> 24); /* an unknown one is named "unknown" */
+        for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+            words[i] = atomic_load_explicit(&e->name[i], memory_order_relaxed);
+        memcpy(o->name, words, sizeof o->name);
         o->name[CBSHM_NAME_MAX] = '\0';
         atomic_thread_fence(memory_order_acquire);
         if (atomic_load_explicit(&e->seq, memory_order_relaxed) != c + 1)

@@ -203,7 +203,7 @@ extern __thread struct cbshm_claim cbshm__claim __attribute__((tls_model("initia
 void cbshm__claim_stripe(struct cbshm *shm);
 void cbshm__release_stripes(struct cbshm *shm);
 void cbshm__register(struct cbshm *shm);
-void cbshm__stripe_forked(void);             /* a child's first thread holds no claim */
+void cbshm__stripe_forked(void); /* a child's first thread holds no claim */
 /* A thread on the shared stripe 0 claims again on its next call. */
 void cbshm__claim_retry(void);
 extern pthread_mutex_t cbshm__registry_lock; /* the stripe registry's */

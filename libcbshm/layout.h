@@ -276,12 +276,14 @@ struct cbshm_slot {
 #define CBSHM_EVENTS 1024
 struct cbshm_event_rec {
     _Atomic uint64_t seq;
-    uint64_t time_ns;
-    uint32_t pid;
-    uint32_t slot;
-    uint8_t kind, from, to, cause;
+    _Atomic uint64_t time_ns;
+    _Atomic uint32_t pid;
+    _Atomic uint32_t slot;
+    _Atomic uint32_t what; /* kind | from << 8 | to << 16 | cause << 24 */
     uint32_t reserved0;
-    char name[CBSHM_NAME_MAX + 1];
+    /* The breaker's name, eight bytes a word: every field is an atomic,
+       so the lock-free copy is a race in no reader's eyes (C11, tsan). */
+    _Atomic uint64_t name[(CBSHM_NAME_MAX + 1) / 8];
     uint64_t reserved1[4];
 };
 _Static_assert(sizeof(struct cbshm_event_rec) == 2 * CBSHM_LINE, "event: two lines");
@@ -323,8 +325,8 @@ struct cbshm_header {
 
     /* Line-aligned: the table lock and what it protects. */
     _Alignas(CBSHM_LINE) pthread_mutex_t lock;
-    uint32_t breakers; /* slots in use */
-    uint32_t op;       /* enum cbshm_op */
+    _Atomic uint32_t breakers; /* slots in use; read without the lock by cbshm_info */
+    uint32_t op;               /* enum cbshm_op */
     uint32_t op_slot;
     uint32_t reserved3;
     _Atomic uint64_t lock_repairs;

@@ -436,6 +436,7 @@ int cbshm_peek(const char *name, struct cbshm_peek *out)
 
 int cbshm_info(struct cbshm *shm, struct cbshm_info *out)
 {
+    uint32_t live;
     const struct cbshm_header *h;
 
     if (shm == NULL || out == NULL)
@@ -444,7 +445,8 @@ int cbshm_info(struct cbshm *shm, struct cbshm_info *out)
     memset(out, 0, sizeof *out);
     out->layout_version = h->layout_version;
     out->capacity = shm->capacity;
-    out->breakers = h->breakers <= shm->capacity ? h->breakers : shm->capacity;
+    live = atomic_load_explicit(&h->breakers, memory_order_relaxed);
+    out->breakers = live <= shm->capacity ? live : shm->capacity;
     out->index_buckets = shm->index_buckets;
     out->segment_bytes = shm->bytes;
     out->bytes_per_breaker = sizeof(struct cbshm_slot) + 2 * sizeof(uint32_t);

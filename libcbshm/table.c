@@ -100,7 +100,7 @@ void cbshm__table_reindex(struct cbshm *shm)
         if (slot_live(&shm->slots[i]) && index_insert(shm, shm->slots[i].name, i))
             n++;
     }
-    h->breakers = n;
+    atomic_store_explicit(&h->breakers, n, memory_order_relaxed);
     h->op = CBSHM_OP_NONE;
 }
 
@@ -147,7 +147,7 @@ int cbshm__table_add(struct cbshm *shm, const char *name, const struct cbshm_set
     for (uint32_t j = 0;; j++) {
         if (j == shm->capacity)
             return CBSHM_EFULL;
-        i = (h->breakers + j) % shm->capacity;
+        i = (atomic_load_explicit(&h->breakers, memory_order_relaxed) + j) % shm->capacity;
         if (atomic_load_explicit(&shm->slots[i].in_use, memory_order_relaxed) == 0)
             break;
     }
@@ -166,7 +166,7 @@ int cbshm__table_add(struct cbshm *shm, const char *name, const struct cbshm_set
     atomic_store_explicit(&sl->in_use, 1, memory_order_release);
     CBSHM_CRASH_POINT("add.published");
     if (index_insert(shm, name, i)) {
-        h->breakers++;
+        atomic_fetch_add_explicit(&h->breakers, 1, memory_order_relaxed);
         h->op = CBSHM_OP_NONE;
     } else {
         cbshm__table_reindex(shm); /* the slots are the truth */
