@@ -54,8 +54,8 @@ static void stamp_failure(struct cbshm_view *v, struct cbshm_slot *sl, uint64_t 
 
     if (cbshm__claim.shm_id != v->shm_id)
         cbshm__claim_stripe(v->shm);
-    at = &sl->stripes[cbshm__claim.stripe].last_failure_ns;
-    atomic_store_explicit(at, now != 0 ? now : 1, memory_order_relaxed);
+    at = &sl->stripes[cbshm__claim.stripe].last_failure;
+    atomic_store_explicit(at, CBSHM_STAMP(now, (uint32_t)getpid()), memory_order_relaxed);
 }
 
 bool cbshm__pid_alive(uint32_t pid)
@@ -93,19 +93,24 @@ static __attribute__((noinline, cold)) void run_end(struct cbshm_slot *sl, uint6
 
 /* A failure adds to the run of its period, starting it when the run word
    is of an older one; a failure of an older period adds nothing (0). */
-static uint32_t run_add(struct cbshm_slot *sl, uint64_t ctl)
+static uint32_t run_add(struct cbshm_slot *sl, uint64_t ctl, uint64_t now)
 {
     uint32_t epoch = CBSHM_CTL_EPOCH(ctl);
     uint64_t w = atomic_load_explicit(&sl->run, memory_order_relaxed), next;
 
     do {
-        if (CBSHM_RUN_EPOCH(w) == epoch)
+        if (CBSHM_RUN_EPOCH(w) == epoch && CBSHM_RUN_COUNT(w) != 0)
             next = w + 1;
-        else if (((epoch - CBSHM_RUN_EPOCH(w)) & 0x0fffffffu) < 0x08000000u)
-            next = CBSHM_RUN_MAKE(epoch, 1); /* the word is of an older period */
+        else if (CBSHM_RUN_EPOCH(w) == epoch ||
+                 ((epoch - CBSHM_RUN_EPOCH(w)) & 0x0fffffffu) < 0x08000000u)
+            next = CBSHM_RUN_MAKE(epoch, 1); /* a new run (the word may be older) */
         else
             return 0; /* late: its period is over */
-    } while (!atomic_compare_exchange_weak_explicit(&sl->run, &w, next, memory_order_relaxed,
+        /* The run's start, before the run it starts is published (the
+           CAS releases it): whoever sees the run sees when it began. */
+        if (CBSHM_RUN_COUNT(next) == 1 && now != 0)
+            atomic_store_explicit(&sl->run_start_ns, now, memory_order_relaxed);
+    } while (!atomic_compare_exchange_weak_explicit(&sl->run, &w, next, memory_order_acq_rel,
                                                     memory_order_relaxed));
     return CBSHM_RUN_COUNT(next);
 }
@@ -755,11 +760,9 @@ static __attribute__((noinline)) void record_slow(struct cbshm_breaker *b, struc
     if ((hot & CBSHM_HOT_RATE) || o != CBSHM_FAILURE)
         return;
     /* Consecutive policy. */
-    uint32_t run = run_add(sl, t->ctl);
+    uint32_t run = run_add(sl, t->ctl, now);
     if (run == 0)
         return; /* a transition came between its check and now: late */
-    if (run == 1 && (hot & CBSHM_HOT_QUORUM))
-        atomic_store_explicit(&sl->run_start_ns, now, memory_order_relaxed);
     /* The window no rate reads still describes the last window_size calls
        (a slow failure rolled it above). */
     if (!(hot & CBSHM_HOT_TIME) && !slow &&

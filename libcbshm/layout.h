@@ -115,7 +115,10 @@ _Static_assert((CBSHM_STRIPES & (CBSHM_STRIPES - 1)) == 0, "stripes: power of tw
    then the late calls and late failures among the successes and failures:
    outcomes of calls admitted in an earlier state period (a call in flight
    across a trip, or across a mode change), which the window leaves out.
-   last_failure_ns says when this writer last failed (quorum). */
+   last_failure says when, and which process, last failed writing this
+   stripe (quorum): CBSHM_STAMP(ms, pid). A stripe outlives its owners
+   (threads exit, processes die, another takes it over), so the stamp
+   carries its own pid rather than trusting the owner word. */
 #define CBSHM_COUNT_REJECTED      3
 #define CBSHM_COUNT_SLOW          4
 #define CBSHM_COUNT_LATE_CALLS    5
@@ -123,8 +126,11 @@ _Static_assert((CBSHM_STRIPES & (CBSHM_STRIPES - 1)) == 0, "stripes: power of tw
 #define CBSHM_COUNTS              7
 struct cbshm_stripe {
     _Atomic uint64_t count[CBSHM_COUNTS];
-    _Atomic uint64_t last_failure_ns;
+    _Atomic uint64_t last_failure;
 };
+#define CBSHM_STAMP(ns, pid) (((ns) / 1000000u) << 22 | ((uint64_t)(pid)&0x3fffffu))
+#define CBSHM_STAMP_MS(s)    ((s) >> 22)
+#define CBSHM_STAMP_PID(s)   ((uint32_t)((s)&0x3fffffu)) /* pids are below 2^22 */
 _Static_assert(CBSHM_SUCCESS == 0 && CBSHM_FAILURE == 1 && CBSHM_IGNORED == 2,
                "outcomes index the counters");
 

@@ -27,9 +27,9 @@
  * cbshm__window_trips returns why it trips (CBSHM_CAUSE_FAILURE_RATE or
  * CBSHM_CAUSE_SLOW_RATE, both non-zero), or 0.
  *
- * Quorum: each failure stamps its stripe's last_failure_ns; the failing
- * workers are the distinct processes owning stripes stamped since the
- * window began (stripe 0, shared by many, counts as one).
+ * Quorum: each failure stamps its stripe's last_failure with the time and
+ * its process; the failing workers are the distinct processes whose
+ * stamps are newer than the window's start (or the run's).
  */
 #include <string.h>
 
@@ -408,20 +408,18 @@ uint32_t cbshm__failing_workers(const struct cbshm_header *h, const struct cbshm
 {
     uint32_t pids[CBSHM_STRIPES] = {0}, n = 0;
 
+    (void)h;
+    /* Distinct processes, by the pid each stamp carries: the threads of one
+       process are one worker whichever stripes they wrote, and a stripe
+       another process took over keeps its failer's pid. */
     for (int s = 0; s < CBSHM_STRIPES; s++) {
-        uint64_t at = atomic_load_explicit(&sl->stripes[s].last_failure_ns, memory_order_relaxed);
-        uint32_t pid;
+        uint64_t st = atomic_load_explicit(&sl->stripes[s].last_failure, memory_order_relaxed);
+        uint32_t pid = CBSHM_STAMP_PID(st);
         bool seen = false;
 
-        if (at == 0 || at < since_ns)
+        if (st == 0 || pid == 0 || CBSHM_STAMP_MS(st) < since_ns / 1000000u)
             continue;
-        /* Stripe 0 and an unowned stripe stand for one worker each: the
-           process behind them is unknown. */
-        pid =
-            s == 0
-                ? 0
-                : (uint32_t)(atomic_load_explicit(&h->stripe_owner[s], memory_order_relaxed) >> 32);
-        for (uint32_t i = 0; i < n && pid != 0; i++)
+        for (uint32_t i = 0; i < n; i++)
             seen = seen || pids[i] == pid;
         if (!seen)
             pids[n++] = pid;

@@ -722,6 +722,61 @@ static void test_quorum_on_the_rate_policy(void **state)
     assert_int_equal(cbshm_destroy(seg), 0);
 }
 
+/* Threads of one process that fail and exit are one worker: the stripes
+   they gave back are not so many other workers. */
+struct failer {
+    struct cbshm_breaker *b;
+    sem_t *failed, *go;
+};
+
+static void *fail_then_exit(void *arg)
+{
+    struct failer *f = arg;
+
+    cbshm_execute(f->b, fail_fn, NULL);
+    sem_post(f->failed);
+    while (sem_wait(f->go) != 0)
+        ;
+    return NULL; /* exits: its stripe is given back, its stamp stays */
+}
+
+static void test_the_threads_of_one_process_are_one_failing_worker(void **state)
+{
+    enum { THREADS = 5 };
+    struct failer f[THREADS];
+    pthread_t th[THREADS];
+    struct cbshm_breaker *b;
+    struct cbshm *shm;
+    sem_t failed, go;
+    char seg[64];
+
+    (void)state;
+    t_apply(t_segment_name(seg), "breakers:\n  - name: api\n    failure_threshold: 3\n"
+                                 "    min_failing_workers: 2\n");
+    b = attach(seg, "api", &shm);
+    sem_init(&failed, 0, 0);
+    sem_init(&go, 0, 0);
+    for (int i = 0; i < THREADS; i++) { /* each on a stripe of its own */
+        f[i] = (struct failer){b, &failed, &go};
+        assert_int_equal(pthread_create(&th[i], NULL, fail_then_exit, &f[i]), 0);
+        while (sem_wait(&failed) != 0)
+            ;
+    }
+    for (int i = 0; i < THREADS; i++)
+        sem_post(&go);
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(th[i], NULL);
+    assert_int_equal(cbshm_execute(b, fail_fn, NULL), 0); /* the run goes on: 6 */
+    struct cbshm_snapshot s = snap(seg, "api");
+    assert_int_equal(s.failing_workers, 1);
+    assert_int_equal(s.state, CBSHM_STATE_CLOSED); /* 6 in a row, but from one worker */
+    sem_destroy(&failed);
+    sem_destroy(&go);
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
 static void test_a_killed_worker_is_counted_once_and_its_stripe_taken_back(void **state)
 {
     char seg[64];
@@ -933,6 +988,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_quorum_needs_failures_from_distinct_processes),
     cmocka_unit_test(test_quorum_on_the_rate_policy),
     cmocka_unit_test(test_a_killed_worker_is_counted_once_and_its_stripe_taken_back),
+    cmocka_unit_test(test_the_threads_of_one_process_are_one_failing_worker),
     cmocka_unit_test(test_a_time_bucket_rolls_over_once_whoever_sees_the_boundary),
     cmocka_unit_test(test_stripes_of_dead_workers_are_taken_back),
     cmocka_unit_test(test_workers_trip_after_threshold_failures_counted_across_processes),
