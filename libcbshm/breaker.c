@@ -349,7 +349,7 @@ static struct cbshm_slot *resolve_again(struct cbshm_breaker *b, struct cbshm_vi
         *rc = err == CBSHM_ENOSEG ? CBSHM_ERETIRED : err;
         return NULL;
     }
-    if ((err = cbshm__lock(shm)) != 0) {
+    if ((err = cbshm__lock_hot(shm)) != 0) {
         *rc = err;
         return NULL;
     }
@@ -434,7 +434,7 @@ static int admit_probe(struct cbshm_breaker *b, struct cbshm_view *v, struct cbs
     uint64_t cur;
     int rc;
 
-    if ((rc = cbshm__lock(shm)) != 0)
+    if ((rc = cbshm__lock_hot(shm)) != 0)
         return problem(b, t, rc);
     cur = atomic_load_explicit(&sl->ctl, memory_order_acquire);
     if (CBSHM_CTL_MODE(cur) != CBSHM_MODE_NORMAL) {
@@ -503,7 +503,7 @@ static void trip(struct cbshm_breaker *b, struct cbshm_view *v, struct cbshm_slo
     uint64_t now = cbshm__now();
     int rc;
 
-    if ((rc = cbshm__lock(shm)) != 0) {
+    if ((rc = cbshm__lock_hot(shm)) != 0) {
         atomic_store_explicit(&b->error, rc, memory_order_relaxed);
         return;
     }
@@ -537,7 +537,7 @@ static void probe_done(struct cbshm_breaker *b, struct cbshm_view *v, struct cbs
     uint64_t now = cbshm__now();
     int rc;
 
-    if ((rc = cbshm__lock(shm)) != 0) {
+    if ((rc = cbshm__lock_hot(shm)) != 0) {
         /* The lease stays held: at its deadline the phase fails. */
         atomic_store_explicit(&b->error, rc, memory_order_relaxed);
         return;
@@ -595,7 +595,7 @@ static __attribute__((noinline, cold)) int mode_ended(struct cbshm_breaker *b, s
 {
     int rc;
 
-    if ((rc = cbshm__lock(v->shm)) != 0)
+    if ((rc = cbshm__lock_hot(v->shm)) != 0)
         return problem(b, t, rc);
     cbshm__mode_expire(v->shm, (uint32_t)(sl - v->shm->slots), now);
     cbshm__unlock(v->shm);

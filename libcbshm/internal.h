@@ -15,10 +15,11 @@
 
 /* An attached segment: this process's view of the mapping. */
 struct cbshm {
-    uint64_t id;                 /* unique per cbshm_open in this process, never 0 */
-    struct cbshm *successor;     /* the mapping that replaced this retired one */
-    uint64_t dev, ino;           /* the object the name meant at attach */
-    _Atomic uint64_t checked_ns; /* last time cbshm__watch looked */
+    uint64_t id;                      /* unique per cbshm_open in this process, never 0 */
+    struct cbshm *successor;          /* the mapping that replaced this retired one */
+    uint64_t dev, ino;                /* the object the name meant at attach */
+    _Atomic uint64_t checked_ns;      /* last time cbshm__watch looked */
+    _Atomic uint64_t lock_backoff_ns; /* the hot path only tries the lock until then */
     char name[CBSHM_SEGMENT_NAME_MAX + 1];
     unsigned flags;
     void *base;
@@ -94,6 +95,8 @@ int cbshm__check_segment_name(const char *name);
 /* lock.c: the only code that knows about EOWNERDEAD. */
 int cbshm__lock_init(pthread_mutex_t *m);
 int cbshm__lock(struct cbshm *shm);
+/* The hot path's: after a timeout it only tries, for a while (lock.c). */
+int cbshm__lock_hot(struct cbshm *shm);
 void cbshm__unlock(struct cbshm *shm);
 
 /* table.c: slots and the name index. Called with the table lock held. */

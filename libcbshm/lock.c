@@ -9,14 +9,18 @@
  * Nobody waits for the lock forever: a holder that is stopped (SIGSTOP,
  * a debugger) or a lock word scribbled to look held would otherwise stall
  * every worker that needs a transition. After LOCK_WAIT_NS the caller
- * gets CBSHM_ELOCK and, on the hot path, fails open.
+ * gets CBSHM_ELOCK and, on the hot path, fails open. The hot path then
+ * waits no more for LOCK_BACKOFF_NS: it only tries the lock, so a wedged
+ * lock costs a worker one second once, not a second a call, and a lock
+ * whose holder died is taken (and repaired) at once.
  */
 #define _GNU_SOURCE /* pthread_mutex_clocklock */
 #include <errno.h>
 #include <pthread.h>
 #include <time.h>
 
-#define LOCK_WAIT_NS 1000000000L
+#define LOCK_WAIT_NS    1000000000L
+#define LOCK_BACKOFF_NS 5000000000ull
 
 #include "internal.h"
 
@@ -32,6 +36,40 @@ int cbshm__lock_init(pthread_mutex_t *m)
         rc = pthread_mutex_init(m, &a);
     pthread_mutexattr_destroy(&a);
     return -rc;
+}
+
+/* What pthread said, as the caller hears it: repaired and taken, or not. */
+static int taken(struct cbshm *shm, int rc)
+{
+    struct cbshm_header *h = shm->hdr;
+
+    if (rc == 0)
+        return 0;
+    if (rc == EOWNERDEAD) {
+        cbshm__table_repair(shm);
+        if (pthread_mutex_consistent(&h->lock) != 0) {
+            pthread_mutex_unlock(&h->lock);
+            return CBSHM_ELOCK;
+        }
+        atomic_fetch_add_explicit(&h->lock_repairs, 1, memory_order_relaxed);
+        return 0;
+    }
+    /* ETIMEDOUT, EBUSY, ENOTRECOVERABLE, and whatever a scribbled mutex
+       makes the C library say (EINVAL, EAGAIN, EDEADLK): the lock could
+       not be taken, which is one code to the caller, never a raw errno. */
+    return CBSHM_ELOCK;
+}
+
+int cbshm__lock_hot(struct cbshm *shm)
+{
+    uint64_t now = cbshm__now();
+    int rc;
+
+    if (now < atomic_load_explicit(&shm->lock_backoff_ns, memory_order_relaxed))
+        return taken(shm, pthread_mutex_trylock(&shm->hdr->lock));
+    if ((rc = cbshm__lock(shm)) == CBSHM_ELOCK)
+        atomic_store_explicit(&shm->lock_backoff_ns, now + LOCK_BACKOFF_NS, memory_order_relaxed);
+    return rc;
 }
 
 int cbshm__lock(struct cbshm *shm)
@@ -51,21 +89,7 @@ int cbshm__lock(struct cbshm *shm)
     rc = pthread_mutex_clocklock(&h->lock, CLOCK_MONOTONIC, &deadline);
 #endif
 
-    if (rc == 0)
-        return 0;
-    if (rc == EOWNERDEAD) {
-        cbshm__table_repair(shm);
-        if (pthread_mutex_consistent(&h->lock) != 0) {
-            pthread_mutex_unlock(&h->lock);
-            return CBSHM_ELOCK;
-        }
-        atomic_fetch_add_explicit(&h->lock_repairs, 1, memory_order_relaxed);
-        return 0;
-    }
-    /* ETIMEDOUT, ENOTRECOVERABLE, and whatever a scribbled mutex makes
-       the C library say (EINVAL, EAGAIN, EDEADLK): the lock could not be
-       taken, which is one code to the caller, never a raw errno. */
-    return CBSHM_ELOCK;
+    return taken(shm, rc);
 }
 
 void cbshm__unlock(struct cbshm *shm)

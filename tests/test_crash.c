@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -462,7 +463,60 @@ static void test_a_stopped_lock_holder_makes_others_fail_open_not_hang(void **st
     assert_int_equal(cbshm_destroy(seg), 0);
 }
 
+/* A stopped lock holder costs a worker the lock's bound once, not on
+   every call that needs the lock: after a timeout the hot path only tries
+   it, and takes it at once when the holder is gone. */
+static void test_a_wedged_lock_costs_one_wait_not_one_a_call(void **state)
+{
+    struct timespec t0, t1;
+    struct cbshm_breaker *b;
+    struct cbshm_snapshot s;
+    struct cbshm *shm;
+    char seg[64];
+    int pid, status;
+    double seconds;
+
+    (void)state;
+#ifdef __SANITIZE_THREAD__
+    skip(); /* the tsan build's lock waits unbounded (lock.c) */
+#endif
+    t_apply(t_segment_name(seg), "capacity: 4\nbreakers:\n  - name: a\n"
+                                 "    failure_threshold: 1\n    open_timeout: 1h\n");
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    b = get(shm, "a");
+    if ((pid = fork()) == 0) {
+        setenv("CBSHM_CRASH_AT", "mode.locked", 1);
+        setenv("CBSHM_CRASH_SIGNAL", "STOP", 1);
+        act_mode(seg);
+        _exit(0);
+    }
+    assert_int_equal(waitpid(pid, &status, WUNTRACED), pid);
+    if (!WIFSTOPPED(status)) {
+        kill(pid, SIGKILL);
+        fail_msg("the child did not stop inside the lock");
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 10; i++) /* each failure would trip: each needs the lock */
+        cbshm_execute(b, fail_fn, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    int err = cbshm_breaker_error(b);
+    kill(pid, SIGKILL); /* the holder dies: the next try takes and repairs it */
+    assert_int_equal(t_wait(pid), 128 + SIGKILL);
+    seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    if (seconds > 3)
+        fail_msg("10 calls that need a wedged lock took %.1f s", seconds);
+    assert_int_equal(err, CBSHM_ELOCK);
+    cbshm_execute(b, fail_fn, NULL); /* within the back-off: tried, taken */
+    assert_int_equal(cbshm_snapshot(shm, "a", &s), 0);
+    assert_int_equal(s.state, CBSHM_STATE_OPEN);
+    assert_int_equal(s.failures, 11);
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_a_wedged_lock_costs_one_wait_not_one_a_call),
     cmocka_unit_test(test_a_stopped_lock_holder_makes_others_fail_open_not_hang),
     cmocka_unit_test(test_crash_after_creating_the_name_is_recovered_by_the_next_apply),
     cmocka_unit_test(test_crash_before_initialising_the_segment_is_recovered),

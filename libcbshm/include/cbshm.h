@@ -513,7 +513,9 @@ CBSHM_API int cbshm_allow(struct cbshm_breaker *b, struct cbshm_ticket *t);
  * decides a transition (a trip, a probe's result)
  * takes the table lock (at most 1 s); when it cannot be taken the outcome
  * is still counted, the transition is skipped and cbshm_breaker_error()
- * says CBSHM_ELOCK: record itself does not report it.
+ * says CBSHM_ELOCK: record itself does not report it. After such a
+ * timeout the calls of this process only try the lock, without waiting,
+ * for 5 s: a wedged lock costs one wait, not one a call.
  * Returns 0, or CBSHM_EINVAL for a NULL ticket, a ticket already recorded
  * (or rejected), or an outcome out of range.
  */
