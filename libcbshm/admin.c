@@ -161,7 +161,7 @@ void cbshm__mode_change(struct cbshm *shm, uint32_t idx, enum cbshm_mode mode, u
         cbshm__phase_restart(sl);
     /* A new epoch: calls admitted under the old mode are counted but
        decide nothing. */
-    atomic_store_explicit(&sl->ctl, next, memory_order_release);
+    cbshm__ctl_publish(sl, ctl, next);
     if (CBSHM_CTL_MODE(ctl) != (unsigned)mode)
         cbshm__event(shm, idx, CBSHM_EVENT_MODE, CBSHM_CTL_MODE(ctl), mode, cause, event_ns);
     shm->hdr->op = CBSHM_OP_NONE;
@@ -240,10 +240,9 @@ int cbshm_reset(struct cbshm *shm, const char *name)
         atomic_store_explicit(&sl->last_transition_ns, now, memory_order_relaxed);
         ctl = atomic_load_explicit(&sl->ctl, memory_order_relaxed);
         cbshm__run_clear(sl, CBSHM_CTL_MAKE(0, CBSHM_CTL_EPOCH(ctl) + 1, 0, 0));
-        atomic_store_explicit(&sl->ctl,
-                              CBSHM_CTL_MAKE(CBSHM_CTL_GEN(ctl), CBSHM_CTL_EPOCH(ctl) + 1,
-                                             CBSHM_CTL_MODE(ctl), CBSHM_STATE_CLOSED),
-                              memory_order_release);
+        cbshm__ctl_publish(sl, ctl,
+                           CBSHM_CTL_MAKE(CBSHM_CTL_GEN(ctl), CBSHM_CTL_EPOCH(ctl) + 1,
+                                          CBSHM_CTL_MODE(ctl), CBSHM_STATE_CLOSED));
         cbshm__event(shm, idx, CBSHM_EVENT_RESET, CBSHM_CTL_STATE(ctl), CBSHM_STATE_CLOSED,
                      CBSHM_CAUSE_OPERATOR, now);
         shm->hdr->op = CBSHM_OP_NONE;

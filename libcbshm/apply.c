@@ -125,8 +125,9 @@ int cbshm_apply(const struct cbshm_config *cfg, const char *segment, unsigned fl
 
     if (dry_run) {
         rc = cbshm__segment_attach(name, 0, true, &shm);
-        if (rc == CBSHM_ENOSEG) {
-            report_creation(&r, name, cfg);
+        if (rc == CBSHM_ENOSEG ||
+            (rc == 0 && atomic_load_explicit(&shm->hdr->retired, memory_order_acquire))) {
+            report_creation(&r, name, cfg); /* a retired one would be replaced */
             rc = 0;
             goto out;
         }
@@ -142,6 +143,18 @@ int cbshm_apply(const struct cbshm_config *cfg, const char *segment, unsigned fl
             /* Another creator won the race, or the segment was there: wait
                for it to be published, then reconcile. */
             rc = cbshm__segment_attach(name, 0, true, &shm);
+            /* Retired but still linked: a destroy died between its two
+               steps. Its workers have moved off (or will); finish the
+               destroy and create afresh. */
+            if (rc == 0 && atomic_load_explicit(&shm->hdr->retired, memory_order_acquire) &&
+                attempt == 0) {
+                rc = cbshm__unlink_if_same(shm);
+                cbshm_close(shm);
+                shm = NULL;
+                if (rc != 0)
+                    goto out;
+                continue;
+            }
             /* Still unpublished after the wait: its creator died half way.
                Nobody can be attached to it; remove it and create afresh. */
             if (rc != CBSHM_EUNINIT || attempt > 0 || cbshm__segment_unlink_unpublished(name) != 0)

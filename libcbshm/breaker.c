@@ -208,7 +208,7 @@ static uint64_t set_state_min(struct cbshm *shm, uint32_t idx, uint64_t ctl, uns
     }
     cbshm__run_clear(sl, next);
     atomic_store_explicit(&sl->last_transition_ns, now, memory_order_relaxed);
-    atomic_store_explicit(&sl->ctl, next, memory_order_release);
+    next = cbshm__ctl_publish(sl, ctl, next);
     cbshm__event(shm, idx, CBSHM_EVENT_STATE, CBSHM_CTL_STATE(ctl), state, cause, now);
     shm->hdr->op = CBSHM_OP_NONE;
     return next;

@@ -85,6 +85,9 @@ int cbshm_check(struct cbshm *shm, void (*report)(void *ctx, const char *message
     }
     if ((rc = cbshm__lock(shm)) != 0)
         return rc;
+    if (atomic_load_explicit(&shm->hdr->retired, memory_order_acquire))
+        problem(&c, "header: the segment was destroyed but its name is still linked (a destroy "
+                    "died half way): apply replaces it");
     if (shm->hdr->op != CBSHM_OP_NONE)
         problem(&c, "header: a structural change (op %u) was left unfinished", shm->hdr->op);
     for (uint32_t i = 0; i < shm->capacity; i++) {

@@ -80,6 +80,8 @@ int cbshm__segment_attach(const char *name, unsigned flags, bool wait_publish, s
 int cbshm__segment_unlink_unpublished(const char *name);
 struct cbshm *cbshm__successor(struct cbshm *shm, int *rc);
 void cbshm__retire(struct cbshm *shm);
+/* retire.c: unlinks shm's name if it still means shm's object. */
+int cbshm__unlink_if_same(const struct cbshm *shm);
 void cbshm__watch(struct cbshm *shm);
 #define CBSHM_WATCH_CALLS 4096 /* a thread's calls between looks at the name */
 int cbshm__validate_header(const struct cbshm_header *h, uint64_t file_bytes);
@@ -214,6 +216,25 @@ extern pthread_mutex_t cbshm__registry_lock; /* the stripe registry's */
 extern pthread_mutex_t cbshm__chain_lock;
 /* fork.c: both process-local locks across fork(); once, from stripe.c. */
 void cbshm__fork_init(void);
+
+/*
+ * Publishes control word `next`, made under the table lock from `old`,
+ * keeping any generation bump that cbshm__retire made since - it needs no
+ * lock, so a transition must never store over it. Returns what was
+ * stored. Called with the table lock held.
+ */
+static inline uint64_t cbshm__ctl_publish(struct cbshm_slot *sl, uint64_t old, uint64_t next)
+{
+    uint64_t cur = old;
+
+    while (!atomic_compare_exchange_weak_explicit(&sl->ctl, &cur, next, memory_order_release,
+                                                  memory_order_relaxed)) {
+        next = CBSHM_CTL_MAKE(CBSHM_CTL_GEN(next) + (CBSHM_CTL_GEN(cur) - CBSHM_CTL_GEN(old)),
+                              CBSHM_CTL_EPOCH(next), CBSHM_CTL_MODE(next), CBSHM_CTL_STATE(next));
+        old = cur;
+    }
+    return next;
+}
 
 /* The failure run of the state period whose control word is ctl: 0 when
    the run word belongs to another period. */

@@ -52,21 +52,23 @@ struct cbshm *cbshm__successor(struct cbshm *shm, int *rc)
 /*
  * Retires an attached segment: the flag says so, and a new generation in
  * every slot sends each handle's next call to the slow path, which sees
- * the flag - the hot path itself never has to look.
+ * the flag - the hot path itself never has to look. No lock: a stopped
+ * lock holder must not keep workers on a destroyed segment; the bump is a
+ * compare-and-swap, and transitions under the lock keep it
+ * (cbshm__ctl_publish).
  */
 void cbshm__retire(struct cbshm *shm)
 {
     atomic_store_explicit(&shm->hdr->retired, 1, memory_order_release);
-    if (cbshm__lock(shm) == 0) {
-        for (uint32_t i = 0; i < shm->capacity; i++) {
-            _Atomic uint64_t *ctl = &shm->slots[i].ctl;
-            uint64_t c = atomic_load_explicit(ctl, memory_order_relaxed);
-            atomic_store_explicit(ctl,
-                                  CBSHM_CTL_MAKE(CBSHM_CTL_GEN(c) + 1, CBSHM_CTL_EPOCH(c),
-                                                 CBSHM_CTL_MODE(c), CBSHM_CTL_STATE(c)),
-                                  memory_order_release);
-        }
-        cbshm__unlock(shm);
+    for (uint32_t i = 0; i < shm->capacity; i++) {
+        _Atomic uint64_t *ctl = &shm->slots[i].ctl;
+        uint64_t c = atomic_load_explicit(ctl, memory_order_relaxed);
+        while (!atomic_compare_exchange_weak_explicit(
+            ctl, &c,
+            CBSHM_CTL_MAKE(CBSHM_CTL_GEN(c) + 1, CBSHM_CTL_EPOCH(c), CBSHM_CTL_MODE(c),
+                           CBSHM_CTL_STATE(c)),
+            memory_order_release, memory_order_relaxed))
+            ;
     }
 }
 
@@ -86,10 +88,16 @@ void cbshm__watch(struct cbshm *shm)
     struct stat st;
     int fd, gone = 0;
 
-    if (now - last < every_ns || atomic_load_explicit(&shm->hdr->retired, memory_order_relaxed) ||
+    if (now - last < every_ns ||
         !atomic_compare_exchange_strong_explicit(&shm->checked_ns, &last, now, memory_order_relaxed,
                                                  memory_order_relaxed))
         return;
+    /* Retired, and still calling through it: a destroy died between the
+       flag and the generations, or a handle came after. Send them on. */
+    if (atomic_load_explicit(&shm->hdr->retired, memory_order_relaxed)) {
+        cbshm__retire(shm);
+        return;
+    }
     /* O_NONBLOCK: a FIFO put at the name must not stall a worker's call. */
     fd = shm_open(shm->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
     if (fd < 0) {
@@ -118,5 +126,21 @@ int cbshm_destroy(const char *name)
     }
     if (shm_unlink(name) != 0)
         return errno == ENOENT ? CBSHM_ENOSEG : -errno;
+    return 0;
+}
+
+int cbshm__unlink_if_same(const struct cbshm *shm)
+{
+    struct stat st;
+    int fd, same;
+
+    if ((fd = shm_open(shm->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0)) < 0)
+        return errno == ENOENT ? 0 : -errno;
+    same = fstat(fd, &st) == 0 && (uint64_t)st.st_dev == shm->dev &&
+           (uint64_t)st.st_ino == shm->ino;
+    close(fd);
+    /* Another creator may have replaced it since: leave theirs alone. */
+    if (same && shm_unlink(shm->name) != 0 && errno != ENOENT)
+        return -errno;
     return 0;
 }

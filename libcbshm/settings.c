@@ -257,7 +257,7 @@ void cbshm__slot_store_settings(struct cbshm_slot *sl, const struct cbshm_settin
             cbshm__run_carry(sl, ctl, next);
             if (CBSHM_CTL_STATE(ctl) == CBSHM_STATE_HALF_OPEN)
                 cbshm__phase_restart(sl);
-            atomic_store_explicit(&sl->ctl, next, memory_order_release);
+            cbshm__ctl_publish(sl, ctl, next);
         }
     }
     /* Line 0 last, so the hot path never takes a slow path whose settings

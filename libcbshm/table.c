@@ -135,6 +135,7 @@ int cbshm__table_add(struct cbshm *shm, const char *name, const struct cbshm_set
 {
     struct cbshm_header *h = shm->hdr;
     uint32_t i, gen;
+    uint64_t old;
     struct cbshm_slot *sl;
     int rc;
 
@@ -160,9 +161,9 @@ int cbshm__table_add(struct cbshm *shm, const char *name, const struct cbshm_set
     cbshm__slot_store_settings(sl, s, cbshm__now());
     atomic_store_explicit(&sl->last_transition_ns, cbshm__now(), memory_order_relaxed);
     CBSHM_CRASH_POINT("add.filled");
-    gen = CBSHM_CTL_GEN(atomic_load_explicit(&sl->ctl, memory_order_relaxed)) + 1;
-    atomic_store_explicit(&sl->ctl, CBSHM_CTL_MAKE(gen, 0, CBSHM_MODE_NORMAL, CBSHM_STATE_CLOSED),
-                          memory_order_release);
+    old = atomic_load_explicit(&sl->ctl, memory_order_relaxed);
+    gen = CBSHM_CTL_GEN(old) + 1;
+    cbshm__ctl_publish(sl, old, CBSHM_CTL_MAKE(gen, 0, CBSHM_MODE_NORMAL, CBSHM_STATE_CLOSED));
     atomic_store_explicit(&sl->in_use, 1, memory_order_release);
     CBSHM_CRASH_POINT("add.published");
     if (index_insert(shm, name, i)) {
@@ -179,14 +180,14 @@ void cbshm__table_remove(struct cbshm *shm, uint32_t slot)
 {
     struct cbshm_header *h = shm->hdr;
     struct cbshm_slot *sl = &shm->slots[slot];
-    uint32_t gen = CBSHM_CTL_GEN(atomic_load_explicit(&sl->ctl, memory_order_relaxed)) + 1;
+    uint64_t old = atomic_load_explicit(&sl->ctl, memory_order_relaxed);
+    uint32_t gen = CBSHM_CTL_GEN(old) + 1;
 
     h->op_slot = slot;
     h->op = CBSHM_OP_DELETE_SLOT;
     /* The new generation tells every handle the breaker is gone before
        the slot is cleared and can be reused. */
-    atomic_store_explicit(&sl->ctl, CBSHM_CTL_MAKE(gen, 0, CBSHM_MODE_NORMAL, CBSHM_STATE_CLOSED),
-                          memory_order_release);
+    cbshm__ctl_publish(sl, old, CBSHM_CTL_MAKE(gen, 0, CBSHM_MODE_NORMAL, CBSHM_STATE_CLOSED));
     atomic_store_explicit(&sl->in_use, 0, memory_order_release);
     CBSHM_CRASH_POINT("remove.unpublished");
     slot_clear(sl);

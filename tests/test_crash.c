@@ -9,11 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
+#include "internal.h"
 
 static const char *BASE = "capacity: 8\nbreakers:\n"
                           "  - name: a\n    failure_threshold: 2\n    open_timeout: 1s\n"
@@ -515,7 +517,90 @@ static void test_a_wedged_lock_costs_one_wait_not_one_a_call(void **state)
     assert_int_equal(cbshm_destroy(seg), 0);
 }
 
+/* cbctl destroy while the lock's holder is stopped: the workers must
+   still leave the destroyed segment (retiring used to need the lock) and
+   move to the one applied in its place. */
+static void test_a_destroy_behind_a_stopped_lock_holder_still_moves_the_workers(void **state)
+{
+    struct cbshm_breaker *b;
+    struct cbshm_snapshot s;
+    struct cbshm *shm, *fresh;
+    char seg[64];
+    int pid, status, ran = 0, err;
+
+    (void)state;
+#ifdef __SANITIZE_THREAD__
+    skip(); /* the tsan build's lock waits unbounded (lock.c) */
+#endif
+    t_apply(t_segment_name(seg), BASE);
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    b = get(shm, "b");
+    assert_int_equal(cbshm_execute(b, ok_fn, NULL), 0);
+    if ((pid = fork()) == 0) {
+        setenv("CBSHM_CRASH_AT", "mode.locked", 1);
+        setenv("CBSHM_CRASH_SIGNAL", "STOP", 1);
+        act_mode(seg);
+        _exit(0);
+    }
+    assert_int_equal(waitpid(pid, &status, WUNTRACED), pid);
+    assert_int_equal(cbshm_destroy(seg), 0);
+    assert_int_equal(cbshm_execute(b, ok_fn, &ran), 0); /* runs, unguarded */
+    err = cbshm_breaker_error(b);
+    kill(pid, SIGKILL);
+    assert_int_equal(t_wait(pid), 128 + SIGKILL);
+    assert_int_equal(err, CBSHM_ERETIRED);
+    t_apply(seg, BASE);
+    usleep(300 * 1000); /* past the handle's look-again interval */
+    assert_int_equal(cbshm_execute(b, ok_fn, NULL), 0);
+    assert_int_equal(cbshm_open(seg, 0, &fresh), 0);
+    assert_int_equal(cbshm_snapshot(fresh, "b", &s), 0);
+    assert_int_equal(s.successes, 1);
+    cbshm_close(fresh);
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
+/* A destroy that died after it marked the segment retired, before it
+   unlinked the name: check says so, and apply finishes it - a new segment,
+   not "no changes" on a dead one. */
+static void count_change(void *ctx, const struct cbshm_change *c)
+{
+    if (c->kind == CBSHM_CHANGE_CREATED_SEGMENT)
+        ++*(int *)ctx;
+}
+
+static void test_a_destroy_that_died_before_unlinking_is_finished_by_apply(void **state)
+{
+    struct cbshm_config *cfg = NULL;
+    struct cbshm_header *h;
+    struct cbshm *shm;
+    struct cbshm_diag d;
+    char seg[64];
+    size_t bytes;
+    int created = 0;
+
+    (void)state;
+    t_apply(t_segment_name(seg), BASE);
+    h = t_raw_map(seg, &bytes);
+    atomic_store(&h->retired, 1); /* the first half of a destroy */
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_true(cbshm_check(shm, NULL, NULL) >= 1);
+    cbshm_close(shm);
+    munmap(h, bytes);
+    assert_int_equal(cbshm_config_load_string(BASE, strlen(BASE), "t", &cfg, &d), 0);
+    assert_int_equal(cbshm_apply(cfg, seg, 0, count_change, &created, NULL), 0);
+    assert_int_equal(created, 1);
+    cbshm_config_free(cfg);
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_check(shm, check_report, NULL), 0);
+    cbshm_close(shm);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_a_destroy_behind_a_stopped_lock_holder_still_moves_the_workers),
+    cmocka_unit_test(test_a_destroy_that_died_before_unlinking_is_finished_by_apply),
     cmocka_unit_test(test_a_wedged_lock_costs_one_wait_not_one_a_call),
     cmocka_unit_test(test_a_stopped_lock_holder_makes_others_fail_open_not_hang),
     cmocka_unit_test(test_crash_after_creating_the_name_is_recovered_by_the_next_apply),
