@@ -136,8 +136,8 @@ int cbshm__unlink_if_same(const struct cbshm *shm)
 
     if ((fd = shm_open(shm->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0)) < 0)
         return errno == ENOENT ? 0 : -errno;
-    same = fstat(fd, &st) == 0 && (uint64_t)st.st_dev == shm->dev &&
-           (uint64_t)st.st_ino == shm->ino;
+    same =
+        fstat(fd, &st) == 0 && (uint64_t)st.st_dev == shm->dev && (uint64_t)st.st_ino == shm->ino;
     close(fd);
     /* Another creator may have replaced it since: leave theirs alone. */
     if (same && shm_unlink(shm->name) != 0 && errno != ENOENT)
