@@ -81,6 +81,33 @@ static void act_mode(const char *seg)
     cbshm_set_mode(shm, "a", CBSHM_MODE_FORCED_OPEN);
 }
 
+static void act_first_call(const char *seg)
+{
+    struct cbshm *shm;
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    cbshm_execute(get(shm, "w"), ok_fn, NULL); /* the first call rolls */
+}
+
+/* Forks a child that does act(seg) and stops itself (SIGSTOP) at crash
+   point `at`; returns its pid once it is stopped there. */
+static int stop_at(const char *at, void (*act)(const char *), const char *seg)
+{
+    int pid, status;
+
+    if ((pid = fork()) == 0) {
+        setenv("CBSHM_CRASH_AT", at, 1);
+        setenv("CBSHM_CRASH_SIGNAL", "STOP", 1);
+        act(seg);
+        _exit(0);
+    }
+    assert_int_equal(waitpid(pid, &status, WUNTRACED), pid);
+    if (!WIFSTOPPED(status)) {
+        kill(pid, SIGKILL);
+        fail_msg("the child did not stop at %s", at);
+    }
+    return pid;
+}
+
 static void act_reset_named(const char *seg, const char *name)
 {
     struct cbshm *shm;
@@ -276,21 +303,12 @@ static void test_a_roller_stopped_across_a_window_change_leaves_the_new_window_w
                               "    failure_rate: 50\n    minimum_calls: 10\n"
                               "    window_type: time\n    window_duration: 10s\n";
     char seg[64];
-    int pid, st;
+    int pid;
 
     (void)state;
     t_clock_install(1000000000000ull);
     t_apply(t_segment_name(seg), TIME);
-    if ((pid = fork()) == 0) {
-        struct cbshm *shm;
-        setenv("CBSHM_CRASH_AT", "window.time_rolled", 1);
-        setenv("CBSHM_CRASH_SIGNAL", "STOP", 1);
-        assert_int_equal(cbshm_open(seg, 0, &shm), 0);
-        cbshm_execute(get(shm, "w"), ok_fn, NULL); /* the first call rolls */
-        _exit(0);
-    }
-    assert_int_equal(waitpid(pid, &st, WUNTRACED), pid);
-    assert_true(WIFSTOPPED(st));
+    pid = stop_at("window.time_rolled", act_first_call, seg);
     t_apply(seg, RATE); /* a count window now: a reset, a new epoch */
     kill(pid, SIGCONT);
     assert_int_equal(t_wait(pid), 0);
@@ -425,7 +443,7 @@ static void test_a_stopped_lock_holder_makes_others_fail_open_not_hang(void **st
     struct cbshm *shm;
     struct cbshm_breaker *b;
     struct cbshm_snapshot s;
-    int pid, status, ran = 0;
+    int pid, ran = 0;
 
     (void)state;
 #ifdef __SANITIZE_THREAD__
@@ -434,17 +452,7 @@ static void test_a_stopped_lock_holder_makes_others_fail_open_not_hang(void **st
     t_apply(t_segment_name(seg), BASE);
     assert_int_equal(cbshm_open(seg, 0, &shm), 0);
     b = get(shm, "a");
-    if ((pid = fork()) == 0) {
-        setenv("CBSHM_CRASH_AT", "mode.locked", 1);
-        setenv("CBSHM_CRASH_SIGNAL", "STOP", 1);
-        act_mode(seg);
-        _exit(0);
-    }
-    assert_int_equal(waitpid(pid, &status, WUNTRACED), pid);
-    if (!WIFSTOPPED(status)) {
-        kill(pid, SIGKILL);
-        fail_msg("the child did not stop inside the lock");
-    }
+    pid = stop_at("mode.locked", act_mode, seg);
     /* The hot path of a closed breaker needs no lock at all. */
     assert_int_equal(cbshm_execute(b, ok_fn, NULL), 0);
     assert_int_equal(cbshm_breaker_error(b), 0);
@@ -475,7 +483,7 @@ static void test_a_wedged_lock_costs_one_wait_not_one_a_call(void **state)
     struct cbshm_snapshot s;
     struct cbshm *shm;
     char seg[64];
-    int pid, status;
+    int pid;
     double seconds;
 
     (void)state;
@@ -486,17 +494,7 @@ static void test_a_wedged_lock_costs_one_wait_not_one_a_call(void **state)
                                  "    failure_threshold: 1\n    open_timeout: 1h\n");
     assert_int_equal(cbshm_open(seg, 0, &shm), 0);
     b = get(shm, "a");
-    if ((pid = fork()) == 0) {
-        setenv("CBSHM_CRASH_AT", "mode.locked", 1);
-        setenv("CBSHM_CRASH_SIGNAL", "STOP", 1);
-        act_mode(seg);
-        _exit(0);
-    }
-    assert_int_equal(waitpid(pid, &status, WUNTRACED), pid);
-    if (!WIFSTOPPED(status)) {
-        kill(pid, SIGKILL);
-        fail_msg("the child did not stop inside the lock");
-    }
+    pid = stop_at("mode.locked", act_mode, seg);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int i = 0; i < 10; i++) /* each failure would trip: each needs the lock */
         cbshm_execute(b, fail_fn, NULL);
@@ -526,7 +524,7 @@ static void test_a_destroy_behind_a_stopped_lock_holder_still_moves_the_workers(
     struct cbshm_snapshot s;
     struct cbshm *shm, *fresh;
     char seg[64];
-    int pid, status, ran = 0, err;
+    int pid, ran = 0, err;
 
     (void)state;
 #ifdef __SANITIZE_THREAD__
@@ -536,13 +534,7 @@ static void test_a_destroy_behind_a_stopped_lock_holder_still_moves_the_workers(
     assert_int_equal(cbshm_open(seg, 0, &shm), 0);
     b = get(shm, "b");
     assert_int_equal(cbshm_execute(b, ok_fn, NULL), 0);
-    if ((pid = fork()) == 0) {
-        setenv("CBSHM_CRASH_AT", "mode.locked", 1);
-        setenv("CBSHM_CRASH_SIGNAL", "STOP", 1);
-        act_mode(seg);
-        _exit(0);
-    }
-    assert_int_equal(waitpid(pid, &status, WUNTRACED), pid);
+    pid = stop_at("mode.locked", act_mode, seg);
     assert_int_equal(cbshm_destroy(seg), 0);
     assert_int_equal(cbshm_execute(b, ok_fn, &ran), 0); /* runs, unguarded */
     err = cbshm_breaker_error(b);
