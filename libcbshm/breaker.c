@@ -58,10 +58,20 @@ static void stamp_failure(struct cbshm_view *v, struct cbshm_slot *sl, uint64_t 
     atomic_store_explicit(at, CBSHM_STAMP(now, (uint32_t)getpid()), memory_order_relaxed);
 }
 
-bool cbshm__pid_alive(uint32_t pid)
+/*
+ * Is the process whose pid the segment holds alive? Only a process in the
+ * segment's PID namespace can tell: one that entered another after the
+ * segment was opened (unshare, then fork) sees no pid outside it, and
+ * would take back live stripes and leases. Where the namespaces cannot be
+ * compared (no /proc) every owner counts as alive: a lease then ends at
+ * its deadline, a stripe stays its owner's.
+ */
+bool cbshm__pid_alive(const struct cbshm_header *h, uint32_t pid)
 {
     if (pid == 0 || pid > (uint32_t)INT32_MAX)
         return false;
+    if (!cbshm__in_segment_pidns(h))
+        return true;
     return kill((pid_t)pid, 0) == 0 || errno == EPERM;
 }
 
@@ -229,13 +239,13 @@ static uint32_t max_probes(const struct cbshm_slot *sl)
 
 /* A probe whose owner lives has run past its deadline: the phase failed.
    Called with the table lock held. */
-static bool lease_expired(const struct cbshm_slot *sl, uint64_t now)
+static bool lease_expired(const struct cbshm_header *h, const struct cbshm_slot *sl, uint64_t now)
 {
     for (uint32_t i = 0; i < max_probes(sl); i++) {
         uint64_t w = atomic_load_explicit(&sl->leases[i].word, memory_order_relaxed);
         if (w != 0 && !CBSHM_LEASE_DONE(w) &&
             now >= atomic_load_explicit(&sl->leases[i].deadline_ns, memory_order_relaxed) &&
-            cbshm__pid_alive((uint32_t)(w >> 32)))
+            cbshm__pid_alive(h, (uint32_t)(w >> 32)))
             return true;
     }
     return false;
@@ -266,7 +276,7 @@ static uint64_t decide_by_rate(struct cbshm *shm, uint32_t idx, uint64_t ctl, ui
             failed++;
         } else if (w != CBSHM_LEASE_SPENT) {
             if (w == 0 || now < atomic_load_explicit(&l->deadline_ns, memory_order_relaxed) ||
-                !cbshm__pid_alive((uint32_t)(w >> 32)))
+                !cbshm__pid_alive(shm->hdr, (uint32_t)(w >> 32)))
                 return ctl; /* a probe still to come, or running */
             atomic_store_explicit(&l->word, CBSHM_LEASE_FAILED, memory_order_relaxed);
             failed++;
@@ -283,7 +293,8 @@ static uint64_t decide_by_rate(struct cbshm *shm, uint32_t idx, uint64_t ctl, ui
  * decides nothing now; its lease goes to this probe). A spent lease stays
  * spent until the phase ends. Called with the table lock held.
  */
-static int lease_take(struct cbshm_slot *sl, uint64_t now, struct cbshm_ticket *t)
+static int lease_take(const struct cbshm_header *h, struct cbshm_slot *sl, uint64_t now,
+                      struct cbshm_ticket *t)
 {
     for (uint32_t i = 0; i < max_probes(sl); i++) {
         struct cbshm_lease *l = &sl->leases[i];
@@ -293,7 +304,7 @@ static int lease_take(struct cbshm_slot *sl, uint64_t now, struct cbshm_ticket *
         if (CBSHM_LEASE_DONE(w))
             continue;
         if (w != 0) {
-            if (cbshm__pid_alive((uint32_t)(w >> 32)))
+            if (cbshm__pid_alive(h, (uint32_t)(w >> 32)))
                 continue;
             atomic_fetch_add_explicit(&sl->probes_reclaimed, 1, memory_order_relaxed);
         }
@@ -453,11 +464,12 @@ static int admit_probe(struct cbshm_breaker *b, struct cbshm_view *v, struct cbs
         /* A probe that outlived probe_timeout is a failed probe: handing
            its lease to another would let more than half_open_max_calls
            calls reach the downstream in one phase. */
-        if (CBSHM_CTL_STATE(cur) == CBSHM_STATE_HALF_OPEN && lease_expired(sl, now))
+        if (CBSHM_CTL_STATE(cur) == CBSHM_STATE_HALF_OPEN && lease_expired(shm->hdr, sl, now))
             cur = rate_decision(sl)
                       ? decide_by_rate(shm, idx, cur, now)
                       : set_state(shm, idx, cur, CBSHM_STATE_OPEN, now, CBSHM_CAUSE_PROBE_TIMEOUT);
-        if (CBSHM_CTL_STATE(cur) == CBSHM_STATE_HALF_OPEN && (rc = lease_take(sl, now, t)) == 0) {
+        if (CBSHM_CTL_STATE(cur) == CBSHM_STATE_HALF_OPEN &&
+            (rc = lease_take(shm->hdr, sl, now, t)) == 0) {
             t->ctl = cur;
             t->slot = sl;
             admit(sl, t, CBSHM_T_PROBE);

@@ -4,7 +4,9 @@
  * the library takes them) are taken before fork, given back after it in
  * the parent, and made anew in the child - whose only thread did not hold
  * them in its own right. Without that, a child forked while another
- * thread held one would block forever on its first counted call.
+ * thread held one would block forever on its first counted call. What
+ * the parent knew of itself (its stripe claims, its PID namespace) the
+ * child learns afresh.
  */
 #include <pthread.h>
 
@@ -27,9 +29,17 @@ static void child(void)
     pthread_mutex_init(&cbshm__registry_lock, NULL);
     pthread_mutex_init(&cbshm__chain_lock, NULL);
     cbshm__stripe_forked(); /* the parent's stripe is not the child's */
+    cbshm__pidns_forked();  /* nor, maybe, its PID namespace */
 }
 
-void cbshm__fork_init(void)
+static void register_once(void)
 {
     pthread_atfork(prepare, parent, child);
+}
+
+/* Before the library keeps any state a child must not inherit. */
+void cbshm__fork_init(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, register_once);
 }

@@ -173,6 +173,28 @@ static uint64_t pidns_inode(void)
     return stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
+/* This process's PID namespace, read once: a process never changes its
+   own (unshare and setns move only its later children), and the fork
+   handler forgets it in a child. UINT64_MAX: not read yet. */
+static _Atomic uint64_t my_pidns = UINT64_MAX;
+
+void cbshm__pidns_forked(void)
+{
+    atomic_store_explicit(&my_pidns, UINT64_MAX, memory_order_relaxed);
+}
+
+bool cbshm__in_segment_pidns(const struct cbshm_header *h)
+{
+    uint64_t mine = atomic_load_explicit(&my_pidns, memory_order_relaxed);
+
+    if (mine == UINT64_MAX) {
+        cbshm__fork_init();
+        mine = pidns_inode();
+        atomic_store_explicit(&my_pidns, mine, memory_order_relaxed);
+    }
+    return mine != 0 && mine == h->pidns_inode;
+}
+
 /*
  * What the header says about who may use the segment: a process in
  * another PID namespace would see other processes' pids in leases and

@@ -265,7 +265,7 @@ void cbshm__claim_stripe(struct cbshm *shm)
             stripe = (uint32_t)s;
     for (int s = 1; s < CBSHM_STRIPES && stripe == 0; s++) {
         uint64_t w = atomic_load_explicit(&h->stripe_owner[s], memory_order_relaxed);
-        if (w != 0 && !cbshm__pid_alive((uint32_t)(w >> 32)) && try_take(h, s, w, token))
+        if (w != 0 && !cbshm__pid_alive(h, (uint32_t)(w >> 32)) && try_take(h, s, w, token))
             stripe = (uint32_t)s;
     }
     if (stripe != 0 && !grow((void **)&claims, &claims_cap, claims_n, sizeof *claims)) {

@@ -542,6 +542,54 @@ static void test_open_refuses_a_segment_of_another_pid_namespace(void **state)
     assert_int_equal(rc, 0);
 }
 
+/* Opened before the namespace was entered: the EPIDNS check at attach
+   never sees it. */
+static struct cbshm *inherited;
+
+static int probe_from_another_pid_namespace(const char *seg)
+{
+    struct cbshm_breaker *b;
+    struct cbshm_ticket t;
+
+    (void)seg;
+    if (cbshm_breaker_get(inherited, "a", &b) != 0)
+        return 2;
+    /* The lease's owner, our grandparent, lives, but no pid outside this
+       namespace can be seen from it: a second probe is one too many. */
+    return cbshm_allow(b, &t) == CBSHM_EREJECTED ? 0 : 1;
+}
+
+static void test_a_process_in_another_pid_namespace_takes_back_no_live_lease(void **state)
+{
+    struct cbshm_breaker *b;
+    struct cbshm_ticket t;
+    char seg[64];
+    int rc;
+
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    t_apply(t_segment_name(seg), "capacity: 4\nbreakers:\n  - name: a\n"
+                                 "    failure_threshold: 1\n    open_timeout: 1s\n");
+    assert_int_equal(cbshm_open(seg, 0, &inherited), 0);
+    assert_int_equal(cbshm_breaker_get(inherited, "a", &b), 0);
+    assert_int_equal(cbshm_allow(b, &t), 0);
+    assert_int_equal(cbshm_record(b, &t, CBSHM_FAILURE), 0); /* opens */
+    usleep(1100 * 1000);
+    assert_int_equal(cbshm_allow(b, &t), 0); /* the one probe */
+    /* A look at the lease's owner here, before the fork: what this
+       process knows of its namespace must not pass to the child. */
+    assert_int_equal(cbshm_allow(b, &(struct cbshm_ticket){0}), CBSHM_EREJECTED);
+    rc = in_namespace(CLONE_NEWPID, probe_from_another_pid_namespace, seg);
+    assert_int_equal(cbshm_record(b, &t, CBSHM_SUCCESS), 0);
+    cbshm_breaker_release(b);
+    cbshm_close(inherited);
+    assert_int_equal(cbshm_destroy(seg), 0);
+    if (rc == 77)
+        skip(); /* no PID namespaces in this sandbox */
+    assert_int_equal(rc, 0);
+}
+
 static int apply_into_a_tiny_dev_shm(const char *seg)
 {
     struct cbshm_config *cfg;
@@ -581,6 +629,7 @@ static void test_a_full_dev_shm_is_enospc_not_sigbus(void **state)
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_open_refuses_group_write_the_configuration_did_not_grant),
     cmocka_unit_test(test_open_refuses_a_segment_of_another_pid_namespace),
+    cmocka_unit_test(test_a_process_in_another_pid_namespace_takes_back_no_live_lease),
     cmocka_unit_test(test_a_full_dev_shm_is_enospc_not_sigbus),
     cmocka_unit_test(test_ten_thousand_breakers_fit_resolve_and_check_clean),
     cmocka_unit_test(test_segment_is_created_with_the_configured_mode_whatever_the_umask),
