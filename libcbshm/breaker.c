@@ -308,6 +308,9 @@ static int lease_take(const struct cbshm_header *h, struct cbshm_slot *sl, uint6
                 continue;
             atomic_fetch_add_explicit(&sl->probes_reclaimed, 1, memory_order_relaxed);
         }
+        /* Its pid would mean another process, or none, to the segment's. */
+        if (!cbshm__pid_ours(h))
+            return CBSHM_EPIDNS;
         seq = atomic_fetch_add_explicit(&sl->lease_seq, 1, memory_order_relaxed) + 1;
         t->token = ((uint64_t)(uint32_t)getpid() << 32) | (seq != 0 ? seq : 1);
         t->lease = i;
@@ -473,13 +476,15 @@ static int admit_probe(struct cbshm_breaker *b, struct cbshm_view *v, struct cbs
             t->ctl = cur;
             t->slot = sl;
             admit(sl, t, CBSHM_T_PROBE);
-        } else {
+        } else if (rc != CBSHM_EPIDNS) {
             rc = CBSHM_EREJECTED;
         }
     }
     cbshm__unlock(shm);
     if (rc == CBSHM_EAGAIN_INTERNAL)
         return cbshm_allow(b, t); /* the mode changed under us: decide again */
+    if (rc == CBSHM_EPIDNS)
+        return problem(b, t, rc); /* this process cannot probe: unguarded */
     if (rc == CBSHM_EREJECTED)
         return reject(v, sl);
     return rc;

@@ -198,6 +198,7 @@ int cbshm__window_trips(const struct cbshm *shm, const struct cbshm_slot *sl,
 /* breaker.c */
 bool cbshm__pid_alive(const struct cbshm_header *h, uint32_t pid);
 bool cbshm__in_segment_pidns(const struct cbshm_header *h);
+bool cbshm__pid_ours(const struct cbshm_header *h);
 void cbshm__pidns_forked(void);
 
 /* stripe.c: which counter stripe this thread writes, and how. */

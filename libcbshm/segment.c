@@ -173,26 +173,41 @@ static uint64_t pidns_inode(void)
     return stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
-/* This process's PID namespace, read once: a process never changes its
-   own (unshare and setns move only its later children), and the fork
-   handler forgets it in a child. UINT64_MAX: not read yet. */
-static _Atomic uint64_t my_pidns = UINT64_MAX;
+/* This process's PID namespace, read once per process: a process never
+   changes its own (unshare and setns move only its later children). Keyed
+   by pid, so a child made without the fork handler (_Fork, clone) reads
+   it again; the fork handler forgets it too. */
+static _Atomic uint64_t my_pidns;
+static _Atomic uint32_t my_pidns_pid; /* the process my_pidns was read in */
 
 void cbshm__pidns_forked(void)
 {
-    atomic_store_explicit(&my_pidns, UINT64_MAX, memory_order_relaxed);
+    atomic_store_explicit(&my_pidns_pid, 0, memory_order_relaxed);
 }
 
 bool cbshm__in_segment_pidns(const struct cbshm_header *h)
 {
-    uint64_t mine = atomic_load_explicit(&my_pidns, memory_order_relaxed);
+    uint32_t me = (uint32_t)getpid();
+    uint64_t mine;
 
-    if (mine == UINT64_MAX) {
+    if (atomic_load_explicit(&my_pidns_pid, memory_order_acquire) == me) {
+        mine = atomic_load_explicit(&my_pidns, memory_order_relaxed);
+    } else {
         cbshm__fork_init();
         mine = pidns_inode();
         atomic_store_explicit(&my_pidns, mine, memory_order_relaxed);
+        atomic_store_explicit(&my_pidns_pid, me, memory_order_release);
     }
     return mine != 0 && mine == h->pidns_inode;
+}
+
+/* May this process write its pid where the segment's processes judge
+   owners by it (leases, stripe claims)? Not from another PID namespace,
+   where its pid means some other process or none. A segment that recorded
+   no namespace takes back from nobody, so any pid is harmless there. */
+bool cbshm__pid_ours(const struct cbshm_header *h)
+{
+    return h->pidns_inode == 0 || cbshm__in_segment_pidns(h);
 }
 
 /*

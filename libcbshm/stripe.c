@@ -237,6 +237,20 @@ static void retire_current(void)
     claim_token = 0;
 }
 
+/* A free stripe, or one whose owner died; 0 when every one is held. */
+static uint32_t take_a_stripe(struct cbshm_header *h, uint64_t token)
+{
+    for (int s = 1; s < CBSHM_STRIPES; s++)
+        if (try_take(h, s, 0, token))
+            return (uint32_t)s;
+    for (int s = 1; s < CBSHM_STRIPES; s++) {
+        uint64_t w = atomic_load_explicit(&h->stripe_owner[s], memory_order_relaxed);
+        if (w != 0 && !cbshm__pid_alive(h, (uint32_t)(w >> 32)) && try_take(h, s, w, token))
+            return (uint32_t)s;
+    }
+    return 0;
+}
+
 void cbshm__claim_stripe(struct cbshm *shm)
 {
     struct cbshm_header *h = shm->hdr;
@@ -260,14 +274,10 @@ void cbshm__claim_stripe(struct cbshm *shm)
     retire_current();
     token = (uint64_t)(uint32_t)getpid() << 32 |
             (atomic_fetch_add_explicit(&thread_seq, 1, memory_order_relaxed) + 1);
-    for (int s = 1; s < CBSHM_STRIPES && stripe == 0; s++)
-        if (try_take(h, s, 0, token))
-            stripe = (uint32_t)s;
-    for (int s = 1; s < CBSHM_STRIPES && stripe == 0; s++) {
-        uint64_t w = atomic_load_explicit(&h->stripe_owner[s], memory_order_relaxed);
-        if (w != 0 && !cbshm__pid_alive(h, (uint32_t)(w >> 32)) && try_take(h, s, w, token))
-            stripe = (uint32_t)s;
-    }
+    /* From another PID namespace, the shared stripe: an owner's pid that
+       means nothing here would be taken back as dead. */
+    if (cbshm__pid_ours(h))
+        stripe = take_a_stripe(h, token);
     if (stripe != 0 && !grow((void **)&claims, &claims_cap, claims_n, sizeof *claims)) {
         /* No room to remember it: give it back, use the shared stripe. */
         try_take(h, (int)stripe, token, 0);

@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <fcntl.h>
@@ -504,14 +505,16 @@ static void test_open_refuses_group_write_the_configuration_did_not_grant(void *
    exit status comes back, 77 when the namespaces cannot be had here. */
 static int in_namespace(int flags, int (*fn)(const char *seg), const char *seg)
 {
-    int pid = fork();
+    int pid = _Fork();
 
     if (pid == 0) {
         if (unshare(flags) != 0)
             _exit(77);
         if (flags & CLONE_NEWPID) {
-            /* Only children enter the new PID namespace. */
-            int child = fork();
+            /* Only children enter the new PID namespace. _Fork runs no
+               fork handlers (here or above): what the library knew of
+               its namespace before must not pass to the grandchild. */
+            int child = _Fork();
             if (child == 0)
                 _exit(fn(seg));
             _exit(t_wait(child));
@@ -590,6 +593,80 @@ static void test_a_process_in_another_pid_namespace_takes_back_no_live_lease(voi
     assert_int_equal(rc, 0);
 }
 
+/* Counts a failure and says whether a stripe has this process's pid
+   (before the thread's exit gives its claim back). */
+static void *count_a_failure(void *b)
+{
+    cbshm_execute(b, fail_fn, NULL); /* a closed breaker: counted */
+    for (int i = 1; i < CBSHM_STRIPES; i++)
+        if (atomic_load(&inherited->hdr->stripe_owner[i]) >> 32 == (uint64_t)getpid())
+            return b;
+    return NULL;
+}
+
+static int take_a_free_lease_from_another_pid_namespace(const char *seg)
+{
+    struct cbshm_breaker *b;
+    struct cbshm_ticket t;
+    pthread_t th;
+    void *claimed;
+    int rc;
+
+    (void)seg;
+    if (cbshm_breaker_get(inherited, "a", &b) != 0)
+        return 2;
+    /* A lease with this pid in it would be taken back from outside as
+       its owner's: the call runs unguarded and says why. */
+    rc = cbshm_allow(b, &t);
+    if (rc != 0 || cbshm_breaker_error(b) != CBSHM_EPIDNS)
+        return 1;
+    if (cbshm_record(b, &t, CBSHM_SUCCESS) != 0)
+        return 3;
+    /* So would a stripe claim: a new thread (no claim yet) counts on the
+       shared stripe. */
+    if (cbshm_breaker_get(inherited, "c", &b) != 0)
+        return 2;
+    if (pthread_create(&th, NULL, count_a_failure, b) != 0 || pthread_join(th, &claimed) != 0)
+        return 4;
+    return claimed == NULL ? 0 : 5;
+}
+
+static void test_a_process_in_another_pid_namespace_holds_no_lease(void **state)
+{
+    struct cbshm_breaker *b;
+    struct cbshm_snapshot s;
+    struct cbshm_ticket t;
+    char seg[64];
+    int rc;
+
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    t_apply(t_segment_name(seg), "capacity: 4\nbreakers:\n  - name: a\n"
+                                 "    failure_threshold: 1\n    open_timeout: 1s\n  - name: c\n");
+    assert_int_equal(cbshm_open(seg, 0, &inherited), 0);
+    assert_int_equal(cbshm_breaker_get(inherited, "a", &b), 0);
+    assert_int_equal(cbshm_allow(b, &t), 0);
+    assert_int_equal(cbshm_record(b, &t, CBSHM_FAILURE), 0); /* opens */
+    usleep(1100 * 1000);
+    rc = in_namespace(CLONE_NEWPID, take_a_free_lease_from_another_pid_namespace, seg);
+    if (rc != 77) {
+        assert_int_equal(cbshm_snapshot(inherited, "a", &s), 0);
+        assert_int_equal(s.state, CBSHM_STATE_HALF_OPEN);
+        assert_int_equal(s.probes_in_flight, 0);
+        assert_int_equal(cbshm_allow(b, &t), 0); /* the lease is still free */
+        assert_int_equal(cbshm_breaker_error(b), 0);
+        assert_int_equal(cbshm_allow(b, &(struct cbshm_ticket){0}), CBSHM_EREJECTED);
+        assert_int_equal(cbshm_record(b, &t, CBSHM_SUCCESS), 0);
+    }
+    cbshm_breaker_release(b);
+    cbshm_close(inherited);
+    assert_int_equal(cbshm_destroy(seg), 0);
+    if (rc == 77)
+        skip(); /* no PID namespaces in this sandbox */
+    assert_int_equal(rc, 0);
+}
+
 static int apply_into_a_tiny_dev_shm(const char *seg)
 {
     struct cbshm_config *cfg;
@@ -630,6 +707,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_open_refuses_group_write_the_configuration_did_not_grant),
     cmocka_unit_test(test_open_refuses_a_segment_of_another_pid_namespace),
     cmocka_unit_test(test_a_process_in_another_pid_namespace_takes_back_no_live_lease),
+    cmocka_unit_test(test_a_process_in_another_pid_namespace_holds_no_lease),
     cmocka_unit_test(test_a_full_dev_shm_is_enospc_not_sigbus),
     cmocka_unit_test(test_ten_thousand_breakers_fit_resolve_and_check_clean),
     cmocka_unit_test(test_segment_is_created_with_the_configured_mode_whatever_the_umask),
