@@ -11,7 +11,9 @@
  * the same breaker ("shared") or each on its own ("own"). Each worker
  * times itself with CLOCK_PROCESS_CPUTIME_ID, so a figure is CPU time per
  * call even when W exceeds the cores; such rows are marked. Each figure
- * is the median of --runs runs (default 5), with min and max.
+ * is the median of --runs runs (default 5), with min and max. One row
+ * has each worker alternate between breakers of two segments, as a worker
+ * serving two tables does: each call moves its stripe claim.
  *
  *   usage: bench_hotpath [--runs N] [--calls N] [--workers 1,2,4] [--json]
  */
@@ -43,6 +45,7 @@ enum scenario {
     SC_RATE_COUNT_SUCCESS,
     SC_RATE_COUNT_FAILURE,
     SC_RATE_TIME_SUCCESS,
+    SC_TWO_SEGMENTS,
     SC_MUTEX_SUCCESS,
     SC_MUTEX_FAILURE,
     SC_COUNT,
@@ -63,6 +66,7 @@ static const struct {
     [SC_RATE_COUNT_FAILURE] = {"rate, count window: failure", "rate_count_failure",
                                SC_MUTEX_FAILURE},
     [SC_RATE_TIME_SUCCESS] = {"rate, time window: success", "rate_time_success", SC_MUTEX_SUCCESS},
+    [SC_TWO_SEGMENTS] = {"two segments, alternating: success", "two_segments", SC_MUTEX_SUCCESS},
     [SC_MUTEX_SUCCESS] = {"one-mutex baseline success", "mutex_success", -1},
     [SC_MUTEX_FAILURE] = {"one-mutex baseline failure", "mutex_failure", -1},
 };
@@ -75,8 +79,9 @@ struct shared {
 
 static struct shared *sh;
 static char segment[64];
-static long calls;       /* per worker per run; 0: calibrate each figure */
-static long fixed_calls; /* --calls, or 0 */
+static char segment2[72]; /* the second segment of the two_segments row */
+static long calls;        /* per worker per run; 0: calibrate each figure */
+static long fixed_calls;  /* --calls, or 0 */
 
 #define RUN_TARGET_NS 150e6 /* a calibrated run lasts about this long */
 
@@ -107,6 +112,7 @@ static void die(const char *what, int rc)
 {
     fprintf(stderr, "bench_hotpath: %s: %s\n", what, rc < 0 ? cbshm_strerror(rc) : strerror(errno));
     cbshm_destroy(segment);
+    cbshm_destroy(segment2);
     exit(1);
 }
 
@@ -120,7 +126,8 @@ static struct cbshm_breaker *breaker_for(struct cbshm *shm, enum scenario sc, in
                                   [SC_HALF_OPEN] = "half-open",
                                   [SC_RATE_COUNT_SUCCESS] = "rate-count",
                                   [SC_RATE_COUNT_FAILURE] = "rate-count",
-                                  [SC_RATE_TIME_SUCCESS] = "rate-time"};
+                                  [SC_RATE_TIME_SUCCESS] = "rate-time",
+                                  [SC_TWO_SEGMENTS] = "success"};
     struct cbshm_breaker *b;
     char name[64];
     int rc;
@@ -133,8 +140,8 @@ static struct cbshm_breaker *breaker_for(struct cbshm *shm, enum scenario sc, in
 
 static void worker_loop(enum scenario sc, int w, int own)
 {
-    struct cbshm *shm = NULL;
-    struct cbshm_breaker *b = NULL;
+    struct cbshm *shm = NULL, *shm2 = NULL;
+    struct cbshm_breaker *b = NULL, *b2 = NULL;
     struct one_mutex_breaker *mb = &sh->mutex_breakers[own ? w : 0];
     cbshm_call_fn ok = fn_ok, fail = fn_fail;
     struct cbshm_ticket t;
@@ -146,6 +153,12 @@ static void worker_loop(enum scenario sc, int w, int own)
             die("open", rc);
         b = breaker_for(shm, sc, w, own);
         cbshm_execute(b, ok, NULL); /* settle the stripe choice */
+    }
+    if (sc == SC_TWO_SEGMENTS) {
+        if ((rc = cbshm_open(segment2, 0, &shm2)) != 0)
+            die("open", rc);
+        b2 = breaker_for(shm2, sc, w, own);
+        cbshm_execute(b2, ok, NULL);
     }
     sh->ready++;
     while (!sh->go)
@@ -171,6 +184,12 @@ static void worker_loop(enum scenario sc, int w, int own)
     case SC_RATE_TIME_SUCCESS:
         for (long i = 0; i < calls; i++)
             cbshm_execute(b, ok, NULL);
+        break;
+    case SC_TWO_SEGMENTS:
+        /* A thread that serves two segments: each call moves its stripe
+           claim from one to the other. */
+        for (long i = 0; i < calls; i++)
+            cbshm_execute((i & 1) ? b2 : b, ok, NULL);
         break;
     case SC_RATE_COUNT_FAILURE:
         /* 1 failure in 10: far below the 50% that would trip it. */
@@ -258,8 +277,8 @@ static struct figure measure(enum scenario sc, int workers, int own, int runs)
     return f;
 }
 
-/* The segment: per scenario one shared breaker and one per worker. */
-static void provision(int max_workers)
+/* A segment: per scenario one shared breaker and one per worker. */
+static void provision(const char *seg, int max_workers)
 {
     static const char *kinds[] = {"success",   "failure",    "open",
                                   "half-open", "rate-count", "rate-time"};
@@ -298,8 +317,8 @@ static void provision(int max_workers)
     }
     cfg.breakers = bc;
     cfg.n_breakers = n;
-    cbshm_destroy(segment);
-    if ((rc = cbshm_apply(&cfg, segment, 0, NULL, NULL, NULL)) != 0) {
+    cbshm_destroy(seg);
+    if ((rc = cbshm_apply(&cfg, seg, 0, NULL, NULL, NULL)) != 0) {
         struct cbshm_diag d;
         if (cbshm_config_check(&cfg, &d) == CBSHM_ECONFIG)
             fprintf(stderr, "bench_hotpath: %s: %s\n", d.key, d.message);
@@ -308,7 +327,7 @@ static void provision(int max_workers)
     free(bc);
     /* Trip the "open" and "half-open" breakers; hold each half-open
        breaker's only probe lease in this (living) process. */
-    if ((rc = cbshm_open(segment, 0, &shm)) != 0)
+    if ((rc = cbshm_open(seg, 0, &shm)) != 0)
         die("open", rc);
     for (int w = 0; w <= max_workers; w++) {
         snprintf(name, sizeof name, "open-%d", w);
@@ -389,7 +408,9 @@ int main(int argc, char **argv)
     sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (sh == MAP_FAILED)
         die("mmap", 0);
-    provision(max_w);
+    snprintf(segment2, sizeof segment2, "%s-second", segment);
+    provision(segment, max_w);
+    provision(segment2, max_w);
 
     for (int sc = 0; sc < SC_COUNT; sc++)
         for (int i = 0; i < nw; i++)
@@ -397,6 +418,7 @@ int main(int argc, char **argv)
                 if (!(sc == SC_BARE && own))
                     fig[sc][i][own] = measure((enum scenario)sc, ws[i], own, runs);
     cbshm_destroy(segment);
+    cbshm_destroy(segment2);
 
     if (json) {
         printf("{\"cpus\": %d, \"runs\": %d, \"unit\": \"cpu ns per call per worker\", "
