@@ -206,6 +206,7 @@ struct cbshm_claim {
     uint64_t shm_id;    /* the segment the claim is for; 0: none yet */
     uint32_t stripe;    /* 0: the shared stripe, added to atomically */
     uint32_t countdown; /* calls until this thread runs cbshm__watch */
+    uint64_t token;     /* what stripe_owner[stripe] holds while it is ours */
 };
 extern __thread struct cbshm_claim cbshm__claim __attribute__((tls_model("initial-exec")));
 void cbshm__claim_stripe(struct cbshm *shm);

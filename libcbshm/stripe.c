@@ -28,7 +28,6 @@
 #define CBSHM_SPARE_CLAIMS 3
 
 __thread struct cbshm_claim cbshm__claim __attribute__((tls_model("initial-exec")));
-static __thread uint64_t claim_token __attribute__((tls_model("initial-exec")));
 
 /* This thread's other claims; shm_id 0 marks a free entry. */
 struct spare {
@@ -87,14 +86,14 @@ static void give_back(uint64_t id, uint32_t stripe, uint64_t token)
 
 static void release_all_of_thread(void)
 {
-    give_back(cbshm__claim.shm_id, cbshm__claim.stripe, claim_token);
+    give_back(cbshm__claim.shm_id, cbshm__claim.stripe, cbshm__claim.token);
     for (int i = 0; i < CBSHM_SPARE_CLAIMS; i++)
         if (spares[i].shm_id != 0)
             give_back(spares[i].shm_id, spares[i].stripe, spares[i].token);
     memset(spares, 0, sizeof spares);
     cbshm__claim.shm_id = 0;
     cbshm__claim.stripe = 0;
-    claim_token = 0;
+    cbshm__claim.token = 0;
 }
 
 static void on_thread_exit(void *unused)
@@ -112,7 +111,7 @@ void cbshm__stripe_forked(void)
     memset(spares, 0, sizeof spares);
     cbshm__claim.shm_id = 0;
     cbshm__claim.stripe = 0;
-    claim_token = 0;
+    cbshm__claim.token = 0;
 }
 
 static void init_once(void)
@@ -207,7 +206,7 @@ void cbshm__release_stripes(struct cbshm *shm)
     if (cbshm__claim.shm_id == shm->id) {
         cbshm__claim.shm_id = 0;
         cbshm__claim.stripe = 0;
-        claim_token = 0;
+        cbshm__claim.token = 0;
     }
     for (int i = 0; i < CBSHM_SPARE_CLAIMS; i++)
         if (spares[i].shm_id == shm->id)
@@ -231,10 +230,10 @@ static void retire_current(void)
         give_back(spares[CBSHM_SPARE_CLAIMS - 1].shm_id, spares[CBSHM_SPARE_CLAIMS - 1].stripe,
                   spares[CBSHM_SPARE_CLAIMS - 1].token);
     memmove(&spares[1], &spares[0], (CBSHM_SPARE_CLAIMS - 1) * sizeof spares[0]);
-    spares[0] = (struct spare){cbshm__claim.shm_id, claim_token, cbshm__claim.stripe};
+    spares[0] = (struct spare){cbshm__claim.shm_id, cbshm__claim.token, cbshm__claim.stripe};
     cbshm__claim.shm_id = 0;
     cbshm__claim.stripe = 0;
-    claim_token = 0;
+    cbshm__claim.token = 0;
 }
 
 /* A free stripe, or one whose owner died; 0 when every one is held. */
@@ -262,10 +261,10 @@ void cbshm__claim_stripe(struct cbshm *shm)
     for (int i = 0; i < CBSHM_SPARE_CLAIMS; i++) {
         if (spares[i].shm_id == shm->id) {
             struct spare s = spares[i];
-            spares[i] = (struct spare){cbshm__claim.shm_id, claim_token, cbshm__claim.stripe};
+            spares[i] = (struct spare){cbshm__claim.shm_id, cbshm__claim.token, cbshm__claim.stripe};
             cbshm__claim.shm_id = s.shm_id;
             cbshm__claim.stripe = s.stripe;
-            claim_token = s.token;
+            cbshm__claim.token = s.token;
             return;
         }
     }
@@ -285,7 +284,7 @@ void cbshm__claim_stripe(struct cbshm *shm)
     }
     if (stripe != 0)
         claims[claims_n++] = (struct claim_rec){shm->id, token, stripe};
-    claim_token = stripe != 0 ? token : 0;
+    cbshm__claim.token = stripe != 0 ? token : 0;
     cbshm__claim.stripe = stripe;
     cbshm__claim.shm_id = shm->id;
     pthread_mutex_unlock(&cbshm__registry_lock);

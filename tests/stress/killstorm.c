@@ -3,25 +3,37 @@
  * and recover (a downstream that fails in phases), while a killer SIGKILLs
  * random workers - inside the table lock, holding probe leases, between
  * admission and record, wherever they happen to be - and forks
- * replacements. It asserts, while it runs and at the end:
+ * replacements. Every third worker is a process of three threads: one
+ * counts through the mapping it was forked with, one opens a second
+ * mapping of the segment, counts through it and closes it, over and
+ * over, and one forks children that count and exit while the other two
+ * run. It asserts, while it runs and at the end:
  *
- *   - every living worker keeps making progress (no deadlock);
+ *   - every living worker keeps making progress (no deadlock), and every
+ *     child forked while threads ran exits in time (no hung child);
+ *   - no stripe ever has two writers: after each call the thread's claim
+ *     is still its own in the segment;
  *   - no probe lease outlives its deadline by more than the time it takes
  *     the next probe attempt to reclaim it;
- *   - no counter ever goes backwards;
+ *   - no counter ever goes backwards: neither a breaker's totals nor any
+ *     stripe's counts (a second writer's plain add loses counts and can
+ *     move a stripe back);
  *   - cbshm_check finds the table clean at the end.
  *
  * and prints one line:
  *   killstorm: kills=N deadlocks=0 stuck_leases=0 check=clean seconds=S
+ *     two_writers=0 backwards=0 hung_children=0 mappings=M forks=F
  *
  *   usage: killstorm [--kills N] [--workers W] [--max-seconds S]
  */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +43,8 @@
 #define MAX_WORKERS    64
 #define STALL_NS       3000000000ull /* a live worker without progress this long is stuck */
 #define LEASE_SLACK_NS 2000000000ull
+#define CHILD_LIMIT_NS 3000000000ull /* a forked child must be done by then */
+#define MAPPER_EVERY   3             /* every third worker is a mapper */
 
 static const char *NAMES[] = {"storm-consecutive", "storm-rate-count", "storm-rate-time"};
 #define N_BREAKERS 3
@@ -51,7 +65,14 @@ struct worker {
     _Atomic uint64_t progress;
 };
 
+/* What the workers found and did, for the killer to report. */
+struct findings {
+    _Atomic long two_writers, hung_children, mappings, forks;
+};
+
 static struct worker *workers;
+static struct findings *found;
+static char seg[64];
 
 static uint64_t now_ns(void)
 {
@@ -77,29 +98,176 @@ static enum cbshm_outcome downstream(void *arg)
     return rand_r(seed) % 100 == 0 ? CBSHM_IGNORED : CBSHM_SUCCESS;
 }
 
-static void worker_main(struct cbshm_breaker **b, int slot)
+/* The stripe this thread writes must still be its own in the segment: a
+   claim given back or taken over while the thread writes on is a second
+   writer. Any mapping of the object serves to look, they share claims. */
+static void check_claim(struct cbshm *shm)
 {
-    unsigned seed = (unsigned)getpid() * 2654435761u;
+    uint32_t s = cbshm__claim.stripe;
+    uint64_t owner;
+
+    if (s == 0 || cbshm__claim.shm_id != shm->id)
+        return;
+    owner = atomic_load_explicit(&shm->hdr->stripe_owner[s], memory_order_relaxed);
+    if (owner != cbshm__claim.token && atomic_fetch_add(&found->two_writers, 1) < 5)
+        fprintf(stderr,
+                "killstorm: pid %d writes stripe %u, which the segment gives to pid %u (%#llx)\n",
+                (int)getpid(), s, (unsigned)(owner >> 32), (unsigned long long)owner);
+}
+
+/* One call, by execute or by allow and record. */
+static void call_once(struct cbshm *shm, struct cbshm_breaker *br, uint64_t i, unsigned *seed)
+{
     struct cbshm_ticket t;
 
+    if (i % 3 == 0) {
+        if (cbshm_allow(br, &t) == 0)
+            cbshm_record(br, &t, downstream(seed));
+    } else {
+        cbshm_execute(br, downstream, seed);
+    }
+    check_claim(shm);
+}
+
+static void worker_main(struct cbshm *shm, struct cbshm_breaker **b, int slot)
+{
+    unsigned seed = (unsigned)getpid() * 2654435761u;
+
     for (uint64_t i = 0;; i++) {
-        struct cbshm_breaker *br = b[rand_r(&seed) % N_BREAKERS];
-        if (i % 3 == 0) {
-            if (cbshm_allow(br, &t) == 0)
-                cbshm_record(br, &t, downstream(&seed));
-        } else {
-            cbshm_execute(br, downstream, &seed);
-        }
+        call_once(shm, b[rand_r(&seed) % N_BREAKERS], i, &seed);
         atomic_fetch_add_explicit(&workers[slot].progress, 1, memory_order_relaxed);
     }
 }
 
-static int spawn(struct cbshm_breaker **b, int slot)
+/* A mapper's threads; each counts its own calls for the watchdog. */
+struct mapper {
+    struct cbshm *shm;
+    struct cbshm_breaker **b;
+    _Atomic uint64_t calls[3];
+};
+
+static void *count_through_inherited(void *arg)
+{
+    struct mapper *m = arg;
+    unsigned seed = (unsigned)getpid() * 40503u;
+
+    for (uint64_t i = 0;; i++) {
+        call_once(m->shm, m->b[rand_r(&seed) % N_BREAKERS], i, &seed);
+        atomic_fetch_add_explicit(&m->calls[0], 1, memory_order_relaxed);
+    }
+    return NULL;
+}
+
+/* Opens a second mapping, counts through it now and then, closes it:
+   closing must give back nothing the other thread still writes. Mostly
+   it only opens and closes, so that it often holds the registry lock
+   when the third thread forks. */
+static void *open_count_close(void *arg)
+{
+    struct mapper *m = arg;
+    unsigned seed = (unsigned)getpid() * 69069u;
+
+    for (uint64_t i = 0;; i++) {
+        struct cbshm *second;
+        struct cbshm_breaker *br;
+        if (cbshm_open(seg, 0, &second) == 0) {
+            if (cbshm_breaker_get(second, NAMES[rand_r(&seed) % N_BREAKERS], &br) == 0) {
+                for (int k = 0; k < (i % 16 == 0 ? 8 : 0); k++)
+                    call_once(second, br, i + (uint64_t)k, &seed);
+                cbshm_breaker_release(br);
+            }
+            cbshm_close(second);
+            atomic_fetch_add_explicit(&found->mappings, 1, memory_order_relaxed);
+        }
+        atomic_fetch_add_explicit(&m->calls[1], 1, memory_order_relaxed);
+    }
+    return NULL;
+}
+
+/* A forked child that has not finished by its alarm is hung: it says so
+   and leaves (atomics on lock-free words and write are safe here). */
+static void on_child_alarm(int sig)
+{
+    static const char msg[] = "killstorm: a child forked while threads ran is hung\n";
+
+    (void)sig;
+    atomic_fetch_add(&found->hung_children, 1);
+    if (write(2, msg, sizeof msg - 1) < 0)
+        _exit(3);
+    _exit(3);
+}
+
+/* A child forked while the other threads are inside the library: its
+   first counted call claims a stripe under the registry lock, which
+   another thread may have held at fork. It must not hang, and its claims
+   are its own. It outlives a killed parent (the killer reaps it), so a
+   hang is reported even then. */
+static void forked_child(struct mapper *m)
+{
+    unsigned seed = (unsigned)getpid() * 1103515245u;
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_child_alarm;
+    sigaction(SIGALRM, &sa, NULL);
+    alarm((unsigned)(CHILD_LIMIT_NS / 1000000000u));
+    for (uint64_t i = 0; i < 3; i++)
+        call_once(m->shm, m->b[rand_r(&seed) % N_BREAKERS], i, &seed);
+    _exit(0);
+}
+
+static void *fork_loop(void *arg)
+{
+    for (;;) {
+        pid_t pid = fork();
+        if (pid == 0)
+            forked_child(arg);
+        if (pid > 0) {
+            atomic_fetch_add_explicit(&found->forks, 1, memory_order_relaxed);
+            waitpid(pid, NULL, 0);
+        }
+        atomic_fetch_add_explicit(&((struct mapper *)arg)->calls[2], 1, memory_order_relaxed);
+    }
+    return NULL;
+}
+
+static void mapper_main(struct cbshm *shm, struct cbshm_breaker **b, int slot)
+{
+    static struct mapper m;
+    void *(*const run[3])(void *) = {count_through_inherited, open_count_close, fork_loop};
+    uint64_t credited[3] = {0};
+    pthread_t t;
+
+    m.shm = shm;
+    m.b = b;
+    for (int i = 0; i < 3; i++)
+        if (pthread_create(&t, NULL, run[i], &m) != 0)
+            _exit(1);
+    for (;;) {
+        struct timespec ms = {0, 10000000};
+        uint64_t c[3];
+        bool all = true;
+        nanosleep(&ms, NULL);
+        for (int i = 0; i < 3; i++) {
+            c[i] = atomic_load(&m.calls[i]);
+            all = all && c[i] != credited[i];
+        }
+        if (all) {
+            atomic_fetch_add_explicit(&workers[slot].progress, 1, memory_order_relaxed);
+            memcpy(credited, c, sizeof c);
+        }
+    }
+}
+
+static int spawn(struct cbshm *shm, struct cbshm_breaker **b, int slot)
 {
     int pid = fork();
 
     if (pid == 0) {
-        worker_main(b, slot);
+        if (slot % MAPPER_EVERY == MAPPER_EVERY - 1)
+            mapper_main(shm, b, slot);
+        else
+            worker_main(shm, b, slot);
         _exit(0);
     }
     if (pid > 0)
@@ -129,6 +297,53 @@ static int stuck_leases(struct cbshm *shm, uint64_t now)
     return stuck;
 }
 
+/* Every stripe's counts, as last seen: none may ever be lower. */
+static uint64_t seen_counts[64][CBSHM_STRIPES][CBSHM_COUNTS];
+
+static long stripes_backwards(struct cbshm *shm)
+{
+    long back = 0;
+
+    for (uint32_t i = 0; i < shm->capacity && i < 64; i++) {
+        struct cbshm_slot *sl = &shm->slots[i];
+        if (atomic_load(&sl->in_use) != 1)
+            continue;
+        for (int st = 0; st < CBSHM_STRIPES; st++) {
+            for (int k = 0; k < CBSHM_COUNTS; k++) {
+                uint64_t v = atomic_load_explicit(&sl->stripes[st].count[k], memory_order_relaxed);
+                if (v < seen_counts[i][st][k]) {
+                    fprintf(stderr,
+                            "killstorm: slot %u stripe %d count %d went back from %llu to %llu\n",
+                            i, st, k, (unsigned long long)seen_counts[i][st][k],
+                            (unsigned long long)v);
+                    back++;
+                }
+                seen_counts[i][st][k] = v;
+            }
+        }
+    }
+    return back;
+}
+
+/* Children of killed mappers come to the killer (a subreaper). A worker
+   that leaves by itself has failed. */
+static long reap_orphans(void)
+{
+    long lost = 0;
+    pid_t p;
+
+    while ((p = waitpid(-1, NULL, WNOHANG)) > 0) {
+        for (int w = 0; w < MAX_WORKERS; w++) {
+            if (workers[w].pid == p) {
+                fprintf(stderr, "killstorm: worker %d (pid %d) exited by itself\n", w, (int)p);
+                workers[w].pid = 0;
+                lost++;
+            }
+        }
+    }
+    return lost;
+}
+
 static void report(void *ctx, const char *m)
 {
     (void)ctx;
@@ -144,9 +359,8 @@ int main(int argc, char **argv)
     uint64_t last_progress[MAX_WORKERS], last_seen[MAX_WORKERS];
     uint64_t prev[N_BREAKERS][4] = {{0}};
     uint64_t start = now_ns();
-    long kills = 0, deadlocks = 0, stuck = 0, backwards = 0;
+    long kills = 0, deadlocks = 0, stuck = 0, backwards = 0, lost = 0;
     unsigned seed = (unsigned)getpid();
-    char seg[64];
     int problems;
 
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -163,9 +377,11 @@ int main(int argc, char **argv)
         return 2;
     }
     snprintf(seg, sizeof seg, "/cbshm-killstorm-%d", (int)getpid());
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
     workers = mmap(NULL, sizeof *workers * MAX_WORKERS, PROT_READ | PROT_WRITE,
                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (workers == MAP_FAILED ||
+    found = mmap(NULL, sizeof *found, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (workers == MAP_FAILED || found == MAP_FAILED ||
         cbshm_config_load_string(YAML, strlen(YAML), "storm", &cfg, NULL) ||
         cbshm_apply(cfg, seg, 0, NULL, NULL, NULL) || cbshm_open(seg, 0, &shm)) {
         fprintf(stderr, "killstorm: setup failed\n");
@@ -175,7 +391,7 @@ int main(int argc, char **argv)
         if (cbshm_breaker_get(shm, NAMES[i], &b[i]) != 0)
             return 1;
     for (int w = 0; w < n_workers; w++) {
-        spawn(b, w);
+        spawn(shm, b, w);
         last_progress[w] = 0;
         last_seen[w] = now_ns();
     }
@@ -186,10 +402,13 @@ int main(int argc, char **argv)
         uint64_t now;
 
         nanosleep(&pause, NULL);
-        kill(workers[w].pid, SIGKILL);
-        waitpid(workers[w].pid, NULL, 0);
+        lost += reap_orphans();
+        if (workers[w].pid > 0) {
+            kill(workers[w].pid, SIGKILL);
+            waitpid(workers[w].pid, NULL, 0);
+        }
         kills++;
-        spawn(b, w);
+        spawn(shm, b, w);
         last_seen[w] = now_ns();
         last_progress[w] = workers[w].progress;
 
@@ -206,6 +425,7 @@ int main(int argc, char **argv)
                 last_seen[v] = now;
             }
         }
+        backwards += stripes_backwards(shm);
         if (kills % 50 == 0) {
             stuck += stuck_leases(shm, now);
             for (int i = 0; i < N_BREAKERS; i++) {
@@ -224,10 +444,15 @@ int main(int argc, char **argv)
             }
         }
     }
+    lost += reap_orphans();
     for (int w = 0; w < n_workers; w++) {
-        kill(workers[w].pid, SIGKILL);
-        waitpid(workers[w].pid, NULL, 0);
+        if (workers[w].pid > 0) {
+            kill(workers[w].pid, SIGKILL);
+            waitpid(workers[w].pid, NULL, 0);
+        }
     }
+    while (waitpid(-1, NULL, 0) > 0) /* orphaned children end by their alarm */
+        ;
     problems = cbshm_check(shm, report, NULL);
     {
         struct cbshm_info info;
@@ -242,14 +467,20 @@ int main(int argc, char **argv)
                         (unsigned long long)s.probes_reclaimed);
         }
     }
-    printf("killstorm: kills=%ld deadlocks=%ld stuck_leases=%ld check=%s seconds=%.0f\n", kills,
-           deadlocks, stuck, problems == 0 ? "clean" : "dirty", (double)(now_ns() - start) / 1e9);
+    backwards += stripes_backwards(shm);
+    printf("killstorm: kills=%ld deadlocks=%ld stuck_leases=%ld check=%s seconds=%.0f "
+           "two_writers=%ld backwards=%ld hung_children=%ld mappings=%ld forks=%ld\n",
+           kills, deadlocks, stuck, problems == 0 ? "clean" : "dirty",
+           (double)(now_ns() - start) / 1e9, (long)found->two_writers, backwards,
+           (long)found->hung_children, (long)found->mappings, (long)found->forks);
     for (int i = 0; i < N_BREAKERS; i++)
         cbshm_breaker_release(b[i]);
     cbshm_close(shm);
     cbshm_destroy(seg);
     cbshm_config_free(cfg);
-    return kills >= want_kills && deadlocks == 0 && stuck == 0 && backwards == 0 && problems == 0
+    return kills >= want_kills && deadlocks == 0 && stuck == 0 && backwards == 0 && problems == 0 &&
+                   found->two_writers == 0 && found->hung_children == 0 && found->mappings > 0 &&
+                   found->forks > 0
                ? 0
                : 1;
 }
