@@ -38,14 +38,28 @@ int cbshm__lock_init(pthread_mutex_t *m)
     return -rc;
 }
 
+/* Holding the lock makes change_seq odd; one a dead holder left odd stays
+   so until its successor unlocks. */
+static void changes_begin(struct cbshm_header *h)
+{
+    uint64_t s = atomic_load_explicit(&h->change_seq, memory_order_relaxed);
+
+    if ((s & 1) == 0)
+        atomic_store_explicit(&h->change_seq, s + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release); /* before any change is seen */
+}
+
 /* What pthread said, as the caller hears it: repaired and taken, or not. */
 static int taken(struct cbshm *shm, int rc)
 {
     struct cbshm_header *h = shm->hdr;
 
-    if (rc == 0)
+    if (rc == 0) {
+        changes_begin(h);
         return 0;
+    }
     if (rc == EOWNERDEAD) {
+        changes_begin(h);
         cbshm__table_repair(shm);
         if (pthread_mutex_consistent(&h->lock) != 0) {
             pthread_mutex_unlock(&h->lock);
@@ -94,5 +108,10 @@ int cbshm__lock(struct cbshm *shm)
 
 void cbshm__unlock(struct cbshm *shm)
 {
-    pthread_mutex_unlock(&shm->hdr->lock);
+    struct cbshm_header *h = shm->hdr;
+    uint64_t s = atomic_load_explicit(&h->change_seq, memory_order_relaxed);
+
+    atomic_store_explicit(&h->change_seq, s | 1, memory_order_relaxed);
+    atomic_store_explicit(&h->change_seq, (s | 1) + 1, memory_order_release);
+    pthread_mutex_unlock(&h->lock);
 }
