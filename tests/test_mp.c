@@ -766,6 +766,34 @@ static void test_quorum_on_the_rate_policy(void **state)
     assert_int_equal(cbshm_destroy(seg), 0);
 }
 
+/* With every owned stripe held (here by this living process), failing
+   workers count on the shared stripe 0: each is still a worker of its own
+   (stripe 0's one stamp used to keep one pid, so any number of them made
+   one failing worker and the breaker never tripped). */
+static void test_workers_on_the_shared_stripe_are_each_a_failing_worker(void **state)
+{
+    struct cbshm *shm;
+    char seg[64];
+
+    (void)state;
+    t_apply(t_segment_name(seg), "breakers:\n  - name: api\n    failure_threshold: 3\n"
+                                 "    min_failing_workers: 3\n");
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    for (int s = 1; s < CBSHM_STRIPES; s++)
+        atomic_store(&shm->hdr->stripe_owner[s], (uint64_t)getpid() << 32 | (1000u + (unsigned)s));
+    calls_in_child(seg, 1, CBSHM_FAILURE);
+    calls_in_child(seg, 1, CBSHM_FAILURE);
+    assert_int_equal(snap(seg, "api").failing_workers, 2);
+    assert_int_equal(snap(seg, "api").state, CBSHM_STATE_CLOSED);
+    calls_in_child(seg, 1, CBSHM_FAILURE);
+    assert_int_equal(snap(seg, "api").failing_workers, 3);
+    assert_int_equal(snap(seg, "api").state, CBSHM_STATE_OPEN);
+    for (int s = 1; s < CBSHM_STRIPES; s++)
+        atomic_store(&shm->hdr->stripe_owner[s], 0);
+    cbshm_close(shm);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
 /* Threads of one process that fail and exit are one worker: the stripes
    they gave back are not so many other workers. */
 struct failer {
@@ -1033,6 +1061,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_quorum_on_the_rate_policy),
     cmocka_unit_test(test_a_killed_worker_is_counted_once_and_its_stripe_taken_back),
     cmocka_unit_test(test_the_threads_of_one_process_are_one_failing_worker),
+    cmocka_unit_test(test_workers_on_the_shared_stripe_are_each_a_failing_worker),
     cmocka_unit_test(test_a_time_bucket_rolls_over_once_whoever_sees_the_boundary),
     cmocka_unit_test(test_stripes_of_dead_workers_are_taken_back),
     cmocka_unit_test(test_workers_trip_after_threshold_failures_counted_across_processes),
