@@ -15,11 +15,10 @@
 
 /* An attached segment: this process's view of the mapping. */
 struct cbshm {
-    uint64_t id;                      /* unique per cbshm_open in this process, never 0 */
-    struct cbshm *successor;          /* the mapping that replaced this retired one */
-    uint64_t dev, ino;                /* the object the name meant at attach */
-    _Atomic uint64_t checked_ns;      /* last time cbshm__watch looked */
-    _Atomic uint64_t lock_backoff_ns; /* the hot path only tries the lock until then */
+    uint64_t id;                 /* unique per cbshm_open in this process, never 0 */
+    struct cbshm *successor;     /* the mapping that replaced this retired one */
+    uint64_t dev, ino;           /* the object the name meant at attach */
+    _Atomic uint64_t checked_ns; /* last time cbshm__watch looked */
     char name[CBSHM_SEGMENT_NAME_MAX + 1];
     unsigned flags;
     void *base;
