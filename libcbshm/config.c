@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <grp.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -343,6 +344,28 @@ static int parse_group(struct parse *p, const yaml_node_t *v, uint32_t *gid)
     return 0;
 }
 
+static int parse_owner(struct parse *p, const yaml_node_t *v, uint32_t *uid)
+{
+    const char *s;
+    struct passwd *pw;
+    uint64_t x;
+    int rc;
+
+    if ((rc = want_scalar(p, v, "owner", "a user name or number")) != 0)
+        return rc;
+    s = scalar(v);
+    if (s[0] >= '0' && s[0] <= '9') {
+        if ((rc = parse_uint(p, v, "owner", 0, UINT32_MAX - 1, &x)) != 0)
+            return rc;
+        *uid = (uint32_t)x;
+        return 0;
+    }
+    if ((pw = getpwnam(s)) == NULL)
+        return fail(p, v, "owner", "no such user '%.80s'", s);
+    *uid = (uint32_t)pw->pw_uid;
+    return 0;
+}
+
 struct top_ctx {
     struct cbshm_config *cfg;
     const yaml_node_t *breakers_key, *breakers, *defaults;
@@ -374,6 +397,10 @@ static int top_pair(struct parse *p, const char *path, const yaml_node_t *k, con
         if ((rc = parse_group(p, v, &t->cfg->gid)) != 0)
             return rc;
         t->cfg->has_group = 1;
+    } else if (strcmp(key, "owner") == 0) {
+        if ((rc = parse_owner(p, v, &t->cfg->uid)) != 0)
+            return rc;
+        t->cfg->has_owner = 1;
     } else if (strcmp(key, "defaults") == 0) {
         if (v->type != YAML_MAPPING_NODE)
             return fail(p, v, key, "expected a mapping, got %s", node_kind(v));

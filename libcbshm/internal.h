@@ -99,6 +99,10 @@ int cbshm__lock(struct cbshm *shm);
 /* The hot path's: after a timeout it only tries, for a while (lock.c). */
 int cbshm__lock_hot(struct cbshm *shm);
 void cbshm__unlock(struct cbshm *shm);
+/* observe.c: runs copy until it ran while nobody held the table lock (a
+   read-only view's way to read consistently); its code, or CBSHM_ELOCK. */
+int cbshm__observe(struct cbshm *shm, int (*copy)(struct cbshm *shm, void *ctx), void *ctx);
+#define CBSHM__READ_ONLY(shm) (((shm)->flags & CBSHM_READ_ONLY) != 0)
 
 /* table.c: slots and the name index. Called with the table lock held. */
 int cbshm__check_breaker_name(const char *name);

@@ -259,7 +259,15 @@ int cbshm_config_check(const struct cbshm_config *cfg, struct cbshm_diag *diag)
         problem(&p, -1, "value %u is out of range (0..%u)", cfg->gid, UINT32_MAX - 1);
         return report(diag, "group", &p);
     }
-    if (memcmp(cfg->reserved, (uint64_t[8]){0}, sizeof cfg->reserved) != 0) {
+    if (cfg->has_owner != 0 && cfg->has_owner != 1) {
+        problem(&p, -1, "has_owner %d is neither 0 nor 1", cfg->has_owner);
+        return report(diag, "owner", &p);
+    }
+    if (cfg->has_owner == 1 && cfg->uid == UINT32_MAX) {
+        problem(&p, -1, "value %u is out of range (0..%u)", cfg->uid, UINT32_MAX - 1);
+        return report(diag, "owner", &p);
+    }
+    if (memcmp(cfg->reserved, (uint64_t[7]){0}, sizeof cfg->reserved) != 0) {
         problem(&p, -1, "reserved fields of the configuration must be zero");
         return report(diag, "", &p);
     }

@@ -766,6 +766,71 @@ static void test_quorum_on_the_rate_policy(void **state)
     assert_int_equal(cbshm_destroy(seg), 0);
 }
 
+/* A read-only view copies the table between changes: while another
+   process reconciles two configurations back and forth, each under one
+   hold of the lock, every listing is wholly the one or wholly the other
+   ({x, y} at threshold 3, or {y, z} at 5) - never half of each. */
+struct listing {
+    int n, x, y, z, t3, t5, other;
+};
+
+static int tally(void *ctx, const struct cbshm_snapshot *s)
+{
+    struct listing *l = ctx;
+
+    l->n++;
+    l->x += strcmp(s->name, "x") == 0;
+    l->y += strcmp(s->name, "y") == 0;
+    l->z += strcmp(s->name, "z") == 0;
+    l->t3 += s->settings.failure_threshold == 3;
+    l->t5 += s->settings.failure_threshold == 5;
+    return 0;
+}
+
+static void test_a_read_only_view_never_lists_half_a_reconcile(void **state)
+{
+    static const char *a = "breakers:\n  - name: x\n    failure_threshold: 3\n"
+                           "  - name: y\n    failure_threshold: 3\n";
+    static const char *b = "breakers:\n  - name: y\n    failure_threshold: 5\n"
+                           "  - name: z\n    failure_threshold: 5\n";
+    struct cbshm_config *ca, *cb;
+    struct cbshm *ro;
+    char seg[64];
+    int pid, torn = 0, seen_a = 0, seen_b = 0;
+
+    (void)state;
+    t_apply(t_segment_name(seg), a);
+    assert_int_equal(cbshm_config_load_string(a, strlen(a), "a", &ca, NULL), 0);
+    assert_int_equal(cbshm_config_load_string(b, strlen(b), "b", &cb, NULL), 0);
+    if ((pid = fork()) == 0) {
+        for (int i = 0;; i++)
+            cbshm_apply(i & 1 ? ca : cb, seg, 0, NULL, NULL, NULL);
+    }
+    assert_int_equal(cbshm_open(seg, CBSHM_READ_ONLY, &ro), 0);
+    /* Until each was seen often, for at most 5 s. */
+    for (int i = 0; i < 5000000 && (seen_a < 200 || seen_b < 200); i++) {
+        struct listing l = {0};
+        if (i % 1000 == 999)
+            usleep(1000);
+        if (cbshm_foreach(ro, tally, &l) != 0)
+            continue;
+        if (l.n == 2 && l.x == 1 && l.y == 1 && l.t3 == 2)
+            seen_a++;
+        else if (l.n == 2 && l.y == 1 && l.z == 1 && l.t5 == 2)
+            seen_b++;
+        else
+            torn++;
+    }
+    kill(pid, SIGKILL);
+    t_wait(pid);
+    cbshm_close(ro);
+    cbshm_config_free(ca);
+    cbshm_config_free(cb);
+    assert_int_equal(cbshm_destroy(seg), 0);
+    assert_int_equal(torn, 0);
+    assert_true(seen_a > 0 && seen_b > 0);
+}
+
 /* With every owned stripe held (here by this living process), failing
    workers count on the shared stripe 0: each is still a worker of its own
    (stripe 0's one stamp used to keep one pid, so any number of them made
@@ -1062,6 +1127,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_a_killed_worker_is_counted_once_and_its_stripe_taken_back),
     cmocka_unit_test(test_the_threads_of_one_process_are_one_failing_worker),
     cmocka_unit_test(test_workers_on_the_shared_stripe_are_each_a_failing_worker),
+    cmocka_unit_test(test_a_read_only_view_never_lists_half_a_reconcile),
     cmocka_unit_test(test_a_time_bucket_rolls_over_once_whoever_sees_the_boundary),
     cmocka_unit_test(test_stripes_of_dead_workers_are_taken_back),
     cmocka_unit_test(test_workers_trip_after_threshold_failures_counted_across_processes),

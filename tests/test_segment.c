@@ -168,8 +168,10 @@ static void test_open_refuses_a_segment_owned_by_another_user(void **state)
     /* The second uid's group may write, so only our owner check stops it. */
     assert_int_equal(chown(path, 4242, 4343), 0);
     assert_int_equal(chmod(path, 0660), 0);
-    /* root may attach to anything; a second uid may not attach to ours */
-    assert_int_equal(t_open_rc(seg), 0);
+    /* Root maps no segment a lesser user can write (that user could make
+       root's unlock write through the mutex's list links); a second uid
+       may not attach read-write to another's. */
+    assert_int_equal(t_open_rc(seg), CBSHM_EPERM);
     pid_t pid = fork();
     if (pid == 0) {
         if (setgid(4343) != 0 || setuid(4343) != 0)

@@ -131,6 +131,7 @@ enum cbshm_outcome {
 
 /* Flags of cbshm_open(). */
 #define CBSHM_FAIL_CLOSED 0x1u /* reject calls when the library cannot decide */
+#define CBSHM_READ_ONLY   0x2u /* an observer's view: maps read-only, takes no lock */
 
 /* What trips a closed breaker. */
 enum cbshm_policy {
@@ -766,7 +767,9 @@ struct cbshm_config {
     struct cbshm_settings defaults;
     size_t n_breakers;
     struct cbshm_breaker_config *breakers; /* n_breakers entries */
-    uint64_t reserved[8];                  /* zero: room for the keys of later versions */
+    int has_owner;                         /* 1 when `owner` was given */
+    uint32_t uid;                          /* resolved `owner`: the user the segment belongs to */
+    uint64_t reserved[7];                  /* zero: room for the keys of later versions */
 };
 
 /* The built-in defaults for a breaker's settings. */
@@ -777,7 +780,8 @@ CBSHM_API void cbshm_settings_default(struct cbshm_settings *out);
  * cbshm_config_free(). On CBSHM_ECONFIG, diag (if not NULL) says file,
  * line, column, key and what is wrong; on a -errno it says the file. Reads
  * the file with stdio: blocks as long as reading it does (a FIFO, a slow
- * filesystem). A `group` given by name is resolved with getgrnam(3).
+ * filesystem). A `group` given by name is resolved with getgrnam(3), an
+ * `owner` with getpwnam(3).
  * Returns 0; CBSHM_ECONFIG; CBSHM_EINVAL (path or out NULL); -ENOMEM;
  * -EFBIG (the file is 16 MiB or more); -ENOENT; -EACCES; -EISDIR (a
  * directory); -ENOTDIR; -ELOOP; -EMFILE or -ENFILE (out of file
