@@ -296,9 +296,9 @@ static const yaml_node_t *name_node(struct parse *p, const yaml_node_t *item)
     return item;
 }
 
+/* The digits of `mode`; what they allow is checked with `group` known. */
 static int parse_mode(struct parse *p, const yaml_node_t *v, uint32_t *out)
 {
-    struct cbshm__problem prob;
     const char *s;
     uint32_t m = 0;
     size_t n;
@@ -315,8 +315,6 @@ static int parse_mode(struct parse *p, const yaml_node_t *v, uint32_t *out)
             return fail(p, v, "mode", "expected an octal mode such as \"0600\", got '%s'", s);
         m = m * 8 + (uint32_t)(*c - '0');
     }
-    if (cbshm__mode_check(m, &prob) != 0)
-        return fail(p, v, "mode", "%s", prob.message);
     *out = m;
     return 0;
 }
@@ -345,7 +343,7 @@ static int parse_group(struct parse *p, const yaml_node_t *v, uint32_t *gid)
 
 struct top_ctx {
     struct cbshm_config *cfg;
-    const yaml_node_t *breakers_key, *breakers, *defaults;
+    const yaml_node_t *breakers_key, *breakers, *defaults, *mode;
 };
 
 static int top_pair(struct parse *p, const char *path, const yaml_node_t *k, const yaml_node_t *v,
@@ -369,7 +367,9 @@ static int top_pair(struct parse *p, const char *path, const yaml_node_t *k, con
             return rc;
         t->cfg->capacity = (uint32_t)x;
     } else if (strcmp(key, "mode") == 0) {
-        return parse_mode(p, v, &t->cfg->mode);
+        if ((rc = parse_mode(p, v, &t->cfg->mode)) != 0)
+            return rc;
+        t->mode = v;
     } else if (strcmp(key, "group") == 0) {
         if ((rc = parse_group(p, v, &t->cfg->gid)) != 0)
             return rc;
@@ -392,7 +392,8 @@ static int top_pair(struct parse *p, const char *path, const yaml_node_t *k, con
 static int parse_document(struct parse *p, struct cbshm_config *cfg)
 {
     const yaml_node_t *root = yaml_document_get_root_node(p->doc);
-    struct top_ctx t = {cfg, NULL, NULL, NULL};
+    struct top_ctx t = {cfg, NULL, NULL, NULL, NULL};
+    struct cbshm__problem prob;
     const yaml_node_t **names;
     size_t n;
     int rc;
@@ -403,6 +404,9 @@ static int parse_document(struct parse *p, struct cbshm_config *cfg)
         return fail(p, root, "", "expected a mapping at the top, got %s", node_kind(root));
     if ((rc = each_pair(p, root, "", top_pair, &t)) != 0)
         return rc;
+    /* The default mode 0600 passes; a refused one was given. */
+    if (cbshm__mode_check(cfg->mode, cfg->has_group, &prob) != 0)
+        return fail(p, t.mode, "mode", "%s", prob.message);
     /* defaults first, wherever the file puts them: breakers inherit them. */
     if (t.defaults != NULL) {
         struct defaults_ctx d;

@@ -329,6 +329,74 @@ static void test_config_rejects_contradictory_combinations(void **state)
     cbshm_config_free(cfg);
 }
 
+/* The C path (cbshm_config_check, cbshm_apply) refuses what the YAML path
+   refuses, with the same words and the key `mode`; apply creates nothing. */
+static void test_c_and_yaml_refuse_the_same_modes_with_the_same_message(void **state)
+{
+    static const struct {
+        uint32_t mode;
+        const char *text;
+        int has_group;
+        const char *why;
+    } refused[] = {
+        {0666, "0666", 0, "mode 0666 is writable by others"},
+        {0777, "0777", 1, "mode 0777 is writable by others"},
+        {0602, "0602", 1, "mode 0602 is writable by others"},
+        {0000, "0000", 0, "mode 0000 must let the owner read and write"},
+        {0400, "0400", 0, "mode 0400 must let the owner read and write"},
+        {0200, "0200", 1, "mode 0200 must let the owner read and write"},
+        {04600, "4600", 0, "mode 4600 has bits beyond 0777"},
+        {02660, "2660", 1, "mode 2660 has bits beyond 0777"},
+        {01600, "1600", 0, "mode 1600 has bits beyond 0777"},
+        {0660, "0660", 0, "mode 0660 is writable by its group, but no group is configured"},
+        {0620, "0620", 0, "mode 0620 is writable by its group, but no group is configured"},
+    };
+    static const struct {
+        uint32_t mode;
+        int has_group;
+    } accepted[] = {{0600, 0}, {0640, 0}, {0660, 1}, {0620, 1}, {0640, 1}};
+    struct cbshm_config *loaded = NULL, cfg;
+    struct cbshm_diag y, c;
+    char yaml[64], seg[64];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        snprintf(yaml, sizeof yaml, "mode: \"%s\"\n%s", refused[i].text,
+                 refused[i].has_group ? "group: 0\n" : "");
+        assert_int_equal(load(yaml, &loaded, &y), CBSHM_ECONFIG);
+        assert_string_equal(y.key, "mode");
+        assert_int_equal(y.line, 1);
+        assert_int_equal(y.column, 7);
+        memset(&cfg, 0, sizeof cfg);
+        cfg.capacity = 4;
+        cfg.mode = refused[i].mode;
+        cfg.has_group = refused[i].has_group;
+        cbshm_settings_default(&cfg.defaults);
+        assert_int_equal(cbshm_config_check(&cfg, &c), CBSHM_ECONFIG);
+        assert_string_equal(c.key, "mode");
+        if (strncmp(c.message, refused[i].why, strlen(refused[i].why)) != 0)
+            fail_msg("mode %04o: C says '%s', want '%s'", refused[i].mode, c.message,
+                     refused[i].why);
+        assert_string_equal(c.message, y.message);
+        assert_int_equal(cbshm_apply(&cfg, t_segment_name(seg), 0, NULL, NULL, NULL),
+                         CBSHM_ECONFIG);
+        assert_int_equal(t_open_rc(seg), CBSHM_ENOSEG);
+    }
+    for (size_t i = 0; i < sizeof accepted / sizeof accepted[0]; i++) {
+        memset(&cfg, 0, sizeof cfg);
+        cfg.capacity = 4;
+        cfg.mode = accepted[i].mode;
+        cfg.has_group = accepted[i].has_group;
+        assert_int_equal(cbshm_config_check(&cfg, &c), 0);
+        snprintf(yaml, sizeof yaml, "%smode: \"%04o\"\n", accepted[i].has_group ? "group: 0\n" : "",
+                 accepted[i].mode);
+        assert_int_equal(load(yaml, &loaded, &y), 0);
+        assert_int_equal(loaded->mode, accepted[i].mode);
+        cbshm_config_free(loaded);
+        loaded = NULL;
+    }
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_config_parses_every_policy_key),
     cmocka_unit_test(test_config_rejects_bad_policy_values),
@@ -347,5 +415,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_config_rejects_unsafe_or_malformed_modes),
     cmocka_unit_test(test_config_rejects_empty_and_multi_document_files),
     cmocka_unit_test(test_config_reports_a_missing_file),
+    cmocka_unit_test(test_c_and_yaml_refuse_the_same_modes_with_the_same_message),
 };
 T_MAIN(tests)

@@ -800,8 +800,9 @@ CBSHM_API void cbshm_config_free(struct cbshm_config *cfg);
 
 /*
  * The one validator of a whole configuration, the YAML loader's and
- * cbshm_apply()'s: capacity; mode (owner read-write, nothing beyond 0777,
- * never writable by others); the segment name; each breaker's name
+ * cbshm_apply()'s: capacity; mode (the owner reads and writes; no bit
+ * beyond 0777, so no setuid, setgid or sticky; never writable by others;
+ * writable by the group only with has_group); the segment name; each breaker's name
  * (valid, unique) and settings: every field in range, reserved fields
  * zero, a field of another policy or window type left at its default
  * ("failure_rate is for policy: rate; this breaker's policy is
