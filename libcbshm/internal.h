@@ -139,7 +139,8 @@ int cbshm__settings_check(const struct cbshm_settings *s, uint64_t given, struct
 int cbshm__settings_valid(const struct cbshm_settings *s); /* ranges and contradictions */
 int cbshm__range_check(const struct cbshm_setting *d, uint64_t v, struct cbshm__problem *p);
 void cbshm__range_text(const struct cbshm_setting *d, char *buf, size_t size);
-int cbshm__mode_check(uint32_t mode, struct cbshm__problem *p);
+/* has_group: 1 when the configuration names the segment's group. */
+int cbshm__mode_check(uint32_t mode, int has_group, struct cbshm__problem *p);
 int cbshm__name_problem(const char *name, size_t size, struct cbshm__problem *p);
 int cbshm__segment_problem(const char *name, size_t size, struct cbshm__problem *p);
 /* admin.c: a mode change, and the end of a timed one. Called with the

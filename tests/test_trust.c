@@ -29,7 +29,7 @@
 static const char *YAML = "breakers:\n  - name: api\n    failure_threshold: 2\n";
 /* Group write granted by the configuration (the header records it). */
 static const char *YAML_0660 =
-    "mode: \"0660\"\nbreakers:\n  - name: api\n    failure_threshold: 2\n";
+    "mode: \"0660\"\ngroup: 0\nbreakers:\n  - name: api\n    failure_threshold: 2\n";
 
 #define ROOT_ONLY()                                                                       \
     do {                                                                                  \
