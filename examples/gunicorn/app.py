@@ -80,9 +80,23 @@ if os.environ.get("BREAKER_MODE", "shared") == "per-process":
     breaker = PerProcessBreaker(int(os.environ.get("BREAKER_THRESHOLD", "3")),
                                 float(os.environ.get("BREAKER_OPEN_TIMEOUT", "2")))
 else:
-    # Opened when the module is imported: in the master with preload_app
-    # (the handle survives the fork of every worker), else in each worker.
-    breaker = cbshm.open_breaker(SEGMENT, "downstream", failure_exceptions=(OSError,))
+    breaker = None
+
+
+def attach_breaker():
+    """Opens the shared breaker, once per process that needs it."""
+    global breaker
+    if breaker is None:
+        breaker = cbshm.open_breaker(SEGMENT, "downstream", failure_exceptions=(OSError,))
+
+
+# Opened when the module is imported: in the master with preload_app (the
+# handle survives the fork of every worker), else in each worker. Not in a
+# master running as root: the segment belongs to the workers' user, and
+# root maps no segment another user can write - each worker opens it after
+# it dropped to that user (post_worker_init in gunicorn.conf.py).
+if os.environ.get("BREAKER_MODE", "shared") != "per-process" and os.geteuid() != 0:
+    attach_breaker()
 
 
 def app(environ, start_response):
