@@ -354,13 +354,26 @@ CBSHM_API const char *cbshm_default_segment(void);
 
 /*
  * Attaches to the existing segment `name` ("/name", at most
- * CBSHM_SEGMENT_NAME_MAX bytes). flags: 0 or CBSHM_FAIL_CLOSED. On success
- * *out is a handle released by cbshm_close(). The header is validated:
- * size, magic, layout version, ABI fingerprint, each with its own code.
- * Refuses a segment owned by another user (unless we are root), writable
- * by others, or writable by its group when its configuration did not say
- * so (CBSHM_EPERM); one created in another PID namespace (CBSHM_EPIDNS); a
- * symbolic link (-ELOOP); a directory or a FIFO (CBSHM_EBADMAGIC).
+ * CBSHM_SEGMENT_NAME_MAX bytes). flags: 0, CBSHM_FAIL_CLOSED, and
+ * CBSHM_READ_ONLY. On success *out is a handle released by cbshm_close().
+ * The header is validated: size, magic, layout version, ABI fingerprint,
+ * each with its own code.
+ * Whoever can write a segment is trusted by every process attached to it
+ * (README "Security"), so this refuses (CBSHM_EPERM): as root, a segment
+ * not owned by root or writable by a group other than root's; as another
+ * user, read-write, a segment it does not own; a segment writable by
+ * others, or by its group when its configuration did not say so. It also
+ * refuses one created in another PID namespace (CBSHM_EPIDNS); a symbolic
+ * link (-ELOOP); a directory, FIFO or device (CBSHM_EBADMAGIC, at once:
+ * the open never blocks).
+ * CBSHM_READ_ONLY gives an observer's view, for any user the file lets
+ * read (root: its own segments only): mapped read-only, it never takes
+ * the table lock - cbshm_snapshot, cbshm_foreach and cbshm_check copy
+ * between changes, and give CBSHM_ELOCK after waiting 1 s behind a holder
+ * that is stopped or died mid-change until a writer repairs it; a timed
+ * mode past its end shows as normal - and cbshm_breaker_get,
+ * cbshm_set_mode, cbshm_set_mode_for and cbshm_reset refuse with
+ * CBSHM_EPERM.
  * May block briefly on the filesystem; never on the table lock.
  * Returns 0; CBSHM_ENOSEG (no such name); CBSHM_EBADMAGIC (a foreign file,
  * or not a regular file); CBSHM_EVERSION; CBSHM_EABI; CBSHM_ETRUNCATED
@@ -435,7 +448,8 @@ CBSHM_API int cbshm_destroy(const char *name);
  * looks the name up again by itself, at most every 0.25 s (CBSHM_ESTALE
  * in between). Returns 0; CBSHM_ECORRUPT (the name index points outside
  * the table); CBSHM_ENOBREAKER; CBSHM_EBADNAME (name NULL or malformed);
- * CBSHM_ELOCK; CBSHM_EINVAL (shm or out NULL); or -ENOMEM.
+ * CBSHM_ELOCK; CBSHM_EPERM (a read-only view: calls would write);
+ * CBSHM_EINVAL (shm or out NULL); or -ENOMEM.
  */
 CBSHM_API int cbshm_breaker_get(struct cbshm *shm, const char *name, struct cbshm_breaker **out);
 
@@ -617,7 +631,8 @@ CBSHM_API int cbshm_foreach(struct cbshm *shm, int (*fn)(void *ctx, const struct
  * Takes the table lock (waits at most 1 s for it: CBSHM_ELOCK).
  * Returns 0; CBSHM_ECORRUPT (the name index points outside the table);
  * CBSHM_ENOBREAKER; CBSHM_EBADNAME (name NULL or malformed); CBSHM_ELOCK;
- * or CBSHM_EINVAL (shm NULL, mode out of range).
+ * CBSHM_EPERM (a read-only view); or CBSHM_EINVAL (shm NULL, mode out of
+ * range).
  */
 CBSHM_API int cbshm_set_mode(struct cbshm *shm, const char *name, enum cbshm_mode mode);
 
@@ -629,8 +644,8 @@ CBSHM_API int cbshm_set_mode(struct cbshm *shm, const char *name, enum cbshm_mod
  * or another cbshm_set_mode_for() replaces it. cbctl open/close/disable
  * --for DURATION. Takes the table lock (at most 1 s: CBSHM_ELOCK).
  * Returns 0, CBSHM_ECORRUPT, CBSHM_ENOBREAKER, CBSHM_EBADNAME, CBSHM_ELOCK,
- * or CBSHM_EINVAL (shm NULL, mode out of range or normal, duration out of
- * range).
+ * CBSHM_EPERM (a read-only view), or CBSHM_EINVAL (shm NULL, mode out of
+ * range or normal, duration out of range).
  */
 CBSHM_API int cbshm_set_mode_for(struct cbshm *shm, const char *name, enum cbshm_mode mode,
                                  uint64_t duration_ms);
@@ -642,7 +657,7 @@ CBSHM_API int cbshm_set_mode_for(struct cbshm *shm, const char *name, enum cbshm
  * table lock (waits at most 1 s for it: CBSHM_ELOCK).
  * Returns 0; CBSHM_ECORRUPT (the name index points outside the table);
  * CBSHM_ENOBREAKER; CBSHM_EBADNAME (name NULL or malformed); CBSHM_ELOCK;
- * or CBSHM_EINVAL (shm NULL).
+ * CBSHM_EPERM (a read-only view); or CBSHM_EINVAL (shm NULL).
  */
 CBSHM_API int cbshm_reset(struct cbshm *shm, const char *name);
 
@@ -863,7 +878,13 @@ struct cbshm_change {
  * lock (at most 1 s): adds breakers, updates changed settings keeping live
  * state, removes breakers no longer listed. cfg is first checked by
  * cbshm_config_check(), whose diag says what is wrong when this returns
- * CBSHM_ECONFIG. Calls on_change (may be NULL) for each change;
+ * CBSHM_ECONFIG. It works only as the segment's owner - cfg's `owner`, or
+ * with none the caller - and so never adopts a segment another user made:
+ * CBSHM_EPERM when cfg names an owner other than the caller (cbctl apply,
+ * run as root, switches to it first), when the existing segment is not
+ * the caller's (a squat; or -EACCES where its mode lets the caller not
+ * even open it), or when root would make a segment that a group other
+ * than root's may write. Calls on_change (may be NULL) for each change;
  * *n_changes (may be NULL) gets their count. Racing appliers are safe:
  * exactly one creates, the others reconcile.
  * Returns 0, CBSHM_ECONFIG, CBSHM_EINVAL (cfg NULL, unknown flags),
