@@ -100,7 +100,7 @@ int cbshm_foreach(struct cbshm *shm, int (*fn)(void *ctx, const struct cbshm_sna
                   void *ctx)
 {
     struct cbshm_snapshot *all;
-    uint32_t n = 0;
+    uint32_t n = 0, corrupt = 0;
     uint64_t now = cbshm__now();
     int rc;
 
@@ -114,18 +114,25 @@ int cbshm_foreach(struct cbshm *shm, int (*fn)(void *ctx, const struct cbshm_sna
         free(all);
         return rc;
     }
-    for (uint32_t i = 0; i < shm->capacity; i++)
-        if (atomic_load_explicit(&shm->slots[i].in_use, memory_order_acquire) == 1 &&
-            memchr(shm->slots[i].name, '\0', sizeof shm->slots[i].name) != NULL) {
-            cbshm__mode_expire(shm, i, now);
-            cbshm__slot_snapshot(shm, i, now, &all[n++]);
+    /* A slot in use whose name is not a valid name is scribbled: its name
+       is never handed out (a terminal or a scraper would get its bytes),
+       the other breakers still are, and the walk ends in CBSHM_ECORRUPT. */
+    for (uint32_t i = 0; i < shm->capacity; i++) {
+        if (atomic_load_explicit(&shm->slots[i].in_use, memory_order_acquire) != 1)
+            continue;
+        if (!cbshm__slot_name_ok(&shm->slots[i])) {
+            corrupt++;
+            continue;
         }
+        cbshm__mode_expire(shm, i, now);
+        cbshm__slot_snapshot(shm, i, now, &all[n++]);
+    }
     cbshm__unlock(shm);
     for (uint32_t i = 0; i < n && rc == 0; i++)
         if (fn(ctx, &all[i]) != 0)
             rc = CBSHM_ESTOPPED;
     free(all);
-    return rc;
+    return rc == 0 && corrupt > 0 ? CBSHM_ECORRUPT : rc;
 }
 
 /*
