@@ -44,16 +44,15 @@ const char *cbctl_safe(const char *s, char *buf, size_t size)
     const unsigned char *p;
     size_t total = 0, used = 0, room;
     char one[5];
-    int clean = 1;
 
     if (s == NULL)
         return "(null)";
-    for (p = (const unsigned char *)s; *p != '\0'; p++) {
-        clean &= !needs_escape(*p);
-        total += piece(*p, one);
-    }
-    if (clean)
+    for (p = (const unsigned char *)s; *p != '\0' && !needs_escape(*p); p++)
+        ;
+    if (*p == '\0')
         return s; /* the common case copies nothing */
+    for (p = (const unsigned char *)s; *p != '\0'; p++)
+        total += piece(*p, one);
     if (size < 4)
         return "...";
     /* All of it when it fits; else what fits before "...". */
@@ -71,7 +70,15 @@ const char *cbctl_safe(const char *s, char *buf, size_t size)
 
 void cbctl_put_safe(FILE *f, const char *s)
 {
-    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+    const unsigned char *p = (const unsigned char *)s;
+
+    while (*p != '\0' && !needs_escape(*p))
+        p++;
+    if (*p == '\0') { /* the common case: one write */
+        fputs(s, f);
+        return;
+    }
+    for (p = (const unsigned char *)s; *p != '\0'; p++) {
         char one[5];
 
         piece(*p, one);
@@ -81,6 +88,10 @@ void cbctl_put_safe(FILE *f, const char *s)
 
 void cbctl_put_label(FILE *f, const char *s)
 {
+    if (s[strcspn(s, "\\\"\n")] == '\0') { /* the common case: one write */
+        fputs(s, f);
+        return;
+    }
     for (; *s != '\0'; s++) {
         if (*s == '\\' || *s == '"') {
             putc('\\', f);
