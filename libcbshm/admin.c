@@ -2,7 +2,8 @@
  * Resolving names to handles, and the operator's view and steering of
  * breakers: snapshot, iterate, set a mode, reset. All of it takes the
  * table lock, so what it reads or writes is consistent with structural
- * changes; none of it is on the hot path.
+ * changes - but on a read-only view, which reads between changes instead
+ * (observe.c) and changes nothing; none of it is on the hot path.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -22,6 +23,8 @@ int cbshm_breaker_get(struct cbshm *shm, const char *name, struct cbshm_breaker 
         return CBSHM_EINVAL;
     if ((rc = cbshm__check_breaker_name(name)) != 0)
         return rc;
+    if (CBSHM__READ_ONLY(shm)) /* a call would write its counts */
+        return CBSHM_EPERM;
     if ((b = calloc(1, sizeof *b)) == NULL)
         return -ENOMEM;
     if ((v = calloc(1, sizeof *v)) == NULL) {
@@ -78,6 +81,35 @@ static int locked_find(struct cbshm *shm, const char *name, uint32_t *idx)
     return rc != 0 ? rc : cbshm__table_find(shm, name, idx);
 }
 
+/* A timed mode past its end, as a read-only view shows it: normal. The
+   change itself, and its event, are the next writer's to make. */
+static void show_expired_mode(struct cbshm_snapshot *s, uint64_t now)
+{
+    if (s->mode_until_ns != 0 && now >= s->mode_until_ns && s->mode != CBSHM_MODE_NORMAL) {
+        s->mode = CBSHM_MODE_NORMAL;
+        s->mode_until_ns = 0;
+    }
+}
+
+struct observed_one {
+    const char *name;
+    struct cbshm_snapshot *out;
+};
+
+static int observe_one(struct cbshm *shm, void *ctx)
+{
+    struct observed_one *o = ctx;
+    uint64_t now = cbshm__now();
+    uint32_t idx;
+    int rc;
+
+    if ((rc = locked_find(shm, o->name, &idx)) == 0) {
+        cbshm__slot_snapshot(shm, idx, now, o->out);
+        show_expired_mode(o->out, now);
+    }
+    return rc;
+}
+
 int cbshm_snapshot(struct cbshm *shm, const char *name, struct cbshm_snapshot *out)
 {
     uint32_t idx;
@@ -85,6 +117,8 @@ int cbshm_snapshot(struct cbshm *shm, const char *name, struct cbshm_snapshot *o
 
     if (shm == NULL || out == NULL)
         return CBSHM_EINVAL;
+    if (CBSHM__READ_ONLY(shm))
+        return cbshm__observe(shm, observe_one, &(struct observed_one){name, out});
     if ((rc = cbshm__lock(shm)) != 0)
         return rc;
     if ((rc = locked_find(shm, name, &idx)) == 0) {
@@ -96,43 +130,70 @@ int cbshm_snapshot(struct cbshm *shm, const char *name, struct cbshm_snapshot *o
     return rc;
 }
 
+struct observed_all {
+    struct cbshm_snapshot *all;
+    uint32_t n;
+    uint32_t corrupt; /* slots in use left out for their names */
+};
+
+/*
+ * Every live breaker into o->all; expiring timed modes on a writable view
+ * (under the lock), showing them expired on a read-only one. A slot in
+ * use whose name is not a valid name is scribbled: its name is never
+ * handed out (a terminal or a scraper would get its bytes), only counted.
+ */
+static int copy_all(struct cbshm *shm, void *ctx)
+{
+    struct observed_all *o = ctx;
+    uint64_t now = cbshm__now();
+
+    o->n = o->corrupt = 0;
+    for (uint32_t i = 0; i < shm->capacity; i++) {
+        if (atomic_load_explicit(&shm->slots[i].in_use, memory_order_acquire) != 1)
+            continue;
+        if (!cbshm__slot_name_ok(&shm->slots[i])) {
+            o->corrupt++;
+            continue;
+        }
+        if (!CBSHM__READ_ONLY(shm))
+            cbshm__mode_expire(shm, i, now);
+        cbshm__slot_snapshot(shm, i, now, &o->all[o->n]);
+        show_expired_mode(&o->all[o->n++], now);
+    }
+    return 0;
+}
+
 int cbshm_foreach(struct cbshm *shm, int (*fn)(void *ctx, const struct cbshm_snapshot *s),
                   void *ctx)
 {
+    struct observed_all o = {NULL, 0, 0};
     struct cbshm_snapshot *all;
-    uint32_t n = 0, corrupt = 0;
-    uint64_t now = cbshm__now();
+    uint32_t n;
     int rc;
 
     if (shm == NULL || fn == NULL)
         return CBSHM_EINVAL;
     /* Copy under the lock, call back outside it: fn may be slow (it
        prints) and must not stall structural changes. */
-    if ((all = malloc((size_t)shm->capacity * sizeof *all)) == NULL)
+    if ((all = o.all = malloc((size_t)shm->capacity * sizeof *all)) == NULL)
         return -ENOMEM;
-    if ((rc = cbshm__lock(shm)) != 0) {
+    if (CBSHM__READ_ONLY(shm)) {
+        rc = cbshm__observe(shm, copy_all, &o);
+    } else if ((rc = cbshm__lock(shm)) == 0) {
+        copy_all(shm, &o);
+        cbshm__unlock(shm);
+    }
+    if (rc != 0) {
         free(all);
         return rc;
     }
-    /* A slot in use whose name is not a valid name is scribbled: its name
-       is never handed out (a terminal or a scraper would get its bytes),
-       the other breakers still are, and the walk ends in CBSHM_ECORRUPT. */
-    for (uint32_t i = 0; i < shm->capacity; i++) {
-        if (atomic_load_explicit(&shm->slots[i].in_use, memory_order_acquire) != 1)
-            continue;
-        if (!cbshm__slot_name_ok(&shm->slots[i])) {
-            corrupt++;
-            continue;
-        }
-        cbshm__mode_expire(shm, i, now);
-        cbshm__slot_snapshot(shm, i, now, &all[n++]);
-    }
-    cbshm__unlock(shm);
+    n = o.n;
     for (uint32_t i = 0; i < n && rc == 0; i++)
         if (fn(ctx, &all[i]) != 0)
             rc = CBSHM_ESTOPPED;
     free(all);
-    return rc == 0 && corrupt > 0 ? CBSHM_ECORRUPT : rc;
+    /* The others were handed out; the walk says one was not. */
+    return rc == 0 && o.corrupt > 0 ? CBSHM_ECORRUPT : rc;
 }
 
 /*
@@ -191,6 +252,8 @@ static int set_mode(struct cbshm *shm, const char *name, enum cbshm_mode mode, u
     uint32_t idx;
     int rc;
 
+    if (CBSHM__READ_ONLY(shm))
+        return CBSHM_EPERM;
     if ((rc = cbshm__lock(shm)) != 0)
         return rc;
     if ((rc = locked_find(shm, name, &idx)) == 0)
@@ -225,6 +288,8 @@ int cbshm_reset(struct cbshm *shm, const char *name)
 
     if (shm == NULL)
         return CBSHM_EINVAL;
+    if (CBSHM__READ_ONLY(shm))
+        return CBSHM_EPERM;
     if ((rc = cbshm__lock(shm)) != 0)
         return rc;
     if ((rc = locked_find(shm, name, &idx)) == 0) {

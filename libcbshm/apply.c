@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
 #include "internal.h"
 
 struct reporter {
@@ -122,6 +124,16 @@ int cbshm_apply(const struct cbshm_config *cfg, const char *segment, unsigned fl
     name = cbshm_config_segment(cfg, segment);
     if ((rc = cbshm__check_segment_name(name)) != 0)
         goto out;
+    /* The segment belongs to one user, who runs its workers, and apply
+       works as that user (cbctl apply, run as root, switches to it): so it
+       creates the segment owned by its owner, never adopts one another user
+       made (attach refuses it: a squat), and root never ends up with a
+       segment that a group of lesser users can write. */
+    if ((cfg->has_owner && cfg->uid != (uint32_t)geteuid()) ||
+        (geteuid() == 0 && (cfg->mode & S_IWGRP) && cfg->has_group && cfg->gid != 0)) {
+        rc = CBSHM_EPERM;
+        goto out;
+    }
 
     if (dry_run) {
         rc = cbshm__segment_attach(name, 0, true, &shm);

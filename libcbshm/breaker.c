@@ -47,15 +47,50 @@ static inline __attribute__((always_inline)) void bump(struct cbshm_view *v, str
         atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
 }
 
-/* Notes that this thread's worker just failed (or was slow), for quorum. */
+/*
+ * On the shared stripe, where many processes fail: a word to stamp that
+ * costs no other process its vote - one holding this pid already, an
+ * empty one, or one whose pid another word holds too. Stripe 0's own
+ * when there is none (every word a distinct failer: quorum is met).
+ */
+static _Atomic uint64_t *shared_stamp_word(struct cbshm_slot *sl, uint32_t me)
+{
+    uint64_t st[CBSHM_STRIPES];
+    int spare = -1;
+
+    for (int s = 0; s < CBSHM_STRIPES; s++) {
+        st[s] = atomic_load_explicit(&sl->stripes[s].last_failure, memory_order_relaxed);
+        if (st[s] != 0 && CBSHM_STAMP_PID(st[s]) == me)
+            return &sl->stripes[s].last_failure;
+    }
+    for (int s = 0; s < CBSHM_STRIPES && spare < 0; s++) {
+        if (st[s] == 0)
+            spare = s;
+        for (int o = 0; o < s && spare < 0; o++)
+            if (CBSHM_STAMP_PID(st[o]) == CBSHM_STAMP_PID(st[s]))
+                spare = s;
+    }
+    /* Taken only if nobody changed it since we looked. */
+    if (spare >= 0 && atomic_compare_exchange_strong_explicit(
+                          &sl->stripes[spare].last_failure, &st[spare], CBSHM_STAMP(0, me),
+                          memory_order_relaxed, memory_order_relaxed))
+        return &sl->stripes[spare].last_failure;
+    return &sl->stripes[0].last_failure;
+}
+
+/* Notes that this thread's worker just failed (or was slow), for quorum.
+   An owned stripe's word is its owner's; on the shared stripe the
+   processes share out the sixteen words (failing_workers counts pids). */
 static void stamp_failure(struct cbshm_view *v, struct cbshm_slot *sl, uint64_t now)
 {
+    uint32_t me = (uint32_t)getpid();
     _Atomic uint64_t *at;
 
     if (cbshm__claim.shm_id != v->shm_id)
         cbshm__claim_stripe(v->shm);
-    at = &sl->stripes[cbshm__claim.stripe].last_failure;
-    atomic_store_explicit(at, CBSHM_STAMP(now, (uint32_t)getpid()), memory_order_relaxed);
+    at = cbshm__claim.stripe != 0 ? &sl->stripes[cbshm__claim.stripe].last_failure
+                                  : shared_stamp_word(sl, me);
+    atomic_store_explicit(at, CBSHM_STAMP(now, me), memory_order_relaxed);
 }
 
 /*

@@ -2,10 +2,12 @@
  * cbshm_check(): validates a whole segment the way an operator wants it
  * validated - header, every slot, the name index, the probe leases - and
  * names each problem. It reads under the table lock and changes nothing
- * (taking the lock may repair a dead owner's change, which is the point).
+ * (taking the lock may repair a dead owner's change, which is the point);
+ * a read-only view reads between changes instead (observe.c).
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -16,6 +18,7 @@ struct checker {
     void (*report)(void *ctx, const char *message);
     void *ctx;
     int problems;
+    void (*reset)(struct checker *c); /* a run begins again, or NULL */
 };
 
 __attribute__((format(printf, 2, 3))) static void problem(struct checker *c, const char *fmt, ...)
@@ -70,33 +73,29 @@ static void check_slot(struct cbshm *shm, uint32_t i, uint64_t now, struct check
     }
 }
 
-int cbshm_check(struct cbshm *shm, void (*report)(void *ctx, const char *message), void *ctx)
+/* The table's checks; called under the lock, or observed (a read-only
+   view), when it may run more than once: c->problems counts one run. */
+static int check_table(struct cbshm *shm, void *ctx)
 {
-    struct checker c = {report, ctx, 0};
+    struct checker *c = ctx;
     uint64_t now = cbshm__now();
     uint32_t live = 0, entries = 0;
-    int rc;
 
-    if (shm == NULL)
-        return CBSHM_EINVAL;
-    if ((rc = cbshm__validate_header(shm->hdr, shm->bytes)) != 0) {
-        problem(&c, "header: %s", cbshm_strerror(rc));
-        return c.problems;
-    }
-    if ((rc = cbshm__lock(shm)) != 0)
-        return rc;
+    c->problems = 0;
+    if (c->reset != NULL)
+        c->reset(c);
     if (atomic_load_explicit(&shm->hdr->retired, memory_order_acquire))
-        problem(&c, "header: the segment was destroyed but its name is still linked (a destroy "
-                    "died half way): apply replaces it");
+        problem(c, "header: the segment was destroyed but its name is still linked (a destroy "
+                   "died half way): apply replaces it");
     if (shm->hdr->op != CBSHM_OP_NONE)
-        problem(&c, "header: a structural change (op %u) was left unfinished", shm->hdr->op);
+        problem(c, "header: a structural change (op %u) was left unfinished", shm->hdr->op);
     for (uint32_t i = 0; i < shm->capacity; i++) {
         uint32_t in_use = atomic_load_explicit(&shm->slots[i].in_use, memory_order_acquire);
         if (in_use > 1) {
-            problem(&c, "slot %u: in_use is %u", i, in_use);
+            problem(c, "slot %u: in_use is %u", i, in_use);
         } else if (in_use == 1) {
             live++;
-            check_slot(shm, i, now, &c);
+            check_slot(shm, i, now, c);
         }
     }
     for (uint32_t b = 0; b < shm->index_buckets; b++) {
@@ -105,15 +104,67 @@ int cbshm_check(struct cbshm *shm, void (*report)(void *ctx, const char *message
             continue;
         entries++;
         if (v - 1 >= shm->capacity)
-            problem(&c, "index bucket %u: slot %u out of range", b, v - 1);
+            problem(c, "index bucket %u: slot %u out of range", b, v - 1);
         else if (atomic_load_explicit(&shm->slots[v - 1].in_use, memory_order_relaxed) != 1)
-            problem(&c, "index bucket %u: points at free slot %u", b, v - 1);
+            problem(c, "index bucket %u: points at free slot %u", b, v - 1);
     }
     if (entries != live)
-        problem(&c, "index holds %u entries for %u breakers", entries, live);
+        problem(c, "index holds %u entries for %u breakers", entries, live);
     uint32_t counted = atomic_load_explicit(&shm->hdr->breakers, memory_order_relaxed);
     if (counted != live)
-        problem(&c, "header counts %u breakers, table holds %u", counted, live);
+        problem(c, "header counts %u breakers, table holds %u", counted, live);
+    return 0;
+}
+
+/* A read-only view's run may be repeated: its messages are kept and told
+   once the run that counts is over. */
+struct kept {
+    char (*msg)[256];
+    int n, cap;
+};
+
+static void keep(void *ctx, const char *message)
+{
+    struct kept *k = ctx;
+    void *more;
+
+    if (k->n == k->cap) {
+        if ((more = realloc(k->msg, (size_t)(k->cap ? k->cap * 2 : 16) * sizeof *k->msg)) == NULL)
+            return; /* counted all the same; only its words are lost */
+        k->msg = more;
+        k->cap = k->cap ? k->cap * 2 : 16;
+    }
+    snprintf(k->msg[k->n++], sizeof k->msg[0], "%s", message);
+}
+
+static void forget(struct checker *c)
+{
+    ((struct kept *)c->ctx)->n = 0;
+}
+
+int cbshm_check(struct cbshm *shm, void (*report)(void *ctx, const char *message), void *ctx)
+{
+    struct checker c = {report, ctx, 0, NULL};
+    int rc;
+
+    if (shm == NULL)
+        return CBSHM_EINVAL;
+    if ((rc = cbshm__validate_header(shm->hdr, shm->bytes)) != 0) {
+        problem(&c, "header: %s", cbshm_strerror(rc));
+        return c.problems;
+    }
+    if (CBSHM__READ_ONLY(shm)) {
+        struct kept k = {NULL, 0, 0};
+        struct checker kc = {keep, &k, 0, forget};
+        rc = cbshm__observe(shm, check_table, &kc);
+        for (int i = 0; i < k.n && rc == 0 && report != NULL; i++)
+            report(ctx, k.msg[i]);
+        free(k.msg);
+        return rc != 0 ? rc : kc.problems;
+    }
+    if ((rc = cbshm__lock(shm)) != 0)
+        return rc;
+    check_table(shm, &c);
     cbshm__unlock(shm);
     return c.problems;
 }

@@ -1,18 +1,30 @@
 /*
- * YAML configuration -> struct cbshm_config, with libyaml's document API.
- * Every rejection names the file, line, column and key path
- * ("breakers[2].open_timeout"). libyaml's "1 means success" stays here.
+ * YAML configuration -> struct cbshm_config, with libyaml's document API,
+ * after a pass of its event parser that enforces the limits libyaml has
+ * none for (size, nesting, NUL in a scalar). Every rejection names the
+ * file, line, column and key path ("breakers[2].open_timeout"). libyaml's
+ * "1 means success" stays here.
  */
 #include <errno.h>
 #include <grp.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <yaml.h>
 
 #include "internal.h"
 #include "settings_table.h"
+
+/* The most text a configuration may be. A real one is a few KiB; the cap
+   bounds the memory and time one file can cost. */
+#define CONFIG_BYTES_MAX (16u << 20)
+/* The most lists and mappings nested in one another. The schema needs 3;
+   libyaml's scanner costs time quadratic in the depth (100000 '[' took
+   15-24 s), so a deeper document is refused before it gets that far. */
+#define CONFIG_DEPTH_MAX 64
 
 struct parse {
     yaml_document_t *doc;
@@ -20,21 +32,135 @@ struct parse {
     const char *label;
 };
 
+__attribute__((format(printf, 4, 0))) static int vfail(struct parse *p, const yaml_mark_t *at,
+                                                       const char *key, const char *fmt, va_list ap)
+{
+    if (p->diag != NULL) {
+        snprintf(p->diag->file, sizeof p->diag->file, "%s", p->label);
+        p->diag->line = at != NULL ? (unsigned)at->line + 1 : 1;
+        p->diag->column = at != NULL ? (unsigned)at->column + 1 : 1;
+        snprintf(p->diag->key, sizeof p->diag->key, "%s", key != NULL ? key : "");
+        vsnprintf(p->diag->message, sizeof p->diag->message, fmt, ap);
+    }
+    return CBSHM_ECONFIG;
+}
+
 __attribute__((format(printf, 4, 5))) static int fail(struct parse *p, const yaml_node_t *at,
                                                       const char *key, const char *fmt, ...)
 {
     va_list ap;
+    int rc;
 
-    if (p->diag != NULL) {
-        snprintf(p->diag->file, sizeof p->diag->file, "%s", p->label);
-        p->diag->line = at != NULL ? (unsigned)at->start_mark.line + 1 : 1;
-        p->diag->column = at != NULL ? (unsigned)at->start_mark.column + 1 : 1;
-        snprintf(p->diag->key, sizeof p->diag->key, "%s", key != NULL ? key : "");
-        va_start(ap, fmt);
-        vsnprintf(p->diag->message, sizeof p->diag->message, fmt, ap);
-        va_end(ap);
+    va_start(ap, fmt);
+    rc = vfail(p, at != NULL ? &at->start_mark : NULL, key, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+__attribute__((format(printf, 4, 5))) static int fail_at(struct parse *p, const yaml_mark_t *at,
+                                                         const char *key, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = vfail(p, at, key, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* The line and column of byte `offset`, as libyaml counts them: lines
+   end at '\n', a column is a character (UTF-8 continuation bytes do not
+   count). */
+static yaml_mark_t mark_of(const char *yaml, size_t len, size_t offset)
+{
+    yaml_mark_t m = {offset, 0, 0};
+
+    for (size_t i = 0; i < offset && i < len; i++) {
+        if (yaml[i] == '\n') {
+            m.line++;
+            m.column = 0;
+        } else if (((unsigned char)yaml[i] & 0xC0) != 0x80) {
+            m.column++;
+        }
     }
-    return CBSHM_ECONFIG;
+    return m;
+}
+
+/* A failed parse or load, where libyaml found it. The reader (bad UTF-8,
+   a control character) gives a byte offset, not a mark. */
+static int syntax_error(struct parse *p, const yaml_parser_t *parser, const char *yaml, size_t len)
+{
+    const char *problem = parser->problem != NULL ? parser->problem : "malformed document";
+    yaml_mark_t at = parser->problem_mark;
+
+    if (parser->error == YAML_READER_ERROR) {
+        at = mark_of(yaml, len, parser->problem_offset);
+        if (parser->problem_value == 0)
+            return fail_at(p, &at, "", "YAML syntax error: %s (a NUL byte)", problem);
+        if (parser->problem_value > 0)
+            return fail_at(p, &at, "", "YAML syntax error: %s (0x%02X)", problem,
+                           (unsigned)parser->problem_value);
+        return fail_at(p, &at, "", "YAML syntax error: %s", problem);
+    }
+    return fail_at(p, &at, "", "YAML syntax error: %s%s%s", problem,
+                   parser->context != NULL ? " " : "",
+                   parser->context != NULL ? parser->context : "");
+}
+
+/*
+ * The limits, before the document is built: the size; then every event of
+ * the stream, stopping at the first collection nested deeper than
+ * CONFIG_DEPTH_MAX, before libyaml's scanner has gone quadratic, and at a
+ * scalar holding a NUL (an escape such as "a\0b"), which C strings would
+ * silently cut. Syntax errors are reported here too, as the loader would.
+ */
+static int check_limits(struct parse *p, const char *yaml, size_t len)
+{
+    yaml_parser_t parser;
+    yaml_event_t event;
+    unsigned depth = 0;
+    int rc = 0, done = 0;
+
+    if (len > CONFIG_BYTES_MAX) {
+        yaml_mark_t at = mark_of(yaml, len, CONFIG_BYTES_MAX);
+        return fail_at(p, &at, "", "the configuration is over the size limit of %u MiB (%u bytes)",
+                       CONFIG_BYTES_MAX >> 20, CONFIG_BYTES_MAX);
+    }
+    if (!yaml_parser_initialize(&parser))
+        return -ENOMEM;
+    yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
+    while (rc == 0 && !done) {
+        if (!yaml_parser_parse(&parser, &event)) {
+            rc = parser.error == YAML_MEMORY_ERROR ? -ENOMEM : syntax_error(p, &parser, yaml, len);
+            break;
+        }
+        switch (event.type) {
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT:
+            if (++depth > CONFIG_DEPTH_MAX)
+                rc = fail_at(p, &event.start_mark, "",
+                             "lists and mappings nested more than %d deep", CONFIG_DEPTH_MAX);
+            break;
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT:
+            depth--;
+            break;
+        case YAML_SCALAR_EVENT:
+            if (memchr(event.data.scalar.value, '\0', event.data.scalar.length) != NULL)
+                rc = fail_at(p, &event.start_mark, "",
+                             "a key or value may not contain a NUL character (\\0)");
+            break;
+        case YAML_STREAM_END_EVENT:
+            done = 1;
+            break;
+        default:
+            break;
+        }
+        yaml_event_delete(&event);
+    }
+    yaml_parser_delete(&parser);
+    return rc;
 }
 
 static const char *node_kind(const yaml_node_t *n)
@@ -296,9 +422,9 @@ static const yaml_node_t *name_node(struct parse *p, const yaml_node_t *item)
     return item;
 }
 
+/* The digits of `mode`; what they allow is checked with `group` known. */
 static int parse_mode(struct parse *p, const yaml_node_t *v, uint32_t *out)
 {
-    struct cbshm__problem prob;
     const char *s;
     uint32_t m = 0;
     size_t n;
@@ -315,8 +441,6 @@ static int parse_mode(struct parse *p, const yaml_node_t *v, uint32_t *out)
             return fail(p, v, "mode", "expected an octal mode such as \"0600\", got '%s'", s);
         m = m * 8 + (uint32_t)(*c - '0');
     }
-    if (cbshm__mode_check(m, &prob) != 0)
-        return fail(p, v, "mode", "%s", prob.message);
     *out = m;
     return 0;
 }
@@ -343,9 +467,31 @@ static int parse_group(struct parse *p, const yaml_node_t *v, uint32_t *gid)
     return 0;
 }
 
+static int parse_owner(struct parse *p, const yaml_node_t *v, uint32_t *uid)
+{
+    const char *s;
+    struct passwd *pw;
+    uint64_t x;
+    int rc;
+
+    if ((rc = want_scalar(p, v, "owner", "a user name or number")) != 0)
+        return rc;
+    s = scalar(v);
+    if (s[0] >= '0' && s[0] <= '9') {
+        if ((rc = parse_uint(p, v, "owner", 0, UINT32_MAX - 1, &x)) != 0)
+            return rc;
+        *uid = (uint32_t)x;
+        return 0;
+    }
+    if ((pw = getpwnam(s)) == NULL)
+        return fail(p, v, "owner", "no such user '%.80s'", s);
+    *uid = (uint32_t)pw->pw_uid;
+    return 0;
+}
+
 struct top_ctx {
     struct cbshm_config *cfg;
-    const yaml_node_t *breakers_key, *breakers, *defaults;
+    const yaml_node_t *breakers_key, *breakers, *defaults, *mode;
 };
 
 static int top_pair(struct parse *p, const char *path, const yaml_node_t *k, const yaml_node_t *v,
@@ -369,11 +515,17 @@ static int top_pair(struct parse *p, const char *path, const yaml_node_t *k, con
             return rc;
         t->cfg->capacity = (uint32_t)x;
     } else if (strcmp(key, "mode") == 0) {
-        return parse_mode(p, v, &t->cfg->mode);
+        if ((rc = parse_mode(p, v, &t->cfg->mode)) != 0)
+            return rc;
+        t->mode = v;
     } else if (strcmp(key, "group") == 0) {
         if ((rc = parse_group(p, v, &t->cfg->gid)) != 0)
             return rc;
         t->cfg->has_group = 1;
+    } else if (strcmp(key, "owner") == 0) {
+        if ((rc = parse_owner(p, v, &t->cfg->uid)) != 0)
+            return rc;
+        t->cfg->has_owner = 1;
     } else if (strcmp(key, "defaults") == 0) {
         if (v->type != YAML_MAPPING_NODE)
             return fail(p, v, key, "expected a mapping, got %s", node_kind(v));
@@ -392,7 +544,8 @@ static int top_pair(struct parse *p, const char *path, const yaml_node_t *k, con
 static int parse_document(struct parse *p, struct cbshm_config *cfg)
 {
     const yaml_node_t *root = yaml_document_get_root_node(p->doc);
-    struct top_ctx t = {cfg, NULL, NULL, NULL};
+    struct top_ctx t = {cfg, NULL, NULL, NULL, NULL};
+    struct cbshm__problem prob;
     const yaml_node_t **names;
     size_t n;
     int rc;
@@ -403,6 +556,9 @@ static int parse_document(struct parse *p, struct cbshm_config *cfg)
         return fail(p, root, "", "expected a mapping at the top, got %s", node_kind(root));
     if ((rc = each_pair(p, root, "", top_pair, &t)) != 0)
         return rc;
+    /* The default mode 0600 passes; a refused one was given. */
+    if (cbshm__mode_check(cfg->mode, cfg->has_group, &prob) != 0)
+        return fail(p, t.mode, "mode", "%s", prob.message);
     /* defaults first, wherever the file puts them: breakers inherit them. */
     if (t.defaults != NULL) {
         struct defaults_ctx d;
@@ -446,17 +602,17 @@ int cbshm_config_load_string(const char *yaml, size_t len, const char *label,
     cfg->capacity = 256;
     cfg->mode = 0600;
     cbshm_settings_default(&cfg->defaults);
+    if ((rc = check_limits(&p, yaml, len)) != 0) {
+        free(cfg);
+        return rc;
+    }
     if (!yaml_parser_initialize(&parser)) {
         free(cfg);
         return -ENOMEM;
     }
     yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
     if (!yaml_parser_load(&parser, &doc)) {
-        yaml_node_t at = {0};
-        at.start_mark = parser.problem_mark;
-        rc = fail(&p, &at, "", "YAML syntax error: %s%s%s",
-                  parser.problem != NULL ? parser.problem : "malformed document",
-                  parser.context != NULL ? " " : "", parser.context != NULL ? parser.context : "");
+        rc = parser.error == YAML_MEMORY_ERROR ? -ENOMEM : syntax_error(&p, &parser, yaml, len);
         yaml_parser_delete(&parser);
         free(cfg);
         return rc;
@@ -465,10 +621,7 @@ int cbshm_config_load_string(const char *yaml, size_t len, const char *label,
     if (rc == 0) {
         /* A second document would be silently ignored: refuse it. */
         if (!yaml_parser_load(&parser, &extra)) {
-            yaml_node_t at = {0};
-            at.start_mark = parser.problem_mark;
-            rc = fail(&p, &at, "", "YAML syntax error: %s",
-                      parser.problem != NULL ? parser.problem : "malformed document");
+            rc = parser.error == YAML_MEMORY_ERROR ? -ENOMEM : syntax_error(&p, &parser, yaml, len);
         } else {
             if (yaml_document_get_root_node(&extra) != NULL)
                 rc = fail(&p, yaml_document_get_root_node(&extra), "",
@@ -495,29 +648,47 @@ int cbshm_config_load_string(const char *yaml, size_t len, const char *label,
 int cbshm_config_load_file(const char *path, struct cbshm_config **out, struct cbshm_diag *diag)
 {
     FILE *f;
+    struct stat st;
     char *buf = NULL;
     size_t len = 0, cap = 0;
     int rc;
 
     if (path == NULL || out == NULL)
         return CBSHM_EINVAL;
+    if (diag != NULL)
+        memset(diag, 0, sizeof *diag);
     if ((f = fopen(path, "rb")) == NULL) {
         rc = -errno;
         if (diag != NULL) {
-            memset(diag, 0, sizeof *diag);
             snprintf(diag->file, sizeof diag->file, "%s", path);
             snprintf(diag->message, sizeof diag->message, "cannot open: %s", strerror(-rc));
         }
         return rc;
     }
+    /* fopen(3) opens a directory; reading it would fail with EISDIR, but
+       say so before trying. */
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        if (diag != NULL) {
+            snprintf(diag->file, sizeof diag->file, "%s", path);
+            snprintf(diag->message, sizeof diag->message, "is a directory");
+        }
+        fclose(f);
+        return -EISDIR;
+    }
+    /* One byte past the cap is enough to know the file is over it; the
+       loader says so, with the position. */
     errno = 0;
     for (;;) {
         size_t got;
         if (len == cap) {
             char *nb;
+            if (cap == (size_t)CONFIG_BYTES_MAX + 1)
+                break;
             cap = cap != 0 ? cap * 2 : 4096;
-            if (cap > (16u << 20) || (nb = realloc(buf, cap)) == NULL) {
-                rc = cap > (16u << 20) ? -EFBIG : -ENOMEM;
+            if (cap > (size_t)CONFIG_BYTES_MAX)
+                cap = (size_t)CONFIG_BYTES_MAX + 1;
+            if ((nb = realloc(buf, cap)) == NULL) {
+                rc = -ENOMEM;
                 goto out;
             }
             buf = nb;
@@ -528,8 +699,7 @@ int cbshm_config_load_file(const char *path, struct cbshm_config **out, struct c
             break;
     }
     if (ferror(f)) {
-        /* read(2)'s own errno, -EISDIR for a directory, rather than a
-           made-up -EIO. */
+        /* read(2)'s own errno rather than a made-up -EIO. */
         rc = errno != 0 ? -errno : -EIO;
         goto out;
     }

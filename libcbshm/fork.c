@@ -2,9 +2,9 @@
  * fork() while another thread is inside the library. The process-local
  * locks (the successor chain's, then the stripe registry's, in the order
  * the library takes them) are taken before fork, given back after it in
- * the parent, and made anew in the child - whose only thread did not hold
- * them in its own right. Without that, a child forked while another
- * thread held one would block forever on its first counted call. What
+ * the parent, and by the child's only thread - the one that took them.
+ * Without that, a child forked while another thread held one would block
+ * forever on its first counted call. What
  * the parent knew of itself (its stripe claims, its PID namespace) the
  * child learns afresh.
  */
@@ -26,8 +26,11 @@ static void parent(void)
 
 static void child(void)
 {
-    pthread_mutex_init(&cbshm__registry_lock, NULL);
-    pthread_mutex_init(&cbshm__chain_lock, NULL);
+    /* The child's one thread is the one that took them in prepare: it
+       gives them back (re-initialising a mutex is undefined, and loses
+       it for the thread sanitizer). */
+    pthread_mutex_unlock(&cbshm__registry_lock);
+    pthread_mutex_unlock(&cbshm__chain_lock);
     cbshm__stripe_forked(); /* the parent's stripe is not the child's */
     cbshm__pidns_forked();  /* nor, maybe, its PID namespace */
 }

@@ -15,11 +15,10 @@
 
 /* An attached segment: this process's view of the mapping. */
 struct cbshm {
-    uint64_t id;                      /* unique per cbshm_open in this process, never 0 */
-    struct cbshm *successor;          /* the mapping that replaced this retired one */
-    uint64_t dev, ino;                /* the object the name meant at attach */
-    _Atomic uint64_t checked_ns;      /* last time cbshm__watch looked */
-    _Atomic uint64_t lock_backoff_ns; /* the hot path only tries the lock until then */
+    uint64_t id;                 /* unique per cbshm_open in this process, never 0 */
+    struct cbshm *successor;     /* the mapping that replaced this retired one */
+    uint64_t dev, ino;           /* the object the name meant at attach */
+    _Atomic uint64_t checked_ns; /* last time cbshm__watch looked */
     char name[CBSHM_SEGMENT_NAME_MAX + 1];
     unsigned flags;
     void *base;
@@ -100,6 +99,10 @@ int cbshm__lock(struct cbshm *shm);
 /* The hot path's: after a timeout it only tries, for a while (lock.c). */
 int cbshm__lock_hot(struct cbshm *shm);
 void cbshm__unlock(struct cbshm *shm);
+/* observe.c: runs copy until it ran while nobody held the table lock (a
+   read-only view's way to read consistently); its code, or CBSHM_ELOCK. */
+int cbshm__observe(struct cbshm *shm, int (*copy)(struct cbshm *shm, void *ctx), void *ctx);
+#define CBSHM__READ_ONLY(shm) (((shm)->flags & CBSHM_READ_ONLY) != 0)
 
 /* table.c: slots and the name index. Called with the table lock held. */
 int cbshm__check_breaker_name(const char *name);
@@ -142,7 +145,8 @@ int cbshm__settings_check(const struct cbshm_settings *s, uint64_t given, struct
 int cbshm__settings_valid(const struct cbshm_settings *s); /* ranges and contradictions */
 int cbshm__range_check(const struct cbshm_setting *d, uint64_t v, struct cbshm__problem *p);
 void cbshm__range_text(const struct cbshm_setting *d, char *buf, size_t size);
-int cbshm__mode_check(uint32_t mode, struct cbshm__problem *p);
+/* has_group: 1 when the configuration names the segment's group. */
+int cbshm__mode_check(uint32_t mode, int has_group, struct cbshm__problem *p);
 int cbshm__name_problem(const char *name, size_t size, struct cbshm__problem *p);
 int cbshm__segment_problem(const char *name, size_t size, struct cbshm__problem *p);
 /* admin.c: a mode change, and the end of a timed one. Called with the

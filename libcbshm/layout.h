@@ -324,7 +324,11 @@ struct cbshm_header {
     uint32_t events_count;       /* entries in the event ring */
     uint64_t events_offset;      /* the ring, after the name index */
     _Atomic uint64_t events_seq; /* events ever written; under the table lock */
-    uint64_t reserved2[3];       /* room for later regions */
+    /* Odd while a process holds the table lock (or died holding it, until
+       the next holder repairs): read-only views, which cannot take the
+       lock, copy between two equal even values. */
+    _Atomic uint64_t change_seq;
+    uint64_t reserved2[2]; /* room for later regions */
 
     /* Line-aligned: who owns counter stripes 1..CBSHM_STRIPES-1. */
     _Alignas(CBSHM_LINE) _Atomic uint64_t stripe_owner[CBSHM_STRIPES];

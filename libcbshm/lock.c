@@ -17,6 +17,7 @@
 #define _GNU_SOURCE /* pthread_mutex_clocklock */
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <time.h>
 
 #define LOCK_WAIT_NS    1000000000L
@@ -38,14 +39,28 @@ int cbshm__lock_init(pthread_mutex_t *m)
     return -rc;
 }
 
+/* Holding the lock makes change_seq odd; one a dead holder left odd stays
+   so until its successor unlocks. */
+static void changes_begin(struct cbshm_header *h)
+{
+    uint64_t s = atomic_load_explicit(&h->change_seq, memory_order_relaxed);
+
+    if ((s & 1) == 0)
+        atomic_store_explicit(&h->change_seq, s + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release); /* before any change is seen */
+}
+
 /* What pthread said, as the caller hears it: repaired and taken, or not. */
 static int taken(struct cbshm *shm, int rc)
 {
     struct cbshm_header *h = shm->hdr;
 
-    if (rc == 0)
+    if (rc == 0) {
+        changes_begin(h);
         return 0;
+    }
     if (rc == EOWNERDEAD) {
+        changes_begin(h);
         cbshm__table_repair(shm);
         if (pthread_mutex_consistent(&h->lock) != 0) {
             pthread_mutex_unlock(&h->lock);
@@ -60,15 +75,48 @@ static int taken(struct cbshm *shm, int rc)
     return CBSHM_ELOCK;
 }
 
+/* The back-off is the process's, per segment object (mappings of one
+   share shm->id): a process with a mapping per breaker pays one wait, not
+   one each. A few segments at once; a lost entry costs one more wait. */
+#define BACKOFF_SEGMENTS 8
+static struct {
+    _Atomic uint64_t id, until_ns;
+} backoff[BACKOFF_SEGMENTS];
+
+static bool backing_off(uint64_t id, uint64_t now)
+{
+    for (int i = 0; i < BACKOFF_SEGMENTS; i++)
+        if (atomic_load_explicit(&backoff[i].id, memory_order_relaxed) == id)
+            return now < atomic_load_explicit(&backoff[i].until_ns, memory_order_relaxed);
+    return false;
+}
+
+static void back_off(uint64_t id, uint64_t until)
+{
+    int at = (int)(id % BACKOFF_SEGMENTS);
+
+    for (int i = 0; i < BACKOFF_SEGMENTS; i++) {
+        if (atomic_load_explicit(&backoff[i].id, memory_order_relaxed) == id) {
+            at = i;
+            break;
+        }
+        if (atomic_load_explicit(&backoff[i].until_ns, memory_order_relaxed) <
+            until - LOCK_BACKOFF_NS)
+            at = i; /* ended: free */
+    }
+    atomic_store_explicit(&backoff[at].until_ns, until, memory_order_relaxed);
+    atomic_store_explicit(&backoff[at].id, id, memory_order_relaxed);
+}
+
 int cbshm__lock_hot(struct cbshm *shm)
 {
     uint64_t now = cbshm__now();
     int rc;
 
-    if (now < atomic_load_explicit(&shm->lock_backoff_ns, memory_order_relaxed))
+    if (backing_off(shm->id, now))
         return taken(shm, pthread_mutex_trylock(&shm->hdr->lock));
     if ((rc = cbshm__lock(shm)) == CBSHM_ELOCK)
-        atomic_store_explicit(&shm->lock_backoff_ns, now + LOCK_BACKOFF_NS, memory_order_relaxed);
+        back_off(shm->id, now + LOCK_BACKOFF_NS);
     return rc;
 }
 
@@ -94,5 +142,10 @@ int cbshm__lock(struct cbshm *shm)
 
 void cbshm__unlock(struct cbshm *shm)
 {
-    pthread_mutex_unlock(&shm->hdr->lock);
+    struct cbshm_header *h = shm->hdr;
+    uint64_t s = atomic_load_explicit(&h->change_seq, memory_order_relaxed);
+
+    atomic_store_explicit(&h->change_seq, s | 1, memory_order_relaxed);
+    atomic_store_explicit(&h->change_seq, (s | 1) + 1, memory_order_release);
+    pthread_mutex_unlock(&h->lock);
 }

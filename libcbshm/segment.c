@@ -169,13 +169,24 @@ static void view_init(struct cbshm *shm, const char *name, unsigned flags, void 
     cbshm__register(shm);
 }
 
-static int check_owner(const struct stat *st)
+/*
+ * Who may map the segment. Whoever can write it is trusted by every
+ * process attached to it (the table, and the robust mutex whose list
+ * links the locker's unlock writes through), so: root maps only what no
+ * other user can write (owned by root, writable by no group but root's);
+ * another user maps read-write only its own segments, and read-only
+ * (CBSHM_READ_ONLY: no lock taken, nothing written) any that the file's
+ * permissions let it read. Never one writable by others.
+ */
+static int check_owner(const struct stat *st, unsigned flags)
 {
     uid_t me = geteuid();
 
-    if (st->st_uid != me && me != 0)
-        return CBSHM_EPERM;
     if (st->st_mode & S_IWOTH)
+        return CBSHM_EPERM;
+    if (me == 0)
+        return st->st_uid == 0 && (!(st->st_mode & S_IWGRP) || st->st_gid == 0) ? 0 : CBSHM_EPERM;
+    if (st->st_uid != me && !(flags & CBSHM_READ_ONLY))
         return CBSHM_EPERM;
     return 0;
 }
@@ -266,7 +277,10 @@ int cbshm__segment_attach(const char *name, unsigned flags, bool wait_publish, s
         return rc;
     if ((shm = malloc(sizeof *shm)) == NULL)
         return -ENOMEM;
-    fd = shm_open(name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
+    /* O_NONBLOCK: a FIFO squatting the name must not stall the open. */
+    fd = shm_open(
+        name, (flags & CBSHM_READ_ONLY ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+        0);
     if (fd < 0) {
         /* glibc's shm_open says EINVAL for a directory at a valid name. */
         rc = errno == ENOENT ? CBSHM_ENOSEG : errno == EINVAL ? CBSHM_EBADMAGIC : -errno;
@@ -281,14 +295,16 @@ int cbshm__segment_attach(const char *name, unsigned flags, bool wait_publish, s
             rc = CBSHM_EBADMAGIC;
             goto out;
         }
-        if ((rc = check_owner(&st)) != 0)
+        if ((rc = check_owner(&st, flags)) != 0)
             goto out;
         if ((uint64_t)st.st_size < CBSHM_HEADER_BYTES) {
             /* A creator between shm_open and ftruncate, or a foreign
                object far too small to be ours. */
             rc = st.st_size == 0 ? CBSHM_EUNINIT : CBSHM_ETRUNCATED;
         } else {
-            base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+            base = mmap(NULL, (size_t)st.st_size,
+                        flags & CBSHM_READ_ONLY ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED,
+                        fd, 0);
             if (base == MAP_FAILED) {
                 rc = -errno;
                 goto out;
@@ -320,7 +336,7 @@ out:
 
 int cbshm_open(const char *name, unsigned flags, struct cbshm **out)
 {
-    if (out == NULL || (flags & ~CBSHM_FAIL_CLOSED) != 0)
+    if (out == NULL || (flags & ~(CBSHM_FAIL_CLOSED | CBSHM_READ_ONLY)) != 0)
         return CBSHM_EINVAL;
     return cbshm__segment_attach(name, flags, false, out);
 }
@@ -352,7 +368,7 @@ int cbshm__segment_create(const char *name, const struct cbshm_config *cfg, stru
     bytes = cbshm__segment_bytes(cfg->capacity, &buckets);
     if ((shm = malloc(sizeof *shm)) == NULL)
         return -ENOMEM;
-    fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+    fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
                   (mode_t)(cfg->mode & 0777));
     if (fd < 0) {
         rc = -errno;

@@ -261,7 +261,8 @@ void cbshm__claim_stripe(struct cbshm *shm)
     for (int i = 0; i < CBSHM_SPARE_CLAIMS; i++) {
         if (spares[i].shm_id == shm->id) {
             struct spare s = spares[i];
-            spares[i] = (struct spare){cbshm__claim.shm_id, cbshm__claim.token, cbshm__claim.stripe};
+            spares[i] =
+                (struct spare){cbshm__claim.shm_id, cbshm__claim.token, cbshm__claim.stripe};
             cbshm__claim.shm_id = s.shm_id;
             cbshm__claim.stripe = s.stripe;
             cbshm__claim.token = s.token;

@@ -179,7 +179,11 @@ int cbshm__settings_valid(const struct cbshm_settings *s)
     return cbshm__settings_check(s, 0, NULL) == 0;
 }
 
-int cbshm__mode_check(uint32_t mode, struct cbshm__problem *p)
+/* Without a configured group the segment's group is whatever the creator's
+   was (root's, a login group): a group write bit would grant it by
+   accident. setuid, setgid and sticky mean nothing on a segment and
+   fchmod(2) would drop them silently, so they are refused too. */
+int cbshm__mode_check(uint32_t mode, int has_group, struct cbshm__problem *p)
 {
     if (mode > 0777)
         return problem(p, -1, "mode %04o has bits beyond 0777", mode);
@@ -187,6 +191,9 @@ int cbshm__mode_check(uint32_t mode, struct cbshm__problem *p)
         return problem(p, -1, "mode %04o must let the owner read and write", mode);
     if (mode & 0002)
         return problem(p, -1, "mode %04o is writable by others; refusing", mode);
+    if ((mode & 0020) && !has_group)
+        return problem(p, -1, "mode %04o is writable by its group, but no group is configured",
+                       mode);
     return 0;
 }
 
@@ -250,8 +257,6 @@ int cbshm_config_check(const struct cbshm_config *cfg, struct cbshm_diag *diag)
         problem(&p, -1, "value %u is out of range (1..%d)", cfg->capacity, CBSHM_CAPACITY_MAX);
         return report(diag, "capacity", &p);
     }
-    if (cbshm__mode_check(cfg->mode, &p) != 0)
-        return report(diag, "mode", &p);
     /* fchown(2) reads (gid_t)-1 as "leave the group": it is no group. */
     if (cfg->has_group != 0 && cfg->has_group != 1) {
         problem(&p, -1, "has_group %d is neither 0 nor 1", cfg->has_group);
@@ -261,7 +266,17 @@ int cbshm_config_check(const struct cbshm_config *cfg, struct cbshm_diag *diag)
         problem(&p, -1, "value %u is out of range (0..%u)", cfg->gid, UINT32_MAX - 1);
         return report(diag, "group", &p);
     }
-    if (memcmp(cfg->reserved, (uint64_t[8]){0}, sizeof cfg->reserved) != 0) {
+    if (cfg->has_owner != 0 && cfg->has_owner != 1) {
+        problem(&p, -1, "has_owner %d is neither 0 nor 1", cfg->has_owner);
+        return report(diag, "owner", &p);
+    }
+    if (cfg->has_owner == 1 && cfg->uid == UINT32_MAX) {
+        problem(&p, -1, "value %u is out of range (0..%u)", cfg->uid, UINT32_MAX - 1);
+        return report(diag, "owner", &p);
+    }
+    if (cbshm__mode_check(cfg->mode, cfg->has_group, &p) != 0)
+        return report(diag, "mode", &p);
+    if (memcmp(cfg->reserved, (uint64_t[7]){0}, sizeof cfg->reserved) != 0) {
         problem(&p, -1, "reserved fields of the configuration must be zero");
         return report(diag, "", &p);
     }

@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -1081,6 +1082,92 @@ static void test_watch_ends_cleanly_on_sigterm_and_prints_plain_tables_off_a_ter
     assert_int_equal(cbctl(&r, "-s", seg, "watch", "--interval", "5", NULL)->status, 2);
 }
 
+/* Writes len bytes of text to /tmp/cbshm-cli-<pid>-<tag>.yaml; path gets
+   its name. */
+static void write_yaml(char *path, size_t size, const char *tag, const char *text, size_t len)
+{
+    FILE *f;
+
+    snprintf(path, size, "/tmp/cbshm-cli-%d-%s.yaml", (int)getpid(), tag);
+    assert_non_null(f = fopen(path, "w"));
+    assert_int_equal(fwrite(text, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Input past the limits is a rejected configuration: exit 3, FILE:LINE:COL
+   and what is wrong, for apply and apply --dry-run; nothing is created. A
+   deep document is refused at once (100000 '[' took 15 s). */
+static void test_apply_refuses_input_past_the_limits_with_exit_3_and_the_position(void **state)
+{
+    static const char raw_nul[] = "breakers:\n  - name: a\0b\n";
+    static const struct {
+        const char *tag, *text, *expect;
+        size_t len;
+    } cases[] = {
+        {"nul", "breakers:\n  - name: \"a\\0b\"\n",
+         ":2:11: a key or value may not contain a NUL character (\\0)\n", 0},
+        {"rawnul", raw_nul,
+         ":2:12: YAML syntax error: control characters are not allowed (a NUL byte)\n",
+         sizeof raw_nul - 1},
+        {"group", "mode: \"0660\"\nbreakers:\n  - name: a\n",
+         ":1:7: mode: mode 0660 is writable by its group, but no group is configured\n", 0},
+    };
+    size_t deep_levels = 100000, head = strlen("capacity: ");
+    char path[128], want[256], *deep = malloc(head + deep_levels);
+    struct timespec t0, t1;
+    struct run r, dry;
+    int fd;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        write_yaml(path, sizeof path, cases[i].tag, cases[i].text,
+                   cases[i].len != 0 ? cases[i].len : strlen(cases[i].text));
+        snprintf(want, sizeof want, "%s%s", path, cases[i].expect);
+        cbctl(&r, "-s", seg, "apply", "-f", path, NULL);
+        cbctl(&dry, "-s", seg, "apply", "--dry-run", "-f", path, NULL);
+        unlink(path);
+        assert_int_equal(r.status, 3);
+        assert_string_equal(r.err, want);
+        assert_string_equal(r.out, "");
+        assert_int_equal(dry.status, 3);
+        assert_string_equal(dry.err, want);
+    }
+
+    assert_non_null(deep);
+    memcpy(deep, "capacity: ", head);
+    memset(deep + head, '[', deep_levels);
+    write_yaml(path, sizeof path, "deep", deep, head + deep_levels);
+    free(deep);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    cbctl(&r, "-s", seg, "apply", "-f", path, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    unlink(path);
+    /* The mapping is the first level; the 64th '[' opens the 65th. */
+    snprintf(want, sizeof want, "%s:1:74: lists and mappings nested more than 64 deep\n", path);
+    assert_int_equal(r.status, 3);
+    assert_string_equal(r.err, want);
+    if ((double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9 > 1.0)
+        fail_msg("cbctl apply of 100000 '[' took over a second");
+
+    /* Sparse, so the test writes nothing: 17 MiB of NULs. */
+    snprintf(path, sizeof path, "/tmp/cbshm-cli-%d-big.yaml", (int)getpid());
+    assert_true((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) >= 0);
+    assert_int_equal(ftruncate(fd, (off_t)17 << 20), 0);
+    close(fd);
+    cbctl(&r, "-s", seg, "apply", "-f", path, NULL);
+    unlink(path);
+    assert_int_equal(r.status, 3);
+    snprintf(want, sizeof want,
+             "%s:1:16777217: the configuration is over the size limit of 16 MiB (16777216 "
+             "bytes)\n",
+             path);
+    assert_string_equal(r.err, want);
+
+    assert_int_equal(cbctl(&r, "-s", seg, "apply", "-f", "/tmp", NULL)->status, 1);
+    assert_string_equal(r.err, "cbctl: apply: /tmp: is a directory\n");
+    assert_int_equal(cbctl(&r, "-s", seg, "list", NULL)->status, 1); /* nothing was created */
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 static const struct CMUnitTest tests[] = {
     T(test_help_lists_every_command_and_the_exit_codes),
@@ -1111,5 +1198,6 @@ static const struct CMUnitTest tests[] = {
     T(test_events_lists_changes_and_follow_streams_new_ones),
     T(test_watch_colours_states_on_a_terminal_and_quits_on_q),
     T(test_watch_ends_cleanly_on_sigterm_and_prints_plain_tables_off_a_terminal),
+    T(test_apply_refuses_input_past_the_limits_with_exit_3_and_the_position),
 };
 T_MAIN(tests)

@@ -1,7 +1,11 @@
 /* Unit: the YAML loader - every key, every class of error, with positions. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -329,6 +333,224 @@ static void test_config_rejects_contradictory_combinations(void **state)
     cbshm_config_free(cfg);
 }
 
+/* The C path (cbshm_config_check, cbshm_apply) refuses what the YAML path
+   refuses, with the same words and the key `mode`; apply creates nothing. */
+static void test_c_and_yaml_refuse_the_same_modes_with_the_same_message(void **state)
+{
+    static const struct {
+        uint32_t mode;
+        const char *text;
+        int has_group;
+        const char *why;
+    } refused[] = {
+        {0666, "0666", 0, "mode 0666 is writable by others"},
+        {0777, "0777", 1, "mode 0777 is writable by others"},
+        {0602, "0602", 1, "mode 0602 is writable by others"},
+        {0000, "0000", 0, "mode 0000 must let the owner read and write"},
+        {0400, "0400", 0, "mode 0400 must let the owner read and write"},
+        {0200, "0200", 1, "mode 0200 must let the owner read and write"},
+        {04600, "4600", 0, "mode 4600 has bits beyond 0777"},
+        {02660, "2660", 1, "mode 2660 has bits beyond 0777"},
+        {01600, "1600", 0, "mode 1600 has bits beyond 0777"},
+        {0660, "0660", 0, "mode 0660 is writable by its group, but no group is configured"},
+        {0620, "0620", 0, "mode 0620 is writable by its group, but no group is configured"},
+    };
+    static const struct {
+        uint32_t mode;
+        int has_group;
+    } accepted[] = {{0600, 0}, {0640, 0}, {0660, 1}, {0620, 1}, {0640, 1}};
+    struct cbshm_config *loaded = NULL, cfg;
+    struct cbshm_diag y, c;
+    char yaml[64], seg[64];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        snprintf(yaml, sizeof yaml, "mode: \"%s\"\n%s", refused[i].text,
+                 refused[i].has_group ? "group: 0\n" : "");
+        assert_int_equal(load(yaml, &loaded, &y), CBSHM_ECONFIG);
+        assert_string_equal(y.key, "mode");
+        assert_int_equal(y.line, 1);
+        assert_int_equal(y.column, 7);
+        memset(&cfg, 0, sizeof cfg);
+        cfg.capacity = 4;
+        cfg.mode = refused[i].mode;
+        cfg.has_group = refused[i].has_group;
+        cbshm_settings_default(&cfg.defaults);
+        assert_int_equal(cbshm_config_check(&cfg, &c), CBSHM_ECONFIG);
+        assert_string_equal(c.key, "mode");
+        if (strncmp(c.message, refused[i].why, strlen(refused[i].why)) != 0)
+            fail_msg("mode %04o: C says '%s', want '%s'", refused[i].mode, c.message,
+                     refused[i].why);
+        assert_string_equal(c.message, y.message);
+        assert_int_equal(cbshm_apply(&cfg, t_segment_name(seg), 0, NULL, NULL, NULL),
+                         CBSHM_ECONFIG);
+        assert_int_equal(t_open_rc(seg), CBSHM_ENOSEG);
+    }
+    for (size_t i = 0; i < sizeof accepted / sizeof accepted[0]; i++) {
+        memset(&cfg, 0, sizeof cfg);
+        cfg.capacity = 4;
+        cfg.mode = accepted[i].mode;
+        cfg.has_group = accepted[i].has_group;
+        assert_int_equal(cbshm_config_check(&cfg, &c), 0);
+        snprintf(yaml, sizeof yaml, "%smode: \"%04o\"\n", accepted[i].has_group ? "group: 0\n" : "",
+                 accepted[i].mode);
+        assert_int_equal(load(yaml, &loaded, &y), 0);
+        assert_int_equal(loaded->mode, accepted[i].mode);
+        cbshm_config_free(loaded);
+        loaded = NULL;
+    }
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t1;
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* yaml made of `head`, then `open` n times. */
+static char *nested(const char *head, const char *open, size_t n)
+{
+    size_t h = strlen(head), o = strlen(open);
+    char *buf = malloc(h + o * n + 2);
+
+    assert_non_null(buf);
+    memcpy(buf, head, h);
+    for (size_t i = 0; i < n; i++)
+        memcpy(buf + h + o * i, open, o);
+    strcpy(buf + h + o * n, "\n");
+    return buf;
+}
+
+/* libyaml's scanner is quadratic in the depth: 100000 '[' took 15 s. The
+   65th level is refused where it opens, in flow and block style alike. */
+static void test_config_refuses_nesting_deeper_than_64_at_once(void **state)
+{
+    static const struct {
+        const char *head, *open;
+        unsigned width; /* columns each level takes */
+    } styles[] = {{"capacity: ", "[", 1}, {"capacity: ", "{a: ", 4}, {"capacity:\n", "- ", 2}};
+    struct cbshm_config *cfg = NULL;
+    struct cbshm_diag d;
+    struct timespec t0;
+    char *yaml;
+    double took;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof styles / sizeof styles[0]; i++) {
+        int flow = styles[i].head[strlen(styles[i].head) - 1] == ' ';
+        /* capacity's mapping is the first level: 63 more are fine. */
+        yaml = nested(styles[i].head, styles[i].open, 63);
+        assert_int_equal(cbshm_config_load_string(yaml, strlen(yaml), "t.yaml", &cfg, &d),
+                         CBSHM_ECONFIG);
+        assert_null(strstr(d.message, "nested"));
+        free(yaml);
+        yaml = nested(styles[i].head, styles[i].open, 64);
+        assert_int_equal(cbshm_config_load_string(yaml, strlen(yaml), "t.yaml", &cfg, &d),
+                         CBSHM_ECONFIG);
+        assert_string_equal(d.message, "lists and mappings nested more than 64 deep");
+        assert_string_equal(d.key, "");
+        assert_int_equal(d.line, flow ? 1 : 2);
+        assert_int_equal(d.column, (flow ? 11 : 1) + 63 * styles[i].width);
+        free(yaml);
+        yaml = nested(styles[i].head, styles[i].open, 100000);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        assert_int_equal(cbshm_config_load_string(yaml, strlen(yaml), "t.yaml", &cfg, &d),
+                         CBSHM_ECONFIG);
+        took = seconds_since(&t0);
+        assert_string_equal(d.message, "lists and mappings nested more than 64 deep");
+        if (took > 0.5)
+            fail_msg("100000 levels of '%s' took %.3f s", styles[i].open, took);
+        free(yaml);
+    }
+}
+
+/* A NUL would cut a C string: "a\0b" used to make breaker "a". Escaped in
+   any key or value, or raw anywhere, it is refused where it is. */
+static void test_config_refuses_a_nul_in_any_scalar_with_its_position(void **state)
+{
+    static const char raw[] = "breakers:\n  - name: \xc3\xa9t\xc3\xa9\0x\n";
+    struct cbshm_config *cfg = NULL;
+    struct cbshm_diag d;
+
+    (void)state;
+    rejects("breakers:\n  - name: \"a\\0b\"\n", 2, 11, "", "may not contain a NUL character");
+    rejects("breakers:\n  - name: \"a\\x00b\"\n", 2, 11, "", "NUL");
+    rejects("breakers:\n  - name: \"a\\u0000\"\n", 2, 11, "", "NUL");
+    rejects("breakers:\n  - \"name\\0x\": a\n", 2, 5, "", "NUL");
+    rejects("segment: \"/s\\0x\"\n", 1, 10, "", "NUL");
+    rejects("defaults:\n  open_timeout: \"5s\\0junk\"\n", 2, 17, "", "NUL");
+    /* Raw: libyaml's reader refuses it; the column counts characters. */
+    assert_int_equal(cbshm_config_load_string(raw, sizeof raw - 1, "t.yaml", &cfg, &d),
+                     CBSHM_ECONFIG);
+    assert_null(cfg);
+    assert_string_equal(d.file, "t.yaml");
+    assert_int_equal(d.line, 2);
+    assert_int_equal(d.column, 14);
+    assert_non_null(strstr(d.message, "a NUL byte"));
+}
+
+/* 16 MiB is the cap, in memory and in a file: at it the text loads; one
+   byte past it is refused, naming the limit, at the byte past it. */
+static void test_config_refuses_text_over_16_mib_naming_the_limit(void **state)
+{
+    size_t cap = (size_t)16 << 20;
+    struct cbshm_config *cfg = NULL;
+    struct cbshm_diag d;
+    char *yaml = malloc(cap + 1), path[64];
+    FILE *f;
+    int rc, rc_over;
+
+    (void)state;
+    assert_non_null(yaml);
+    memset(yaml, ' ', cap + 1);
+    memcpy(yaml, "capacity: 4\n", 12);
+    yaml[cap - 1] = '\n';
+    assert_int_equal(cbshm_config_load_string(yaml, cap, "t.yaml", &cfg, &d), 0);
+    assert_int_equal(cfg->capacity, 4);
+    cbshm_config_free(cfg);
+    cfg = NULL;
+    assert_int_equal(cbshm_config_load_string(yaml, cap + 1, "t.yaml", &cfg, &d), CBSHM_ECONFIG);
+    assert_null(cfg);
+    assert_string_equal(d.message,
+                        "the configuration is over the size limit of 16 MiB (16777216 bytes)");
+    assert_int_equal(d.line, 3);
+    assert_int_equal(d.column, 1);
+    snprintf(path, sizeof path, "/tmp/cbshm-t-%d-cap.yaml", (int)getpid());
+    assert_non_null(f = fopen(path, "w"));
+    assert_int_equal(fwrite(yaml, 1, cap, f), cap);
+    assert_int_equal(fclose(f), 0);
+    rc = cbshm_config_load_file(path, &cfg, &d);
+    cbshm_config_free(cfg);
+    cfg = NULL;
+    if ((f = fopen(path, "a")) != NULL) {
+        fputc(' ', f);
+        fclose(f);
+    }
+    rc_over = cbshm_config_load_file(path, &cfg, &d);
+    unlink(path);
+    free(yaml);
+    assert_int_equal(rc, 0);
+    assert_int_equal(rc_over, CBSHM_ECONFIG);
+    assert_null(cfg);
+    assert_string_equal(d.file, path);
+    assert_non_null(strstr(d.message, "size limit of 16 MiB"));
+}
+
+/* fopen(3) opens a directory: it is refused as one, by name. */
+static void test_config_says_a_directory_is_a_directory(void **state)
+{
+    struct cbshm_config *cfg = NULL;
+    struct cbshm_diag d;
+
+    (void)state;
+    assert_int_equal(cbshm_config_load_file("/tmp", &cfg, &d), -EISDIR);
+    assert_null(cfg);
+    assert_string_equal(d.file, "/tmp");
+    assert_string_equal(d.message, "is a directory");
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_config_parses_every_policy_key),
     cmocka_unit_test(test_config_rejects_bad_policy_values),
@@ -347,5 +569,10 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_config_rejects_unsafe_or_malformed_modes),
     cmocka_unit_test(test_config_rejects_empty_and_multi_document_files),
     cmocka_unit_test(test_config_reports_a_missing_file),
+    cmocka_unit_test(test_c_and_yaml_refuse_the_same_modes_with_the_same_message),
+    cmocka_unit_test(test_config_refuses_nesting_deeper_than_64_at_once),
+    cmocka_unit_test(test_config_refuses_a_nul_in_any_scalar_with_its_position),
+    cmocka_unit_test(test_config_refuses_text_over_16_mib_naming_the_limit),
+    cmocka_unit_test(test_config_says_a_directory_is_a_directory),
 };
 T_MAIN(tests)

@@ -557,10 +557,11 @@ static void test_config_load_file_of_a_directory_is_eisdir(void **state)
     assert_string_equal(d.file, "/");
 }
 
-static void test_config_load_file_over_16_mib_is_efbig(void **state)
+static void test_config_load_file_over_16_mib_is_econfig_naming_the_limit(void **state)
 {
     char path[64];
     struct cbshm_config *cfg = NULL;
+    struct cbshm_diag d;
     int fd;
 
     (void)state;
@@ -568,10 +569,12 @@ static void test_config_load_file_over_16_mib_is_efbig(void **state)
     assert_true((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) >= 0);
     assert_int_equal(ftruncate(fd, (off_t)17 << 20), 0); /* sparse */
     close(fd);
-    int rc = cbshm_config_load_file(path, &cfg, NULL);
+    int rc = cbshm_config_load_file(path, &cfg, &d);
     unlink(path);
-    assert_int_equal(rc, -EFBIG);
+    assert_int_equal(rc, CBSHM_ECONFIG);
     assert_null(cfg);
+    assert_string_equal(d.file, path);
+    assert_non_null(strstr(d.message, "16 MiB"));
 }
 
 static void test_config_load_file_without_permission_is_eacces(void **state)
@@ -637,7 +640,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_a_fifo_at_a_removed_segment_name_does_not_stall_the_hot_path),
     cmocka_unit_test(test_config_load_refuses_null_arguments),
     cmocka_unit_test(test_config_load_file_of_a_directory_is_eisdir),
-    cmocka_unit_test(test_config_load_file_over_16_mib_is_efbig),
+    cmocka_unit_test(test_config_load_file_over_16_mib_is_econfig_naming_the_limit),
     cmocka_unit_test(test_config_load_file_without_permission_is_eacces),
     cmocka_unit_test(test_now_ns_reads_the_clock_seam),
 };

@@ -515,6 +515,88 @@ static void test_a_wedged_lock_costs_one_wait_not_one_a_call(void **state)
     assert_int_equal(cbshm_destroy(seg), 0);
 }
 
+/* The back-off is the process's, for the segment: four mappings of it
+   (a process that opens one per breaker, as Python's open_breaker did)
+   wait the bound once between them, not once each. */
+static void test_a_wedged_lock_costs_one_wait_for_all_mappings_of_a_segment(void **state)
+{
+    enum { MAPPINGS = 4 };
+    struct cbshm_breaker *b[MAPPINGS];
+    struct cbshm *shm[MAPPINGS];
+    struct timespec t0, t1;
+    char seg[64];
+    double seconds;
+    int pid;
+
+    (void)state;
+#ifdef __SANITIZE_THREAD__
+    skip(); /* the tsan build's lock waits unbounded (lock.c) */
+#endif
+    t_apply(t_segment_name(seg), "capacity: 4\nbreakers:\n  - name: a\n"
+                                 "    failure_threshold: 1\n    open_timeout: 1h\n");
+    for (int i = 0; i < MAPPINGS; i++) {
+        assert_int_equal(cbshm_open(seg, 0, &shm[i]), 0);
+        b[i] = get(shm[i], "a");
+    }
+    pid = stop_at("mode.locked", act_mode, seg);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < MAPPINGS; i++)
+        cbshm_execute(b[i], fail_fn, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    kill(pid, SIGKILL);
+    assert_int_equal(t_wait(pid), 128 + SIGKILL);
+    seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    if (seconds > 2)
+        fail_msg("a failure on each of %d mappings of a wedged segment took %.1f s", MAPPINGS,
+                 seconds);
+    for (int i = 0; i < MAPPINGS; i++) {
+        assert_int_equal(cbshm_breaker_error(b[i]), CBSHM_ELOCK);
+        cbshm_breaker_release(b[i]);
+        cbshm_close(shm[i]);
+    }
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
+/* A read-only view cannot take the lock, so it reads between changes:
+   behind a stopped holder it waits the lock's bound and says so; after a
+   holder died mid-change, it waits for the next writer to repair, then
+   reads what the repair made. Never a torn copy, never a hang. */
+static void test_a_read_only_view_waits_out_a_change_and_never_reads_it_half_made(void **state)
+{
+    struct cbshm_snapshot s;
+    struct cbshm *ro, *rw;
+    struct timespec t0, t1;
+    char seg[64];
+    double seconds;
+    int pid;
+
+    (void)state;
+#ifdef __SANITIZE_THREAD__
+    skip(); /* the tsan build's lock waits unbounded (lock.c) */
+#endif
+    t_apply(t_segment_name(seg), BASE);
+    assert_int_equal(cbshm_open(seg, CBSHM_READ_ONLY, &ro), 0);
+    assert_int_equal(cbshm_snapshot(ro, "a", &s), 0);
+    assert_int_equal(s.mode, CBSHM_MODE_NORMAL);
+    pid = stop_at("mode.locked", act_mode, seg);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = cbshm_snapshot(ro, "a", &s);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    kill(pid, SIGKILL); /* dies holding the lock, mid-change */
+    assert_int_equal(t_wait(pid), 128 + SIGKILL);
+    seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    assert_int_equal(rc, CBSHM_ELOCK);
+    assert_true(seconds >= 0.9 && seconds < 3);
+    assert_int_equal(cbshm_snapshot(ro, "a", &s), CBSHM_ELOCK); /* nobody repaired yet */
+    assert_int_equal(cbshm_open(seg, 0, &rw), 0);
+    assert_int_equal(cbshm_check(rw, NULL, NULL), 0); /* takes the lock: repairs */
+    assert_int_equal(cbshm_snapshot(ro, "a", &s), 0);
+    assert_int_equal(cbshm_check(ro, NULL, NULL), 0);
+    cbshm_close(rw);
+    cbshm_close(ro);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
 /* cbctl destroy while the lock's holder is stopped: the workers must
    still leave the destroyed segment (retiring used to need the lock) and
    move to the one applied in its place. */
@@ -594,6 +676,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_a_destroy_behind_a_stopped_lock_holder_still_moves_the_workers),
     cmocka_unit_test(test_a_destroy_that_died_before_unlinking_is_finished_by_apply),
     cmocka_unit_test(test_a_wedged_lock_costs_one_wait_not_one_a_call),
+    cmocka_unit_test(test_a_wedged_lock_costs_one_wait_for_all_mappings_of_a_segment),
+    cmocka_unit_test(test_a_read_only_view_waits_out_a_change_and_never_reads_it_half_made),
     cmocka_unit_test(test_a_stopped_lock_holder_makes_others_fail_open_not_hang),
     cmocka_unit_test(test_crash_after_creating_the_name_is_recovered_by_the_next_apply),
     cmocka_unit_test(test_crash_before_initialising_the_segment_is_recovered),

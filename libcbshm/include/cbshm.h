@@ -131,6 +131,7 @@ enum cbshm_outcome {
 
 /* Flags of cbshm_open(). */
 #define CBSHM_FAIL_CLOSED 0x1u /* reject calls when the library cannot decide */
+#define CBSHM_READ_ONLY   0x2u /* an observer's view: maps read-only, takes no lock */
 
 /* What trips a closed breaker. */
 enum cbshm_policy {
@@ -778,7 +779,9 @@ struct cbshm_config {
     struct cbshm_settings defaults;
     size_t n_breakers;
     struct cbshm_breaker_config *breakers; /* n_breakers entries */
-    uint64_t reserved[8];                  /* zero: room for the keys of later versions */
+    int has_owner;                         /* 1 when `owner` was given */
+    uint32_t uid;                          /* resolved `owner`: the user the segment belongs to */
+    uint64_t reserved[7];                  /* zero: room for the keys of later versions */
 };
 
 /* The built-in defaults for a breaker's settings. */
@@ -789,11 +792,13 @@ CBSHM_API void cbshm_settings_default(struct cbshm_settings *out);
  * cbshm_config_free(). On CBSHM_ECONFIG, diag (if not NULL) says file,
  * line, column, key and what is wrong; on a -errno it says the file. Reads
  * the file with stdio: blocks as long as reading it does (a FIFO, a slow
- * filesystem). A `group` given by name is resolved with getgrnam(3).
- * Returns 0; CBSHM_ECONFIG; CBSHM_EINVAL (path or out NULL); -ENOMEM;
- * -EFBIG (the file is 16 MiB or more); -ENOENT; -EACCES; -EISDIR (a
- * directory); -ENOTDIR; -ELOOP; -EMFILE or -ENFILE (out of file
- * descriptors); or another -errno from fopen(3) or read(2).
+ * filesystem), and at most one byte past the 16 MiB limit. A `group` given
+ * by name is resolved with getgrnam(3), an `owner` with getpwnam(3).
+ * Returns 0; CBSHM_ECONFIG (also for a file over 16 MiB, as below);
+ * CBSHM_EINVAL (path or out NULL); -ENOMEM; -ENOENT; -EACCES; -EISDIR (a
+ * directory, refused before reading); -ENOTDIR; -ELOOP; -EMFILE or
+ * -ENFILE (out of file descriptors); or another -errno from fopen(3) or
+ * read(2).
  */
 CBSHM_API int cbshm_config_load_file(const char *path, struct cbshm_config **out,
                                      struct cbshm_diag *diag);
@@ -801,8 +806,11 @@ CBSHM_API int cbshm_config_load_file(const char *path, struct cbshm_config **out
 /*
  * As cbshm_config_load_file, from memory (len bytes, no NUL needed);
  * `label` (NULL: "<string>") names it in diag. Never blocks but on
- * getgrnam(3). Returns 0, CBSHM_ECONFIG, CBSHM_EINVAL (yaml or out NULL),
- * or -ENOMEM.
+ * getgrnam(3). Limits, each refused with CBSHM_ECONFIG and a position:
+ * at most 16 MiB of text (the position is the first byte past it); lists
+ * and mappings nested at most 64 deep (the position is the 65th); no NUL
+ * in any key or value, raw or escaped ("a\0b"), which a C string would cut.
+ * Returns 0, CBSHM_ECONFIG, CBSHM_EINVAL (yaml or out NULL), or -ENOMEM.
  */
 CBSHM_API int cbshm_config_load_string(const char *yaml, size_t len, const char *label,
                                        struct cbshm_config **out, struct cbshm_diag *diag);
@@ -812,8 +820,9 @@ CBSHM_API void cbshm_config_free(struct cbshm_config *cfg);
 
 /*
  * The one validator of a whole configuration, the YAML loader's and
- * cbshm_apply()'s: capacity; mode (owner read-write, nothing beyond 0777,
- * never writable by others); the segment name; each breaker's name
+ * cbshm_apply()'s: capacity; mode (the owner reads and writes; no bit
+ * beyond 0777, so no setuid, setgid or sticky; never writable by others;
+ * writable by the group only with has_group); the segment name; each breaker's name
  * (valid, unique) and settings: every field in range, reserved fields
  * zero, a field of another policy or window type left at its default
  * ("failure_rate is for policy: rate; this breaker's policy is

@@ -1,0 +1,309 @@
+/*
+ * The segment's owner is the trust boundary (README "Security"): whoever
+ * can write a segment is trusted by every process attached to it, so
+ * root maps only what no other user can write, another user maps
+ * read-write only its own segments, members of its group observe it
+ * through read-only views that take no lock, and apply never adopts a
+ * segment someone else made. Run as root, with numeric ids that name no
+ * account (setresuid in forked children); skipped otherwise.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "internal.h"
+
+#define WORKER_UID 4242 /* the service user the segment belongs to */
+#define WORKER_GID 4343 /* the segment's group */
+#define OTHER_UID  4444 /* a user who is neither */
+
+static const char *YAML = "breakers:\n  - name: api\n    failure_threshold: 2\n";
+/* Group write granted by the configuration (the header records it). */
+static const char *YAML_0660 =
+    "mode: \"0660\"\ngroup: 0\nbreakers:\n  - name: api\n    failure_threshold: 2\n";
+
+#define ROOT_ONLY()                                                                       \
+    do {                                                                                  \
+        (void)state;                                                                      \
+        if (geteuid() != 0) {                                                             \
+            fprintf(stderr, "test_trust: not root: the trust tests need a second uid\n"); \
+            skip();                                                                       \
+        }                                                                                 \
+    } while (0)
+
+static int count_cb(void *ctx, const struct cbshm_snapshot *s)
+{
+    (void)s;
+    ++*(int *)ctx;
+    return 0;
+}
+
+/* Becomes uid with gid as its only group, in a child. */
+static void become(uid_t uid, gid_t gid)
+{
+    if (setgroups(0, NULL) != 0 || setresgid(gid, gid, gid) != 0 || setresuid(uid, uid, uid) != 0)
+        _exit(99);
+}
+
+static void own(const char *seg, uid_t uid, gid_t gid, mode_t mode)
+{
+    char path[128];
+
+    snprintf(path, sizeof path, "/dev/shm%s", seg);
+    assert_int_equal(chown(path, uid, gid), 0);
+    assert_int_equal(chmod(path, mode), 0);
+}
+
+static enum cbshm_outcome fail_fn(void *arg)
+{
+    (void)arg;
+    return CBSHM_FAILURE;
+}
+
+/* Root refuses a segment a lesser user or group can write, even its own
+   file: group write by a group other than root's is enough. */
+static void test_root_maps_no_segment_another_user_or_group_can_write(void **state)
+{
+    char seg[64];
+
+    ROOT_ONLY();
+    t_apply(t_segment_name(seg), YAML_0660);
+    assert_int_equal(t_open_rc(seg), 0);
+    own(seg, 0, WORKER_GID, 0660);
+    assert_int_equal(t_open_rc(seg), CBSHM_EPERM);
+    own(seg, 0, 0, 0660);
+    assert_int_equal(t_open_rc(seg), 0);
+    own(seg, WORKER_UID, WORKER_GID, 0600);
+    assert_int_equal(t_open_rc(seg), CBSHM_EPERM);
+    /* Read-only changes nothing for root: it switches to the owner. */
+    struct cbshm *shm;
+    assert_int_equal(cbshm_open(seg, CBSHM_READ_ONLY, &shm), CBSHM_EPERM);
+    assert_int_equal(cbshm_destroy(seg), 0); /* unlinked all the same */
+    assert_int_equal(t_open_rc(seg), CBSHM_ENOSEG);
+}
+
+/* A member of the segment's group observes a 0640 segment: it lists,
+   snapshots, checks and reads events through a read-only mapping, and
+   can change nothing. Before, it could not even list (cbctl always
+   opened read-write). */
+static void test_a_group_member_observes_a_0640_segment_read_only(void **state)
+{
+    struct cbshm_breaker *b;
+    struct cbshm *shm;
+    char seg[64];
+    int pid;
+
+    ROOT_ONLY();
+    t_apply(t_segment_name(seg), YAML);
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_breaker_get(shm, "api", &b), 0);
+    cbshm_execute(b, fail_fn, NULL);
+    cbshm_execute(b, fail_fn, NULL); /* open, with a transition event */
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+    own(seg, WORKER_UID, WORKER_GID, 0640);
+    if ((pid = fork()) == 0) {
+        struct cbshm_snapshot s;
+        struct cbshm_event ev[4];
+        uint64_t cursor = 0;
+        size_t n = 0;
+        int count = 0;
+
+        become(OTHER_UID, WORKER_GID);
+        if (cbshm_open(seg, 0, &shm) != -EACCES)
+            _exit(1); /* the file's mode already says no to read-write */
+        if (cbshm_open(seg, CBSHM_READ_ONLY, &shm) != 0)
+            _exit(2);
+        if (cbshm_snapshot(shm, "api", &s) != 0 || s.state != CBSHM_STATE_OPEN || s.failures != 2)
+            _exit(3);
+        if (cbshm_foreach(shm, count_cb, &count) != 0 || count != 1)
+            _exit(4);
+        if (cbshm_check(shm, NULL, NULL) != 0)
+            _exit(5);
+        if (cbshm_events_read(shm, &cursor, ev, 4, &n, NULL) != 0 || n != 1 ||
+            ev[0].to != CBSHM_STATE_OPEN)
+            _exit(6);
+        if (cbshm_breaker_get(shm, "api", &b) != CBSHM_EPERM ||
+            cbshm_set_mode(shm, "api", CBSHM_MODE_FORCED_CLOSED) != CBSHM_EPERM ||
+            cbshm_set_mode_for(shm, "api", CBSHM_MODE_FORCED_OPEN, 1000) != CBSHM_EPERM ||
+            cbshm_reset(shm, "api") != CBSHM_EPERM)
+            _exit(7);
+        cbshm_close(shm);
+        _exit(0);
+    }
+    assert_int_equal(t_wait(pid), 0);
+    /* ... and someone outside the group cannot even read it. */
+    if ((pid = fork()) == 0) {
+        become(OTHER_UID, OTHER_UID);
+        _exit(cbshm_open(seg, CBSHM_READ_ONLY, &shm) == -EACCES ? 0 : 1);
+    }
+    assert_int_equal(t_wait(pid), 0);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
+/* The owner itself attaches read-write; a read-only view of its own
+   segment cannot count (no breaker handle) and so never writes. */
+static void test_the_owner_attaches_read_write_and_nobody_else_does(void **state)
+{
+    char seg[64];
+    int pid;
+
+    ROOT_ONLY();
+    t_apply(t_segment_name(seg), YAML_0660);
+    own(seg, WORKER_UID, WORKER_GID, 0660);
+    if ((pid = fork()) == 0) {
+        struct cbshm_breaker *b;
+        struct cbshm *shm;
+        become(WORKER_UID, WORKER_GID);
+        if (cbshm_open(seg, 0, &shm) != 0 || cbshm_breaker_get(shm, "api", &b) != 0)
+            _exit(1);
+        cbshm_breaker_release(b);
+        cbshm_close(shm);
+        _exit(0);
+    }
+    assert_int_equal(t_wait(pid), 0);
+    /* A group member may write the file (0660), but it is not the owner:
+       it attaches only read-only. */
+    if ((pid = fork()) == 0) {
+        struct cbshm *shm;
+        become(OTHER_UID, WORKER_GID);
+        if (cbshm_open(seg, 0, &shm) != CBSHM_EPERM)
+            _exit(1);
+        if (cbshm_open(seg, CBSHM_READ_ONLY, &shm) != 0)
+            _exit(2);
+        cbshm_close(shm);
+        _exit(0);
+    }
+    assert_int_equal(t_wait(pid), 0);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
+/* A squat: another user made the name first. Apply - as root or as the
+   configured owner - refuses it and changes nothing; it used to print "no
+   changes", leave the squatter's file writable by the squatter, and let
+   root's workers attach. */
+static void test_apply_never_adopts_a_segment_another_user_made(void **state)
+{
+    struct cbshm_config *cfg;
+    struct stat st;
+    char seg[64], path[128], yaml[256];
+    int pid;
+
+    ROOT_ONLY();
+    t_segment_name(seg);
+    if ((pid = fork()) == 0) { /* the squatter */
+        become(OTHER_UID, OTHER_UID);
+        cbshm_config_load_string(YAML, strlen(YAML), "squat", &cfg, NULL);
+        _exit(cbshm_apply(cfg, seg, 0, NULL, NULL, NULL) == 0 ? 0 : 1);
+    }
+    assert_int_equal(t_wait(pid), 0);
+    snprintf(path, sizeof path, "/dev/shm%s", seg);
+    /* Root, no owner configured: the segment must be root's. */
+    assert_int_equal(cbshm_config_load_string(YAML, strlen(YAML), "root", &cfg, NULL), 0);
+    assert_int_equal(cbshm_apply(cfg, seg, 0, NULL, NULL, NULL), CBSHM_EPERM);
+    cbshm_config_free(cfg);
+    /* The owner configured: apply runs as that user (cbctl switches) and
+       the squatter is not that user either (its 0600 file does not even
+       open for it). */
+    snprintf(yaml, sizeof yaml, "owner: %d\n%s", WORKER_UID, YAML);
+    if ((pid = fork()) == 0) {
+        int rc;
+        become(WORKER_UID, WORKER_GID);
+        cbshm_config_load_string(yaml, strlen(yaml), "owner", &cfg, NULL);
+        rc = cbshm_apply(cfg, seg, 0, NULL, NULL, NULL);
+        _exit(rc == CBSHM_EPERM || rc == -EACCES ? 0 : 1);
+    }
+    assert_int_equal(t_wait(pid), 0);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_uid, OTHER_UID); /* nothing changed */
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
+/* Apply with `owner:` runs as that owner and creates the segment as its
+   own; as anyone else (root included) it refuses, saying so, rather than
+   make a segment root would have to map. */
+static void test_apply_with_an_owner_creates_the_segment_as_that_user(void **state)
+{
+    struct cbshm_config *cfg;
+    struct stat st;
+    char seg[64], path[128], yaml[256];
+    int pid;
+
+    ROOT_ONLY();
+    t_segment_name(seg);
+    snprintf(path, sizeof path, "/dev/shm%s", seg);
+    snprintf(yaml, sizeof yaml, "owner: %d\ngroup: %d\nmode: \"0640\"\n%s", WORKER_UID, WORKER_GID,
+             YAML);
+    assert_int_equal(cbshm_config_load_string(yaml, strlen(yaml), "owner", &cfg, NULL), 0);
+    assert_int_equal(cfg->has_owner, 1);
+    assert_int_equal(cfg->uid, WORKER_UID);
+    assert_int_equal(cbshm_apply(cfg, seg, 0, NULL, NULL, NULL), CBSHM_EPERM);
+    assert_int_equal(stat(path, &st), -1); /* nothing made */
+    if ((pid = fork()) == 0) {
+        gid_t g = WORKER_GID;
+        if (setgroups(1, &g) != 0 || setresgid(g, g, g) != 0 ||
+            setresuid(WORKER_UID, WORKER_UID, WORKER_UID) != 0)
+            _exit(99);
+        _exit(cbshm_apply(cfg, seg, 0, NULL, NULL, NULL) == 0 ? 0 : 1);
+    }
+    assert_int_equal(t_wait(pid), 0);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_uid, WORKER_UID);
+    assert_int_equal(st.st_gid, WORKER_GID);
+    assert_int_equal(st.st_mode & 0777, 0640);
+    cbshm_config_free(cfg);
+    /* Root with a group of other users allowed to write: refused. */
+    snprintf(yaml, sizeof yaml, "group: %d\nmode: \"0660\"\n%s", WORKER_GID, YAML);
+    assert_int_equal(cbshm_config_load_string(yaml, strlen(yaml), "group", &cfg, NULL), 0);
+    assert_int_equal(cbshm_apply(cfg, "/cbshm-t-trust-group", 0, NULL, NULL, NULL), CBSHM_EPERM);
+    assert_int_equal(t_open_rc("/cbshm-t-trust-group"), CBSHM_ENOSEG);
+    cbshm_config_free(cfg);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
+/* A FIFO at the name: every open returns at once, refusing it; apply
+   used to block forever opening it to clean up. */
+static void test_a_fifo_at_the_name_is_refused_at_once(void **state)
+{
+    struct cbshm_config *cfg;
+    struct cbshm *shm;
+    char seg[64], path[128];
+    int pid;
+
+    ROOT_ONLY();
+    t_segment_name(seg);
+    snprintf(path, sizeof path, "/dev/shm%s", seg);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    if ((pid = fork()) == 0) {
+        alarm(10); /* a hang is a failure, not a stuck test */
+        if (cbshm_open(seg, 0, &shm) != CBSHM_EBADMAGIC ||
+            cbshm_open(seg, CBSHM_READ_ONLY, &shm) != CBSHM_EBADMAGIC)
+            _exit(1);
+        cbshm_config_load_string(YAML, strlen(YAML), "fifo", &cfg, NULL);
+        if (cbshm_apply(cfg, seg, 0, NULL, NULL, NULL) != CBSHM_EBADMAGIC)
+            _exit(2);
+        _exit(0);
+    }
+    assert_int_equal(t_wait(pid), 0);
+    assert_int_equal(unlink(path), 0);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_root_maps_no_segment_another_user_or_group_can_write),
+    cmocka_unit_test(test_a_group_member_observes_a_0640_segment_read_only),
+    cmocka_unit_test(test_the_owner_attaches_read_write_and_nobody_else_does),
+    cmocka_unit_test(test_apply_never_adopts_a_segment_another_user_made),
+    cmocka_unit_test(test_apply_with_an_owner_creates_the_segment_as_that_user),
+    cmocka_unit_test(test_a_fifo_at_the_name_is_refused_at_once),
+};
+
+T_MAIN(tests)
