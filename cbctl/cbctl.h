@@ -155,7 +155,7 @@ const char *cbctl_refused_option(char **argv, char *buf, size_t size);
 #define CBCTL_SAFE_MAX (4 * CBSHM_NAME_MAX + 4)
 /*
  * s as a terminal may safely show it: a byte below 0x20, DEL, a byte from
- * 0x80 up (C1 controls, raw or as UTF-8) becomes \xNN, a backslash \\.
+ * 0x80 up (C1 controls, raw or as UTF-8) becomes \xNN.
  * Returns s itself when nothing needs escaping, else buf (size bytes),
  * cut with "..." when the escaped text does not fit.
  */

@@ -12,22 +12,21 @@
 
 /* Bytes a terminal may act on: C0, DEL, and from 0x80 up both the raw C1
    controls (0x9b is CSI to an 8-bit terminal) and UTF-8's encoding of
-   them. cbctl's names are ASCII, so nothing readable is lost. */
+   them. cbctl's names are ASCII, so nothing readable is lost. A backslash
+   stays as it is: no name holds one, so "\x" in a name is always an
+   escape, and the library's messages keep their own ("(\0)"). */
 static int needs_escape(unsigned char c)
 {
-    return c < 0x20 || c >= 0x7f || c == '\\';
+    return c < 0x20 || c >= 0x7f;
 }
 
-/* Byte c as it is written: itself, \\ or \xNN, into out (5 bytes); its length. */
+/* Byte c as it is written: itself or \xNN, into out (5 bytes); its length. */
 static size_t piece(unsigned char c, char *out)
 {
     static const char hex[] = "0123456789abcdef";
     size_t n = 0;
 
-    if (c == '\\') {
-        out[n++] = '\\';
-        out[n++] = '\\';
-    } else if (needs_escape(c)) {
+    if (needs_escape(c)) {
         out[n++] = '\\';
         out[n++] = 'x';
         out[n++] = hex[c >> 4];
