@@ -93,15 +93,17 @@ struct cbctl_option {
     }
 
 /*
- * Whether cbctl attaches to the segment before the command runs. Both
- * kinds call cbshm_open today: the library has no read-only mapping yet.
- * The distinction is kept so that, once it has one, the commands that only
- * read map the segment read-only and cannot scribble on it.
+ * Whether cbctl attaches to the segment before the command runs, and how:
+ * the commands that only read map it read-only (CBSHM_READ_ONLY), so they
+ * cannot scribble on it and work for any member of its group.
  */
 enum cbctl_attach {
     CBCTL_ATTACH_NONE,  /* the command deals with the segment itself */
-    CBCTL_ATTACH_READ,  /* reads breakers (will map read-only) */
+    CBCTL_ATTACH_READ,  /* reads breakers, through a read-only view */
     CBCTL_ATTACH_WRITE, /* changes breakers */
+    /* Reads; read-write where it may (the owner), since taking the lock
+       repairs what a dead holder left, read-only for anyone else. */
+    CBCTL_ATTACH_REPAIR,
 };
 
 /* The breaker names a command takes as operands. */
@@ -205,5 +207,16 @@ extern const struct cbctl_cmd cbctl_cmd_metrics;
 extern const struct cbctl_cmd cbctl_cmd_watch;
 extern const struct cbctl_cmd cbctl_cmd_events;
 extern const struct cbctl_cmd cbctl_cmd_destroy;
+
+/*
+ * privilege.c: root becomes the segment's owner before mapping it. Each
+ * returns CBCTL_CONTINUE (switched, or nothing to do) or CBCTL_FAILED
+ * with the message said. `what` names the command in messages.
+ */
+int cbctl_become(const char *what, unsigned uid, unsigned gid, int with_group);
+int cbctl_become_segment_owner(const char *what, const char *segment);
+/* Who owns segment's object: 0, or -1 when there is no regular file. */
+int cbctl_segment_owner(const char *segment, unsigned *uid, unsigned *gid);
+const char *cbctl_user_name(unsigned uid, char *buf, size_t size);
 
 #endif

@@ -2,9 +2,12 @@
  * cbctl apply -f FILE [--dry-run]: create the segment from YAML or
  * reconcile it in place, printing each change; "no changes" otherwise.
  */
+#include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cbctl.h"
 
@@ -58,6 +61,47 @@ static void on_change(void *ctx, const struct cbshm_change *c)
     }
 }
 
+/* Root applying for `owner:` becomes that user, with `group:` (or the
+   user's own group) as its only group, so it may give the file to it. */
+static int become_owner(const struct cbshm_config *cfg)
+{
+    struct passwd *pw = getpwuid((uid_t)cfg->uid);
+    unsigned gid = cfg->has_group ? cfg->gid : pw != NULL ? (unsigned)pw->pw_gid : cfg->uid;
+
+    return cbctl_become("apply", cfg->uid, gid, cfg->has_group);
+}
+
+/* A segment another user made (a squat) is never adopted: said before
+   switching users, while its owner can still be seen. */
+static int squatted(const char *segment, const struct cbshm_config *cfg)
+{
+    unsigned want = cfg->has_owner ? cfg->uid : (unsigned)geteuid(), uid, gid;
+    char has[64], wants[64];
+
+    if (cbctl_segment_owner(segment, &uid, &gid) != 0 || uid == want)
+        return 0;
+    cbctl_err("apply: segment %s belongs to %s, not to %s%s: not adopting it (if it is "
+              "stale, `cbctl destroy` as root removes it)",
+              segment, cbctl_user_name(uid, has, sizeof has),
+              cbctl_user_name(want, wants, sizeof wants),
+              cfg->has_owner ? ", the configured owner" : ", who runs apply");
+    return 1;
+}
+
+/* Why apply would not touch the segment: someone else's, or a mode that
+   would let a group of lesser users write what root uses. */
+static void refused(const char *segment, const struct cbshm_config *cfg, int rc)
+{
+    if (squatted(segment, cfg))
+        return;
+    if (rc == CBSHM_EPERM && geteuid() == 0 && !cfg->has_owner && (cfg->mode & 020))
+        cbctl_err("apply: segment %s: mode %04o lets group %u write a segment that root "
+                  "would use: set `owner:` to the workers' user",
+                  segment, cfg->mode, cfg->gid);
+    else
+        cbctl_segment_error("apply", segment, rc);
+}
+
 static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *args)
 {
     struct cbshm_config *cfg = NULL;
@@ -84,6 +128,11 @@ static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *ar
         return CBCTL_FAILED;
     }
     segment = cbshm_config_segment(cfg, ctl->segment);
+    /* The file is read: from here on, as the segment's owner. */
+    if (squatted(segment, cfg) || (cfg->has_owner && (rc = become_owner(cfg)) != CBCTL_CONTINUE)) {
+        cbshm_config_free(cfg);
+        return CBCTL_FAILED;
+    }
 
     out.verb_prefix = (flags & CBSHM_APPLY_DRY_RUN) ? "would " : "";
     out.cfg = cfg;
@@ -93,6 +142,8 @@ static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *ar
             cbctl_err("apply: segment %s: %zu breakers do not fit its capacity; "
                       "destroy it and apply again to resize",
                       segment, cfg->n_breakers);
+        else if (rc == CBSHM_EPERM || rc == -EACCES)
+            refused(segment, cfg, rc);
         else
             cbctl_segment_error("apply", segment, rc);
         cbshm_config_free(cfg);

@@ -37,7 +37,7 @@ static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *ar
 const struct cbctl_cmd cbctl_cmd_check = {
     .name = "check",
     .summary = "validate the segment: header, table, index, leases",
-    .attach = CBCTL_ATTACH_READ,
+    .attach = CBCTL_ATTACH_REPAIR,
     .names = CBCTL_NAMES_NONE,
     .run = run,
 };

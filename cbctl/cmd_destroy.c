@@ -9,6 +9,10 @@ static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *ar
 
     (void)shm; /* removing a segment needs no mapping of it, and works on a foreign one */
     (void)args;
+    /* As its owner, so that the workers are told (root maps no other
+       user's segment); the name is removed all the same. */
+    if ((rc = cbctl_become_segment_owner("destroy", ctl->segment_final)) != CBCTL_CONTINUE)
+        return rc;
     if ((rc = cbshm_destroy(ctl->segment_final)) != 0) {
         cbctl_segment_error("destroy", ctl->segment_final, rc);
         return CBCTL_FAILED;

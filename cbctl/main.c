@@ -5,6 +5,7 @@
  * abbreviation. Results go to stdout, messages to stderr.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -91,10 +92,20 @@ static int run_command(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc,
 
     if ((rc = cbctl_args_parse(cmd, argc, argv, &args)) != CBCTL_CONTINUE)
         return rc;
-    /* READ and WRITE both open read-write until the library can map read-only. */
-    if (cmd->attach != CBCTL_ATTACH_NONE && (rc = cbshm_open(ctl->segment_final, 0, &shm)) != 0) {
-        cbctl_segment_error(cmd->name, ctl->segment_final, rc);
-        return CBCTL_FAILED;
+    /* As root, as the segment's owner; a command that only reads maps it
+       read-only, so it cannot scribble on it and needs only read access
+       (a member of its group); check repairs where it may. */
+    if (cmd->attach != CBCTL_ATTACH_NONE) {
+        if ((rc = cbctl_become_segment_owner(cmd->name, ctl->segment_final)) != CBCTL_CONTINUE)
+            return rc;
+        rc = cbshm_open(ctl->segment_final, cmd->attach == CBCTL_ATTACH_READ ? CBSHM_READ_ONLY : 0,
+                        &shm);
+        if (cmd->attach == CBCTL_ATTACH_REPAIR && (rc == CBSHM_EPERM || rc == -EACCES))
+            rc = cbshm_open(ctl->segment_final, CBSHM_READ_ONLY, &shm);
+        if (rc != 0) {
+            cbctl_segment_error(cmd->name, ctl->segment_final, rc);
+            return CBCTL_FAILED;
+        }
     }
     rc = cmd->run(ctl, shm, &args);
     cbshm_close(shm);

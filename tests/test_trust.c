@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -297,6 +298,114 @@ static void test_a_fifo_at_the_name_is_refused_at_once(void **state)
     assert_int_equal(unlink(path), 0);
 }
 
+/* Runs a shell command line; its output (both streams) into out. */
+static int sh(char *out, size_t size, const char *fmt, ...)
+{
+    char cmd[1024];
+    va_list ap;
+    FILE *f;
+    size_t n;
+    int rc;
+
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    strncat(cmd, " 2>&1", sizeof cmd - strlen(cmd) - 1);
+    assert_non_null(f = popen(cmd, "r"));
+    n = fread(out, 1, size - 1, f);
+    out[n] = '\0';
+    while (fgetc(f) != EOF) /* the rest, so the writer gets no SIGPIPE */
+        ;
+    rc = pclose(f);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+}
+
+/* Writes yaml to a file only root can read (0600). */
+static void root_file(char *path, size_t size, const char *yaml)
+{
+    FILE *f;
+
+    snprintf(path, size, "/tmp/cbshm-trust-%d.yaml", (int)getpid());
+    assert_non_null(f = fopen(path, "w"));
+    fputs(yaml, f);
+    fclose(f);
+    assert_int_equal(chmod(path, 0600), 0);
+}
+
+#define AS_MEMBER "setpriv --reuid=4444 --regid=4343 --clear-groups "
+
+/* The deployment the README shows: root applies a configuration that
+   names the workers' user; the segment is that user's, root's cbctl works
+   on it as that user, and a member of its group observes it read-only. */
+static void test_root_applies_for_the_workers_user_and_works_on_it_as_that_user(void **state)
+{
+    char seg[64], path[128], out[4096], yaml[256];
+    struct stat st;
+
+    ROOT_ONLY();
+    t_segment_name(seg);
+    snprintf(yaml, sizeof yaml, "owner: %d\ngroup: %d\nmode: \"0640\"\n%s", WORKER_UID, WORKER_GID,
+             YAML);
+    root_file(path, sizeof path, yaml); /* read before the switch */
+    assert_int_equal(sh(out, sizeof out, "%s -s %s apply -f %s", CBCTL_PATH, seg, path), 0);
+    unlink(path);
+    snprintf(path, sizeof path, "/dev/shm%s", seg);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_uid, WORKER_UID);
+    assert_int_equal(st.st_gid, WORKER_GID);
+    assert_int_equal(st.st_mode & 0777, 0640);
+    assert_int_equal(sh(out, sizeof out, "%s -s %s open api", CBCTL_PATH, seg), 0);
+    assert_int_equal(sh(out, sizeof out, "%s -s %s list", CBCTL_PATH, seg), 0);
+    assert_non_null(strstr(out, "forced_open"));
+    assert_int_equal(sh(out, sizeof out, "%s -s %s check", CBCTL_PATH, seg), 0);
+    /* A member of the group reads, through a read-only view, and only reads. */
+    assert_int_equal(sh(out, sizeof out, AS_MEMBER "%s -s %s list", CBCTL_PATH, seg), 0);
+    assert_non_null(strstr(out, "api"));
+    assert_int_equal(sh(out, sizeof out, AS_MEMBER "%s -s %s show api", CBCTL_PATH, seg), 0);
+    assert_int_equal(sh(out, sizeof out, AS_MEMBER "%s -s %s metrics", CBCTL_PATH, seg), 0);
+    assert_int_equal(sh(out, sizeof out, AS_MEMBER "%s -s %s events", CBCTL_PATH, seg), 0);
+    assert_int_equal(sh(out, sizeof out, AS_MEMBER "%s -s %s check", CBCTL_PATH, seg), 0);
+    assert_int_equal(sh(out, sizeof out, AS_MEMBER "%s -s %s close api", CBCTL_PATH, seg), 1);
+    assert_int_equal(sh(out, sizeof out, AS_MEMBER "%s -s %s destroy", CBCTL_PATH, seg), 1);
+    assert_int_equal(sh(out, sizeof out, "%s -s %s destroy", CBCTL_PATH, seg), 0);
+    assert_int_equal(stat(path, &st), -1);
+}
+
+/* A squat, seen from root's cbctl: refused with the squatter named, exit 1,
+   the file untouched - with an owner configured or without. */
+static void test_root_cbctl_apply_refuses_a_squat_naming_its_owner(void **state)
+{
+    char seg[64], path[128], out[4096], yaml[256], shm[128];
+    struct stat st;
+
+    ROOT_ONLY();
+    t_segment_name(seg);
+    root_file(path, sizeof path, YAML);
+    assert_int_equal(chmod(path, 0644), 0); /* the squatter reads it too */
+    assert_int_equal(sh(out, sizeof out,
+                        "setpriv --reuid=4444 --regid=4444 --clear-groups %s -s %s apply -f %s",
+                        CBCTL_PATH, seg, path),
+                     0);
+    assert_int_equal(sh(out, sizeof out, "%s -s %s apply -f %s", CBCTL_PATH, seg, path), 1);
+    assert_non_null(strstr(out, "belongs to uid 4444"));
+    assert_non_null(strstr(out, "not adopting it"));
+    snprintf(yaml, sizeof yaml, "owner: %d\n%s", WORKER_UID, YAML);
+    root_file(path, sizeof path, yaml);
+    assert_int_equal(sh(out, sizeof out, "%s -s %s apply -f %s", CBCTL_PATH, seg, path), 1);
+    assert_non_null(strstr(out, "belongs to uid 4444, not to uid 4242, the configured owner"));
+    unlink(path);
+    snprintf(shm, sizeof shm, "/dev/shm%s", seg);
+    assert_int_equal(stat(shm, &st), 0);
+    assert_int_equal(st.st_uid, 4444);
+    /* A group of other users allowed to write what root would use. */
+    snprintf(yaml, sizeof yaml, "group: %d\nmode: \"0660\"\n%s", WORKER_GID, YAML);
+    root_file(path, sizeof path, yaml);
+    assert_int_equal(sh(out, sizeof out, "%s -s %s-g apply -f %s", CBCTL_PATH, seg, path), 1);
+    assert_non_null(strstr(out, "set `owner:` to the workers' user"));
+    unlink(path);
+    assert_int_equal(sh(out, sizeof out, "%s -s %s destroy", CBCTL_PATH, seg), 0);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_root_maps_no_segment_another_user_or_group_can_write),
     cmocka_unit_test(test_a_group_member_observes_a_0640_segment_read_only),
@@ -304,6 +413,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_apply_never_adopts_a_segment_another_user_made),
     cmocka_unit_test(test_apply_with_an_owner_creates_the_segment_as_that_user),
     cmocka_unit_test(test_a_fifo_at_the_name_is_refused_at_once),
+    cmocka_unit_test(test_root_applies_for_the_workers_user_and_works_on_it_as_that_user),
+    cmocka_unit_test(test_root_cbctl_apply_refuses_a_squat_naming_its_owner),
 };
 
 T_MAIN(tests)
