@@ -6,7 +6,9 @@
 #ifndef CBCTL_H
 #define CBCTL_H
 
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include <jansson.h>
 
@@ -129,7 +131,12 @@ struct cbctl_cmd {
 };
 
 /* main.c */
+/* "cbctl: " and the message on stderr, escaped as cbctl_put_safe does:
+   messages quote names and paths cbctl was given or read. */
 __attribute__((format(printf, 1, 2))) void cbctl_err(const char *fmt, ...);
+/* The same, after "WHAT: " (cbctl's own words, not escaped) unless NULL. */
+__attribute__((format(printf, 2, 0))) void cbctl_verr(const char *what, const char *fmt,
+                                                      va_list ap);
 /* "cbctl: WHAT: segment NAME: why", saying which versions met on a skew. */
 void cbctl_segment_error(const char *what, const char *segment, int rc);
 
@@ -144,6 +151,21 @@ int cbctl_args_parse(const struct cbctl_cmd *cmd, int argc, char **argv, struct 
 /* The option getopt_long() just refused, as the user wrote it: "--bogus",
    "--file" (its argument missing), or "-x" out of a cluster such as -xj. */
 const char *cbctl_refused_option(char **argv, char *buf, size_t size);
+
+/* escape.c: for every byte cbctl prints that it did not choose. */
+/* Room for any breaker name escaped (4 bytes for each of 63), and a NUL. */
+#define CBCTL_SAFE_MAX (4 * CBSHM_NAME_MAX + 4)
+/*
+ * s as a terminal may safely show it: a byte below 0x20, DEL, a byte from
+ * 0x80 up (C1 controls, raw or as UTF-8) becomes \xNN.
+ * Returns s itself when nothing needs escaping, else buf (size bytes),
+ * cut with "..." when the escaped text does not fit.
+ */
+const char *cbctl_safe(const char *s, char *buf, size_t size);
+void cbctl_put_safe(FILE *f, const char *s); /* the same, to f, never cut */
+/* s as a Prometheus label value: \\, \" and \n for backslash, double
+   quote and newline, exactly as the text exposition format says. */
+void cbctl_put_label(FILE *f, const char *s);
 
 /* output.c */
 const char *cbctl_state_name(enum cbshm_state s);
@@ -168,6 +190,8 @@ void cbctl_json_row_free(struct cbctl_json_row *w);
 int cbctl_print_json(json_t *doc);
 void cbctl_print_show(const struct cbshm_snapshot *s);
 void cbctl_format_ms(char *buf, size_t size, uint64_t ms);
+/* What a failed cbshm_foreach means, after "cbctl: CMD: segment S: ". */
+const char *cbctl_foreach_error(int rc);
 
 /* Commands, one entry each, defined in cmd_<verb>.c. */
 extern const struct cbctl_cmd cbctl_cmd_apply;

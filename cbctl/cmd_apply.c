@@ -37,21 +37,24 @@ static void diff_settings(const struct cbshm_settings *a, const struct cbshm_set
 static void on_change(void *ctx, const struct cbshm_change *c)
 {
     const struct apply_out *o = ctx;
+    char buf[4 * CBSHM_SEGMENT_NAME_MAX + 4];
+    /* A removed breaker's name was read from the segment. */
+    const char *name = cbctl_safe(c->name, buf, sizeof buf);
     int first = 1;
 
     switch (c->kind) {
     case CBSHM_CHANGE_CREATED_SEGMENT:
         printf("%screate segment %s (capacity %u, mode %04o)\n", o->verb_prefix[0] ? "would " : "",
-               c->name, o->cfg->capacity, o->cfg->mode);
+               name, o->cfg->capacity, o->cfg->mode);
         break;
     case CBSHM_CHANGE_ADDED:
-        printf("%sadd breaker %s\n", o->verb_prefix, c->name);
+        printf("%sadd breaker %s\n", o->verb_prefix, name);
         break;
     case CBSHM_CHANGE_REMOVED:
-        printf("%sremove breaker %s\n", o->verb_prefix, c->name);
+        printf("%sremove breaker %s\n", o->verb_prefix, name);
         break;
     case CBSHM_CHANGE_UPDATED:
-        printf("%supdate breaker %s", o->verb_prefix, c->name);
+        printf("%supdate breaker %s", o->verb_prefix, name);
         diff_settings(&c->before, &c->after, &first);
         putchar('\n');
         break;
@@ -111,8 +114,13 @@ static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *ar
     (void)shm; /* apply creates the segment itself, through the library */
     rc = cbshm_config_load_file(file, &cfg, &diag);
     if (rc == CBSHM_ECONFIG) {
-        fprintf(stderr, "%s:%u:%u: %s%s%s\n", diag.file, diag.line, diag.column,
-                diag.key[0] ? diag.key : "", diag.key[0] ? ": " : "", diag.message);
+        /* The message may quote the file's bytes: escaped, like the path. */
+        cbctl_put_safe(stderr, diag.file);
+        fprintf(stderr, ":%u:%u: ", diag.line, diag.column);
+        cbctl_put_safe(stderr, diag.key);
+        fputs(diag.key[0] ? ": " : "", stderr);
+        cbctl_put_safe(stderr, diag.message);
+        fputc('\n', stderr);
         return CBCTL_CONFIG;
     }
     if (rc != 0) {
@@ -141,8 +149,11 @@ static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *ar
         cbshm_config_free(cfg);
         return CBCTL_FAILED;
     }
-    if (changes == 0)
-        printf("segment %s: no changes\n", segment);
+    if (changes == 0) {
+        fputs("segment ", stdout);
+        cbctl_put_safe(stdout, segment);
+        puts(": no changes");
+    }
     cbshm_config_free(cfg);
     return CBCTL_OK;
 }

@@ -25,10 +25,12 @@ static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *ar
         cbctl_err("check: segment %s: %d problem%s", ctl->segment_final, rc, rc == 1 ? "" : "s");
         return CBCTL_FAILED;
     }
-    printf("segment %s: ok: layout %u, %u of %u breakers, %" PRIu64 " bytes, %" PRIu64
+    fputs("segment ", stdout);
+    cbctl_put_safe(stdout, ctl->segment_final);
+    printf(": ok: layout %u, %u of %u breakers, %" PRIu64 " bytes, %" PRIu64
            " bytes per breaker, %" PRIu64 " lock repairs\n",
-           ctl->segment_final, info.layout_version, info.breakers, info.capacity,
-           info.segment_bytes, info.bytes_per_breaker, info.lock_repairs);
+           info.layout_version, info.breakers, info.capacity, info.segment_bytes,
+           info.bytes_per_breaker, info.lock_repairs);
     return CBCTL_OK;
 }
 

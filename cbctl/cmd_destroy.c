@@ -14,10 +14,12 @@ static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *ar
     if ((rc = cbctl_become_segment_owner("destroy", ctl->segment_final)) != CBCTL_CONTINUE)
         return rc;
     if ((rc = cbshm_destroy(ctl->segment_final)) != 0) {
-        cbctl_err("destroy: segment %s: %s", ctl->segment_final, cbshm_strerror(rc));
+        cbctl_segment_error("destroy", ctl->segment_final, rc);
         return CBCTL_FAILED;
     }
-    printf("destroyed segment %s\n", ctl->segment_final);
+    fputs("destroyed segment ", stdout);
+    cbctl_put_safe(stdout, ctl->segment_final);
+    putchar('\n');
     return CBCTL_OK;
 }
 

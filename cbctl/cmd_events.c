@@ -47,10 +47,11 @@ static json_t *event_json(const struct cbshm_event *e, uint64_t now)
 static void print_line(const struct cbshm_event *e, uint64_t now)
 {
     double age = now > e->time_ns ? (double)(now - e->time_ns) / 1e9 : 0;
+    char name[CBCTL_SAFE_MAX];
 
-    printf("%8" PRIu64 "  %9.3fs ago  %-32s %-6s %s -> %s  (%s, pid %u)\n", e->seq, age, e->name,
-           kind_name(e->kind), side(e, e->from), side(e, e->to), cbshm_event_cause_name(e->cause),
-           e->pid);
+    printf("%8" PRIu64 "  %9.3fs ago  %-32s %-6s %s -> %s  (%s, pid %u)\n", e->seq, age,
+           cbctl_safe(e->name, name, sizeof name), kind_name(e->kind), side(e, e->from),
+           side(e, e->to), cbshm_event_cause_name(e->cause), e->pid);
 }
 
 static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *args)
@@ -62,7 +63,6 @@ static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *ar
     int follow = args->follow, json = args->json, rc = CBCTL_OK;
     size_t n;
 
-    (void)ctl;
     if (json && !follow && (arr = json_array()) == NULL) {
         cbctl_err("events: out of memory");
         return CBCTL_FAILED;
@@ -71,9 +71,19 @@ static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *ar
     signal(SIGTERM, on_signal);
     do {
         uint64_t now;
+        int err = cbshm_events_read(shm, &cursor, batch, sizeof batch / sizeof batch[0], &n, &lost);
 
-        if (cbshm_events_read(shm, &cursor, batch, sizeof batch / sizeof batch[0], &n, &lost) != 0)
+        /* A record with a corrupt name was skipped; the others still print. */
+        if (err == CBSHM_ECORRUPT) {
+            cbctl_err("events: segment %s: segment is corrupt: an event record holds an invalid "
+                      "breaker name and was left out",
+                      ctl->segment_final);
+            rc = CBCTL_FAILED;
+        } else if (err != 0) {
+            cbctl_err("events: segment %s: %s", ctl->segment_final, cbshm_strerror(err));
+            rc = CBCTL_FAILED;
             break;
+        }
         now = cbshm_now_ns(); /* the clock the events were stamped with */
         if (lost > 0)
             cbctl_err("events: %" PRIu64 " events were overwritten before they could be read",
@@ -83,7 +93,10 @@ static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *ar
                 json_array_append_new(arr, event_json(&batch[i], now));
             } else if (json) {
                 json_t *o = event_json(&batch[i], now);
-                char *text = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+                char *text =
+                    o != NULL
+                        ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII)
+                        : NULL;
                 if (text != NULL)
                     puts(text);
                 free(text);
@@ -100,8 +113,8 @@ static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *ar
         struct timespec pause = {interval_ms / 1000, (interval_ms % 1000) * 1000000L};
         nanosleep(&pause, NULL);
     } while (!stop);
-    if (arr != NULL)
-        rc = cbctl_print_json(arr);
+    if (arr != NULL && cbctl_print_json(arr) != CBCTL_OK)
+        rc = CBCTL_FAILED;
     fflush(stdout);
     return rc;
 }

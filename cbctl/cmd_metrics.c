@@ -17,24 +17,13 @@ struct metrics {
     size_t n;
 };
 
-/* A label value with \\, " and newline escaped, as the format wants. */
-static void print_escaped(const char *s)
-{
-    for (; *s != '\0'; s++) {
-        if (*s == '\\' || *s == '"')
-            printf("\\%c", *s);
-        else if (*s == '\n')
-            fputs("\\n", stdout);
-        else
-            putchar(*s);
-    }
-}
-
 static void labels(const struct metrics *m, const struct cbshm_snapshot *s)
 {
     fputs("{segment=\"", stdout);
-    print_escaped(m->segment);
-    printf("\",breaker=\"%s\"", s->name); /* names are [A-Za-z0-9._:-] */
+    cbctl_put_label(stdout, m->segment);
+    fputs("\",breaker=\"", stdout);
+    cbctl_put_label(stdout, s->name);
+    putchar('"');
 }
 
 static void family(const char *name, const char *type, const char *help)
@@ -199,16 +188,16 @@ static void print_metrics(const struct metrics *m, const struct cbshm_info *info
     print_settings(m);
     family("cbshm_segment_breakers", "gauge", "Breakers in the segment.");
     fputs("cbshm_segment_breakers{segment=\"", stdout);
-    print_escaped(m->segment);
+    cbctl_put_label(stdout, m->segment);
     printf("\"} %u\n", info->breakers);
     family("cbshm_segment_capacity", "gauge", "Breaker slots in the segment.");
     fputs("cbshm_segment_capacity{segment=\"", stdout);
-    print_escaped(m->segment);
+    cbctl_put_label(stdout, m->segment);
     printf("\"} %u\n", info->capacity);
     family("cbshm_segment_lock_repairs_total", "counter",
            "Times a dead table-lock owner's change was repaired.");
     fputs("cbshm_segment_lock_repairs_total{segment=\"", stdout);
-    print_escaped(m->segment);
+    cbctl_put_label(stdout, m->segment);
     printf("\"} %" PRIu64 "\n", info->lock_repairs);
 }
 
@@ -237,8 +226,10 @@ static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *ar
     (void)args;
     cbshm_info(shm, &info);
     c.cap = info.capacity;
+    /* A corrupt slot is left out: the other breakers' series still print,
+       and the exit status says some are missing. */
     if ((c.all = calloc(c.cap ? c.cap : 1, sizeof *c.all)) == NULL ||
-        (rc = cbshm_foreach(shm, collect, &c)) != 0) {
+        ((rc = cbshm_foreach(shm, collect, &c)) != 0 && rc != CBSHM_ECORRUPT)) {
         cbctl_err("metrics: segment %s: %s", ctl->segment_final,
                   c.all == NULL || rc == CBSHM_ESTOPPED ? "out of memory" : cbshm_strerror(rc));
         free(c.all);
@@ -249,7 +240,13 @@ static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *ar
     m.n = c.n;
     print_metrics(&m, &info);
     free(c.all);
-    return fflush(stdout) == 0 ? CBCTL_OK : CBCTL_FAILED;
+    if (fflush(stdout) != 0)
+        return CBCTL_FAILED;
+    if (rc == CBSHM_ECORRUPT) {
+        cbctl_err("metrics: segment %s: %s", ctl->segment_final, cbctl_foreach_error(rc));
+        return CBCTL_FAILED;
+    }
+    return CBCTL_OK;
 }
 
 const struct cbctl_cmd cbctl_cmd_metrics = {

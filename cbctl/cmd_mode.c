@@ -12,7 +12,7 @@ static int set_modes(const char *command, enum cbshm_mode mode, struct cbshm *sh
                      const struct cbctl_args *args)
 {
     uint64_t for_ms = args->for_ms;
-    char text[32];
+    char text[32], name[CBCTL_SAFE_MAX];
     int failed = 0, rc;
 
     for (int i = 0; i < args->n_names; i++) {
@@ -23,9 +23,11 @@ static int set_modes(const char *command, enum cbshm_mode mode, struct cbshm *sh
             failed = 1;
         } else if (for_ms != 0) {
             cbctl_format_ms(text, sizeof text, for_ms);
-            printf("%s: mode %s for %s\n", args->names[i], cbctl_mode_name(mode), text);
+            printf("%s: mode %s for %s\n", cbctl_safe(args->names[i], name, sizeof name),
+                   cbctl_mode_name(mode), text);
         } else {
-            printf("%s: mode %s\n", args->names[i], cbctl_mode_name(mode));
+            printf("%s: mode %s\n", cbctl_safe(args->names[i], name, sizeof name),
+                   cbctl_mode_name(mode));
         }
     }
     return failed ? CBCTL_FAILED : CBCTL_OK;

@@ -34,7 +34,7 @@ static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *ar
     if (args->all) {
         if ((rc = cbshm_foreach(shm, collect, &all_names)) != 0) {
             cbctl_err("reset: segment %s: %s", ctl->segment_final,
-                      rc == CBSHM_ESTOPPED ? "out of memory" : cbshm_strerror(rc));
+                      rc == CBSHM_ESTOPPED ? "out of memory" : cbctl_foreach_error(rc));
             failed = 1;
         }
         for (size_t i = 0; i < all_names.n; i++) {
@@ -42,7 +42,9 @@ static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *ar
                 cbctl_err("reset %s: %s", all_names.v[i], cbshm_strerror(rc));
                 failed = 1;
             } else if (rc == 0) {
-                printf("reset %s\n", all_names.v[i]);
+                fputs("reset ", stdout);
+                cbctl_put_safe(stdout, all_names.v[i]);
+                putchar('\n');
             }
         }
         free(all_names.v);
@@ -52,7 +54,9 @@ static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *ar
                 cbctl_err("reset %s: %s", args->names[i], cbshm_strerror(rc));
                 failed = 1;
             } else {
-                printf("reset %s\n", args->names[i]);
+                fputs("reset ", stdout);
+                cbctl_put_safe(stdout, args->names[i]);
+                putchar('\n');
             }
         }
     }

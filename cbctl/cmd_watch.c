@@ -63,7 +63,7 @@ static int row(void *ctx, const struct cbshm_snapshot *s)
 {
     struct frame *f = ctx;
     const char *on = "", *off = "";
-    char in_state[32];
+    char in_state[32], name[CBCTL_SAFE_MAX];
 
     if (f->colour) {
         on = s->state == CBSHM_STATE_OPEN        ? "\033[1;31m"
@@ -73,8 +73,9 @@ static int row(void *ctx, const struct cbshm_snapshot *s)
     }
     cbctl_format_ms(in_state, sizeof in_state, s->time_in_state_ns / 1000000u);
     printf("%-32s %s%-9s%s %-13s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %6" PRIu64 " %5u%% %s\n",
-           s->name, on, cbctl_state_name(s->state), off, cbctl_mode_name(s->mode), s->requests,
-           s->failures, s->rejections, s->trips, s->window_failure_rate, in_state);
+           cbctl_safe(s->name, name, sizeof name), on, cbctl_state_name(s->state), off,
+           cbctl_mode_name(s->mode), s->requests, s->failures, s->rejections, s->trips,
+           s->window_failure_rate, in_state);
     f->rows++;
     return 0;
 }
@@ -98,12 +99,13 @@ static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *ar
             fputs("\033[H\033[2J", stdout); /* home, clear */
         else if (frames > 0)
             putchar('\n');
-        printf("cbctl watch: segment %s, every %ldms%s\n\n", ctl->segment_final, interval_ms,
-               tty ? "; q quits" : "");
+        fputs("cbctl watch: segment ", stdout);
+        cbctl_put_safe(stdout, ctl->segment_final);
+        printf(", every %ldms%s\n\n", interval_ms, tty ? "; q quits" : "");
         printf("%-32s %-9s %-13s %10s %10s %10s %6s %6s %s\n", "NAME", "STATE", "MODE", "REQUESTS",
                "FAILURES", "REJECTED", "TRIPS", "FAIL%", "IN-STATE");
         if ((err = cbshm_foreach(shm, row, &f)) != 0) {
-            cbctl_err("watch: segment %s: %s", ctl->segment_final, cbshm_strerror(err));
+            cbctl_err("watch: segment %s: %s", ctl->segment_final, cbctl_foreach_error(err));
             rc = CBCTL_FAILED;
             break;
         }

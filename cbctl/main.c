@@ -23,15 +23,35 @@ static const struct cbctl_cmd *const commands[] = {
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
+void cbctl_verr(const char *what, const char *fmt, va_list ap)
+{
+    char small[512], *text = small;
+    va_list again;
+    int n;
+
+    va_copy(again, ap);
+    n = vsnprintf(small, sizeof small, fmt, ap);
+    if (n >= (int)sizeof small && (text = malloc((size_t)n + 1)) != NULL)
+        vsnprintf(text, (size_t)n + 1, fmt, again);
+    va_end(again);
+    fputs("cbctl: ", stderr);
+    if (what != NULL) {
+        fputs(what, stderr);
+        fputs(": ", stderr);
+    }
+    cbctl_put_safe(stderr, text != NULL ? text : small); /* cut short only without memory */
+    fputc('\n', stderr);
+    if (text != small)
+        free(text);
+}
+
 void cbctl_err(const char *fmt, ...)
 {
     va_list ap;
 
-    fputs("cbctl: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    cbctl_verr(NULL, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 void cbctl_segment_error(const char *what, const char *segment, int rc)
@@ -49,6 +69,12 @@ void cbctl_segment_error(const char *what, const char *segment, int rc)
                       "C library",
                       what, segment, (unsigned long long)p.abi_fingerprint, cbshm_version(),
                       (unsigned long long)p.my_abi_fingerprint);
+        return;
+    }
+    if (rc == CBSHM_EBADNAME) {
+        cbctl_err("%s: invalid segment name '%s': a segment name is '/' then 1 to %d of "
+                  "A-Z a-z 0-9 . _ -, and not /. or /..",
+                  what, segment, CBSHM_SEGMENT_NAME_MAX - 1);
         return;
     }
     cbctl_err("%s: segment %s: %s", what, segment, cbshm_strerror(rc));

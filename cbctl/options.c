@@ -110,11 +110,9 @@ __attribute__((format(printf, 2, 3))) static int usage_error(const struct cbctl_
 {
     va_list ap;
 
-    fprintf(stderr, "cbctl: %s: ", cmd->name);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    cbctl_verr(cmd->name, fmt, ap); /* the message quotes what was typed */
     va_end(ap);
-    fputc('\n', stderr);
     print_usage_line(stderr, cmd);
     return CBCTL_USAGE;
 }

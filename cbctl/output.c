@@ -37,6 +37,13 @@ const char *cbctl_mode_name(enum cbshm_mode m)
     return "invalid";
 }
 
+const char *cbctl_foreach_error(int rc)
+{
+    return rc == CBSHM_ECORRUPT ? "segment is corrupt: a breaker slot holds an invalid name and "
+                                  "was left out (cbctl check names the slot)"
+                                : cbshm_strerror(rc);
+}
+
 void cbctl_format_ms(char *buf, size_t size, uint64_t ms)
 {
     cbshm_setting_format(cbshm_setting_find("open_timeout"), ms, buf, size);
@@ -232,7 +239,8 @@ const char *cbctl_json_row(struct cbctl_json_row *w, const struct cbshm_snapshot
                 return NULL;
         }
     }
-    while ((need = json_dumpb(w->obj, w->buf, w->cap, JSON_PRESERVE_ORDER)) >= w->cap) {
+    while ((need = json_dumpb(w->obj, w->buf, w->cap, JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII)) >=
+           w->cap) {
         char *nb = realloc(w->buf, need + 1024);
         if (nb == NULL)
             return NULL;
@@ -263,7 +271,8 @@ int cbctl_print_json(json_t *doc)
     }
     /* Into memory first, then one write: dumping straight to a FILE costs
        one fwrite per token, which dominates for thousands of breakers. */
-    text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    /* ASCII only: a name never reaches a terminal as anything but text. */
+    text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
     json_decref(doc);
     rc = text != NULL && fputs(text, stdout) != EOF && fputc('\n', stdout) != EOF ? 0 : -1;
     free(text);
@@ -279,10 +288,10 @@ int cbctl_print_json(json_t *doc)
 void cbctl_print_show(const struct cbshm_snapshot *s)
 {
     const struct cbshm_setting *d;
-    char value[32], label[40];
+    char value[32], label[40], name[CBCTL_SAFE_MAX];
 
     cbctl_format_ms(value, sizeof value, s->time_in_state_ns / 1000000u);
-    printf("name:                 %s\n", s->name);
+    printf("name:                 %s\n", cbctl_safe(s->name, name, sizeof name));
     printf("state:                %s (for %s)\n", cbctl_state_name(s->state), value);
     if (s->state == CBSHM_STATE_OPEN)
         printf("open for another:     %" PRIu64 "ms\n", open_remaining_ms(s));

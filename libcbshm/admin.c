@@ -133,31 +133,40 @@ int cbshm_snapshot(struct cbshm *shm, const char *name, struct cbshm_snapshot *o
 struct observed_all {
     struct cbshm_snapshot *all;
     uint32_t n;
+    uint32_t corrupt; /* slots in use left out for their names */
 };
 
-/* Every live breaker into o->all; expiring timed modes on a writable view
-   (under the lock), showing them expired on a read-only one. */
+/*
+ * Every live breaker into o->all; expiring timed modes on a writable view
+ * (under the lock), showing them expired on a read-only one. A slot in
+ * use whose name is not a valid name is scribbled: its name is never
+ * handed out (a terminal or a scraper would get its bytes), only counted.
+ */
 static int copy_all(struct cbshm *shm, void *ctx)
 {
     struct observed_all *o = ctx;
     uint64_t now = cbshm__now();
 
-    o->n = 0;
-    for (uint32_t i = 0; i < shm->capacity; i++)
-        if (atomic_load_explicit(&shm->slots[i].in_use, memory_order_acquire) == 1 &&
-            memchr(shm->slots[i].name, '\0', sizeof shm->slots[i].name) != NULL) {
-            if (!CBSHM__READ_ONLY(shm))
-                cbshm__mode_expire(shm, i, now);
-            cbshm__slot_snapshot(shm, i, now, &o->all[o->n]);
-            show_expired_mode(&o->all[o->n++], now);
+    o->n = o->corrupt = 0;
+    for (uint32_t i = 0; i < shm->capacity; i++) {
+        if (atomic_load_explicit(&shm->slots[i].in_use, memory_order_acquire) != 1)
+            continue;
+        if (!cbshm__slot_name_ok(&shm->slots[i])) {
+            o->corrupt++;
+            continue;
         }
+        if (!CBSHM__READ_ONLY(shm))
+            cbshm__mode_expire(shm, i, now);
+        cbshm__slot_snapshot(shm, i, now, &o->all[o->n]);
+        show_expired_mode(&o->all[o->n++], now);
+    }
     return 0;
 }
 
 int cbshm_foreach(struct cbshm *shm, int (*fn)(void *ctx, const struct cbshm_snapshot *s),
                   void *ctx)
 {
-    struct observed_all o = {NULL, 0};
+    struct observed_all o = {NULL, 0, 0};
     struct cbshm_snapshot *all;
     uint32_t n;
     int rc;
@@ -183,7 +192,8 @@ int cbshm_foreach(struct cbshm *shm, int (*fn)(void *ctx, const struct cbshm_sna
         if (fn(ctx, &all[i]) != 0)
             rc = CBSHM_ESTOPPED;
     free(all);
-    return rc;
+    /* The others were handed out; the walk says one was not. */
+    return rc == 0 && o.corrupt > 0 ? CBSHM_ECORRUPT : rc;
 }
 
 /*

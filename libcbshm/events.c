@@ -40,7 +40,7 @@ int cbshm_events_read(struct cbshm *shm, uint64_t *cursor, struct cbshm_event *o
                       size_t *n, uint64_t *lost)
 {
     uint64_t end, c;
-    size_t got = 0;
+    size_t got = 0, corrupt = 0;
 
     if (shm == NULL || cursor == NULL || n == NULL || (out == NULL && max > 0))
         return CBSHM_EINVAL;
@@ -65,6 +65,7 @@ int cbshm_events_read(struct cbshm *shm, uint64_t *cursor, struct cbshm_event *o
         uint32_t what = atomic_load_explicit(&e->what, memory_order_relaxed);
         unsigned kind = what & 0xffu;
 
+        memset(o, 0, sizeof *o);
         o->seq = c;
         o->time_ns = atomic_load_explicit(&e->time_ns, memory_order_relaxed);
         o->pid = atomic_load_explicit(&e->pid, memory_order_relaxed);
@@ -75,15 +76,21 @@ int cbshm_events_read(struct cbshm *shm, uint64_t *cursor, struct cbshm_event *o
         for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
             words[i] = atomic_load_explicit(&e->name[i], memory_order_relaxed);
         memcpy(o->name, words, sizeof o->name);
-        o->name[CBSHM_NAME_MAX] = '\0';
         atomic_thread_fence(memory_order_acquire);
         if (atomic_load_explicit(&e->seq, memory_order_relaxed) != c + 1)
             continue;
+        /* The ring is as untrusted as the slots: a record whose name is
+           not a valid name (or has no NUL) is skipped, never handed out. */
+        if (!cbshm__stored_name_ok(o->name, sizeof o->name)) {
+            memset(o, 0, sizeof *o);
+            corrupt++;
+            continue;
+        }
         got++;
     }
     *cursor = c;
     *n = got;
-    return 0;
+    return corrupt > 0 ? CBSHM_ECORRUPT : 0;
 }
 
 static const char *const cause_words[] = {

@@ -106,6 +106,12 @@ int cbshm__observe(struct cbshm *shm, int (*copy)(struct cbshm *shm, void *ctx),
 
 /* table.c: slots and the name index. Called with the table lock held. */
 int cbshm__check_breaker_name(const char *name);
+/* Whether a name field read from the segment (size bytes) holds a name
+   that cbshm__check_breaker_name accepts, NUL within the field; the slot's
+   form also checks its recorded length. A name that fails is never handed
+   to a caller: the segment is untrusted. */
+bool cbshm__stored_name_ok(const char *field, size_t size);
+bool cbshm__slot_name_ok(const struct cbshm_slot *sl);
 uint64_t cbshm__name_hash(const char *name); /* FNV-1a, for every name index */
 int cbshm__table_find(const struct cbshm *shm, const char *name, uint32_t *slot);
 int cbshm__table_add(struct cbshm *shm, const char *name, const struct cbshm_settings *s,

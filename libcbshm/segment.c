@@ -87,14 +87,27 @@ uint64_t cbshm__segment_bytes(uint32_t capacity, uint32_t *index_buckets)
     return (bytes + PAGE - 1) / PAGE * PAGE;
 }
 
+/*
+ * A segment name is '/' and then 1 to CBSHM_SEGMENT_NAME_MAX - 1 bytes of
+ * A-Z a-z 0-9 . _ -, but not "/." or "/..". glibc makes it a path under
+ * /dev/shm, where those two are directories, and every tool prints it: a
+ * small set of plain bytes cannot steer a terminal, a log or a scraper.
+ */
 int cbshm__check_segment_name(const char *name)
 {
-    size_t n;
+    size_t n = 0;
 
     if (name == NULL || name[0] != '/')
         return CBSHM_EBADNAME;
-    n = strlen(name);
-    if (n < 2 || n > CBSHM_SEGMENT_NAME_MAX || strchr(name + 1, '/') != NULL)
+    for (const char *p = name + 1; *p != '\0'; p++, n++) {
+        char c = *p;
+        if (n == CBSHM_SEGMENT_NAME_MAX - 1)
+            return CBSHM_EBADNAME;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return CBSHM_EBADNAME;
+    }
+    if (n == 0 || strcmp(name, "/.") == 0 || strcmp(name, "/..") == 0)
         return CBSHM_EBADNAME;
     return 0;
 }

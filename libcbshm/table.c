@@ -38,38 +38,46 @@ int cbshm__check_breaker_name(const char *name)
     return n == 0 ? CBSHM_EBADNAME : 0;
 }
 
-/* A slot's name, checked for termination and length: the segment is untrusted. */
-static bool slot_name_ok(const struct cbshm_slot *sl)
+bool cbshm__stored_name_ok(const char *field, size_t size)
 {
-    const char *end = memchr(sl->name, '\0', sizeof sl->name);
-    return end != NULL && (size_t)(end - sl->name) == sl->name_len && sl->name_len > 0;
+    return memchr(field, '\0', size) != NULL && cbshm__check_breaker_name(field) == 0;
+}
+
+bool cbshm__slot_name_ok(const struct cbshm_slot *sl)
+{
+    return cbshm__stored_name_ok(sl->name, sizeof sl->name) && strlen(sl->name) == sl->name_len;
 }
 
 static bool slot_live(const struct cbshm_slot *sl)
 {
-    return atomic_load_explicit(&sl->in_use, memory_order_acquire) == 1 && slot_name_ok(sl);
+    return atomic_load_explicit(&sl->in_use, memory_order_acquire) == 1 && cbshm__slot_name_ok(sl);
 }
 
 int cbshm__table_find(const struct cbshm *shm, const char *name, uint32_t *slot)
 {
     uint32_t mask = shm->index_buckets - 1;
     uint32_t b = (uint32_t)cbshm__name_hash(name) & mask;
+    bool corrupt = false;
 
     for (uint32_t probes = 0; probes < shm->index_buckets; probes++, b = (b + 1) & mask) {
         uint32_t v = shm->index[b];
         const struct cbshm_slot *sl;
 
         if (v == 0)
-            return CBSHM_ENOBREAKER;
+            break;
         if (v - 1 >= shm->capacity)
             return CBSHM_ECORRUPT;
         sl = &shm->slots[v - 1];
-        if (slot_live(sl) && strcmp(sl->name, name) == 0) {
-            *slot = v - 1;
-            return 0;
+        if (slot_live(sl)) {
+            if (strcmp(sl->name, name) == 0) {
+                *slot = v - 1;
+                return 0;
+            }
+        } else if (atomic_load_explicit(&sl->in_use, memory_order_relaxed) == 1) {
+            corrupt = true; /* a scribbled name: it may have been this one */
         }
     }
-    return CBSHM_ENOBREAKER;
+    return corrupt ? CBSHM_ECORRUPT : CBSHM_ENOBREAKER;
 }
 
 /* Returns false when no bucket is free, which only a scribbled index can

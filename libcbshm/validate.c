@@ -233,9 +233,11 @@ int cbshm__name_problem(const char *name, size_t size, struct cbshm__problem *p)
 int cbshm__segment_problem(const char *name, size_t size, struct cbshm__problem *p)
 {
     if (memchr(name, '\0', size) == NULL || cbshm__check_segment_name(name) != 0)
-        return problem(
-            p, -1, "invalid segment name '%.80s' (\"/name\", at most %d bytes, no other '/')",
-            memchr(name, '\0', size) != NULL ? name : "(not terminated)", CBSHM_SEGMENT_NAME_MAX);
+        return problem(p, -1,
+                       "invalid segment name '%.80s' ('/' then 1..%d bytes of A-Z a-z 0-9 . _ -, "
+                       "not /. or /..)",
+                       memchr(name, '\0', size) != NULL ? name : "(not terminated)",
+                       CBSHM_SEGMENT_NAME_MAX - 1);
     return 0;
 }
 

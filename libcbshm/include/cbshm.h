@@ -353,11 +353,13 @@ struct cbshm_snapshot {
 CBSHM_API const char *cbshm_default_segment(void);
 
 /*
- * Attaches to the existing segment `name` ("/name", at most
- * CBSHM_SEGMENT_NAME_MAX bytes). flags: 0, CBSHM_FAIL_CLOSED, and
- * CBSHM_READ_ONLY. On success *out is a handle released by cbshm_close().
- * The header is validated: size, magic, layout version, ABI fingerprint,
- * each with its own code.
+ * Attaches to the existing segment `name` ('/' then 1 to
+ * CBSHM_SEGMENT_NAME_MAX - 1 bytes of A-Z a-z 0-9 . _ -, and not "/." or
+ * "/..": every function that takes a segment name says CBSHM_EBADNAME to
+ * any other). flags: 0, CBSHM_FAIL_CLOSED, and CBSHM_READ_ONLY. On
+ * success *out is a handle released by cbshm_close(). The header is
+ * validated: size, magic, layout version, ABI fingerprint, each with its
+ * own code.
  * Whoever can write a segment is trusted by every process attached to it
  * (README "Security"), so this refuses (CBSHM_EPERM): as root, a segment
  * not owned by root or writable by a group other than root's; as another
@@ -447,9 +449,10 @@ CBSHM_API int cbshm_destroy(const char *name);
  * deleted or recreated, or its segment destroyed and re-created, and then
  * looks the name up again by itself, at most every 0.25 s (CBSHM_ESTALE
  * in between). Returns 0; CBSHM_ECORRUPT (the name index points outside
- * the table); CBSHM_ENOBREAKER; CBSHM_EBADNAME (name NULL or malformed);
- * CBSHM_ELOCK; CBSHM_EPERM (a read-only view: calls would write);
- * CBSHM_EINVAL (shm or out NULL); or -ENOMEM.
+ * the table, or the look-up met a slot whose name is scribbled: it may
+ * have been this one); CBSHM_ENOBREAKER; CBSHM_EBADNAME (name NULL or
+ * malformed); CBSHM_ELOCK; CBSHM_EPERM (a read-only view: calls would
+ * write); CBSHM_EINVAL (shm or out NULL); or -ENOMEM.
  */
 CBSHM_API int cbshm_breaker_get(struct cbshm *shm, const char *name, struct cbshm_breaker **out);
 
@@ -608,9 +611,10 @@ CBSHM_API int cbshm_breaker_rejection(const struct cbshm_breaker *b, struct cbsh
 /*
  * Copies breaker `name`'s state into *out. Takes the table lock (waits at
  * most 1 s for it: CBSHM_ELOCK).
- * Returns 0; CBSHM_ECORRUPT (the name index points outside the table);
- * CBSHM_ENOBREAKER; CBSHM_EBADNAME (name NULL or malformed); CBSHM_ELOCK;
- * or CBSHM_EINVAL (shm or out NULL).
+ * Returns 0; CBSHM_ECORRUPT (the name index points outside the table, or
+ * the look-up met a slot whose name is scribbled); CBSHM_ENOBREAKER;
+ * CBSHM_EBADNAME (name NULL or malformed); CBSHM_ELOCK; or CBSHM_EINVAL
+ * (shm or out NULL).
  */
 CBSHM_API int cbshm_snapshot(struct cbshm *shm, const char *name, struct cbshm_snapshot *out);
 
@@ -620,8 +624,12 @@ CBSHM_API int cbshm_snapshot(struct cbshm *shm, const char *name, struct cbshm_s
  * after it is released, so fn may be slow. fn returns 0 to go on; any
  * other value stops the walk, and foreach returns CBSHM_ESTOPPED (fn keeps
  * its own reason in ctx: its value is never mixed with the library's
- * codes). Returns 0 (every breaker visited), CBSHM_ESTOPPED, CBSHM_EINVAL
- * (shm or fn NULL), CBSHM_ELOCK, or -ENOMEM (the copy of the table).
+ * codes). A slot in use whose name is not a valid breaker name (no NUL in
+ * its field, a wrong length, a byte the name rules refuse) is never handed
+ * to fn. Returns 0 (every breaker visited), CBSHM_ECORRUPT (fn was called
+ * for every other breaker; cbshm_check names the slot), CBSHM_ESTOPPED,
+ * CBSHM_EINVAL (shm or fn NULL), CBSHM_ELOCK, or -ENOMEM (the copy of the
+ * table).
  */
 CBSHM_API int cbshm_foreach(struct cbshm *shm, int (*fn)(void *ctx, const struct cbshm_snapshot *s),
                             void *ctx);
@@ -748,9 +756,13 @@ struct cbshm_event {
  * holds; CBSHM_EVENTS_NOW: none yet, only what comes next) and advances
  * the cursor. The ring holds the last 1024 events; *lost (may be NULL)
  * gets how many were overwritten before they could be read. Never takes
- * the table lock, never blocks: call it from a loop or a timer. Returns 0
- * with *n the number read (*cursor and *lost written too), or CBSHM_EINVAL
- * (shm, cursor or n NULL, or out NULL with max > 0) with nothing written.
+ * the table lock, never blocks: call it from a loop or a timer. A record
+ * whose breaker name is not a valid name (a scribbled ring) is skipped,
+ * never handed out. Returns 0 with *n the number read (*cursor and *lost
+ * written too); CBSHM_ECORRUPT when a record was skipped so, with *n,
+ * *cursor and *lost written as for 0 (the reader can go on); or
+ * CBSHM_EINVAL (shm, cursor or n NULL, or out NULL with max > 0) with
+ * nothing written.
  */
 CBSHM_API int cbshm_events_read(struct cbshm *shm, uint64_t *cursor, struct cbshm_event *out,
                                 size_t max, size_t *n, uint64_t *lost);
