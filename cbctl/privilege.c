@@ -58,9 +58,13 @@ int cbctl_become(const char *what, unsigned uid, unsigned gid, int with_group)
 
 int cbctl_segment_owner(const char *segment, unsigned *uid, unsigned *gid)
 {
+    struct cbshm_peek p;
     struct stat st;
     int fd, rc;
 
+    /* The library's name check first: "/.." must not open /dev. */
+    if (cbshm_peek(segment, &p) == CBSHM_EBADNAME)
+        return -1;
     if ((fd = shm_open(segment, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0)) < 0)
         return -1;
     rc = fstat(fd, &st);
