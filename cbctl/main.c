@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cbctl.h"
 
@@ -75,6 +76,20 @@ void cbctl_segment_error(const char *what, const char *segment, int rc)
         cbctl_err("%s: invalid segment name '%s': a segment name is '/' then 1 to %d of "
                   "A-Z a-z 0-9 . _ -, and not /. or /..",
                   what, segment, CBSHM_SEGMENT_NAME_MAX - 1);
+        return;
+    }
+    if ((rc == CBSHM_EPERM || rc == -EACCES) && cbshm_peek(segment, &p) == 0) {
+        char who[64];
+        if (p.file_mode & 02)
+            cbctl_err("%s: segment %s: writable by every user (mode %04o): refused", what,
+                      segment, p.file_mode);
+        else if (p.owner_uid != (unsigned)geteuid())
+            cbctl_err("%s: segment %s belongs to %s: only its owner changes it (members of "
+                      "its group may list, show, metrics, events, watch and check)",
+                      what, segment, cbctl_user_name(p.owner_uid, who, sizeof who));
+        else
+            cbctl_err("%s: segment %s: %s (mode %04o)", what, segment, cbshm_strerror(rc),
+                      p.file_mode);
         return;
     }
     cbctl_err("%s: segment %s: %s", what, segment, cbshm_strerror(rc));

@@ -366,6 +366,7 @@ static void test_root_applies_for_the_workers_user_and_works_on_it_as_that_user(
     assert_int_equal(sh(out, sizeof out, AS_MEMBER "%s -s %s events", CBCTL_PATH, seg), 0);
     assert_int_equal(sh(out, sizeof out, AS_MEMBER "%s -s %s check", CBCTL_PATH, seg), 0);
     assert_int_equal(sh(out, sizeof out, AS_MEMBER "%s -s %s close api", CBCTL_PATH, seg), 1);
+    assert_non_null(strstr(out, "belongs to uid 4242: only its owner changes it"));
     assert_int_equal(sh(out, sizeof out, AS_MEMBER "%s -s %s destroy", CBCTL_PATH, seg), 1);
     assert_int_equal(sh(out, sizeof out, "%s -s %s destroy", CBCTL_PATH, seg), 0);
     assert_int_equal(stat(path, &st), -1);
