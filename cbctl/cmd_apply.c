@@ -47,6 +47,11 @@ static void on_change(void *ctx, const struct cbshm_change *c)
         printf("%screate segment %s (capacity %u, mode %04o)\n", o->verb_prefix[0] ? "would " : "",
                name, o->cfg->capacity, o->cfg->mode);
         break;
+    case CBSHM_CHANGE_REPLACED_SEGMENT:
+        printf("%sreplace segment %s: its table lock is unusable (scribbled, or beyond repair); "
+               "every breaker's state and counts start over\n",
+               o->verb_prefix, c->name);
+        break;
     case CBSHM_CHANGE_ADDED:
         printf("%sadd breaker %s\n", o->verb_prefix, name);
         break;

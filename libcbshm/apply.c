@@ -112,7 +112,7 @@ int cbshm_apply(const struct cbshm_config *cfg, const char *segment, unsigned fl
 {
     struct reporter r = {on_change, ctx, 0};
     struct cbshm__nameset names = {NULL, NULL, 0};
-    bool dry_run = (flags & CBSHM_APPLY_DRY_RUN) != 0;
+    bool dry_run = (flags & CBSHM_APPLY_DRY_RUN) != 0, replaced = false;
     struct cbshm *shm = NULL;
     const char *name;
     int rc;
@@ -144,6 +144,7 @@ int cbshm_apply(const struct cbshm_config *cfg, const char *segment, unsigned fl
             goto out;
         }
     } else {
+    create:
         for (int attempt = 0;; attempt++) {
             rc = cbshm__segment_create(name, cfg, &shm);
             if (rc == 0) {
@@ -175,7 +176,28 @@ int cbshm_apply(const struct cbshm_config *cfg, const char *segment, unsigned fl
     }
     if (rc != 0)
         goto out;
-    if ((rc = cbshm__lock(shm)) != 0)
+    /* The table lock is unusable (scribbled, or beyond repair): no change
+       can be made in place, but the segment is a cache of the YAML. Replace
+       it as a retired one is replaced - its workers move to the new one -
+       and say so, since its live state (states, counts) is dropped. */
+    if ((rc = cbshm__lock(shm)) == CBSHM_ECORRUPT && !replaced) {
+        replaced = true;
+        rc = 0;
+        if (!dry_run) {
+            cbshm__retire(shm);
+            rc = cbshm__unlink_if_same(shm);
+        }
+        cbshm_close(shm);
+        shm = NULL;
+        if (rc != 0)
+            goto out;
+        report(&r, CBSHM_CHANGE_REPLACED_SEGMENT, name, NULL, NULL);
+        if (!dry_run)
+            goto create;
+        report_creation(&r, name, cfg);
+        goto out;
+    }
+    if (rc != 0)
         goto out;
     rc = reconcile(shm, cfg, &names, dry_run, &r);
     cbshm__unlock(shm);

@@ -3,7 +3,8 @@
  * validated - header, every slot, the name index, the probe leases - and
  * names each problem. It reads under the table lock and changes nothing
  * (taking the lock may repair a dead owner's change, which is the point);
- * a read-only view reads between changes instead (observe.c).
+ * a read-only view reads between changes instead (observe.c). A lock that
+ * cannot be used at all is one problem, like a bad header.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -153,6 +154,18 @@ int cbshm_check(struct cbshm *shm, void (*report)(void *ctx, const char *message
         problem(&c, "header: %s", cbshm_strerror(rc));
         return c.problems;
     }
+    /* A lock the C library would misread is one problem, found by a
+       read-only view too, which never takes it. */
+    rc = cbshm__lock_usable(shm);
+    if (rc == 0 && !CBSHM__READ_ONLY(shm))
+        rc = cbshm__lock(shm);
+    if (rc == CBSHM_ECORRUPT) {
+        problem(&c, "header: the table lock is unusable (its words were scribbled, or it is "
+                    "beyond repair): apply replaces the segment");
+        return c.problems;
+    }
+    if (rc != 0)
+        return rc;
     if (CBSHM__READ_ONLY(shm)) {
         struct kept k = {NULL, 0, 0};
         struct checker kc = {keep, &k, 0, forget};
@@ -162,8 +175,6 @@ int cbshm_check(struct cbshm *shm, void (*report)(void *ctx, const char *message
         free(k.msg);
         return rc != 0 ? rc : kc.problems;
     }
-    if ((rc = cbshm__lock(shm)) != 0)
-        return rc;
     check_table(shm, &c);
     cbshm__unlock(shm);
     return c.problems;

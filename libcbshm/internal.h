@@ -99,6 +99,9 @@ int cbshm__lock(struct cbshm *shm);
 /* The hot path's: after a timeout it only tries, for a while (lock.c). */
 int cbshm__lock_hot(struct cbshm *shm);
 void cbshm__unlock(struct cbshm *shm);
+/* CBSHM_ECORRUPT when the lock's words would make the C library misread
+   it (abort); 0 otherwise. Takes nothing: read-only views may ask. */
+int cbshm__lock_usable(const struct cbshm *shm);
 /* observe.c: runs copy until it ran while nobody held the table lock (a
    read-only view's way to read consistently); its code, or CBSHM_ELOCK. */
 int cbshm__observe(struct cbshm *shm, int (*copy)(struct cbshm *shm, void *ctx), void *ctx);

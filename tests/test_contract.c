@@ -296,12 +296,13 @@ static void test_lookups_through_a_scribbled_name_index_are_ecorrupt(void **stat
 }
 
 /*
- * A mutex whose bytes were scribbled makes the C library answer EINVAL;
- * the caller gets CBSHM_ELOCK from every function that takes the lock,
- * and the functions that do not take it still work. The scribble is
- * glibc's mutex kind field.
+ * A mutex whose kind was scribbled is refused before the C library reads
+ * it (another kind can make glibc abort): the caller gets CBSHM_ECORRUPT
+ * from every function that takes the lock, check names it as one
+ * problem, and the functions that do not take it still work. The
+ * scribble is glibc's mutex kind field.
  */
-static void test_a_scribbled_table_lock_is_elock_for_every_function_that_takes_it(void **state)
+static void test_a_scribbled_table_lock_is_ecorrupt_for_every_function_that_takes_it(void **state)
 {
     char seg[64];
     struct cbshm *shm;
@@ -323,12 +324,12 @@ static void test_a_scribbled_table_lock_is_elock_for_every_function_that_takes_i
     h = raw_map(seg, &bytes);
     kind = h->lock.__data.__kind;
     h->lock.__data.__kind = 0x7f; /* no kind glibc knows */
-    assert_int_equal(cbshm_breaker_get(shm, "a", &b), CBSHM_ELOCK);
+    assert_int_equal(cbshm_breaker_get(shm, "a", &b), CBSHM_ECORRUPT);
     assert_null(b);
-    assert_int_equal(cbshm_snapshot(shm, "a", &s), CBSHM_ELOCK);
-    assert_int_equal(cbshm_set_mode(shm, "a", CBSHM_MODE_DISABLED), CBSHM_ELOCK);
-    assert_int_equal(cbshm_reset(shm, "a"), CBSHM_ELOCK);
-    assert_int_equal(cbshm_check(shm, NULL, NULL), CBSHM_ELOCK);
+    assert_int_equal(cbshm_snapshot(shm, "a", &s), CBSHM_ECORRUPT);
+    assert_int_equal(cbshm_set_mode(shm, "a", CBSHM_MODE_DISABLED), CBSHM_ECORRUPT);
+    assert_int_equal(cbshm_reset(shm, "a"), CBSHM_ECORRUPT);
+    assert_int_equal(cbshm_check(shm, NULL, NULL), 1);
     assert_int_equal(cbshm_info(shm, &info), 0);
     assert_int_equal(cbshm_events_read(shm, &cursor, ev, 4, &n, NULL), 0);
     h->lock.__data.__kind = kind;
@@ -630,7 +631,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_snapshot_of_a_missing_breaker_is_enobreaker),
     cmocka_unit_test(test_snapshot_set_mode_and_reset_refuse_bad_names_and_null_arguments),
     cmocka_unit_test(test_lookups_through_a_scribbled_name_index_are_ecorrupt),
-    cmocka_unit_test(test_a_scribbled_table_lock_is_elock_for_every_function_that_takes_it),
+    cmocka_unit_test(test_a_scribbled_table_lock_is_ecorrupt_for_every_function_that_takes_it),
     cmocka_unit_test(test_info_check_and_events_read_refuse_null_arguments),
     cmocka_unit_test(test_a_ticket_rejected_in_forced_open_is_refused_by_record),
     cmocka_unit_test(test_record_timed_refuses_a_null_ticket_and_the_reserved_duration),

@@ -74,7 +74,7 @@ CBSHM_API const char *cbshm_version(void);
     X(EFULL, -30810, "breaker table is full")                                           \
     X(EBADNAME, -30811, "invalid breaker or segment name")                              \
     X(ECONFIG, -30812, "configuration rejected")                                        \
-    X(ELOCK, -30813, "table lock could not be taken (held too long, or beyond repair)") \
+    X(ELOCK, -30813, "table lock could not be taken (held, or looks held, beyond 1 s)") \
     X(EPERM, -30814, "segment has unsafe ownership or permissions")                     \
     X(ERETIRED, -30815, "segment was destroyed")                                        \
     X(EINVAL, -30816, "invalid argument")                                               \
@@ -430,9 +430,9 @@ CBSHM_API int cbshm_peek(const char *name, struct cbshm_peek *out);
  * New opens fail with CBSHM_ENOSEG meanwhile. A name that is not a
  * segment this library can attach (foreign, corrupt, a FIFO, a symbolic
  * link: the link itself) is unlinked all the same, without the retiring.
- * May wait for the table lock (at most 1 s) to retire the segment; the
- * name is unlinked even when the lock cannot be taken, and CBSHM_ELOCK is
- * never returned.
+ * Takes no lock (retiring is a compare-and-swap per slot), so a held or
+ * scribbled table lock does not stop it, and CBSHM_ELOCK is never
+ * returned.
  * Returns 0; CBSHM_ENOSEG (no such name); CBSHM_EBADNAME (name NULL or
  * malformed); -EACCES (another user's segment in the sticky /dev/shm:
  * glibc's shm_unlink reports unlink's EPERM so); -EISDIR (a directory); or
@@ -609,6 +609,17 @@ CBSHM_API int cbshm_breaker_rejection(const struct cbshm_breaker *b, struct cbsh
 /* ---- Inspection and steering (take the table lock) -------------------- */
 
 /*
+ * Every function that takes the table lock (these, cbshm_breaker_get(),
+ * the transitions of the hot path) first checks that the lock is still
+ * the robust process-shared mutex it was made as: when its words were
+ * scribbled so that the C library would misread them (and abort), or
+ * the lock is beyond repair, it returns CBSHM_ECORRUPT without trying it
+ * (the hot path lets the call through and the handle's
+ * cbshm_breaker_error() says so). cbshm_check() names it, and
+ * cbshm_apply() (cbctl apply) replaces the segment.
+ */
+
+/*
  * Copies breaker `name`'s state into *out. Takes the table lock (waits at
  * most 1 s for it: CBSHM_ELOCK).
  * Returns 0; CBSHM_ECORRUPT (the name index points outside the table, or
@@ -695,7 +706,11 @@ CBSHM_API int cbshm_info(struct cbshm *shm, struct cbshm_info *out);
  * A header that fails validation is one problem, and then nothing else is
  * looked at. Otherwise takes the table lock (waits at most 1 s for it:
  * CBSHM_ELOCK), which repairs a dead owner's change first; report is
- * called with the lock held and must not call a function that takes it.
+ * called with the lock held and must not call a function that takes it
+ * (nor leave a robust mutex of its own locked). A table lock that cannot
+ * be used (scribbled, or beyond repair: what the functions that take it
+ * answer with CBSHM_ECORRUPT) is one problem, and then nothing else is
+ * looked at; cbshm_apply() replaces such a segment.
  * Returns the number of problems (0 when healthy), CBSHM_ELOCK, or
  * CBSHM_EINVAL (shm NULL).
  */
@@ -870,6 +885,7 @@ enum cbshm_change_kind {
     CBSHM_CHANGE_ADDED = 1,
     CBSHM_CHANGE_UPDATED = 2,
     CBSHM_CHANGE_REMOVED = 3,
+    CBSHM_CHANGE_REPLACED_SEGMENT = 4, /* its table lock was unusable; live state dropped */
 };
 
 /* One change made (or, in a dry run, that would be made) by cbshm_apply. */
@@ -898,7 +914,12 @@ struct cbshm_change {
  * even open it), or when root would make a segment that a group other
  * than root's may write. Calls on_change (may be NULL) for each change;
  * *n_changes (may be NULL) gets their count. Racing appliers are safe:
- * exactly one creates, the others reconcile.
+ * exactly one creates, the others reconcile. A segment whose table lock
+ * cannot be used (scribbled, or beyond repair) cannot be reconciled: it is
+ * replaced - retired, so its handles move to the new one as after
+ * cbshm_destroy(), unlinked, created afresh - and the changes say so:
+ * CBSHM_CHANGE_REPLACED_SEGMENT (its live state is dropped), then those of
+ * a creation. A dry run reports the same and changes nothing.
  * Returns 0, CBSHM_ECONFIG, CBSHM_EINVAL (cfg NULL, unknown flags),
  * CBSHM_EBADNAME (the segment name), CBSHM_EFULL (more breakers than the
  * existing segment's capacity), CBSHM_ELOCK, -ENOSPC (no room in
