@@ -405,7 +405,9 @@ static void test_record_timed_refuses_a_null_ticket_and_the_reserved_duration(vo
 }
 
 /* A probe needs the lock: fail-closed gets CBSHM_ELOCK, fail-open runs the
-   call and says CBSHM_ELOCK in cbshm_breaker_error. */
+   call and says CBSHM_ELOCK in cbshm_breaker_error. The lock looks held
+   by another live process (our parent); a lock whose kind was scribbled
+   is CBSHM_ECORRUPT the same way. */
 static void test_a_probe_that_cannot_take_the_lock_is_elock_under_fail_closed(void **state)
 {
     char seg[64];
@@ -428,14 +430,19 @@ static void test_a_probe_that_cannot_take_the_lock_is_elock_under_fail_closed(vo
     assert_int_equal(cbshm_execute(ob, fail_fn, NULL), 0); /* trips: threshold 1 */
     t_clock_advance_ms(6000);                              /* past open_timeout */
     h = raw_map(seg, &bytes);
-    kind = h->lock.__data.__kind;
-    h->lock.__data.__kind = 0x7f;
-    assert_int_equal(cbshm_execute(cb, ok_fn, &ran), CBSHM_ELOCK);
+    h->lock.__data.__lock = (int)getppid();
+    assert_int_equal(cbshm_execute(cb, ok_fn, &ran), CBSHM_ELOCK); /* after the 1 s bound */
     assert_int_equal(ran, 0);
     assert_int_equal(cbshm_allow(cb, &(struct cbshm_ticket){0}), CBSHM_ELOCK);
     assert_int_equal(cbshm_execute(ob, ok_fn, &ran), 0);
     assert_int_equal(ran, 1);
     assert_int_equal(cbshm_breaker_error(ob), CBSHM_ELOCK);
+    h->lock.__data.__lock = 0;
+    kind = h->lock.__data.__kind;
+    h->lock.__data.__kind = 0x7f;
+    ran = 0;
+    assert_int_equal(cbshm_execute(cb, ok_fn, &ran), CBSHM_ECORRUPT);
+    assert_int_equal(ran, 0);
     h->lock.__data.__kind = kind;
     munmap(h, bytes);
     cbshm_breaker_release(ob);
