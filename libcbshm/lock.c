@@ -21,12 +21,16 @@
  *   robust process-shared mutex (taken from a fresh one made here). glibc
  *   picks its locking algorithm by that word alone and asserts (SIGABRT,
  *   in every process that takes the lock, cbctl too) when another kind's
- *   invariants do not hold: a priority-protected kind aborts at once, a
- *   plain kind when the owner word is not 0. Any other kind is refused
- *   with CBSHM_ECORRUPT, as is a mutex that glibc says is not recoverable
- *   (only apply, which replaces the segment, can help either). With the
- *   kind right, every value of the other words is a held lock (waited for
- *   up to the bound), a dead owner's (repaired) or a free one.
+ *   invariants do not hold: with glibc 2.36 a priority-protected kind
+ *   aborts every locker, a priority-inheriting one every locker that
+ *   finds the lock word naming a thread the kernel cannot boost; the
+ *   other kinds lock, but without the robust list a dead holder is never
+ *   noticed. Any kind but ours is refused with CBSHM_ECORRUPT, as is a
+ *   mutex glibc says is not recoverable (only apply, which replaces the
+ *   segment, helps either). With the kind right, every value of the other
+ *   words is a held lock (waited for up to the bound), a dead owner's
+ *   (repaired) or a free one: tests/test_lock.c writes each word with
+ *   each kind of value and calls every function that locks.
  *
  * - A robust mutex sits on its locker's robust list while held, and the
  *   list's links are the mutex's __list words, in the segment. glibc's
