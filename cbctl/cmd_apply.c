@@ -50,7 +50,7 @@ static void on_change(void *ctx, const struct cbshm_change *c)
     case CBSHM_CHANGE_REPLACED_SEGMENT:
         printf("%sreplace segment %s: its table lock is unusable (scribbled, or beyond repair); "
                "every breaker's state and counts start over\n",
-               o->verb_prefix, c->name);
+               o->verb_prefix, name);
         break;
     case CBSHM_CHANGE_ADDED:
         printf("%sadd breaker %s\n", o->verb_prefix, name);
