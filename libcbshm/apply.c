@@ -208,3 +208,24 @@ out:
         *n_changes = r.n;
     return rc;
 }
+
+#ifdef CBSHM_IMAGE_SEAM
+int cbshm__reconcile_view(struct cbshm *shm, const struct cbshm_config *cfg, bool dry_run,
+                          unsigned *n_changes)
+{
+    struct reporter r = {NULL, NULL, 0};
+    struct cbshm__nameset names = {NULL, NULL, 0};
+    int rc;
+
+    if (shm == NULL || cfg == NULL)
+        return CBSHM_EINVAL;
+    if ((rc = name_set(cfg, &names)) == 0 && (rc = cbshm__lock(shm)) == 0) {
+        rc = reconcile(shm, cfg, &names, dry_run, &r);
+        cbshm__unlock(shm);
+    }
+    cbshm__nameset_free(&names);
+    if (n_changes != NULL)
+        *n_changes = r.n;
+    return rc;
+}
+#endif

@@ -77,6 +77,10 @@ static inline struct cbshm_view *cbshm__view(const struct cbshm_breaker *b)
 int cbshm__segment_create(const char *name, const struct cbshm_config *cfg, struct cbshm **out);
 int cbshm__segment_attach(const char *name, unsigned flags, bool wait_publish, struct cbshm **out);
 int cbshm__segment_unlink_unpublished(const char *name);
+/* Only in the builds with CBSHM_IMAGE_SEAM (cbshm_test, cbshm_fuzz): a view
+   of an image in memory the caller owns and keeps until cbshm_close,
+   validated as a mapped segment is. */
+int cbshm__attach_image(void *base, size_t bytes, unsigned flags, struct cbshm **out);
 struct cbshm *cbshm__successor(struct cbshm *shm, int *rc);
 void cbshm__retire(struct cbshm *shm);
 /* retire.c: unlinks shm's name if it still means shm's object. */
@@ -87,6 +91,12 @@ int cbshm__validate_header(const struct cbshm_header *h, uint64_t file_bytes);
 uint64_t cbshm__abi_fingerprint(void);
 uint64_t cbshm__segment_bytes(uint32_t capacity, uint32_t *index_buckets);
 uint64_t cbshm__events_offset(uint32_t capacity, uint32_t buckets);
+
+/* apply.c, with CBSHM_IMAGE_SEAM only: what cbshm_apply does to a segment
+   it found, for an image's view (no name to create or replace). cfg has
+   passed cbshm_config_check, which this does not repeat. */
+int cbshm__reconcile_view(struct cbshm *shm, const struct cbshm_config *cfg, bool dry_run,
+                          unsigned *n_changes);
 
 /* events.c: the event ring. Called with the table lock held. */
 void cbshm__event(struct cbshm *shm, uint32_t slot, unsigned kind, unsigned from, unsigned to,

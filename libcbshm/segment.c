@@ -252,6 +252,39 @@ static int check_users(const struct cbshm_header *h, const struct stat *st)
     return 0;
 }
 
+#ifdef CBSHM_IMAGE_SEAM
+/*
+ * A view of memory the caller owns (the fuzz targets' in-memory images),
+ * checked as cbshm__segment_attach checks a mapped file, which the image
+ * stands for: a regular file of mode 0600 owned by this process, so the
+ * owner and mode checks pass; check_users' namespace rule is applied with
+ * the namespace this process read once, not a stat per attach. The view
+ * has no name, and every path that goes back to the name finds none:
+ * cbshm__watch (shm_open("") fails with EINVAL, which leaves a view as it
+ * is), a successor after a retire (CBSHM_EBADNAME), and cbshm_close, which
+ * frees the view but leaves the memory to its caller.
+ */
+int cbshm__attach_image(void *base, size_t bytes, unsigned flags, struct cbshm **out)
+{
+    struct cbshm *shm;
+    int rc;
+
+    if (base == NULL || out == NULL || (flags & ~CBSHM_FAIL_CLOSED) != 0)
+        return CBSHM_EINVAL;
+    if (bytes < CBSHM_HEADER_BYTES)
+        return CBSHM_ETRUNCATED;
+    if ((rc = cbshm__validate_header(base, bytes)) != 0)
+        return rc;
+    if (!cbshm__pid_ours(base))
+        return CBSHM_EPIDNS;
+    if ((shm = malloc(sizeof *shm)) == NULL)
+        return -ENOMEM;
+    view_init(shm, "", flags, base, bytes, -1);
+    *out = shm;
+    return 0;
+}
+#endif
+
 static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -346,7 +379,8 @@ void cbshm_close(struct cbshm *shm)
     while (shm != NULL) {
         struct cbshm *next = shm->successor;
         cbshm__release_stripes(shm);
-        munmap(shm->base, shm->bytes);
+        if (shm->name[0] != '\0') /* an image's memory is its caller's */
+            munmap(shm->base, shm->bytes);
         free(shm);
         shm = next; /* the mappings that replaced it go with it */
     }

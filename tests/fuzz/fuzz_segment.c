@@ -1,27 +1,33 @@
 /*
  * libFuzzer target: a scribbled segment. Each input is a list of patches
  * (offset, length, bytes) applied to the image of a valid segment; the
- * result is published as a real shared-memory segment and used the way
- * workers and cbctl use one: attach, check, list, read events, look up,
- * execute in every state, set modes, reset, reconcile. Whatever the bytes, the
- * library must answer with codes - never crash, hang or misread. The
+ * result is attached in memory (cbshm__attach_image: the checks of a real
+ * attach, without a shm_open and mmap per input) and used the way workers
+ * and cbctl use a segment: attach, check, list, read events, look up,
+ * execute in every state, set modes, reset, reconcile. Whatever the bytes,
+ * the library must answer with codes - never crash, hang or misread. The
  * table mutex's own bytes are left alone: a lock word that looks held is
  * handled by the lock's time bound, which would only slow the fuzzer.
+ *
+ * What the image does not exercise is what goes through the segment's
+ * name: the shm_open, fstat and owner checks of an attach, and apply's
+ * create-or-replace, which tests/test_segment.c and tests/test_crash.c
+ * cover.
  */
 #define _GNU_SOURCE
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "internal.h"
 
-static unsigned char *image;
+static unsigned char *image;   /* the valid segment, as apply made it */
+static unsigned char *scratch; /* this input's scribbled copy */
 static size_t image_bytes;
-static char seg[64];
+static struct cbshm_config *config;
 static uint64_t fake_now = 1000000000000ull;
+static uint64_t image_now; /* the clock when the image was made */
 
 static uint64_t fuzz_clock(void *ctx)
 {
@@ -38,22 +44,31 @@ static const char *YAML =
     "    window_buckets: 5\n    minimum_calls: 1\n    backoff_multiplier: 3\n"
     "    open_timeout_jitter: 50\n    open_timeout: 10ms\n";
 
+/* The one real segment this target makes: apply publishes it, and its
+   bytes become the image every input starts from. */
 static void make_image(void)
 {
-    struct cbshm_config *cfg;
     struct cbshm *shm;
+    char seg[64];
 
     snprintf(seg, sizeof seg, "/cbshm-fuzz-%d", (int)getpid());
     cbshm_destroy(seg);
-    if (cbshm_config_load_string(YAML, strlen(YAML), "fuzz", &cfg, NULL) != 0 ||
-        cbshm_apply(cfg, seg, 0, NULL, NULL, NULL) != 0 || cbshm_open(seg, 0, &shm) != 0)
+    if (cbshm_config_load_string(YAML, strlen(YAML), "fuzz", &config, NULL) != 0 ||
+        cbshm_apply(config, seg, 0, NULL, NULL, NULL) != 0 || cbshm_open(seg, 0, &shm) != 0)
         abort();
+    if (cbshm_config_check(config, NULL) != 0)
+        abort(); /* what apply checked, and cbshm__reconcile_view does not */
     image_bytes = shm->bytes;
-    image = malloc(image_bytes);
+    /* Page-aligned like a mapping, and exactly as long: ASan sees a read
+       past the end. */
+    image = aligned_alloc(4096, image_bytes);
+    scratch = aligned_alloc(4096, image_bytes);
+    if (image == NULL || scratch == NULL)
+        abort();
     memcpy(image, shm->base, image_bytes);
     cbshm_close(shm);
     cbshm_destroy(seg);
-    cbshm_config_free(cfg);
+    image_now = fake_now;
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -63,8 +78,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    make_image();
     cbshm_clock_set(fuzz_clock, NULL);
+    make_image();
     return 0;
 }
 
@@ -81,9 +96,8 @@ static void exercise(const char *name, unsigned flags, const uint8_t *ops, size_
     struct cbshm_snapshot s;
     struct cbshm_ticket t;
 
-    if (cbshm_open(seg, flags, &shm) != 0)
+    if (cbshm__attach_image(scratch, image_bytes, flags, &shm) != 0)
         return;
-    cbshm_check(shm, NULL, NULL);
     {
         struct cbshm_event ev[8];
         uint64_t cursor = 0, lost;
@@ -134,12 +148,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static const char *names[] = {"a", "b", "c", "zz"};
     const size_t mutex_lo = offsetof(struct cbshm_header, lock);
     const size_t mutex_hi = mutex_lo + sizeof(pthread_mutex_t);
-    unsigned char *img = malloc(image_bytes);
     struct cbshm *shm;
     size_t i = 0, ops_at;
-    int fd, n = 0;
+    int n = 0;
 
-    memcpy(img, image, image_bytes);
+    /* Each input starts from the same image and the same time, so that a
+       crash reproduces from its input alone. */
+    memcpy(scratch, image, image_bytes);
+    fake_now = image_now;
     /* Patches: 3 bytes of offset, 1 of length, then the bytes; a 0xff
        length byte ends them and the rest are operations. */
     while (i + 4 <= size && data[i + 3] != 0xff) {
@@ -148,33 +164,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         i += 4;
         for (size_t k = 0; k < len && i < size; k++, i++, off = (off + 1) % image_bytes)
             if (off < mutex_lo || off >= mutex_hi)
-                img[off] = data[i];
+                scratch[off] = data[i];
     }
     ops_at = i + 4 <= size ? i + 4 : size;
 
-    fd = shm_open(seg, O_RDWR | O_CREAT | O_EXCL, 0600);
-    if (fd < 0 || pwrite(fd, img, image_bytes, 0) != (ssize_t)image_bytes)
-        abort();
-    close(fd);
-    free(img);
-
-    if (cbshm_open(seg, 0, &shm) != 0)
-        goto out; /* refused with a code: that is the answer */
+    if (cbshm__attach_image(scratch, image_bytes, 0, &shm) != 0)
+        return 0; /* refused with a code: that is the answer */
+    /* The segment as found; each exercise checks it again after its
+       operations, which is all that can change it. */
+    cbshm_check(shm, NULL, NULL);
     cbshm_foreach(shm, count, &n);
     cbshm_close(shm);
-    for (size_t k = 0; k < 4; k++)
-        exercise(names[((size > 0 ? data[0] : 0) + k) & 3], (k & 1) ? CBSHM_FAIL_CLOSED : 0,
+    /* Two breakers in turn, picked by the first byte (the second sees
+       what the first left), the first with and the second without
+       CBSHM_FAIL_CLOSED. */
+    for (size_t k = 0; k < 2; k++)
+        exercise(names[((size > 0 ? data[0] : 0) + k) & 3], k == 1 ? CBSHM_FAIL_CLOSED : 0,
                  data + ops_at, size - ops_at < 64 ? size - ops_at : 64);
-    /* Reconcile the scribbled segment back to its configuration. */
-    {
-        struct cbshm_config *cfg;
-        if (cbshm_config_load_string(YAML, strlen(YAML), "fuzz", &cfg, NULL) == 0) {
-            cbshm_apply(cfg, seg, 0, NULL, NULL, NULL);
-            cbshm_config_free(cfg);
-        }
+    /* Reconcile the scribbled segment back to its configuration: first
+       what apply --dry-run would report, then the change itself. */
+    if (cbshm__attach_image(scratch, image_bytes, 0, &shm) == 0) {
+        cbshm__reconcile_view(shm, config, true, NULL);
+        cbshm__reconcile_view(shm, config, false, NULL);
+        cbshm_close(shm);
     }
-out:
-    cbshm_destroy(seg);
-    shm_unlink(seg);
     return 0;
 }
