@@ -5,6 +5,7 @@
  * machine format. Depends on nothing else in cbctl, so a test links it
  * alone.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -87,18 +88,28 @@ void cbctl_put_safe(FILE *f, const char *s)
 
 void cbctl_put_label(FILE *f, const char *s)
 {
-    if (s[strcspn(s, "\\\"\n")] == '\0') { /* the common case: one write */
+    const unsigned char *p = (const unsigned char *)s;
+    bool plain = true;
+
+    for (const unsigned char *q = p; *q != '\0' && plain; q++)
+        plain = *q >= 0x20 && *q < 0x7f && *q != '\\' && *q != '"';
+    if (plain) { /* the common case: one write */
         fputs(s, f);
         return;
     }
-    for (; *s != '\0'; s++) {
-        if (*s == '\\' || *s == '"') {
+    for (; *p != '\0'; p++) {
+        if (*p == '\\' || *p == '"') {
             putc('\\', f);
-            putc(*s, f);
-        } else if (*s == '\n') {
+            putc(*p, f);
+        } else if (*p == '\n') {
             fputs("\\n", f);
+        } else if (*p < 0x20 || *p >= 0x7f) {
+            /* The format has no escape for these: the value holds the four
+               characters \xNN instead (its backslash escaped), so neither
+               a terminal nor a scraper ever gets the byte itself. */
+            fprintf(f, "\\\\x%02x", *p);
         } else {
-            putc(*s, f);
+            putc(*p, f);
         }
     }
 }

@@ -104,7 +104,8 @@ static int observe_one(struct cbshm *shm, void *ctx)
     int rc;
 
     if ((rc = locked_find(shm, o->name, &idx)) == 0) {
-        cbshm__slot_snapshot(shm, idx, now, o->out);
+        if (!cbshm__slot_snapshot(shm, idx, now, o->out))
+            return CBSHM_ECORRUPT;
         show_expired_mode(o->out, now);
     }
     return rc;
@@ -124,7 +125,8 @@ int cbshm_snapshot(struct cbshm *shm, const char *name, struct cbshm_snapshot *o
     if ((rc = locked_find(shm, name, &idx)) == 0) {
         uint64_t now = cbshm__now();
         cbshm__mode_expire(shm, idx, now);
-        cbshm__slot_snapshot(shm, idx, now, out);
+        if (!cbshm__slot_snapshot(shm, idx, now, out))
+            rc = CBSHM_ECORRUPT;
     }
     cbshm__unlock(shm);
     return rc;
@@ -155,9 +157,13 @@ static int copy_all(struct cbshm *shm, void *ctx)
             o->corrupt++;
             continue;
         }
+        CBSHM_CRASH_POINT("foreach.name_checked");
         if (!CBSHM__READ_ONLY(shm))
             cbshm__mode_expire(shm, i, now);
-        cbshm__slot_snapshot(shm, i, now, &o->all[o->n]);
+        if (!cbshm__slot_snapshot(shm, i, now, &o->all[o->n])) {
+            o->corrupt++;
+            continue;
+        }
         show_expired_mode(&o->all[o->n++], now);
     }
     return 0;

@@ -167,7 +167,7 @@ int cbshm__segment_problem(const char *name, size_t size, struct cbshm__problem 
 void cbshm__mode_change(struct cbshm *shm, uint32_t idx, enum cbshm_mode mode, uint64_t until_ns,
                         unsigned cause, uint64_t event_ns);
 bool cbshm__mode_expire(struct cbshm *shm, uint32_t idx, uint64_t now);
-void cbshm__slot_snapshot(const struct cbshm *shm, uint32_t slot, uint64_t now,
+bool cbshm__slot_snapshot(const struct cbshm *shm, uint32_t slot, uint64_t now,
                           struct cbshm_snapshot *out);
 
 /* nameset.c: names -> values in process memory, for config and apply. */

@@ -146,13 +146,26 @@ int cbshm__validate_header(const struct cbshm_header *h, uint64_t file_bytes)
     return 0;
 }
 
-static void view_init(struct cbshm *shm, const char *name, unsigned flags, void *base, size_t bytes,
-                      int fd)
+/*
+ * The view of a validated header. Another writer of the segment may change
+ * the header after it was validated, so the geometry is not read again from
+ * it: capacity is read once, checked, and everything else derived from it
+ * as the creator did (an observer whose owner rewrote the offsets between
+ * the check and this would otherwise index outside the mapping). Returns
+ * 0, or CBSHM_ECORRUPT when the capacity read now does not fit the mapping.
+ */
+static int view_init(struct cbshm *shm, const char *name, unsigned flags, void *base, size_t bytes,
+                     int fd)
 {
+    uint32_t capacity = *(volatile const uint32_t *)&((const struct cbshm_header *)base)->capacity;
+    uint32_t buckets;
     struct stat st;
 
+    if (capacity == 0 || capacity > CBSHM_CAPACITY_MAX ||
+        cbshm__segment_bytes(capacity, &buckets) > bytes)
+        return CBSHM_ECORRUPT;
     memset(shm, 0, sizeof *shm);
-    if (fstat(fd, &st) == 0) { /* which object the name meant: see cbshm__watch */
+    if (fd >= 0 && fstat(fd, &st) == 0) { /* which object the name meant: see cbshm__watch */
         shm->dev = (uint64_t)st.st_dev;
         shm->ino = (uint64_t)st.st_ino;
     }
@@ -161,12 +174,15 @@ static void view_init(struct cbshm *shm, const char *name, unsigned flags, void 
     shm->base = base;
     shm->bytes = bytes;
     shm->hdr = base;
-    shm->capacity = shm->hdr->capacity;
-    shm->index_buckets = shm->hdr->index_buckets;
-    shm->slots = (struct cbshm_slot *)((char *)base + shm->hdr->slots_offset);
-    shm->index = (uint32_t *)((char *)base + shm->hdr->index_offset);
-    shm->events = (struct cbshm_event_rec *)((char *)base + shm->hdr->events_offset);
+    shm->capacity = capacity;
+    shm->index_buckets = buckets;
+    shm->slots = (struct cbshm_slot *)((char *)base + CBSHM_HEADER_BYTES);
+    shm->index = (uint32_t *)((char *)base + CBSHM_HEADER_BYTES +
+                              (uint64_t)capacity * sizeof(struct cbshm_slot));
+    shm->events =
+        (struct cbshm_event_rec *)((char *)base + cbshm__events_offset(capacity, buckets));
     cbshm__register(shm);
+    return 0;
 }
 
 /*
@@ -279,7 +295,10 @@ int cbshm__attach_image(void *base, size_t bytes, unsigned flags, struct cbshm *
         return CBSHM_EPIDNS;
     if ((shm = malloc(sizeof *shm)) == NULL)
         return -ENOMEM;
-    view_init(shm, "", flags, base, bytes, -1);
+    if ((rc = view_init(shm, "", flags, base, bytes, -1)) != 0) {
+        free(shm);
+        return rc;
+    }
     *out = shm;
     return 0;
 }
@@ -343,6 +362,7 @@ int cbshm__segment_attach(const char *name, unsigned flags, bool wait_publish, s
                 goto out;
             }
             rc = cbshm__validate_header(base, (uint64_t)st.st_size);
+            CBSHM_CRASH_POINT("attach.validated");
             if (rc == 0 && (rc = check_users(base, &st)) != 0) {
                 munmap(base, (size_t)st.st_size);
                 goto out;
@@ -356,7 +376,10 @@ int cbshm__segment_attach(const char *name, unsigned flags, bool wait_publish, s
             goto out;
         sleep_ms(1);
     }
-    view_init(shm, name, flags, base, (size_t)st.st_size, fd);
+    if ((rc = view_init(shm, name, flags, base, (size_t)st.st_size, fd)) != 0) {
+        munmap(base, (size_t)st.st_size);
+        goto out;
+    }
     *out = shm;
     shm = NULL;
     base = MAP_FAILED;
@@ -444,7 +467,8 @@ int cbshm__segment_create(const char *name, const struct cbshm_config *cfg, stru
     h->pidns_inode = pidns_inode();
     if ((rc = cbshm__lock_init(&h->lock)) != 0)
         goto out;
-    view_init(shm, name, 0, base, bytes, fd);
+    if ((rc = view_init(shm, name, 0, base, bytes, fd)) != 0) /* we wrote it: never */
+        goto out;
     viewed = 1;
     for (size_t i = 0; i < cfg->n_breakers; i++) {
         uint32_t slot;

@@ -239,7 +239,7 @@ static uint64_t counter(const struct cbshm_slot *sl, int i)
     return stripes_sum(sl, i) - atomic_load_explicit(&sl->base[i], memory_order_relaxed);
 }
 
-void cbshm__slot_snapshot(const struct cbshm *shm, uint32_t slot, uint64_t now,
+bool cbshm__slot_snapshot(const struct cbshm *shm, uint32_t slot, uint64_t now,
                           struct cbshm_snapshot *out)
 {
     const struct cbshm_slot *sl = &shm->slots[slot];
@@ -250,8 +250,13 @@ void cbshm__slot_snapshot(const struct cbshm *shm, uint32_t slot, uint64_t now,
     uint32_t held = 0;
 
     memset(out, 0, sizeof *out);
+    /* The name is judged as copied: another writer may change the slot's
+       bytes after any check of them there (no change_seq covers that). */
     memcpy(out->name, sl->name, sizeof out->name);
-    out->name[CBSHM_NAME_MAX] = '\0';
+    if (!cbshm__stored_name_ok(out->name, sizeof out->name)) {
+        memset(out, 0, sizeof *out);
+        return false;
+    }
     out->index = slot;
     out->generation = CBSHM_CTL_GEN(ctl);
     out->state = (enum cbshm_state)CBSHM_CTL_STATE(ctl);
@@ -287,4 +292,5 @@ void cbshm__slot_snapshot(const struct cbshm *shm, uint32_t slot, uint64_t now,
         cbshm__failing_workers(shm->hdr, sl, cbshm__quorum_since(sl, w.start_ns));
     out->last_transition_ns = since;
     out->time_in_state_ns = now > since ? now - since : 0;
+    return true;
 }
