@@ -8,16 +8,26 @@
  * (/dev/shm is sticky), and it can do no more to us then than to itself.
  * Files the command reads itself (apply's YAML) are read before. Not
  * root: nothing to do; the library's checks apply to the caller as is.
+ *
+ * The switched process could still reach root's terminal: it holds it as
+ * its controlling tty, and TIOCSTI there pushes keystrokes into root's
+ * shell - what su and sudo learnt (CVE-2016-2779). So the work goes to a
+ * child in a session of its own, with no controlling terminal (it keeps
+ * the descriptors, to print and to read watch's keys); the parent stays
+ * root, passes the signals a terminal sends on, and exits as the child did.
+ * The owner can signal its own process, never root's.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cbctl.h"
@@ -34,13 +44,56 @@ const char *cbctl_user_name(unsigned uid, char *buf, size_t size)
     return buf;
 }
 
+static volatile sig_atomic_t child_pid;
+
+static void pass_on(int sig)
+{
+    if (child_pid > 0)
+        kill((pid_t)child_pid, sig);
+}
+
+/* Returns in the child, in its own session; the parent waits and exits. */
+static int split_session(const char *what)
+{
+    static const int passed[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH};
+    struct sigaction sa;
+    int status;
+    pid_t pid;
+
+    fflush(NULL);
+    if ((pid = fork()) < 0) {
+        cbctl_err("%s: cannot fork to leave root's terminal: %s", what, strerror(errno));
+        return CBCTL_FAILED;
+    }
+    if (pid == 0) {
+        if (setsid() < 0) {
+            cbctl_err("%s: cannot leave root's terminal: %s", what, strerror(errno));
+            _exit(CBCTL_FAILED);
+        }
+        return CBCTL_CONTINUE;
+    }
+    child_pid = pid;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = pass_on;
+    for (size_t i = 0; i < sizeof passed / sizeof passed[0]; i++)
+        sigaction(passed[i], &sa, NULL);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (WIFSIGNALED(status))
+        _exit(128 + WTERMSIG(status));
+    _exit(WIFEXITED(status) ? WEXITSTATUS(status) : CBCTL_FAILED);
+}
+
 int cbctl_become(const char *what, unsigned uid, unsigned gid, int with_group)
 {
     gid_t g = (gid_t)gid;
     char who[64];
+    int rc;
 
     if (geteuid() != 0 || uid == 0)
         return CBCTL_CONTINUE;
+    if ((rc = split_session(what)) != CBCTL_CONTINUE)
+        return rc;
     /* The group first, while we may still change it; then the user. */
     if (setgroups(with_group ? 1 : 0, &g) != 0 || setresgid(g, g, g) != 0 ||
         setresuid((uid_t)uid, (uid_t)uid, (uid_t)uid) != 0) {

@@ -8,9 +8,11 @@
  * account (setresuid in forked children); skipped otherwise.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pty.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -510,6 +512,82 @@ static void test_an_observer_never_hands_out_a_name_changed_after_its_check(void
     assert_int_equal(cbshm_destroy(seg), 0);
 }
 
+/* Field `n` (1-based) of /proc/pid/stat, after the command's parentheses. */
+static long stat_field(int pid, int n)
+{
+    char path[64], buf[1024], *p;
+    long v = -1;
+    FILE *f;
+
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    if ((f = fopen(path, "r")) == NULL)
+        return -1;
+    if (fgets(buf, sizeof buf, f) != NULL && (p = strrchr(buf, ')')) != NULL) {
+        p += 2; /* field 3 */
+        for (int i = 3; i < n && p != NULL; i++)
+            p = (p = strchr(p, ' ')) != NULL ? p + 1 : NULL;
+        if (p != NULL)
+            v = strtol(p, NULL, 10);
+    }
+    fclose(f);
+    return v;
+}
+
+/* The child of `parent` that runs as uid, or 0. */
+static int child_as(int parent, uid_t uid)
+{
+    char path[64];
+    struct stat st;
+
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int found = 0;
+
+    while (d != NULL && found == 0 && (e = readdir(d)) != NULL) {
+        int pid = atoi(e->d_name);
+        snprintf(path, sizeof path, "/proc/%d", pid);
+        if (pid > 0 && stat(path, &st) == 0 && st.st_uid == uid && stat_field(pid, 4) == parent)
+            found = pid;
+    }
+    if (d != NULL)
+        closedir(d);
+    return found;
+}
+
+/* Root's cbctl, switched to the segment's owner, keeps no hold on root's
+   terminal: the switched process is in a session of its own with no
+   controlling tty (so TIOCSTI cannot push keys into root's shell), while
+   root's cbctl waits and passes signals on. */
+static void test_root_cbctl_works_as_the_owner_away_from_roots_terminal(void **state)
+{
+    char seg[64];
+    int master, pid, worker = 0, status;
+
+    ROOT_ONLY();
+    t_apply(t_segment_name(seg), YAML);
+    own(seg, WORKER_UID, WORKER_GID, 0640);
+    if ((pid = forkpty(&master, NULL, NULL, NULL)) == 0) {
+        execl(CBCTL_PATH, "cbctl", "--segment", seg, "events", "--follow", (char *)NULL);
+        _exit(127);
+    }
+    assert_true(pid > 0);
+    for (int i = 0; i < 200 && worker == 0; i++) {
+        usleep(20000);
+        worker = child_as(pid, WORKER_UID);
+    }
+    assert_true(worker > 0);
+    long tty = stat_field(worker, 7), session = stat_field(worker, 6);
+    long root_tty = stat_field(pid, 7);
+    kill(pid, SIGTERM); /* root's cbctl passes it on */
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    close(master);
+    assert_true(root_tty != 0); /* the pty is root's cbctl's terminal */
+    assert_int_equal(tty, 0);
+    assert_int_equal(session, worker);
+    assert_int_equal(kill(worker, 0), -1); /* gone with it */
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_root_maps_no_segment_another_user_or_group_can_write),
     cmocka_unit_test(test_a_group_member_observes_a_0640_segment_read_only),
@@ -521,6 +599,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_root_cbctl_apply_refuses_a_squat_naming_its_owner),
     cmocka_unit_test(test_an_observer_never_indexes_by_a_header_changed_after_its_check),
     cmocka_unit_test(test_an_observer_never_hands_out_a_name_changed_after_its_check),
+    cmocka_unit_test(test_root_cbctl_works_as_the_owner_away_from_roots_terminal),
 };
 
 T_MAIN(tests)
