@@ -285,7 +285,7 @@ int cbshm__attach_image(void *base, size_t bytes, unsigned flags, struct cbshm *
     struct cbshm *shm;
     int rc;
 
-    if (base == NULL || out == NULL || (flags & ~CBSHM_FAIL_CLOSED) != 0)
+    if (base == NULL || out == NULL || (flags & ~(CBSHM_FAIL_CLOSED | CBSHM_READ_ONLY)) != 0)
         return CBSHM_EINVAL;
     if (bytes < CBSHM_HEADER_BYTES)
         return CBSHM_ETRUNCATED;
