@@ -132,6 +132,7 @@ enum cbshm_outcome {
 /* Flags of cbshm_open(). */
 #define CBSHM_FAIL_CLOSED 0x1u /* reject calls when the library cannot decide */
 #define CBSHM_READ_ONLY   0x2u /* an observer's view: maps read-only, takes no lock */
+#define CBSHM_LATE        0x4u /* a segment or breaker not there yet: attach when it is */
 
 /* What trips a closed breaker. */
 enum cbshm_policy {
