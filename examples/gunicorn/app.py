@@ -99,6 +99,23 @@ if os.environ.get("BREAKER_MODE", "shared") != "per-process" and os.geteuid() !=
     attach_breaker()
 
 
+_guarded = None  # this worker's breaker, at its last call: attached or not
+
+
+def note_guard():
+    """Logs once when the breaker runs unguarded (no segment or breaker yet:
+    calls go through, fail-open) and once when it has attached."""
+    global _guarded
+    err = getattr(breaker, "error", None)
+    if err is not None and _guarded is not False:
+        print("cbshm: worker %d: breaker downstream unguarded (%s): calls run without it "
+              "until it attaches" % (os.getpid(), err), file=sys.stderr, flush=True)
+    elif err is None and _guarded is not True and isinstance(breaker, cbshm.Breaker):
+        print("cbshm: worker %d: breaker downstream attached" % os.getpid(), file=sys.stderr,
+              flush=True)
+    _guarded = err is None
+
+
 def app(environ, start_response):
     try:
         breaker.call(call_downstream)
@@ -107,5 +124,6 @@ def app(environ, start_response):
         status, body = "503 Service Unavailable", b"downstream unavailable (breaker open)\n"
     except OSError as e:
         status, body = "502 Bad Gateway", ("downstream failed: %s\n" % e).encode()
+    note_guard()
     start_response(status, [("Content-Type", "text/plain"), ("X-Worker", str(os.getpid()))])
     return [body]
