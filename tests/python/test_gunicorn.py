@@ -39,14 +39,14 @@ class Downstream:
     """A real downstream process (downstream.py); stop() kills it, so calls
     are refused, and start() runs it again on the same port."""
 
-    def __init__(self):
-        self.port = free_port()
+    def __init__(self, status="HTTP/1.0 200 OK"):
+        self.port, self.status = free_port(), status
         self.proc = None
         self.start()
 
     def start(self):
         self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "downstream.py"),
-                                      str(self.port)])
+                                      str(self.port), self.status])
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -235,6 +235,32 @@ def check_shared(test, shared, probes, records, t_down, t_up, trips_before):
     test.assertEqual(probes, [1, 1], why)
     # Recovered once the downstream was back.
     test.assertTrue(any(r[1] == 200 and r[0] > t_up for r in records), why)
+
+
+class TestCallDownstream(unittest.TestCase):
+    def test_any_2xx_from_an_http_1_0_or_1_1_downstream_is_a_success(self):
+        os.environ["BREAKER_MODE"] = "per-process"  # import without a segment
+        sys.path.insert(0, os.path.join(REPO, "examples", "gunicorn"))
+        try:
+            import app
+        finally:
+            sys.path.pop(0)
+            del os.environ["BREAKER_MODE"]
+        for status, ok in [("HTTP/1.0 200 OK", True), ("HTTP/1.1 200 OK", True),
+                           ("HTTP/1.1 204 No Content", True), ("HTTP/1.0 299 Odd", True),
+                           ("HTTP/1.1 500 Internal Server Error", False),
+                           ("HTTP/1.1 302 Found", False), ("HTTP/1.1 199 Early", False),
+                           ("HTTP/2 200 OK", False), ("HTTP/1.1 2000 Long", False),
+                           ("garbage", False)]:
+            down = Downstream(status)
+            try:
+                app.DOWNSTREAM = ("127.0.0.1", down.port)
+                if ok:
+                    app.call_downstream()
+                else:
+                    self.assertRaises(OSError, app.call_downstream)
+            finally:
+                down.stop()
 
 
 class TestGunicorn(unittest.TestCase):
