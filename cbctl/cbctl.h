@@ -33,15 +33,16 @@ struct cbctl {
  * Zero, NULL or the row's default where an option was not given.
  */
 struct cbctl_args {
-    int json;         /* --json */
-    int all;          /* --all */
-    int dry_run;      /* apply --dry-run */
-    int follow;       /* events --follow */
-    const char *file; /* apply --file */
-    uint64_t for_ms;  /* open, close, disable --for DURATION; 0: not given */
-    long interval_ms; /* watch, events --interval */
-    long count;       /* watch --count */
-    char **names;     /* the operands: breaker names */
+    int json;            /* --json */
+    int all;             /* --all */
+    int dry_run;         /* apply --dry-run */
+    int follow;          /* events --follow */
+    const char *file;    /* apply --file */
+    uint64_t for_ms;     /* open, close, disable --for DURATION; 0: not given */
+    long interval_ms;    /* watch, events --interval */
+    long count;          /* watch --count */
+    const char *segment; /* --segment after the command, or NULL */
+    char **names;        /* the operands: breaker names */
     int n_names;
 };
 
@@ -148,6 +149,11 @@ void cbctl_segment_error(const char *what, const char *segment, int rc);
  * and the usage line on stderr.
  */
 int cbctl_args_parse(const struct cbctl_cmd *cmd, int argc, char **argv, struct cbctl_args *out);
+/* --segment: a global option, taken before the command and after it. */
+extern const struct cbctl_option cbctl_segment_option;
+/* "  -s, --segment NAME  help", the label padded to width, the help wrapped
+   to 79 columns under itself. */
+void cbctl_print_option(FILE *f, const struct cbctl_option *o, int width);
 /* The option getopt_long() just refused, as the user wrote it: "--bogus",
    "--file" (its argument missing), or "-x" out of a cluster such as -xj. */
 const char *cbctl_refused_option(char **argv, char *buf, size_t size);

@@ -178,6 +178,12 @@ void cbshm__range_text(const struct cbshm_setting *d, char *buf, size_t size);
 int cbshm__mode_check(uint32_t mode, int has_group, struct cbshm__problem *p);
 int cbshm__name_problem(const char *name, size_t size, struct cbshm__problem *p);
 int cbshm__segment_problem(const char *name, size_t size, struct cbshm__problem *p);
+/* suggest.c: the end of an "unknown key 'x'" message - " (pybreaker's
+   name): did you mean 'failure_threshold'?", ": did you mean 'capacity'?"
+   or "" - into buf. settings: the mapping holds a breaker's settings;
+   keys: its other keys, NULL-terminated, or NULL. */
+void cbshm__key_hint(const char *typed, int settings, const char *const *keys, char *buf,
+                     size_t size);
 /* admin.c: a mode change, and the end of a timed one. Called with the
    table lock held. mode_expire says whether it ended one. */
 void cbshm__mode_change(struct cbshm *shm, uint32_t idx, enum cbshm_mode mode, uint64_t until_ns,

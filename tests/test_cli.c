@@ -319,10 +319,9 @@ static void test_the_man_page_documents_every_option_of_every_command_and_no_oth
                 m = &man[k];
         if (m == NULL)
             fail_msg("cbctl.1 has no entry for %s", cmds.v[i]);
-        /* --help is documented once, under GLOBAL OPTIONS, for every command. */
+        /* --help and --segment are documented once, under GLOBAL OPTIONS, for every command. */
         for (size_t k = 0; k < opts.n; k++) {
-            if (strcmp(opts.v[k], "--help") != 0 && strcmp(opts.v[k], "-h") != 0 &&
-                !names_has(&m->options, opts.v[k]))
+            if (!names_has(&global, opts.v[k]) && !names_has(&m->options, opts.v[k]))
                 fail_msg("cbctl.1: %s: %s is not documented", cmds.v[i], opts.v[k]);
             names_add(&known, opts.v[k], strlen(opts.v[k]));
         }
@@ -1465,6 +1464,115 @@ static void test_watch_shows_requests_and_failures_per_second_between_frames(voi
     cbshm_close(shm);
 }
 
+/* --segment after the command works as before it, on every command, and is in each one's help. */
+static void test_the_segment_option_works_after_the_command_too(void **state)
+{
+    static struct names cmds, global;
+    static struct run before, r;
+
+    (void)state;
+    apply_ok();
+    assert_int_equal(cbctl(&before, "--segment", seg, "list", NULL)->status, 0);
+    /* The same table (its IN-STATE column moves on between the runs). */
+    assert_non_null(strstr(before.out, "\npayments "));
+    assert_int_equal(cbctl(&r, "list", "--segment", seg, NULL)->status, 0);
+    assert_true(strstr(r.out, "\npayments ") != NULL && strstr(r.out, "\nsearch ") != NULL);
+    assert_int_equal(cbctl(&r, "list", "-s", seg, NULL)->status, 0);
+    assert_true(strstr(r.out, "\npayments ") != NULL && strstr(r.out, "\nsearch ") != NULL);
+    assert_int_equal(cbctl(&r, "show", "payments", "-s", seg, "-j", NULL)->status, 0);
+    assert_non_null(strstr(r.out, "\"payments\""));
+    /* Given twice, the later one counts. */
+    assert_int_equal(cbctl(&r, "-s", "/cbshm-cli-no-such-segment", "list", "-s", seg, NULL)->status,
+                     0);
+    assert_true(strstr(r.out, "\npayments ") != NULL && strstr(r.out, "\nsearch ") != NULL);
+    assert_int_equal(cbctl(&r, "reset", "--all", "--segment", seg, NULL)->status, 0);
+    assert_int_equal(cbctl(&r, "list", "--segment", "", NULL)->status, 2);
+    assert_non_null(strstr(r.err, "cbctl: list: --segment wants a segment name such as /cbshm"));
+    cmds.n = global.n = 0;
+    table_commands(&cmds, &global);
+    assert_true(names_has(&global, "--segment") && names_has(&global, "-s"));
+    for (size_t i = 0; i < cmds.n; i++) {
+        struct names opts = {.n = 0};
+        table_options(cmds.v[i], &opts);
+        if (!names_has(&opts, "--segment") || !names_has(&opts, "-s"))
+            fail_msg("cbctl %s --help does not list -s, --segment", cmds.v[i]);
+    }
+    /* destroy, which handles the segment itself, takes it after the command as well. */
+    assert_int_equal(cbctl(&r, "destroy", "-s", seg, NULL)->status, 0);
+    assert_int_equal(cbctl(&r, "list", "-s", seg, NULL)->status, 1);
+}
+
+/* A segment name without its '/' is a usage error that says what was meant. */
+static void test_a_segment_name_without_its_slash_gets_a_hint(void **state)
+{
+    struct run r;
+    char yaml[160], want[256];
+    FILE *f;
+
+    (void)state;
+    assert_int_equal(cbctl(&r, "-s", "cbshm-app", "list", NULL)->status, 2);
+    assert_string_equal(r.err, "cbctl: list: segment name 'cbshm-app' must start with '/': did "
+                               "you mean '/cbshm-app'?\n");
+    assert_int_equal(cbctl(&r, "show", "x", "--segment", "cbshm-app", NULL)->status, 2);
+    assert_string_equal(r.err, "cbctl: show: segment name 'cbshm-app' must start with '/': did "
+                               "you mean '/cbshm-app'?\n");
+    assert_int_equal(cbctl(&r, "destroy", "-s", "cbshm-app", NULL)->status, 2);
+    assert_non_null(strstr(r.err, "did you mean '/cbshm-app'?"));
+    /* From the environment too. */
+    setenv("CBSHM_SEGMENT", "cbshm-app", 1);
+    cbctl(&r, "metrics", NULL);
+    unsetenv("CBSHM_SEGMENT");
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "cbctl: metrics: segment name 'cbshm-app' must start with '/'"));
+    /* A name wrong in other ways as well is not given a wrong fix. */
+    assert_int_equal(cbctl(&r, "-s", "a b", "list", NULL)->status, 2);
+    assert_null(strstr(r.err, "did you mean"));
+    assert_non_null(strstr(r.err, "invalid segment name 'a b'"));
+    /* The YAML's segment: the loader's message, exit 3. */
+    snprintf(yaml, sizeof yaml, "/tmp/cbshm-cli-slash-%d.yaml", (int)getpid());
+    assert_non_null(f = fopen(yaml, "w"));
+    fputs("segment: cbshm-app\nbreakers:\n  - name: a\n", f);
+    fclose(f);
+    cbctl(&r, "apply", "-f", yaml, NULL);
+    unlink(yaml);
+    assert_int_equal(r.status, 3);
+    snprintf(want, sizeof want,
+             "%s:1:10: segment: segment name 'cbshm-app' must start with '/': did you mean "
+             "'/cbshm-app'?\n",
+             yaml);
+    assert_string_equal(r.err, want);
+}
+
+/* An unknown key says what it may have meant, another breaker's name included. */
+static void test_an_unknown_yaml_key_gets_a_did_you_mean(void **state)
+{
+    struct run r;
+    char yaml[160], want[320];
+    FILE *f;
+
+    (void)state;
+    snprintf(yaml, sizeof yaml, "/tmp/cbshm-cli-peer-%d.yaml", (int)getpid());
+    assert_non_null(f = fopen(yaml, "w"));
+    fputs("capacity: 4\nbreakers:\n  - name: payments\n    fail_max: 5\n", f);
+    fclose(f);
+    cbctl(&r, "--segment", seg, "apply", "-f", yaml, NULL);
+    assert_int_equal(r.status, 3);
+    snprintf(want, sizeof want,
+             "%s:4:5: breakers[0].fail_max: unknown key 'fail_max' (pybreaker's name): did you "
+             "mean 'failure_threshold'?\n",
+             yaml);
+    assert_string_equal(r.err, want);
+    assert_non_null(f = fopen(yaml, "w"));
+    fputs("capasity: 4\n", f);
+    fclose(f);
+    cbctl(&r, "--segment", seg, "apply", "-f", yaml, NULL);
+    unlink(yaml);
+    assert_int_equal(r.status, 3);
+    snprintf(want, sizeof want,
+             "%s:1:1: capasity: unknown key 'capasity': did you mean 'capacity'?\n", yaml);
+    assert_string_equal(r.err, want);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 static const struct CMUnitTest tests[] = {
     T(test_help_lists_every_command_and_the_exit_codes),
@@ -1500,5 +1608,8 @@ static const struct CMUnitTest tests[] = {
     T(test_an_open_breaker_past_its_open_period_shows_probe_due),
     T(test_list_and_watch_show_the_same_columns_and_only_the_ones_that_apply),
     T(test_watch_shows_requests_and_failures_per_second_between_frames),
+    T(test_the_segment_option_works_after_the_command_too),
+    T(test_a_segment_name_without_its_slash_gets_a_hint),
+    T(test_an_unknown_yaml_key_gets_a_did_you_mean),
 };
 T_MAIN(tests)
