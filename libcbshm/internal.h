@@ -29,7 +29,6 @@ struct cbshm {
     struct cbshm_event_rec *events;
     uint32_t capacity;
     uint32_t index_buckets;
-    int late_rc; /* a late handle with no mapping: why its last attach failed */
 };
 
 /*

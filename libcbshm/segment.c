@@ -394,32 +394,30 @@ struct cbshm_header cbshm__absent_header = {.retired = 1};
 struct cbshm_slot cbshm__absent_slot;
 
 /* A late handle with no mapping yet: what it needs to attach later. */
-static int late_handle(const char *name, unsigned flags, int why, struct cbshm **out)
+static int late_handle(const char *name, unsigned flags, struct cbshm **out)
 {
     static _Atomic uint64_t next_id = 1ull << 62; /* apart from the registry's ids */
     struct cbshm *shm = calloc(1, sizeof *shm);
 
     if (shm == NULL)
         return -ENOMEM;
+    /* Its slow paths take the chain lock: a child forked meanwhile must
+       not inherit it held (fork.c), attached segment or not. */
+    cbshm__fork_init();
     strcpy(shm->name, name);
     shm->flags = flags;
     shm->hdr = &cbshm__absent_header;
     shm->slots = &cbshm__absent_slot;
     shm->id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed);
-    shm->late_rc = why;
     *out = shm;
     return 0;
 }
 
 struct cbshm *cbshm__live(struct cbshm *shm, int *rc)
 {
-    struct cbshm *live;
-
     if (shm->base != NULL || shm->name[0] == '\0')
         return shm;
-    if ((live = cbshm__successor(shm, rc)) == NULL)
-        shm->late_rc = *rc;
-    return live;
+    return cbshm__successor(shm, rc);
 }
 
 int cbshm_open(const char *name, unsigned flags, struct cbshm **out)
@@ -434,7 +432,7 @@ int cbshm_open(const char *name, unsigned flags, struct cbshm **out)
        layout this library does not read) may pass; a bad name or no
        memory will not. */
     if (rc != 0 && (flags & CBSHM_LATE) && rc != CBSHM_EBADNAME && rc != -ENOMEM)
-        rc = late_handle(name, flags, rc, out);
+        rc = late_handle(name, flags, out);
     return rc;
 }
 

@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <grp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,11 +214,58 @@ static void test_a_root_masters_handle_attaches_in_a_worker_that_dropped_to_the_
     assert_int_equal(cbshm_destroy(seg), 0);
 }
 
+/* A process that never attached a segment, only late handles, still
+   forks safely while another thread is inside the library: the fork
+   handlers came with the first late handle (they used to come with the
+   first attach only, so a child could inherit the chain lock held and
+   hang on its first call). */
+static _Atomic int stop_looking;
+
+static void *look_again_and_again(void *arg)
+{
+    struct cbshm_info info;
+
+    while (!atomic_load(&stop_looking))
+        cbshm_info(arg, &info); /* the chain lock, on every call */
+    return NULL;
+}
+
+static void test_a_child_forked_while_a_late_handle_looks_does_not_hang(void **state)
+{
+    struct cbshm *shm;
+    pthread_t th;
+    char seg[64];
+    int hung = 0;
+
+    (void)state;
+#ifdef __SANITIZE_THREAD__
+    skip(); /* tsan reports a fork with threads running as leaks in the child */
+#endif
+    t_segment_name(seg);
+    assert_int_equal(cbshm_open(seg, CBSHM_LATE, &shm), 0);
+    atomic_store(&stop_looking, 0);
+    assert_int_equal(pthread_create(&th, NULL, look_again_and_again, shm), 0);
+    for (int i = 0; i < 50 && hung == 0; i++) {
+        int pid = fork();
+        if (pid == 0) {
+            struct cbshm_info info;
+            alarm(5);
+            _exit(cbshm_info(shm, &info) == CBSHM_ENOSEG ? 0 : 1);
+        }
+        hung = t_wait(pid) == 128 + SIGALRM;
+    }
+    atomic_store(&stop_looking, 1);
+    pthread_join(th, NULL);
+    cbshm_close(shm);
+    assert_false(hung);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_a_handle_made_before_its_segment_attaches_when_it_is_applied),
     cmocka_unit_test(test_a_breaker_added_later_is_picked_up),
     cmocka_unit_test(test_workers_started_before_apply_share_the_breaker_once_it_exists),
     cmocka_unit_test(test_a_root_masters_handle_attaches_in_a_worker_that_dropped_to_the_owner),
+    cmocka_unit_test(test_a_child_forked_while_a_late_handle_looks_does_not_hang),
 };
 
 T_MAIN(tests)

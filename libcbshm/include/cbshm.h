@@ -374,8 +374,9 @@ CBSHM_API const char *cbshm_default_segment(void);
  * user's until a worker drops to its owner (CBSHM_EPERM, -EACCES), or any
  * other attach error but CBSHM_EBADNAME and -ENOMEM - this returns 0 and
  * a handle all the same. Its breaker handles (cbshm_breaker_get gives one
- * for a breaker not there yet too) run every call fail-open, with the
- * reason as cbshm_breaker_error(), and attach by themselves, at most every
+ * for a breaker not there yet too) run every call fail-open (under
+ * CBSHM_FAIL_CLOSED: refuse it with the reason), the reason as
+ * cbshm_breaker_error(), and attach by themselves, at most every
  * 0.25 s per handle and never on the closed fast path, once the segment
  * and the breaker appear; the other functions taking shm attach it then
  * too, or return the reason (cbshm_info: CBSHM_ENOSEG, ...).
