@@ -967,14 +967,27 @@ static void test_events_lists_changes_and_follow_streams_new_ones(void **state)
     char buf[2048] = "";
     size_t got = 0;
 
+    struct timespec ts;
+    long long before_ms, after_ms, unix_ms;
+    char iso[32];
+    time_t sec;
+
     (void)state;
     apply_ok();
+    clock_gettime(CLOCK_REALTIME, &ts);
+    before_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     assert_int_equal(cbctl(&r, "-s", seg, "open", "payments", NULL)->status, 0);
     assert_int_equal(cbctl(&r, "-s", seg, "reset", "search", NULL)->status, 0);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    after_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     assert_int_equal(cbctl(&r, "-s", seg, "events", "--json", NULL)->status, 0);
     assert_non_null(arr = json_loads(r.out, 0, NULL));
     assert_int_equal(json_array_size(arr), 2);
     e = json_array_get(arr, 0);
+    /* The wall-clock time, with the monotonic one kept. */
+    assert_true(json_is_integer(json_object_get(e, "time_ns")));
+    unix_ms = json_integer_value(json_object_get(e, "time_unix_ms"));
+    assert_true(unix_ms >= before_ms && unix_ms <= after_ms);
     assert_string_equal(json_string_value(json_object_get(e, "breaker")), "payments");
     assert_string_equal(json_string_value(json_object_get(e, "kind")), "mode");
     assert_string_equal(json_string_value(json_object_get(e, "to")), "forced_open");
@@ -985,6 +998,12 @@ static void test_events_lists_changes_and_follow_streams_new_ones(void **state)
     assert_int_equal(cbctl(&r, "-s", seg, "events", NULL)->status, 0);
     assert_non_null(strstr(r.out, "payments"));
     assert_non_null(strstr(r.out, "normal -> forced_open  (operator, pid"));
+    /* ... and as ISO 8601 UTC, to the millisecond: the same instant. */
+    sec = (time_t)(unix_ms / 1000);
+    strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%S", gmtime(&sec));
+    snprintf(iso + strlen(iso), sizeof iso - strlen(iso), ".%03dZ ", (int)(unix_ms % 1000));
+    if (strstr(r.out, iso) == NULL)
+        fail_msg("no '%s' in:\n%s", iso, r.out);
 
     /* --follow: a change made while it runs is printed, SIGINT ends it. */
     assert_int_equal(pipe(out), 0);
