@@ -318,11 +318,12 @@ static uint64_t clock_ns(clockid_t id)
 }
 
 /*
- * Reads the segment and prints it to out. Returns CBCTL_OK; CBCTL_FAILED
+ * Reads the segment and prints it to out; became_owner is what
+ * cbctl_become_segment_owner returned. Returns CBCTL_OK; CBCTL_FAILED
  * with cbshm_up 0 printed when the segment could not be read, or with the
  * readable breakers printed when a slot was corrupt (the message said).
  */
-static int print_segment(struct cbctl *ctl, FILE *out)
+static int print_segment(struct cbctl *ctl, FILE *out, int became_owner)
 {
     struct metrics m = {out, ctl->segment_final, NULL, 0, 0};
     struct collect c = {NULL, 0, 0};
@@ -330,9 +331,7 @@ static int print_segment(struct cbctl *ctl, FILE *out)
     struct cbshm *shm = NULL;
     int rc;
 
-    /* As root, as the segment's owner (privilege.c); read-only, so a
-       member of its group may. */
-    if ((rc = cbctl_become_segment_owner("metrics", ctl->segment_final)) != CBCTL_CONTINUE) {
+    if (became_owner != CBCTL_CONTINUE) { /* the message is said */
         print_up(&m, 0);
         return CBCTL_FAILED;
     }
@@ -479,11 +478,24 @@ static int output_after_child(void *ctx, int code)
     return code;
 }
 
+/* The process that wrote the file: the creator renames it (or removes
+   it); a switched child leaves that to root's process. */
+static int output_finish(struct output *o, int complete, int rc)
+{
+    if (getpid() != o->creator) {
+        *o->written = complete;
+        return complete ? rc : CBCTL_FAILED;
+    }
+    if (output_commit(o, complete) != CBCTL_OK)
+        return CBCTL_FAILED;
+    return rc;
+}
+
 static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *args)
 {
     struct cbshm_peek peek;
-    FILE *out = stdout;
-    int rc, complete;
+    FILE *out;
+    int rc, became_owner, complete, fd;
 
     (void)shm; /* CBCTL_ATTACH_NONE: opened here, after --output */
     /* A name that can never be a segment is the caller's mistake, not a
@@ -492,33 +504,35 @@ static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *ar
         cbctl_segment_error("metrics", ctl->segment_final, CBSHM_EBADNAME);
         return CBCTL_FAILED;
     }
+    if (args->output != NULL) {
+        if ((rc = output_open(&output, args->output)) != CBCTL_CONTINUE)
+            return rc;
+        cbctl_after_child(output_after_child, &output);
+    }
+    /* As root, as the segment's owner (privilege.c), once the file is
+       created; read-only, so a member of its group may read it too. */
+    became_owner = cbctl_become_segment_owner("metrics", ctl->segment_final);
     if (args->output == NULL) {
-        rc = print_segment(ctl, stdout);
+        rc = print_segment(ctl, stdout, became_owner);
         return fflush(stdout) != 0 ? CBCTL_FAILED : rc;
     }
-    if ((rc = output_open(&output, args->output)) != CBCTL_CONTINUE)
-        return rc;
-    cbctl_after_child(output_after_child, &output);
-    if ((rc = dup(output.fd)) < 0 || (out = fdopen(rc, "w")) == NULL) {
-        if (rc >= 0)
-            close(rc);
-        output_error(&output, "write", errno);
-        output_commit(&output, 0);
-        return CBCTL_FAILED;
+    if (getpid() != output.creator) { /* the owner writes the file, never its directory */
+        close(output.dir_fd);
+        output.dir_fd = -1;
     }
-    rc = print_segment(ctl, out);
+    if ((fd = dup(output.fd)) < 0 || (out = fdopen(fd, "w")) == NULL) {
+        output_error(&output, "write", errno);
+        if (fd >= 0)
+            close(fd);
+        return output_finish(&output, 0, CBCTL_FAILED);
+    }
+    rc = print_segment(ctl, out, became_owner);
     complete = fflush(out) == 0 && !ferror(out);
     if (fclose(out) != 0)
         complete = 0;
     if (!complete)
         output_error(&output, "write", errno);
-    if (getpid() != output.creator) { /* the switched child: root renames */
-        *output.written = complete;
-        return complete ? rc : CBCTL_FAILED;
-    }
-    if (output_commit(&output, complete) != CBCTL_OK)
-        return CBCTL_FAILED;
-    return rc;
+    return output_finish(&output, complete, rc);
 }
 
 static const struct cbctl_option options[] = {
