@@ -191,6 +191,33 @@ void cbctl_json_row_free(struct cbctl_json_row *w);
 int cbctl_print_json(json_t *doc);
 void cbctl_print_show(const struct cbshm_snapshot *s);
 void cbctl_format_ms(char *buf, size_t size, uint64_t ms);
+/* How long something has lasted or has left, as an operator reads it:
+   "250ms", "2.5s", "42s", "1m19s", "2h3m", "3d4h" - the two largest
+   units, cut, never rounded up. */
+void cbctl_format_duration(char *buf, size_t size, uint64_t ms);
+/* Open, its open period over, no probe in flight, normal mode: the next
+   call is let through as a probe. */
+int cbctl_probe_due(const struct cbshm_snapshot *s);
+/* The state as list, show and watch print it: "open, probe due" or the name. */
+const char *cbctl_state_label(const struct cbshm_snapshot *s);
+/* The table of list and watch (see output.c). */
+struct cbctl_table {
+    int quorum; /* a WORKERS column: some breaker has min_failing_workers > 1 */
+    int rates;  /* REQ/S and FAIL/S columns (watch) */
+    int colour; /* states coloured for a terminal */
+};
+/* Every breaker's snapshot, in slot order. Zero-initialise; free(all). */
+struct cbctl_rows {
+    struct cbshm_snapshot *all;
+    size_t n, cap;
+};
+/* Fills rows (allocated on first use) from cbshm_foreach; its code, or -ENOMEM. */
+int cbctl_table_collect(struct cbshm *shm, struct cbctl_rows *rows);
+int cbctl_table_has_quorum(const struct cbshm_snapshot *all, size_t n);
+void cbctl_table_header(const struct cbctl_table *t);
+/* rates: requests and failures per second, or NULL for "-". */
+void cbctl_table_row(const struct cbctl_table *t, const struct cbshm_snapshot *s,
+                     const double rates[2]);
 /* What a failed cbshm_foreach means, after "cbctl: CMD: segment S: ". */
 const char *cbctl_foreach_error(int rc);
 

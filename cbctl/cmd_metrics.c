@@ -232,6 +232,16 @@ static void print_metrics(const struct metrics *m, const struct cbshm_info *info
             fprintf(out, ",state=\"%s\"} %d\n", cbctl_state_name(states[k]),
                     m->all[i].state == states[k]);
         }
+    /* Open with its open period over: an alert on "open" can leave these
+       out, since the next call is let through as a probe. */
+    family(m, "cbshm_breaker_probe_due", "gauge",
+           "1 when the breaker is open, its open period has passed and no call has probed it "
+           "yet, so the next call is a probe.");
+    for (size_t i = 0; i < m->n; i++) {
+        fputs("cbshm_breaker_probe_due", out);
+        labels(m, &m->all[i]);
+        fprintf(out, "} %d\n", cbctl_probe_due(&m->all[i]));
+    }
     family(m, "cbshm_breaker_mode", "gauge", "1 for the mode the breaker is in, 0 for the others.");
     for (size_t i = 0; i < m->n; i++)
         for (size_t k = 0; k < 4; k++) {

@@ -74,9 +74,12 @@ int cbshm_events_read(struct cbshm *shm, uint64_t *cursor, struct cbshm_event *o
 {
     uint64_t end, c;
     size_t got = 0, corrupt = 0;
+    int rc;
 
     if (shm == NULL || cursor == NULL || n == NULL || (out == NULL && max > 0))
         return CBSHM_EINVAL;
+    if ((shm = cbshm__live(shm, &rc)) == NULL)
+        return rc;
     end = atomic_load_explicit(&shm->hdr->events_seq, memory_order_acquire);
     if (lost != NULL)
         *lost = 0;

@@ -29,6 +29,7 @@ struct cbshm {
     struct cbshm_event_rec *events;
     uint32_t capacity;
     uint32_t index_buckets;
+    int late_rc; /* a late handle with no mapping: why its last attach failed */
 };
 
 /*
@@ -112,6 +113,21 @@ void cbshm__unlock(struct cbshm *shm);
 /* CBSHM_ECORRUPT when the lock's words would make the C library misread
    it (abort); 0 otherwise. Takes nothing: read-only views may ask. */
 int cbshm__lock_usable(const struct cbshm *shm);
+/*
+ * segment.c: a late handle (CBSHM_LATE) whose segment could not be attached
+ * yet has no mapping (base NULL): its header is cbshm__absent_header, which
+ * reads as retired, so every path that finds a retired segment's successor
+ * attaches it once it can. A breaker not found yet has a view on
+ * cbshm__absent_slot, whose generation never matches a view's: every call
+ * takes the slow path, which fails open and looks again at most every
+ * 0.25 s. Neither is ever written.
+ */
+extern struct cbshm_header cbshm__absent_header;
+extern struct cbshm_slot cbshm__absent_slot;
+#define CBSHM__ABSENT_GEN 1u /* the generation a view on the absent slot holds */
+/* The live mapping behind shm - shm itself, or a late handle's, attached now
+   if it can be; NULL and *rc (why not) when none yet. */
+struct cbshm *cbshm__live(struct cbshm *shm, int *rc);
 /* observe.c: runs copy until it ran while nobody held the table lock (a
    read-only view's way to read consistently); its code, or CBSHM_ELOCK. */
 int cbshm__observe(struct cbshm *shm, int (*copy)(struct cbshm *shm, void *ctx), void *ctx);

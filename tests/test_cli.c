@@ -1311,6 +1311,303 @@ static void test_apply_refuses_input_past_the_limits_with_exit_3_and_the_positio
     assert_int_equal(cbctl(&r, "-s", seg, "list", NULL)->status, 1); /* nothing was created */
 }
 
+/* Applies text as this test's configuration (in the segment seg). */
+static void apply_text(const char *tag, const char *text)
+{
+    char path[160];
+    struct run r;
+
+    write_yaml(path, sizeof path, tag, text, strlen(text));
+    assert_int_equal(cbctl(&r, "-s", seg, "apply", "-f", path, NULL)->status, 0);
+    unlink(path);
+}
+
+static void fail_times(struct cbshm *shm, const char *name, int n)
+{
+    struct cbshm_breaker *b;
+
+    assert_int_equal(cbshm_breaker_get(shm, name, &b), 0);
+    for (int i = 0; i < n; i++)
+        cbshm_execute(b, fail_fn, NULL);
+    cbshm_breaker_release(b);
+}
+
+/* The line of out that starts with name and a space, copied to line. */
+static int line_of(const char *out, const char *name, char *line, size_t size)
+{
+    size_t len = strlen(name);
+
+    for (const char *p = out; p != NULL && *p != '\0'; p = strchr(p, '\n'), p = p ? p + 1 : p) {
+        if (strncmp(p, name, len) == 0 && p[len] == ' ') {
+            const char *end = strchr(p, '\n');
+            size_t n = end ? (size_t)(end - p) : strlen(p);
+            snprintf(line, size, "%.*s", (int)(n < size ? n : size - 1), p);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Elapsed and remaining times read as durations (1m19s, 2h3m); --json keeps
+   milliseconds under the same keys. */
+static void test_list_show_and_watch_print_durations_as_an_operator_reads_them(void **state)
+{
+    struct cbshm *shm;
+    struct run r;
+    json_t *o;
+
+    (void)state;
+    apply_text("durations",
+               "capacity: 16\nbreakers:\n"
+               "  - name: payments\n    failure_threshold: 1\n"
+               "    open_timeout: 79435ms\n"
+               "  - name: search\n    failure_threshold: 1\n    open_timeout: 7384s\n");
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    fail_times(shm, "payments", 1);
+    fail_times(shm, "search", 1);
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "payments", NULL)->status, 0);
+    assert_non_null(strstr(r.out, "open for another:     1m19s\n"));
+    assert_non_null(strstr(r.out, "open period now:      1m19s\n"));
+    /* A setting stays as the YAML writes it. */
+    assert_non_null(strstr(r.out, "open_timeout:         79435ms\n"));
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "search", NULL)->status, 0);
+    assert_non_null(strstr(r.out, "open for another:     2h3m\n"));
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "--json", "payments", NULL)->status, 0);
+    assert_non_null(o = json_loads(r.out, 0, NULL));
+    assert_int_equal(json_integer_value(json_object_get(o, "current_open_ms")), 79435);
+    assert_true(json_integer_value(json_object_get(o, "open_remaining_ms")) > 79000);
+    json_decref(o);
+    /* A timed mode's end, in list and in watch. */
+    assert_int_equal(cbctl(&r, "-s", seg, "close", "--for", "79435ms", "payments", NULL)->status,
+                     0);
+    assert_int_equal(cbctl(&r, "-s", seg, "list", NULL)->status, 0);
+    assert_non_null(strstr(r.out, "(forced_closed for another 1m19s)"));
+    assert_int_equal(cbctl(&r, "-s", seg, "watch", "--count", "1", NULL)->status, 0);
+    assert_non_null(strstr(r.out, "(forced_closed for another 1m19s)"));
+    cbshm_close(shm);
+}
+
+/* Open, its open period over, no probe yet: the next call is a probe, and
+   list, show, watch, JSON and metrics say so; a probe in flight, a breaker
+   still inside its open period and a forced-open one are not due. */
+static void test_an_open_breaker_past_its_open_period_shows_probe_due(void **state)
+{
+    static const char *json_cmds[][4] = {{"show", "--json", "quick", NULL},
+                                         {"list", "--json", NULL, NULL}};
+    struct cbshm *shm;
+    struct cbshm_breaker *b;
+    struct cbshm_ticket t;
+    struct run r;
+    char line[256], want[160];
+    json_t *doc;
+
+    (void)state;
+    apply_text("due", "capacity: 16\nbreakers:\n"
+                      "  - name: quick\n    failure_threshold: 1\n    open_timeout: 1ms\n"
+                      "  - name: slow\n    failure_threshold: 1\n    open_timeout: 1h\n"
+                      "  - name: forced\n    failure_threshold: 1\n    open_timeout: 1ms\n");
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    fail_times(shm, "quick", 1);
+    fail_times(shm, "slow", 1);
+    fail_times(shm, "forced", 1);
+    assert_int_equal(cbctl(&r, "-s", seg, "open", "forced", NULL)->status, 0);
+    usleep(30000);
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "quick", NULL)->status, 0);
+    assert_non_null(strstr(r.out, "state:                open, probe due (for "));
+    assert_null(strstr(r.out, "open for another:"));
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "slow", NULL)->status, 0);
+    assert_non_null(strstr(r.out, "state:                open (for "));
+    assert_int_equal(cbctl(&r, "-s", seg, "list", NULL)->status, 0);
+    assert_true(line_of(r.out, "quick", line, sizeof line));
+    assert_non_null(strstr(line, " open, probe due "));
+    assert_true(line_of(r.out, "slow", line, sizeof line));
+    assert_null(strstr(line, "probe due"));
+    assert_true(line_of(r.out, "forced", line, sizeof line));
+    assert_null(strstr(line, "probe due"));
+    assert_int_equal(cbctl(&r, "-s", seg, "watch", "--count", "1", NULL)->status, 0);
+    assert_true(line_of(r.out, "quick", line, sizeof line));
+    assert_non_null(strstr(line, " open, probe due "));
+    for (size_t c = 0; c < 2; c++) {
+        json_t *quick;
+        assert_int_equal(
+            cbctl(&r, "-s", seg, json_cmds[c][0], json_cmds[c][1], json_cmds[c][2], NULL)->status,
+            0);
+        assert_non_null(doc = json_loads(r.out, 0, NULL));
+        quick = json_is_array(doc) ? json_array_get(doc, 0) : doc;
+        assert_string_equal(json_string_value(json_object_get(quick, "state")), "open");
+        assert_true(json_is_true(json_object_get(quick, "probe_due")));
+        if (json_is_array(doc)) {
+            assert_true(json_is_false(json_object_get(json_array_get(doc, 1), "probe_due")));
+            assert_true(json_is_false(json_object_get(json_array_get(doc, 2), "probe_due")));
+        }
+        json_decref(doc);
+    }
+    assert_int_equal(cbctl(&r, "-s", seg, "metrics", NULL)->status, 0);
+    assert_non_null(strstr(r.out, "# TYPE cbshm_breaker_probe_due gauge\n"));
+    snprintf(want, sizeof want, "cbshm_breaker_probe_due{segment=\"%s\",breaker=\"quick\"} 1\n",
+             seg);
+    assert_non_null(strstr(r.out, want));
+    snprintf(want, sizeof want, "cbshm_breaker_probe_due{segment=\"%s\",breaker=\"slow\"} 0\n",
+             seg);
+    assert_non_null(strstr(r.out, want));
+    snprintf(want, sizeof want, "cbshm_breaker_probe_due{segment=\"%s\",breaker=\"forced\"} 0\n",
+             seg);
+    assert_non_null(strstr(r.out, want));
+    /* The probe is taken and still running: no longer due. */
+    assert_int_equal(cbshm_breaker_get(shm, "quick", &b), 0);
+    assert_int_equal(cbshm_allow(b, &t), 0);
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "--json", "quick", NULL)->status, 0);
+    assert_non_null(doc = json_loads(r.out, 0, NULL));
+    assert_string_equal(json_string_value(json_object_get(doc, "state")), "half_open");
+    assert_true(json_is_false(json_object_get(doc, "probe_due")));
+    json_decref(doc);
+    cbshm_record(b, &t, CBSHM_SUCCESS);
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+}
+
+/* The header line of a list or watch table. */
+static void header_of(const char *out, char *line, size_t size)
+{
+    assert_true(line_of(out, "NAME", line, size));
+}
+
+/* list and watch print one table: the same columns, watch adding the
+   rates; a rate breaker's limit is its rate and window, not a failure run;
+   WORKERS appears only where a quorum is configured. */
+static void test_list_and_watch_show_the_same_columns_and_only_the_ones_that_apply(void **state)
+{
+    struct cbshm *shm;
+    struct run r;
+    char list_header[512], watch_header[512], line[256];
+    char *rates;
+
+    (void)state;
+    apply_text("columns", "capacity: 16\nbreakers:\n"
+                          "  - name: payments\n    failure_threshold: 5\n"
+                          "  - name: search\n    policy: rate\n    failure_rate: 40\n"
+                          "    window_size: 20\n"
+                          "  - name: users\n    policy: rate\n    window_type: time\n"
+                          "    window_duration: 2m\n");
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    fail_times(shm, "payments", 2);
+    assert_int_equal(cbctl(&r, "-s", seg, "list", NULL)->status, 0);
+    header_of(r.out, list_header, sizeof list_header);
+    assert_null(strstr(list_header, "WORKERS"));
+    assert_true(line_of(r.out, "payments", line, sizeof line));
+    assert_non_null(strstr(line, " 2/5 "));
+    assert_true(line_of(r.out, "search", line, sizeof line));
+    assert_non_null(strstr(line, " 0%/40% of 20 "));
+    assert_null(strstr(line, "/5 "));
+    assert_true(line_of(r.out, "users", line, sizeof line));
+    assert_non_null(strstr(line, " 0%/50% in 2m "));
+    assert_int_equal(cbctl(&r, "-s", seg, "watch", "--count", "1", NULL)->status, 0);
+    header_of(r.out, watch_header, sizeof watch_header);
+    /* watch's header is list's with the two rates before IN-STATE. */
+    assert_non_null(rates = strstr(watch_header, "    REQ/S   FAIL/S"));
+    memmove(rates, rates + strlen("    REQ/S   FAIL/S"), strlen(rates + 18) + 1);
+    assert_string_equal(watch_header, list_header);
+    assert_true(line_of(r.out, "search", line, sizeof line));
+    assert_non_null(strstr(line, " 0%/40% of 20 "));
+    /* A quorum somewhere: the column, with "-" where there is none. */
+    apply_text("columns-quorum", "capacity: 16\nbreakers:\n"
+                                 "  - name: payments\n    failure_threshold: 5\n"
+                                 "    min_failing_workers: 3\n"
+                                 "  - name: search\n    policy: rate\n    failure_rate: 40\n"
+                                 "    window_size: 20\n"
+                                 "  - name: users\n    policy: rate\n    window_type: time\n"
+                                 "    window_duration: 2m\n");
+    fail_times(shm, "payments", 2); /* one failing worker: this process */
+    for (int w = 0; w < 2; w++) {
+        assert_int_equal(
+            cbctl(&r, "-s", seg, w ? "watch" : "list", w ? "--count" : NULL, "1", NULL)->status, 0);
+        header_of(r.out, line, sizeof line);
+        assert_non_null(strstr(line, " WORKERS "));
+        assert_true(line_of(r.out, "payments", line, sizeof line));
+        assert_non_null(strstr(line, " 1/3 "));
+        assert_true(line_of(r.out, "search", line, sizeof line));
+        assert_non_null(strstr(line, " - "));
+    }
+    cbshm_close(shm);
+}
+
+/* The REQ/S and FAIL/S tokens of the last payments row in buf. */
+static int last_rates(const char *buf, double *req, double *fail)
+{
+    const char *p = NULL, *q = buf;
+    char copy[512], *tok, *save;
+    double v[16];
+    int n = 0;
+
+    while ((q = strstr(q, "\npayments ")) != NULL)
+        p = ++q;
+    if (p == NULL || strchr(p, '\n') == NULL) /* no complete row yet */
+        return 0;
+    snprintf(copy, sizeof copy, "%.*s", (int)(strchr(p, '\n') - p), p);
+    /* ... REQ/S FAIL/S IN-STATE, counted from the end: the colour codes
+       around the state are tokens of their own. */
+    for (tok = strtok_r(copy, " \r", &save); tok != NULL && n < 16;
+         tok = strtok_r(NULL, " \r", &save))
+        v[n++] = strcmp(tok, "-") == 0 ? -1 : strtod(tok, NULL);
+    if (n < 11)
+        return 0;
+    *req = v[n - 3];
+    *fail = v[n - 2];
+    return 1;
+}
+
+/* What the pty has within 100 ms, appended to buf. */
+static void pty_read_some(int fd, char *buf, size_t size, size_t *got)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+    ssize_t n;
+
+    if (poll(&p, 1, 100) > 0 && *got < size - 1 && (n = read(fd, buf + *got, size - 1 - *got)) > 0)
+        *got += (size_t)n;
+    buf[*got] = '\0';
+}
+
+/* watch on a terminal: requests and failures per second between two frames,
+   "-" before there are two. */
+static void test_watch_shows_requests_and_failures_per_second_between_frames(void **state)
+{
+    static char buf[65536];
+    struct cbshm *shm;
+    size_t got = 0;
+    int master, pid, status;
+    double req = -1, fail = -1;
+
+    (void)state;
+    apply_text("rates", "capacity: 16\nbreakers:\n  - name: payments\n"
+                        "    failure_threshold: 100000\n");
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    if ((pid = forkpty(&master, NULL, NULL, NULL)) == 0) {
+        execl(CBCTL_PATH, "cbctl", "--segment", seg, "watch", "--interval", "500", (char *)NULL);
+        _exit(127);
+    }
+    assert_true(pid > 0);
+    assert_true(pty_wait(master, buf, sizeof buf, &got, "q quits"));
+    assert_true(pty_wait(master, buf, sizeof buf, &got, "IN-STATE"));
+    assert_true(pty_wait(master, buf, sizeof buf, &got, "\npayments "));
+    assert_true(pty_wait(master, buf, sizeof buf, &got, "ms\r\n"));
+    assert_true(last_rates(buf, &req, &fail));
+    assert_true(req < 0 && fail < 0); /* the first frame has no rate */
+    fail_times(shm, "payments", 200);
+    /* The next frame: 200 failures in about 0.5 s. */
+    got = 0;
+    buf[0] = '\0';
+    for (int tries = 0; tries < 50 && !(last_rates(buf, &req, &fail) && req > 0); tries++)
+        pty_read_some(master, buf, sizeof buf, &got);
+    assert_true(req > 100 && req < 1000);
+    assert_true(fail > 100 && fail < 1000);
+    assert_true(req == fail);
+    assert_int_equal(write(master, "q", 1), 1);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(master);
+    cbshm_close(shm);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 static const struct CMUnitTest tests[] = {
     T(test_help_lists_every_command_and_the_exit_codes),
@@ -1343,5 +1640,9 @@ static const struct CMUnitTest tests[] = {
     T(test_watch_colours_states_on_a_terminal_and_quits_on_q),
     T(test_watch_ends_cleanly_on_sigterm_and_prints_plain_tables_off_a_terminal),
     T(test_apply_refuses_input_past_the_limits_with_exit_3_and_the_position),
+    T(test_list_show_and_watch_print_durations_as_an_operator_reads_them),
+    T(test_an_open_breaker_past_its_open_period_shows_probe_due),
+    T(test_list_and_watch_show_the_same_columns_and_only_the_ones_that_apply),
+    T(test_watch_shows_requests_and_failures_per_second_between_frames),
 };
 T_MAIN(tests)

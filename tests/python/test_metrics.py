@@ -68,6 +68,7 @@ class TestMetrics(unittest.TestCase):
         "cbshm_up": "gauge",
         "cbshm_build_info": "gauge",
         "cbshm_breaker_state": "gauge",
+        "cbshm_breaker_probe_due": "gauge",
         "cbshm_breaker_mode": "gauge",
         "cbshm_breaker_calls": "counter",
         "cbshm_breaker_slow_calls": "counter",
