@@ -44,6 +44,7 @@ struct cbctl_args {
     const char *segment; /* --segment after the command, or NULL */
     char **names;        /* the operands: breaker names */
     int n_names;
+    const char *output; /* metrics --output */
 };
 
 /* How an option row stores what it was given. */
@@ -247,6 +248,11 @@ extern const struct cbctl_cmd cbctl_cmd_destroy;
  * with the message said. `what` names the command in messages.
  */
 int cbctl_become(const char *what, unsigned uid, unsigned gid, int with_group);
+/* Where root's process hands the work to a switched child, fn(ctx, code)
+   runs in root's process after the child exited with `code`, and its
+   result is the exit status: work the owner may not do (metrics renames
+   its --output file). Set before cbctl_become; one at a time. */
+void cbctl_after_child(int (*fn)(void *ctx, int code), void *ctx);
 int cbctl_become_segment_owner(const char *what, const char *segment);
 /* Who owns segment's object: 0, or -1 when there is no regular file. */
 int cbctl_segment_owner(const char *segment, unsigned *uid, unsigned *gid);

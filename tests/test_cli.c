@@ -688,7 +688,12 @@ static void test_destroy_removes_the_segment(void **state)
         snprintf(want, sizeof want, "cbctl: %s: segment %s: segment does not exist", readers[i],
                  seg);
         assert_non_null(strstr(r.err, want));
-        assert_string_equal(r.out, "");
+        /* metrics says so to the scraper too, and only that. */
+        snprintf(want, sizeof want, "cbshm_up{segment=\"%s\"} 0\n", seg);
+        if (strcmp(readers[i], "metrics") == 0)
+            assert_non_null(strstr(r.out, want));
+        else
+            assert_string_equal(r.out, "");
     }
     assert_int_equal(cbctl(&r, "-s", seg, "destroy", NULL)->status, 1);
 }
@@ -941,6 +946,125 @@ static void test_32_racing_cbctl_applies_make_one_valid_segment(void **state)
     assert_int_equal(cbctl(&r, "-s", seg, "check", NULL)->status, 0);
 }
 
+static unsigned cbctl_segment_owner_uid(const char *name)
+{
+    char path[128];
+    struct stat st;
+
+    snprintf(path, sizeof path, "/dev/shm%s", name);
+    assert_int_equal(stat(path, &st), 0);
+    return (unsigned)st.st_uid;
+}
+
+/* The names in dir, one a line after another, sorted by readdir's whim. */
+static void dir_names(const char *dir, char *buf, size_t size)
+{
+    char cmd[256];
+    FILE *p;
+    size_t n;
+
+    snprintf(cmd, sizeof cmd, "ls -A %s", dir);
+    assert_non_null(p = popen(cmd, "r"));
+    n = fread(buf, 1, size - 1, p);
+    buf[n] = '\0';
+    pclose(p);
+}
+
+static void slurp_path(const char *path, char *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    slurp(fd, buf, size);
+}
+
+/*
+ * metrics --output as root, on a segment another user owns: the file is
+ * created by root in a directory only root may enter (0700), written by
+ * the child switched to the owner, renamed by root after it: root's file,
+ * whole, alone. A missing segment replaces it with cbshm_up 0 and exits 1;
+ * a write that fails (a file-size limit, EFBIG) keeps the old file and
+ * leaves no temporary file, switched or not.
+ */
+static void test_metrics_output_is_atomic_and_root_renames_what_the_owner_wrote(void **state)
+{
+    char dir[] = "/tmp/cbshm-metrics-XXXXXX", path[128], yaml[256], cmd[512], want[160];
+    static char text[65536], old[65536];
+    struct stat st;
+    struct run r;
+    FILE *f;
+
+    (void)state;
+    if (geteuid() != 0) {
+        print_message("needs root: the owner switch\n");
+        skip();
+    }
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/cbshm.prom", dir);
+    snprintf(yaml, sizeof yaml, "%s-owned", yaml_path);
+    assert_non_null(f = fopen(yaml, "w"));
+    fputs("owner: 12345\ncapacity: 4\nbreakers:\n  - name: payments\n", f);
+    fclose(f);
+    assert_int_equal(cbctl(&r, "-s", seg, "apply", "-f", yaml, NULL)->status, 0);
+    assert_int_equal(cbctl_segment_owner_uid(seg), 12345);
+
+    assert_int_equal(cbctl(&r, "-s", seg, "metrics", "--output", path, NULL)->status, 0);
+    assert_string_equal(r.out, "");
+    assert_string_equal(r.err, "");
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_uid, 0);
+    slurp_path(path, text, sizeof text);
+    snprintf(want, sizeof want, "cbshm_up{segment=\"%s\"} 1\n", seg);
+    assert_non_null(strstr(text, want));
+    assert_non_null(strstr(text, "cbshm_breaker_state{"));
+    assert_non_null(strstr(text, "cbshm_segment_lock_repairs_total{"));
+    dir_names(dir, cmd, sizeof cmd);
+    assert_string_equal(cmd, "cbshm.prom\n");
+
+    /* A write that fails, in the switched child: the old file stays. */
+    memcpy(old, text, sizeof old);
+    snprintf(cmd, sizeof cmd, "trap '' XFSZ; ulimit -f 1; exec %s -s %s metrics -o %s 2>&1",
+             CBCTL_PATH, seg, path);
+    assert_non_null(f = popen(cmd, "r"));
+    text[fread(text, 1, sizeof text - 1, f)] = '\0';
+    assert_int_equal(WEXITSTATUS(pclose(f)), 1);
+    assert_non_null(strstr(text, "cbctl: metrics: --output "));
+    assert_non_null(strstr(text, ": write: File too large"));
+    slurp_path(path, text, sizeof text);
+    assert_string_equal(text, old);
+    dir_names(dir, cmd, sizeof cmd);
+    assert_string_equal(cmd, "cbshm.prom\n");
+
+    /* The segment gone: the file says so, and the exit status. */
+    assert_int_equal(cbctl(&r, "-s", seg, "destroy", NULL)->status, 0);
+    assert_int_equal(cbctl(&r, "-s", seg, "metrics", "--output", path, NULL)->status, 1);
+    assert_non_null(strstr(r.err, "segment does not exist"));
+    slurp_path(path, text, sizeof text);
+    snprintf(want, sizeof want, "cbshm_up{segment=\"%s\"} 0\n", seg);
+    assert_non_null(strstr(text, want));
+    assert_null(strstr(text, "cbshm_breaker_state"));
+    dir_names(dir, cmd, sizeof cmd);
+    assert_string_equal(cmd, "cbshm.prom\n");
+
+    /* A write that fails, not switched (no segment): the old file stays. */
+    memcpy(old, text, sizeof old);
+    snprintf(cmd, sizeof cmd,
+             "trap '' XFSZ; ulimit -f 0; exec %s -s %s metrics --output %s 2>/dev/null", CBCTL_PATH,
+             seg, path);
+    assert_int_equal(WEXITSTATUS(system(cmd)), 1);
+    slurp_path(path, text, sizeof text);
+    assert_string_equal(text, old);
+    dir_names(dir, cmd, sizeof cmd);
+    assert_string_equal(cmd, "cbshm.prom\n");
+
+    /* An invalid segment name is the caller's: no file written at all. */
+    assert_int_equal(cbctl(&r, "-s", "/..", "metrics", "--output", path, NULL)->status, 1);
+    slurp_path(path, text, sizeof text);
+    assert_string_equal(text, old);
+    unlink(path);
+    unlink(yaml);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 static void test_a_symlinked_segment_name_is_not_followed(void **state)
 {
     char target[80], path[128], tpath[128];
@@ -966,14 +1090,27 @@ static void test_events_lists_changes_and_follow_streams_new_ones(void **state)
     char buf[2048] = "";
     size_t got = 0;
 
+    struct timespec ts;
+    long long before_ms, after_ms, unix_ms;
+    char iso[32];
+    time_t sec;
+
     (void)state;
     apply_ok();
+    clock_gettime(CLOCK_REALTIME, &ts);
+    before_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     assert_int_equal(cbctl(&r, "-s", seg, "open", "payments", NULL)->status, 0);
     assert_int_equal(cbctl(&r, "-s", seg, "reset", "search", NULL)->status, 0);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    after_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     assert_int_equal(cbctl(&r, "-s", seg, "events", "--json", NULL)->status, 0);
     assert_non_null(arr = json_loads(r.out, 0, NULL));
     assert_int_equal(json_array_size(arr), 2);
     e = json_array_get(arr, 0);
+    /* The wall-clock time, with the monotonic one kept. */
+    assert_true(json_is_integer(json_object_get(e, "time_ns")));
+    unix_ms = json_integer_value(json_object_get(e, "time_unix_ms"));
+    assert_true(unix_ms >= before_ms && unix_ms <= after_ms);
     assert_string_equal(json_string_value(json_object_get(e, "breaker")), "payments");
     assert_string_equal(json_string_value(json_object_get(e, "kind")), "mode");
     assert_string_equal(json_string_value(json_object_get(e, "to")), "forced_open");
@@ -984,6 +1121,12 @@ static void test_events_lists_changes_and_follow_streams_new_ones(void **state)
     assert_int_equal(cbctl(&r, "-s", seg, "events", NULL)->status, 0);
     assert_non_null(strstr(r.out, "payments"));
     assert_non_null(strstr(r.out, "normal -> forced_open  (operator, pid"));
+    /* ... and as ISO 8601 UTC, to the millisecond: the same instant. */
+    sec = (time_t)(unix_ms / 1000);
+    strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%S", gmtime(&sec));
+    snprintf(iso + strlen(iso), sizeof iso - strlen(iso), ".%03dZ ", (int)(unix_ms % 1000));
+    if (strstr(r.out, iso) == NULL)
+        fail_msg("no '%s' in:\n%s", iso, r.out);
 
     /* --follow: a change made while it runs is printed, SIGINT ends it. */
     assert_int_equal(pipe(out), 0);
@@ -1600,6 +1743,7 @@ static const struct CMUnitTest tests[] = {
     T(test_cbctl_commands_are_clean_under_valgrind_memcheck),
     T(test_32_racing_cbctl_applies_make_one_valid_segment),
     T(test_a_symlinked_segment_name_is_not_followed),
+    T(test_metrics_output_is_atomic_and_root_renames_what_the_owner_wrote),
     T(test_events_lists_changes_and_follow_streams_new_ones),
     T(test_watch_colours_states_on_a_terminal_and_quits_on_q),
     T(test_watch_ends_cleanly_on_sigterm_and_prints_plain_tables_off_a_terminal),

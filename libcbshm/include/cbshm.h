@@ -767,13 +767,16 @@ CBSHM_API const char *cbshm_event_cause_name(int cause);
 /* One transition or mode change, as the segment's event ring recorded it. */
 struct cbshm_event {
     uint64_t seq;     /* 0, 1, 2, ... for the segment's life */
-    uint64_t time_ns; /* CLOCK_MONOTONIC */
+    uint64_t time_ns; /* CLOCK_MONOTONIC, never before the calls that caused it */
     uint32_t pid;     /* the process that made the change */
     enum cbshm_event_kind kind;
     int from, to;
     enum cbshm_event_cause cause;
     char name[CBSHM_NAME_MAX + 1]; /* the breaker */
-    uint64_t reserved[4];          /* zero: room for later versions */
+    /* CLOCK_REALTIME (ns since the epoch) read with time_ns; 0 when the
+       record was written by a library that did not stamp it. */
+    uint64_t wall_ns;
+    uint64_t reserved[3]; /* zero: room for later versions */
 };
 
 /* Set a cursor to this to start reading at the next event. */
