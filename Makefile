@@ -11,7 +11,8 @@ DEPS   := CBSHM_NO_DEPS='$(CBSHM_NO_DEPS)' sh scripts/deps.sh
 # The packages are built from a tree of their own, configured for /usr
 # (so GNUInstallDirs picks the multiarch library directory) with Debian's
 # hardening flags and without the tests: cmake/package-cache.cmake.
-PACKAGE_BUILD := build/package-tree
+PACKAGE_BUILD ?= build/package-tree
+PACKAGES      ?= build/packages
 
 .PHONY: all deps configure build check demo bench fuzz stress install package clean
 
@@ -53,9 +54,9 @@ install: build
 package:
 	@cmake -S . -B $(PACKAGE_BUILD) -C cmake/package-cache.cmake >/dev/null
 	@cmake --build $(PACKAGE_BUILD) -j$(JOBS)
-	@cd $(PACKAGE_BUILD) && cpack -B $(CURDIR)/build/packages >/dev/null
-	@rm -rf build/packages/_CPack_Packages
-	@ls build/packages/*.deb
+	@cd $(PACKAGE_BUILD) && cpack -B $(abspath $(PACKAGES)) >/dev/null
+	@rm -rf $(PACKAGES)/_CPack_Packages
+	@ls $(PACKAGES)/*.deb
 
 clean:
 	rm -rf build
