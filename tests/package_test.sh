@@ -76,7 +76,9 @@ contents)
     done
     for f in "$root"/usr/bin/cbctl "$root/$libdir"/libcbshm.so.1.*; do
         file -L "$f" | grep -q ", stripped" || fail "$f is not stripped"
+        if readelf -S "$f" | grep -q '\.comment'; then fail "$f keeps its .comment section"; fi
     done
+    if objdump -h "$root/$libdir/libcbshm.a" | grep -q '\.debug_'; then fail "libcbshm.a keeps debug sections"; fi
     [ "$(readlink "$root/$libdir/libcbshm.so.1")" = "libcbshm.so.$(dpkg-deb -f $lib Version | cut -d- -f1)" ] ||
         fail "no libcbshm.so.1 link to the library"
     # Every function's name finds libcbshm(3), which names it; and
