@@ -33,16 +33,18 @@ struct cbctl {
  * Zero, NULL or the row's default where an option was not given.
  */
 struct cbctl_args {
-    int json;         /* --json */
-    int all;          /* --all */
-    int dry_run;      /* apply --dry-run */
-    int follow;       /* events --follow */
-    const char *file; /* apply --file */
-    uint64_t for_ms;  /* open, close, disable --for DURATION; 0: not given */
-    long interval_ms; /* watch, events --interval */
-    long count;       /* watch --count */
-    char **names;     /* the operands: breaker names */
+    int json;            /* --json */
+    int all;             /* --all */
+    int dry_run;         /* apply --dry-run */
+    int follow;          /* events --follow */
+    const char *file;    /* apply --file */
+    uint64_t for_ms;     /* open, close, disable --for DURATION; 0: not given */
+    long interval_ms;    /* watch, events --interval */
+    long count;          /* watch --count */
+    const char *segment; /* --segment after the command, or NULL */
+    char **names;        /* the operands: breaker names */
     int n_names;
+    const char *output; /* metrics --output */
 };
 
 /* How an option row stores what it was given. */
@@ -148,6 +150,11 @@ void cbctl_segment_error(const char *what, const char *segment, int rc);
  * and the usage line on stderr.
  */
 int cbctl_args_parse(const struct cbctl_cmd *cmd, int argc, char **argv, struct cbctl_args *out);
+/* --segment: a global option, taken before the command and after it. */
+extern const struct cbctl_option cbctl_segment_option;
+/* "  -s, --segment NAME  help", the label padded to width, the help wrapped
+   to 79 columns under itself. */
+void cbctl_print_option(FILE *f, const struct cbctl_option *o, int width);
 /* The option getopt_long() just refused, as the user wrote it: "--bogus",
    "--file" (its argument missing), or "-x" out of a cluster such as -xj. */
 const char *cbctl_refused_option(char **argv, char *buf, size_t size);
@@ -190,6 +197,33 @@ void cbctl_json_row_free(struct cbctl_json_row *w);
 int cbctl_print_json(json_t *doc);
 void cbctl_print_show(const struct cbshm_snapshot *s);
 void cbctl_format_ms(char *buf, size_t size, uint64_t ms);
+/* How long something has lasted or has left, as an operator reads it:
+   "250ms", "2.5s", "42s", "1m19s", "2h3m", "3d4h" - the two largest
+   units, cut, never rounded up. */
+void cbctl_format_duration(char *buf, size_t size, uint64_t ms);
+/* Open, its open period over, no probe in flight, normal mode: the next
+   call is let through as a probe. */
+int cbctl_probe_due(const struct cbshm_snapshot *s);
+/* The state as list, show and watch print it: "open, probe due" or the name. */
+const char *cbctl_state_label(const struct cbshm_snapshot *s);
+/* The table of list and watch (see output.c). */
+struct cbctl_table {
+    int quorum; /* a WORKERS column: some breaker has min_failing_workers > 1 */
+    int rates;  /* REQ/S and FAIL/S columns (watch) */
+    int colour; /* states coloured for a terminal */
+};
+/* Every breaker's snapshot, in slot order. Zero-initialise; free(all). */
+struct cbctl_rows {
+    struct cbshm_snapshot *all;
+    size_t n, cap;
+};
+/* Fills rows (allocated on first use) from cbshm_foreach; its code, or -ENOMEM. */
+int cbctl_table_collect(struct cbshm *shm, struct cbctl_rows *rows);
+int cbctl_table_has_quorum(const struct cbshm_snapshot *all, size_t n);
+void cbctl_table_header(const struct cbctl_table *t);
+/* rates: requests and failures per second, or NULL for "-". */
+void cbctl_table_row(const struct cbctl_table *t, const struct cbshm_snapshot *s,
+                     const double rates[2]);
 /* What a failed cbshm_foreach means, after "cbctl: CMD: segment S: ". */
 const char *cbctl_foreach_error(int rc);
 
@@ -214,6 +248,11 @@ extern const struct cbctl_cmd cbctl_cmd_destroy;
  * with the message said. `what` names the command in messages.
  */
 int cbctl_become(const char *what, unsigned uid, unsigned gid, int with_group);
+/* Where root's process hands the work to a switched child, fn(ctx, code)
+   runs in root's process after the child exited with `code`, and its
+   result is the exit status: work the owner may not do (metrics renames
+   its --output file). Set before cbctl_become; one at a time. */
+void cbctl_after_child(int (*fn)(void *ctx, int code), void *ctx);
 int cbctl_become_segment_owner(const char *what, const char *segment);
 /* Who owns segment's object: 0, or -1 when there is no regular file. */
 int cbctl_segment_owner(const char *segment, unsigned *uid, unsigned *gid);

@@ -1,7 +1,7 @@
 /*
  * cbctl events [--follow] [--json] [--interval MS]: the segment's event
- * ring - every transition, mode change and reset, with its cause and the
- * process that made it. --follow keeps printing new events until SIGINT
+ * ring - every transition, mode change and reset, with its wall-clock
+ * time (UTC), its cause and the process that made it. --follow keeps printing new events until SIGINT
  * or SIGTERM; with --json it prints one JSON object per line, else one
  * JSON array.
  */
@@ -34,24 +34,42 @@ static const char *side(const struct cbshm_event *e, int v)
                                        : cbctl_state_name((enum cbshm_state)v);
 }
 
+/* time_unix_ms: the wall-clock time, null for a record written by a
+   library that did not stamp it (wall_ns 0). */
 static json_t *event_json(const struct cbshm_event *e, uint64_t now)
 {
-    return json_pack("{s:I, s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:I}", "seq", (json_int_t)e->seq,
-                     "time_ns", (json_int_t)e->time_ns, "age_ms",
-                     (json_int_t)(now > e->time_ns ? (now - e->time_ns) / 1000000u : 0), "breaker",
-                     e->name, "kind", kind_name(e->kind), "from", side(e, e->from), "to",
-                     side(e, e->to), "cause", cbshm_event_cause_name(e->cause), "pid",
-                     (json_int_t)e->pid);
+    return json_pack(
+        "{s:I, s:I, s:o, s:I, s:s, s:s, s:s, s:s, s:s, s:I}", "seq", (json_int_t)e->seq, "time_ns",
+        (json_int_t)e->time_ns, "time_unix_ms",
+        e->wall_ns != 0 ? json_integer((json_int_t)(e->wall_ns / 1000000u)) : json_null(), "age_ms",
+        (json_int_t)(now > e->time_ns ? (now - e->time_ns) / 1000000u : 0), "breaker", e->name,
+        "kind", kind_name(e->kind), "from", side(e, e->from), "to", side(e, e->to), "cause",
+        cbshm_event_cause_name(e->cause), "pid", (json_int_t)e->pid);
+}
+
+/* 2026-12-01T12:18:21.123Z, or "-" where the record has no wall-clock time. */
+static const char *iso_utc(uint64_t wall_ns, char *buf, size_t size)
+{
+    time_t sec = (time_t)(wall_ns / 1000000000u);
+    struct tm tm;
+    size_t n;
+
+    if (wall_ns == 0 || gmtime_r(&sec, &tm) == NULL ||
+        (n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm)) == 0)
+        return "-";
+    snprintf(buf + n, size - n, ".%03uZ", (unsigned)(wall_ns / 1000000u % 1000u));
+    return buf;
 }
 
 static void print_line(const struct cbshm_event *e, uint64_t now)
 {
     double age = now > e->time_ns ? (double)(now - e->time_ns) / 1e9 : 0;
-    char name[CBCTL_SAFE_MAX];
+    char name[CBCTL_SAFE_MAX], when[40];
 
-    printf("%8" PRIu64 "  %9.3fs ago  %-32s %-6s %s -> %s  (%s, pid %u)\n", e->seq, age,
-           cbctl_safe(e->name, name, sizeof name), kind_name(e->kind), side(e, e->from),
-           side(e, e->to), cbshm_event_cause_name(e->cause), e->pid);
+    printf("%8" PRIu64 "  %-24s %9.3fs ago  %-32s %-6s %s -> %s  (%s, pid %u)\n", e->seq,
+           iso_utc(e->wall_ns, when, sizeof when), age, cbctl_safe(e->name, name, sizeof name),
+           kind_name(e->kind), side(e, e->from), side(e, e->to), cbshm_event_cause_name(e->cause),
+           e->pid);
 }
 
 static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *args)
@@ -70,6 +88,7 @@ static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *ar
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     do {
+        struct timespec mono;
         uint64_t now;
         int err = cbshm_events_read(shm, &cursor, batch, sizeof batch / sizeof batch[0], &n, &lost);
 
@@ -84,7 +103,10 @@ static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *ar
             rc = CBCTL_FAILED;
             break;
         }
-        now = cbshm_now_ns(); /* the clock the events were stamped with */
+        /* The clock the events were stamped with: CLOCK_MONOTONIC, fine
+           (the library's coarse clock may be a tick behind them). */
+        clock_gettime(CLOCK_MONOTONIC, &mono);
+        now = (uint64_t)mono.tv_sec * 1000000000u + (uint64_t)mono.tv_nsec;
         if (lost > 0)
             cbctl_err("events: %" PRIu64 " events were overwritten before they could be read",
                       lost);

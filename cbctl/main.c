@@ -96,6 +96,26 @@ void cbctl_segment_error(const char *what, const char *segment, int rc)
 }
 
 /*
+ * A segment name without its leading '/' is the likeliest slip: a usage
+ * error, with the fix. The words and the rule are the one validator's
+ * (cbshm_config_check() judges a configuration's `segment` the same way).
+ */
+static int segment_slip(const char *what, const char *segment)
+{
+    struct cbshm_config cfg = {.capacity = 1, .mode = 0600};
+    struct cbshm_diag diag;
+    size_t len = strlen(segment);
+
+    if (segment[0] == '/' || len >= sizeof cfg.segment)
+        return CBCTL_CONTINUE; /* too long to be right with a '/' either */
+    memcpy(cfg.segment, segment, len + 1);
+    if (cbshm_config_check(&cfg, &diag) != CBSHM_ECONFIG)
+        return CBCTL_CONTINUE;
+    cbctl_err("%s: %s", what, diag.message);
+    return CBCTL_USAGE;
+}
+
+/*
  * The set-up every command shares, done from its entry: options and
  * operands, then the segment where the entry asks for it, then the command.
  */
@@ -106,6 +126,15 @@ static int run_command(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc,
     int rc;
 
     if ((rc = cbctl_args_parse(cmd, argc, argv, &args)) != CBCTL_CONTINUE)
+        return rc;
+    /* --segment after the command counts as before it; the later one wins. */
+    if (args.segment != NULL) {
+        ctl->segment = args.segment;
+        ctl->segment_final = cbshm_config_segment(NULL, ctl->segment);
+    }
+    /* apply without --segment takes the YAML's first, and the loader judges that. */
+    if ((ctl->segment != NULL || cmd != &cbctl_cmd_apply) &&
+        (rc = segment_slip(cmd->name, ctl->segment_final)) != CBCTL_CONTINUE)
         return rc;
     /* As root, as the segment's owner; a command that only reads maps it
        read-only, so it cannot scribble on it and needs only read access
@@ -132,10 +161,9 @@ static void usage(FILE *f)
     fprintf(f, "usage: cbctl [global options] <command> [options] [name...]\n\n"
                "Inspect and steer the circuit breakers that worker processes share\n"
                "through a libcbshm segment.\n\n"
-               "global options:\n"
-               "  -s, --segment NAME  segment to use (default: for apply the YAML's\n"
-               "                      `segment`, else $CBSHM_SEGMENT, else /cbshm)\n"
-               "  -h, --help          this help; `cbctl <command> --help` for a command\n"
+               "global options:\n");
+    cbctl_print_option(f, &cbctl_segment_option, 19);
+    fprintf(f, "  -h, --help          this help; `cbctl <command> --help` for a command\n"
                "  -V, --version       print the version\n\n"
                "commands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++)
@@ -149,20 +177,22 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"segment", required_argument, NULL, 's'},
+    const struct cbctl_option *segment = &cbctl_segment_option;
+    const struct option opts[] = {
+        {segment->name, required_argument, NULL, segment->letter},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
+    /* "+": the options stop at the command, whose own come after it. */
+    const char shortopts[] = {'+', (char)segment->letter, ':', 'h', 'V', '\0'};
     struct cbctl ctl = {NULL, NULL};
     char refused[64];
     int c;
 
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+s:hV", opts, NULL)) != -1) {
-        switch (c) {
-        case 's':
+    while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
+        if (c == segment->letter) {
             /* Empty would silently mean "not given": say so instead. */
             if (optarg[0] == '\0') {
                 cbctl_err("--segment wants a segment name such as /cbshm, got ''");
@@ -170,7 +200,9 @@ int main(int argc, char **argv)
                 return CBCTL_USAGE;
             }
             ctl.segment = optarg;
-            break;
+            continue;
+        }
+        switch (c) {
         case 'h':
             usage(stdout);
             return CBCTL_OK;

@@ -15,13 +15,21 @@
 
 #include "cbctl.h"
 
-/* A command's own rows, then --json, --all and --help. */
+/* A command's own rows, then --json, --all, --segment and --help. */
 #define ROWS_MAX 16
 /* Help lines start in this column at the least, so the short ones line up. */
 #define HELP_COLUMN 17
+/* Help text wraps before this column. */
+#define HELP_WIDTH 79
 
 static const struct cbctl_option all_row =
     CBCTL_SWITCH("all", 'a', all, "every breaker in the segment");
+/* Every command takes it too, so that `cbctl list -s /x` works as
+   `cbctl -s /x list` does; main.c parses the same row before the command. */
+const struct cbctl_option cbctl_segment_option =
+    CBCTL_STRING("segment", 's', "NAME", segment, 0,
+                 "segment to use, before the command or after it (default: for apply "
+                 "the YAML's `segment`, else $CBSHM_SEGMENT, else /cbshm)");
 static const struct cbctl_option help_row = {
     .name = "help", .letter = 'h', .help = "this help", .kind = CBCTL_OPTION_HELP};
 
@@ -31,13 +39,14 @@ static size_t rows_of(const struct cbctl_cmd *cmd, struct cbctl_option rows[ROWS
     size_t n = 0;
 
     for (const struct cbctl_option *o = cmd->options; o != NULL && o->name != NULL; o++) {
-        assert(n < ROWS_MAX - 3);
+        assert(n < ROWS_MAX - 4);
         rows[n++] = *o;
     }
     if (cmd->json != NULL)
         rows[n++] = (struct cbctl_option)CBCTL_SWITCH("json", 'j', json, cmd->json);
     if (cmd->names == CBCTL_NAMES_OR_ALL)
         rows[n++] = all_row;
+    rows[n++] = cbctl_segment_option;
     rows[n++] = help_row;
     return n;
 }
@@ -58,10 +67,33 @@ static void help_label(const struct cbctl_option *o, char *buf, size_t size)
              o->letter ? ", " : "   ", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
 }
 
+void cbctl_print_option(FILE *f, const struct cbctl_option *o, int width)
+{
+    const char *text = o->help;
+    char label[64];
+    int start, column;
+
+    help_label(o, label, sizeof label);
+    start = 2 + ((int)strlen(label) > width ? (int)strlen(label) : width);
+    column = fprintf(f, "  %-*s", width, label);
+    /* A word at a time, under the first; a word too long for any line gets one of its own. */
+    while (*text != '\0') {
+        size_t word = strcspn(text, " ");
+        if (column + 1 + (int)word > HELP_WIDTH && column > start) {
+            fprintf(f, "\n%*s", start, "");
+            column = start;
+        }
+        column += fprintf(f, " %.*s", (int)word, text);
+        text += word;
+        text += strspn(text, " ");
+    }
+    fputc('\n', f);
+}
+
 /*
  * The usage line: required options as they must be typed, the others in
  * brackets, then the operands. --all stands in for the names, so it is
- * written with them.
+ * written with them; --segment, a global option, is in [global options].
  */
 static void print_usage_line(FILE *f, const struct cbctl_cmd *cmd)
 {
@@ -73,7 +105,8 @@ static void print_usage_line(FILE *f, const struct cbctl_cmd *cmd)
     fprintf(f, "usage: cbctl [global options] %s", cmd->name);
     for (size_t i = 0; i < n; i++) {
         const struct cbctl_option *o = &rows[i];
-        if (o->kind == CBCTL_OPTION_HELP || o->value == offsetof(struct cbctl_args, all))
+        if (o->kind == CBCTL_OPTION_HELP || o->value == offsetof(struct cbctl_args, all) ||
+            o->value == cbctl_segment_option.value)
             continue;
         if (o->required) {
             required_label(o, label, sizeof label);
@@ -99,10 +132,8 @@ static void print_help(const struct cbctl_cmd *cmd)
     }
     print_usage_line(stdout, cmd);
     printf("\n%s.\n\noptions:\n", cmd->summary);
-    for (size_t i = 0; i < n; i++) {
-        help_label(&rows[i], label, sizeof label);
-        printf("  %-*s %s\n", width, label, rows[i].help);
-    }
+    for (size_t i = 0; i < n; i++)
+        cbctl_print_option(stdout, &rows[i], width);
 }
 
 __attribute__((format(printf, 2, 3))) static int usage_error(const struct cbctl_cmd *cmd,
@@ -130,6 +161,9 @@ static int store(const struct cbctl_cmd *cmd, const struct cbctl_option *o, cons
         *(int *)(void *)field = 1;
         break;
     case CBCTL_OPTION_STRING:
+        /* Empty would silently mean "not given": say so instead. */
+        if (o->value == cbctl_segment_option.value && arg[0] == '\0')
+            return usage_error(cmd, "--segment wants a segment name such as /cbshm, got ''");
         *(const char **)(void *)field = arg;
         break;
     case CBCTL_OPTION_NUMBER:

@@ -2,6 +2,7 @@
  * How cbctl shows a breaker: names of states and modes, the JSON object
  * (jansson), the human-readable `show` block, durations.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,9 +50,61 @@ void cbctl_format_ms(char *buf, size_t size, uint64_t ms)
     cbshm_setting_format(cbshm_setting_find("open_timeout"), ms, buf, size);
 }
 
+void cbctl_format_duration(char *buf, size_t size, uint64_t ms)
+{
+    static const struct {
+        uint64_t ms;
+        char unit;
+    } units[] = {{86400000, 'd'}, {3600000, 'h'}, {60000, 'm'}, {1000, 's'}};
+    size_t u = 0;
+
+    if (ms < 1000) {
+        snprintf(buf, size, "%" PRIu64 "ms", ms);
+        return;
+    }
+    /* Under 10 s a tenth still matters (an open period of 2.5s). */
+    if (ms < 10000) {
+        if (ms / 100 % 10 != 0)
+            snprintf(buf, size, "%" PRIu64 ".%" PRIu64 "s", ms / 1000, ms / 100 % 10);
+        else
+            snprintf(buf, size, "%" PRIu64 "s", ms / 1000);
+        return;
+    }
+    if (ms < 60000) {
+        snprintf(buf, size, "%" PRIu64 "s", ms / 1000);
+        return;
+    }
+    while (ms < units[u].ms)
+        u++;
+    if (ms % units[u].ms / units[u + 1].ms != 0)
+        snprintf(buf, size, "%" PRIu64 "%c%" PRIu64 "%c", ms / units[u].ms, units[u].unit,
+                 ms % units[u].ms / units[u + 1].ms, units[u + 1].unit);
+    else
+        snprintf(buf, size, "%" PRIu64 "%c", ms / units[u].ms, units[u].unit);
+}
+
+/* The snapshot's own "now": when it was taken. */
+static uint64_t snapshot_now(const struct cbshm_snapshot *s)
+{
+    return s->last_transition_ns + s->time_in_state_ns;
+}
+
+int cbctl_probe_due(const struct cbshm_snapshot *s)
+{
+    /* The hot path's own test (breaker.c): open in normal mode and
+       now >= open_until_ns sends the next call through as a probe. */
+    return s->mode == CBSHM_MODE_NORMAL && s->state == CBSHM_STATE_OPEN &&
+           s->open_until_ns <= snapshot_now(s) && s->probes_in_flight == 0;
+}
+
+const char *cbctl_state_label(const struct cbshm_snapshot *s)
+{
+    return cbctl_probe_due(s) ? "open, probe due" : cbctl_state_name(s->state);
+}
+
 static uint64_t open_remaining_ms(const struct cbshm_snapshot *s)
 {
-    uint64_t now = s->last_transition_ns + s->time_in_state_ns;
+    uint64_t now = snapshot_now(s);
 
     if (s->state != CBSHM_STATE_OPEN || s->open_until_ns <= now)
         return 0;
@@ -60,7 +113,7 @@ static uint64_t open_remaining_ms(const struct cbshm_snapshot *s)
 
 uint64_t cbctl_mode_remaining_ms(const struct cbshm_snapshot *s)
 {
-    uint64_t now = s->last_transition_ns + s->time_in_state_ns;
+    uint64_t now = snapshot_now(s);
 
     if (s->mode == CBSHM_MODE_NORMAL || s->mode_until_ns <= now)
         return 0;
@@ -73,7 +126,7 @@ uint64_t cbctl_mode_remaining_ms(const struct cbshm_snapshot *s)
  * gives field i of that list, so that building an object and rewriting
  * one (cbctl_json_row) walk the same list.
  */
-enum field_kind { F_STRING, F_INT, F_REAL };
+enum field_kind { F_STRING, F_INT, F_REAL, F_BOOL };
 
 struct field {
     const char *key;
@@ -107,8 +160,13 @@ static const char *const figure_keys[] = {
     "current_open_ms",
     "mode_remaining_ms",
 };
+/* Yes-or-no figures, after the numbers: JSON true or false. */
+static const char *const flag_keys[] = {
+    "probe_due",
+};
 #define N_HEAD    3
 #define N_FIGURES (sizeof figure_keys / sizeof figure_keys[0])
+#define N_FLAGS   (sizeof flag_keys / sizeof flag_keys[0])
 
 static size_t n_settings(void)
 {
@@ -180,11 +238,18 @@ static int field(const struct cbshm_snapshot *s, size_t i, size_t settings, stru
         return 1;
     }
     i -= settings;
-    if (i >= N_FIGURES)
+    if (i < N_FIGURES) {
+        f->key = figure_keys[i];
+        f->kind = F_INT;
+        f->integer = figure(s, i);
+        return 1;
+    }
+    i -= N_FIGURES;
+    if (i >= N_FLAGS)
         return 0;
-    f->key = figure_keys[i];
-    f->kind = F_INT;
-    f->integer = figure(s, i);
+    f->key = flag_keys[i];
+    f->kind = F_BOOL;
+    f->integer = cbctl_probe_due(s);
     return 1;
 }
 
@@ -195,6 +260,8 @@ static json_t *field_json(const struct field *f)
         return json_integer(f->integer);
     case F_REAL:
         return json_real(f->real);
+    case F_BOOL:
+        return json_boolean(f->integer);
     default:
         return json_string(f->string);
     }
@@ -222,7 +289,7 @@ const char *cbctl_json_row(struct cbctl_json_row *w, const struct cbshm_snapshot
     struct field f;
 
     if (w->obj == NULL) {
-        w->n = N_HEAD + settings + N_FIGURES;
+        w->n = N_HEAD + settings + N_FIGURES + N_FLAGS;
         if ((w->values = calloc(w->n, sizeof *w->values)) == NULL ||
             (w->obj = cbctl_snapshot_json(s)) == NULL)
             return NULL;
@@ -235,7 +302,13 @@ const char *cbctl_json_row(struct cbctl_json_row *w, const struct cbshm_snapshot
                 json_integer_set(w->values[i], f.integer);
             else if (f.kind == F_REAL)
                 json_real_set(w->values[i], f.real);
-            else if (json_string_set(w->values[i], f.string) != 0)
+            else if (f.kind == F_BOOL) {
+                /* true and false are shared constants, not nodes to rewrite. */
+                if (json_is_true(w->values[i]) != (f.integer != 0) &&
+                    json_object_set_new(w->obj, f.key, json_boolean(f.integer)) != 0)
+                    return NULL;
+                w->values[i] = json_object_get(w->obj, f.key);
+            } else if (json_string_set(w->values[i], f.string) != 0)
                 return NULL;
         }
     }
@@ -258,6 +331,18 @@ void cbctl_json_row_free(struct cbctl_json_row *w)
     json_decref(w->obj);
     free(w->values);
     free(w->buf);
+}
+
+static int collect_row(void *ctx, const struct cbshm_snapshot *s)
+{
+    struct cbctl_rows *rows = ctx;
+
+    /* The capacity is fixed for a segment's life: a full array is a
+       slot the walk cannot have, so it stops (CBSHM_ESTOPPED). */
+    if (rows->n == rows->cap)
+        return -1;
+    rows->all[rows->n++] = *s;
+    return 0;
 }
 
 int cbctl_print_json(json_t *doc)
@@ -290,13 +375,15 @@ void cbctl_print_show(const struct cbshm_snapshot *s)
     const struct cbshm_setting *d;
     char value[32], label[40], name[CBCTL_SAFE_MAX];
 
-    cbctl_format_ms(value, sizeof value, s->time_in_state_ns / 1000000u);
+    cbctl_format_duration(value, sizeof value, s->time_in_state_ns / 1000000u);
     printf("name:                 %s\n", cbctl_safe(s->name, name, sizeof name));
-    printf("state:                %s (for %s)\n", cbctl_state_name(s->state), value);
-    if (s->state == CBSHM_STATE_OPEN)
-        printf("open for another:     %" PRIu64 "ms\n", open_remaining_ms(s));
+    printf("state:                %s (for %s)\n", cbctl_state_label(s), value);
+    if (s->state == CBSHM_STATE_OPEN && open_remaining_ms(s) > 0) {
+        cbctl_format_duration(value, sizeof value, open_remaining_ms(s));
+        printf("open for another:     %s\n", value);
+    }
     if (cbctl_mode_remaining_ms(s) > 0) {
-        cbctl_format_ms(value, sizeof value, cbctl_mode_remaining_ms(s));
+        cbctl_format_duration(value, sizeof value, cbctl_mode_remaining_ms(s));
         printf("mode:                 %s, for another %s\n", cbctl_mode_name(s->mode), value);
     } else {
         printf("mode:                 %s\n", cbctl_mode_name(s->mode));
@@ -308,7 +395,7 @@ void cbctl_print_show(const struct cbshm_snapshot *s)
         snprintf(label, sizeof label, "%s:", d->key);
         printf("%-21s %s\n", label, value);
     }
-    cbctl_format_ms(value, sizeof value, s->current_open_ms);
+    cbctl_format_duration(value, sizeof value, s->current_open_ms);
     printf("open period now:      %s\n", value);
     printf("window now:           %" PRIu64 " calls, %" PRIu64 " failures (%u%%), %" PRIu64
            " slow (%u%%), %u failing workers\n",
@@ -324,4 +411,115 @@ void cbctl_print_show(const struct cbshm_snapshot *s)
     printf("consecutive_failures: %u\n", s->consecutive_failures);
     printf("probes_in_flight:     %u\n", s->probes_in_flight);
     printf("probes_reclaimed:     %" PRIu64 "\n", s->probes_reclaimed);
+}
+
+/*
+ * The table list and watch print: one header, one row per breaker, the
+ * same columns in both. What trips the breaker is shown against its
+ * limit: the failure run (consecutive policy), or the window's failure
+ * rate and the window it is measured over (rate policy).
+ */
+#define ROW_FORMAT "%-32s %s%-15s%s %-13s %-16s %10s %10s %10s %6s"
+
+int cbctl_table_has_quorum(const struct cbshm_snapshot *all, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (all[i].settings.min_failing_workers > 1)
+            return 1;
+    return 0;
+}
+
+void cbctl_table_header(const struct cbctl_table *t)
+{
+    printf(ROW_FORMAT, "NAME", "", "STATE", "", "MODE", "FAILS/LIMIT", "REQUESTS", "FAILURES",
+           "REJECTED", "TRIPS");
+    if (t->quorum)
+        printf(" %-7s", "WORKERS");
+    if (t->rates)
+        printf(" %8s %8s", "REQ/S", "FAIL/S");
+    puts(" IN-STATE");
+}
+
+static void format_limit(char *buf, size_t size, const struct cbshm_snapshot *s)
+{
+    char window[32];
+
+    if (s->settings.policy != CBSHM_POLICY_RATE) {
+        snprintf(buf, size, "%u/%u", s->consecutive_failures, s->settings.failure_threshold);
+        return;
+    }
+    if (s->settings.window_type == CBSHM_WINDOW_TIME) {
+        cbctl_format_duration(window, sizeof window, s->settings.window_duration_ms);
+        snprintf(buf, size, "%u%%/%u%% in %s", s->window_failure_rate, s->settings.failure_rate,
+                 window);
+    } else {
+        snprintf(buf, size, "%u%%/%u%% of %u", s->window_failure_rate, s->settings.failure_rate,
+                 s->settings.window_size);
+    }
+}
+
+static void format_rate(char *buf, size_t size, const double *rate)
+{
+    if (rate == NULL)
+        snprintf(buf, size, "-");
+    else
+        snprintf(buf, size, "%.1f", *rate);
+}
+
+void cbctl_table_row(const struct cbctl_table *t, const struct cbshm_snapshot *s,
+                     const double rates[2])
+{
+    const char *on = "", *off = "";
+    char name[CBCTL_SAFE_MAX], limit[48], requests[24], failures[24], rejected[24], trips[24];
+    char workers[24], per_s[2][24], in_state[32], mode_left[32];
+
+    if (t->colour) {
+        on = s->state == CBSHM_STATE_OPEN        ? "\033[1;31m"
+             : s->state == CBSHM_STATE_HALF_OPEN ? "\033[1;33m"
+                                                 : "\033[32m";
+        off = "\033[0m";
+    }
+    format_limit(limit, sizeof limit, s);
+    snprintf(requests, sizeof requests, "%" PRIu64, s->requests);
+    snprintf(failures, sizeof failures, "%" PRIu64, s->failures);
+    snprintf(rejected, sizeof rejected, "%" PRIu64, s->rejections);
+    snprintf(trips, sizeof trips, "%" PRIu64, s->trips);
+    printf(ROW_FORMAT, cbctl_safe(s->name, name, sizeof name), on, cbctl_state_label(s), off,
+           cbctl_mode_name(s->mode), limit, requests, failures, rejected, trips);
+    if (t->quorum) {
+        /* Failing workers against the quorum, where one is configured. */
+        if (s->settings.min_failing_workers > 1)
+            snprintf(workers, sizeof workers, "%u/%u", s->failing_workers,
+                     s->settings.min_failing_workers);
+        else
+            snprintf(workers, sizeof workers, "-");
+        printf(" %-7s", workers);
+    }
+    if (t->rates) {
+        format_rate(per_s[0], sizeof per_s[0], rates ? &rates[0] : NULL);
+        format_rate(per_s[1], sizeof per_s[1], rates ? &rates[1] : NULL);
+        printf(" %8s %8s", per_s[0], per_s[1]);
+    }
+    cbctl_format_duration(in_state, sizeof in_state, s->time_in_state_ns / 1000000u);
+    printf(" %s", in_state);
+    /* A timed mode says when it ends, after the columns. */
+    if (cbctl_mode_remaining_ms(s) > 0) {
+        cbctl_format_duration(mode_left, sizeof mode_left, cbctl_mode_remaining_ms(s));
+        printf("  (%s for another %s)", cbctl_mode_name(s->mode), mode_left);
+    }
+    putchar('\n');
+}
+
+int cbctl_table_collect(struct cbshm *shm, struct cbctl_rows *rows)
+{
+    struct cbshm_info info;
+
+    if (rows->all == NULL) {
+        cbshm_info(shm, &info);
+        rows->cap = info.capacity ? info.capacity : 1;
+        if ((rows->all = calloc(rows->cap, sizeof *rows->all)) == NULL)
+            return -ENOMEM;
+    }
+    rows->n = 0;
+    return cbshm_foreach(shm, collect_row, rows);
 }

@@ -45,6 +45,8 @@ const char *cbctl_user_name(unsigned uid, char *buf, size_t size)
 }
 
 static volatile sig_atomic_t child_pid;
+static int (*after_child)(void *ctx, int code);
+static void *after_child_ctx;
 
 static void pass_on(int sig)
 {
@@ -57,7 +59,7 @@ static int split_session(const char *what)
 {
     static const int passed[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH};
     struct sigaction sa;
-    int status;
+    int status, code;
     pid_t pid;
 
     fflush(NULL);
@@ -79,9 +81,18 @@ static int split_session(const char *what)
         sigaction(passed[i], &sa, NULL);
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
-    if (WIFSIGNALED(status))
-        _exit(128 + WTERMSIG(status));
-    _exit(WIFEXITED(status) ? WEXITSTATUS(status) : CBCTL_FAILED);
+    code = WIFSIGNALED(status) ? 128 + WTERMSIG(status)
+           : WIFEXITED(status) ? WEXITSTATUS(status)
+                               : CBCTL_FAILED;
+    if (after_child != NULL)
+        code = after_child(after_child_ctx, code);
+    _exit(code);
+}
+
+void cbctl_after_child(int (*fn)(void *ctx, int code), void *ctx)
+{
+    after_child = fn;
+    after_child_ctx = ctx;
 }
 
 int cbctl_become(const char *what, unsigned uid, unsigned gid, int with_group)

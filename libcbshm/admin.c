@@ -11,12 +11,28 @@
 
 #include "internal.h"
 
+/*
+ * A late handle's breaker that is not there yet (or its segment is not):
+ * a view on the absent slot, which sends every call to the slow path -
+ * fail-open, a new look at most every 0.25 s (breaker.c resolve_again).
+ */
+static void late_view(struct cbshm_breaker *b, struct cbshm_view *v, struct cbshm *where, int why)
+{
+    v->shm = where;
+    v->slots = &cbshm__absent_slot;
+    v->retired = &where->hdr->retired;
+    v->shm_id = where->id;
+    atomic_store_explicit(&v->ref, CBSHM__ABSENT_GEN, memory_order_relaxed);
+    atomic_store_explicit(&b->error, why, memory_order_relaxed);
+}
+
 int cbshm_breaker_get(struct cbshm *shm, const char *name, struct cbshm_breaker **out)
 {
     struct cbshm_breaker *b;
     struct cbshm_view *v;
-    uint32_t idx;
-    uint64_t ctl;
+    struct cbshm *live;
+    uint32_t idx = 0;
+    uint64_t ctl = 0;
     int rc;
 
     if (shm == NULL || out == NULL)
@@ -31,21 +47,27 @@ int cbshm_breaker_get(struct cbshm *shm, const char *name, struct cbshm_breaker 
         free(b);
         return -ENOMEM;
     }
-    if ((rc = cbshm__lock(shm)) != 0)
-        goto fail;
-    rc = cbshm__table_find(shm, name, &idx);
-    if (rc == 0)
-        ctl = atomic_load_explicit(&shm->slots[idx].ctl, memory_order_acquire);
-    cbshm__unlock(shm);
-    if (rc != 0)
-        goto fail;
     b->origin = shm;
     strcpy(b->name, name);
-    v->shm = shm;
-    v->slots = shm->slots;
-    v->retired = &shm->hdr->retired;
-    v->shm_id = shm->id;
-    atomic_store_explicit(&v->ref, (uint64_t)idx << 32 | CBSHM_CTL_GEN(ctl), memory_order_relaxed);
+    if ((live = cbshm__live(shm, &rc)) != NULL && (rc = cbshm__lock(live)) == 0) {
+        rc = cbshm__table_find(live, name, &idx);
+        if (rc == 0)
+            ctl = atomic_load_explicit(&live->slots[idx].ctl, memory_order_acquire);
+        cbshm__unlock(live);
+    }
+    if (rc == 0) {
+        v->shm = live;
+        v->slots = live->slots;
+        v->retired = &live->hdr->retired;
+        v->shm_id = live->id;
+        atomic_store_explicit(&v->ref, (uint64_t)idx << 32 | CBSHM_CTL_GEN(ctl),
+                              memory_order_relaxed);
+    } else if ((shm->flags & CBSHM_LATE) &&
+               (live == NULL || rc == CBSHM_ENOBREAKER || rc == CBSHM_ELOCK)) {
+        late_view(b, v, live != NULL ? live : shm, rc);
+    } else {
+        goto fail;
+    }
     atomic_store_explicit(&b->view, v, memory_order_release);
     *out = b;
     return 0;
@@ -118,6 +140,8 @@ int cbshm_snapshot(struct cbshm *shm, const char *name, struct cbshm_snapshot *o
 
     if (shm == NULL || out == NULL)
         return CBSHM_EINVAL;
+    if ((shm = cbshm__live(shm, &rc)) == NULL)
+        return rc;
     if (CBSHM__READ_ONLY(shm))
         return cbshm__observe(shm, observe_one, &(struct observed_one){name, out});
     if ((rc = cbshm__lock(shm)) != 0)
@@ -179,6 +203,8 @@ int cbshm_foreach(struct cbshm *shm, int (*fn)(void *ctx, const struct cbshm_sna
 
     if (shm == NULL || fn == NULL)
         return CBSHM_EINVAL;
+    if ((shm = cbshm__live(shm, &rc)) == NULL)
+        return rc;
     /* Copy under the lock, call back outside it: fn may be slow (it
        prints) and must not stall structural changes. */
     if ((all = o.all = malloc((size_t)shm->capacity * sizeof *all)) == NULL)
@@ -258,6 +284,8 @@ static int set_mode(struct cbshm *shm, const char *name, enum cbshm_mode mode, u
     uint32_t idx;
     int rc;
 
+    if ((shm = cbshm__live(shm, &rc)) == NULL)
+        return rc;
     if (CBSHM__READ_ONLY(shm))
         return CBSHM_EPERM;
     if ((rc = cbshm__lock(shm)) != 0)
@@ -294,6 +322,8 @@ int cbshm_reset(struct cbshm *shm, const char *name)
 
     if (shm == NULL)
         return CBSHM_EINVAL;
+    if ((shm = cbshm__live(shm, &rc)) == NULL)
+        return rc;
     if (CBSHM__READ_ONLY(shm))
         return CBSHM_EPERM;
     if ((rc = cbshm__lock(shm)) != 0)

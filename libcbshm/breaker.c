@@ -388,14 +388,18 @@ static struct cbshm_slot *resolve_again(struct cbshm_breaker *b, struct cbshm_vi
     int err;
 
     if (now < atomic_load_explicit(&b->retry_at_ns, memory_order_relaxed)) {
-        *rc =
-            atomic_load_explicit(v->retired, memory_order_relaxed) ? CBSHM_ERETIRED : CBSHM_ESTALE;
+        /* A late handle says what its last look found. */
+        *rc = v->slots == &cbshm__absent_slot
+                  ? atomic_load_explicit(&b->error, memory_order_relaxed)
+              : atomic_load_explicit(v->retired, memory_order_relaxed) ? CBSHM_ERETIRED
+                                                                       : CBSHM_ESTALE;
         return NULL;
     }
     atomic_store_explicit(&b->retry_at_ns, now + RESOLVE_RETRY_NS, memory_order_relaxed);
     if (atomic_load_explicit(v->retired, memory_order_acquire) &&
         (shm = cbshm__successor(v->shm, &err)) == NULL) {
-        *rc = err == CBSHM_ENOSEG ? CBSHM_ERETIRED : err;
+        /* No segment yet: retired, for a handle that had one. */
+        *rc = err == CBSHM_ENOSEG && v->shm->base != NULL ? CBSHM_ERETIRED : err;
         return NULL;
     }
     if ((err = cbshm__lock_hot(shm)) != 0) {
@@ -410,11 +414,12 @@ static struct cbshm_slot *resolve_again(struct cbshm_breaker *b, struct cbshm_vi
         *rc = err;
         return NULL;
     }
-    if (shm == v->shm) {
+    if (shm == v->shm && v->slots == shm->slots) {
         atomic_store_explicit(&v->ref, (uint64_t)idx << 32 | CBSHM_CTL_GEN(*ctl),
                               memory_order_relaxed);
     } else {
-        /* Another mapping: a new view, published with one pointer store. */
+        /* Another mapping, or a breaker found at last: a new view,
+           published with one pointer store. */
         if ((nv = calloc(1, sizeof *nv)) == NULL) {
             *rc = -ENOMEM;
             return NULL;

@@ -150,6 +150,8 @@ int cbshm_check(struct cbshm *shm, void (*report)(void *ctx, const char *message
 
     if (shm == NULL)
         return CBSHM_EINVAL;
+    if ((shm = cbshm__live(shm, &rc)) == NULL)
+        return rc;
     if ((rc = cbshm__validate_header(shm->hdr, shm->bytes)) != 0) {
         problem(&c, "header: %s", cbshm_strerror(rc));
         return c.problems;

@@ -317,6 +317,16 @@ static int check_settings(struct parse *p, const yaml_node_t *mapping, const cha
     return 0;
 }
 
+/* "unknown key 'x'", with what it may have meant (suggest.c). */
+static int unknown_key(struct parse *p, const yaml_node_t *k, const char *key, int settings,
+                       const char *const *keys)
+{
+    char hint[128];
+
+    cbshm__key_hint(scalar(k), settings, keys, hint, sizeof hint);
+    return fail(p, k, key, "unknown key '%.80s'%s", scalar(k), hint);
+}
+
 struct defaults_ctx {
     struct cbshm_settings *s;
     struct keyset set;
@@ -331,7 +341,7 @@ static int defaults_pair(struct parse *p, const char *path, const yaml_node_t *k
 
     join(key, sizeof key, path, scalar(k));
     rc = setting(p, key, v, d->s, scalar(k), &d->set);
-    return rc == 1 ? fail(p, k, key, "unknown key '%.80s'", scalar(k)) : rc;
+    return rc == 1 ? unknown_key(p, k, key, 1, NULL) : rc;
 }
 
 struct breaker_ctx {
@@ -359,7 +369,7 @@ static int breaker_pair(struct parse *p, const char *path, const yaml_node_t *k,
         return 0;
     }
     rc = setting(p, key, v, &b->bc->settings, scalar(k), &b->set);
-    return rc == 1 ? fail(p, k, key, "unknown key '%.80s'", scalar(k)) : rc;
+    return rc == 1 ? unknown_key(p, k, key, 1, (const char *const[]){"name", NULL}) : rc;
 }
 
 static int parse_breakers(struct parse *p, const yaml_node_t *seq, const yaml_node_t **names,
@@ -536,7 +546,9 @@ static int top_pair(struct parse *p, const char *path, const yaml_node_t *k, con
         t->breakers_key = k;
         t->breakers = v;
     } else {
-        return fail(p, k, key, "unknown key '%s'", key);
+        static const char *const top_keys[] = {"segment", "capacity", "mode",     "group",
+                                               "owner",   "defaults", "breakers", NULL};
+        return unknown_key(p, k, key, 0, top_keys);
     }
     return 0;
 }

@@ -1,14 +1,45 @@
 /*
  * The event ring: every state transition, mode change and reset, with its
- * time, breaker, cause and process. Transitions already run under the
- * table lock, so writing an event there costs the hot path nothing; the
- * ring is read without the lock, entry by entry, each checked against its
- * sequence number before and after it is copied.
+ * times (monotonic and wall-clock), breaker, cause and process.
+ * Transitions already run under the table lock, so writing an event there
+ * costs the hot path nothing; the ring is read without the lock, entry by
+ * entry, each checked against its sequence number before and after it is
+ * copied.
  */
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
+
+static uint64_t clock_ns(clockid_t id)
+{
+    struct timespec ts;
+
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * An event's times, read as it is written. `now` is the coarse clock the
+ * caller decided with, up to a tick (1-4 ms) behind CLOCK_MONOTONIC: a
+ * trip stamped with it came before its failures on any caller's clock.
+ * The fine clock read here comes after every call that caused the event;
+ * a transition is rare and already under the lock, so two clock reads cost
+ * the hot path nothing. A timed mode's end is the exception: it is dated
+ * at its deadline (`now`), however late a call noticed it. The wall-clock
+ * time is CLOCK_REALTIME less the same distance. A test's clock (the seam)
+ * is taken as given.
+ */
+static void stamp(unsigned cause, uint64_t now, uint64_t *mono_ns, uint64_t *wall_ns)
+{
+    uint64_t fine = cbshm__clock_fn != NULL ? now : clock_ns(CLOCK_MONOTONIC);
+    uint64_t wall = clock_ns(CLOCK_REALTIME);
+    uint64_t at = cause == CBSHM_CAUSE_MODE_EXPIRED || fine < now ? now : fine;
+
+    *mono_ns = at;
+    *wall_ns = fine > at && wall > fine - at ? wall - (fine - at) : wall;
+}
 
 void cbshm__event(struct cbshm *shm, uint32_t slot, unsigned kind, unsigned from, unsigned to,
                   unsigned cause, uint64_t now)
@@ -16,15 +47,17 @@ void cbshm__event(struct cbshm *shm, uint32_t slot, unsigned kind, unsigned from
     struct cbshm_header *h = shm->hdr;
     uint64_t n = atomic_load_explicit(&h->events_seq, memory_order_relaxed);
     struct cbshm_event_rec *e = &shm->events[n % CBSHM_EVENTS];
+    uint64_t words[(CBSHM_NAME_MAX + 1) / 8], mono_ns, wall_ns;
 
-    uint64_t words[(CBSHM_NAME_MAX + 1) / 8];
+    stamp(cause, now, &mono_ns, &wall_ns);
 
     _Static_assert(sizeof words == CBSHM_NAME_MAX + 1, "the name in whole words");
     memcpy(words, shm->slots[slot].name, sizeof words);
     ((char *)words)[CBSHM_NAME_MAX] = '\0';
     atomic_store_explicit(&e->seq, 0, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
-    atomic_store_explicit(&e->time_ns, now, memory_order_relaxed);
+    atomic_store_explicit(&e->time_ns, mono_ns, memory_order_relaxed);
+    atomic_store_explicit(&e->wall_ns, wall_ns, memory_order_relaxed);
     atomic_store_explicit(&e->pid, (uint32_t)getpid(), memory_order_relaxed);
     atomic_store_explicit(&e->slot, slot, memory_order_relaxed);
     atomic_store_explicit(
@@ -41,9 +74,12 @@ int cbshm_events_read(struct cbshm *shm, uint64_t *cursor, struct cbshm_event *o
 {
     uint64_t end, c;
     size_t got = 0, corrupt = 0;
+    int rc;
 
     if (shm == NULL || cursor == NULL || n == NULL || (out == NULL && max > 0))
         return CBSHM_EINVAL;
+    if ((shm = cbshm__live(shm, &rc)) == NULL)
+        return rc;
     end = atomic_load_explicit(&shm->hdr->events_seq, memory_order_acquire);
     if (lost != NULL)
         *lost = 0;
@@ -68,6 +104,7 @@ int cbshm_events_read(struct cbshm *shm, uint64_t *cursor, struct cbshm_event *o
         memset(o, 0, sizeof *o);
         o->seq = c;
         o->time_ns = atomic_load_explicit(&e->time_ns, memory_order_relaxed);
+        o->wall_ns = atomic_load_explicit(&e->wall_ns, memory_order_relaxed);
         o->pid = atomic_load_explicit(&e->pid, memory_order_relaxed);
         o->kind = (enum cbshm_event_kind)(kind <= CBSHM_EVENT_RESET ? kind : 0);
         o->from = (int)(what >> 8 & 0xffu);

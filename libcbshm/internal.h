@@ -112,6 +112,21 @@ void cbshm__unlock(struct cbshm *shm);
 /* CBSHM_ECORRUPT when the lock's words would make the C library misread
    it (abort); 0 otherwise. Takes nothing: read-only views may ask. */
 int cbshm__lock_usable(const struct cbshm *shm);
+/*
+ * segment.c: a late handle (CBSHM_LATE) whose segment could not be attached
+ * yet has no mapping (base NULL): its header is cbshm__absent_header, which
+ * reads as retired, so every path that finds a retired segment's successor
+ * attaches it once it can. A breaker not found yet has a view on
+ * cbshm__absent_slot, whose generation never matches a view's: every call
+ * takes the slow path, which fails open and looks again at most every
+ * 0.25 s. Neither is ever written.
+ */
+extern struct cbshm_header cbshm__absent_header;
+extern struct cbshm_slot cbshm__absent_slot;
+#define CBSHM__ABSENT_GEN 1u /* the generation a view on the absent slot holds */
+/* The live mapping behind shm - shm itself, or a late handle's, attached now
+   if it can be; NULL and *rc (why not) when none yet. */
+struct cbshm *cbshm__live(struct cbshm *shm, int *rc);
 /* observe.c: runs copy until it ran while nobody held the table lock (a
    read-only view's way to read consistently); its code, or CBSHM_ELOCK. */
 int cbshm__observe(struct cbshm *shm, int (*copy)(struct cbshm *shm, void *ctx), void *ctx);
@@ -162,6 +177,12 @@ void cbshm__range_text(const struct cbshm_setting *d, char *buf, size_t size);
 int cbshm__mode_check(uint32_t mode, int has_group, struct cbshm__problem *p);
 int cbshm__name_problem(const char *name, size_t size, struct cbshm__problem *p);
 int cbshm__segment_problem(const char *name, size_t size, struct cbshm__problem *p);
+/* suggest.c: the end of an "unknown key 'x'" message - " (pybreaker's
+   name): did you mean 'failure_threshold'?", ": did you mean 'capacity'?"
+   or "" - into buf. settings: the mapping holds a breaker's settings;
+   keys: its other keys, NULL-terminated, or NULL. */
+void cbshm__key_hint(const char *typed, int settings, const char *const *keys, char *buf,
+                     size_t size);
 /* admin.c: a mode change, and the end of a timed one. Called with the
    table lock held. mode_expire says whether it ended one. */
 void cbshm__mode_change(struct cbshm *shm, uint32_t idx, enum cbshm_mode mode, uint64_t until_ns,

@@ -290,7 +290,10 @@ struct cbshm_event_rec {
     /* The breaker's name, eight bytes a word: every field is an atomic,
        so the lock-free copy is a race in no reader's eyes (C11, tsan). */
     _Atomic uint64_t name[(CBSHM_NAME_MAX + 1) / 8];
-    uint64_t reserved1[4];
+    /* CLOCK_REALTIME read with time_ns; 0 in a record written by a
+       library from before this word was used (it was reserved, zero). */
+    _Atomic uint64_t wall_ns;
+    uint64_t reserved1[3];
 };
 _Static_assert(sizeof(struct cbshm_event_rec) == 2 * CBSHM_LINE, "event: two lines");
 

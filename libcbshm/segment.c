@@ -390,11 +390,50 @@ out:
     return rc;
 }
 
+struct cbshm_header cbshm__absent_header = {.retired = 1};
+struct cbshm_slot cbshm__absent_slot;
+
+/* A late handle with no mapping yet: what it needs to attach later. */
+static int late_handle(const char *name, unsigned flags, struct cbshm **out)
+{
+    static _Atomic uint64_t next_id = 1ull << 62; /* apart from the registry's ids */
+    struct cbshm *shm = calloc(1, sizeof *shm);
+
+    if (shm == NULL)
+        return -ENOMEM;
+    /* Its slow paths take the chain lock: a child forked meanwhile must
+       not inherit it held (fork.c), attached segment or not. */
+    cbshm__fork_init();
+    strcpy(shm->name, name);
+    shm->flags = flags;
+    shm->hdr = &cbshm__absent_header;
+    shm->slots = &cbshm__absent_slot;
+    shm->id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed);
+    *out = shm;
+    return 0;
+}
+
+struct cbshm *cbshm__live(struct cbshm *shm, int *rc)
+{
+    if (shm->base != NULL || shm->name[0] == '\0')
+        return shm;
+    return cbshm__successor(shm, rc);
+}
+
 int cbshm_open(const char *name, unsigned flags, struct cbshm **out)
 {
-    if (out == NULL || (flags & ~(CBSHM_FAIL_CLOSED | CBSHM_READ_ONLY)) != 0)
+    int rc;
+
+    if (out == NULL || (flags & ~(CBSHM_FAIL_CLOSED | CBSHM_READ_ONLY | CBSHM_LATE)) != 0)
         return CBSHM_EINVAL;
-    return cbshm__segment_attach(name, flags, false, out);
+    rc = cbshm__segment_attach(name, flags, false, out);
+    /* Late: whatever kept it from attaching now (not there yet, not
+       published yet, not ours until this process drops to its owner, a
+       layout this library does not read) may pass; a bad name or no
+       memory will not. */
+    if (rc != 0 && (flags & CBSHM_LATE) && rc != CBSHM_EBADNAME && rc != -ENOMEM)
+        rc = late_handle(name, flags, out);
+    return rc;
 }
 
 void cbshm_close(struct cbshm *shm)
@@ -402,7 +441,8 @@ void cbshm_close(struct cbshm *shm)
     while (shm != NULL) {
         struct cbshm *next = shm->successor;
         cbshm__release_stripes(shm);
-        if (shm->name[0] != '\0') /* an image's memory is its caller's */
+        /* An image's memory is its caller's; a late handle may have none. */
+        if (shm->name[0] != '\0' && shm->base != NULL)
             munmap(shm->base, shm->bytes);
         free(shm);
         shm = next; /* the mappings that replaced it go with it */
@@ -562,9 +602,12 @@ int cbshm_info(struct cbshm *shm, struct cbshm_info *out)
 {
     uint32_t live;
     const struct cbshm_header *h;
+    int rc;
 
     if (shm == NULL || out == NULL)
         return CBSHM_EINVAL;
+    if ((shm = cbshm__live(shm, &rc)) == NULL)
+        return rc;
     h = shm->hdr;
     memset(out, 0, sizeof *out);
     out->layout_version = h->layout_version;

@@ -232,6 +232,14 @@ int cbshm__name_problem(const char *name, size_t size, struct cbshm__problem *p)
 
 int cbshm__segment_problem(const char *name, size_t size, struct cbshm__problem *p)
 {
+    char fixed[CBSHM_SEGMENT_NAME_MAX + 2];
+
+    /* The likeliest slip, a name without its '/', is told with the fix. */
+    if (memchr(name, '\0', size) != NULL && name[0] != '/' &&
+        (size_t)snprintf(fixed, sizeof fixed, "/%s", name) < sizeof fixed &&
+        cbshm__check_segment_name(fixed) == 0)
+        return problem(p, -1, "segment name '%s' must start with '/': did you mean '%s'?", name,
+                       fixed);
     if (memchr(name, '\0', size) == NULL || cbshm__check_segment_name(name) != 0)
         return problem(p, -1,
                        "invalid segment name '%.80s' ('/' then 1..%d bytes of A-Z a-z 0-9 . _ -, "

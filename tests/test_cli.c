@@ -319,10 +319,9 @@ static void test_the_man_page_documents_every_option_of_every_command_and_no_oth
                 m = &man[k];
         if (m == NULL)
             fail_msg("cbctl.1 has no entry for %s", cmds.v[i]);
-        /* --help is documented once, under GLOBAL OPTIONS, for every command. */
+        /* --help and --segment are documented once, under GLOBAL OPTIONS, for every command. */
         for (size_t k = 0; k < opts.n; k++) {
-            if (strcmp(opts.v[k], "--help") != 0 && strcmp(opts.v[k], "-h") != 0 &&
-                !names_has(&m->options, opts.v[k]))
+            if (!names_has(&global, opts.v[k]) && !names_has(&m->options, opts.v[k]))
                 fail_msg("cbctl.1: %s: %s is not documented", cmds.v[i], opts.v[k]);
             names_add(&known, opts.v[k], strlen(opts.v[k]));
         }
@@ -689,7 +688,12 @@ static void test_destroy_removes_the_segment(void **state)
         snprintf(want, sizeof want, "cbctl: %s: segment %s: segment does not exist", readers[i],
                  seg);
         assert_non_null(strstr(r.err, want));
-        assert_string_equal(r.out, "");
+        /* metrics says so to the scraper too, and only that. */
+        snprintf(want, sizeof want, "cbshm_up{segment=\"%s\"} 0\n", seg);
+        if (strcmp(readers[i], "metrics") == 0)
+            assert_non_null(strstr(r.out, want));
+        else
+            assert_string_equal(r.out, "");
     }
     assert_int_equal(cbctl(&r, "-s", seg, "destroy", NULL)->status, 1);
 }
@@ -942,6 +946,125 @@ static void test_32_racing_cbctl_applies_make_one_valid_segment(void **state)
     assert_int_equal(cbctl(&r, "-s", seg, "check", NULL)->status, 0);
 }
 
+static unsigned cbctl_segment_owner_uid(const char *name)
+{
+    char path[128];
+    struct stat st;
+
+    snprintf(path, sizeof path, "/dev/shm%s", name);
+    assert_int_equal(stat(path, &st), 0);
+    return (unsigned)st.st_uid;
+}
+
+/* The names in dir, one a line after another, sorted by readdir's whim. */
+static void dir_names(const char *dir, char *buf, size_t size)
+{
+    char cmd[256];
+    FILE *p;
+    size_t n;
+
+    snprintf(cmd, sizeof cmd, "ls -A %s", dir);
+    assert_non_null(p = popen(cmd, "r"));
+    n = fread(buf, 1, size - 1, p);
+    buf[n] = '\0';
+    pclose(p);
+}
+
+static void slurp_path(const char *path, char *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    slurp(fd, buf, size);
+}
+
+/*
+ * metrics --output as root, on a segment another user owns: the file is
+ * created by root in a directory only root may enter (0700), written by
+ * the child switched to the owner, renamed by root after it: root's file,
+ * whole, alone. A missing segment replaces it with cbshm_up 0 and exits 1;
+ * a write that fails (a file-size limit, EFBIG) keeps the old file and
+ * leaves no temporary file, switched or not.
+ */
+static void test_metrics_output_is_atomic_and_root_renames_what_the_owner_wrote(void **state)
+{
+    char dir[] = "/tmp/cbshm-metrics-XXXXXX", path[128], yaml[256], cmd[512], want[160];
+    static char text[65536], old[65536];
+    struct stat st;
+    struct run r;
+    FILE *f;
+
+    (void)state;
+    if (geteuid() != 0) {
+        print_message("needs root: the owner switch\n");
+        skip();
+    }
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/cbshm.prom", dir);
+    snprintf(yaml, sizeof yaml, "%s-owned", yaml_path);
+    assert_non_null(f = fopen(yaml, "w"));
+    fputs("owner: 12345\ncapacity: 4\nbreakers:\n  - name: payments\n", f);
+    fclose(f);
+    assert_int_equal(cbctl(&r, "-s", seg, "apply", "-f", yaml, NULL)->status, 0);
+    assert_int_equal(cbctl_segment_owner_uid(seg), 12345);
+
+    assert_int_equal(cbctl(&r, "-s", seg, "metrics", "--output", path, NULL)->status, 0);
+    assert_string_equal(r.out, "");
+    assert_string_equal(r.err, "");
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_uid, 0);
+    slurp_path(path, text, sizeof text);
+    snprintf(want, sizeof want, "cbshm_up{segment=\"%s\"} 1\n", seg);
+    assert_non_null(strstr(text, want));
+    assert_non_null(strstr(text, "cbshm_breaker_state{"));
+    assert_non_null(strstr(text, "cbshm_segment_lock_repairs_total{"));
+    dir_names(dir, cmd, sizeof cmd);
+    assert_string_equal(cmd, "cbshm.prom\n");
+
+    /* A write that fails, in the switched child: the old file stays. */
+    memcpy(old, text, sizeof old);
+    snprintf(cmd, sizeof cmd, "trap '' XFSZ; ulimit -f 1; exec %s -s %s metrics -o %s 2>&1",
+             CBCTL_PATH, seg, path);
+    assert_non_null(f = popen(cmd, "r"));
+    text[fread(text, 1, sizeof text - 1, f)] = '\0';
+    assert_int_equal(WEXITSTATUS(pclose(f)), 1);
+    assert_non_null(strstr(text, "cbctl: metrics: --output "));
+    assert_non_null(strstr(text, ": write: File too large"));
+    slurp_path(path, text, sizeof text);
+    assert_string_equal(text, old);
+    dir_names(dir, cmd, sizeof cmd);
+    assert_string_equal(cmd, "cbshm.prom\n");
+
+    /* The segment gone: the file says so, and the exit status. */
+    assert_int_equal(cbctl(&r, "-s", seg, "destroy", NULL)->status, 0);
+    assert_int_equal(cbctl(&r, "-s", seg, "metrics", "--output", path, NULL)->status, 1);
+    assert_non_null(strstr(r.err, "segment does not exist"));
+    slurp_path(path, text, sizeof text);
+    snprintf(want, sizeof want, "cbshm_up{segment=\"%s\"} 0\n", seg);
+    assert_non_null(strstr(text, want));
+    assert_null(strstr(text, "cbshm_breaker_state"));
+    dir_names(dir, cmd, sizeof cmd);
+    assert_string_equal(cmd, "cbshm.prom\n");
+
+    /* A write that fails, not switched (no segment): the old file stays. */
+    memcpy(old, text, sizeof old);
+    snprintf(cmd, sizeof cmd,
+             "trap '' XFSZ; ulimit -f 0; exec %s -s %s metrics --output %s 2>/dev/null", CBCTL_PATH,
+             seg, path);
+    assert_int_equal(WEXITSTATUS(system(cmd)), 1);
+    slurp_path(path, text, sizeof text);
+    assert_string_equal(text, old);
+    dir_names(dir, cmd, sizeof cmd);
+    assert_string_equal(cmd, "cbshm.prom\n");
+
+    /* An invalid segment name is the caller's: no file written at all. */
+    assert_int_equal(cbctl(&r, "-s", "/..", "metrics", "--output", path, NULL)->status, 1);
+    slurp_path(path, text, sizeof text);
+    assert_string_equal(text, old);
+    unlink(path);
+    unlink(yaml);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 static void test_a_symlinked_segment_name_is_not_followed(void **state)
 {
     char target[80], path[128], tpath[128];
@@ -967,14 +1090,27 @@ static void test_events_lists_changes_and_follow_streams_new_ones(void **state)
     char buf[2048] = "";
     size_t got = 0;
 
+    struct timespec ts;
+    long long before_ms, after_ms, unix_ms;
+    char iso[32];
+    time_t sec;
+
     (void)state;
     apply_ok();
+    clock_gettime(CLOCK_REALTIME, &ts);
+    before_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     assert_int_equal(cbctl(&r, "-s", seg, "open", "payments", NULL)->status, 0);
     assert_int_equal(cbctl(&r, "-s", seg, "reset", "search", NULL)->status, 0);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    after_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     assert_int_equal(cbctl(&r, "-s", seg, "events", "--json", NULL)->status, 0);
     assert_non_null(arr = json_loads(r.out, 0, NULL));
     assert_int_equal(json_array_size(arr), 2);
     e = json_array_get(arr, 0);
+    /* The wall-clock time, with the monotonic one kept. */
+    assert_true(json_is_integer(json_object_get(e, "time_ns")));
+    unix_ms = json_integer_value(json_object_get(e, "time_unix_ms"));
+    assert_true(unix_ms >= before_ms && unix_ms <= after_ms);
     assert_string_equal(json_string_value(json_object_get(e, "breaker")), "payments");
     assert_string_equal(json_string_value(json_object_get(e, "kind")), "mode");
     assert_string_equal(json_string_value(json_object_get(e, "to")), "forced_open");
@@ -985,6 +1121,12 @@ static void test_events_lists_changes_and_follow_streams_new_ones(void **state)
     assert_int_equal(cbctl(&r, "-s", seg, "events", NULL)->status, 0);
     assert_non_null(strstr(r.out, "payments"));
     assert_non_null(strstr(r.out, "normal -> forced_open  (operator, pid"));
+    /* ... and as ISO 8601 UTC, to the millisecond: the same instant. */
+    sec = (time_t)(unix_ms / 1000);
+    strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%S", gmtime(&sec));
+    snprintf(iso + strlen(iso), sizeof iso - strlen(iso), ".%03dZ ", (int)(unix_ms % 1000));
+    if (strstr(r.out, iso) == NULL)
+        fail_msg("no '%s' in:\n%s", iso, r.out);
 
     /* --follow: a change made while it runs is printed, SIGINT ends it. */
     assert_int_equal(pipe(out), 0);
@@ -1168,6 +1310,412 @@ static void test_apply_refuses_input_past_the_limits_with_exit_3_and_the_positio
     assert_int_equal(cbctl(&r, "-s", seg, "list", NULL)->status, 1); /* nothing was created */
 }
 
+/* Applies text as this test's configuration (in the segment seg). */
+static void apply_text(const char *tag, const char *text)
+{
+    char path[160];
+    struct run r;
+
+    write_yaml(path, sizeof path, tag, text, strlen(text));
+    assert_int_equal(cbctl(&r, "-s", seg, "apply", "-f", path, NULL)->status, 0);
+    unlink(path);
+}
+
+static void fail_times(struct cbshm *shm, const char *name, int n)
+{
+    struct cbshm_breaker *b;
+
+    assert_int_equal(cbshm_breaker_get(shm, name, &b), 0);
+    for (int i = 0; i < n; i++)
+        cbshm_execute(b, fail_fn, NULL);
+    cbshm_breaker_release(b);
+}
+
+/* The line of out that starts with name and a space, copied to line. */
+static int line_of(const char *out, const char *name, char *line, size_t size)
+{
+    size_t len = strlen(name);
+
+    for (const char *p = out; p != NULL && *p != '\0'; p = strchr(p, '\n'), p = p ? p + 1 : p) {
+        if (strncmp(p, name, len) == 0 && p[len] == ' ') {
+            const char *end = strchr(p, '\n');
+            size_t n = end ? (size_t)(end - p) : strlen(p);
+            snprintf(line, size, "%.*s", (int)(n < size ? n : size - 1), p);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Elapsed and remaining times read as durations (1m19s, 2h3m); --json keeps
+   milliseconds under the same keys. */
+static void test_list_show_and_watch_print_durations_as_an_operator_reads_them(void **state)
+{
+    struct cbshm *shm;
+    struct run r;
+    json_t *o;
+
+    (void)state;
+    apply_text("durations",
+               "capacity: 16\nbreakers:\n"
+               "  - name: payments\n    failure_threshold: 1\n"
+               "    open_timeout: 79435ms\n"
+               "  - name: search\n    failure_threshold: 1\n    open_timeout: 7384s\n");
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    fail_times(shm, "payments", 1);
+    fail_times(shm, "search", 1);
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "payments", NULL)->status, 0);
+    assert_non_null(strstr(r.out, "open for another:     1m19s\n"));
+    assert_non_null(strstr(r.out, "open period now:      1m19s\n"));
+    /* A setting stays as the YAML writes it. */
+    assert_non_null(strstr(r.out, "open_timeout:         79435ms\n"));
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "search", NULL)->status, 0);
+    assert_non_null(strstr(r.out, "open for another:     2h3m\n"));
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "--json", "payments", NULL)->status, 0);
+    assert_non_null(o = json_loads(r.out, 0, NULL));
+    assert_int_equal(json_integer_value(json_object_get(o, "current_open_ms")), 79435);
+    assert_true(json_integer_value(json_object_get(o, "open_remaining_ms")) > 79000);
+    json_decref(o);
+    /* A timed mode's end, in list and in watch. */
+    assert_int_equal(cbctl(&r, "-s", seg, "close", "--for", "79435ms", "payments", NULL)->status,
+                     0);
+    assert_int_equal(cbctl(&r, "-s", seg, "list", NULL)->status, 0);
+    assert_non_null(strstr(r.out, "(forced_closed for another 1m19s)"));
+    assert_int_equal(cbctl(&r, "-s", seg, "watch", "--count", "1", NULL)->status, 0);
+    assert_non_null(strstr(r.out, "(forced_closed for another 1m19s)"));
+    cbshm_close(shm);
+}
+
+/* Open, its open period over, no probe yet: the next call is a probe, and
+   list, show, watch, JSON and metrics say so; a probe in flight, a breaker
+   still inside its open period and a forced-open one are not due. */
+static void test_an_open_breaker_past_its_open_period_shows_probe_due(void **state)
+{
+    static const char *json_cmds[][4] = {{"show", "--json", "quick", NULL},
+                                         {"list", "--json", NULL, NULL}};
+    struct cbshm *shm;
+    struct cbshm_breaker *b;
+    struct cbshm_ticket t;
+    struct run r;
+    char line[256], want[160];
+    json_t *doc;
+
+    (void)state;
+    apply_text("due", "capacity: 16\nbreakers:\n"
+                      "  - name: quick\n    failure_threshold: 1\n    open_timeout: 1ms\n"
+                      "  - name: slow\n    failure_threshold: 1\n    open_timeout: 1h\n"
+                      "  - name: forced\n    failure_threshold: 1\n    open_timeout: 1ms\n");
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    fail_times(shm, "quick", 1);
+    fail_times(shm, "slow", 1);
+    fail_times(shm, "forced", 1);
+    assert_int_equal(cbctl(&r, "-s", seg, "open", "forced", NULL)->status, 0);
+    usleep(30000);
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "quick", NULL)->status, 0);
+    assert_non_null(strstr(r.out, "state:                open, probe due (for "));
+    assert_null(strstr(r.out, "open for another:"));
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "slow", NULL)->status, 0);
+    assert_non_null(strstr(r.out, "state:                open (for "));
+    assert_int_equal(cbctl(&r, "-s", seg, "list", NULL)->status, 0);
+    assert_true(line_of(r.out, "quick", line, sizeof line));
+    assert_non_null(strstr(line, " open, probe due "));
+    assert_true(line_of(r.out, "slow", line, sizeof line));
+    assert_null(strstr(line, "probe due"));
+    assert_true(line_of(r.out, "forced", line, sizeof line));
+    assert_null(strstr(line, "probe due"));
+    assert_int_equal(cbctl(&r, "-s", seg, "watch", "--count", "1", NULL)->status, 0);
+    assert_true(line_of(r.out, "quick", line, sizeof line));
+    assert_non_null(strstr(line, " open, probe due "));
+    for (size_t c = 0; c < 2; c++) {
+        json_t *quick;
+        assert_int_equal(
+            cbctl(&r, "-s", seg, json_cmds[c][0], json_cmds[c][1], json_cmds[c][2], NULL)->status,
+            0);
+        assert_non_null(doc = json_loads(r.out, 0, NULL));
+        quick = json_is_array(doc) ? json_array_get(doc, 0) : doc;
+        assert_string_equal(json_string_value(json_object_get(quick, "state")), "open");
+        assert_true(json_is_true(json_object_get(quick, "probe_due")));
+        if (json_is_array(doc)) {
+            assert_true(json_is_false(json_object_get(json_array_get(doc, 1), "probe_due")));
+            assert_true(json_is_false(json_object_get(json_array_get(doc, 2), "probe_due")));
+        }
+        json_decref(doc);
+    }
+    assert_int_equal(cbctl(&r, "-s", seg, "metrics", NULL)->status, 0);
+    assert_non_null(strstr(r.out, "# TYPE cbshm_breaker_probe_due gauge\n"));
+    snprintf(want, sizeof want, "cbshm_breaker_probe_due{segment=\"%s\",breaker=\"quick\"} 1\n",
+             seg);
+    assert_non_null(strstr(r.out, want));
+    snprintf(want, sizeof want, "cbshm_breaker_probe_due{segment=\"%s\",breaker=\"slow\"} 0\n",
+             seg);
+    assert_non_null(strstr(r.out, want));
+    snprintf(want, sizeof want, "cbshm_breaker_probe_due{segment=\"%s\",breaker=\"forced\"} 0\n",
+             seg);
+    assert_non_null(strstr(r.out, want));
+    /* The probe is taken and still running: no longer due. */
+    assert_int_equal(cbshm_breaker_get(shm, "quick", &b), 0);
+    assert_int_equal(cbshm_allow(b, &t), 0);
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "--json", "quick", NULL)->status, 0);
+    assert_non_null(doc = json_loads(r.out, 0, NULL));
+    assert_string_equal(json_string_value(json_object_get(doc, "state")), "half_open");
+    assert_true(json_is_false(json_object_get(doc, "probe_due")));
+    json_decref(doc);
+    cbshm_record(b, &t, CBSHM_SUCCESS);
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+}
+
+/* The header line of a list or watch table. */
+static void header_of(const char *out, char *line, size_t size)
+{
+    assert_true(line_of(out, "NAME", line, size));
+}
+
+/* list and watch print one table: the same columns, watch adding the
+   rates; a rate breaker's limit is its rate and window, not a failure run;
+   WORKERS appears only where a quorum is configured. */
+static void test_list_and_watch_show_the_same_columns_and_only_the_ones_that_apply(void **state)
+{
+    struct cbshm *shm;
+    struct run r;
+    char list_header[512], watch_header[512], line[256];
+    char *rates;
+
+    (void)state;
+    apply_text("columns", "capacity: 16\nbreakers:\n"
+                          "  - name: payments\n    failure_threshold: 5\n"
+                          "  - name: search\n    policy: rate\n    failure_rate: 40\n"
+                          "    window_size: 20\n"
+                          "  - name: users\n    policy: rate\n    window_type: time\n"
+                          "    window_duration: 2m\n");
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    fail_times(shm, "payments", 2);
+    assert_int_equal(cbctl(&r, "-s", seg, "list", NULL)->status, 0);
+    header_of(r.out, list_header, sizeof list_header);
+    assert_null(strstr(list_header, "WORKERS"));
+    assert_true(line_of(r.out, "payments", line, sizeof line));
+    assert_non_null(strstr(line, " 2/5 "));
+    assert_true(line_of(r.out, "search", line, sizeof line));
+    assert_non_null(strstr(line, " 0%/40% of 20 "));
+    assert_null(strstr(line, "/5 "));
+    assert_true(line_of(r.out, "users", line, sizeof line));
+    assert_non_null(strstr(line, " 0%/50% in 2m "));
+    assert_int_equal(cbctl(&r, "-s", seg, "watch", "--count", "1", NULL)->status, 0);
+    header_of(r.out, watch_header, sizeof watch_header);
+    /* watch's header is list's with the two rates before IN-STATE. */
+    assert_non_null(rates = strstr(watch_header, "    REQ/S   FAIL/S"));
+    memmove(rates, rates + strlen("    REQ/S   FAIL/S"), strlen(rates + 18) + 1);
+    assert_string_equal(watch_header, list_header);
+    assert_true(line_of(r.out, "search", line, sizeof line));
+    assert_non_null(strstr(line, " 0%/40% of 20 "));
+    /* A quorum somewhere: the column, with "-" where there is none. */
+    apply_text("columns-quorum", "capacity: 16\nbreakers:\n"
+                                 "  - name: payments\n    failure_threshold: 5\n"
+                                 "    min_failing_workers: 3\n"
+                                 "  - name: search\n    policy: rate\n    failure_rate: 40\n"
+                                 "    window_size: 20\n"
+                                 "  - name: users\n    policy: rate\n    window_type: time\n"
+                                 "    window_duration: 2m\n");
+    fail_times(shm, "payments", 2); /* one failing worker: this process */
+    for (int w = 0; w < 2; w++) {
+        assert_int_equal(
+            cbctl(&r, "-s", seg, w ? "watch" : "list", w ? "--count" : NULL, "1", NULL)->status, 0);
+        header_of(r.out, line, sizeof line);
+        assert_non_null(strstr(line, " WORKERS "));
+        assert_true(line_of(r.out, "payments", line, sizeof line));
+        assert_non_null(strstr(line, " 1/3 "));
+        assert_true(line_of(r.out, "search", line, sizeof line));
+        assert_non_null(strstr(line, " - "));
+    }
+    cbshm_close(shm);
+}
+
+/* The REQ/S and FAIL/S tokens of the last payments row in buf. */
+static int last_rates(const char *buf, double *req, double *fail)
+{
+    const char *p = NULL, *q = buf;
+    char copy[512], *tok, *save;
+    double v[16];
+    int n = 0;
+
+    while ((q = strstr(q, "\npayments ")) != NULL)
+        p = ++q;
+    if (p == NULL || strchr(p, '\n') == NULL) /* no complete row yet */
+        return 0;
+    snprintf(copy, sizeof copy, "%.*s", (int)(strchr(p, '\n') - p), p);
+    /* ... REQ/S FAIL/S IN-STATE, counted from the end: the colour codes
+       around the state are tokens of their own. */
+    for (tok = strtok_r(copy, " \r", &save); tok != NULL && n < 16;
+         tok = strtok_r(NULL, " \r", &save))
+        v[n++] = strcmp(tok, "-") == 0 ? -1 : strtod(tok, NULL);
+    if (n < 11)
+        return 0;
+    *req = v[n - 3];
+    *fail = v[n - 2];
+    return 1;
+}
+
+/* What the pty has within 100 ms, appended to buf. */
+static void pty_read_some(int fd, char *buf, size_t size, size_t *got)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+    ssize_t n;
+
+    if (poll(&p, 1, 100) > 0 && *got < size - 1 && (n = read(fd, buf + *got, size - 1 - *got)) > 0)
+        *got += (size_t)n;
+    buf[*got] = '\0';
+}
+
+/* watch on a terminal: requests and failures per second between two frames,
+   "-" before there are two. */
+static void test_watch_shows_requests_and_failures_per_second_between_frames(void **state)
+{
+    static char buf[65536];
+    struct cbshm *shm;
+    size_t got = 0;
+    int master, pid, status;
+    double req = -1, fail = -1;
+
+    (void)state;
+    apply_text("rates", "capacity: 16\nbreakers:\n  - name: payments\n"
+                        "    failure_threshold: 100000\n");
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    if ((pid = forkpty(&master, NULL, NULL, NULL)) == 0) {
+        execl(CBCTL_PATH, "cbctl", "--segment", seg, "watch", "--interval", "500", (char *)NULL);
+        _exit(127);
+    }
+    assert_true(pid > 0);
+    assert_true(pty_wait(master, buf, sizeof buf, &got, "q quits"));
+    assert_true(pty_wait(master, buf, sizeof buf, &got, "IN-STATE"));
+    assert_true(pty_wait(master, buf, sizeof buf, &got, "\npayments "));
+    assert_true(pty_wait(master, buf, sizeof buf, &got, "ms\r\n"));
+    assert_true(last_rates(buf, &req, &fail));
+    assert_true(req < 0 && fail < 0); /* the first frame has no rate */
+    fail_times(shm, "payments", 200);
+    /* The next frame: 200 failures in about 0.5 s. */
+    got = 0;
+    buf[0] = '\0';
+    for (int tries = 0; tries < 50 && !(last_rates(buf, &req, &fail) && req > 0); tries++)
+        pty_read_some(master, buf, sizeof buf, &got);
+    assert_true(req > 100 && req < 1000);
+    assert_true(fail > 100 && fail < 1000);
+    assert_true(req == fail);
+    assert_int_equal(write(master, "q", 1), 1);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(master);
+    cbshm_close(shm);
+}
+
+/* --segment after the command works as before it, on every command, and is in each one's help. */
+static void test_the_segment_option_works_after_the_command_too(void **state)
+{
+    static struct names cmds, global;
+    static struct run before, r;
+
+    (void)state;
+    apply_ok();
+    assert_int_equal(cbctl(&before, "--segment", seg, "list", NULL)->status, 0);
+    /* The same table (its IN-STATE column moves on between the runs). */
+    assert_non_null(strstr(before.out, "\npayments "));
+    assert_int_equal(cbctl(&r, "list", "--segment", seg, NULL)->status, 0);
+    assert_true(strstr(r.out, "\npayments ") != NULL && strstr(r.out, "\nsearch ") != NULL);
+    assert_int_equal(cbctl(&r, "list", "-s", seg, NULL)->status, 0);
+    assert_true(strstr(r.out, "\npayments ") != NULL && strstr(r.out, "\nsearch ") != NULL);
+    assert_int_equal(cbctl(&r, "show", "payments", "-s", seg, "-j", NULL)->status, 0);
+    assert_non_null(strstr(r.out, "\"payments\""));
+    /* Given twice, the later one counts. */
+    assert_int_equal(cbctl(&r, "-s", "/cbshm-cli-no-such-segment", "list", "-s", seg, NULL)->status,
+                     0);
+    assert_true(strstr(r.out, "\npayments ") != NULL && strstr(r.out, "\nsearch ") != NULL);
+    assert_int_equal(cbctl(&r, "reset", "--all", "--segment", seg, NULL)->status, 0);
+    assert_int_equal(cbctl(&r, "list", "--segment", "", NULL)->status, 2);
+    assert_non_null(strstr(r.err, "cbctl: list: --segment wants a segment name such as /cbshm"));
+    cmds.n = global.n = 0;
+    table_commands(&cmds, &global);
+    assert_true(names_has(&global, "--segment") && names_has(&global, "-s"));
+    for (size_t i = 0; i < cmds.n; i++) {
+        struct names opts = {.n = 0};
+        table_options(cmds.v[i], &opts);
+        if (!names_has(&opts, "--segment") || !names_has(&opts, "-s"))
+            fail_msg("cbctl %s --help does not list -s, --segment", cmds.v[i]);
+    }
+    /* destroy, which handles the segment itself, takes it after the command as well. */
+    assert_int_equal(cbctl(&r, "destroy", "-s", seg, NULL)->status, 0);
+    assert_int_equal(cbctl(&r, "list", "-s", seg, NULL)->status, 1);
+}
+
+/* A segment name without its '/' is a usage error that says what was meant. */
+static void test_a_segment_name_without_its_slash_gets_a_hint(void **state)
+{
+    struct run r;
+    char yaml[160], want[256];
+    FILE *f;
+
+    (void)state;
+    assert_int_equal(cbctl(&r, "-s", "cbshm-app", "list", NULL)->status, 2);
+    assert_string_equal(r.err, "cbctl: list: segment name 'cbshm-app' must start with '/': did "
+                               "you mean '/cbshm-app'?\n");
+    assert_int_equal(cbctl(&r, "show", "x", "--segment", "cbshm-app", NULL)->status, 2);
+    assert_string_equal(r.err, "cbctl: show: segment name 'cbshm-app' must start with '/': did "
+                               "you mean '/cbshm-app'?\n");
+    assert_int_equal(cbctl(&r, "destroy", "-s", "cbshm-app", NULL)->status, 2);
+    assert_non_null(strstr(r.err, "did you mean '/cbshm-app'?"));
+    /* From the environment too. */
+    setenv("CBSHM_SEGMENT", "cbshm-app", 1);
+    cbctl(&r, "metrics", NULL);
+    unsetenv("CBSHM_SEGMENT");
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "cbctl: metrics: segment name 'cbshm-app' must start with '/'"));
+    /* A name wrong in other ways as well is not given a wrong fix. */
+    assert_int_equal(cbctl(&r, "-s", "a b", "list", NULL)->status, 2);
+    assert_null(strstr(r.err, "did you mean"));
+    assert_non_null(strstr(r.err, "invalid segment name 'a b'"));
+    /* The YAML's segment: the loader's message, exit 3. */
+    snprintf(yaml, sizeof yaml, "/tmp/cbshm-cli-slash-%d.yaml", (int)getpid());
+    assert_non_null(f = fopen(yaml, "w"));
+    fputs("segment: cbshm-app\nbreakers:\n  - name: a\n", f);
+    fclose(f);
+    cbctl(&r, "apply", "-f", yaml, NULL);
+    unlink(yaml);
+    assert_int_equal(r.status, 3);
+    snprintf(want, sizeof want,
+             "%s:1:10: segment: segment name 'cbshm-app' must start with '/': did you mean "
+             "'/cbshm-app'?\n",
+             yaml);
+    assert_string_equal(r.err, want);
+}
+
+/* An unknown key says what it may have meant, another breaker's name included. */
+static void test_an_unknown_yaml_key_gets_a_did_you_mean(void **state)
+{
+    struct run r;
+    char yaml[160], want[320];
+    FILE *f;
+
+    (void)state;
+    snprintf(yaml, sizeof yaml, "/tmp/cbshm-cli-peer-%d.yaml", (int)getpid());
+    assert_non_null(f = fopen(yaml, "w"));
+    fputs("capacity: 4\nbreakers:\n  - name: payments\n    fail_max: 5\n", f);
+    fclose(f);
+    cbctl(&r, "--segment", seg, "apply", "-f", yaml, NULL);
+    assert_int_equal(r.status, 3);
+    snprintf(want, sizeof want,
+             "%s:4:5: breakers[0].fail_max: unknown key 'fail_max' (pybreaker's name): did you "
+             "mean 'failure_threshold'?\n",
+             yaml);
+    assert_string_equal(r.err, want);
+    assert_non_null(f = fopen(yaml, "w"));
+    fputs("capasity: 4\n", f);
+    fclose(f);
+    cbctl(&r, "--segment", seg, "apply", "-f", yaml, NULL);
+    unlink(yaml);
+    assert_int_equal(r.status, 3);
+    snprintf(want, sizeof want,
+             "%s:1:1: capasity: unknown key 'capasity': did you mean 'capacity'?\n", yaml);
+    assert_string_equal(r.err, want);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 static const struct CMUnitTest tests[] = {
     T(test_help_lists_every_command_and_the_exit_codes),
@@ -1195,9 +1743,17 @@ static const struct CMUnitTest tests[] = {
     T(test_cbctl_commands_are_clean_under_valgrind_memcheck),
     T(test_32_racing_cbctl_applies_make_one_valid_segment),
     T(test_a_symlinked_segment_name_is_not_followed),
+    T(test_metrics_output_is_atomic_and_root_renames_what_the_owner_wrote),
     T(test_events_lists_changes_and_follow_streams_new_ones),
     T(test_watch_colours_states_on_a_terminal_and_quits_on_q),
     T(test_watch_ends_cleanly_on_sigterm_and_prints_plain_tables_off_a_terminal),
     T(test_apply_refuses_input_past_the_limits_with_exit_3_and_the_position),
+    T(test_list_show_and_watch_print_durations_as_an_operator_reads_them),
+    T(test_an_open_breaker_past_its_open_period_shows_probe_due),
+    T(test_list_and_watch_show_the_same_columns_and_only_the_ones_that_apply),
+    T(test_watch_shows_requests_and_failures_per_second_between_frames),
+    T(test_the_segment_option_works_after_the_command_too),
+    T(test_a_segment_name_without_its_slash_gets_a_hint),
+    T(test_an_unknown_yaml_key_gets_a_did_you_mean),
 };
 T_MAIN(tests)

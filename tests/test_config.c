@@ -4,10 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
+#include "peer_names.h"
 
 static int load(const char *yaml, struct cbshm_config **cfg, struct cbshm_diag *d)
 {
@@ -176,7 +178,8 @@ static void test_config_rejects_bad_names(void **state)
             "a234567890123456789012345678901234567890123456789012345678901234\n",
             2, 11, "breakers[0].name", "invalid breaker name");
     rejects("breakers:\n  - failure_threshold: 3\n", 2, 5, "breakers[0]", "breaker has no name");
-    rejects("segment: cbshm\n", 1, 10, "segment", "invalid segment name");
+    rejects("segment: cbshm\n", 1, 10, "segment",
+            "segment name 'cbshm' must start with '/': did you mean '/cbshm'?");
     rejects("segment: /a/b\n", 1, 10, "segment", "invalid segment name");
 }
 
@@ -551,6 +554,147 @@ static void test_config_says_a_directory_is_a_directory(void **state)
     assert_string_equal(d.message, "is a directory");
 }
 
+static const struct {
+    const char *peer, *theirs, *ours, *notes;
+} peers[] = {
+#define X(peer, theirs, ours, notes) {peer, theirs, ours, notes},
+    CBSHM_PEER_NAMES(X)
+#undef X
+};
+#define N_PEERS (sizeof peers / sizeof peers[0])
+
+/* The message an unknown key in a breaker gets, whole. */
+static void unknown_in_breaker(const char *key, const char *message)
+{
+    char yaml[256], path[128];
+
+    snprintf(yaml, sizeof yaml, "breakers:\n  - name: a\n    %s: 1\n", key);
+    snprintf(path, sizeof path, "breakers[0].%s", key);
+    rejects(yaml, 3, 5, path, message);
+    {
+        struct cbshm_config *cfg = NULL;
+        struct cbshm_diag d;
+        assert_int_equal(load(yaml, &cfg, &d), CBSHM_ECONFIG);
+        if (strcmp(d.message, message) != 0)
+            fail_msg("%s: got '%s', want '%s'", key, d.message, message);
+    }
+}
+
+/* Every peer's name in the table is found, in a breaker and in defaults,
+   as they write it (and resilience4j's in Spring's kebab case too); our
+   own keys by spelling and near misses; nothing is made up for a word
+   that is not close. */
+static void test_config_unknown_keys_say_what_they_may_have_meant(void **state)
+{
+    char message[256], yaml[256], path[64];
+
+    (void)state;
+    for (size_t i = 0; i < N_PEERS; i++) {
+        const struct cbshm_setting *d = cbshm_setting_find(peers[i].ours);
+        if (d == NULL || strcmp(d->key, peers[i].ours) != 0)
+            fail_msg("peer_names.h: %s's %s maps to '%s', which is not a setting", peers[i].peer,
+                     peers[i].theirs, peers[i].ours);
+        if (strcmp(peers[i].theirs, peers[i].ours) == 0)
+            continue; /* the same name: it loads */
+        /* A name two peers share must mean one of ours, or the message could not say which. */
+        for (size_t k = 0; k < i; k++)
+            if (strcasecmp(peers[k].theirs, peers[i].theirs) == 0)
+                assert_string_equal(peers[k].ours, peers[i].ours);
+        snprintf(message, sizeof message, "unknown key '%s' (%s's name): did you mean '%s'?",
+                 peers[i].theirs, peers[i].peer, peers[i].ours);
+        unknown_in_breaker(peers[i].theirs, message);
+        snprintf(yaml, sizeof yaml, "defaults:\n  %s: 1\n", peers[i].theirs);
+        snprintf(path, sizeof path, "defaults.%s", peers[i].theirs);
+        rejects(yaml, 2, 3, path, message);
+    }
+    unknown_in_breaker("failure-rate-threshold", "unknown key 'failure-rate-threshold' "
+                                                 "(resilience4j's name): did you mean "
+                                                 "'failure_rate'?");
+    unknown_in_breaker("failure_treshold",
+                       "unknown key 'failure_treshold': did you mean 'failure_threshold'?");
+    unknown_in_breaker("open_timeout_ms",
+                       "unknown key 'open_timeout_ms': did you mean 'open_timeout'?");
+    unknown_in_breaker("openTimeout", "unknown key 'openTimeout': did you mean 'open_timeout'?");
+    unknown_in_breaker("half-open-max-calls",
+                       "unknown key 'half-open-max-calls': did you mean 'half_open_max_calls'?");
+    unknown_in_breaker("nmae", "unknown key 'nmae': did you mean 'name'?");
+    unknown_in_breaker("frobnicate", "unknown key 'frobnicate'");
+    unknown_in_breaker("x", "unknown key 'x'");
+    /* At the top, the top-level keys; a breaker's name is not one. */
+    rejects("capcity: 5\n", 1, 1, "capcity", "unknown key 'capcity': did you mean 'capacity'?");
+    rejects("Breakers: []\n", 1, 1, "Breakers", "unknown key 'Breakers': did you mean 'breakers'?");
+    rejects("nmae: a\n", 1, 1, "nmae", "unknown key 'nmae'");
+    {
+        struct cbshm_config *cfg = NULL;
+        struct cbshm_diag d;
+        assert_int_equal(load("nmae: a\n", &cfg, &d), CBSHM_ECONFIG);
+        assert_string_equal(d.message, "unknown key 'nmae'");
+        /* A key too long to compare is named, cut, and given no hint. */
+        memset(yaml, 'a', 200);
+        strcpy(yaml + 200, ": 1\n");
+        assert_int_equal(load(yaml, &cfg, &d), CBSHM_ECONFIG);
+        assert_null(strstr(d.message, "did you mean"));
+    }
+}
+
+/* README.md's "Coming from another breaker" table is peer_names.h: every row, and no other. */
+static void test_the_readme_lists_every_peer_name_and_no_other(void **state)
+{
+    static char text[1 << 17];
+    const char *section, *end;
+    size_t n, rows = 0;
+    FILE *f;
+
+    (void)state;
+    assert_non_null(f = fopen(SOURCE_DIR "/README.md", "r"));
+    n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    assert_non_null(section = strstr(text, "\n### Coming from another breaker\n"));
+    section++;
+    end = strstr(section + 1, "\n#");
+    if (end == NULL)
+        end = text + n;
+    for (size_t i = 0; i < N_PEERS; i++) {
+        char row[512];
+        const char *at;
+        snprintf(row, sizeof row, "\n| %s | `%s` | `%s` | %s |\n", peers[i].peer, peers[i].theirs,
+                 peers[i].ours, peers[i].notes);
+        if ((at = strstr(section, row)) == NULL || at > end)
+            fail_msg("README.md's peer table lacks the row\n%s", row + 1);
+    }
+    /* Its rows: lines that start with "| ", less the heading and the rule under it. */
+    for (const char *line = section; line < end; line = strchr(line, '\n') + 1) {
+        if (strncmp(line, "| ", 2) == 0)
+            rows++;
+        if (strchr(line, '\n') == NULL)
+            break;
+    }
+    if (rows != N_PEERS + 1)
+        fail_msg("README.md's peer table has %zu rows; peer_names.h has %zu", rows - 1, N_PEERS);
+}
+
+/* Both ways in, YAML and code, say what a segment name without its '/' meant. */
+static void test_config_a_segment_without_its_slash_is_told_the_fix(void **state)
+{
+    struct cbshm_config cfg = {.capacity = 1, .mode = 0600};
+    struct cbshm_diag d;
+
+    (void)state;
+    rejects("segment: cbshm-app\n", 1, 10, "segment",
+            "segment name 'cbshm-app' must start with '/': did you mean '/cbshm-app'?");
+    strcpy(cfg.segment, "cbshm-app");
+    assert_int_equal(cbshm_config_check(&cfg, &d), CBSHM_ECONFIG);
+    assert_string_equal(d.key, "segment");
+    assert_string_equal(d.message,
+                        "segment name 'cbshm-app' must start with '/': did you mean '/cbshm-app'?");
+    /* No fix that would still be wrong. */
+    rejects("segment: a/b\n", 1, 10, "segment", "invalid segment name 'a/b'");
+    strcpy(cfg.segment, "..");
+    assert_int_equal(cbshm_config_check(&cfg, &d), CBSHM_ECONFIG);
+    assert_null(strstr(d.message, "did you mean"));
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_config_parses_every_policy_key),
     cmocka_unit_test(test_config_rejects_bad_policy_values),
@@ -574,5 +718,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_config_refuses_a_nul_in_any_scalar_with_its_position),
     cmocka_unit_test(test_config_refuses_text_over_16_mib_naming_the_limit),
     cmocka_unit_test(test_config_says_a_directory_is_a_directory),
+    cmocka_unit_test(test_config_unknown_keys_say_what_they_may_have_meant),
+    cmocka_unit_test(test_the_readme_lists_every_peer_name_and_no_other),
+    cmocka_unit_test(test_config_a_segment_without_its_slash_is_told_the_fix),
 };
 T_MAIN(tests)

@@ -3,6 +3,7 @@
  * mode changes and resets, cursors, and a reader that fell behind.
  */
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <pthread.h>
@@ -253,7 +254,105 @@ static void test_the_ring_is_read_while_it_is_written_without_a_race(void **stat
     cbshm_destroy(seg);
 }
 
+static enum cbshm_outcome failing(void *arg)
+{
+    (void)arg;
+    return CBSHM_FAILURE;
+}
+
+static uint64_t clock_ns(clockid_t id)
+{
+    struct timespec ts;
+
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * On the real clock, an event is never stamped before the call that
+ * caused it, as the caller's own CLOCK_MONOTONIC saw it (the coarse clock
+ * stamped a trip up to a tick, 1-4 ms, early), and its wall-clock time is
+ * the CLOCK_REALTIME of that moment. Each round is a trip by failures,
+ * then a reset by the operator.
+ */
+static void test_an_event_is_stamped_after_the_calls_that_caused_it(void **state)
+{
+    struct cbshm_event ev[2];
+    struct cbshm_breaker *b;
+    struct cbshm *shm;
+    uint64_t cursor = 0; /* a new segment: no events yet */
+    char seg[64];
+
+    (void)state;
+    cbshm_clock_set(NULL, NULL);
+    t_apply(t_segment_name(seg), YAML);
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_breaker_get(shm, "c", &b), 0);
+    for (int round = 0; round < 20; round++) {
+        uint64_t mono[4], wall[4];
+
+        cbshm_execute(b, failing, NULL);
+        mono[0] = clock_ns(CLOCK_MONOTONIC);
+        wall[0] = clock_ns(CLOCK_REALTIME);
+        cbshm_execute(b, failing, NULL); /* the second failure trips */
+        mono[1] = clock_ns(CLOCK_MONOTONIC);
+        wall[1] = clock_ns(CLOCK_REALTIME);
+        mono[2] = clock_ns(CLOCK_MONOTONIC);
+        wall[2] = clock_ns(CLOCK_REALTIME);
+        assert_int_equal(cbshm_reset(shm, "c"), 0);
+        mono[3] = clock_ns(CLOCK_MONOTONIC);
+        wall[3] = clock_ns(CLOCK_REALTIME);
+        assert_int_equal(read_all(shm, &cursor, ev, 2), 2);
+        expect(&ev[0], "c", CBSHM_EVENT_STATE, CBSHM_STATE_CLOSED, CBSHM_STATE_OPEN,
+               CBSHM_CAUSE_FAILURES);
+        expect(&ev[1], "c", CBSHM_EVENT_RESET, CBSHM_STATE_OPEN, CBSHM_STATE_CLOSED,
+               CBSHM_CAUSE_OPERATOR);
+        for (int i = 0; i < 2; i++) {
+            if (ev[i].time_ns < mono[2 * i])
+                fail_msg("round %d: event %d stamped %llu ns before the call that caused it", round,
+                         i, (unsigned long long)(mono[2 * i] - ev[i].time_ns));
+            assert_true(ev[i].time_ns <= mono[2 * i + 1]);
+            /* The wall clock may be stepped between reads; not in a test. */
+            assert_true(ev[i].wall_ns >= wall[2 * i] && ev[i].wall_ns <= wall[2 * i + 1]);
+        }
+    }
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
+/* A timed mode's end is dated at its deadline, however late it is noticed. */
+static void test_a_timed_mode_ends_at_its_deadline_in_the_ring(void **state)
+{
+    struct cbshm_event ev[2];
+    struct cbshm_snapshot snap;
+    struct cbshm *shm;
+    uint64_t cursor = 0, before, wall_before;
+    char seg[64];
+
+    (void)state;
+    cbshm_clock_set(NULL, NULL);
+    t_apply(t_segment_name(seg), YAML);
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    before = clock_ns(CLOCK_MONOTONIC);
+    wall_before = clock_ns(CLOCK_REALTIME);
+    assert_int_equal(cbshm_set_mode_for(shm, "c", CBSHM_MODE_FORCED_OPEN, 10), 0);
+    nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
+    assert_int_equal(cbshm_snapshot(shm, "c", &snap), 0);
+    assert_int_equal(read_all(shm, &cursor, ev, 2), 2);
+    expect(&ev[1], "c", CBSHM_EVENT_MODE, CBSHM_MODE_FORCED_OPEN, CBSHM_MODE_NORMAL,
+           CBSHM_CAUSE_MODE_EXPIRED);
+    /* 10 ms after the change (less a coarse tick: 10 ms at most, HZ=100),
+       not the 100 ms after it when the snapshot noticed. */
+    assert_true(ev[1].time_ns + 1000000u >= before && ev[1].time_ns < before + 50000000u);
+    assert_true(ev[1].wall_ns + 1000000u >= wall_before && ev[1].wall_ns < wall_before + 50000000u);
+    cbshm_close(shm);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_an_event_is_stamped_after_the_calls_that_caused_it),
+    cmocka_unit_test(test_a_timed_mode_ends_at_its_deadline_in_the_ring),
     cmocka_unit_test(test_the_ring_is_read_while_it_is_written_without_a_race),
     cmocka_unit_test(test_every_cause_has_a_word_and_reaches_the_reader),
     cmocka_unit_test(test_each_transition_is_recorded_once_with_its_cause),

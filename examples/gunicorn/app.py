@@ -13,6 +13,7 @@ how; for the tests).
 """
 
 import os
+import re
 import socket
 import sys
 import time
@@ -37,12 +38,26 @@ def log_attempt(ok):
     os.close(fd)
 
 
+# "HTTP/1.0 200 OK", "HTTP/1.1 204 No Content": the version and the code.
+STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([0-9]{3})(?: |\r\n)")
+
+
 def call_downstream():
     try:
         with socket.create_connection(DOWNSTREAM, timeout=2) as s:
             s.sendall(b"GET / HTTP/1.0\r\n\r\n")
-            if not s.recv(64).startswith(b"HTTP/1.0 200"):
-                raise ConnectionError("downstream answered badly")
+            # The status line, however its bytes arrive; any 2xx from an
+            # HTTP/1.0 or HTTP/1.1 server is a success.
+            head = b""
+            while b"\r\n" not in head and len(head) < 256:
+                chunk = s.recv(256)
+                if not chunk:
+                    break
+                head += chunk
+            m = STATUS_LINE.match(head)
+            if m is None or not m.group(1).startswith(b"2"):
+                raise ConnectionError("downstream answered badly: %r"
+                                      % head.split(b"\r\n")[0][:64])
     except OSError:
         if ATTEMPT_LOG:
             log_attempt(False)
@@ -99,6 +114,23 @@ if os.environ.get("BREAKER_MODE", "shared") != "per-process" and os.geteuid() !=
     attach_breaker()
 
 
+_guarded = None  # this worker's breaker, at its last call: attached or not
+
+
+def note_guard():
+    """Logs once when the breaker runs unguarded (no segment or breaker yet:
+    calls go through, fail-open) and once when it has attached."""
+    global _guarded
+    err = getattr(breaker, "error", None)
+    if err is not None and _guarded is not False:
+        print("cbshm: worker %d: breaker downstream unguarded (%s): calls run without it "
+              "until it attaches" % (os.getpid(), err), file=sys.stderr, flush=True)
+    elif err is None and _guarded is not True and isinstance(breaker, cbshm.Breaker):
+        print("cbshm: worker %d: breaker downstream attached" % os.getpid(), file=sys.stderr,
+              flush=True)
+    _guarded = err is None
+
+
 def app(environ, start_response):
     try:
         breaker.call(call_downstream)
@@ -107,5 +139,6 @@ def app(environ, start_response):
         status, body = "503 Service Unavailable", b"downstream unavailable (breaker open)\n"
     except OSError as e:
         status, body = "502 Bad Gateway", ("downstream failed: %s\n" % e).encode()
+    note_guard()
     start_response(status, [("Content-Type", "text/plain"), ("X-Worker", str(os.getpid()))])
     return [body]

@@ -132,6 +132,7 @@ enum cbshm_outcome {
 /* Flags of cbshm_open(). */
 #define CBSHM_FAIL_CLOSED 0x1u /* reject calls when the library cannot decide */
 #define CBSHM_READ_ONLY   0x2u /* an observer's view: maps read-only, takes no lock */
+#define CBSHM_LATE        0x4u /* a segment or breaker not there yet: attach when it is */
 
 /* What trips a closed breaker. */
 enum cbshm_policy {
@@ -356,7 +357,7 @@ CBSHM_API const char *cbshm_default_segment(void);
  * Attaches to the existing segment `name` ('/' then 1 to
  * CBSHM_SEGMENT_NAME_MAX - 1 bytes of A-Z a-z 0-9 . _ -, and not "/." or
  * "/..": every function that takes a segment name says CBSHM_EBADNAME to
- * any other). flags: 0, CBSHM_FAIL_CLOSED, and CBSHM_READ_ONLY. On
+ * any other). flags: 0, or any of CBSHM_FAIL_CLOSED, CBSHM_READ_ONLY and CBSHM_LATE. On
  * success *out is a handle released by cbshm_close(). The header is
  * validated: size, magic, layout version, ABI fingerprint, each with its
  * own code.
@@ -368,6 +369,17 @@ CBSHM_API const char *cbshm_default_segment(void);
  * refuses one created in another PID namespace (CBSHM_EPIDNS); a symbolic
  * link (-ELOOP); a directory, FIFO or device (CBSHM_EBADMAGIC, at once:
  * the open never blocks).
+ * CBSHM_LATE makes deploy order not matter: where the segment cannot be
+ * attached now - not there yet (CBSHM_ENOSEG), not published yet, not this
+ * user's until a worker drops to its owner (CBSHM_EPERM, -EACCES), or any
+ * other attach error but CBSHM_EBADNAME and -ENOMEM - this returns 0 and
+ * a handle all the same. Its breaker handles (cbshm_breaker_get gives one
+ * for a breaker not there yet too) run every call fail-open (under
+ * CBSHM_FAIL_CLOSED: refuse it with the reason), the reason as
+ * cbshm_breaker_error(), and attach by themselves, at most every
+ * 0.25 s per handle and never on the closed fast path, once the segment
+ * and the breaker appear; the other functions taking shm attach it then
+ * too, or return the reason (cbshm_info: CBSHM_ENOSEG, ...).
  * CBSHM_READ_ONLY gives an observer's view, for any user the file lets
  * read (root: its own segments only): mapped read-only, it never takes
  * the table lock - cbshm_snapshot, cbshm_foreach and cbshm_check copy
@@ -450,7 +462,8 @@ CBSHM_API int cbshm_destroy(const char *name);
  * looks the name up again by itself, at most every 0.25 s (CBSHM_ESTALE
  * in between). Returns 0; CBSHM_ECORRUPT (the name index points outside
  * the table, or the look-up met a slot whose name is scribbled: it may
- * have been this one); CBSHM_ENOBREAKER; CBSHM_EBADNAME (name NULL or
+ * have been this one); CBSHM_ENOBREAKER (but on a CBSHM_LATE segment
+ * handle: a handle that attaches once the breaker is there); CBSHM_EBADNAME (name NULL or
  * malformed); CBSHM_ELOCK; CBSHM_EPERM (a read-only view: calls would
  * write); CBSHM_EINVAL (shm or out NULL); or -ENOMEM.
  */
@@ -754,13 +767,16 @@ CBSHM_API const char *cbshm_event_cause_name(int cause);
 /* One transition or mode change, as the segment's event ring recorded it. */
 struct cbshm_event {
     uint64_t seq;     /* 0, 1, 2, ... for the segment's life */
-    uint64_t time_ns; /* CLOCK_MONOTONIC */
+    uint64_t time_ns; /* CLOCK_MONOTONIC, never before the calls that caused it */
     uint32_t pid;     /* the process that made the change */
     enum cbshm_event_kind kind;
     int from, to;
     enum cbshm_event_cause cause;
     char name[CBSHM_NAME_MAX + 1]; /* the breaker */
-    uint64_t reserved[4];          /* zero: room for later versions */
+    /* CLOCK_REALTIME (ns since the epoch) read with time_ns; 0 when the
+       record was written by a library that did not stamp it. */
+    uint64_t wall_ns;
+    uint64_t reserved[3]; /* zero: room for later versions */
 };
 
 /* Set a cursor to this to start reading at the next event. */

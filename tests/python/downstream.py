@@ -1,8 +1,8 @@
 """The downstream of the gunicorn test: a TCP server on 127.0.0.1:PORT
-answering "HTTP/1.0 200 OK" to every connection, in its own process so
-that stopping it is stopping a process.
+answering STATUS (default "HTTP/1.0 200 OK") to every connection, in its
+own process so that stopping it is stopping a process.
 
-    usage: downstream.py PORT
+    usage: downstream.py PORT [STATUS]
 """
 
 import socket
@@ -10,16 +10,17 @@ import sys
 import threading
 
 
-def serve(c):
+def serve(c, status):
     with c:
         try:
             c.recv(256)
-            c.sendall(b"HTTP/1.0 200 OK\r\n\r\nok")
+            c.sendall(status + b"\r\n\r\nok")
         except OSError:
             pass
 
 
 def main():
+    status = (sys.argv[2] if len(sys.argv) > 2 else "HTTP/1.0 200 OK").encode()
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(("127.0.0.1", int(sys.argv[1])))
@@ -27,7 +28,7 @@ def main():
     while True:
         c, _ = s.accept()
         # A thread a connection: one slow client never holds up the next.
-        threading.Thread(target=serve, args=(c,), daemon=True).start()
+        threading.Thread(target=serve, args=(c, status), daemon=True).start()
 
 
 if __name__ == "__main__":

@@ -180,6 +180,22 @@ class TestFailOpen(unittest.TestCase):
         self.assertIsNone(b.snapshot())
         self.assertEqual(b.state, "unguarded")
 
+    def test_a_breaker_opened_before_its_segment_attaches_once_applied(self):
+        seg = "/cbshm-py-late-%d" % os.getpid()
+        b = cbshm.open_breaker(seg, "api")
+        try:
+            self.assertEqual(b.call(lambda: "ran"), "ran")
+            self.assertEqual(b.error.name, "CBSHM_ENOSEG")
+            cbshm.apply(yaml="breakers:\n  - name: api\n", segment=seg)
+            time.sleep(0.3)  # the handle looks again at most every 0.25 s
+            for _ in range(5):
+                b.call(lambda: None)
+            self.assertIsNone(b.error)
+            self.assertEqual(b.snapshot()["successes"], 5)
+        finally:
+            b.close()
+            cbshm.destroy(seg)
+
     def test_fail_closed_raises_the_problem_instead(self):
         b = cbshm.open_breaker("/cbshm-py-no-such-segment", "api", fail_closed=True)
         with self.assertRaises(cbshm.CbshmError) as cm:

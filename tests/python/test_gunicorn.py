@@ -39,14 +39,14 @@ class Downstream:
     """A real downstream process (downstream.py); stop() kills it, so calls
     are refused, and start() runs it again on the same port."""
 
-    def __init__(self):
-        self.port = free_port()
+    def __init__(self, status="HTTP/1.0 200 OK"):
+        self.port, self.status = free_port(), status
         self.proc = None
         self.start()
 
     def start(self):
         self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "downstream.py"),
-                                      str(self.port)])
+                                      str(self.port), self.status])
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -131,6 +131,7 @@ def scenario(mode):
     master runs as root and its workers drop to that user (--user), each
     opening the breaker after the drop."""
     as_user = mode == "shared-user"
+    late = mode == "shared-late"  # gunicorn starts before the segment exists
     work = tempfile.mkdtemp()
     seg = "/cbshm-gunicorn-test-%d-%s" % (os.getpid(), mode)
     log = os.path.join(work, "attempts")
@@ -147,11 +148,12 @@ def scenario(mode):
         subprocess.run([CBCTL, "-s", seg, "apply", "-f", yaml], check=True,
                        stdout=subprocess.DEVNULL)
         user_args = ["--user", str(SERVICE_UID), "--group", str(SERVICE_UID)]
-    else:
+    elif not late:
         cbshm.apply(yaml, seg)
     port = free_port()
     env = dict(os.environ, CBSHM_SEGMENT=seg, DOWNSTREAM_PORT=str(down.port), ATTEMPT_LOG=log,
-               BREAKER_MODE="shared" if as_user else mode, BREAKER_THRESHOLD=str(THRESHOLD),
+               BREAKER_MODE="shared" if as_user or late else mode,
+               BREAKER_THRESHOLD=str(THRESHOLD),
                BREAKER_OPEN_TIMEOUT=str(OPEN_TIMEOUT))
     gunicorn = subprocess.Popen(
         [shutil.which("gunicorn") or "gunicorn", "-c", "gunicorn.conf.py", "--bind",
@@ -173,6 +175,10 @@ def scenario(mode):
                 time.sleep(0.1)
         clients = Clients(port)
         time.sleep(1.0)
+        if late:
+            # Every worker has served unguarded; now the configuration comes.
+            cbshm.apply(yaml, seg)
+            time.sleep(1.0)
         trips_before = 0
         if mode != "per-process":
             trips_before = trips(seg, as_user)
@@ -199,10 +205,14 @@ def scenario(mode):
             gunicorn.wait(timeout=20)
         except subprocess.TimeoutExpired:
             gunicorn.kill()
+        STDERR[mode] = gunicorn.stderr.read().decode(errors="replace")
         gunicorn.stderr.close()
         down.stop()
         cbshm.destroy(seg)
         shutil.rmtree(work, ignore_errors=True)
+
+
+STDERR = {}  # each scenario's gunicorn log
 
 
 def check_shared(test, shared, probes, records, t_down, t_up, trips_before):
@@ -227,6 +237,32 @@ def check_shared(test, shared, probes, records, t_down, t_up, trips_before):
     test.assertTrue(any(r[1] == 200 and r[0] > t_up for r in records), why)
 
 
+class TestCallDownstream(unittest.TestCase):
+    def test_any_2xx_from_an_http_1_0_or_1_1_downstream_is_a_success(self):
+        os.environ["BREAKER_MODE"] = "per-process"  # import without a segment
+        sys.path.insert(0, os.path.join(REPO, "examples", "gunicorn"))
+        try:
+            import app
+        finally:
+            sys.path.pop(0)
+            del os.environ["BREAKER_MODE"]
+        for status, ok in [("HTTP/1.0 200 OK", True), ("HTTP/1.1 200 OK", True),
+                           ("HTTP/1.1 204 No Content", True), ("HTTP/1.0 299 Odd", True),
+                           ("HTTP/1.1 500 Internal Server Error", False),
+                           ("HTTP/1.1 302 Found", False), ("HTTP/1.1 199 Early", False),
+                           ("HTTP/2 200 OK", False), ("HTTP/1.1 2000 Long", False),
+                           ("garbage", False)]:
+            down = Downstream(status)
+            try:
+                app.DOWNSTREAM = ("127.0.0.1", down.port)
+                if ok:
+                    app.call_downstream()
+                else:
+                    self.assertRaises(OSError, app.call_downstream)
+            finally:
+                down.stop()
+
+
 class TestGunicorn(unittest.TestCase):
     def test_workers_of_a_real_gunicorn_share_one_breaker(self):
         shared, probes, records, (t_down, t_up), trips_before = scenario("shared")
@@ -247,6 +283,15 @@ class TestGunicorn(unittest.TestCase):
         print("\ngunicorn --user %d: calls_while_down=%d (bound %d); probes per open period: %s"
               % (SERVICE_UID, shared, THRESHOLD + WORKERS - 1, probes), file=sys.stderr)
         check_shared(self, shared, probes, records, t_down, t_up, trips_before)
+
+    def test_workers_started_before_the_segment_attach_once_it_is_applied(self):
+        shared, probes, records, (t_down, t_up), trips_before = scenario("shared-late")
+        print("\ngunicorn before apply: calls_while_down=%d (bound %d); probes per open period: %s"
+              % (shared, THRESHOLD + WORKERS - 1, probes), file=sys.stderr)
+        check_shared(self, shared, probes, records, t_down, t_up, trips_before)
+        log = STDERR["shared-late"]
+        self.assertEqual(log.count("breaker downstream unguarded"), WORKERS, log)
+        self.assertEqual(log.count("breaker downstream attached"), WORKERS, log)
 
 
 if __name__ == "__main__":

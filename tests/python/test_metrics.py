@@ -2,8 +2,15 @@
 format (Debian's python3-prometheus-client)."""
 
 import os
+import re
+import resource
+import shutil
+import signal
+import stat
 import subprocess
 import sys
+import tempfile
+import time
 import unittest
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -24,10 +31,12 @@ class TestMetrics(unittest.TestCase):
     def tearDown(self):
         cbshm.destroy(self.seg)
 
+    def text(self, seg=None, check=True):
+        return subprocess.run([CBCTL, "--segment", seg or self.seg, "metrics"], check=check,
+                              capture_output=True, text=True).stdout
+
     def metrics(self):
-        out = subprocess.run([CBCTL, "--segment", self.seg, "metrics"], check=True,
-                             capture_output=True, text=True).stdout
-        return {f.name: f for f in text_string_to_metric_families(out)}
+        return {f.name: f for f in text_string_to_metric_families(self.text())}
 
     def sample(self, fams, name, **labels):
         """The value of sample `name` (a counter's samples keep _total,
@@ -53,6 +62,104 @@ class TestMetrics(unittest.TestCase):
         self.assertEqual(self.sample(fams, "cbshm_breaker_open_period_seconds",
                                      breaker="payments-api"), 10.0)
 
+    # Every family, with its type: a family added, renamed or dropped is
+    # a change a dashboard sees, so this list changes with it.
+    FAMILIES = {
+        "cbshm_up": "gauge",
+        "cbshm_build_info": "gauge",
+        "cbshm_breaker_state": "gauge",
+        "cbshm_breaker_probe_due": "gauge",
+        "cbshm_breaker_mode": "gauge",
+        "cbshm_breaker_calls": "counter",
+        "cbshm_breaker_slow_calls": "counter",
+        "cbshm_breaker_rejections": "counter",
+        "cbshm_breaker_trips": "counter",
+        "cbshm_breaker_probes_in_flight": "gauge",
+        "cbshm_breaker_probes_reclaimed": "counter",
+        "cbshm_breaker_open_period_seconds": "gauge",
+        "cbshm_breaker_last_transition_timestamp_seconds": "gauge",
+        "cbshm_breaker_consecutive_failures": "gauge",
+        "cbshm_breaker_window_calls": "gauge",
+        "cbshm_breaker_window_failure_ratio": "gauge",
+        "cbshm_breaker_window_slow_ratio": "gauge",
+        "cbshm_breaker_failing_workers": "gauge",
+        "cbshm_breaker_settings_info": "gauge",
+        "cbshm_segment_breakers": "gauge",
+        "cbshm_segment_capacity": "gauge",
+        "cbshm_segment_lock_repairs": "counter",
+    }
+
+    def test_the_families_are_exactly_these_with_no_series_twice(self):
+        fams = self.metrics()
+        others = {k: f.type for k, f in fams.items() if not k.startswith("cbshm_setting_")}
+        self.assertEqual(others, self.FAMILIES)
+        seen = set()
+        for fam in fams.values():
+            self.assertTrue(fam.documentation, fam.name)
+            for s in fam.samples:
+                key = (s.name, tuple(sorted(s.labels.items())))
+                self.assertNotIn(key, seen)
+                seen.add(key)
+                self.assertEqual(s.labels["segment"], self.seg)
+        # Per breaker, the outcomes of calls_total are these three: slow is
+        # a counter of its own, so their sum is the calls, not more.
+        outcomes = {s.labels["outcome"] for s in fams["cbshm_breaker_calls"].samples}
+        self.assertEqual(outcomes, {"success", "failure", "ignored"})
+
+    def test_numbers_are_the_shortest_text_that_reads_back(self):
+        values = [line.rsplit(" ", 1)[1] for line in self.text().splitlines()
+                  if line and not line.startswith("#")]
+        self.assertIn("0.1", values)  # open_timeout_jitter 10%: not 0.10000000000000001
+        for v in values:
+            shortest = repr(float(v))
+            self.assertIn(v, (shortest, shortest[:-2] if shortest.endswith(".0") else shortest))
+
+    def test_up_and_build_info(self):
+        fams = self.metrics()
+        self.assertEqual(self.sample(fams, "cbshm_up", segment=self.seg), 1)
+        info = fams["cbshm_build_info"].samples
+        self.assertEqual(len(info), 1)
+        self.assertEqual(info[0].value, 1)
+        self.assertEqual(info[0].labels["version"], cbshm.version())
+        self.assertRegex(info[0].labels["layout_version"], r"^[1-9][0-9]*$")
+
+    def test_a_missing_segment_is_up_0_with_exit_1(self):
+        missing = self.seg + "-missing"
+        run = subprocess.run([CBCTL, "--segment", missing, "metrics"], capture_output=True,
+                             text=True)
+        self.assertEqual(run.returncode, 1)
+        self.assertIn("segment %s: segment does not exist" % missing, run.stderr)
+        fams = {f.name: f for f in text_string_to_metric_families(run.stdout)}
+        self.assertEqual(set(fams), {"cbshm_up", "cbshm_build_info"})
+        self.assertEqual(self.sample(fams, "cbshm_up", segment=missing), 0)
+
+    def test_last_transition_is_a_wall_clock_timestamp(self):
+        before = time.time()
+        seg = cbshm.Segment(self.seg)
+        seg.set_mode("payments-api", "forced_open")
+        b = seg.breaker("payments-api")
+        b.close()
+        seg.reset("payments-api")  # a transition (to closed) now
+        after = time.time()
+        fams = self.metrics()
+        ts = self.sample(fams, "cbshm_breaker_last_transition_timestamp_seconds",
+                         breaker="payments-api")
+        # The library's coarse clock: up to a tick (10 ms at HZ=100) early.
+        self.assertGreaterEqual(ts, before - 0.02)
+        self.assertLessEqual(ts, after + 0.02)
+        seg.close()
+
+    def test_settings_words_are_labels_of_one_info_metric(self):
+        fams = self.metrics()
+        info = {s.labels["breaker"]: s for s in fams["cbshm_breaker_settings_info"].samples}
+        self.assertEqual(set(info), {"payments-api", "search-api", "inventory-db"})
+        self.assertEqual(info["search-api"].labels["policy"], "rate")
+        self.assertEqual(info["search-api"].labels["window_type"], "count")
+        self.assertEqual(info["inventory-db"].labels["window_type"], "time")
+        self.assertEqual(info["payments-api"].labels["policy"], "consecutive")
+        self.assertEqual(info["payments-api"].labels["half_open_decision"], "first_failure")
+        self.assertTrue(all(s.value == 1 for s in info.values()))
+
     def test_every_setting_is_a_gauge_in_base_units(self):
         fams = self.metrics()
         search = dict(breaker="search-api")
@@ -65,13 +172,13 @@ class TestMetrics(unittest.TestCase):
                                      breaker="inventory-db"), 1.5)
         self.assertEqual(self.sample(fams, "cbshm_setting_min_failing_workers",
                                      breaker="payments-api"), 2)
-        self.assertEqual(self.sample(fams, "cbshm_setting_policy", policy="rate", **search), 1)
-        self.assertEqual(self.sample(fams, "cbshm_setting_policy", policy="consecutive",
-                                     **search), 0)
-        self.assertEqual(self.sample(fams, "cbshm_setting_window_type", window_type="time",
-                                     breaker="inventory-db"), 1)
+        self.assertEqual(self.sample(fams, "cbshm_setting_open_timeout_jitter_ratio",
+                                     **search), 0.1)
+        # The words are labels of cbshm_breaker_settings_info, not gauges.
+        self.assertNotIn("cbshm_setting_policy", fams)
+        self.assertNotIn("cbshm_setting_window_type", fams)
         settings = [f for f in fams if f.startswith("cbshm_setting_")]
-        self.assertEqual(len(settings), 20)
+        self.assertEqual(len(settings), 17)
         for name in settings:
             self.assertEqual(fams[name].type, "gauge")
 
@@ -107,6 +214,89 @@ class TestMetrics(unittest.TestCase):
                                      breaker="payments-api"), 3)
         b.close()
         seg.close()
+
+    def test_a_slow_call_is_counted_once_in_calls_and_once_as_slow(self):
+        seg = cbshm.Segment(self.seg)
+        b = seg.breaker("search-api")
+        b.allow().success(duration=3.0)  # slow_call_duration is 2s
+        b.allow().failure(duration=3.0)
+        b.allow().success(duration=0.001)
+        fams = self.metrics()
+        calls = {s.labels["outcome"]: s.value for s in fams["cbshm_breaker_calls"].samples
+                 if s.labels["breaker"] == "search-api" and s.name.endswith("_total")}
+        self.assertEqual(calls, {"success": 2, "failure": 1, "ignored": 0})
+        self.assertEqual(self.sample(fams, "cbshm_breaker_slow_calls_total",
+                                     breaker="search-api"), 2)
+        b.close()
+        seg.close()
+
+
+class TestMetricsOutput(unittest.TestCase):
+    """cbctl metrics --output FILE: atomic, no litter, the old file kept on
+    a failed write."""
+
+    def setUp(self):
+        self.seg = "/cbshm-metrics-out-%d" % os.getpid()
+        cbshm.apply(os.path.join(REPO, "config", "policies.yaml"), self.seg)
+        self.dir = tempfile.mkdtemp(prefix="cbshm-metrics-")
+        self.path = os.path.join(self.dir, "cbshm.prom")
+
+    def tearDown(self):
+        cbshm.destroy(self.seg)
+        shutil.rmtree(self.dir)
+
+    def run_output(self, seg, *extra):
+        return subprocess.run([CBCTL, "--segment", seg, "metrics", "--output", self.path]
+                              + list(extra), capture_output=True, text=True)
+
+    def test_the_file_is_written_whole_and_alone(self):
+        run = self.run_output(self.seg)
+        self.assertEqual((run.returncode, run.stdout, run.stderr), (0, "", ""))
+        self.assertEqual(os.listdir(self.dir), ["cbshm.prom"])
+        with open(self.path) as f:
+            fams = {fam.name: fam for fam in text_string_to_metric_families(f.read())}
+        self.assertIn("cbshm_breaker_state", fams)
+        mask = os.umask(0)
+        os.umask(mask)
+        self.assertEqual(stat.S_IMODE(os.stat(self.path).st_mode), 0o666 & ~mask)
+
+    def test_a_missing_segment_writes_up_0_and_exits_1_without_litter(self):
+        self.assertEqual(self.run_output(self.seg).returncode, 0)
+        run = self.run_output(self.seg + "-missing")
+        self.assertEqual(run.returncode, 1)
+        self.assertIn("segment does not exist", run.stderr)
+        self.assertEqual(os.listdir(self.dir), ["cbshm.prom"])
+        with open(self.path) as f:
+            text = f.read()
+        self.assertRegex(text, r'(?m)^cbshm_up\{segment="%s-missing"\} 0$' % re.escape(self.seg))
+        self.assertNotIn("cbshm_breaker_state", text)
+
+    def test_a_write_that_fails_keeps_the_old_file(self):
+        self.assertEqual(self.run_output(self.seg).returncode, 0)
+        with open(self.path) as f:
+            old = f.read()
+
+        def small_files():  # the write fails with EFBIG half-way
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (512, 512))
+
+        run = subprocess.run([CBCTL, "--segment", self.seg, "metrics", "--output", self.path],
+                             capture_output=True, text=True, preexec_fn=small_files)
+        self.assertEqual(run.returncode, 1)
+        self.assertIn("write: File too large", run.stderr)
+        with open(self.path) as f:
+            self.assertEqual(f.read(), old)
+        self.assertEqual(os.listdir(self.dir), ["cbshm.prom"])
+
+    def test_a_bad_output_path_is_a_usage_error(self):
+        run = self.run_output(self.seg, "--output", self.dir + "/")
+        self.assertEqual(run.returncode, 2)
+        self.assertIn("--output wants a file name", run.stderr)
+        run = subprocess.run([CBCTL, "--segment", self.seg, "metrics", "--output",
+                              os.path.join(self.dir, "no-such-dir", "x.prom")],
+                             capture_output=True, text=True)
+        self.assertEqual(run.returncode, 1)
+        self.assertIn("its directory: No such file or directory", run.stderr)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,10 @@ Handles survive fork(): open breakers in a gunicorn master (preload_app)
 or in each worker; both work. Fail-open as in C: open_breaker() never
 raises for a missing or foreign segment or an unknown breaker - the
 breaker runs calls unguarded and says why in `.error` - unless it was
-opened with fail_closed=True.
+opened with fail_closed=True. Deploy order does not matter: such a
+breaker attaches by itself (at most every 0.25 s, CBSHM_LATE) once its
+segment and breaker appear - or, opened in a root master, once the worker
+has dropped to the segment's owner.
 """
 
 import functools
@@ -89,12 +92,13 @@ def _check(rc, what):
 class Segment:
     """An attached segment. Raises CbshmError when it cannot attach."""
 
-    def __init__(self, name=None, fail_closed=False):
+    def __init__(self, name=None, fail_closed=False, late=False):
         self.name = name or n.cbshm_default_segment().decode()
         self.fail_closed = fail_closed
         handle = n.vp()
-        _check(n.cbshm_open(self.name.encode(), n.FAIL_CLOSED if fail_closed else 0,
-                            n.ctypes.byref(handle)), "segment " + self.name)
+        flags = (n.FAIL_CLOSED if fail_closed else 0) | (n.LATE if late else 0)
+        _check(n.cbshm_open(self.name.encode(), flags, n.ctypes.byref(handle)),
+               "segment " + self.name)
         self._h = handle
 
     def breaker(self, name, **options):
@@ -272,7 +276,10 @@ class Breaker:
         """A dict of state, mode, settings and counters; None when unguarded."""
         if not self._h:
             return None
-        return self.segment.snapshot(self.name)
+        try:
+            return self.segment.snapshot(self.name)
+        except CbshmError:
+            return None  # not attached (yet)
 
     @property
     def state(self):
@@ -290,7 +297,7 @@ def open_breaker(segment, name, fail_closed=False, **options):
     cannot be had, calls run unguarded (fail-open) and .error says why -
     or, with fail_closed=True, every call raises that error instead."""
     try:
-        seg = Segment(segment, fail_closed=fail_closed)
+        seg = Segment(segment, fail_closed=fail_closed, late=True)
     except CbshmError as e:
         return Breaker(name, None, None, error=e.code, fail_closed=fail_closed, **options)
     try:

@@ -148,6 +148,7 @@ ENOBREAKER = -30808
 ECONFIG = -30812
 EINVAL = -30816
 FAIL_CLOSED = 0x1
+LATE = 0x4  # CBSHM_LATE: attach when the segment and breaker appear
 
 SUCCESS, FAILURE, IGNORED = 0, 1, 2
 STATES = {0: "closed", 1: "open", 2: "half_open"}
