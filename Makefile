@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Drives CMake. `make`, `make install` and `make package` build and install
 # and never run apt-get. `make deps` installs the Debian packages the build
 # and the tests need (scripts/deps.sh); `make check`, `make demo` and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Run by cpack after it built the packages (CPACK_POST_BUILD_SCRIPTS): the
 # two things debhelper does that CPack 3.25 does not. Each package is
 # unpacked, fixed and built again.

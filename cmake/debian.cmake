@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # `make package`: one Debian package per install component - libcbshm1
 # (lib), libcbshm-dev (dev) and cbctl (tools) - that lintian accepts.
 # Included only in a tree configured by cmake/package-cache.cmake.

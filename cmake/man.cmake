@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The man pages, installed compressed (gzip -9n: no name or time stamp in
 # the file, so two builds give the same bytes), and a link to libcbshm(3)
 # for every public function, so `man cbshm_open` finds the page. The

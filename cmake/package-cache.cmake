@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The configuration `make package` builds the Debian packages with
 # (cmake -C cmake/package-cache.cmake): prefix /usr, so GNUInstallDirs puts
 # the library in the multiarch directory (lib/x86_64-linux-gnu); the

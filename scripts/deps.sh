@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Installs the Debian packages the build and the tests need, when missing.
 # `make deps` runs it, and so do `make check`, `make demo` and `make fuzz`
 # before they build; `make`, `make install` and `make package` never do.

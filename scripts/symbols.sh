@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Writes packaging/libcbshm1.symbols: Debian's list of the functions
 # libcbshm.so.1 exports, each with the first version that had it, so a
 # program built against a newer -dev package depends on a libcbshm1 that

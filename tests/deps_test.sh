@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # scripts/deps.sh and the Makefile's promise: only `make deps`, `make
 # check`, `make demo` and `make fuzz` run it; CBSHM_NO_DEPS=1 skips it; a
 # package lock held by another apt-get stops it with exit 75, a message

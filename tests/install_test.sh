@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Installs the build tree into a scratch prefix, then builds a consumer
 # against it - with find_package(cbshm), and with pkg-config twice: run
 # with LD_LIBRARY_PATH, and linked with an rpath to run as it is (the two

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The three Debian packages of `make package`, checked the way Debian
 # would check them. One step per ctest entry; `build` is their fixture.
 #   usage: package_test.sh STEP BUILD_DIR SOURCE_DIR

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Unit: the settings table and the one validator. Every row is sane and
  * round-trips through YAML; every contradiction reads the same through
