@@ -1,17 +1,30 @@
-# Drives CMake. `make check` and `make demo` first install what is missing
-# (scripts/deps.sh), so both work on a fresh Debian machine.
+# SPDX-License-Identifier: MIT
+# Drives CMake. `make`, `make install` and `make package` build and install
+# and never run apt-get. `make deps` installs the Debian packages the build
+# and the tests need (scripts/deps.sh); `make check`, `make demo` and
+# `make fuzz` run it before they configure, so on a fresh Debian machine
+# the README's two commands do all the set-up. CBSHM_NO_DEPS=1 skips it.
 PRESET ?= dev
 BUILD  := build/$(PRESET)
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
+DEPS   := CBSHM_NO_DEPS='$(CBSHM_NO_DEPS)' sh scripts/deps.sh
+
+# The packages are built from a tree of their own, configured for /usr
+# (so GNUInstallDirs picks the multiarch library directory) with Debian's
+# hardening flags and without the tests: cmake/package-cache.cmake.
+PACKAGE_BUILD ?= build/package-tree
+PACKAGES      ?= build/packages
 
 .PHONY: all deps configure build check demo bench fuzz stress install package clean
 
 all: build
 
 deps:
-	@sh scripts/deps.sh
+	@$(DEPS)
 
-configure: deps
+# Only the goals that promise a ready machine install packages; as a
+# prerequisite of configure, deps comes first under make -j too.
+configure: $(if $(filter check demo,$(MAKECMDGOALS)),deps)
 	@cmake --preset $(PRESET) >/dev/null
 
 build: configure
@@ -39,9 +52,12 @@ stress: build
 install: build
 	cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))
 
-package: build
-	cd $(BUILD) && cpack -B $(CURDIR)/build/packages
-	@ls build/packages/*.deb
+package:
+	@cmake -S . -B $(PACKAGE_BUILD) -C cmake/package-cache.cmake >/dev/null
+	@cmake --build $(PACKAGE_BUILD) -j$(JOBS)
+	@cd $(PACKAGE_BUILD) && cpack -B $(abspath $(PACKAGES)) >/dev/null
+	@rm -rf $(PACKAGES)/_CPack_Packages
+	@ls $(PACKAGES)/*.deb
 
 clean:
 	rm -rf build

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_hotpath: nanoseconds per protected no-op call, per worker, for
  * libcbshm and, in the same run, for the baselines it must beat:

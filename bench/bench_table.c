@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_table: the table at scale. With N breakers (default 10,000) in one
  * segment it measures, each as the median of 5 runs with min and max:

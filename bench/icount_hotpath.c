@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Runs each hot path a fixed number of times so that callgrind can count
  * its instructions - a figure that, unlike time, is the same on every run.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The one-mutex baseline (see one_mutex.h). It reads the clock only where
  * the write-up does - when open, to see whether the timeout passed - so

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The baseline: the circuit breaker of the pattern write-up, placed in
  * shared memory and protected by one robust process-shared mutex, in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Declarations shared by cbctl's command files: the command entry each
  * cmd_<verb>.c defines, the values main.c parses for it, exit codes, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cbctl apply -f FILE [--dry-run]: create the segment from YAML or
  * reconcile it in place, printing each change; "no changes" otherwise.

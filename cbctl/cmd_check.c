@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cbctl check: validate the segment; exit 1 naming each problem. */
 #include <inttypes.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cbctl destroy: remove the segment. Attached workers keep running, fail-open. */
 #include <stdio.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cbctl events [--follow] [--json] [--interval MS]: the segment's event
  * ring - every transition, mode change and reset, with its wall-clock

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cbctl list [--json]: every breaker, one line each (the table watch
    shows too) or one JSON array. */
 #include <inttypes.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cbctl metrics [--output FILE]: every breaker in the Prometheus text
  * exposition format, for node_exporter's textfile collector or any

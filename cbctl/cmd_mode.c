@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cbctl open|close|disable|enable NAME...: set a breaker's mode, the first
  * three optionally --for a while. One file for the four commands: they

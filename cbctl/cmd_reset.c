@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cbctl reset NAME...|--all: close breakers and clear their counters. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cbctl show [--json] NAME: one breaker in full. */
 #include <stdio.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cbctl watch [--interval MS]: a live table of every breaker, redrawn
  * each interval. On a terminal the screen is redrawn in place, states are

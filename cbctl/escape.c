@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * How cbctl writes bytes it did not choose - names read from the segment,
  * names and paths from the command line, messages that quote them - so

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cbctl: the operator's tool. Global options, the command table, dispatch
  * and the set-up each command's entry asks for.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A command's options, from its entry's option rows: the getopt_long
  * tables built from them, the parsed values, the operand check, and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * How cbctl shows a breaker: names of states and modes, the JSON object
  * (jansson), the human-readable `show` block, durations.

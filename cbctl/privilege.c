@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Root works on a segment as its owner. Whoever can write a segment is
  * trusted by every process that maps it (README "Security"), so cbctl run

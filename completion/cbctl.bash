@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # bash completion for cbctl. The commands, each command's options and which
 # options take a file are read from `cbctl --help` and `cbctl <command>
 # --help`, so they follow cbctl's command table; breaker names are read from

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The smallest worker: attach, resolve a breaker once, guard calls.
  *   usage: hello SEGMENT BREAKER

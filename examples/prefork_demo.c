@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The prefork demo: what a shared breaker buys a server that forks workers.
  *

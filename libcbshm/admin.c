@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Resolving names to handles, and the operator's view and steering of
  * breakers: snapshot, iterate, set a mode, reset. All of it takes the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cbshm_apply(): make a segment match a configuration. The segment is a
  * cache of the YAML, so apply can always rebuild it: it creates the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The breaker state machine and its hot path.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cbshm_check(): validates a whole segment the way an operator wants it
  * validated - header, every slot, the name index, the probe leases - and

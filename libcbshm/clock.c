@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The one clock seam. The library reads CLOCK_MONOTONIC_COARSE: the same
  * clock as CLOCK_MONOTONIC at tick resolution (1-4 ms), a few nanoseconds

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * YAML configuration -> struct cbshm_config, with libyaml's document API,
  * after a pass of its event parser that enforces the limits libyaml has

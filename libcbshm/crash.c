@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Crash points, compiled into test builds only (CBSHM_CRASH_POINTS). A
  * test sets CBSHM_CRASH_AT=<point> in a child; the child SIGKILLs itself

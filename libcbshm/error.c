@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * One table for the library's error codes: code -> name -> message, built
  * from CBSHM_ERRNO_MAP in cbshm.h. -errno values fall through to the C

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The event ring: every state transition, mode change and reset, with its
  * times (monotonic and wall-clock), breaker, cause and process.

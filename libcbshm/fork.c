@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fork() while another thread is inside the library. The process-local
  * locks (the successor chain's, then the stripe registry's, in the order

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The shared-memory format. Everything here lives in the segment and is
  * read by processes that may run another build of the library, so it uses

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The table lock: one process-shared robust mutex in the segment header.
  * This file alone deals with a dead owner. When pthread_mutex_lock()

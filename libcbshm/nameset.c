@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A set of breaker names in process memory, for the configuration side:
  * duplicate detection while parsing and "is this slot still configured?"

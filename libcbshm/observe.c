@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Read-only views (CBSHM_READ_ONLY). An observer - a member of the
  * segment's group, a monitoring agent - maps the segment read-only, so it

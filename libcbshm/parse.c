@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A setting's value from the text the YAML (or a command line) gives it:
  * "250ms", "50%", "1.5", "rate" -> the field's unit, range checked with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The one table of other circuit breakers' names for our settings. The
  * loader names the row when a YAML key is one of theirs ("unknown key

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A segment's end and its replacement: cbshm_destroy() retires and unlinks
  * it; a worker that finds its name now means another object (removed by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A named POSIX shared-memory segment: create, attach, validate, peek.
  * Its end and replacement (destroy, retire, watch) are in retire.c.

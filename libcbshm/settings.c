@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A breaker's settings, from the one table (settings_table.h): the public
  * descriptors, reading and writing a field by descriptor, formatting a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The one table of a breaker's settings. A row gives a field of struct
  * cbshm_settings everything the rest of the library and cbctl need: its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Counter stripes: which one a thread writes. A thread claims an owned
  * stripe (1..CBSHM_STRIPES-1) in the segment header the first time it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * What an unknown configuration key may have meant: our key spelled
  * another way (openTimeout, open-timeout), another breaker's name for one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The breaker table: slots and the name index. The slots are the truth;
  * the index (open addressing, linear probing, slot + 1 per bucket, 0 for

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The one validator of a configuration, shared by the YAML loader and
  * cbshm_apply(): ranges from the settings table, the keys that do not

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The window of recent calls, host-wide, without a shared write on the
  * success path.

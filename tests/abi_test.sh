@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The ABI of libcbshm1 against the last release: the library the latest
 # tag v* builds, beside the one this tree built, compared by abidiff
 # (Debian's abigail-tools) with both trees' public headers. Under one

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # The bash completion completes commands, options, and breaker names read
 # from the segment named on the command line; every command completes
 # exactly the options its --help lists, and only those.

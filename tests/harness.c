@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The shared test helpers declared in harness.h. */
 #define _GNU_SOURCE
 #include <fcntl.h>

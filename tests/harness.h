@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * What every test program shares: cmocka's includes in the order cmocka
  * 1.1 needs, unique segment names, a fake clock in shared memory that

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The instruction-count guard: counts, with callgrind, the instructions
 # each hot path executes per call (the loop and the no-op callee
 # included), and fails when one grows past its budget. Instruction counts

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The scenario runner declared in scenario.h. */
 #include <stdio.h>
 #include <string.h>

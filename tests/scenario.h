@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Scenario tables: a breaker's settings and a list of steps - calls with
  * their outcomes and durations, clock moves, mode changes, a call held in

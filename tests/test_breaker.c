@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Unit: the state machine in one process, driven by the fake clock - every
  * transition, every mode, both APIs, fail-open and fail-closed.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * CLI: the real cbctl binary - every command, its exit codes, its messages,
  * --json read back by a real JSON parser (jansson), and the bad-YAML

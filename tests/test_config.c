@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit: the YAML loader - every key, every class of error, with positions. */
 #include <errno.h>
 #include <fcntl.h>

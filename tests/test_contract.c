@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Unit: cbshm.h's contract - every code a function lists, driven here
  * unless another test already drives it. Those others, by code:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Crash: a child SIGKILLed at every named point inside the table lock (and
  * inside segment creation), and while holding a probe lease, and between

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit: the error table, cbshm_strerror() and cbshm_errname(). */
 #include <errno.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Unit: the event ring - each transition recorded once with its cause,
  * mode changes and resets, cursors, and a reader that fell behind.

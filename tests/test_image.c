@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The in-memory image seam (cbshm__attach_image) that the segment fuzz
  * target uses: it must refuse exactly what cbshm_open refuses, leave the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Deploy order must not matter (CBSHM_LATE): a worker that starts before
  * its segment or its breaker exists gets a handle all the same, calls run

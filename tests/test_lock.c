@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The table lock against a segment writer: every 32-bit word of glibc's
  * mutex scribbled with values chosen to reach each of its code paths

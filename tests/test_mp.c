@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Multi-process: real forked workers sharing one segment. Host-wide
  * trips, host-wide probe limits, modes set by cbctl, handles across fork,

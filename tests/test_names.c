@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Names as untrusted input: the segment-name rules, breaker names checked
  * on every path that reads them from the segment (foreach, look-ups,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Unit: the peers' published circuit-breaker tests as scenario tables -
  * sony/gobreaker, resilience4j, Polly and failsafe-go - each the peer's

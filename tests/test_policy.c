@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Unit: the trip policies as scenario tables - calls, outcomes, durations
  * and time steps against the expected state - driven by the fake clock.

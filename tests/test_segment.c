@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Unit: segments as untrusted input - creation mode, every header check,
  * ownership and permissions, destroy - and apply's reconciliation.

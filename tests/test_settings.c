@@ -1,10 +1,12 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Unit: the settings table and the one validator. Every row is sane and
  * round-trips through YAML; every contradiction reads the same through
  * the YAML loader and through a configuration built in C (and
  * cbshm_apply() refuses the latter, creating nothing); the segment name
  * follows one rule; cbshm_foreach's stop is its own code; and the README,
- * cbctl(1) and cbshm.h describe exactly the table's keys and defaults.
+ * cbctl(1), cbshm.yaml(5) and cbshm.h describe exactly the table's keys
+ * and defaults.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -706,6 +708,152 @@ static void test_cbctl_man_page_lists_every_setting_and_no_other(void **state)
     free(man);
 }
 
+/* A roff text line as it reads: font escapes dropped, "\-" as "-". */
+static void roff_plain(const char *line, size_t len, char *out, size_t size)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < len && n + 1 < size; i++) {
+        if (line[i] == '\\' && i + 1 < len && line[i + 1] == 'f')
+            i += 2;
+        else if (line[i] == '\\' && i + 1 < len && line[i + 1] == '-')
+            out[n++] = '-', i++;
+        else
+            out[n++] = line[i];
+    }
+    out[n] = '\0';
+}
+
+/*
+ * The entries of one section (.SH name) of a man page: the key of each
+ * .TP's ".B key" line, and the "Default ..." line under it as it reads
+ * ("" when it has none). Returns how many.
+ */
+struct man_entry {
+    char key[64];
+    char def[256];
+};
+
+static size_t man_entries(const char *page, const char *section, struct man_entry *e, size_t max)
+{
+    char heading[64];
+    const char *at, *end;
+    size_t n = 0;
+    int after_tp = 0;
+
+    snprintf(heading, sizeof heading, "\n.SH %s\n", section);
+    if ((at = strstr(page, heading)) == NULL)
+        fail_msg("man page has no section %s", section);
+    at += strlen(heading);
+    if ((end = strstr(at, "\n.SH ")) == NULL)
+        end = at + strlen(at);
+    while (at < end) {
+        size_t len = strcspn(at, "\n");
+        char plain[256];
+
+        roff_plain(at, len, plain, sizeof plain);
+        if (strcmp(plain, ".TP") == 0) {
+            after_tp = 1;
+        } else if (after_tp) {
+            assert_true(n < max);
+            if (strncmp(plain, ".B ", 3) != 0)
+                fail_msg("%s: an entry starts '%s', not '.B key'", section, plain);
+            snprintf(e[n].key, sizeof e[n].key, "%.63s", plain + 3);
+            e[n++].def[0] = '\0';
+            after_tp = 0;
+        } else if (n > 0 && strncmp(plain, "Default", 7) == 0) {
+            if (e[n - 1].def[0] != '\0')
+                fail_msg("%s: %s has two Default lines", section, e[n - 1].key);
+            snprintf(e[n - 1].def, sizeof e[n - 1].def, "%s", plain);
+        }
+        at += len + (at[len] == '\n');
+    }
+    return n;
+}
+
+/*
+ * cbshm.yaml(5), the file's reference, lists the table's settings in its
+ * order, each with the default and the range (or the words) the table
+ * gives, and no other; its top-level keys and a breaker's `name` are keys
+ * the loader takes, capacity and mode with the defaults it gives.
+ */
+static void test_cbshm_yaml_5_gives_every_setting_its_default_and_range_and_no_other(void **state)
+{
+    static struct man_entry e[64];
+    char *man = slurp(SOURCE_DIR "/man/cbshm.yaml.5");
+    const struct cbshm_setting *d;
+    struct cbshm_config *cfg;
+    struct cbshm_diag diag;
+    size_t n;
+    int saw_capacity = 0, saw_mode = 0;
+
+    (void)state;
+    n = man_entries(man, "BREAKER SETTINGS", e, sizeof e / sizeof e[0]);
+    for (size_t i = 0; i < n; i++) {
+        char def[48], lo[48], hi[48], want[256];
+
+        if ((d = cbshm_setting_find(e[i].key)) == NULL || strcmp(d->key, e[i].key) != 0)
+            fail_msg("cbshm.yaml(5) documents '%s', which is not a setting", e[i].key);
+        if (d != cbshm_setting_at(i))
+            fail_msg("cbshm.yaml(5): %s is entry %zu, the table's row %s", d->key, i,
+                     cbshm_setting_at(i) != NULL ? cbshm_setting_at(i)->key : "(none)");
+        cbshm_setting_format(d, d->def, def, sizeof def);
+        if (d->type == CBSHM_SETTING_CHOICE) {
+            int len = snprintf(want, sizeof want, "Default %s; one of ", def);
+            for (size_t k = 0; d->choices[k] != NULL; k++)
+                len += snprintf(want + len, sizeof want - (size_t)len, "%s%s", k ? ", " : "",
+                                d->choices[k]);
+            snprintf(want + len, sizeof want - (size_t)len, ".");
+        } else {
+            cbshm_setting_format(d, d->min, lo, sizeof lo);
+            cbshm_setting_format(d, d->max, hi, sizeof hi);
+            snprintf(want, sizeof want, "Default %s; range %s to %s.", def, lo, hi);
+        }
+        if (strcmp(e[i].def, want) != 0)
+            fail_msg("cbshm.yaml(5): %s says '%s', the table '%s'", d->key, e[i].def, want);
+    }
+    if (n != n_settings())
+        fail_msg("cbshm.yaml(5) documents %zu settings, the table has %zu (the first missing: %s)",
+                 n, n_settings(), cbshm_setting_at(n) != NULL ? cbshm_setting_at(n)->key : "-");
+
+    assert_int_equal(cbshm_config_load_string("{}", 2, "empty", &cfg, &diag), 0);
+    n = man_entries(man, "TOP-LEVEL KEYS", e, sizeof e / sizeof e[0]);
+    for (size_t i = 0; i < n; i++) {
+        char yaml[96], want[96];
+        struct cbshm_config *bad = NULL;
+
+        /* Every key refuses a list of lists; only an unknown one says so. */
+        snprintf(yaml, sizeof yaml, "%.63s: [[1]]\n", e[i].key);
+        assert_int_equal(cbshm_config_load_string(yaml, strlen(yaml), "key", &bad, &diag),
+                         CBSHM_ECONFIG);
+        if (strstr(diag.message, "unknown key") != NULL)
+            fail_msg("cbshm.yaml(5) documents the top-level key '%s': %s", e[i].key, diag.message);
+        if (strcmp(e[i].key, "capacity") == 0) {
+            snprintf(want, sizeof want, "Default %u; range 1 to %u.", cfg->capacity,
+                     CBSHM_CAPACITY_MAX);
+            saw_capacity = 1;
+        } else if (strcmp(e[i].key, "mode") == 0) {
+            snprintf(want, sizeof want, "Default \"%04o\".", (unsigned)cfg->mode);
+            saw_mode = 1;
+        } else {
+            continue;
+        }
+        if (strcmp(e[i].def, want) != 0)
+            fail_msg("cbshm.yaml(5): %s says '%s', the loader '%s'", e[i].key, e[i].def, want);
+    }
+    assert_true(saw_capacity && saw_mode);
+    cbshm_config_free(cfg);
+    cfg = NULL;
+
+    n = man_entries(man, "BREAKERS", e, sizeof e / sizeof e[0]);
+    assert_int_equal(n, 1);
+    assert_string_equal(e[0].key, "name");
+    assert_int_equal(cbshm_config_load_string("breakers: [{name: [[1]]}]", 25, "name", &cfg, &diag),
+                     CBSHM_ECONFIG);
+    assert_null(strstr(diag.message, "unknown key"));
+    free(man);
+}
+
 /* The installed header is the contract: each field names its default. */
 static void test_the_header_gives_every_settings_default(void **state)
 {
@@ -753,5 +901,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_the_readme_lists_every_setting_with_its_default_policy_and_window),
     cmocka_unit_test(test_cbctl_man_page_lists_every_setting_and_no_other),
     cmocka_unit_test(test_the_header_gives_every_settings_default),
+    cmocka_unit_test(test_cbshm_yaml_5_gives_every_setting_its_default_and_range_and_no_other),
 };
 T_MAIN(tests)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The segment's owner is the trust boundary (README "Security"): whoever
  * can write a segment is trusted by every process attached to it, so

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A WSGI app whose handler calls a downstream through a circuit breaker
 that every gunicorn worker shares.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # gunicorn -c gunicorn.conf.py app:app
 import os
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libcbshm - one circuit-breaker table per host, in POSIX shared memory.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Uses the installed header and library: strerror, config, apply, execute. */
 #include <cbshm.h>
 #include <stdio.h>

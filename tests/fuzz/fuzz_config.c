@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer target: the YAML loader. Any bytes give either a configuration
  * whose every breaker passes the library's own range checks, or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer target: a scribbled segment. Each input is a list of patches
  * (offset, length, bytes) applied to the image of a valid segment; the

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Runs each libFuzzer target for a bounded time from its seed corpus (new
 # inputs go to a scratch copy, not into the repository) and prints one
 # line per target: execs, crashes, seconds it ran, execs a second. Exits 1

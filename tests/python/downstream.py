@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The downstream of the gunicorn test: a TCP server on 127.0.0.1:PORT
 answering STATUS (default "HTTP/1.0 200 OK") to every connection, in its
 own process so that stopping it is stopping a process.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Unit tests of the Python binding (unittest, standard library only)."""
 
 import itertools

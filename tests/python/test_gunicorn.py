@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """End to end: a real gunicorn with 4 sync workers on 127.0.0.1 serving
 examples/gunicorn/app.py, a real downstream that is stopped and started,
 and HTTP clients driving traffic. With the shared breaker the dead

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`cbctl metrics` read back by a real parser of the Prometheus text
 format (Debian's python3-prometheus-client)."""
 

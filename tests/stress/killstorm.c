@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The kill storm: W workers run cbshm_execute against breakers that trip
  * and recover (a downstream that fails in phases), while a killer SIGKILLs

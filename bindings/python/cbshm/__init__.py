@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """libcbshm for Python: circuit breakers that every worker process on the
 host shares, over the C library with ctypes (standard library only).
 

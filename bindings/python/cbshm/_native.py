@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The C library as ctypes sees it: where it is loaded from, the plain-data
 structs of cbshm.h laid out field for field, and the function signatures.
 Nothing here is API; cbshm/__init__.py is."""
