@@ -82,8 +82,8 @@ void cbctl_segment_error(const char *what, const char *segment, int rc)
     if ((rc == CBSHM_EPERM || rc == -EACCES) && cbshm_peek(segment, &p) == 0) {
         char who[64];
         if (p.file_mode & 02)
-            cbctl_err("%s: segment %s: writable by every user (mode %04o): refused", what,
-                      segment, p.file_mode);
+            cbctl_err("%s: segment %s: writable by every user (mode %04o): refused", what, segment,
+                      p.file_mode);
         else if (p.owner_uid != (unsigned)geteuid())
             cbctl_err("%s: segment %s belongs to %s: only its owner changes it (members of "
                       "its group may list, show, metrics, events, watch and check)",
