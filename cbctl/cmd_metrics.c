@@ -17,10 +17,12 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -409,6 +411,30 @@ static int output_error(const struct output *o, const char *what, int err)
     return CBCTL_FAILED;
 }
 
+/* Killed between create and rename (Ctrl-C, a timeout's SIGTERM): the
+   temporary file goes with us. A file size limit makes write fail (EFBIG)
+   instead of killing us, and that path removes it. Only SIGKILL leaves it. */
+static void remove_temp_and_die(int sig)
+{
+    unlinkat(output.dir_fd, output.temp, 0);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void cleanup_on_signals(const struct output *o)
+{
+    static const int fatal[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE};
+    struct sigaction sa;
+
+    if (o != &output)
+        return;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = remove_temp_and_die;
+    for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++)
+        sigaction(fatal[i], &sa, NULL);
+    signal(SIGXFSZ, SIG_IGN);
+}
+
 static int output_open(struct output *o, const char *path)
 {
     const char *slash = strrchr(path, '/');
@@ -433,9 +459,14 @@ static int output_open(struct output *o, const char *path)
     if ((o->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
         return output_error(o, "its directory", errno);
     /* A dot file that does not end in .prom: the textfile collector
-       reads *.prom only. Created with 0666 less the umask, as `>` does. */
+       reads *.prom only. Created with 0666 less the umask, as `>` does.
+       Its suffix is random: in a directory others may write, a name they
+       could guess they could take first, and the write would fail. */
     do {
-        snprintf(o->temp, sizeof o->temp, ".%.200s.%ld.%u", base, (long)getpid(), n);
+        uint64_t r = 0;
+        if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+            r = (uint64_t)getpid() << 16 ^ n;
+        snprintf(o->temp, sizeof o->temp, ".%.200s.%016llx", base, (unsigned long long)r);
         o->fd =
             openat(o->dir_fd, o->temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
     } while (o->fd < 0 && errno == EEXIST && ++n < 100);
@@ -455,6 +486,7 @@ static int output_open(struct output *o, const char *path)
     }
     *o->written = 0;
     o->creator = getpid();
+    cleanup_on_signals(o);
     return CBCTL_CONTINUE;
 }
 

@@ -154,6 +154,12 @@ static int run_command(struct cbctl *ctl, const struct cbctl_cmd *cmd, int argc,
     }
     rc = cmd->run(ctl, shm, &args);
     cbshm_close(shm);
+    /* Output that did not reach its reader is a failure (a full disk under
+       `cbctl events --json > f` must not look like success). */
+    if ((fflush(stdout) != 0 || ferror(stdout)) && rc == CBCTL_OK) {
+        cbctl_err("%s: cannot write the output: %s", cmd->name, strerror(errno ? errno : EIO));
+        rc = CBCTL_FAILED;
+    }
     return rc;
 }
 

@@ -8,6 +8,7 @@
 #   usage: deps_test.sh SOURCE_DIR
 set -eu
 src=$1
+unset CBSHM_NO_DEPS # the runs below set it where they mean to
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail() {
