@@ -118,6 +118,15 @@ static double v_last_transition(const struct metrics *m, const struct cbshm_snap
 {
     return (double)(s->last_transition_ns + m->realtime_minus_monotonic_ns) / 1e9;
 }
+/* When an open breaker lets its next probe through - its open period may
+   be longer than the one in force (a downstream's Retry-After) - 0 when
+   it is not open. */
+static double v_open_until(const struct metrics *m, const struct cbshm_snapshot *s)
+{
+    if (s->state != CBSHM_STATE_OPEN || s->open_until_ns == 0)
+        return 0;
+    return (double)(s->open_until_ns + m->realtime_minus_monotonic_ns) / 1e9;
+}
 static double v_run(const struct metrics *m, const struct cbshm_snapshot *s)
 {
     (void)m;
@@ -278,6 +287,11 @@ static void print_metrics(const struct metrics *m, const struct cbshm_info *info
          "Probe leases taken back from dead or late owners.", v_reclaimed);
     each(m, "cbshm_breaker_open_period_seconds", "gauge",
          "The open period now in force, after backoff.", v_open_period);
+    each(m, "cbshm_breaker_open_until_timestamp_seconds", "gauge",
+         "When an open breaker admits its next probe, in seconds since the epoch (a "
+         "downstream's Retry-After can make it later than the open period says); 0 when "
+         "not open.",
+         v_open_until);
     each(m, "cbshm_breaker_last_transition_timestamp_seconds", "gauge",
          "When the breaker last changed state, in seconds since the epoch: the library's "
          "CLOCK_MONOTONIC stamp (coarse, a few ms) plus CLOCK_REALTIME - CLOCK_MONOTONIC "
@@ -353,7 +367,12 @@ static int print_segment(struct cbctl *ctl, FILE *out, int became_owner)
         print_up(&m, 0);
         return CBCTL_FAILED;
     }
-    cbshm_info(shm, &info);
+    if ((rc = cbshm_info(shm, &info)) != 0) {
+        cbctl_segment_error("metrics", ctl->segment_final, rc);
+        cbshm_close(shm);
+        print_up(&m, 0);
+        return CBCTL_FAILED;
+    }
     c.cap = info.capacity;
     /* A corrupt slot is left out: the other breakers' series still print,
        and the exit status says some are missing. */

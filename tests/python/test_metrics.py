@@ -78,6 +78,7 @@ class TestMetrics(unittest.TestCase):
         "cbshm_breaker_probes_in_flight": "gauge",
         "cbshm_breaker_probes_reclaimed": "counter",
         "cbshm_breaker_open_period_seconds": "gauge",
+        "cbshm_breaker_open_until_timestamp_seconds": "gauge",
         "cbshm_breaker_last_transition_timestamp_seconds": "gauge",
         "cbshm_breaker_consecutive_failures": "gauge",
         "cbshm_breaker_window_calls": "gauge",
@@ -148,6 +149,25 @@ class TestMetrics(unittest.TestCase):
         # The library's coarse clock: up to a tick (10 ms at HZ=100) early.
         self.assertGreaterEqual(ts, before - 0.02)
         self.assertLessEqual(ts, after + 0.02)
+        seg.close()
+
+    def test_an_open_breaker_says_when_it_probes_even_past_its_open_period(self):
+        seg = cbshm.Segment(self.seg)
+        b = seg.breaker("payments-api")
+        t = b.allow()
+        before = time.time()
+        t.failure(retry_after=200)  # the downstream said: in 200 s, past the 30 s period
+        fams = self.metrics()
+        until = self.sample(fams, "cbshm_breaker_open_until_timestamp_seconds",
+                            breaker="payments-api")
+        period = self.sample(fams, "cbshm_breaker_open_period_seconds", breaker="payments-api")
+        self.assertLess(period, 200)
+        self.assertGreater(until, before + 190)
+        self.assertLess(until, before + 210)
+        self.assertEqual(self.sample(fams, "cbshm_breaker_open_until_timestamp_seconds",
+                                     breaker="search-api"), 0)
+        seg.reset("payments-api")
+        b.close()
         seg.close()
 
     def test_settings_words_are_labels_of_one_info_metric(self):
