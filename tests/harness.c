@@ -114,3 +114,34 @@ int t_main(int argc, char **argv, const char *group, const struct CMUnitTest *te
     }
     return _cmocka_run_group_tests(group, tests, n, NULL, NULL);
 }
+
+void t_slurp(int fd, char *buf, size_t size)
+{
+    ssize_t n = pread(fd, buf, size - 1, 0);
+    buf[n > 0 ? n : 0] = '\0';
+    close(fd);
+}
+
+int t_vexec(const char *path, char *out, size_t out_size, char *err, size_t err_size,
+            const char *arg, va_list ap)
+{
+    const char *argv[32];
+    const char *base = strrchr(path, '/');
+    int n = 1, fo = memfd_create("out", 0), fe = memfd_create("err", 0), pid, status;
+
+    argv[0] = base != NULL ? base + 1 : path;
+    for (const char *a = arg; a != NULL && n < 31; a = va_arg(ap, const char *))
+        argv[n++] = a;
+    argv[n] = NULL;
+    assert_true(fo >= 0 && fe >= 0);
+    if ((pid = fork()) == 0) {
+        dup2(fo, 1);
+        dup2(fe, 2);
+        execv(path, (char *const *)argv);
+        _exit(127);
+    }
+    status = t_wait(pid);
+    t_slurp(fo, out, out_size);
+    t_slurp(fe, err, err_size);
+    return status;
+}

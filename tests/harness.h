@@ -38,6 +38,16 @@ uint64_t t_clock_now(void);
 /* Waits for child `pid`; returns its exit status, or 128 + signal. */
 int t_wait(int pid);
 
+/* Reads file descriptor fd from its start into buf (NUL-terminated, cut
+   to size) and closes it. */
+void t_slurp(int fd, char *buf, size_t size);
+
+/* Runs program `path` (argv[0] "cbctl"-style: its base name) with the
+   arguments in ap, ended by NULL; its stdout and stderr go into out and
+   err (as t_slurp). Returns its status as t_wait does. */
+int t_vexec(const char *path, char *out, size_t out_size, char *err, size_t err_size,
+            const char *arg, va_list ap);
+
 /* Runs the cases whose name matches argv[1], or all when none is given. */
 int t_main(int argc, char **argv, const char *group, const struct CMUnitTest *tests, size_t n);
 #define T_MAIN(tests)                                                               \

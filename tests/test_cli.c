@@ -29,35 +29,14 @@ struct run {
     char err[4096];
 };
 
-static void slurp(int fd, char *buf, size_t size)
-{
-    ssize_t n = pread(fd, buf, size - 1, 0);
-    buf[n > 0 ? n : 0] = '\0';
-    close(fd);
-}
-
 /* Runs cbctl with a NULL-terminated argument list. */
 static struct run *cbctl(struct run *r, const char *arg, ...)
 {
-    const char *argv[32] = {"cbctl"};
-    int n = 1, out = memfd_create("out", 0), err = memfd_create("err", 0), pid;
     va_list ap;
 
     va_start(ap, arg);
-    for (const char *a = arg; a != NULL && n < 31; a = va_arg(ap, const char *))
-        argv[n++] = a;
+    r->status = t_vexec(CBCTL_PATH, r->out, sizeof r->out, r->err, sizeof r->err, arg, ap);
     va_end(ap);
-    argv[n] = NULL;
-    assert_true(out >= 0 && err >= 0);
-    if ((pid = fork()) == 0) {
-        dup2(out, 1);
-        dup2(err, 2);
-        execv(CBCTL_PATH, (char *const *)argv);
-        _exit(127);
-    }
-    r->status = t_wait(pid);
-    slurp(out, r->out, sizeof r->out);
-    slurp(err, r->err, sizeof r->err);
     return r;
 }
 
@@ -975,7 +954,7 @@ static void slurp_path(const char *path, char *buf, size_t size)
 {
     int fd = open(path, O_RDONLY);
     assert_true(fd >= 0);
-    slurp(fd, buf, size);
+    t_slurp(fd, buf, size);
 }
 
 /*

@@ -44,35 +44,14 @@ struct run {
 
 static struct run R; /* too big for a test's stack */
 
-static void slurp(int fd, char *buf, size_t size)
-{
-    ssize_t n = pread(fd, buf, size - 1, 0);
-    buf[n > 0 ? n : 0] = '\0';
-    close(fd);
-}
-
 /* Runs cbctl with a NULL-terminated argument list, into R. */
 static struct run *cbctl(const char *arg, ...)
 {
-    const char *argv[32] = {"cbctl"};
-    int n = 1, out = memfd_create("out", 0), err = memfd_create("err", 0), pid;
     va_list ap;
 
     va_start(ap, arg);
-    for (const char *a = arg; a != NULL && n < 31; a = va_arg(ap, const char *))
-        argv[n++] = a;
+    R.status = t_vexec(CBCTL_PATH, R.out, sizeof R.out, R.err, sizeof R.err, arg, ap);
     va_end(ap);
-    argv[n] = NULL;
-    assert_true(out >= 0 && err >= 0);
-    if ((pid = fork()) == 0) {
-        dup2(out, 1);
-        dup2(err, 2);
-        execv(CBCTL_PATH, (char *const *)argv);
-        _exit(127);
-    }
-    R.status = t_wait(pid);
-    slurp(out, R.out, sizeof R.out);
-    slurp(err, R.err, sizeof R.err);
     return &R;
 }
 
