@@ -84,13 +84,19 @@ static _Atomic uint64_t *shared_stamp_word(struct cbshm_slot *sl, uint32_t me)
    processes share out the sixteen words (failing_workers counts pids). */
 static void stamp_failure(struct cbshm_view *v, struct cbshm_slot *sl, uint64_t now)
 {
-    uint32_t me = (uint32_t)getpid();
     _Atomic uint64_t *at;
+    uint32_t me;
 
     if (cbshm__claim.shm_id != v->shm_id)
         cbshm__claim_stripe(v->shm);
-    at = cbshm__claim.stripe != 0 ? &sl->stripes[cbshm__claim.stripe].last_failure
-                                  : shared_stamp_word(sl, me);
+    if (cbshm__claim.stripe != 0) {
+        /* The claim's token carries this process's pid: no system call. */
+        me = (uint32_t)(cbshm__claim.token >> 32);
+        at = &sl->stripes[cbshm__claim.stripe].last_failure;
+    } else {
+        me = (uint32_t)getpid();
+        at = shared_stamp_word(sl, me);
+    }
     atomic_store_explicit(at, CBSHM_STAMP(now, me), memory_order_relaxed);
 }
 
