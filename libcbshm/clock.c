@@ -20,3 +20,11 @@ uint64_t cbshm_now_ns(void)
 {
     return cbshm__now();
 }
+
+uint64_t cbshm__clock_real(clockid_t id)
+{
+    struct timespec ts;
+
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}

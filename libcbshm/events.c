@@ -13,14 +13,6 @@
 
 #include "internal.h"
 
-static uint64_t clock_ns(clockid_t id)
-{
-    struct timespec ts;
-
-    clock_gettime(id, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * An event's times, read as it is written. `now` is the coarse clock the
  * caller decided with, up to a tick (1-4 ms) behind CLOCK_MONOTONIC: a
@@ -34,8 +26,8 @@ static uint64_t clock_ns(clockid_t id)
  */
 static void stamp(unsigned cause, uint64_t now, uint64_t *mono_ns, uint64_t *wall_ns)
 {
-    uint64_t fine = cbshm__clock_fn != NULL ? now : clock_ns(CLOCK_MONOTONIC);
-    uint64_t wall = clock_ns(CLOCK_REALTIME);
+    uint64_t fine = cbshm__clock_fn != NULL ? now : cbshm__clock_real(CLOCK_MONOTONIC);
+    uint64_t wall = cbshm__clock_real(CLOCK_REALTIME);
     uint64_t at = cause == CBSHM_CAUSE_MODE_EXPIRED || fine < now ? now : fine;
 
     *mono_ns = at;

@@ -313,6 +313,9 @@ static inline void cbshm__run_carry(struct cbshm_slot *sl, uint64_t ctl, uint64_
    Called with the table lock held. */
 void cbshm__phase_restart(struct cbshm_slot *sl);
 
+/* clock.c: clock `id` as it is, past the seam - for bounds on real
+   waiting (a lock, a publish), and an event's fine and wall times. */
+uint64_t cbshm__clock_real(clockid_t id);
 /* clock.c: the seam. Inline, because an open breaker reads it per call. */
 extern cbshm_clock_fn cbshm__clock_fn;
 extern void *cbshm__clock_ctx;

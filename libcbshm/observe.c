@@ -19,17 +19,10 @@
 #define OBSERVE_WAIT_NS  1000000000ull /* the lock's bound (lock.c) */
 #define OBSERVE_PAUSE_NS 100000L
 
-static uint64_t real_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 int cbshm__observe(struct cbshm *shm, int (*copy)(struct cbshm *shm, void *ctx), void *ctx)
 {
     const _Atomic uint64_t *seq = &shm->hdr->change_seq;
-    uint64_t give_up = real_now() + OBSERVE_WAIT_NS;
+    uint64_t give_up = cbshm__clock_real(CLOCK_MONOTONIC) + OBSERVE_WAIT_NS;
 
     for (;;) {
         uint64_t before = atomic_load_explicit(seq, memory_order_acquire);
@@ -39,7 +32,7 @@ int cbshm__observe(struct cbshm *shm, int (*copy)(struct cbshm *shm, void *ctx),
             if (atomic_load_explicit(seq, memory_order_relaxed) == before)
                 return rc;
         }
-        if (real_now() > give_up)
+        if (cbshm__clock_real(CLOCK_MONOTONIC) > give_up)
             return CBSHM_ELOCK;
         nanosleep(&(struct timespec){0, OBSERVE_PAUSE_NS}, NULL);
     }

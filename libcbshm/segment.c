@@ -311,16 +311,9 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-static uint64_t real_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 int cbshm__segment_attach(const char *name, unsigned flags, bool wait_publish, struct cbshm **out)
 {
-    uint64_t give_up = real_now() + PUBLISH_WAIT_NS;
+    uint64_t give_up = cbshm__clock_real(CLOCK_MONOTONIC) + PUBLISH_WAIT_NS;
     struct cbshm *shm = NULL;
     struct stat st;
     void *base = MAP_FAILED;
@@ -373,7 +366,7 @@ int cbshm__segment_attach(const char *name, unsigned flags, bool wait_publish, s
             munmap(base, (size_t)st.st_size);
             base = MAP_FAILED;
         }
-        if (rc != CBSHM_EUNINIT || !wait_publish || real_now() > give_up)
+        if (rc != CBSHM_EUNINIT || !wait_publish || cbshm__clock_real(CLOCK_MONOTONIC) > give_up)
             goto out;
         sleep_ms(1);
     }
