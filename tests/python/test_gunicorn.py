@@ -116,7 +116,7 @@ def clusters(times, gap=0.5):
 
 def trips(seg, as_user):
     if not as_user:
-        return cbshm.Segment(seg).snapshot("downstream")["trips"]
+        return cbshm.Segment(seg).snapshot("downstream").trips
     # Root maps no segment another user owns: cbctl, run as root, works on
     # it as its owner.
     out = subprocess.run([CBCTL, "-s", seg, "show", "downstream", "--json"], check=True,

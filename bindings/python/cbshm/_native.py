@@ -7,6 +7,7 @@ import ctypes
 import ctypes.util
 import glob
 import os
+from typing import Any, Dict, List
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _REPO = os.path.normpath(os.path.join(_HERE, "..", "..", ".."))
@@ -61,19 +62,24 @@ class Setting(ctypes.Structure):
                 ("min", u64), ("max", u64), ("default", u64), ("reserved", u64 * 4)]
 
 
+# struct cbshm_snapshot's figures, in its order: (field, ctypes type). The
+# Snapshot dataclass (_model.py) takes its fields from this one list.
+SNAPSHOT_FIGURES = [
+    ("requests", u64), ("successes", u64), ("failures", u64), ("ignored", u64),
+    ("rejections", u64), ("trips", u64), ("probes_reclaimed", u64), ("slow_calls", u64),
+    ("consecutive_failures", u32), ("half_open_successes", u32),
+    ("probes_in_flight", u32), ("failing_workers", u32),
+    ("open_until_ns", u64), ("last_transition_ns", u64), ("time_in_state_ns", u64),
+    ("current_open_ms", u64), ("window_calls", u64), ("window_failures", u64),
+    ("window_slow_calls", u64), ("window_failure_rate", u32), ("window_slow_rate", u32),
+    ("mode_until_ns", u64),
+]
+
+
 class Snapshot(ctypes.Structure):
-    _fields_ = [
-        ("name", ctypes.c_char * 64), ("index", u32), ("generation", u32),
-        ("state", c_int), ("mode", c_int), ("settings", Settings),
-        ("requests", u64), ("successes", u64), ("failures", u64), ("ignored", u64),
-        ("rejections", u64), ("trips", u64), ("probes_reclaimed", u64), ("slow_calls", u64),
-        ("consecutive_failures", u32), ("half_open_successes", u32),
-        ("probes_in_flight", u32), ("failing_workers", u32),
-        ("open_until_ns", u64), ("last_transition_ns", u64), ("time_in_state_ns", u64),
-        ("current_open_ms", u64), ("window_calls", u64), ("window_failures", u64),
-        ("window_slow_calls", u64), ("window_failure_rate", u32), ("window_slow_rate", u32),
-        ("mode_until_ns", u64), ("reserved", u64 * 15),
-    ]
+    _fields_ = ([("name", ctypes.c_char * 64), ("index", u32), ("generation", u32),
+                 ("state", c_int), ("mode", c_int), ("settings", Settings)]
+                + SNAPSHOT_FIGURES + [("reserved", u64 * 15)])
 
 
 class Ticket(ctypes.Structure):
@@ -85,7 +91,10 @@ class Rejection(ctypes.Structure):
     _fields_ = [("why", c_int), ("retry_after_ns", u64), ("reserved", u64 * 2)]
 
 
-REFUSALS = {0: "none", 1: "open", 2: "probes_busy", 3: "forced_open"}
+class Event(ctypes.Structure):
+    _fields_ = [("seq", u64), ("time_ns", u64), ("pid", u32), ("kind", c_int),
+                ("old", c_int), ("new", c_int), ("cause", c_int),
+                ("name", ctypes.c_char * 64), ("wall_ns", u64), ("reserved", u64 * 3)]
 
 
 class Diag(ctypes.Structure):
@@ -98,14 +107,16 @@ class Diag(ctypes.Structure):
 assert ctypes.sizeof(Settings) == 160
 assert ctypes.sizeof(Snapshot) == 512
 assert ctypes.sizeof(Ticket) == 56
+assert ctypes.sizeof(Event) == 136
 assert ctypes.sizeof(Diag) == 616
 assert ctypes.sizeof(Setting) == 104
 
 P = ctypes.POINTER
 vp = ctypes.c_void_p
+FOREACH_FN = ctypes.CFUNCTYPE(c_int, vp, P(Snapshot))
 
 
-def _sig(name, restype, *argtypes):
+def _sig(name: str, restype: Any, *argtypes: Any) -> Any:
     f = getattr(lib, name)
     f.restype = restype
     f.argtypes = list(argtypes)
@@ -126,9 +137,13 @@ cbshm_record_retry_after = _sig("cbshm_record_retry_after", c_int, vp, P(Ticket)
 cbshm_record_timed = _sig("cbshm_record_timed", c_int, vp, P(Ticket), c_int, u64)
 cbshm_breaker_rejection = _sig("cbshm_breaker_rejection", c_int, vp, P(Rejection))
 cbshm_snapshot = _sig("cbshm_snapshot", c_int, vp, ctypes.c_char_p, P(Snapshot))
+cbshm_foreach = _sig("cbshm_foreach", c_int, vp, FOREACH_FN, vp)
 cbshm_set_mode = _sig("cbshm_set_mode", c_int, vp, ctypes.c_char_p, c_int)
 cbshm_set_mode_for = _sig("cbshm_set_mode_for", c_int, vp, ctypes.c_char_p, c_int, u64)
 cbshm_reset = _sig("cbshm_reset", c_int, vp, ctypes.c_char_p)
+cbshm_events_read = _sig("cbshm_events_read", c_int, vp, P(u64), P(Event), ctypes.c_size_t,
+                         P(ctypes.c_size_t), P(u64))
+cbshm_event_cause_name = _sig("cbshm_event_cause_name", ctypes.c_char_p, c_int)
 cbshm_now_ns = _sig("cbshm_now_ns", u64)
 cbshm_default_segment = _sig("cbshm_default_segment", ctypes.c_char_p)
 cbshm_config_load_file = _sig("cbshm_config_load_file", c_int, ctypes.c_char_p, P(vp), P(Diag))
@@ -142,22 +157,25 @@ cbshm_setting_at = _sig("cbshm_setting_at", ctypes.POINTER(Setting), ctypes.c_si
 cbshm_setting_get = _sig("cbshm_setting_get", u64, P(Settings), ctypes.POINTER(Setting))
 cbshm_destroy = _sig("cbshm_destroy", c_int, ctypes.c_char_p)
 
-# The library's own codes (cbshm.h, CBSHM_ERRNO_MAP).
+# The library's own codes (cbshm.h, CBSHM_ERRNO_MAP): the ones this
+# package tests for. The library's codes are below -30000; above that, a
+# negative code is -errno.
 EREJECTED = -30800
 ENOSEG = -30801
+ECORRUPT = -30806
 ENOBREAKER = -30808
 ECONFIG = -30812
 EINVAL = -30816
+ERRNO_MIN = -4095
 FAIL_CLOSED = 0x1
+READ_ONLY = 0x2
 LATE = 0x4  # CBSHM_LATE: attach when the segment and breaker appear
-
-SUCCESS, FAILURE, IGNORED = 0, 1, 2
-STATES = {0: "closed", 1: "open", 2: "half_open"}
-MODES = {0: "normal", 1: "forced_open", 2: "forced_closed", 3: "disabled"}
+EVENTS_NOW = (1 << 64) - 1  # CBSHM_EVENTS_NOW
 
 
-def _table():
-    rows, i = [], 0
+def _table() -> List[Any]:
+    rows: List[Any] = []
+    i = 0
     while True:
         d = cbshm_setting_at(i)
         if not d:
@@ -169,9 +187,9 @@ def _table():
 SETTINGS = _table()  # the library's settings table, in its order
 
 
-def setting_values(settings):
+def setting_values(settings: Settings) -> Dict[str, int]:
     """A struct Settings as {json_key: value}: durations in ms, percentages
     as numbers, backoff_multiplier in hundredths, words as their index -
     the C struct's own fields and units."""
-    return {d.contents.json_key.decode(): cbshm_setting_get(ctypes.byref(settings), d)
+    return {d.contents.json_key.decode(): int(cbshm_setting_get(ctypes.byref(settings), d))
             for d in SETTINGS}

@@ -1,0 +1,262 @@
+# SPDX-License-Identifier: MIT
+"""A breaker handle and its tickets: the calls, blocks and decorators that
+guard a downstream, for plain functions and coroutines alike.
+
+An admitted call holds a ticket until its outcome is recorded. `with` and
+`async with` keep their tickets in a context variable, not per thread:
+asyncio tasks, and greenlets (gevent, eventlet), each run in their own
+context, so coroutines interleaved in one thread record each their own."""
+
+import contextvars
+import ctypes
+import functools
+import inspect
+from typing import (TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Optional, Tuple, Type,
+                    TypeVar, cast)
+
+from . import _native as n
+from ._errors import CbshmError, CircuitOpenError, check, error_for
+from ._model import REFUSALS, Outcome, Refusal, Snapshot, State
+
+if TYPE_CHECKING:
+    from ._events import Listener
+    from ._segment import Mapping, Segment
+
+__all__ = ["Breaker", "Ticket"]
+
+R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., Any])
+
+# The tickets of the `with` blocks open in this context, innermost last.
+# A tuple, replaced and never changed in place: a task or greenlet that
+# copied the context keeps its own.
+_open_tickets: "contextvars.ContextVar[Tuple[Tuple[Breaker, Ticket], ...]]" = \
+    contextvars.ContextVar("cbshm_open_tickets", default=())
+
+
+class Ticket:
+    """One admitted call of the two-step API; record it exactly once.
+
+    A ticket never recorded holds nothing in a closed breaker; a probe's
+    lease goes back after the breaker's probe_timeout."""
+
+    __slots__ = ("_breaker", "_t", "_done")
+
+    def __init__(self, breaker: "Breaker", done: bool = False) -> None:
+        self._breaker = breaker
+        self._t = n.Ticket()
+        self._done = done  # an unguarded call's ticket has nothing to record
+
+    def _take(self) -> None:
+        if self._done:
+            raise CbshmError(n.EINVAL, "ticket recorded twice")
+        self._done = True
+
+    def record(self, outcome: Outcome, duration: Optional[float] = None) -> None:
+        """outcome: Outcome.SUCCESS, FAILURE or IGNORED; duration in
+        seconds, if the caller measured it (else the time since admission
+        counts)."""
+        self._take()
+        b = self._breaker
+        h = b._handle()
+        if h is None:
+            return
+        if duration is None:
+            rc = n.cbshm_record(h, ctypes.byref(self._t), int(outcome))
+        else:
+            rc = n.cbshm_record_timed(h, ctypes.byref(self._t), int(outcome),
+                                      max(int(duration * 1e9), 0))
+        check(rc, "breaker " + b.name)
+
+    def success(self, duration: Optional[float] = None) -> None:
+        self.record(Outcome.SUCCESS, duration)
+
+    def failure(self, duration: Optional[float] = None,
+                retry_after: Optional[float] = None) -> None:
+        """retry_after: seconds the downstream asked for (a 429 or 503 with
+        Retry-After): the breaker opens at once for at least that long."""
+        if retry_after is None or retry_after <= 0:
+            self.record(Outcome.FAILURE, duration)
+            return
+        self._take()
+        b = self._breaker
+        h = b._handle()
+        if h is None:
+            return
+        check(n.cbshm_record_retry_after(h, ctypes.byref(self._t), int(Outcome.FAILURE),
+                                         max(int(retry_after * 1e9), 1)), "breaker " + b.name)
+
+    def ignored(self, duration: Optional[float] = None) -> None:
+        self.record(Outcome.IGNORED, duration)
+
+
+class Breaker:
+    """A breaker shared by every process attached to its segment.
+
+    Outcomes: a call that returns is a success, unless failure_if(result)
+    says otherwise; an exception that is an instance of failure_exceptions
+    is a failure; any other exception (asyncio.CancelledError, a
+    KeyboardInterrupt, an exception outside failure_exceptions) says
+    nothing about the downstream: ignored, and it propagates unchanged.
+
+    Made by Segment.breaker() or open_breaker(). A breaker without a handle
+    (open_breaker() could not have its segment) runs calls unguarded, or,
+    with fail_closed=True, raises .error at each call."""
+
+    def __init__(self, name: str, segment: "Optional[Segment]", handle: Optional[int],
+                 failure_exceptions: Iterable[Type[BaseException]] = (Exception,),
+                 failure_if: Optional[Callable[[Any], bool]] = None, error: int = 0,
+                 fail_closed: bool = False, _mapping: "Optional[Mapping]" = None) -> None:
+        self.name = name
+        self.segment = segment
+        self.failure_exceptions: Tuple[Type[BaseException], ...] = tuple(failure_exceptions)
+        self.failure_if = failure_if
+        self._error = error
+        self._fail_closed = fail_closed
+        self._h = handle
+        self._release = _mapping.adopt(self, handle) if _mapping is not None and handle else None
+
+    def __repr__(self) -> str:
+        where = self.segment.name if self.segment is not None else "no segment"
+        how = "closed" if self._h is None and self._release is not None else (
+            "unguarded" if self._h is None else "attached")
+        return "<cbshm.Breaker %s in %s, %s>" % (self.name, where, how)
+
+    def _handle(self) -> Optional[int]:
+        return self._h
+
+    @property
+    def error(self) -> "Optional[BaseException]":
+        """The last problem the breaker met (a CbshmError, or an OSError for
+        a system error), or None: why calls run unguarded."""
+        code = self._error or (int(n.cbshm_breaker_error(self._h)) if self._h else 0)
+        return error_for(code, "breaker " + self.name) if code else None
+
+    # -- two-step -------------------------------------------------------
+
+    def allow(self) -> Ticket:
+        """Admits a call: returns a Ticket to record, or raises CircuitOpenError."""
+        h = self._h
+        if h is None:
+            if self._fail_closed:
+                raise error_for(self._error or n.EINVAL, "breaker " + self.name)
+            return Ticket(self, done=True)
+        t = Ticket(self)
+        rc = n.cbshm_allow(h, ctypes.byref(t._t))
+        if rc == n.EREJECTED:
+            raise self._rejection()
+        check(rc, "breaker " + self.name)
+        return t
+
+    def _rejection(self) -> CircuitOpenError:
+        r = n.Rejection()
+        if self._h and n.cbshm_breaker_rejection(self._h, ctypes.byref(r)) == 0:
+            return CircuitOpenError(self.name, REFUSALS.get(r.why, Refusal.OPEN), r.retry_after_ns / 1e9)
+        return CircuitOpenError(self.name, Refusal.OPEN, 0.0)
+
+    def _finish(self, t: Ticket, exc: Optional[BaseException] = None, result: Any = None) -> None:
+        if t._done:
+            return
+        if exc is not None:
+            t.record(Outcome.FAILURE if isinstance(exc, self.failure_exceptions)
+                     else Outcome.IGNORED)
+        elif self.failure_if is not None and self.failure_if(result):
+            t.record(Outcome.FAILURE)
+        else:
+            t.record(Outcome.SUCCESS)
+
+    async def _settle(self, t: Ticket, pending: Awaitable[R]) -> R:
+        try:
+            result = await pending
+        except BaseException as e:
+            self._finish(t, exc=e)
+            raise
+        self._finish(t, result=result)
+        return result
+
+    # -- call, with, async with, decorator ------------------------------
+
+    def call(self, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+        """Runs fn(*args, **kwargs) if admitted and returns its result.
+        When fn returns an awaitable (an async def), the result is an
+        awaitable too, and the outcome is recorded when it is awaited:
+        `await breaker.call(fetch, url)`."""
+        t = self.allow()
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as e:
+            self._finish(t, exc=e)
+            raise
+        if inspect.isawaitable(result):
+            return cast(R, self._settle(t, result))
+        self._finish(t, result=result)
+        return result
+
+    def __enter__(self) -> "Breaker":
+        _open_tickets.set(_open_tickets.get() + ((self, self.allow()),))
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
+        self._finish(self._pop(), exc=exc)
+
+    async def __aenter__(self) -> "Breaker":
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    def _pop(self) -> Ticket:
+        tickets = _open_tickets.get()
+        for i in range(len(tickets) - 1, -1, -1):
+            if tickets[i][0] is self:
+                _open_tickets.set(tickets[:i] + tickets[i + 1:])
+                return tickets[i][1]
+        raise RuntimeError("breaker %s: __exit__ without __enter__ in this context" % self.name)
+
+    def __call__(self, fn: F) -> F:
+        """A decorator: every call of fn goes through the breaker. An async
+        def stays an async def (frameworks look): its coroutine is awaited
+        inside the breaker and its outcome recorded."""
+        if inspect.iscoroutinefunction(fn):
+            @functools.wraps(fn)
+            async def guarded_coroutine(*args: Any, **kwargs: Any) -> Any:
+                return await self.call(fn, *args, **kwargs)
+            return cast(F, guarded_coroutine)
+
+        @functools.wraps(fn)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            return self.call(fn, *args, **kwargs)
+        return cast(F, guarded)
+
+    # -- inspection ------------------------------------------------------
+
+    def snapshot(self) -> Optional[Snapshot]:
+        """The shared state, settings and counters; None when unguarded."""
+        if self._h is None or self.segment is None:
+            return None
+        try:
+            return self.segment.snapshot(self.name)
+        except CbshmError:
+            return None  # not attached (yet)
+
+    @property
+    def state(self) -> Optional[State]:
+        """The shared state now; None while unguarded (.error says why)."""
+        snap = self.snapshot()
+        return snap.state if snap else None
+
+    def on_state_change(self, callback: "Listener") -> Callable[[], None]:
+        """Calls callback(event) for each state change of this breaker
+        (Segment.on_state_change, filtered by name); returns a function
+        that removes it."""
+        if self.segment is None:
+            raise error_for(self._error or n.EINVAL, "breaker " + self.name)
+        return self.segment.on_state_change(callback, name=self.name)
+
+    def close(self) -> None:
+        """Releases the handle; the breaker runs no call after it. Not while
+        another thread is inside one of its calls."""
+        self._h = None
+        if self._release is not None:
+            self._release()
+
