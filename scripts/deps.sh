@@ -24,7 +24,7 @@ fi
 
 # What each package is for: README.md, section Dependencies.
 PKGS="cmake make gcc pkg-config libyaml-dev libjansson-dev
-      libcmocka-dev valgrind python3 gunicorn python3-prometheus-client
+      libcmocka-dev valgrind python3 python3-venv python3-wheel-whl gunicorn python3-prometheus-client
       clang libclang-rt-14-dev man-db groff-base dpkg-dev file lintian abigail-tools"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
