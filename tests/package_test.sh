@@ -115,6 +115,9 @@ contents)
     for f in $dist/cbshm/__init__.py $dist/cbshm/_native.py $dist/cbshm-$version.dist-info/METADATA; do
         [ -e "$root/$f" ] || fail "missing /$f"
     done
+    if [ -e "$src/bindings/python/cbshm/py.typed" ] && [ ! -e "$root/$dist/cbshm/py.typed" ]; then
+        fail "missing /$dist/cbshm/py.typed"
+    fi
     # As a program uses it: from a directory outside the repository, with
     # no CBSHM_LIBRARY, the library found by its soname (LD_LIBRARY_PATH
     # stands for ld.so.cache, as for the consumer above).
