@@ -5,7 +5,7 @@ Nothing here is API; cbshm/__init__.py is."""
 
 import ctypes
 import os
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 # The installed library's soname (package libcbshm1, or `make install`):
 # dlopen finds it as it finds any program's libraries, through
@@ -13,7 +13,7 @@ from typing import Any, Dict, List
 SONAME = "libcbshm.so.1"
 
 
-def _load():
+def _load() -> Tuple[ctypes.CDLL, str]:
     """The library: the file CBSHM_LIBRARY names, when set, else the
     installed soname. Nothing else is searched, a build tree least of all:
     an installed package must not pick up whatever a checkout beside it
