@@ -83,13 +83,14 @@ endforeach()
 # wheel.cmake) - in the directory every python3 of Debian searches.
 # Debian's interpreter builds it, as it is the one that runs it.
 find_program(CBSHM_DEB_PYTHON3 python3 PATHS /usr/bin NO_DEFAULT_PATH REQUIRED)
-file(GLOB py_sources CONFIGURE_DEPENDS ${pyproject} ${PROJECT_SOURCE_DIR}/bindings/python/cbshm/*)
+file(GLOB_RECURSE py_sources CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/bindings/python/cbshm/*.py
+  ${PROJECT_SOURCE_DIR}/bindings/python/cbshm/py.typed)
 add_custom_command(OUTPUT ${deb_dir}/python/built
   COMMAND ${CMAKE_COMMAND} -DPYTHON=${CBSHM_DEB_PYTHON3} -DSOURCE=${PROJECT_SOURCE_DIR}/bindings/python
     -DWORK=${deb_dir}/python/work -DTREE=${deb_dir}/python/tree
     -P ${PROJECT_SOURCE_DIR}/cmake/python-wheel.cmake
   COMMAND ${CMAKE_COMMAND} -E touch ${deb_dir}/python/built
-  DEPENDS ${py_sources} ${PROJECT_SOURCE_DIR}/cmake/python-wheel.cmake
+  DEPENDS ${pyproject} ${py_sources} ${PROJECT_SOURCE_DIR}/cmake/python-wheel.cmake
   COMMENT "Building the Python wheel for python3-cbshm")
 add_custom_target(python_wheel ALL DEPENDS ${deb_dir}/python/built)
 install(DIRECTORY ${deb_dir}/python/tree/ DESTINATION lib/python3/dist-packages COMPONENT python)
