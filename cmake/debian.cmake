@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 # `make package`: one Debian package per install component - libcbshm1
-# (lib), libcbshm-dev (dev) and cbctl (tools) - that lintian accepts.
+# (lib), libcbshm-dev (dev), cbctl (tools) and python3-cbshm (python) -
+# that lintian accepts.
 # Included only in a tree configured by cmake/package-cache.cmake.
 if(NOT CMAKE_INSTALL_PREFIX STREQUAL "/usr")
   message(FATAL_ERROR "CBSHM_PACKAGE: the packages install into /usr, not ${CMAKE_INSTALL_PREFIX}; "
@@ -21,6 +22,14 @@ if(NOT CMAKE_MATCH_1 STREQUAL PROJECT_VERSION)
     "is ${PROJECT_VERSION}: add an entry for ${PROJECT_VERSION}-1")
 endif()
 set(CPACK_DEBIAN_PACKAGE_RELEASE ${CMAKE_MATCH_2})
+# So is the Python package's (pyproject.toml), which python3-cbshm is.
+set(pyproject ${PROJECT_SOURCE_DIR}/bindings/python/pyproject.toml)
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${pyproject})
+file(STRINGS ${pyproject} py_version REGEX "^version = ")
+if(NOT py_version STREQUAL "version = \"${PROJECT_VERSION}\"")
+  message(FATAL_ERROR "bindings/python/pyproject.toml: '${py_version}', the project "
+    "is ${PROJECT_VERSION}: make them one")
+endif()
 
 # What Debian policy wants compressed, with gzip -9n (reproducible bytes).
 set(deb_dir ${PROJECT_BINARY_DIR}/debian)
@@ -37,7 +46,7 @@ cbshm_deb_gzip(${PROJECT_SOURCE_DIR}/README.md ${deb_dir}/README.md.gz)
 # Every package: /usr/share/doc/<package>/copyright and changelog.Debian.gz,
 # and its lintian overrides: these packages are not uploaded to Debian, so
 # there is no ITP bug for the first changelog entry to close.
-foreach(pair lib:libcbshm1 dev:libcbshm-dev tools:cbctl)
+foreach(pair lib:libcbshm1 dev:libcbshm-dev tools:cbctl python:python3-cbshm)
   string(REPLACE ":" ";" pair "${pair}")
   list(GET pair 0 component)
   list(GET pair 1 package)
@@ -63,6 +72,28 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/examples/
 # a program depend on, function by function) and the ldconfig trigger.
 configure_file(${PROJECT_SOURCE_DIR}/packaging/libcbshm1.symbols ${deb_dir}/lib/symbols COPYONLY)
 file(WRITE ${deb_dir}/lib/triggers "activate-noawait ldconfig\n")
+# python3-cbshm's maintainer scripts, by the names the control archive wants.
+foreach(script postinst prerm)
+  configure_file(${PROJECT_SOURCE_DIR}/packaging/python3-cbshm.${script} ${deb_dir}/python-control/${script}
+    COPYONLY)
+endforeach()
+
+# python3-cbshm: the files `pip install ./bindings/python` installs - the
+# wheel setuptools builds from pyproject.toml, unpacked (cmake/python-
+# wheel.cmake) - in the directory every python3 of Debian searches.
+# Debian's interpreter builds it, as it is the one that runs it.
+find_program(CBSHM_DEB_PYTHON3 python3 PATHS /usr/bin NO_DEFAULT_PATH REQUIRED)
+file(GLOB_RECURSE py_sources CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/bindings/python/cbshm/*.py
+  ${PROJECT_SOURCE_DIR}/bindings/python/cbshm/py.typed)
+add_custom_command(OUTPUT ${deb_dir}/python/built
+  COMMAND ${CMAKE_COMMAND} -DPYTHON=${CBSHM_DEB_PYTHON3} -DSOURCE=${PROJECT_SOURCE_DIR}/bindings/python
+    -DWORK=${deb_dir}/python/work -DTREE=${deb_dir}/python/tree
+    -P ${PROJECT_SOURCE_DIR}/cmake/python-wheel.cmake
+  COMMAND ${CMAKE_COMMAND} -E touch ${deb_dir}/python/built
+  DEPENDS ${pyproject} ${py_sources} ${PROJECT_SOURCE_DIR}/cmake/python-wheel.cmake
+  COMMENT "Building the Python wheel for python3-cbshm")
+add_custom_target(python_wheel ALL DEPENDS ${deb_dir}/python/built)
+install(DIRECTORY ${deb_dir}/python/tree/ DESTINATION lib/python3/dist-packages COMPONENT python)
 
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME libcbshm)
@@ -78,7 +109,7 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS_POLICY ">=")
 set(CPACK_POST_BUILD_SCRIPTS ${PROJECT_SOURCE_DIR}/cmake/deb-post-build.cmake)
-set(CPACK_COMPONENTS_ALL lib dev tools)
+set(CPACK_COMPONENTS_ALL lib dev tools python)
 
 set(CPACK_DEBIAN_LIB_PACKAGE_NAME libcbshm1)
 set(CPACK_DEBIAN_LIB_PACKAGE_SECTION libs)
@@ -118,4 +149,26 @@ watches the breakers; forces them open or closed and resets them; prints
 Prometheus metrics and the event log; and checks a segment's integrity.
 
 This package contains cbctl, its manual pages and its bash completion.")
+
+# Pure Python, so one package for every architecture; but ctypes loads
+# libcbshm.so.1 into the interpreter, so both are of the machine's own
+# architecture: python3, not python3:any. The maintainer scripts are
+# dh_python3's: Debian ships no bytecode (lintian: package-installs-python-
+# bytecode); postinst compiles it for the installed interpreters and
+# prerm removes it, so no __pycache__ that dpkg does not know of is left
+# behind in dist-packages when the package goes.
+set(CPACK_DEBIAN_PYTHON_PACKAGE_NAME python3-cbshm)
+set(CPACK_DEBIAN_PYTHON_PACKAGE_ARCHITECTURE all)
+set(CPACK_DEBIAN_PYTHON_PACKAGE_SECTION python)
+set(CPACK_DEBIAN_PYTHON_PACKAGE_DEPENDS
+  "python3 (>= 3.9~), libcbshm1 (= ${PROJECT_VERSION}-${CPACK_DEBIAN_PACKAGE_RELEASE})")
+set(CPACK_DEBIAN_PYTHON_PACKAGE_CONTROL_EXTRA "${deb_dir}/python-control/postinst;${deb_dir}/python-control/prerm")
+set(CPACK_DEBIAN_PYTHON_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+set(CPACK_COMPONENT_PYTHON_DESCRIPTION "host-wide circuit breakers in POSIX shared memory - Python 3 binding
+libcbshm keeps one table of circuit breakers per host in a POSIX
+shared-memory segment, so that every worker of a prefork server
+(gunicorn, uWSGI) sees a breaker trip the moment any of them trips it.
+
+This package contains the Python 3 module cbshm, a ctypes binding of
+libcbshm1: breakers as decorators, context managers and wrapped calls.")
 include(CPack)

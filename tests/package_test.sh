@@ -1,12 +1,14 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# The three Debian packages of `make package`, checked the way Debian
+# The four Debian packages of `make package`, checked the way Debian
 # would check them. One step per ctest entry; `build` is their fixture.
 #   usage: package_test.sh STEP BUILD_DIR SOURCE_DIR
 #   build    `make package` into BUILD_DIR/package-test (its own /usr tree)
 #   contents unpacked, each holds what it should where Debian wants it, with
 #            the control files and relations it should; cbctl from there runs
-#            against a real segment; `man` finds every page and function
+#            against a real segment; `man` finds every page and function;
+#            python3-cbshm's cbshm, with no CBSHM_LIBRARY, finds libcbshm1's
+#            library by its soname and trips a breaker on a real segment
 #   lintian  lintian reports no error and no warning
 #   symbols  libcbshm1's symbols file lists exactly the functions the
 #            packaged library exports (dpkg-gensymbols) and the header's
@@ -40,7 +42,7 @@ contents)
     seg=/cbshm-package-$$
     trap '"$root/usr/bin/cbctl" --segment $seg destroy >/dev/null 2>&1 || true; rm -rf "$root"' EXIT
     rm -rf "$root"
-    for p in libcbshm1 libcbshm-dev cbctl; do
+    for p in libcbshm1 libcbshm-dev cbctl python3-cbshm; do
         deb=$(ls "$debs/${p}_"*.deb)
         [ "$(dpkg-deb -f "$deb" Package)" = "$p" ] || fail "$deb is not $p"
         dpkg -x "$deb" "$root"
@@ -95,10 +97,40 @@ contents)
     cc -o "$dir/consumer" "$src/tests/consumer/consumer.c" \
         $(PKG_CONFIG_PATH="$root/$libdir/pkgconfig" pkg-config --cflags --libs cbshm)
     LD_LIBRARY_PATH="$root/$libdir" "$dir/consumer" >/dev/null
+
+    # python3-cbshm: pure Python, for every architecture, on this libcbshm1;
+    # no bytecode (postinst compiles it, prerm removes it: dh_python3's way).
+    py=$debs/python3-cbshm_*.deb
+    [ "$(dpkg-deb -f $py Architecture)" = all ] || fail "python3-cbshm is not Architecture: all"
+    dpkg-deb -f $py Depends | grep -q "libcbshm1 (= $(dpkg-deb -f $lib Version))" ||
+        fail "python3-cbshm does not depend on this libcbshm1"
+    dpkg-deb -f $py Depends | grep -Eq '(^|, )python3( |,|$)' || fail "python3-cbshm does not depend on python3"
+    if grep -E '(__pycache__|\.pyc)' "$dir/python3-cbshm.files"; then fail "python3-cbshm ships bytecode"; fi
+    rm -rf "$ctl"
+    dpkg-deb -e $py "$ctl"
+    grep -qx "    py3compile -p python3-cbshm" "$ctl/postinst" || fail "python3-cbshm: postinst does not py3compile"
+    grep -qx "    py3clean -p python3-cbshm" "$ctl/prerm" || fail "python3-cbshm: prerm does not py3clean"
+    dist=usr/lib/python3/dist-packages
+    version=$(dpkg-deb -f $lib Version | cut -d- -f1)
+    for f in $dist/cbshm/__init__.py $dist/cbshm/_native.py $dist/cbshm-$version.dist-info/METADATA; do
+        [ -e "$root/$f" ] || fail "missing /$f"
+    done
+    if [ -e "$src/bindings/python/cbshm/py.typed" ] && [ ! -e "$root/$dist/cbshm/py.typed" ]; then
+        fail "missing /$dist/cbshm/py.typed"
+    fi
+    # As a program uses it: from a directory outside the repository, with
+    # no CBSHM_LIBRARY, the library found by its soname (LD_LIBRARY_PATH
+    # stands for ld.so.cache, as for the consumer above).
+    elsewhere=$(mktemp -d)
+    cp "$src/tests/python/installed_use.py" "$elsewhere/"
+    (cd "$elsewhere" && env -i PATH=/usr/bin:/bin PYTHONPATH="$root/$dist" PYTHONDONTWRITEBYTECODE=1 \
+        LD_LIBRARY_PATH="$root/$libdir" /usr/bin/python3 installed_use.py "$seg-py" "$root/$dist/cbshm") ||
+        { rm -rf "$elsewhere"; fail "python3-cbshm's cbshm does not work (above)"; }
+    rm -rf "$elsewhere"
     "$root/usr/bin/cbctl" --version
     "$root/usr/bin/cbctl" --segment $seg apply -f "$src/config/example.yaml" >/dev/null
     "$root/usr/bin/cbctl" --segment $seg check >/dev/null
-    echo "package: libcbshm1, libcbshm-dev, cbctl: contents ok"
+    echo "package: libcbshm1, libcbshm-dev, cbctl, python3-cbshm: contents ok"
     ;;
 lintian)
     # Every tag shown; errors and warnings fail (the packages override the

@@ -4,41 +4,36 @@ structs of cbshm.h laid out field for field, and the function signatures.
 Nothing here is API; cbshm/__init__.py is."""
 
 import ctypes
-import ctypes.util
-import glob
 import os
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-_REPO = os.path.normpath(os.path.join(_HERE, "..", "..", ".."))
-
-
-def _candidates():
-    env = os.environ.get("CBSHM_LIBRARY")
-    if env:
-        yield env
-        return
-    # A build tree of this repository: the dev preset first, then any other.
-    preferred = os.path.join(_REPO, "build", "dev", "libcbshm", "libcbshm.so.1")
-    yield preferred
-    for path in sorted(glob.glob(os.path.join(_REPO, "build", "*", "libcbshm", "libcbshm.so.1"))):
-        if path != preferred and "asan" not in path and "tsan" not in path:
-            yield path
-    found = ctypes.util.find_library("cbshm")
-    if found:
-        yield found
-    yield "libcbshm.so.1"
+# The installed library's soname (package libcbshm1, or `make install`):
+# dlopen finds it as it finds any program's libraries, through
+# LD_LIBRARY_PATH and ld.so.cache.
+SONAME = "libcbshm.so.1"
 
 
-def _load():
-    errors = []
-    for path in _candidates():
+def _load() -> Tuple[ctypes.CDLL, str]:
+    """The library: the file CBSHM_LIBRARY names, when set, else the
+    installed soname. Nothing else is searched, a build tree least of all:
+    an installed package must not pick up whatever a checkout beside it
+    happens to hold, and the tests and a source tree say which library
+    they mean with CBSHM_LIBRARY. An override that does not load is an
+    error, not a reason to try another copy behind the user's back."""
+    override = os.environ.get("CBSHM_LIBRARY")
+    if override:
         try:
-            return ctypes.CDLL(path), path
+            return ctypes.CDLL(override), override
         except OSError as e:
-            errors.append("%s: %s" % (path, e))
-    raise ImportError("cbshm: cannot load libcbshm (set CBSHM_LIBRARY to its path): "
-                      + "; ".join(errors))
+            raise ImportError("cbshm: cannot load CBSHM_LIBRARY=%s: %s" % (override, e)) from e
+    try:
+        return ctypes.CDLL(SONAME), SONAME
+    except OSError as e:
+        raise ImportError(
+            "cbshm: cannot load libcbshm: tried %s through the loader's search path "
+            "(ld.so.cache, LD_LIBRARY_PATH): %s. Install the libcbshm1 package (or the "
+            "library with `make install` and `ldconfig`), or set CBSHM_LIBRARY to the path "
+            "of libcbshm.so.1" % (SONAME, e)) from e
 
 
 lib, library_path = _load()
