@@ -1,14 +1,19 @@
 # SPDX-License-Identifier: MIT
 """Unit tests of the Python binding (unittest, standard library only)."""
 
+import errno
 import itertools
 import os
+import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bindings", "python"))
+BINDING = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bindings", "python")
+sys.path.insert(0, BINDING)
 import cbshm  # noqa: E402
 
 _seq = itertools.count()
@@ -249,6 +254,153 @@ class TestFailOpen(unittest.TestCase):
 
     def test_version(self):
         self.assertRegex(cbshm.version(), r"^\d+\.\d+\.\d+$")
+
+
+class TestShape(Fixture):
+    def test_states_modes_and_outcomes_are_enums_that_read_as_their_words(self):
+        self.assertIs(self.api.state, cbshm.State.CLOSED)
+        self.assertEqual(cbshm.State.HALF_OPEN, "half_open")
+        self.assertEqual("%s %s" % (cbshm.State.OPEN, cbshm.Mode.FORCED_OPEN), "open forced_open")
+        self.assertEqual(f"{cbshm.Refusal.PROBES_BUSY}", "probes_busy")
+        self.assertEqual(int(cbshm.FAILURE), 1)
+        self.segment.set_mode("api", cbshm.Mode.DISABLED)
+        self.assertIs(self.api.snapshot().mode, cbshm.Mode.DISABLED)
+        with self.assertRaises(ValueError) as cm:
+            self.segment.set_mode("api", "sideways")
+        self.assertIn("normal, forced_open, forced_closed, disabled", str(cm.exception))
+
+    def test_a_snapshot_is_a_frozen_dataclass(self):
+        import dataclasses
+        snap = self.api.snapshot()
+        self.assertTrue(dataclasses.is_dataclass(snap))
+        with self.assertRaises(dataclasses.FrozenInstanceError):
+            snap.failures = 7
+        self.assertEqual(dataclasses.asdict(snap)["name"], "api")
+
+    def test_a_system_error_is_the_matching_oserror_subclass(self):
+        # The library refuses a symbolic link in /dev/shm (-ELOOP) ...
+        link = "/dev/shm/cbshm-py-link-%d" % os.getpid()
+        os.symlink("/dev/shm" + self.seg, link)
+        try:
+            with self.assertRaises(OSError) as cm:
+                cbshm.Segment(link[len("/dev/shm"):])
+            self.assertEqual(cm.exception.errno, errno.ELOOP)
+            self.assertNotIsInstance(cm.exception, cbshm.CbshmError)
+            self.assertIn("segment /cbshm-py-link", str(cm.exception))
+        finally:
+            os.unlink(link)
+        # ... and another user may not open root's 0600 segment (-EACCES).
+        if os.geteuid() != 0 or not shutil.which("setpriv"):
+            return
+        probe = ("import cbshm, sys\n"
+                 "try:\n    cbshm.Segment(sys.argv[1])\n"
+                 "except OSError as e:\n    print(type(e).__name__, e.errno)\n")
+        out = subprocess.run(["setpriv", "--reuid=12345", "--regid=12345", "--clear-groups",
+                              sys.executable, "-c", probe, self.seg], capture_output=True,
+                             text=True, env=dict(os.environ, PYTHONPATH=BINDING), timeout=30)
+        self.assertEqual(out.stdout.split(), ["PermissionError", str(errno.EACCES)], out.stderr)
+
+    def test_closing_a_segment_with_open_breakers_raises_instead_of_crashing(self):
+        slow = self.segment.breaker("slow")
+        with self.assertRaises(RuntimeError) as cm:
+            self.segment.close()
+        self.assertIn("2 breakers still open (api, slow): close them first", str(cm.exception))
+        slow.close()
+        self.api.call(lambda: None)  # the segment is still attached
+        self.assertEqual(self.api.snapshot().successes, 1)
+
+    def test_a_breaker_dropped_without_close_gives_its_handle_back(self):
+        import gc
+        slow = self.segment.breaker("slow")
+        del slow
+        gc.collect()
+        self.api.close()
+        self.segment.close()  # no breaker left open: detaches
+        with self.assertRaises(ValueError):
+            self.segment.snapshot("api")
+        self.segment.close()  # twice is fine
+
+    def test_a_segment_collected_before_its_breaker_detaches_after_it(self):
+        # Python may free the Segment first; the mapping outlives it until
+        # the breaker lets go, as cbshm_close() requires.
+        import gc
+        seg = cbshm.Segment(self.seg)
+        b = seg.breaker("api")
+        del seg
+        gc.collect()
+        b.call(lambda: None)
+        b.close()
+        self.assertEqual(self.api.snapshot().successes, 1)
+
+
+def shm_mappings(name):
+    with open("/proc/self/maps") as f:
+        return sum(1 for line in f if line.rstrip().endswith("/dev/shm" + name))
+
+
+class TestOpenBreaker(Fixture):
+    def test_breakers_opened_on_one_segment_share_one_mapping(self):
+        before = shm_mappings(self.seg)
+        a = cbshm.open_breaker(self.seg, "api")
+        b = cbshm.open_breaker(self.seg, "slow")
+        c = cbshm.open_breaker(self.seg, "api")
+        try:
+            self.assertIs(a.segment, b.segment)
+            self.assertIs(a.segment, c.segment)
+            a.call(lambda: None)
+            self.assertEqual(shm_mappings(self.seg), before + 1)
+        finally:
+            for x in (a, b, c):
+                x.close()
+            a.segment.close()
+        self.assertEqual(shm_mappings(self.seg), before)
+        # Closed, it is forgotten: the next open_breaker maps it anew.
+        d = cbshm.open_breaker(self.seg, "api")
+        self.assertIsNot(d.segment, a.segment)
+        d.close()
+        d.segment.close()
+
+    def test_fork_while_another_thread_is_inside_open_breaker(self):
+        # A thread of the parent holds the registry's lock at fork(): the
+        # child must not wait for a thread it does not have.
+        import threading
+        from cbshm import _segment
+        held, done = threading.Event(), threading.Event()
+
+        def inside():
+            with _segment._shared_lock:
+                held.set()
+                done.wait(10)
+        t = threading.Thread(target=inside)
+        t.start()
+        held.wait(5)
+        try:
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    signal.alarm(5)
+                    b = cbshm.open_breaker(self.seg, "api")
+                    b.call(lambda: None)
+                    code = 0
+                finally:
+                    os._exit(code)
+            _, status = os.waitpid(pid, 0)
+        finally:
+            done.set()
+            t.join()
+        self.assertEqual(status, 0, "the child hung or failed: status %#x" % status)
+        self.assertEqual(self.api.snapshot().successes, 1)
+
+    def test_config_errors_carry_where(self):
+        with self.assertRaises(cbshm.ConfigError) as cm:
+            cbshm.apply(yaml="breakers:\n  - name: a\n    open_timeout: 5\n",
+                        segment="/cbshm-py-never")
+        e = cm.exception
+        self.assertEqual((e.file, e.line, e.column, e.key), ("<yaml>", 3, 19,
+                                                             "breakers[0].open_timeout"))
+        self.assertEqual(e.errname, "CBSHM_ECONFIG")
+        self.assertIsInstance(e, cbshm.CbshmError)
 
 
 if __name__ == "__main__":

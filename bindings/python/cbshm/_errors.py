@@ -6,9 +6,12 @@ has for that errno (-ENOENT: FileNotFoundError, -EACCES: PermissionError),
 as os.open() would raise it."""
 
 import os
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 from . import _native as n
+
+if TYPE_CHECKING:
+    from ._model import Refusal
 
 __all__ = ["CbshmError", "ConfigError", "CircuitOpenError", "error_for", "check"]
 
@@ -49,7 +52,7 @@ class CircuitOpenError(CbshmError):
     calls again already). Read at the rejection, without the table lock.
     .code is CBSHM_EREJECTED, as for every CbshmError."""
 
-    def __init__(self, name: str, reason: str, retry_after: float) -> None:
+    def __init__(self, name: str, reason: "Refusal", retry_after: float) -> None:
         super().__init__(n.EREJECTED, "breaker " + name)
         self.name = name
         self.reason = reason
