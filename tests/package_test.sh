@@ -112,12 +112,12 @@ contents)
     grep -qx "    py3clean -p python3-cbshm" "$ctl/prerm" || fail "python3-cbshm: prerm does not py3clean"
     dist=usr/lib/python3/dist-packages
     version=$(dpkg-deb -f $lib Version | cut -d- -f1)
-    for f in $dist/cbshm/__init__.py $dist/cbshm/_native.py $dist/cbshm-$version.dist-info/METADATA; do
-        [ -e "$root/$f" ] || fail "missing /$f"
+    # Every module of the source, the py.typed marker, the metadata.
+    for f in $(cd "$src/bindings/python/cbshm" && ls -- *.py) py.typed; do
+        [ -e "$root/$dist/cbshm/$f" ] || fail "missing /$dist/cbshm/$f"
     done
-    if [ -e "$src/bindings/python/cbshm/py.typed" ] && [ ! -e "$root/$dist/cbshm/py.typed" ]; then
-        fail "missing /$dist/cbshm/py.typed"
-    fi
+    [ -e "$root/$dist/cbshm-$version.dist-info/METADATA" ] ||
+        fail "missing /$dist/cbshm-$version.dist-info/METADATA"
     # As a program uses it: from a directory outside the repository, with
     # no CBSHM_LIBRARY, the library found by its soname (LD_LIBRARY_PATH
     # stands for ld.so.cache, as for the consumer above).
