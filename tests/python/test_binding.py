@@ -300,6 +300,14 @@ class TestShape(Fixture):
                              text=True, env=dict(os.environ, PYTHONPATH=BINDING), timeout=30)
         self.assertEqual(out.stdout.split(), ["PermissionError", str(errno.EACCES)], out.stderr)
 
+    def test_a_closed_breaker_refuses_calls_instead_of_running_them_unguarded(self):
+        b = self.segment.breaker("slow")
+        b.close()
+        b.close()  # twice is fine
+        with self.assertRaises(ValueError):
+            b.call(lambda: None)
+        self.assertIn("closed", repr(b))
+
     def test_closing_a_segment_with_open_breakers_raises_instead_of_crashing(self):
         slow = self.segment.breaker("slow")
         with self.assertRaises(RuntimeError) as cm:

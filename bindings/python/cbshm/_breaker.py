@@ -114,12 +114,12 @@ class Breaker:
         self._error = error
         self._fail_closed = fail_closed
         self._h = handle
+        self._closed = False
         self._release = _mapping.adopt(self, handle) if _mapping is not None and handle else None
 
     def __repr__(self) -> str:
         where = self.segment.name if self.segment is not None else "no segment"
-        how = "closed" if self._h is None and self._release is not None else (
-            "unguarded" if self._h is None else "attached")
+        how = "closed" if self._closed else "unguarded" if self._h is None else "attached"
         return "<cbshm.Breaker %s in %s, %s>" % (self.name, where, how)
 
     def _handle(self) -> Optional[int]:
@@ -138,6 +138,8 @@ class Breaker:
         """Admits a call: returns a Ticket to record, or raises CircuitOpenError."""
         h = self._h
         if h is None:
+            if self._closed:
+                raise ValueError("breaker %s is closed" % self.name)
             if self._fail_closed:
                 raise error_for(self._error or n.EINVAL, "breaker " + self.name)
             return Ticket(self, done=True)
@@ -254,9 +256,10 @@ class Breaker:
         return self.segment.on_state_change(callback, name=self.name)
 
     def close(self) -> None:
-        """Releases the handle; the breaker runs no call after it. Not while
+        """Releases the handle; a call after it raises ValueError. Not while
         another thread is inside one of its calls."""
         self._h = None
+        self._closed = True
         if self._release is not None:
             self._release()
 
