@@ -34,4 +34,4 @@ worker_class = "sync"
 def post_worker_init(worker):
     import app
     if os.environ.get("BREAKER_MODE", "shared") != "per-process":
-        app.attach_breaker()
+        app.attach_breaker("post_worker_init")

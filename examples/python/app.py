@@ -102,14 +102,15 @@ else:
     breaker = None
 
 
-def attach_breaker():
+def attach_breaker(when):
     """Opens the shared breaker, once per process that needs it, and says
-    which process did: the master (once, before the fork) or each worker."""
+    which process did and when: the master (once, before the fork) or each
+    worker."""
     global breaker
     if breaker is None:
         breaker = cbshm.open_breaker(SEGMENT, "downstream", failure_exceptions=(OSError,))
-        print("cbshm: process %d: opened breaker downstream" % os.getpid(), file=sys.stderr,
-              flush=True)
+        print("cbshm: process %d: opened breaker downstream (%s)" % (os.getpid(), when),
+              file=sys.stderr, flush=True)
 
 
 # Opened when the module is imported: in the master with gunicorn's
@@ -120,7 +121,7 @@ def attach_breaker():
 # to that user (post_worker_init in gunicorn.conf.py, the postfork hook in
 # examples/uwsgi/wsgi.py).
 if os.environ.get("BREAKER_MODE", "shared") != "per-process" and os.geteuid() != 0:
-    attach_breaker()
+    attach_breaker("import")
 
 
 _guarded = None  # this worker's breaker, at its last call: attached or not
@@ -144,7 +145,7 @@ def app(environ, start_response):
     if breaker is None:
         # A worker running as root that no server hook attached (uWSGI's
         # lazy-apps, gunicorn without gunicorn.conf.py): its first request.
-        attach_breaker()
+        attach_breaker("first request")
     try:
         breaker.call(call_downstream)
         status, body = "200 OK", b"ok\n"

@@ -19,7 +19,7 @@ def attach_after_fork():
     # Already attached when the master loaded the app as the owner: the
     # handle came with the fork, and attach_breaker() leaves it be.
     if os.environ.get("BREAKER_MODE", "shared") != "per-process":
-        example.attach_breaker()
+        example.attach_breaker("postfork")
 
 
 uwsgi.post_fork_hook = attach_after_fork

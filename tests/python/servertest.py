@@ -161,6 +161,12 @@ def trips(seg, as_user=False):
     return json.loads(out)["trips"]
 
 
+def opened(log, when):
+    """How many processes opened the breaker when (app.attach_breaker), from
+    the server's log."""
+    return log.count("opened breaker downstream (%s)" % when)
+
+
 class Server:
     """A server process started with argv in cwd, ready once it answers
     GET / on port; its stderr goes to a file, which stop() returns."""

@@ -87,6 +87,8 @@ class TestGunicorn(unittest.TestCase):
         shared = outage(as_user=True)
         st.figures("gunicorn --user %d" % SERVICE_UID, shared)
         st.check_shared(self, shared)
+        # Each worker, in post_worker_init, after its drop.
+        self.assertEqual(st.opened(shared.log, "post_worker_init"), WORKERS, shared.log)
 
     def test_workers_started_before_the_segment_attach_once_it_is_applied(self):
         shared = outage(late=True)
