@@ -73,7 +73,7 @@ contents)
         usr/share/man/man5/cbshm.yaml.5.gz usr/share/man/man3/libcbshm.3.gz \
         usr/share/man/man3/cbshm_open.3.gz usr/share/bash-completion/completions/cbctl \
         usr/share/doc/libcbshm-dev/README.md.gz usr/share/doc/libcbshm-dev/examples/hello.c \
-        usr/share/doc/libcbshm-dev/examples/gunicorn/app.py \
+        usr/share/doc/libcbshm-dev/examples/python/app.py usr/share/doc/libcbshm-dev/examples/uwsgi/uwsgi.ini \
         usr/share/doc/libcbshm-dev/examples/systemd/cbshm-apply.service; do
         [ -e "$root/$f" ] || fail "missing /$f"
     done

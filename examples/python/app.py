@@ -1,16 +1,18 @@
 # SPDX-License-Identifier: MIT
 """A WSGI app whose handler calls a downstream through a circuit breaker
-that every gunicorn worker shares.
+that every worker process of the server shares. One app for both servers
+(no framework, standard library only): gunicorn loads it through
+examples/gunicorn/gunicorn.conf.py, uWSGI through examples/uwsgi/uwsgi.ini.
 
     GET /  ->  200 when the downstream answered, 502 when it failed,
                503 at once when the breaker is open (the downstream is
                not called).
 
-Environment: CBSHM_SEGMENT (default /cbshm-gunicorn), DOWNSTREAM_PORT
+Environment: CBSHM_SEGMENT (default /cbshm-wsgi), DOWNSTREAM_PORT
 (default 9000), BREAKER_MODE ("shared", the default, or "per-process": an
 in-process breaker per worker, for comparison), ATTEMPT_LOG (a file that
-gets one line per call that reached for the downstream, when it ended and
-how; for the tests).
+gets one line per call that reached for the downstream: the worker, when
+the call began and ended, and how; for the tests).
 """
 
 import os
@@ -26,16 +28,16 @@ except ImportError:  # running from the source tree
                                     "..", "..", "bindings", "python"))
     import cbshm
 
-SEGMENT = os.environ.get("CBSHM_SEGMENT", "/cbshm-gunicorn")
+SEGMENT = os.environ.get("CBSHM_SEGMENT", "/cbshm-wsgi")
 DOWNSTREAM = ("127.0.0.1", int(os.environ.get("DOWNSTREAM_PORT", "9000")))
 ATTEMPT_LOG = os.environ.get("ATTEMPT_LOG")
 
 
-def log_attempt(ok):
+def log_attempt(began, ok):
     # One write(2) per line with O_APPEND: lines from workers never mix.
     fd = os.open(ATTEMPT_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    os.write(fd, ("%d %.6f %s\n" % (os.getpid(), time.monotonic(), "ok" if ok else "failed"))
-             .encode())
+    os.write(fd, ("%d %.6f %.6f %s\n" % (os.getpid(), began, time.monotonic(),
+                                          "ok" if ok else "failed")).encode())
     os.close(fd)
 
 
@@ -44,6 +46,7 @@ STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([0-9]{3})(?: |\r\n)")
 
 
 def call_downstream():
+    began = time.monotonic()
     try:
         with socket.create_connection(DOWNSTREAM, timeout=2) as s:
             s.sendall(b"GET / HTTP/1.0\r\n\r\n")
@@ -61,10 +64,10 @@ def call_downstream():
                                       % head.split(b"\r\n")[0][:64])
     except OSError:
         if ATTEMPT_LOG:
-            log_attempt(False)
+            log_attempt(began, False)
         raise
     if ATTEMPT_LOG:
-        log_attempt(True)
+        log_attempt(began, True)
 
 
 class LocalOpen(Exception):
@@ -99,20 +102,26 @@ else:
     breaker = None
 
 
-def attach_breaker():
-    """Opens the shared breaker, once per process that needs it."""
+def attach_breaker(when):
+    """Opens the shared breaker, once per process that needs it, and says
+    which process did and when: the master (once, before the fork) or each
+    worker."""
     global breaker
     if breaker is None:
         breaker = cbshm.open_breaker(SEGMENT, "downstream", failure_exceptions=(OSError,))
+        print("cbshm: process %d: opened breaker downstream (%s)" % (os.getpid(), when),
+              file=sys.stderr, flush=True)
 
 
-# Opened when the module is imported: in the master with preload_app (the
-# handle survives the fork of every worker), else in each worker. Not in a
-# master running as root: the segment belongs to the workers' user, and
-# root maps no segment another user can write - each worker opens it after
-# it dropped to that user (post_worker_init in gunicorn.conf.py).
+# Opened when the module is imported: in the master with gunicorn's
+# preload_app or uWSGI's default (the handle survives the fork of every
+# worker), else in each worker (uWSGI's lazy-apps). Not in a master running
+# as root: the segment belongs to the workers' user, and root maps no
+# segment another user can write - each worker opens it after it dropped
+# to that user (post_worker_init in gunicorn.conf.py, the postfork hook in
+# examples/uwsgi/wsgi.py).
 if os.environ.get("BREAKER_MODE", "shared") != "per-process" and os.geteuid() != 0:
-    attach_breaker()
+    attach_breaker("import")
 
 
 _guarded = None  # this worker's breaker, at its last call: attached or not
@@ -133,6 +142,10 @@ def note_guard():
 
 
 def app(environ, start_response):
+    if breaker is None:
+        # A worker running as root that no server hook attached (uWSGI's
+        # lazy-apps, gunicorn without gunicorn.conf.py): its first request.
+        attach_breaker("first request")
     try:
         breaker.call(call_downstream)
         status, body = "200 OK", b"ok\n"
