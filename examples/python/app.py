@@ -23,7 +23,7 @@ import time
 
 try:
     import cbshm
-except ImportError:  # running from the source tree
+except ModuleNotFoundError:  # not installed: running from the source tree
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                     "..", "..", "bindings", "python"))
     import cbshm
