@@ -168,6 +168,30 @@ class TestListeners(Fixture):
         self.trip()
         self.assertTrue(got.wait(5))
 
+    def test_listeners_set_up_before_the_segment_hear_it_once_applied(self):
+        # Deploy order does not matter (open_breaker, CBSHM_LATE): neither
+        # may the listener thread's - it must not die before the segment is
+        # there.
+        name = "/cbshm-pyev-late-%d-%d" % (os.getpid(), next(_seq))
+        b = cbshm.open_breaker(name, "quick")
+        got = threading.Event()
+        b.on_state_change(lambda e: got.set())
+        b.segment.listen(interval=0.02)
+        time.sleep(0.1)
+        try:
+            cbshm.apply(yaml=YAML, segment=name)
+            deadline = time.monotonic() + 5
+            while b.state is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.1)  # the listener's first poll after attaching
+            b.allow().failure()
+            self.assertTrue(got.wait(5))
+        finally:
+            b.segment.stop_listening()
+            b.close()
+            b.segment.close()
+            cbshm.destroy(name)
+
     def test_a_forked_child_runs_its_own_listener_thread(self):
         self.segment.on_state_change(lambda e: None)
         self.segment.listen(interval=0.02)

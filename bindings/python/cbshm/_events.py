@@ -117,7 +117,12 @@ class Listeners:
                 # sees every change made after this call returned.
                 seg = self._segment()
                 if seg is not None:
-                    self._cursor = _read(seg._events_handle(), n.EVENTS_NOW)[1]
+                    try:
+                        self._cursor = _read(seg._events_handle(), n.EVENTS_NOW)[1]
+                    except (CbshmError, OSError):
+                        # A late segment not attached yet (CBSHM_LATE):
+                        # the first poll that can read it starts there.
+                        pass
             self._callbacks.append(entry)
 
         def remove() -> None:
@@ -167,8 +172,13 @@ class Listeners:
         while not self._stop.wait(self._interval):
             try:
                 self.poll()
-            except (CbshmError, OSError, ValueError):
-                return  # the segment was closed, or cannot be read any more
+            except ValueError:
+                return  # the segment was closed
+            except (CbshmError, OSError):
+                # Not attached yet (a late segment, before `cbctl apply` or
+                # before this worker dropped to the segment's owner): it
+                # may be by the next poll, and deploy order must not matter.
+                continue
 
     def _after_fork_in_child(self) -> None:
         self._lock = threading.Lock()
