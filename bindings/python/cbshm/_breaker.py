@@ -42,10 +42,10 @@ class Ticket:
 
     __slots__ = ("_breaker", "_t", "_done")
 
-    def __init__(self, breaker: "Breaker", done: bool = False) -> None:
+    def __init__(self, breaker: "Breaker") -> None:
         self._breaker = breaker
         self._t = n.Ticket()
-        self._done = done  # an unguarded call's ticket has nothing to record
+        self._done = False
 
     def _take(self) -> None:
         if self._done:
@@ -138,9 +138,12 @@ class Breaker:
         """Admits a call: returns a Ticket to record, or raises CircuitOpenError."""
         h = self._h
         if h is None:
+            if self._release is not None:
+                raise ValueError("breaker %s is closed" % self.name)
             if self._fail_closed:
                 raise error_for(self._error or n.EINVAL, "breaker " + self.name)
-            return Ticket(self, done=True)
+            # Unguarded: recording its ticket (once) records nothing.
+            return Ticket(self)
         t = Ticket(self)
         rc = n.cbshm_allow(h, ctypes.byref(t._t))
         if rc == n.EREJECTED:
@@ -154,16 +157,26 @@ class Breaker:
             return CircuitOpenError(self.name, REFUSALS.get(r.why, Refusal.OPEN), r.retry_after_ns / 1e9)
         return CircuitOpenError(self.name, Refusal.OPEN, 0.0)
 
-    def _finish(self, t: Ticket, exc: Optional[BaseException] = None, result: Any = None) -> None:
+    def _finish(self, t: Ticket, exc: Optional[BaseException] = None, result: Any = None,
+                judge: bool = True) -> None:
+        """judge: result is the call's, for failure_if (a `with` block has none)."""
         if t._done:
             return
         if exc is not None:
             t.record(Outcome.FAILURE if isinstance(exc, self.failure_exceptions)
                      else Outcome.IGNORED)
-        elif self.failure_if is not None and self.failure_if(result):
-            t.record(Outcome.FAILURE)
-        else:
-            t.record(Outcome.SUCCESS)
+            return
+        failed = False
+        if judge and self.failure_if is not None:
+            try:
+                failed = bool(self.failure_if(result))
+            except BaseException:
+                # The judge's bug says nothing about the downstream; the
+                # ticket is recorded all the same, or a half-open probe's
+                # lease would stay taken until probe_timeout.
+                t.record(Outcome.IGNORED)
+                raise
+        t.record(Outcome.FAILURE if failed else Outcome.SUCCESS)
 
     async def _settle(self, t: Ticket, pending: Awaitable[R]) -> R:
         try:
@@ -197,7 +210,7 @@ class Breaker:
         return self
 
     def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
-        self._finish(self._pop(), exc=exc)
+        self._finish(self._pop(), exc=exc, judge=False)
 
     async def __aenter__(self) -> "Breaker":
         return self.__enter__()
@@ -254,8 +267,9 @@ class Breaker:
         return self.segment.on_state_change(callback, name=self.name)
 
     def close(self) -> None:
-        """Releases the handle; the breaker runs no call after it. Not while
-        another thread is inside one of its calls."""
+        """Releases the handle; the breaker runs no call after it (they
+        raise ValueError, as a closed file's methods do). Not while another
+        thread is inside one of its calls."""
         self._h = None
         if self._release is not None:
             self._release()

@@ -32,7 +32,9 @@ class Mapping:
         self.h: Optional[int] = handle
         self.live: Dict[int, str] = {}  # breaker handle -> breaker name
         self.closing = False
-        self.lock = threading.Lock()
+        # Reentrant: a breaker's finalizer takes it, and the cyclic
+        # collector may run one in a thread that holds it already.
+        self.lock = threading.RLock()
         _mappings.add(self)
 
     def adopt(self, breaker: Breaker, handle: int) -> Callable[[], None]:
@@ -278,7 +280,7 @@ def _after_fork_in_child() -> None:
     global _shared_lock
     _shared_lock = threading.Lock()
     for m in list(_mappings):
-        m.lock = threading.Lock()
+        m.lock = threading.RLock()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
