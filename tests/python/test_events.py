@@ -61,6 +61,12 @@ class TestEvents(Fixture):
         with self.assertRaises(ValueError):
             self.segment.events(start=-1)
 
+    def test_a_start_past_what_a_sequence_number_holds_is_refused(self):
+        # ctypes would cut 2**64 to 0 and read the ring from its oldest.
+        for start in (2 ** 64, 2 ** 70, -1, True, "later", 1.5):
+            with self.assertRaises(ValueError):
+                self.segment.events(start)
+
     def test_follow_waits_for_the_next_event_and_gives_up_after_its_timeout(self):
         reader = self.segment.events(start="now", follow=True, timeout=5)
         threading.Timer(0.2, self.trip).start()

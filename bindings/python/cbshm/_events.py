@@ -61,10 +61,11 @@ class EventReader(Iterator[Event]):
                  timeout: Optional[float], poll_interval: float = 0.05) -> None:
         if start == "now":
             self.cursor = n.EVENTS_NOW
-        elif isinstance(start, int) and not isinstance(start, bool) and start >= 0:
+        elif isinstance(start, int) and not isinstance(start, bool) and 0 <= start < 2 ** 64:
             self.cursor = start
         else:
-            raise ValueError('start must be a sequence number (>= 0) or "now", not %r' % (start,))
+            raise ValueError('start must be a sequence number (0 to 2**64 - 1) or "now", not %r'
+                             % (start,))
         self._segment = segment
         self.follow, self.timeout, self.poll_interval = follow, timeout, poll_interval
         self.lost = self.skipped = 0
