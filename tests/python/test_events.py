@@ -198,6 +198,19 @@ class TestListeners(Fixture):
             b.segment.close()
             cbshm.destroy(name)
 
+    def test_the_listener_thread_ends_with_its_segment(self):
+        # It holds its segment weakly; once the segment is collected it has
+        # nothing to poll and must not poll on forever.
+        import gc
+        segment = cbshm.Segment(self.seg)
+        segment.on_event(lambda e: None)
+        segment.listen(interval=0.01)
+        thread = segment._listeners._thread
+        del segment
+        gc.collect()
+        thread.join(5)
+        self.assertFalse(thread.is_alive())
+
     def test_a_forked_child_runs_its_own_listener_thread(self):
         self.segment.on_state_change(lambda e: None)
         self.segment.listen(interval=0.02)

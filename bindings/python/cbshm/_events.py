@@ -171,6 +171,8 @@ class Listeners:
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
+            if self._segment() is None:
+                return  # the segment was collected: nothing left to poll
             try:
                 self.poll()
             except ValueError:
