@@ -231,5 +231,83 @@ class TestListeners(Fixture):
         self.assertEqual(answer, b"y")
 
 
+class TestScribbled(Fixture):
+    """A worker can write the segment: what it scribbles must come out as
+    CbshmError CBSHM_ECORRUPT or a skipped record, never anything else.
+    Offsets from libcbshm/layout.h (struct cbshm_header, cbshm_slot,
+    cbshm_event_rec)."""
+
+    def setUp(self):
+        super().setUp()
+        import mmap
+        self.file = open("/dev/shm" + self.seg, "r+b")
+        self.mem = mmap.mmap(self.file.fileno(), 0)
+
+    def tearDown(self):
+        self.mem.close()
+        self.file.close()
+        super().tearDown()
+
+    def header(self, fmt, offset):
+        import struct
+        return struct.unpack_from(fmt, self.mem, offset)[0]
+
+    def test_a_state_outside_the_enum_is_corrupt_not_unguarded(self):
+        import struct
+        slots = self.header("<Q", 40)
+        ctl = self.header("<Q", slots)
+        struct.pack_into("<Q", self.mem, slots, ctl | 3)  # slot 0 is api: state 3
+        try:
+            with self.assertRaises(cbshm.CbshmError) as cm:
+                self.segment.snapshot("api")
+            self.assertEqual(cm.exception.errname, "CBSHM_ECORRUPT")
+            # Not None, which says "unguarded": the breaker is attached.
+            with self.assertRaises(cbshm.CbshmError) as cm:
+                self.api.state
+            self.assertEqual(cm.exception.errname, "CBSHM_ECORRUPT")
+            with self.assertRaises(cbshm.CbshmError) as cm:
+                self.segment.breakers()
+            self.assertEqual([b.name for b in cm.exception.snapshots], ["search", "quick"])
+        finally:
+            struct.pack_into("<Q", self.mem, slots, ctl)
+        self.assertEqual([b.name for b in self.segment.breakers()], ["api", "search", "quick"])
+
+    def test_a_scribbled_event_ring_gives_events_or_skips_them(self):
+        import random
+        import struct
+        self.trip()
+        self.segment.set_mode("search", "forced_open")
+        count, ring, head = self.header("<I", 92), self.header("<Q", 96), self.header("<Q", 104)
+        heard = []
+        self.segment.on_event(heard.append)
+        rng = random.Random(15)
+        for i in range(count):
+            rec = ring + 128 * i
+            how = i % 4
+            if how == 0:
+                self.mem[rec:rec + 128] = bytes(rng.getrandbits(8) for _ in range(128))
+            elif how == 1:  # kind, old, new, cause: any bytes
+                struct.pack_into("<I", self.mem, rec + 24, rng.getrandbits(32))
+            elif how == 2:  # a name that is no UTF-8
+                self.mem[rec + 32:rec + 96] = b"\xff\xfe" * 32
+            else:  # a valid-looking record with state 3 and an unknown cause
+                struct.pack_into("<QQIII", self.mem, rec, i + 1, 1, 1, 0, 3 << 8 | 3 << 16 | 200 << 24)
+        for seq in (head + 3, head + 5000, 2 ** 64 - 1, 0):
+            struct.pack_into("<Q", self.mem, 104, seq)
+            for start in (0, "now", 5, 2 ** 63):
+                try:
+                    reader = self.segment.events(start)
+                    for e in reader:
+                        self.assertIsInstance(e, cbshm.Event)
+                        self.assertIsInstance(e.old, (State, Mode))
+                except cbshm.CbshmError:
+                    pass
+            try:
+                self.segment.poll_events()
+            except cbshm.CbshmError:
+                pass
+        for e in heard:
+            self.assertIsInstance(e, cbshm.Event)
+
 if __name__ == "__main__":
     unittest.main()

@@ -244,17 +244,22 @@ class Breaker:
     # -- inspection ------------------------------------------------------
 
     def snapshot(self) -> Optional[Snapshot]:
-        """The shared state, settings and counters; None when unguarded."""
+        """The shared state, settings and counters; None when unguarded.
+        Raises CbshmError CBSHM_ECORRUPT for a scribbled breaker: it is
+        attached, and None would say it is not."""
         if self._h is None or self.segment is None:
             return None
         try:
             return self.segment.snapshot(self.name)
-        except CbshmError:
+        except CbshmError as e:
+            if e.code == n.ECORRUPT:
+                raise
             return None  # not attached (yet)
 
     @property
     def state(self) -> Optional[State]:
-        """The shared state now; None while unguarded (.error says why)."""
+        """The shared state now; None while unguarded (.error says why).
+        Raises CbshmError CBSHM_ECORRUPT as snapshot() does."""
         snap = self.snapshot()
         return snap.state if snap else None
 
