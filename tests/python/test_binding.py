@@ -185,6 +185,28 @@ class TestCalls(Fixture):
                                  (e.code, e.errname, e.what))
                 self.assertEqual(vars(twin), vars(e))
 
+    def test_a_bad_value_leaves_the_ticket_to_be_recorded(self):
+        nan = float("nan")
+        for bad in (lambda t: t.success(duration=nan), lambda t: t.failure(retry_after=nan),
+                    lambda t: t.record(7), lambda t: t.success(duration="1")):
+            t = self.api.allow()
+            with self.assertRaises((ValueError, TypeError)):
+                bad(t)
+            t.ignored()  # not "recorded twice": the ticket was not spent
+        self.assertEqual(self.api.snapshot().ignored, 4)
+
+    def test_durations_past_what_the_c_side_holds_are_its_most(self):
+        # ctypes would wrap 1e30 s around to some nanoseconds: a slow call
+        # recorded as a quick one.
+        slow = self.segment.breaker("slow")
+        for huge in (1e30, float("inf")):
+            slow.allow().success(duration=huge)
+        self.assertEqual(slow.snapshot().slow_calls, 2)
+        t = self.api.allow()
+        t.failure(retry_after=float("inf"))
+        self.assertEqual(self.api.state, "open")
+        slow.close()
+
     def test_two_step_callers_may_pass_a_duration(self):
         slow = self.segment.breaker("slow")
         slow.allow().success(duration=0.5)

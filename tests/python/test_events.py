@@ -291,7 +291,8 @@ class TestScribbled(Fixture):
             elif how == 2:  # a name that is no UTF-8
                 self.mem[rec + 32:rec + 96] = b"\xff\xfe" * 32
             else:  # a valid-looking record with state 3 and an unknown cause
-                struct.pack_into("<QQIII", self.mem, rec, i + 1, 1, 1, 0, 3 << 8 | 3 << 16 | 200 << 24)
+                struct.pack_into("<QQIII", self.mem, rec, i + 1, 1, 1, 0,
+                                 3 << 8 | 3 << 16 | 200 << 24)
         for seq in (head + 3, head + 5000, 2 ** 64 - 1, 0):
             struct.pack_into("<Q", self.mem, 104, seq)
             for start in (0, "now", 5, 2 ** 63):

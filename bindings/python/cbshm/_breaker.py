@@ -33,6 +33,19 @@ F = TypeVar("F", bound=Callable[..., Any])
 _open_tickets: "contextvars.ContextVar[Tuple[Tuple[Breaker, Ticket], ...]]" = \
     contextvars.ContextVar("cbshm_open_tickets", default=())
 
+_NS_MAX = (1 << 64) - 1
+
+
+def _nanoseconds(seconds: float, what: str, least: int, most: int) -> int:
+    """Seconds as the C side's uint64 nanoseconds, within [least, most]
+    (ctypes would wrap a larger value around silently; infinity is the
+    most there is)."""
+    if seconds != seconds:
+        raise ValueError("%s must be a number of seconds, not NaN" % what)
+    if seconds * 1e9 >= most:
+        return most
+    return max(int(seconds * 1e9), least)
+
 
 class Ticket:
     """One admitted call of the two-step API; record it exactly once.
@@ -56,16 +69,21 @@ class Ticket:
         """outcome: Outcome.SUCCESS, FAILURE or IGNORED; duration in
         seconds, if the caller measured it (else the time since admission
         counts)."""
+        # Arguments are checked before the ticket is taken: a bad one
+        # leaves it to be recorded (a probe's lease stays taken until
+        # probe_timeout otherwise).
+        value = int(Outcome(outcome))
+        # UINT64_MAX means "not measured" to the C side.
+        ns = None if duration is None else _nanoseconds(duration, "duration", 0, _NS_MAX - 1)
         self._take()
         b = self._breaker
         h = b._handle()
         if h is None:
             return
-        if duration is None:
-            rc = n.cbshm_record(h, ctypes.byref(self._t), int(outcome))
+        if ns is None:
+            rc = n.cbshm_record(h, ctypes.byref(self._t), value)
         else:
-            rc = n.cbshm_record_timed(h, ctypes.byref(self._t), int(outcome),
-                                      max(int(duration * 1e9), 0))
+            rc = n.cbshm_record_timed(h, ctypes.byref(self._t), value, ns)
         check(rc, "breaker " + b.name)
 
     def success(self, duration: Optional[float] = None) -> None:
@@ -78,13 +96,14 @@ class Ticket:
         if retry_after is None or retry_after <= 0:
             self.record(Outcome.FAILURE, duration)
             return
+        ns = _nanoseconds(retry_after, "retry_after", 1, _NS_MAX)
         self._take()
         b = self._breaker
         h = b._handle()
         if h is None:
             return
-        check(n.cbshm_record_retry_after(h, ctypes.byref(self._t), int(Outcome.FAILURE),
-                                         max(int(retry_after * 1e9), 1)), "breaker " + b.name)
+        check(n.cbshm_record_retry_after(h, ctypes.byref(self._t), int(Outcome.FAILURE), ns),
+              "breaker " + b.name)
 
     def ignored(self, duration: Optional[float] = None) -> None:
         self.record(Outcome.IGNORED, duration)
