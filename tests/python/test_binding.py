@@ -65,6 +65,18 @@ class TestCalls(Fixture):
         self.assertEqual(snap.failures, 1)
         self.assertEqual(snap.ignored, 1)
 
+    def test_failure_exceptions_may_be_one_class(self):
+        # As `except ConnectionError:` and isinstance() take it.
+        b = self.segment.breaker("api", failure_exceptions=ConnectionError)
+        with self.assertRaises(ConnectionRefusedError):
+            b.call(self.raise_, ConnectionRefusedError())
+        self.assertEqual(b.snapshot().failures, 1)
+        b.close()
+
+    @staticmethod
+    def raise_(exc):
+        raise exc
+
     def test_failure_if_judges_results(self):
         b = self.segment.breaker("api", failure_if=lambda status: status >= 500)
         b.call(lambda: 503)

@@ -12,7 +12,7 @@ import ctypes
 import functools
 import inspect
 from typing import (TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Optional, Tuple, Type,
-                    TypeVar, cast)
+                    TypeVar, Union, cast)
 
 from . import _native as n
 from ._errors import CbshmError, CircuitOpenError, check, error_for
@@ -123,12 +123,16 @@ class Breaker:
     with fail_closed=True, raises .error at each call."""
 
     def __init__(self, name: str, segment: "Optional[Segment]", handle: Optional[int],
-                 failure_exceptions: Iterable[Type[BaseException]] = (Exception,),
+                 failure_exceptions: Union[Type[BaseException],
+                                           Iterable[Type[BaseException]]] = (Exception,),
                  failure_if: Optional[Callable[[Any], bool]] = None, error: int = 0,
                  fail_closed: bool = False, _mapping: "Optional[Mapping]" = None) -> None:
         self.name = name
         self.segment = segment
-        self.failure_exceptions: Tuple[Type[BaseException], ...] = tuple(failure_exceptions)
+        # One class, as isinstance() and `except` take it, or several.
+        self.failure_exceptions: Tuple[Type[BaseException], ...] = (
+            (failure_exceptions,) if isinstance(failure_exceptions, type)
+            else tuple(failure_exceptions))
         self.failure_if = failure_if
         self._error = error
         self._fail_closed = fail_closed
