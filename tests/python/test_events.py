@@ -101,6 +101,24 @@ class TestListing(Fixture):
         self.assertFalse(snaps[0].probe_due)
         self.assertTrue(29 < snaps[0].retry_after <= 30)
 
+    def test_an_interrupt_during_the_listing_is_raised_not_dropped(self):
+        # Raised inside the ctypes callback, it used to be printed and
+        # swallowed, and the listing came back short by one breaker.
+        from unittest import mock
+        real = cbshm.Snapshot.from_c
+        seen = []
+
+        def interrupted(c):
+            seen.append(1)
+            if len(seen) == 2:
+                raise KeyboardInterrupt
+            return real(c)
+
+        with mock.patch.object(cbshm.Snapshot, "from_c", staticmethod(interrupted)):
+            with self.assertRaises(KeyboardInterrupt):
+                self.segment.breakers()
+        self.assertEqual(len(seen), 2)
+
     def test_an_open_breaker_past_its_period_is_probe_due(self):
         quick = self.segment.breaker("quick")
         quick.allow().failure()

@@ -134,15 +134,24 @@ class Segment:
         its .snapshots."""
         got: List[Snapshot] = []
         bad: List[BaseException] = []
+        stopped: List[BaseException] = []
 
         def visit(ctx: Any, s: Any) -> int:
             try:
                 got.append(Snapshot.from_c(s.contents))
             except CbshmError as e:
                 bad.append(e)
+            except BaseException as e:
+                # ctypes would print and drop an exception raised here (a
+                # KeyboardInterrupt, MemoryError), and the walk would go on
+                # without that breaker: stop it and raise it after.
+                stopped.append(e)
+                return 1
             return 0
 
         rc = int(n.cbshm_foreach(self._h(), n.FOREACH_FN(visit), None))
+        if stopped:
+            raise stopped[0]
         if rc == 0 and bad:
             rc = bad[0].code if isinstance(bad[0], CbshmError) else n.ECORRUPT
         if rc != 0:
