@@ -65,6 +65,18 @@ class TestCalls(Fixture):
         self.assertEqual(snap.failures, 1)
         self.assertEqual(snap.ignored, 1)
 
+    def test_failure_exceptions_may_be_one_class(self):
+        # As `except ConnectionError:` and isinstance() take it.
+        b = self.segment.breaker("api", failure_exceptions=ConnectionError)
+        with self.assertRaises(ConnectionRefusedError):
+            b.call(self.raise_, ConnectionRefusedError())
+        self.assertEqual(b.snapshot().failures, 1)
+        b.close()
+
+    @staticmethod
+    def raise_(exc):
+        raise exc
+
     def test_failure_if_judges_results(self):
         b = self.segment.breaker("api", failure_if=lambda status: status >= 500)
         b.call(lambda: 503)
@@ -126,6 +138,87 @@ class TestCalls(Fixture):
         with self.assertRaises(cbshm.CbshmError):
             t.success()
         self.assertEqual(self.api.snapshot().failures, 1)
+
+    def test_an_unguarded_breaker_takes_the_two_step_api_too(self):
+        # A fail-open breaker's ticket has nothing to record, but recording
+        # it once is what a caller does: no "recorded twice" there.
+        b = cbshm.open_breaker("/cbshm-py-no-such-%d" % os.getpid(), "x" * 200)
+        self.assertIsNotNone(b.error)
+        t = b.allow()
+        t.success()
+        with self.assertRaises(cbshm.CbshmError):
+            t.success()
+        b.allow().failure(retry_after=1.0)
+        b.close()
+
+    def test_a_with_block_has_no_result_for_failure_if(self):
+        b = self.segment.breaker("api", failure_if=lambda reply: reply.status >= 500)
+        with b:
+            pass
+        self.assertEqual(b.snapshot().successes, 1)
+        b.close()
+
+    def test_a_failure_if_that_raises_still_records_the_call(self):
+        # A ticket left unrecorded would hold a half-open probe's lease
+        # until probe_timeout.
+        def judge(result):
+            raise KeyError("judge bug")
+
+        b = self.segment.breaker("api", failure_if=judge)
+        with self.assertRaises(KeyError):
+            b.call(lambda: 1)
+        self.assertEqual(b.snapshot().ignored, 1)
+        b.close()
+
+    def test_a_closed_breaker_runs_no_call(self):
+        b = self.segment.breaker("api")
+        b.close()
+        b.close()  # twice is fine
+        called = []
+        with self.assertRaises(ValueError):
+            b.call(called.append, 1)
+        with self.assertRaises(ValueError):
+            with b:
+                called.append(2)
+        self.assertEqual(called, [])
+        self.assertIn("closed", repr(b))
+
+    def test_errors_survive_pickle_and_copy(self):
+        # concurrent.futures.ProcessPoolExecutor and multiprocessing pickle
+        # a worker's exception to hand it to the parent.
+        import copy
+        import pickle
+        for e in (cbshm.CbshmError(cbshm._native.ENOSEG, "segment /x"),
+                  cbshm.CircuitOpenError("api", cbshm.Refusal.PROBES_BUSY, 1.5),
+                  cbshm.ConfigError("f.yaml", 3, 7, "breakers[0].name", "missing")):
+            for twin in (pickle.loads(pickle.dumps(e)), copy.copy(e)):
+                self.assertIs(type(twin), type(e))
+                self.assertEqual(str(twin), str(e))
+                self.assertEqual((twin.code, twin.errname, twin.what),
+                                 (e.code, e.errname, e.what))
+                self.assertEqual(vars(twin), vars(e))
+
+    def test_a_bad_value_leaves_the_ticket_to_be_recorded(self):
+        nan = float("nan")
+        for bad in (lambda t: t.success(duration=nan), lambda t: t.failure(retry_after=nan),
+                    lambda t: t.record(7), lambda t: t.success(duration="1")):
+            t = self.api.allow()
+            with self.assertRaises((ValueError, TypeError)):
+                bad(t)
+            t.ignored()  # not "recorded twice": the ticket was not spent
+        self.assertEqual(self.api.snapshot().ignored, 4)
+
+    def test_durations_past_what_the_c_side_holds_are_its_most(self):
+        # ctypes would wrap 1e30 s around to some nanoseconds: a slow call
+        # recorded as a quick one.
+        slow = self.segment.breaker("slow")
+        for huge in (1e30, float("inf")):
+            slow.allow().success(duration=huge)
+        self.assertEqual(slow.snapshot().slow_calls, 2)
+        t = self.api.allow()
+        t.failure(retry_after=float("inf"))
+        self.assertEqual(self.api.state, "open")
+        slow.close()
 
     def test_two_step_callers_may_pass_a_duration(self):
         slow = self.segment.breaker("slow")
@@ -300,14 +393,6 @@ class TestShape(Fixture):
                              text=True, env=dict(os.environ, PYTHONPATH=BINDING), timeout=30)
         self.assertEqual(out.stdout.split(), ["PermissionError", str(errno.EACCES)], out.stderr)
 
-    def test_a_closed_breaker_refuses_calls_instead_of_running_them_unguarded(self):
-        b = self.segment.breaker("slow")
-        b.close()
-        b.close()  # twice is fine
-        with self.assertRaises(ValueError):
-            b.call(lambda: None)
-        self.assertIn("closed", repr(b))
-
     def test_closing_a_segment_with_open_breakers_raises_instead_of_crashing(self):
         slow = self.segment.breaker("slow")
         with self.assertRaises(RuntimeError) as cm:
@@ -347,6 +432,37 @@ def shm_mappings(name):
 
 
 class TestOpenBreaker(Fixture):
+    def test_a_breaker_collected_while_its_mapping_is_locked_does_not_deadlock(self):
+        # A breaker in a reference cycle (here through a failure_if
+        # closure) is freed by the cyclic collector, which runs at any
+        # allocation - also in a thread that holds the mapping's lock
+        # (Segment.close() builds a list under it). Its finalizer takes
+        # that lock again.
+        import gc
+        import threading
+
+        segment = cbshm.Segment(self.seg)  # its own: left as it is should the lock stay taken
+
+        def make_cycle():
+            b = segment.breaker("slow")
+            b.failure_if = lambda result: b is None
+
+        def collect_under_lock():
+            with segment._mapping.lock:
+                gc.collect()
+            done.set()
+
+        done = threading.Event()
+        gc.disable()
+        try:
+            make_cycle()
+            threading.Thread(target=collect_under_lock, daemon=True).start()
+            self.assertTrue(done.wait(5), "deadlocked: finalizer waits on a lock its thread holds")
+        finally:
+            gc.enable()
+        self.assertEqual(segment._mapping.live, {})
+        segment.close()
+
     def test_breakers_opened_on_one_segment_share_one_mapping(self):
         before = shm_mappings(self.seg)
         a = cbshm.open_breaker(self.seg, "api")

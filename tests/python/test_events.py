@@ -61,6 +61,12 @@ class TestEvents(Fixture):
         with self.assertRaises(ValueError):
             self.segment.events(start=-1)
 
+    def test_a_start_past_what_a_sequence_number_holds_is_refused(self):
+        # ctypes would cut 2**64 to 0 and read the ring from its oldest.
+        for start in (2 ** 64, 2 ** 70, -1, True, "later", 1.5):
+            with self.assertRaises(ValueError):
+                self.segment.events(start)
+
     def test_follow_waits_for_the_next_event_and_gives_up_after_its_timeout(self):
         reader = self.segment.events(start="now", follow=True, timeout=5)
         threading.Timer(0.2, self.trip).start()
@@ -94,6 +100,24 @@ class TestListing(Fixture):
         self.assertEqual(snaps[1].settings["failure_threshold"], 5)
         self.assertFalse(snaps[0].probe_due)
         self.assertTrue(29 < snaps[0].retry_after <= 30)
+
+    def test_an_interrupt_during_the_listing_is_raised_not_dropped(self):
+        # Raised inside the ctypes callback, it used to be printed and
+        # swallowed, and the listing came back short by one breaker.
+        from unittest import mock
+        real = cbshm.Snapshot.from_c
+        seen = []
+
+        def interrupted(c):
+            seen.append(1)
+            if len(seen) == 2:
+                raise KeyboardInterrupt
+            return real(c)
+
+        with mock.patch.object(cbshm.Snapshot, "from_c", staticmethod(interrupted)):
+            with self.assertRaises(KeyboardInterrupt):
+                self.segment.breakers()
+        self.assertEqual(len(seen), 2)
 
     def test_an_open_breaker_past_its_period_is_probe_due(self):
         quick = self.segment.breaker("quick")
@@ -168,6 +192,43 @@ class TestListeners(Fixture):
         self.trip()
         self.assertTrue(got.wait(5))
 
+    def test_listeners_set_up_before_the_segment_hear_it_once_applied(self):
+        # Deploy order does not matter (open_breaker, CBSHM_LATE): neither
+        # may the listener thread's - it must not die before the segment is
+        # there.
+        name = "/cbshm-pyev-late-%d-%d" % (os.getpid(), next(_seq))
+        b = cbshm.open_breaker(name, "quick")
+        got = threading.Event()
+        b.on_state_change(lambda e: got.set())
+        b.segment.listen(interval=0.02)
+        time.sleep(0.1)
+        try:
+            cbshm.apply(yaml=YAML, segment=name)
+            deadline = time.monotonic() + 5
+            while b.state is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.1)  # the listener's first poll after attaching
+            b.allow().failure()
+            self.assertTrue(got.wait(5))
+        finally:
+            b.segment.stop_listening()
+            b.close()
+            b.segment.close()
+            cbshm.destroy(name)
+
+    def test_the_listener_thread_ends_with_its_segment(self):
+        # It holds its segment weakly; once the segment is collected it has
+        # nothing to poll and must not poll on forever.
+        import gc
+        segment = cbshm.Segment(self.seg)
+        segment.on_event(lambda e: None)
+        segment.listen(interval=0.01)
+        thread = segment._listeners._thread
+        del segment
+        gc.collect()
+        thread.join(5)
+        self.assertFalse(thread.is_alive())
+
     def test_a_forked_child_runs_its_own_listener_thread(self):
         self.segment.on_state_change(lambda e: None)
         self.segment.listen(interval=0.02)
@@ -187,6 +248,85 @@ class TestListeners(Fixture):
         os.waitpid(pid, 0)
         self.assertEqual(answer, b"y")
 
+
+class TestScribbled(Fixture):
+    """A worker can write the segment: what it scribbles must come out as
+    CbshmError CBSHM_ECORRUPT or a skipped record, never anything else.
+    Offsets from libcbshm/layout.h (struct cbshm_header, cbshm_slot,
+    cbshm_event_rec)."""
+
+    def setUp(self):
+        super().setUp()
+        import mmap
+        self.file = open("/dev/shm" + self.seg, "r+b")
+        self.mem = mmap.mmap(self.file.fileno(), 0)
+
+    def tearDown(self):
+        self.mem.close()
+        self.file.close()
+        super().tearDown()
+
+    def header(self, fmt, offset):
+        import struct
+        return struct.unpack_from(fmt, self.mem, offset)[0]
+
+    def test_a_state_outside_the_enum_is_corrupt_not_unguarded(self):
+        import struct
+        slots = self.header("<Q", 40)
+        ctl = self.header("<Q", slots)
+        struct.pack_into("<Q", self.mem, slots, ctl | 3)  # slot 0 is api: state 3
+        try:
+            with self.assertRaises(cbshm.CbshmError) as cm:
+                self.segment.snapshot("api")
+            self.assertEqual(cm.exception.errname, "CBSHM_ECORRUPT")
+            # Not None, which says "unguarded": the breaker is attached.
+            with self.assertRaises(cbshm.CbshmError) as cm:
+                self.api.state
+            self.assertEqual(cm.exception.errname, "CBSHM_ECORRUPT")
+            with self.assertRaises(cbshm.CbshmError) as cm:
+                self.segment.breakers()
+            self.assertEqual([b.name for b in cm.exception.snapshots], ["search", "quick"])
+        finally:
+            struct.pack_into("<Q", self.mem, slots, ctl)
+        self.assertEqual([b.name for b in self.segment.breakers()], ["api", "search", "quick"])
+
+    def test_a_scribbled_event_ring_gives_events_or_skips_them(self):
+        import random
+        import struct
+        self.trip()
+        self.segment.set_mode("search", "forced_open")
+        count, ring, head = self.header("<I", 92), self.header("<Q", 96), self.header("<Q", 104)
+        heard = []
+        self.segment.on_event(heard.append)
+        rng = random.Random(15)
+        for i in range(count):
+            rec = ring + 128 * i
+            how = i % 4
+            if how == 0:
+                self.mem[rec:rec + 128] = bytes(rng.getrandbits(8) for _ in range(128))
+            elif how == 1:  # kind, old, new, cause: any bytes
+                struct.pack_into("<I", self.mem, rec + 24, rng.getrandbits(32))
+            elif how == 2:  # a name that is no UTF-8
+                self.mem[rec + 32:rec + 96] = b"\xff\xfe" * 32
+            else:  # a valid-looking record with state 3 and an unknown cause
+                struct.pack_into("<QQIII", self.mem, rec, i + 1, 1, 1, 0,
+                                 3 << 8 | 3 << 16 | 200 << 24)
+        for seq in (head + 3, head + 5000, 2 ** 64 - 1, 0):
+            struct.pack_into("<Q", self.mem, 104, seq)
+            for start in (0, "now", 5, 2 ** 63):
+                try:
+                    reader = self.segment.events(start)
+                    for e in reader:
+                        self.assertIsInstance(e, cbshm.Event)
+                        self.assertIsInstance(e.old, (State, Mode))
+                except cbshm.CbshmError:
+                    pass
+            try:
+                self.segment.poll_events()
+            except cbshm.CbshmError:
+                pass
+        for e in heard:
+            self.assertIsInstance(e, cbshm.Event)
 
 if __name__ == "__main__":
     unittest.main()

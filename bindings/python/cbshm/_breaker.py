@@ -12,7 +12,7 @@ import ctypes
 import functools
 import inspect
 from typing import (TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Optional, Tuple, Type,
-                    TypeVar, cast)
+                    TypeVar, Union, cast)
 
 from . import _native as n
 from ._errors import CbshmError, CircuitOpenError, check, error_for
@@ -33,6 +33,19 @@ F = TypeVar("F", bound=Callable[..., Any])
 _open_tickets: "contextvars.ContextVar[Tuple[Tuple[Breaker, Ticket], ...]]" = \
     contextvars.ContextVar("cbshm_open_tickets", default=())
 
+_NS_MAX = (1 << 64) - 1
+
+
+def _nanoseconds(seconds: float, what: str, least: int, most: int) -> int:
+    """Seconds as the C side's uint64 nanoseconds, within [least, most]
+    (ctypes would wrap a larger value around silently; infinity is the
+    most there is)."""
+    if seconds != seconds:
+        raise ValueError("%s must be a number of seconds, not NaN" % what)
+    if seconds * 1e9 >= most:
+        return most
+    return max(int(seconds * 1e9), least)
+
 
 class Ticket:
     """One admitted call of the two-step API; record it exactly once.
@@ -42,10 +55,10 @@ class Ticket:
 
     __slots__ = ("_breaker", "_t", "_done")
 
-    def __init__(self, breaker: "Breaker", done: bool = False) -> None:
+    def __init__(self, breaker: "Breaker") -> None:
         self._breaker = breaker
         self._t = n.Ticket()
-        self._done = done  # an unguarded call's ticket has nothing to record
+        self._done = False
 
     def _take(self) -> None:
         if self._done:
@@ -56,16 +69,21 @@ class Ticket:
         """outcome: Outcome.SUCCESS, FAILURE or IGNORED; duration in
         seconds, if the caller measured it (else the time since admission
         counts)."""
+        # Arguments are checked before the ticket is taken: a bad one
+        # leaves it to be recorded (a probe's lease stays taken until
+        # probe_timeout otherwise).
+        value = int(Outcome(outcome))
+        # UINT64_MAX means "not measured" to the C side.
+        ns = None if duration is None else _nanoseconds(duration, "duration", 0, _NS_MAX - 1)
         self._take()
         b = self._breaker
         h = b._handle()
         if h is None:
             return
-        if duration is None:
-            rc = n.cbshm_record(h, ctypes.byref(self._t), int(outcome))
+        if ns is None:
+            rc = n.cbshm_record(h, ctypes.byref(self._t), value)
         else:
-            rc = n.cbshm_record_timed(h, ctypes.byref(self._t), int(outcome),
-                                      max(int(duration * 1e9), 0))
+            rc = n.cbshm_record_timed(h, ctypes.byref(self._t), value, ns)
         check(rc, "breaker " + b.name)
 
     def success(self, duration: Optional[float] = None) -> None:
@@ -78,13 +96,14 @@ class Ticket:
         if retry_after is None or retry_after <= 0:
             self.record(Outcome.FAILURE, duration)
             return
+        ns = _nanoseconds(retry_after, "retry_after", 1, _NS_MAX)
         self._take()
         b = self._breaker
         h = b._handle()
         if h is None:
             return
-        check(n.cbshm_record_retry_after(h, ctypes.byref(self._t), int(Outcome.FAILURE),
-                                         max(int(retry_after * 1e9), 1)), "breaker " + b.name)
+        check(n.cbshm_record_retry_after(h, ctypes.byref(self._t), int(Outcome.FAILURE), ns),
+              "breaker " + b.name)
 
     def ignored(self, duration: Optional[float] = None) -> None:
         self.record(Outcome.IGNORED, duration)
@@ -104,12 +123,16 @@ class Breaker:
     with fail_closed=True, raises .error at each call."""
 
     def __init__(self, name: str, segment: "Optional[Segment]", handle: Optional[int],
-                 failure_exceptions: Iterable[Type[BaseException]] = (Exception,),
+                 failure_exceptions: Union[Type[BaseException],
+                                           Iterable[Type[BaseException]]] = (Exception,),
                  failure_if: Optional[Callable[[Any], bool]] = None, error: int = 0,
                  fail_closed: bool = False, _mapping: "Optional[Mapping]" = None) -> None:
         self.name = name
         self.segment = segment
-        self.failure_exceptions: Tuple[Type[BaseException], ...] = tuple(failure_exceptions)
+        # One class, as isinstance() and `except` take it, or several.
+        self.failure_exceptions: Tuple[Type[BaseException], ...] = (
+            (failure_exceptions,) if isinstance(failure_exceptions, type)
+            else tuple(failure_exceptions))
         self.failure_if = failure_if
         self._error = error
         self._fail_closed = fail_closed
@@ -142,7 +165,8 @@ class Breaker:
                 raise ValueError("breaker %s is closed" % self.name)
             if self._fail_closed:
                 raise error_for(self._error or n.EINVAL, "breaker " + self.name)
-            return Ticket(self, done=True)
+            # Unguarded: recording its ticket (once) records nothing.
+            return Ticket(self)
         t = Ticket(self)
         rc = n.cbshm_allow(h, ctypes.byref(t._t))
         if rc == n.EREJECTED:
@@ -156,16 +180,26 @@ class Breaker:
             return CircuitOpenError(self.name, REFUSALS.get(r.why, Refusal.OPEN), r.retry_after_ns / 1e9)
         return CircuitOpenError(self.name, Refusal.OPEN, 0.0)
 
-    def _finish(self, t: Ticket, exc: Optional[BaseException] = None, result: Any = None) -> None:
+    def _finish(self, t: Ticket, exc: Optional[BaseException] = None, result: Any = None,
+                judge: bool = True) -> None:
+        """judge: result is the call's, for failure_if (a `with` block has none)."""
         if t._done:
             return
         if exc is not None:
             t.record(Outcome.FAILURE if isinstance(exc, self.failure_exceptions)
                      else Outcome.IGNORED)
-        elif self.failure_if is not None and self.failure_if(result):
-            t.record(Outcome.FAILURE)
-        else:
-            t.record(Outcome.SUCCESS)
+            return
+        failed = False
+        if judge and self.failure_if is not None:
+            try:
+                failed = bool(self.failure_if(result))
+            except BaseException:
+                # The judge's bug says nothing about the downstream; the
+                # ticket is recorded all the same, or a half-open probe's
+                # lease would stay taken until probe_timeout.
+                t.record(Outcome.IGNORED)
+                raise
+        t.record(Outcome.FAILURE if failed else Outcome.SUCCESS)
 
     async def _settle(self, t: Ticket, pending: Awaitable[R]) -> R:
         try:
@@ -199,7 +233,7 @@ class Breaker:
         return self
 
     def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
-        self._finish(self._pop(), exc=exc)
+        self._finish(self._pop(), exc=exc, judge=False)
 
     async def __aenter__(self) -> "Breaker":
         return self.__enter__()
@@ -233,17 +267,22 @@ class Breaker:
     # -- inspection ------------------------------------------------------
 
     def snapshot(self) -> Optional[Snapshot]:
-        """The shared state, settings and counters; None when unguarded."""
+        """The shared state, settings and counters; None when unguarded.
+        Raises CbshmError CBSHM_ECORRUPT for a scribbled breaker: it is
+        attached, and None would say it is not."""
         if self._h is None or self.segment is None:
             return None
         try:
             return self.segment.snapshot(self.name)
-        except CbshmError:
+        except CbshmError as e:
+            if e.code == n.ECORRUPT:
+                raise
             return None  # not attached (yet)
 
     @property
     def state(self) -> Optional[State]:
-        """The shared state now; None while unguarded (.error says why)."""
+        """The shared state now; None while unguarded (.error says why).
+        Raises CbshmError CBSHM_ECORRUPT as snapshot() does."""
         snap = self.snapshot()
         return snap.state if snap else None
 
@@ -256,8 +295,9 @@ class Breaker:
         return self.segment.on_state_change(callback, name=self.name)
 
     def close(self) -> None:
-        """Releases the handle; a call after it raises ValueError. Not while
-        another thread is inside one of its calls."""
+        """Releases the handle; the breaker runs no call after it (they
+        raise ValueError, as a closed file's methods do). Not while another
+        thread is inside one of its calls."""
         self._h = None
         self._closed = True
         if self._release is not None:

@@ -6,7 +6,7 @@ has for that errno (-ENOENT: FileNotFoundError, -EACCES: PermissionError),
 as os.open() would raise it."""
 
 import os
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from . import _native as n
 
@@ -30,6 +30,12 @@ class CbshmError(Exception):
         message = str(n.cbshm_strerror(code).decode())
         super().__init__("%s: %s" % (what, message) if what else message)
 
+    def __reduce__(self) -> Any:
+        # pickle and copy (multiprocessing, concurrent.futures hand a
+        # worker's exception over so) rebuild from the constructor's own
+        # arguments, not from .args, which holds the message.
+        return (CbshmError, (self.code, self.what))
+
 
 class ConfigError(CbshmError):
     """apply() refused a YAML file or text: .file, .line and .column
@@ -40,6 +46,9 @@ class ConfigError(CbshmError):
         super().__init__(n.ECONFIG)
         self.file, self.line, self.column, self.key, self.message = file, line, column, key, message
         self.args = ("%s:%d:%d: %s: %s" % (file, line, column, key, message),)
+
+    def __reduce__(self) -> Any:
+        return (ConfigError, (self.file, self.line, self.column, self.key, self.message))
 
 
 class CircuitOpenError(CbshmError):
@@ -57,6 +66,9 @@ class CircuitOpenError(CbshmError):
         self.name = name
         self.reason = reason
         self.retry_after = retry_after
+
+    def __reduce__(self) -> Any:
+        return (CircuitOpenError, (self.name, self.reason, self.retry_after))
 
 
 def error_for(code: int, what: str = "") -> Union[CbshmError, OSError]:

@@ -61,10 +61,11 @@ class EventReader(Iterator[Event]):
                  timeout: Optional[float], poll_interval: float = 0.05) -> None:
         if start == "now":
             self.cursor = n.EVENTS_NOW
-        elif isinstance(start, int) and not isinstance(start, bool) and start >= 0:
+        elif isinstance(start, int) and not isinstance(start, bool) and 0 <= start < 2 ** 64:
             self.cursor = start
         else:
-            raise ValueError('start must be a sequence number (>= 0) or "now", not %r' % (start,))
+            raise ValueError('start must be a sequence number (0 to 2**64 - 1) or "now", not %r'
+                             % (start,))
         self._segment = segment
         self.follow, self.timeout, self.poll_interval = follow, timeout, poll_interval
         self.lost = self.skipped = 0
@@ -117,7 +118,12 @@ class Listeners:
                 # sees every change made after this call returned.
                 seg = self._segment()
                 if seg is not None:
-                    self._cursor = _read(seg._events_handle(), n.EVENTS_NOW)[1]
+                    try:
+                        self._cursor = _read(seg._events_handle(), n.EVENTS_NOW)[1]
+                    except (CbshmError, OSError):
+                        # A late segment not attached yet (CBSHM_LATE):
+                        # the first poll that can read it starts there.
+                        pass
             self._callbacks.append(entry)
 
         def remove() -> None:
@@ -165,10 +171,17 @@ class Listeners:
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
+            if self._segment() is None:
+                return  # the segment was collected: nothing left to poll
             try:
                 self.poll()
-            except (CbshmError, OSError, ValueError):
-                return  # the segment was closed, or cannot be read any more
+            except ValueError:
+                return  # the segment was closed
+            except (CbshmError, OSError):
+                # Not attached yet (a late segment, before `cbctl apply` or
+                # before this worker dropped to the segment's owner): it
+                # may be by the next poll, and deploy order must not matter.
+                continue
 
     def _after_fork_in_child(self) -> None:
         self._lock = threading.Lock()

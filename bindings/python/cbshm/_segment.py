@@ -32,7 +32,9 @@ class Mapping:
         self.h: Optional[int] = handle
         self.live: Dict[int, str] = {}  # breaker handle -> breaker name
         self.closing = False
-        self.lock = threading.Lock()
+        # Reentrant: a breaker's finalizer takes it, and the cyclic
+        # collector may run one in a thread that holds it already.
+        self.lock = threading.RLock()
         _mappings.add(self)
 
     def adopt(self, breaker: Breaker, handle: int) -> Callable[[], None]:
@@ -132,15 +134,24 @@ class Segment:
         its .snapshots."""
         got: List[Snapshot] = []
         bad: List[BaseException] = []
+        stopped: List[BaseException] = []
 
         def visit(ctx: Any, s: Any) -> int:
             try:
                 got.append(Snapshot.from_c(s.contents))
             except CbshmError as e:
                 bad.append(e)
+            except BaseException as e:
+                # ctypes would print and drop an exception raised here (a
+                # KeyboardInterrupt, MemoryError), and the walk would go on
+                # without that breaker: stop it and raise it after.
+                stopped.append(e)
+                return 1
             return 0
 
         rc = int(n.cbshm_foreach(self._h(), n.FOREACH_FN(visit), None))
+        if stopped:
+            raise stopped[0]
         if rc == 0 and bad:
             rc = bad[0].code if isinstance(bad[0], CbshmError) else n.ECORRUPT
         if rc != 0:
@@ -278,7 +289,7 @@ def _after_fork_in_child() -> None:
     global _shared_lock
     _shared_lock = threading.Lock()
     for m in list(_mappings):
-        m.lock = threading.Lock()
+        m.lock = threading.RLock()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
