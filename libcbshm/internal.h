@@ -125,8 +125,10 @@ int cbshm__lock_usable(const struct cbshm *shm);
 extern struct cbshm_header cbshm__absent_header;
 extern struct cbshm_slot cbshm__absent_slot;
 #define CBSHM__ABSENT_GEN 1u /* the generation a view on the absent slot holds */
-/* The live mapping behind shm - shm itself, or a late handle's, attached now
-   if it can be; NULL and *rc (why not) when none yet. */
+/* The live mapping behind shm - shm itself; a late handle's, attached now
+   if it can be; or, for a destroyed segment, the one that replaced it
+   (the destroyed one itself while there is none). NULL and *rc (why not)
+   when a late handle has none yet. */
 struct cbshm *cbshm__live(struct cbshm *shm, int *rc);
 /* observe.c: runs copy until it ran while nobody held the table lock (a
    read-only view's way to read consistently); its code, or CBSHM_ELOCK. */

@@ -409,9 +409,26 @@ static int late_handle(const char *name, unsigned flags, struct cbshm **out)
 
 struct cbshm *cbshm__live(struct cbshm *shm, int *rc)
 {
-    if (shm->base != NULL || shm->name[0] == '\0')
+    struct cbshm *last;
+
+    if (shm->name[0] == '\0') /* an image: nothing replaces it */
         return shm;
-    return cbshm__successor(shm, rc);
+    /* The common case, without the chain's lock: only a retired mapping
+       (the flag is never cleared) ever gets a successor. */
+    if (shm->base != NULL && !atomic_load_explicit(&shm->hdr->retired, memory_order_acquire))
+        return shm;
+    /* Late, destroyed, or replaced: the segment now under the name, as
+       breaker handles move to it - a snapshot, a listing or an event
+       reader on a long-lived handle must not read a dead table forever. */
+    if ((last = cbshm__successor(shm, rc)) != NULL || shm->base == NULL)
+        return last;
+    /* Destroyed with nothing in its place yet: the newest mapping, read as
+       it was left (cbshm_check says it was destroyed). */
+    pthread_mutex_lock(&cbshm__chain_lock);
+    for (last = shm; last->successor != NULL; last = last->successor)
+        ;
+    pthread_mutex_unlock(&cbshm__chain_lock);
+    return last;
 }
 
 int cbshm_open(const char *name, unsigned flags, struct cbshm **out)

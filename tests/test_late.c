@@ -261,12 +261,64 @@ static void test_a_child_forked_while_a_late_handle_looks_does_not_hang(void **s
     assert_false(hung);
 }
 
+/* A segment handle kept across `cbctl destroy` + `cbctl apply` (a
+   worker's, a binding's shared Segment, a listener's) sees the new
+   segment, as its breaker handles do: before, snapshot, foreach, modes
+   and events read and wrote the destroyed table forever (a breaker the
+   new segment added was CBSHM_ENOBREAKER; modes changed a dead table). */
+static int count_breaker(void *ctx, const struct cbshm_snapshot *s)
+{
+    (void)s;
+    ++*(int *)ctx;
+    return 0;
+}
+
+static void test_a_segment_handle_follows_a_destroyed_segments_replacement(void **state)
+{
+    struct cbshm_snapshot s;
+    struct cbshm_event ev[8];
+    struct cbshm *shm, *fresh;
+    uint64_t cursor = 0;
+    size_t n = 0;
+    char seg[64];
+    int listed = 0;
+
+    (void)state;
+    t_apply(t_segment_name(seg), "breakers:\n  - name: db\n");
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_set_mode(shm, "db", CBSHM_MODE_FORCED_OPEN), 0);
+    assert_int_equal(cbshm_destroy(seg), 0);
+    /* Nothing in its place yet: read as it was left. */
+    assert_int_equal(cbshm_snapshot(shm, "db", &s), 0);
+    assert_int_equal(s.mode, CBSHM_MODE_FORCED_OPEN);
+    t_apply(seg, TWO);
+    assert_int_equal(cbshm_snapshot(shm, "api", &s), 0);
+    assert_int_equal(s.settings.failure_threshold, 3);
+    assert_int_equal(cbshm_snapshot(shm, "db", &s), 0);
+    assert_int_equal(s.mode, CBSHM_MODE_NORMAL);
+    assert_int_equal(cbshm_foreach(shm, count_breaker, &listed), 0);
+    assert_int_equal(listed, 2);
+    assert_int_equal(cbshm_set_mode(shm, "api", CBSHM_MODE_DISABLED), 0);
+    assert_int_equal(cbshm_open(seg, 0, &fresh), 0);
+    assert_int_equal(cbshm_snapshot(fresh, "api", &s), 0);
+    assert_int_equal(s.mode, CBSHM_MODE_DISABLED);
+    cbshm_close(fresh);
+    /* The new segment's ring: its one event, the mode change. */
+    assert_int_equal(cbshm_events_read(shm, &cursor, ev, 8, &n, NULL), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(ev[0].name, "api");
+    assert_int_equal(ev[0].kind, CBSHM_EVENT_MODE);
+    cbshm_close(shm);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_a_handle_made_before_its_segment_attaches_when_it_is_applied),
     cmocka_unit_test(test_a_breaker_added_later_is_picked_up),
     cmocka_unit_test(test_workers_started_before_apply_share_the_breaker_once_it_exists),
     cmocka_unit_test(test_a_root_masters_handle_attaches_in_a_worker_that_dropped_to_the_owner),
     cmocka_unit_test(test_a_child_forked_while_a_late_handle_looks_does_not_hang),
+    cmocka_unit_test(test_a_segment_handle_follows_a_destroyed_segments_replacement),
 };
 
 T_MAIN(tests)

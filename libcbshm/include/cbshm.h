@@ -437,7 +437,10 @@ CBSHM_API int cbshm_peek(const char *name, struct cbshm_peek *out);
  * keep a valid mapping and run their calls unguarded (CBSHM_ERETIRED from
  * cbshm_breaker_error) until a segment of the same name is created again
  * (cbctl apply); then each breaker handle moves to it by itself, within
- * 0.25 s of its next call. A segment removed by other means (rm, logind's
+ * 0.25 s of its next call, and the segment handle's own functions
+ * (cbshm_snapshot, cbshm_foreach, cbshm_events_read, cbshm_set_mode, ...)
+ * work on the new segment from then on; until it exists they read the
+ * destroyed one as it was left. A segment removed by other means (rm, logind's
  * RemoveIPC) is noticed by the workers themselves - each thread checks
  * every 4,096 calls, at most once a second - and retired the same way.
  * New opens fail with CBSHM_ENOSEG meanwhile. A name that is not a

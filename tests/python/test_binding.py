@@ -484,6 +484,37 @@ class TestOpenBreaker(Fixture):
         d.close()
         d.segment.close()
 
+    def test_the_shared_segment_follows_a_destroy_and_re_apply(self):
+        # open_breaker keeps its Segment for the process's life: after
+        # `cbctl destroy` + `cbctl apply` it must see the new segment, as
+        # the breaker handles do (it read the dead table forever).
+        api = cbshm.open_breaker(self.seg, "api", failure_exceptions=(ConnectionError,))
+        try:
+            self.api.close()
+            self.segment.close()
+            cbshm.destroy(self.seg)
+            cbshm.apply(yaml="breakers:\n  - name: api\n    failure_threshold: 1\n"
+                        "  - name: added\n", segment=self.seg)
+            added = cbshm.open_breaker(self.seg, "added")
+            self.assertIs(added.segment, api.segment)
+            self.assertIsNone(added.error)
+            self.assertEqual([s.name for s in api.segment.breakers()], ["api", "added"])
+            time.sleep(0.3)  # a breaker handle looks again at most every 0.25 s
+            with self.assertRaises(ConnectionError):
+                api.call(self._refuse)
+            self.assertEqual(api.state, cbshm.State.OPEN)
+            self.assertEqual([(e.name, e.new) for e in api.segment.events()],
+                             [("api", cbshm.State.OPEN)])
+            added.close()
+        finally:
+            api.close()
+            self.segment = cbshm.Segment(self.seg)  # for tearDown
+            self.api = self.segment.breaker("api")
+
+    @staticmethod
+    def _refuse():
+        raise ConnectionError("refused")
+
     def test_fork_while_another_thread_is_inside_open_breaker(self):
         # A thread of the parent holds the registry's lock at fork(): the
         # child must not wait for a thread it does not have.
