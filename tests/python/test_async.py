@@ -100,6 +100,46 @@ class TestCoroutines(Fixture):
         asyncio.run(main())
         self.assertEqual(started, [])
 
+    def test_a_future_is_returned_as_it_is_and_recorded_when_done(self):
+        async def main():
+            loop = asyncio.get_running_loop()
+            ok, bad = loop.create_future(), loop.create_future()
+            got = self.api.call(lambda: ok)
+            self.assertIs(got, ok)  # still a future: add_done_callback, cancel, ...
+            self.api.call(lambda: bad)
+            self.assertEqual(self.counts(self.api), (0, 0, 0))  # not done yet
+            ok.set_result(1)
+            bad.set_exception(ConnectionError())
+            await asyncio.sleep(0)  # done callbacks run on the next loop pass
+            with self.assertRaises(ConnectionError):
+                await bad
+        asyncio.run(main())
+        self.assertEqual(self.counts(self.api), (1, 1, 0))
+
+    def test_a_generator_function_is_refused_as_a_decorated_call(self):
+        def gen():
+            yield 1
+
+        async def agen():
+            yield 1
+        for fn in (gen, agen):
+            with self.assertRaises(TypeError) as cm:
+                self.api(fn)
+            self.assertIn("guard the calls inside it", str(cm.exception))
+
+    def test_following_a_late_segment_waits_for_it(self):
+        seg = "/cbshm-pyasync-late-%d-%d" % (os.getpid(), next(_seq))
+        late = cbshm.Segment(seg, late=True)
+        try:
+            self.assertEqual(list(late.events(follow=True, timeout=0.1)), [])
+            cbshm.apply(yaml="breakers:\n  - name: x\n", segment=seg)
+            late.set_mode("x", cbshm.Mode.DISABLED)
+            self.assertEqual([e.new for e in late.events(follow=True, timeout=0.2)],
+                             [cbshm.Mode.DISABLED])
+        finally:
+            late.close()
+            cbshm.destroy(seg)
+
     def test_async_with_records_its_outcome(self):
         async def main():
             async with self.api:

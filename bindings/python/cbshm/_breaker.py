@@ -214,19 +214,37 @@ class Breaker:
 
     def call(self, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
         """Runs fn(*args, **kwargs) if admitted and returns its result.
-        When fn returns an awaitable (an async def), the result is an
-        awaitable too, and the outcome is recorded when it is awaited:
-        `await breaker.call(fetch, url)`."""
+        When fn returns a coroutine (an async def), the result is a
+        coroutine too, and the outcome is recorded when it is awaited:
+        `await breaker.call(fetch, url)`. A future (asyncio's, or any
+        awaitable with add_done_callback) is returned as it is, and its
+        outcome recorded when it is done. Any other awaitable is awaited
+        in a coroutine - which has none of the object's other methods: for
+        an awaitable that is also a context manager (aiohttp's
+        session.get), put `async with breaker:` around it instead."""
         t = self.allow()
         try:
             result = fn(*args, **kwargs)
         except BaseException as e:
             self._finish(t, exc=e)
             raise
+        if inspect.iscoroutine(result):
+            return cast(R, self._settle(t, result))
+        if inspect.isawaitable(result) and hasattr(result, "add_done_callback"):
+            result.add_done_callback(lambda f: self._finish_future(t, f))
+            return cast(R, result)
         if inspect.isawaitable(result):
             return cast(R, self._settle(t, result))
         self._finish(t, result=result)
         return result
+
+    def _finish_future(self, t: Ticket, f: Any) -> None:
+        if f.cancelled():
+            t.record(Outcome.IGNORED)  # a cancellation says nothing of the downstream
+        elif f.exception() is not None:
+            self._finish(t, exc=f.exception())
+        else:
+            self._finish(t, result=f.result())
 
     def __enter__(self) -> "Breaker":
         _open_tickets.set(_open_tickets.get() + ((self, self.allow()),))
@@ -252,7 +270,13 @@ class Breaker:
     def __call__(self, fn: F) -> F:
         """A decorator: every call of fn goes through the breaker. An async
         def stays an async def (frameworks look): its coroutine is awaited
-        inside the breaker and its outcome recorded."""
+        inside the breaker and its outcome recorded. A generator function
+        is refused (TypeError): its calls happen while it is iterated, after
+        the decorated call returned - guard the calls inside it."""
+        if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+            raise TypeError("breaker %s: %s is a generator function: its calls run while it is "
+                            "iterated, after the call returned; guard the calls inside it"
+                            % (self.name, getattr(fn, "__qualname__", fn)))
         if inspect.iscoroutinefunction(fn):
             @functools.wraps(fn)
             async def guarded_coroutine(*args: Any, **kwargs: Any) -> Any:

@@ -75,7 +75,14 @@ class EventReader(Iterator[Event]):
         return self
 
     def _fill(self) -> None:
-        events, self.cursor, lost, skipped = _read(self._segment._events_handle(), self.cursor)
+        try:
+            events, self.cursor, lost, skipped = _read(self._segment._events_handle(),
+                                                       self.cursor)
+        except (CbshmError, OSError):
+            # A late segment not there yet: a follower waits for it.
+            if not self.follow or not self._segment.late:
+                raise
+            return
         self._pending.extend(events)
         self.lost += lost
         self.skipped += skipped

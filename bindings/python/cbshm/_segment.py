@@ -87,6 +87,7 @@ class Segment:
         self.name: str = name if name is not None else n.cbshm_default_segment().decode()
         self.fail_closed = fail_closed
         self.read_only = read_only
+        self.late = late
         flags = ((n.FAIL_CLOSED if fail_closed else 0) | (n.LATE if late else 0)
                  | (n.READ_ONLY if read_only else 0))
         handle = n.vp()
