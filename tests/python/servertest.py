@@ -7,10 +7,10 @@ and the checks on them.
 
 The outage: the server's workers serve examples/python/app.py (PHP-FPM's
 children examples/php/index.php, which logs alike), whose every call that
-reaches for the downstream is logged (ATTEMPT_LOG). The downstream is killed for two open periods, then started again. Calls
-that failed within the first 0.75 open period reached the dead
-downstream before the trip; the failures after it are probes, clustered
-by open period.
+reaches for the downstream is logged (ATTEMPT_LOG). The downstream is
+killed for two open periods, then started again. Calls that failed within
+the first 0.75 open period reached the dead downstream before the trip;
+the failures after it are probes, clustered by open period.
 
 A breaker cannot take back a call it admitted: the calls in flight when
 the downstream dies fail after their admission, and each worker has one
