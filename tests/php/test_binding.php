@@ -354,6 +354,16 @@ function test_a_library_that_does_not_load_is_a_clear_error(): void
           (string)$out);
 }
 
+function test_ffi_closed_to_the_script_says_how_to_open_it(): void
+{
+    $script = 'require ' . var_export(__DIR__ . '/../../bindings/php/autoload.php', true) . ';'
+        . 'try { Cbshm\Breaker::open("/x", "y"); } catch (RuntimeException $e) { echo $e->getMessage(); }';
+    $out = (string)shell_exec(escapeshellarg(PHP_BINARY) . ' -d ffi.enable=0 -r '
+                              . escapeshellarg($script) . ' 2>&1');
+    check(str_starts_with($out, 'cbshm: FFI is closed to this script (ffi.enable='), $out);
+    check(str_contains($out, 'opcache.preload'), $out);
+}
+
 // -- runner ------------------------------------------------------------
 
 $only = $argv[1] ?? null;

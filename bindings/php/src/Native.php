@@ -158,11 +158,22 @@ final class Native
      */
     private static function load(): FFI
     {
+        if (!extension_loaded('FFI')) {
+            throw new \RuntimeException('cbshm: PHP\'s FFI extension is not loaded (Debian\'s '
+                . 'php8.2-common ships it: phpenmod ffi)');
+        }
         $override = getenv('CBSHM_LIBRARY');
         $path = is_string($override) && $override !== '' ? $override : self::SONAME;
         try {
             $ffi = FFI::cdef(self::declarations(), $path);
         } catch (FFI\Exception $e) {
+            if (str_contains($e->getMessage(), 'ffi.enable')) {
+                // FFI is there but closed to this code: not a library problem.
+                throw new \RuntimeException('cbshm: FFI is closed to this script (ffi.enable='
+                    . ini_get('ffi.enable') . '): under PHP-FPM, preload the binding '
+                    . '(opcache.preload=.../bindings/php/preload.php with ffi.enable=preload, '
+                    . 'examples/php/php.ini)', 0, $e);
+            }
             if ($path === $override) {
                 throw new \RuntimeException("cbshm: cannot load CBSHM_LIBRARY=$override: "
                     . $e->getMessage(), 0, $e);
