@@ -8,8 +8,10 @@ a real downstream that is stopped and started, and FastCGI clients
 breaker the dead downstream gets at most threshold + children - 1 calls
 before every child answers 503 at once, and exactly half_open_max_calls
 probe per open period; service recovers when it is back. Each child opens
-the breaker at its first request and keeps it for its life. The same
-scenario with a breaker of each child's own runs for comparison."""
+the breaker at its first request and keeps it for its life - also when
+the pool starts before the segment exists: the handle attaches by itself
+once it is applied. The same scenario with a breaker of each child's own
+runs for comparison."""
 
 import getpass
 import os
@@ -63,6 +65,16 @@ class TestPhpFpm(unittest.TestCase):
         self.assertGreater(len(shared.records), 20 * WORKERS)
         self.assertEqual(st.opened(shared.log, "first request"), WORKERS, shared.log)
         self.assertNotIn("unguarded", shared.log)
+
+    def test_children_started_before_the_segment_attach_once_it_is_applied(self):
+        # Each child opens its breaker unguarded at its first request and
+        # keeps that handle, which attaches by itself once the segment is there.
+        shared = outage(late=True)
+        st.figures("php-fpm before apply", shared)
+        st.check_shared(self, shared)
+        self.assertEqual(st.opened(shared.log, "first request"), WORKERS, shared.log)
+        self.assertEqual(shared.log.count("unguarded: breaker downstream: segment does not exist"),
+                         WORKERS, shared.log)
 
 
 if __name__ == "__main__":
