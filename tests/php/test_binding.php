@@ -344,6 +344,23 @@ function test_a_process_opens_each_breaker_once_and_keeps_it(): void
           'CBSHM_PHP_HANDLES=' . getenv('CBSHM_PHP_HANDLES'));
 }
 
+function test_past_the_handles_a_process_keeps_a_breaker_runs_unguarded_and_says_why(): void
+{
+    // In a child process: the table it fills is its own.
+    $script = 'require ' . var_export(__DIR__ . '/../../bindings/php/autoload.php', true) . ';'
+        . '$seg = "/cbshm-php-full-" . getmypid();'
+        . 'Cbshm\Cbshm::apply("segment: $seg\nbreakers:\n  - name: b0\n");'
+        . 'for ($i = 0; $i < Cbshm\Native::CACHE_SLOTS; $i++) { Cbshm\Breaker::open($seg, "b$i"); }'
+        . '$b = Cbshm\Breaker::open($seg, "b0");'
+        . '$more = Cbshm\Breaker::open($seg, "more");'
+        . 'echo $b->error() === null ? "kept" : "lost", "|", $more->call(fn() => "ran"), "|",'
+        . '  $more->error()->getMessage();'
+        . 'Cbshm\Cbshm::destroy($seg);';
+    $out = (string)shell_exec(escapeshellarg(PHP_BINARY) . ' -r ' . escapeshellarg($script) . ' 2>&1');
+    same('kept|ran|breaker more: this process keeps 64 breaker handles at most, and has them all open',
+         $out, 'output');
+}
+
 function test_a_library_that_does_not_load_is_a_clear_error(): void
 {
     $script = 'require ' . var_export(__DIR__ . '/../../bindings/php/autoload.php', true) . ';'

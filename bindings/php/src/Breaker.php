@@ -71,6 +71,10 @@ final class Breaker
         if ($code === 0 && $this->b !== null) {
             $code = Native::ffi()->cbshm_breaker_error($this->b);
         }
+        if ($code === Native::EFULL && $this->b === null && $this->shm === null) {
+            return new CbshmException($code, "breaker {$this->name}", 'this process keeps '
+                . Native::CACHE_SLOTS . ' breaker handles at most, and has them all open');
+        }
         return $code !== 0 ? new CbshmException($code, "breaker {$this->name}") : null;
     }
 

@@ -25,6 +25,7 @@ final class Native
     public const ENOSEG = -30801;
     public const ECORRUPT = -30806;
     public const ENOBREAKER = -30808;
+    public const EFULL = -30810;
     public const EBADNAME = -30811;
     public const ECONFIG = -30812;
     public const EINVAL = -30816;
@@ -64,7 +65,7 @@ final class Native
     ];
 
     // How many handles one process keeps (segments and breakers it opened).
-    private const CACHE_SLOTS = 64;
+    public const CACHE_SLOTS = 64;
     // The environment variable, of this process only, that holds where
     // its handle cache is: "PID:ADDRESS".
     private const CACHE_VARIABLE = 'CBSHM_PHP_HANDLES';
@@ -271,8 +272,9 @@ final class Native
         }
         if ($cache->used >= self::CACHE_SLOTS) {
             // A handle no table kept would be opened anew, and leaked, at
-            // each request.
-            return [null, null, self::EINVAL, true];
+            // each request: unguarded, CBSHM_EFULL (Breaker::error() says
+            // which table is full).
+            return [null, null, self::EFULL, true];
         }
         $error = 0;
         $b = null;
