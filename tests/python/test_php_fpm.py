@@ -7,7 +7,9 @@ a real downstream that is stopped and started, and FastCGI clients
 (servertest.py runs it, as for gunicorn and uWSGI). With the shared
 breaker the dead downstream gets at most threshold + children - 1 calls
 before every child answers 503 at once, and exactly half_open_max_calls
-probe per open period; service recovers when it is back. Each child opens
+probe per open period; service recovers when it is back. So with children
+running as root (-R) and, as in production, with a root master whose
+children run as the segment's owner. Each child opens
 the breaker at its first request and keeps it for its life - also when
 the pool starts before the segment exists: the handle attaches by itself
 once it is applied. The same scenario with a breaker of each child's own
@@ -19,7 +21,7 @@ import shutil
 import unittest
 
 import servertest as st
-from servertest import WORKERS
+from servertest import SERVICE_UID, WORKERS
 
 FPM = shutil.which("php-fpm8.2") or "/usr/sbin/php-fpm8.2"
 EXAMPLE = os.path.join(st.REPO, "examples", "php")
@@ -27,22 +29,27 @@ APP = os.path.join(EXAMPLE, "index.php")
 PRELOAD = os.path.join(st.REPO, "bindings", "php", "preload.php")
 
 
-def php_fpm(port):
+def php_fpm(as_user=False):
     """The command line of examples/php, for servertest.outage: the pool
     listens where FPM_LISTEN says; the preload script is the checkout's.
-    As root the master and its children run as root (-R): the segment is
-    root's, made by the test."""
+    As root the master runs as root; its children too (-R: the segment is
+    root's, made by the test), or, as_user, as the service user that owns
+    the segment (the pool's user and group)."""
     root = os.geteuid() == 0
-    return (["env", "FPM_LISTEN=127.0.0.1:%d" % port, FPM, "-F", "-y",
-             os.path.join(EXAMPLE, "php-fpm.conf"), "-c", os.path.join(EXAMPLE, "php.ini"),
-             "-d", "opcache.preload=" + PRELOAD,
-             "-d", "opcache.preload_user=" + ("root" if root else getpass.getuser())]
-            + (["-R"] if root else []))
+    pool = ["FPM_USER=%d" % SERVICE_UID, "FPM_GROUP=%d" % SERVICE_UID] if as_user else []
+    return lambda port: (
+        ["env", "FPM_LISTEN=127.0.0.1:%d" % port] + pool
+        + [FPM, "-F", "-y", os.path.join(EXAMPLE, "php-fpm.conf"),
+           "-c", os.path.join(EXAMPLE, "php.ini"), "-d", "opcache.preload=" + PRELOAD,
+           # opcache.preload_user wants a name; root's is the one account
+           # the test may count on (it only compiles the binding's files).
+           "-d", "opcache.preload_user=" + ("root" if root else getpass.getuser())]
+        + (["-R"] if root and not as_user else []))
 
 
-def outage(**options):
-    return st.outage("php-fpm", php_fpm, EXAMPLE, request=st.fastcgi_get(APP),
-                     yaml=os.path.join(EXAMPLE, "breakers.yaml"), **options)
+def outage(as_user=False, **options):
+    return st.outage("php-fpm", php_fpm(as_user), EXAMPLE, request=st.fastcgi_get(APP),
+                     yaml=os.path.join(EXAMPLE, "breakers.yaml"), as_user=as_user, **options)
 
 
 def children(o):
@@ -63,6 +70,16 @@ class TestPhpFpm(unittest.TestCase):
         # first request, and kept it through the hundreds that followed.
         self.assertEqual(len(children(shared)), WORKERS, children(shared))
         self.assertGreater(len(shared.records), 20 * WORKERS)
+        self.assertEqual(st.opened(shared.log, "first request"), WORKERS, shared.log)
+        self.assertNotIn("unguarded", shared.log)
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root: the master runs as root, children drop")
+    def test_a_root_master_whose_children_run_as_the_segments_owner_shares_one_breaker(self):
+        # The production deployment: the pool's user owns the segment
+        # (breakers.yaml's owner:, applied by root with cbctl).
+        shared = outage(as_user=True)
+        st.figures("php-fpm user %d" % SERVICE_UID, shared)
+        st.check_shared(self, shared)
         self.assertEqual(st.opened(shared.log, "first request"), WORKERS, shared.log)
         self.assertNotIn("unguarded", shared.log)
 
