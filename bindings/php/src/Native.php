@@ -261,14 +261,30 @@ final class Native
             if ($slot->shm !== null) {
                 $shm = $slot->shm;
             }
-            if (FFI::string($slot->breaker) === $name) {
-                return [$slot->shm, $slot->b, $slot->error, false];
+            if (FFI::string($slot->breaker) !== $name) {
+                continue;
             }
+            if ($slot->b === null && $slot->error !== self::EBADNAME) {
+                // A look-up that failed for a passing reason (the table
+                // lock held, no memory): tried again at this request.
+                self::resolve($slot);
+            }
+            return [$slot->shm, $slot->b, $slot->error, false];
         }
         if (strlen($segment) > 200 || strlen($name) > 63) {
             // Longer than the C limits (CBSHM_SEGMENT_NAME_MAX, CBSHM_NAME_MAX)
             // and than a slot: refused as the library refuses them.
             return [null, null, self::EBADNAME, true];
+        }
+        if ($shm === null) {
+            $out = $ffi->new('cbshm *[1]');
+            $error = $ffi->cbshm_open($segment, $flags, $out);
+            if ($error !== 0 && $error !== self::EBADNAME) {
+                // Nothing opened, nothing to keep: the next open tries
+                // again (with CBSHM_LATE only -ENOMEM gets here).
+                return [null, null, $error, true];
+            }
+            $shm = $error === 0 ? $out[0] : null;
         }
         if ($cache->used >= self::CACHE_SLOTS) {
             // A handle no table kept would be opened anew, and leaked, at
@@ -276,28 +292,30 @@ final class Native
             // which table is full).
             return [null, null, self::EFULL, true];
         }
-        $error = 0;
-        $b = null;
-        if ($shm === null) {
-            $out = $ffi->new('cbshm *[1]');
-            $error = $ffi->cbshm_open($segment, $flags, $out);
-            $shm = $error === 0 ? $out[0] : null;
-        }
-        if ($shm !== null) {
-            $out = $ffi->new('cbshm_breaker *[1]');
-            $error = $ffi->cbshm_breaker_get($shm, $name, $out);
-            $b = $error === 0 ? $out[0] : null;
-        }
-        // Kept whether it worked or not: a name refused now (malformed) is
-        // refused later too, and said once.
+        // Kept whether the look-up worked or not: the segment's handle is
+        // this process's from now on, and a malformed name is said once.
         $slot = $cache->slot[$cache->used];
         FFI::memcpy($slot->segment, $segment, strlen($segment));
         FFI::memcpy($slot->breaker, $name, strlen($name));
         $slot->flags = $flags;
         $slot->shm = $shm;
-        $slot->b = $b;
-        $slot->error = $error;
+        $slot->b = null;
+        $slot->error = $shm === null ? self::EBADNAME : 0;
         $cache->used++;
-        return [$shm, $b, $error, true];
+        if ($shm !== null) {
+            self::resolve($slot);
+        }
+        return [$slot->shm, $slot->b, $slot->error, true];
+    }
+
+    /** Looks the slot's breaker up in its segment (cbshm_breaker_get). */
+    private static function resolve(FFI\CData $slot): void
+    {
+        if ($slot->shm === null) {
+            return;
+        }
+        $out = self::ffi()->new('cbshm_breaker *[1]');
+        $slot->error = self::ffi()->cbshm_breaker_get($slot->shm, FFI::string($slot->breaker), $out);
+        $slot->b = $slot->error === 0 ? $out[0] : null;
     }
 }
