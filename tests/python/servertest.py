@@ -1,15 +1,16 @@
 # SPDX-License-Identifier: MIT
-"""What the real-server tests (test_gunicorn.py, test_uwsgi.py) share: a
-real downstream process that is stopped and started, HTTP clients, the
-server process with its readiness wait and its log, and the outage they
-all run - with the figures it gives and the checks on them.
+"""What the real-server tests (test_gunicorn.py, test_uwsgi.py,
+test_php_fpm.py) share: a real downstream process that is stopped and
+started, HTTP (or FastCGI) clients, the server process with its readiness
+wait and its log, and the outage they all run - with the figures it gives
+and the checks on them.
 
-The outage: the server's workers serve examples/python/app.py, whose
-every call that reaches for the downstream is logged (ATTEMPT_LOG). The
-downstream is killed for two open periods, then started again. Calls
-that failed within the first 0.75 open period reached the dead
-downstream before the trip; the failures after it are probes, clustered
-by open period.
+The outage: the server's workers serve examples/python/app.py (PHP-FPM's
+children examples/php/index.php, which logs alike), whose every call that
+reaches for the downstream is logged (ATTEMPT_LOG). The downstream is
+killed for two open periods, then started again. Calls that failed within
+the first 0.75 open period reached the dead downstream before the trip;
+the failures after it are probes, clustered by open period.
 
 A breaker cannot take back a call it admitted: the calls in flight when
 the downstream dies fail after their admission, and each worker has one
@@ -78,11 +79,50 @@ class Downstream:
             self.proc = None
 
 
-class Clients:
-    """Threads sending GET / to the server, recording (time, status, worker, latency)."""
+def http_get(port):
+    """GET / over HTTP: (status, the X-Worker header). Raises OSError."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/")
+        r = conn.getresponse()
+        r.read()
+        return r.status, r.getheader("X-Worker")
+    finally:
+        conn.close()
 
-    def __init__(self, port, n=6):
+
+def fastcgi_get(script):
+    """A request function that sends GET / for script over FastCGI to
+    127.0.0.1:port with cgi-fcgi (libfcgi-bin), as a web server in front
+    of PHP-FPM would: (status, the X-Worker header). Raises OSError when
+    there is no answer."""
+    def get(port):
+        env = {"SCRIPT_FILENAME": script, "SCRIPT_NAME": "/" + os.path.basename(script),
+               "REQUEST_METHOD": "GET", "REQUEST_URI": "/", "QUERY_STRING": "",
+               "SERVER_PROTOCOL": "HTTP/1.1", "GATEWAY_INTERFACE": "CGI/1.1",
+               "SERVER_NAME": "localhost", "SERVER_PORT": "80", "REMOTE_ADDR": "127.0.0.1"}
+        try:
+            out = subprocess.run(["cgi-fcgi", "-bind", "-connect", "127.0.0.1:%d" % port],
+                                 env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                                 timeout=10).stdout
+        except subprocess.TimeoutExpired as e:
+            raise OSError("cgi-fcgi: no answer in 10 s") from e
+        head = out.split(b"\r\n\r\n", 1)[0].decode(errors="replace").split("\r\n")
+        if not head[0]:
+            raise OSError("cgi-fcgi: no answer")
+        fields = dict(line.split(": ", 1) for line in head if ": " in line)
+        # CGI: no Status field is 200.
+        return int(fields.get("Status", "200").split()[0]), fields.get("X-Worker")
+    return get
+
+
+class Clients:
+    """Threads sending GET / to the server, recording (time, status, worker, latency).
+    request(port): one request, (status, worker) or OSError (http_get)."""
+
+    def __init__(self, port, n=6, request=http_get):
         self.port, self.records, self.stopping = port, [], threading.Event()
+        self.request = request
         self.lock = threading.Lock()
         self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(n)]
         for t in self.threads:
@@ -92,12 +132,8 @@ class Clients:
         while not self.stopping.is_set():
             t0 = time.monotonic()
             try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-                conn.request("GET", "/")
-                r = conn.getresponse()
-                r.read()
-                rec = (t0, r.status, r.getheader("X-Worker"), time.monotonic() - t0)
-                conn.close()
+                status, worker = self.request(self.port)
+                rec = (t0, status, worker, time.monotonic() - t0)
             except OSError:
                 rec = (t0, 0, None, time.monotonic() - t0)
             with self.lock:
@@ -169,26 +205,23 @@ def opened(log, when):
 
 class Server:
     """A server process started with argv in cwd, ready once it answers
-    GET / on port; its stderr goes to a file, which stop() returns."""
+    GET / on port (request: http_get); its stderr goes to a file, which
+    stop() returns."""
 
-    def __init__(self, name, argv, cwd, env, port, log_path):
+    def __init__(self, name, argv, cwd, env, port, log_path, request=http_get):
         self.name, self.log_path = name, log_path
         with open(log_path, "wb") as log:
             self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                          stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + 30
         while True:
-            probe = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
             try:
-                probe.request("GET", "/")
-                probe.getresponse().read()
+                request(port)
                 return
             except OSError:
                 if time.monotonic() > deadline or self.proc.poll() is not None:
                     raise RuntimeError("%s did not start: %s" % (name, self.stop()))
                 time.sleep(0.1)
-            finally:
-                probe.close()
 
     def stop(self):
         """Stops it with SIGTERM (SIGKILL after 20 s); returns its log."""
@@ -217,7 +250,7 @@ class Outage:
 
 
 def outage(name, argv, cwd, per_process=False, late=False, as_user=False, clients=6,
-           delay=0.0):
+           delay=0.0, request=http_get, yaml=os.path.join(EXAMPLE, "breakers.yaml")):
     """Runs the outage under a server; returns an Outage.
 
     argv(port): the server's command line, serving on 127.0.0.1:port
@@ -228,12 +261,13 @@ def outage(name, argv, cwd, per_process=False, late=False, as_user=False, client
     deployment of the README's Security section - root applies
     breakers.yaml with `owner:` a service user, and the server's workers
     run as that user. clients: client threads; delay: the downstream's
-    delay before it answers."""
+    delay before it answers. request: how a client asks the server
+    (http_get, or fastcgi_get(script) for PHP-FPM); yaml: the breakers'
+    configuration (examples/python/breakers.yaml)."""
     work = tempfile.mkdtemp()
     seg = "/cbshm-%s-test-%d-%d" % (name, os.getpid(), next(_serial))
     log = os.path.join(work, "attempts")
     down = Downstream(delay=delay)
-    yaml = os.path.join(EXAMPLE, "breakers.yaml")
     if as_user:
         os.chmod(work, 0o777)  # the workers log their attempts here
         with open(yaml) as f:
@@ -251,8 +285,9 @@ def outage(name, argv, cwd, per_process=False, late=False, as_user=False, client
                BREAKER_THRESHOLD=str(THRESHOLD), BREAKER_OPEN_TIMEOUT=str(OPEN_TIMEOUT))
     server = None
     try:
-        server = Server(name, argv(port), cwd, env, port, os.path.join(work, "server.log"))
-        traffic = Clients(port, clients)
+        server = Server(name, argv(port), cwd, env, port, os.path.join(work, "server.log"),
+                        request)
+        traffic = Clients(port, clients, request)
         time.sleep(1.0)
         if late:
             # Every worker has served unguarded; now the configuration comes.

@@ -1,0 +1,409 @@
+<?php
+// SPDX-License-Identifier: MIT
+// The PHP binding against the real library (CBSHM_LIBRARY): calls,
+// failure and ignored exceptions, the trip and OpenCircuitException,
+// retryAfter, fail-open and fail-closed, tickets recorded exactly once,
+// apply's errors, snapshots, and the handle a process keeps. Plain PHP:
+// every function test_* runs; the last line is "N passed, N failed".
+//
+//   CBSHM_LIBRARY=build/dev/libcbshm/libcbshm.so.1 php tests/php/test_binding.php [NAME]
+declare(strict_types=1);
+
+require __DIR__ . '/../../bindings/php/autoload.php';
+
+use Cbshm\Breaker;
+use Cbshm\Cbshm;
+use Cbshm\CbshmException;
+use Cbshm\ConfigException;
+use Cbshm\OpenCircuitException;
+
+final class Boom extends RuntimeException
+{
+}
+
+final class AssertionFailed extends Exception
+{
+}
+
+function check(bool $ok, string $what): void
+{
+    if (!$ok) {
+        throw new AssertionFailed($what);
+    }
+}
+
+function same(mixed $want, mixed $got, string $what = ''): void
+{
+    check($want === $got, sprintf('%s: want %s, got %s', $what, var_export($want, true),
+                                  var_export($got, true)));
+}
+
+/** Runs $fn, which must throw $class; returns what it threw. */
+function throws(string $class, callable $fn): Throwable
+{
+    try {
+        $fn();
+    } catch (Throwable $e) {
+        check($e instanceof $class, "want $class, got " . get_class($e) . ': ' . $e->getMessage());
+        return $e;
+    }
+    throw new AssertionFailed("want $class, nothing thrown");
+}
+
+$segments = [];
+
+/** A new segment with breaker "down" (threshold 2, open 1 s, one probe). */
+function segment(string $settings = ''): string
+{
+    global $segments;
+    $seg = sprintf('/cbshm-php-test-%d-%d', getmypid(), count($segments));
+    $segments[] = $seg;
+    Cbshm::apply("segment: $seg\nbreakers:\n  - name: down\n    failure_threshold: 2\n"
+                 . "    open_timeout: 1s\n    half_open_max_calls: 1\n$settings");
+    return $seg;
+}
+
+function unused_segment(): string
+{
+    global $segments;
+    $seg = sprintf('/cbshm-php-test-%d-%d', getmypid(), count($segments));
+    $segments[] = $seg;
+    return $seg;
+}
+
+function boom(): never
+{
+    throw new Boom('downstream down');
+}
+
+// -- calls -------------------------------------------------------------
+
+function test_a_call_returns_what_the_callable_returns_and_counts_a_success(): void
+{
+    $b = Breaker::open(segment(), 'down');
+    same(null, $b->error(), 'error');
+    same(42, $b->call(fn(int $x, int $y) => $x * $y, 6, 7), 'result');
+    $s = $b->snapshot();
+    same(1, $s->requests, 'requests');
+    same(1, $s->successes, 'successes');
+    same('closed', $b->state(), 'state');
+}
+
+function test_a_failure_exception_is_counted_and_propagates_unchanged(): void
+{
+    $b = Breaker::open(segment(), 'down', failureExceptions: [Boom::class]);
+    $thrown = new Boom('x');
+    $got = throws(Boom::class, fn() => $b->call(function () use ($thrown) { throw $thrown; }));
+    same($thrown, $got, 'the same exception');
+    same(1, $b->snapshot()->failures, 'failures');
+    same(1, $b->snapshot()->consecutive_failures, 'consecutive_failures');
+}
+
+function test_an_exception_outside_failure_exceptions_is_ignored_and_propagates(): void
+{
+    $b = Breaker::open(segment(), 'down', failureExceptions: [Boom::class]);
+    for ($i = 0; $i < 3; $i++) {
+        throws(LogicException::class, fn() => $b->call(function () { throw new LogicException('bug'); }));
+    }
+    $s = $b->snapshot();
+    same(3, $s->ignored, 'ignored');
+    same(0, $s->failures, 'failures');
+    same('closed', $s->state, 'state');
+}
+
+function test_by_default_every_throwable_is_a_failure(): void
+{
+    $b = Breaker::open(segment(), 'down');
+    throws(TypeError::class, fn() => $b->call(function () { throw new TypeError('t'); }));
+    same(1, $b->snapshot()->failures, 'failures');
+}
+
+// -- the trip ----------------------------------------------------------
+
+function test_threshold_failures_trip_it_and_then_the_callable_does_not_run(): void
+{
+    $b = Breaker::open(segment(), 'down');
+    for ($i = 0; $i < 2; $i++) {
+        throws(Boom::class, fn() => $b->call('boom'));
+    }
+    same('open', $b->state(), 'state');
+    $ran = false;
+    $e = throws(OpenCircuitException::class, function () use ($b, &$ran) {
+        $b->call(function () use (&$ran) { $ran = true; });
+    });
+    same(false, $ran, 'the callable ran');
+    same('down', $e->breakerName, 'breakerName');
+    same('open', $e->reason, 'reason');
+    same(-30800, $e->getCode(), 'code');
+    same('CBSHM_EREJECTED', $e->errname, 'errname');
+    check($e instanceof CbshmException, 'an OpenCircuitException is a CbshmException');
+    check($e->retryAfter > 0.5 && $e->retryAfter <= 1.0, "retryAfter $e->retryAfter");
+    same(1, $b->snapshot()->rejections, 'rejections');
+    same(1, $b->snapshot()->trips, 'trips');
+}
+
+function test_after_the_open_period_one_probe_runs_and_a_success_closes_it(): void
+{
+    $b = Breaker::open(segment(), 'down');
+    for ($i = 0; $i < 2; $i++) {
+        throws(Boom::class, fn() => $b->call('boom'));
+    }
+    $e = throws(OpenCircuitException::class, fn() => $b->call(fn() => 1));
+    usleep((int)($e->retryAfter * 1e6) + 50000);
+    $probe = $b->allow();
+    same('half_open', $b->state(), 'state while probing');
+    $busy = throws(OpenCircuitException::class, fn() => $b->call(fn() => 1));
+    same('probes_busy', $busy->reason, 'reason with the probe taken');
+    $probe->success();
+    same('closed', $b->state(), 'state after the probe');
+}
+
+function test_a_reset_closes_it(): void
+{
+    $b = Breaker::open(segment(), 'down');
+    for ($i = 0; $i < 2; $i++) {
+        throws(Boom::class, fn() => $b->call('boom'));
+    }
+    $b->reset();
+    same('closed', $b->state(), 'state');
+    same(7, $b->call(fn() => 7), 'a call after the reset');
+}
+
+// -- fail-open, fail-closed, late --------------------------------------
+
+function test_a_missing_segment_runs_calls_unguarded_and_error_says_why(): void
+{
+    $b = Breaker::open(unused_segment(), 'down');
+    same(-30801, $b->error()?->getCode(), 'error code');
+    same('CBSHM_ENOSEG', $b->error()->errname, 'errname');
+    check(str_contains($b->error()->getMessage(), 'breaker down: segment does not exist'),
+          $b->error()->getMessage());
+    for ($i = 0; $i < 5; $i++) {
+        throws(Boom::class, fn() => $b->call('boom'));
+    }
+    same(3, $b->call(fn() => 3), 'a call after five failures');
+    same(null, $b->state(), 'state');
+    same(null, $b->snapshot(), 'snapshot');
+}
+
+function test_a_missing_breaker_runs_calls_unguarded(): void
+{
+    $b = Breaker::open(segment(), 'other');
+    same(-30808, $b->error()?->getCode(), 'CBSHM_ENOBREAKER');
+    same(1, $b->call(fn() => 1), 'result');
+}
+
+function test_a_malformed_name_runs_calls_unguarded(): void
+{
+    foreach (['no slash', str_repeat('x', 300)] as $segment) {
+        $b = Breaker::open($segment, 'down');
+        same(-30811, $b->error()?->getCode(), "CBSHM_EBADNAME for segment '$segment'");
+        same(1, $b->call(fn() => 1), 'result');
+    }
+    $b = Breaker::open(segment(), str_repeat('n', 64));
+    same(-30811, $b->error()?->getCode(), 'CBSHM_EBADNAME for a 64-byte breaker name');
+}
+
+function test_fail_closed_refuses_each_call_with_the_reason_and_runs_nothing(): void
+{
+    $b = Breaker::open(unused_segment(), 'down', failClosed: true);
+    $ran = false;
+    $e = throws(CbshmException::class, function () use ($b, &$ran) {
+        $b->call(function () use (&$ran) { $ran = true; });
+    });
+    same(false, $ran, 'the callable ran');
+    same(-30801, $e->getCode(), 'code');
+    check(!($e instanceof OpenCircuitException), 'not an open circuit');
+    throws(CbshmException::class, fn() => $b->allow());
+}
+
+function test_a_breaker_opened_before_its_segment_attaches_once_it_is_applied(): void
+{
+    $seg = unused_segment();
+    $b = Breaker::open($seg, 'down');
+    same(-30801, $b->error()?->getCode(), 'before');
+    Cbshm::apply("segment: $seg\nbreakers:\n  - name: down\n    failure_threshold: 2\n");
+    $deadline = hrtime(true) + 3_000_000_000;
+    while ($b->error() !== null && hrtime(true) < $deadline) {
+        $b->call(fn() => 0);
+        usleep(20000);
+    }
+    same(null, $b->error(), 'after');
+    throws(Boom::class, fn() => $b->call('boom'));
+    throws(Boom::class, fn() => $b->call('boom'));
+    same('open', $b->state(), 'state');
+}
+
+// -- tickets -----------------------------------------------------------
+
+function test_a_ticket_is_recorded_exactly_once(): void
+{
+    $b = Breaker::open(segment(), 'down');
+    $t = $b->allow();
+    $t->success();
+    foreach (['success', 'failure', 'ignored'] as $again) {
+        $e = throws(CbshmException::class, fn() => $t->$again());
+        same(-30816, $e->getCode(), "$again after success");
+        check(str_contains($e->getMessage(), 'ticket recorded twice'), $e->getMessage());
+    }
+    same(1, $b->snapshot()->requests, 'requests');
+}
+
+function test_tickets_record_success_failure_and_ignored(): void
+{
+    $b = Breaker::open(segment(), 'down');
+    $b->allow()->success();
+    $b->allow()->ignored();
+    $b->allow()->failure();
+    $b->allow()->success(0.25);
+    $s = $b->snapshot();
+    same([4, 2, 1, 1], [$s->requests, $s->successes, $s->failures, $s->ignored], 'counts');
+}
+
+function test_a_failure_with_retry_after_opens_it_for_at_least_that_long(): void
+{
+    $b = Breaker::open(segment("    open_timeout_max: 1m\n"), 'down');
+    $b->allow()->failure(retryAfter: 5.0);
+    same('open', $b->state(), 'state');
+    $e = throws(OpenCircuitException::class, fn() => $b->allow());
+    check($e->retryAfter > 4.0 && $e->retryAfter <= 5.0, "retryAfter $e->retryAfter");
+}
+
+function test_an_unguarded_ticket_records_nothing_and_still_only_once(): void
+{
+    $b = Breaker::open(unused_segment(), 'down');
+    $t = $b->allow();
+    $t->failure();
+    throws(CbshmException::class, fn() => $t->success());
+}
+
+// -- apply -------------------------------------------------------------
+
+function test_apply_counts_its_changes_and_a_second_apply_changes_nothing(): void
+{
+    $seg = unused_segment();
+    $yaml = "segment: $seg\nbreakers:\n  - name: a\n  - name: b\n";
+    same(3, Cbshm::apply($yaml), 'created, added a, added b');
+    same(0, Cbshm::apply($yaml), 'again');
+    same(1, Cbshm::apply("segment: $seg\nbreakers:\n  - name: a\n"), 'removed b');
+}
+
+function test_apply_says_file_line_column_key_and_problem(): void
+{
+    $e = throws(ConfigException::class, fn() => Cbshm::apply(
+        "segment: /cbshm-php-never\nbreakers:\n  - name: a\n    failure_threshold: many\n"));
+    same('<yaml>:4:24: breakers[0].failure_threshold: expected an integer, got \'many\'',
+         $e->getMessage(), 'message');
+    same(['<yaml>', 4, 24, 'breakers[0].failure_threshold'],
+         [$e->configFile, $e->configLine, $e->column, $e->key], 'fields');
+    same(-30812, $e->getCode(), 'code');
+    same('CBSHM_ECONFIG', $e->errname, 'errname');
+    $file = tempnam(sys_get_temp_dir(), 'cbshm-php-');
+    file_put_contents($file, "segment: /cbshm-php-never\nbreakers:\n  - name: a\n    colour: red\n");
+    try {
+        $e = throws(ConfigException::class, fn() => Cbshm::apply($file));
+        check(str_starts_with($e->getMessage(), "$file:4:5: breakers[0].colour: "), $e->getMessage());
+    } finally {
+        unlink($file);
+    }
+}
+
+function test_apply_of_a_missing_file_is_enoent(): void
+{
+    $e = throws(CbshmException::class, fn() => Cbshm::apply('/nonexistent/breakers.yaml'));
+    same(-2, $e->getCode(), 'code');
+    same('ENOENT', $e->errname, 'errname');
+    check(str_starts_with($e->getMessage(), '/nonexistent/breakers.yaml: '), $e->getMessage());
+}
+
+// -- snapshot, the process's handle, the library -----------------------
+
+function test_a_snapshot_holds_every_figure_of_the_c_struct(): void
+{
+    $b = Breaker::open(segment(), 'down');
+    $b->call(fn() => 1);
+    $all = $b->snapshot()->toArray();
+    same(['name', 'state', 'mode'], array_slice(array_keys($all), 0, 3), 'first keys');
+    same(array_keys(\Cbshm\Native::FIGURES), array_slice(array_keys($all), 3), 'figures');
+    same(['down', 'closed', 'normal'], [$all['name'], $all['state'], $all['mode']], 'words');
+    same(1, $all['window_calls'], 'window_calls');
+    throws(OutOfRangeException::class, fn() => $b->snapshot()->colour);
+}
+
+function test_a_process_opens_each_breaker_once_and_keeps_it(): void
+{
+    $seg = segment();
+    $first = Breaker::open($seg, 'down');
+    $again = Breaker::open($seg, 'down');
+    same(true, $first->openedNow, 'first');
+    same(false, $again->openedNow, 'again');
+    $first->allow()->failure();
+    $again->allow()->failure();
+    same('open', $again->state(), 'one breaker');
+    check((bool)preg_match('/^' . getmypid() . ':[1-9][0-9]*$/', (string)getenv('CBSHM_PHP_HANDLES')),
+          'CBSHM_PHP_HANDLES=' . getenv('CBSHM_PHP_HANDLES'));
+}
+
+function test_past_the_handles_a_process_keeps_a_breaker_runs_unguarded_and_says_why(): void
+{
+    // In a child process: the table it fills is its own.
+    $script = 'require ' . var_export(__DIR__ . '/../../bindings/php/autoload.php', true) . ';'
+        . '$seg = "/cbshm-php-full-" . getmypid();'
+        . 'Cbshm\Cbshm::apply("segment: $seg\nbreakers:\n  - name: b0\n");'
+        . 'for ($i = 0; $i < Cbshm\Native::CACHE_SLOTS; $i++) { Cbshm\Breaker::open($seg, "b$i"); }'
+        . '$b = Cbshm\Breaker::open($seg, "b0");'
+        . '$more = Cbshm\Breaker::open($seg, "more");'
+        . 'echo $b->error() === null ? "kept" : "lost", "|", $more->call(fn() => "ran"), "|",'
+        . '  $more->error()->getMessage();'
+        . 'Cbshm\Cbshm::destroy($seg);';
+    $out = (string)shell_exec(escapeshellarg(PHP_BINARY) . ' -r ' . escapeshellarg($script) . ' 2>&1');
+    same('kept|ran|breaker more: this process keeps 64 breaker handles at most, and has them all open',
+         $out, 'output');
+}
+
+function test_a_library_that_does_not_load_is_a_clear_error(): void
+{
+    $script = 'require ' . var_export(__DIR__ . '/../../bindings/php/autoload.php', true) . ';'
+        . 'try { Cbshm\Breaker::open("/x", "y"); } catch (RuntimeException $e) { echo $e->getMessage(); }';
+    $out = shell_exec('CBSHM_LIBRARY=/nonexistent/libcbshm.so.1 ' . escapeshellarg(PHP_BINARY)
+                      . ' -r ' . escapeshellarg($script) . ' 2>&1');
+    check(str_starts_with((string)$out, 'cbshm: cannot load CBSHM_LIBRARY=/nonexistent/libcbshm.so.1: '),
+          (string)$out);
+}
+
+function test_ffi_closed_to_the_script_says_how_to_open_it(): void
+{
+    $script = 'require ' . var_export(__DIR__ . '/../../bindings/php/autoload.php', true) . ';'
+        . 'try { Cbshm\Breaker::open("/x", "y"); } catch (RuntimeException $e) { echo $e->getMessage(); }';
+    $out = (string)shell_exec(escapeshellarg(PHP_BINARY) . ' -d ffi.enable=0 -r '
+                              . escapeshellarg($script) . ' 2>&1');
+    check(str_starts_with($out, 'cbshm: FFI is closed to this script (ffi.enable='), $out);
+    check(str_contains($out, 'opcache.preload'), $out);
+}
+
+// -- runner ------------------------------------------------------------
+
+$only = $argv[1] ?? null;
+$passed = $failed = 0;
+foreach (get_defined_functions()['user'] as $fn) {
+    if (!str_starts_with($fn, 'test_') || ($only !== null && $fn !== $only)) {
+        continue;
+    }
+    try {
+        $fn();
+        $passed++;
+        echo "ok - $fn\n";
+    } catch (Throwable $e) {
+        $failed++;
+        echo "FAIL - $fn: ", get_class($e), ': ', $e->getMessage(), "\n";
+    }
+}
+foreach ($segments as $seg) {
+    try {
+        Cbshm::destroy($seg);
+    } catch (CbshmException) {
+        // never made (a fail-open test)
+    }
+}
+echo "$passed passed, $failed failed\n";
+exit($failed === 0 && $passed > 0 ? 0 : 1);
