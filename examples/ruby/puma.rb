@@ -6,11 +6,13 @@
 #   cbctl apply -f examples/ruby/breakers.yaml
 #   cd examples/ruby && puma -C puma.rb
 workers 4
-# One thread a worker, so that at most 4 calls are in flight host-wide and
-# at most failure_threshold + 3 reach a dead downstream. With N threads a
-# worker, the breaker is shared by them as well (it is thread-safe), and
-# the bound is failure_threshold + 4 N - 1.
-threads 1, 1
+# One thread a worker (PUMA_THREADS=1), so that at most 4 calls are in
+# flight host-wide and at most failure_threshold + 3 reach a dead
+# downstream. With N threads a worker the threads share the breaker too
+# (it is thread-safe, and Fiddle calls into the library without the GVL),
+# and the bound is failure_threshold + 4 N - 1.
+thread_count = Integer(ENV.fetch("PUMA_THREADS", "1"))
+threads thread_count, thread_count
 bind ENV.fetch("BIND", "tcp://127.0.0.1:8080")
 rackup File.join(__dir__, "config.ru")
 
