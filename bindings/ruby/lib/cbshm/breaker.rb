@@ -149,7 +149,7 @@ module Cbshm
         result = yield
         outcome = @failure_if&.call(result) ? :failure : :success
         result
-      rescue Exception => e # rubocop:disable Lint/RescueException: judged, then re-raised
+      rescue Exception => e # rubocop:disable Lint/RescueException -- judged, then re-raised
         outcome = failure?(e) ? :failure : :ignored
         raise
       ensure
