@@ -27,7 +27,7 @@ PKGS="cmake make gcc pkg-config libyaml-dev libjansson-dev
       libcmocka-dev valgrind python3 python3-venv python3-wheel-whl python3-setuptools
       python3-wheel gunicorn python3-prometheus-client clang libclang-rt-14-dev man-db
       uwsgi uwsgi-plugin-python3 python3-gevent python3-eventlet
-      php8.2-cli php8.2-fpm libfcgi-bin
+      php8.2-cli php8.2-fpm libfcgi-bin ruby ruby-minitest unicorn puma
       groff-base dpkg-dev file lintian abigail-tools mypy"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

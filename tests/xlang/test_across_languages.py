@@ -21,7 +21,7 @@ WORKERS = {
     "c": [os.environ.get("XLANG_C_WORKER", "xlang_worker")],
     "python": ["/usr/bin/python3", os.path.join(HERE, "worker.py")],
     "ruby": ["/usr/bin/ruby", os.path.join(HERE, "worker.rb")],
-    "php": ["/usr/bin/php", os.path.join(HERE, "worker.php")],
+    "php": ["/usr/bin/php8.2", os.path.join(HERE, "worker.php")],
 }
 THRESHOLD = 5
 YAML = ("breakers:\n"

@@ -1,0 +1,197 @@
+# SPDX-License-Identifier: MIT
+# frozen_string_literal: true
+
+require "monitor"
+
+module Cbshm
+  # The C segment handle and the breaker handles taken from it.
+  # cbshm_close() wants every breaker handle of a segment released first;
+  # the garbage collector finalizes objects in whatever order it finds
+  # them, so the handle lives here, shared by the Segment and its
+  # breakers, and is closed when the last of them lets go - never before
+  # a breaker. A Monitor, not a Mutex: a finalizer may run in a thread
+  # that is inside one of these sections already.
+  class Mapping
+    attr_reader :handle
+
+    def initialize(handle)
+      @handle = handle
+      @live = {} # breaker handle => breaker name
+      @closing = false
+      @lock = Monitor.new
+    end
+
+    def live_names
+      @lock.synchronize { @live.values.sort }
+    end
+
+    # Registers a breaker handle; the proc releases it, once.
+    def adopt(name, breaker_handle)
+      @lock.synchronize { @live[breaker_handle] = name }
+      released = false
+      lambda do |*|
+        last = @lock.synchronize do
+          next false if released
+
+          released = true
+          Native.cbshm_breaker_release(breaker_handle)
+          @live.delete(breaker_handle)
+          @closing && @live.empty?
+        end
+        detach if last
+      end
+    end
+
+    def close
+      detach if @lock.synchronize { @closing = true; @live.empty? }
+    end
+
+    private
+
+    def detach
+      h = @lock.synchronize { @handle.tap { @handle = nil } }
+      Native.cbshm_close(h) if h
+    end
+  end
+
+  # A segment attached to this process: its breakers, snapshots, modes.
+  #
+  # name: "/name" (nil: $CBSHM_SEGMENT, else /cbshm). Raises Cbshm::Error
+  # (or a SystemCallError: Errno::EACCES, ...) when it cannot attach,
+  # unless late: true: then the segment attaches by itself once it exists
+  # and this process may map it (CBSHM_LATE), and its breakers run calls
+  # fail-open until it does. read_only: true is an observer's view
+  # (CBSHM_READ_ONLY). Handles survive fork: a Segment made in a Unicorn
+  # or Puma master works in every worker.
+  class Segment
+    attr_reader :name
+
+    def initialize(name = nil, fail_closed: false, late: false, read_only: false)
+      @name = name || Native.cbshm_default_segment.to_s
+      @fail_closed = fail_closed
+      flags = (fail_closed ? Native::FAIL_CLOSED : 0) | (late ? Native::LATE : 0) |
+              (read_only ? Native::READ_ONLY : 0)
+      out = Native.out_pointer
+      Cbshm.check(Native.cbshm_open(Native.cstr(@name, "segment"), flags, out), "segment #{@name}")
+      @mapping = Mapping.new(Native.pointee(out))
+      ObjectSpace.define_finalizer(self, Segment.finalizer(@mapping))
+    end
+
+    def self.finalizer(mapping)
+      ->(*) { mapping.close }
+    end
+
+    def inspect
+      "#<Cbshm::Segment #{@name}#{closed? ? ", closed" : ""}>"
+    end
+
+    def closed?
+      @mapping.handle.nil?
+    end
+
+    # The breaker `name`; raises Cbshm::Error when there is none (on a
+    # late: true segment it gives a breaker that attaches once it is
+    # there). options: failure_exceptions:, failure_if:, fail_closed:.
+    def breaker(name, **options)
+      out = Native.out_pointer
+      Cbshm.check(Native.cbshm_breaker_get(handle, Native.cstr(name, "breaker"), out), "breaker #{name}")
+      Breaker.new(name, self, Native.pointee(out), mapping: @mapping,
+                                                   **{ fail_closed: @fail_closed }.merge(options))
+    end
+
+    def snapshot(name)
+      buf = Native.buffer(Native::Snapshot)
+      Cbshm.check(Native.cbshm_snapshot(handle, Native.cstr(name, "breaker"), buf), "breaker #{name}")
+      Snapshot.from_c(buf)
+    end
+
+    # mode: :normal, :forced_open, :forced_closed or :disabled; with
+    # for_seconds:, the breaker returns to normal by itself then.
+    def set_mode(name, mode, for_seconds: nil)
+      value = Native::MODES.index(mode.to_sym) or
+        raise ArgumentError, "mode must be one of #{Native::MODES.join(", ")}, not #{mode.inspect}"
+      c_name = Native.cstr(name, "breaker")
+      rc = if for_seconds
+             Native.cbshm_set_mode_for(handle, c_name, value, [(for_seconds * 1000).round, 1].max)
+           else
+             Native.cbshm_set_mode(handle, c_name, value)
+           end
+      Cbshm.check(rc, "breaker #{name}")
+    end
+
+    def reset(name)
+      Cbshm.check(Native.cbshm_reset(handle, Native.cstr(name, "breaker")), "breaker #{name}")
+    end
+
+    # Detaches. Raises Cbshm::Error (CBSHM_EINVAL) while breakers taken
+    # from it are open - close them first: the C library would crash.
+    def close
+      return if closed?
+
+      names = @mapping.live_names
+      unless names.empty?
+        raise Error.new(Native::EINVAL, "segment #{@name}: #{names.size} breaker" \
+                                        "#{names.size == 1 ? "" : "s"} still open (#{names.join(", ")})")
+      end
+      Cbshm.forget_shared(self)
+      ObjectSpace.undefine_finalizer(self)
+      @mapping.close
+    end
+
+    private
+
+    def handle
+      @mapping.handle or raise IOError, "segment #{@name} is closed"
+    end
+  end
+
+  @shared = {}
+  # A Mutex that a thread of the parent held at fork() is released in the
+  # child: Ruby abandons the locks of the threads fork() left behind.
+  @shared_lock = Mutex.new
+
+  class << self
+    # The Segment open_breaker uses for `name`: made once per process
+    # (late: true), then shared by every breaker opened on it.
+    def shared_segment(name, fail_closed)
+      key = [name || Native.cbshm_default_segment.to_s, fail_closed]
+      @shared_lock.synchronize do
+        @shared[key] ||= Segment.new(key[0], fail_closed: fail_closed, late: true)
+      end
+    end
+
+    def forget_shared(segment)
+      @shared_lock.synchronize { @shared.delete_if { |_, s| s.equal?(segment) } }
+    end
+
+    # A breaker that never fails to open (Semian's habit and the C
+    # library's): when the segment or the breaker cannot be had, calls run
+    # unguarded (fail-open) and #error says why - or, with fail_closed:
+    # true, every call raises that error instead. The segment and breaker
+    # may come later: the breaker attaches by itself (at most every 0.25 s)
+    # once they are there and this process may map them. Every breaker
+    # opened so shares one Segment (one mapping) per segment name.
+    #
+    #   payments = Cbshm.open_breaker("/cbshm", "payments-api",
+    #                                 failure_exceptions: [Net::OpenTimeout, SocketError])
+    #   payments.acquire { http.post(...) }
+    def open_breaker(segment, name, fail_closed: false, **options)
+      begin
+        seg = shared_segment(segment, fail_closed)
+      rescue Error, SystemCallError => e
+        return Breaker.new(name, nil, nil, error: code_of(e), fail_closed: fail_closed, **options)
+      end
+      begin
+        seg.breaker(name, **options)
+      rescue Error, SystemCallError => e
+        Breaker.new(name, seg, nil, error: code_of(e), fail_closed: fail_closed, **options)
+      end
+    end
+
+    private
+
+    def code_of(error)
+      error.is_a?(Error) ? error.code : -error.errno
+    end
+  end
+end

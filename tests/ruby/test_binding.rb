@@ -1,0 +1,390 @@
+# SPDX-License-Identifier: MIT
+# frozen_string_literal: true
+
+# Unit tests of the Ruby binding (minitest, Debian's ruby-minitest), run
+# by ctest with CBSHM_LIBRARY set to the build's libcbshm.so.1.
+
+$LOAD_PATH.unshift File.expand_path("../../bindings/ruby/lib", __dir__)
+require "minitest/autorun"
+require "rbconfig"
+require "pathname"
+require "tempfile"
+require "cbshm"
+
+class DownstreamDown < StandardError; end
+
+module Fixture
+  YAML = <<~Y
+    breakers:
+      - name: api
+        failure_threshold: 3
+        open_timeout: 30s
+      - name: quick
+        failure_threshold: 1
+        open_timeout: 200ms
+  Y
+
+  @serial = 0
+  def self.next_name
+    @serial += 1
+    "/cbshm-rb-#{Process.pid}-#{@serial}"
+  end
+
+  def setup
+    @seg = Fixture.next_name
+    assert_equal 3, Cbshm.apply(YAML, segment: @seg) # created, two breakers added
+    @segment = Cbshm::Segment.new(@seg)
+    @api = @segment.breaker("api", failure_exceptions: [DownstreamDown])
+  end
+
+  def teardown
+    @api.close
+    @segment.close
+    Cbshm.destroy(@seg)
+  end
+
+  def down
+    raise DownstreamDown, "refused"
+  end
+
+  def trip(breaker = @api, times = 3)
+    times.times { assert_raises(DownstreamDown) { breaker.acquire { down } } }
+  end
+end
+
+class TestCalls < Minitest::Test
+  include Fixture
+
+  def test_acquire_returns_the_blocks_value_and_counts_a_success
+    assert_equal 5, @api.acquire { 2 + 3 }
+    assert_equal 6, @api.run { 6 }
+    snap = @api.snapshot
+    assert_equal 2, snap.successes
+    assert_equal :closed, snap.state
+    assert_equal :closed, @api.state
+  end
+
+  def test_failure_exceptions_count_and_others_are_ignored_and_propagate
+    assert_raises(DownstreamDown) { @api.acquire { down } }
+    assert_raises(KeyError) { @api.acquire { raise KeyError, "not a downstream problem" } }
+    assert_raises(Interrupt) { @api.acquire { raise Interrupt } }
+    snap = @api.snapshot
+    assert_equal [1, 2, 0], [snap.failures, snap.ignored, snap.successes]
+  end
+
+  def test_a_block_left_by_throw_or_break_is_recorded_once_as_ignored
+    catch(:out) { @api.acquire { throw :out } }
+    [1].each { @api.acquire { break } }
+    assert_equal [2, 0, 0], [@api.snapshot.ignored, @api.snapshot.successes, @api.snapshot.failures]
+  end
+
+  def test_failure_if_judges_values
+    b = @segment.breaker("api", failure_if: ->(status) { status >= 500 })
+    b.acquire { 503 }
+    b.acquire { 200 }
+    assert_equal [1, 1], [b.snapshot.failures, b.snapshot.successes]
+    b.close
+  end
+
+  def test_acquire_needs_a_block
+    e = assert_raises(ArgumentError) { @api.acquire }
+    assert_match(/breaker api: acquire needs a block/, e.message)
+  end
+
+  def test_a_tripped_breaker_raises_open_circuit_without_running_the_block
+    trip
+    ran = false
+    e = assert_raises(Cbshm::OpenCircuitError) { @api.acquire { ran = true } }
+    refute ran, "the block ran in an open breaker"
+    assert_equal "api", e.name
+    assert_equal :open, e.reason
+    assert_in_delta 30.0, e.retry_after, 1.0
+    assert_equal(-30_800, e.code)
+    assert_equal "CBSHM_EREJECTED", e.errname
+    assert_equal "breaker api: call rejected by the circuit breaker", e.message
+    assert_kind_of Cbshm::Error, e
+    snap = @api.snapshot
+    assert_equal [:open, 1, 1, 3], [snap.state, snap.trips, snap.rejections, snap.failures]
+    assert_in_delta 30.0, snap.retry_after, 1.0
+  end
+
+  def test_an_open_period_ends_with_one_probe_that_closes_on_success
+    quick = @segment.breaker("quick", failure_exceptions: [DownstreamDown])
+    trip(quick, 1)
+    assert_raises(Cbshm::OpenCircuitError) { quick.acquire { :no } }
+    sleep 0.25
+    probe = quick.allow # the one probe of this open period
+    e = assert_raises(Cbshm::OpenCircuitError) { quick.acquire { :no } }
+    assert_equal :probes_busy, e.reason
+    assert_equal :half_open, quick.state
+    probe.success
+    assert_equal :closed, quick.state
+    quick.close
+  end
+
+  def test_a_failure_with_retry_after_opens_for_that_long
+    t = @api.allow
+    t.failure(retry_after: 120)
+    e = assert_raises(Cbshm::OpenCircuitError) { @api.acquire { :no } }
+    assert_in_delta 120.0, e.retry_after, 2.0
+  end
+
+  def test_modes_and_reset
+    @segment.set_mode("api", :forced_open)
+    e = assert_raises(Cbshm::OpenCircuitError) { @api.acquire { :no } }
+    assert_equal :forced_open, e.reason
+    assert_equal 0.0, e.retry_after
+    @segment.set_mode("api", :normal)
+    trip
+    @segment.reset("api")
+    assert_equal [:closed, 0], [@api.state, @api.snapshot.failures]
+    assert_raises(ArgumentError) { @segment.set_mode("api", :sideways) }
+  end
+end
+
+class TestTickets < Minitest::Test
+  include Fixture
+
+  def test_each_outcome_is_recorded_exactly_once
+    @api.allow.success
+    @api.allow.failure
+    @api.allow.ignored
+    @api.allow.success(duration: 0.01)
+    snap = @api.snapshot
+    assert_equal [2, 1, 1], [snap.successes, snap.failures, snap.ignored]
+    t = @api.allow
+    t.success
+    assert t.recorded?
+    e = assert_raises(Cbshm::Error) { t.failure }
+    assert_equal "CBSHM_EINVAL", e.errname
+    assert_match(/ticket recorded twice/, e.message)
+    assert_equal [3, 1], [@api.snapshot.successes, @api.snapshot.failures]
+    assert_raises(ArgumentError) { @api.allow.record(:maybe) }
+  end
+
+  def test_an_open_breaker_refuses_a_ticket
+    trip
+    assert_raises(Cbshm::OpenCircuitError) { @api.allow }
+  end
+end
+
+class TestSnapshot < Minitest::Test
+  include Fixture
+
+  def test_a_snapshot_is_a_frozen_struct_of_the_counters_and_settings
+    @api.acquire { :ok }
+    snap = @api.snapshot
+    assert_kind_of Cbshm::Snapshot, snap
+    assert snap.frozen?
+    assert_equal "api", snap.name
+    assert_equal :normal, snap.mode
+    assert_equal 3, snap.settings[:failure_threshold]
+    assert_equal 30_000, snap.settings[:open_timeout_ms]
+    assert_equal 1, snap.settings[:half_open_max_calls]
+    assert_equal 1, snap.requests
+    members = %i[name index generation state mode settings requests successes failures ignored
+                 rejections trips probes_reclaimed slow_calls consecutive_failures
+                 half_open_successes probes_in_flight failing_workers open_until_ns
+                 last_transition_ns time_in_state_ns current_open_ms window_calls
+                 window_failures window_slow_calls window_failure_rate window_slow_rate
+                 mode_until_ns]
+    assert_equal members, Cbshm::Snapshot.members
+    assert_operator snap.taken_ns, :<=, Cbshm.now
+    assert_equal 0.0, snap.retry_after
+    assert_equal snap.to_h, @segment.snapshot("api").to_h.merge(time_in_state_ns: snap.time_in_state_ns)
+  end
+
+  def test_a_snapshot_of_no_such_breaker_raises
+    e = assert_raises(Cbshm::Error) { @segment.snapshot("nope") }
+    assert_equal "CBSHM_ENOBREAKER", e.errname
+    assert_equal "breaker nope: no such breaker", e.message
+  end
+end
+
+class TestFork < Minitest::Test
+  include Fixture
+
+  def test_a_handle_opened_before_fork_works_in_the_child
+    pid = fork do
+      3.times do
+        @api.acquire { down }
+      rescue DownstreamDown
+        nil
+      end
+      exit!(@api.state == :open ? 0 : 1)
+    end
+    _, status = Process.wait2(pid)
+    assert status.success?, "the child saw no trip"
+    # The child's failures tripped the breaker the parent holds.
+    assert_equal [:open, 3], [@api.state, @api.snapshot.failures]
+    assert_raises(Cbshm::OpenCircuitError) { @api.acquire { :no } }
+  end
+
+  def test_a_breaker_from_open_breaker_before_fork_is_shared_with_the_children
+    b = Cbshm.open_breaker(@seg, "api", failure_exceptions: [DownstreamDown])
+    pids = Array.new(3) do
+      fork do
+        b.acquire { down }
+      rescue DownstreamDown
+        exit!(0)
+      end
+    end
+    pids.each { |pid| assert Process.wait2(pid)[1].success? }
+    assert_equal [:open, 1], [b.state, b.snapshot.trips]
+    b.close
+  end
+end
+
+class TestFailOpen < Minitest::Test
+  def test_a_missing_segment_runs_blocks_unguarded_and_says_why
+    b = Cbshm.open_breaker(Fixture.next_name, "api")
+    e = b.error
+    assert_kind_of Cbshm::Error, e
+    assert_equal "CBSHM_ENOSEG", e.errname
+    assert_equal 7, b.acquire { 7 }
+    t = b.allow
+    t.failure # nothing to record, once
+    assert_raises(Cbshm::Error) { t.failure }
+    assert_nil b.state
+    assert_nil b.snapshot
+    b.close
+  end
+
+  def test_a_breaker_opened_before_its_segment_attaches_once_applied
+    seg = Fixture.next_name
+    b = Cbshm.open_breaker(seg, "api", failure_exceptions: [DownstreamDown])
+    refute_nil b.error
+    Cbshm.apply(Fixture::YAML, segment: seg)
+    deadline = Time.now + 5
+    sleep 0.05 while b.acquire { b.error } && Time.now < deadline
+    assert_nil b.error
+    3.times { assert_raises(DownstreamDown) { b.acquire { raise DownstreamDown } } }
+    assert_raises(Cbshm::OpenCircuitError) { b.acquire { :no } }
+    b.close
+  ensure
+    Cbshm.destroy(seg)
+  end
+
+  def test_fail_closed_raises_the_problem_instead_of_running_the_block
+    b = Cbshm.open_breaker(Fixture.next_name, "api", fail_closed: true)
+    ran = false
+    e = assert_raises(Cbshm::Error) { b.acquire { ran = true } }
+    refute ran
+    assert_equal "CBSHM_ENOSEG", e.errname
+    assert_raises(Cbshm::Error) { b.allow }
+  end
+
+  def test_an_unknown_breaker_in_an_existing_segment_is_unguarded_too
+    seg = Fixture.next_name
+    Cbshm.apply(Fixture::YAML, segment: seg)
+    b = Cbshm.open_breaker(seg, "nope")
+    assert_equal "CBSHM_ENOBREAKER", b.error.errname
+    assert_equal :ran, b.acquire { :ran }
+    b.close
+  ensure
+    Cbshm.destroy(seg)
+  end
+
+  def test_breakers_from_open_breaker_share_one_segment_per_name
+    seg = Fixture.next_name
+    Cbshm.apply(Fixture::YAML, segment: seg)
+    a = Cbshm.open_breaker(seg, "api")
+    q = Cbshm.open_breaker(seg, "quick")
+    assert_same a.segment, q.segment
+    a.close
+    q.close
+  ensure
+    Cbshm.destroy(seg)
+  end
+
+  def test_a_closed_breaker_refuses_calls
+    seg = Fixture.next_name
+    Cbshm.apply(Fixture::YAML, segment: seg)
+    b = Cbshm.open_breaker(seg, "api")
+    b.close
+    ran = false
+    assert_raises(IOError) { b.acquire { ran = true } }
+    refute ran
+  ensure
+    Cbshm.destroy(seg)
+  end
+
+  def test_closing_a_segment_with_open_breakers_raises_instead_of_crashing
+    seg = Fixture.next_name
+    Cbshm.apply(Fixture::YAML, segment: seg)
+    s = Cbshm::Segment.new(seg)
+    b = s.breaker("api")
+    e = assert_raises(Cbshm::Error) { s.close }
+    assert_match(/1 breaker still open \(api\)/, e.message)
+    b.close
+    s.close
+    assert s.closed?
+  ensure
+    Cbshm.destroy(seg)
+  end
+end
+
+class TestErrors < Minitest::Test
+  def yaml_file(text)
+    f = Tempfile.new(["breakers", ".yaml"])
+    f.write(text)
+    f.close
+    f
+  end
+
+  def test_a_rejected_file_names_file_line_and_column
+    f = yaml_file("breakers:\n  - name: api\n    open_timeout: 5\n")
+    e = assert_raises(Cbshm::ConfigError) { Cbshm.apply(f.path, segment: Fixture.next_name) }
+    assert_equal [f.path, 3, 19, "breakers[0].open_timeout"], [e.file, e.line, e.column, e.key]
+    assert_equal "#{f.path}:3:19: breakers[0].open_timeout: duration '5' needs a unit " \
+                 "(ms, s, m or h)", e.message
+    assert_equal "CBSHM_ECONFIG", e.errname
+  end
+
+  def test_rejected_yaml_text_is_named_by_its_label
+    e = assert_raises(Cbshm::ConfigError) { Cbshm.apply("breakers:\n  - nmae: api\n") }
+    assert_equal ["<yaml>", 2], [e.file, e.line]
+    assert_match(/\A<yaml>:2:\d+: /, e.message)
+  end
+
+  def test_apply_takes_a_pathname_and_reconciles
+    seg = Fixture.next_name
+    f = yaml_file(Fixture::YAML)
+    assert_equal 3, Cbshm.apply(Pathname.new(f.path), segment: seg)
+    assert_equal 0, Cbshm.apply(f.path, segment: seg)
+    Cbshm.destroy(seg)
+  end
+
+  def test_a_system_error_is_the_matching_system_call_error
+    e = assert_raises(Errno::ENOENT) { Cbshm.apply("/nonexistent/breakers.yaml") }
+    assert_match %r{/nonexistent/breakers.yaml}, e.message
+    e = assert_raises(Errno::EISDIR) { Cbshm.apply("/tmp") }
+    assert_equal Errno::EISDIR::Errno, e.errno
+    assert_kind_of Errno::EACCES, Cbshm.error_for(-13, "segment /x")
+  end
+
+  def test_segment_errors_carry_the_library_message
+    e = assert_raises(Cbshm::Error) { Cbshm::Segment.new(Fixture.next_name) }
+    assert_equal "CBSHM_ENOSEG", e.errname
+    assert_match(/: segment does not exist\z/, e.message)
+    e = assert_raises(Cbshm::Error) { Cbshm::Segment.new("no-slash") }
+    assert_equal "CBSHM_EBADNAME", e.errname
+    e = assert_raises(Cbshm::Error) { Cbshm.destroy("/with\0nul") }
+    assert_equal "CBSHM_EBADNAME", e.errname
+  end
+
+  def test_version_is_the_libraries
+    assert_equal Cbshm::VERSION, Cbshm.version
+    assert_equal ENV.fetch("CBSHM_LIBRARY"), Cbshm::Native::LIBRARY_PATH
+  end
+
+  def test_a_library_that_does_not_load_is_a_clear_load_error
+    lib = File.expand_path("../../bindings/ruby/lib", __dir__)
+    out = IO.popen({ "CBSHM_LIBRARY" => "/nonexistent/libcbshm.so.1" },
+                   [RbConfig.ruby, "-I", lib, "-e",
+                    "begin; require 'cbshm'; rescue LoadError => e; puts e.class, e.message; end"],
+                   &:read)
+    assert_match %r{\ACbshm::LibraryError\ncbshm: cannot load CBSHM_LIBRARY=/nonexistent/libcbshm.so.1: },
+                 out
+  end
+end
