@@ -396,6 +396,45 @@ class TestFailOpen < Minitest::Test
   end
 end
 
+class TestCollection < Minitest::Test
+  include Fixture
+
+  def mappings
+    File.readlines("/proc/self/maps").count { |l| l.include?("/dev/shm#{@seg}") }
+  end
+
+  def drop_some(count)
+    count.times { Cbshm::Segment.new(@seg).breaker("quick") }
+  end
+
+  # Ruby runs a finalizer that fires after a Fiddle call (when a busy
+  # worker collects) where Monitor#synchronize raises ThreadError: every
+  # dropped breaker and segment leaked its handle and mapping, and -w
+  # printed "Exception in finalizer".
+  def test_breakers_and_segments_collected_during_calls_are_released
+    before = mappings
+    drop_some(20)
+    assert_equal before + 20, mappings
+    warnings = Tempfile.new("stderr")
+    saved = $stderr.dup
+    $stderr.reopen(warnings)
+    begin
+      # No GC.start, which runs finalizers as a method would: the
+      # collections the calls' own allocations bring.
+      gcs = GC.count
+      @api.acquire { :ok } while GC.count < gcs + 3
+      20_000.times { @api.acquire { :ok } } # the deferred finalizers' turn
+    ensure
+      $stderr.reopen(saved)
+    end
+    Cbshm::Segment.new(@seg).close # the next open and close release what was found
+    assert_equal 0, File.read(warnings.path).scan(/Exception in finalizer/).size, "finalizers that raised"
+    assert_operator mappings, :<=, before + 2, "mappings still there: #{mappings - before}"
+  ensure
+    warnings&.close!
+  end
+end
+
 class TestErrors < Minitest::Test
   def yaml_file(text)
     f = Tempfile.new(["breakers", ".yaml"])

@@ -129,7 +129,7 @@ module Cbshm
       return unless mapping && handle
 
       @release = mapping.adopt(@name, handle)
-      ObjectSpace.define_finalizer(self, @release)
+      ObjectSpace.define_finalizer(self, Mapping.finalizer(@release))
     end
 
     def inspect
@@ -224,6 +224,7 @@ module Cbshm
 
       ObjectSpace.undefine_finalizer(self)
       @release.call
+      Mapping.release_collected
     end
 
     # The handle a ticket records on (nil once closed: nothing to record).
