@@ -463,6 +463,24 @@ function test_a_name_holding_a_nul_is_refused_not_cut_at_it(): void
     same('-30811|NULL|-30811|ran|-30808', $out, 'output');
 }
 
+function test_destroy_and_apply_refuse_a_name_holding_a_nul(): void
+{
+    // cbshm_destroy("/seg\0x") destroyed /seg.
+    $seg = segment();
+    $e = throws(CbshmException::class, fn() => Cbshm::destroy("$seg\0x"));
+    same(-30811, $e->getCode(), 'destroy: CBSHM_EBADNAME');
+    same('closed', Breaker::open($seg, 'down')->state(), 'still there');
+    $e = throws(CbshmException::class,
+                fn() => Cbshm::apply("breakers:\n  - name: down\n", segment: "$seg\0x"));
+    same(-30811, $e->getCode(), 'apply: CBSHM_EBADNAME');
+    $file = tempnam(sys_get_temp_dir(), 'cbshm-php-test-');
+    file_put_contents($file, "segment: $seg\nbreakers:\n  - name: other\n");
+    $e = throws(CbshmException::class, fn() => Cbshm::apply("$file\0.yaml"));
+    unlink($file);
+    same(-30816, $e->getCode(), 'apply of a path: CBSHM_EINVAL');
+    same(-30808, Breaker::open($seg, 'other')->error()?->getCode(), 'nothing applied');
+}
+
 function test_the_library_stays_loaded_when_its_ffi_object_goes(): void
 {
     // PHP-FPM frees the binding's FFI object at the end of every request,
