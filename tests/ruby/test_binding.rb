@@ -458,6 +458,11 @@ class TestErrors < Minitest::Test
     assert_match(/\A<yaml>:2:\d+: /, e.message)
   end
 
+  def test_apply_of_neither_a_path_nor_yaml_is_a_type_error
+    e = assert_raises(TypeError) { Cbshm.apply(42) } # NoMethodError: undefined method `to_str'
+    assert_equal "Cbshm.apply: a path or YAML text, not 42", e.message
+  end
+
   def test_apply_takes_a_pathname_and_reconciles
     seg = Fixture.next_name
     f = yaml_file(Fixture::YAML)
