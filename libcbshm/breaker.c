@@ -707,6 +707,8 @@ static __attribute__((noinline)) int allow_slow(struct cbshm_breaker *b, struct 
     default:
         break;
     }
+    if (UNLIKELY(CBSHM_CTL_STATE(ctl) > CBSHM_STATE_HALF_OPEN))
+        return problem(b, t, CBSHM_ECORRUPT); /* a scribbled state: nothing to decide by */
     now = cbshm__now();
     if (CBSHM_CTL_STATE(ctl) == CBSHM_STATE_OPEN) {
         if (now < atomic_load_explicit(&sl->open_until_ns, memory_order_relaxed))

@@ -482,6 +482,50 @@ static void test_a_stale_handle_meeting_a_scribbled_index_is_ecorrupt(void **sta
     cbshm_clock_set(NULL, NULL);
 }
 
+/* A state value that enum cbshm_state does not have (3) in a breaker's
+   control word: the library cannot decide, so the call runs (fail-open)
+   and says CBSHM_ECORRUPT, or under CBSHM_FAIL_CLOSED is refused with it.
+   It was rejected as if open, with no error: the breaker the outage. */
+static void test_a_scribbled_state_is_ecorrupt_open_or_closed_as_asked(void **state)
+{
+    char seg[64];
+    struct cbshm *shm, *closed_shm;
+    struct cbshm_breaker *b, *cb;
+    struct cbshm_snapshot s;
+    struct cbshm_ticket t;
+    struct cbshm_header *h;
+    struct cbshm_slot *sl;
+    size_t bytes;
+    int ran = 0;
+
+    (void)state;
+    t_apply(t_segment_name(seg), YAML);
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_open(seg, CBSHM_FAIL_CLOSED, &closed_shm), 0);
+    assert_int_equal(cbshm_breaker_get(shm, "a", &b), 0);
+    assert_int_equal(cbshm_breaker_get(closed_shm, "a", &cb), 0);
+    assert_int_equal(cbshm_snapshot(shm, "a", &s), 0);
+    h = raw_map(seg, &bytes);
+    sl = (struct cbshm_slot *)((char *)h + h->slots_offset + (size_t)s.index * h->slot_bytes);
+    atomic_fetch_or(&sl->ctl, 3u);
+    assert_int_equal(cbshm_execute(b, ok_fn, &ran), 0);
+    assert_int_equal(ran, 1);
+    assert_int_equal(cbshm_breaker_error(b), CBSHM_ECORRUPT);
+    assert_int_equal(cbshm_allow(b, &t), 0);
+    assert_int_equal(cbshm_record(b, &t, CBSHM_FAILURE), 0); /* unguarded: counts nothing */
+    assert_int_equal(cbshm_execute(cb, ok_fn, &ran), CBSHM_ECORRUPT);
+    assert_int_equal(ran, 1);
+    assert_int_equal(cbshm_snapshot(shm, "a", &s), 0);
+    assert_int_equal(s.state, 3);
+    assert_int_equal(s.requests, 0);
+    munmap(h, bytes);
+    cbshm_breaker_release(b);
+    cbshm_breaker_release(cb);
+    cbshm_close(shm);
+    cbshm_close(closed_shm);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
 /* After destroy: ERETIRED; once a foreign file takes the name, the handle
    reports why it cannot move there, as cbshm_open would. */
 static void
@@ -645,6 +689,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_record_timed_refuses_a_null_ticket_and_the_reserved_duration),
     cmocka_unit_test(test_a_probe_that_cannot_take_the_lock_is_elock_under_fail_closed),
     cmocka_unit_test(test_a_stale_handle_meeting_a_scribbled_index_is_ecorrupt),
+    cmocka_unit_test(test_a_scribbled_state_is_ecorrupt_open_or_closed_as_asked),
     cmocka_unit_test(test_a_handle_on_a_destroyed_segment_is_eretired_then_meets_its_replacement),
     cmocka_unit_test(test_a_fifo_at_a_removed_segment_name_does_not_stall_the_hot_path),
     cmocka_unit_test(test_config_load_refuses_null_arguments),

@@ -118,6 +118,22 @@ function test_by_default_every_throwable_is_a_failure(): void
     same(1, $b->snapshot()->failures, 'failures');
 }
 
+function test_failure_exceptions_must_name_throwable_classes(): void
+{
+    // A typo counted no failure ever; a non-string threw an Error from
+    // inside call() in place of the callable's exception, and left the
+    // ticket unrecorded.
+    foreach (['RuntimeExcepton', 42, stdClass::class] as $bad) {
+        $e = throws(InvalidArgumentException::class,
+                    fn() => Breaker::open(segment(), 'down', failureExceptions: [$bad]));
+        check(str_contains($e->getMessage(), 'failureExceptions must name Throwable classes'),
+              $e->getMessage());
+    }
+    $b = Breaker::open(segment(), 'down', failureExceptions: ['\\RuntimeException', Throwable::class]);
+    throws(Boom::class, fn() => $b->call('boom'));
+    same(1, $b->snapshot()->failures, 'failures');
+}
+
 // -- the trip ----------------------------------------------------------
 
 function test_threshold_failures_trip_it_and_then_the_callable_does_not_run(): void
@@ -277,6 +293,61 @@ function test_an_unguarded_ticket_records_nothing_and_still_only_once(): void
     throws(CbshmException::class, fn() => $t->success());
 }
 
+function test_a_bad_duration_leaves_the_ticket_to_be_recorded(): void
+{
+    $b = Breaker::open(segment("    slow_call_duration: 1s\n    minimum_calls: 10\n"), 'down');
+    $t = $b->allow();
+    $e = throws(ValueError::class, fn() => $t->success(NAN));
+    check(str_contains($e->getMessage(), 'duration must be a number of seconds'), $e->getMessage());
+    throws(ValueError::class, fn() => $t->failure(retryAfter: NAN));
+    same(0, $b->snapshot()->requests, 'nothing recorded yet');
+    $t->success(INF); // still recordable: slow, not the 0 that (int)INF is
+    $b->allow()->success(1e30);
+    $s = $b->snapshot();
+    same([2, 2, 2], [$s->requests, $s->successes, $s->slow_calls], 'requests, successes, slow');
+}
+
+function test_a_retry_after_past_what_php_holds_opens_it_for_the_most(): void
+{
+    $b = Breaker::open(segment("    open_timeout_max: 1h\n"), 'down');
+    $b->allow()->failure(retryAfter: INF); // (int)(INF * 1e9) is 0: it opened for 1 s
+    $e = throws(OpenCircuitException::class, fn() => $b->allow());
+    check($e->retryAfter > 3500.0 && $e->retryAfter <= 3600.0, "retryAfter $e->retryAfter");
+}
+
+function test_exit_inside_call_gives_a_probes_lease_back(): void
+{
+    // In a child: exit() ends it. Its shutdown function looks at the
+    // breaker after the probe's call() was left by exit(), as the next
+    // request of a PHP-FPM child would (the child does not die).
+    $script = 'require ' . var_export(__DIR__ . '/../../bindings/php/autoload.php', true) . ';'
+        . '$seg = "/cbshm-php-exit-" . getmypid();'
+        . 'Cbshm\Cbshm::apply("segment: $seg\nbreakers:\n  - name: p\n    failure_threshold: 1\n'
+        . '    open_timeout: 10ms\n    probe_timeout: 1m\n");'
+        . '$b = Cbshm\Breaker::open($seg, "p");'
+        . '$b->allow()->failure(); usleep(30000);'
+        . 'register_shutdown_function(function () use ($b, $seg) {'
+        . '  $s = $b->snapshot(); echo $s->state, " in flight ", $s->probes_in_flight;'
+        . '  Cbshm\Cbshm::destroy($seg); });'
+        . '$b->call(function () { echo "probe|"; exit(0); });';
+    $out = (string)shell_exec(escapeshellarg(PHP_BINARY) . ' -r ' . escapeshellarg($script) . ' 2>&1');
+    same('probe|half_open in flight 0', $out, 'output');
+}
+
+function test_a_ticket_copied_into_a_forked_child_is_the_parents_to_record(): void
+{
+    $b = Breaker::open(segment(), 'down');
+    $t = $b->allow();
+    $pid = pcntl_fork();
+    if ($pid === 0) {
+        exit(0); // destroys the child's copy of $t
+    }
+    pcntl_waitpid($pid, $status);
+    same(0, $b->snapshot()->requests, 'the child recorded nothing');
+    $t->success();
+    same(1, $b->snapshot()->successes, 'successes');
+}
+
 // -- apply -------------------------------------------------------------
 
 function test_apply_counts_its_changes_and_a_second_apply_changes_nothing(): void
@@ -340,8 +411,115 @@ function test_a_process_opens_each_breaker_once_and_keeps_it(): void
     $first->allow()->failure();
     $again->allow()->failure();
     same('open', $again->state(), 'one breaker');
-    check((bool)preg_match('/^' . getmypid() . ':[1-9][0-9]*$/', (string)getenv('CBSHM_PHP_HANDLES')),
+    check((bool)preg_match('/^' . getmypid() . ':[1-9][0-9]*:[0-9a-f]{32}$/',
+                           (string)getenv('CBSHM_PHP_HANDLES')),
           'CBSHM_PHP_HANDLES=' . getenv('CBSHM_PHP_HANDLES'));
+}
+
+/** The output of PHP code run in a child process: sh -c 'PREFIX php FILE', FILE the code. */
+function php_child(string $code, string $prefix = ''): string
+{
+    $file = tempnam(sys_get_temp_dir(), 'cbshm-php-test-');
+    file_put_contents($file, '<?php require '
+        . var_export(__DIR__ . '/../../bindings/php/autoload.php', true) . ";\n$code\n");
+    $out = (string)shell_exec('sh -c ' . escapeshellarg($prefix . ' ' . escapeshellarg(PHP_BINARY)
+        . ' ' . escapeshellarg($file)) . ' 2>&1');
+    unlink($file);
+    return $out;
+}
+
+function test_a_handle_table_address_this_image_did_not_write_is_never_used(): void
+{
+    $seg = segment();
+    $use = '$b = Cbshm\Breaker::open(' . var_export($seg, true) . ', "down");'
+        . 'echo $b->call(fn() => "ran"), "|", $b->error()?->getMessage() ?? "guarded";';
+    // The variable with this process's pid, as a value copied from
+    // elsewhere would be (exec keeps the pid): PHP read 4096 as its table.
+    foreach (['$$:4096', '$$:4096:0', '$$:4096:' . str_repeat('ab', 16)] as $value) {
+        same('ran|guarded', php_child($use, "exec env CBSHM_PHP_HANDLES=$value"), $value);
+    }
+    // A script that exec()s itself keeps its pid and its environment;
+    // the new image's memory holds no table at the address.
+    $out = php_child($use . 'echo "|";'
+        . 'if (!getenv("AGAIN")) { putenv("AGAIN=1"); pcntl_exec(PHP_BINARY, [__FILE__]); }'
+        . '', 'AGAIN= exec');
+    same('ran|guarded|', substr($out, 0, strlen('ran|guarded|')), 'before exec');
+    same(2, substr_count($out, 'ran|guarded|'), "both images: $out");
+    same(5, Breaker::open($seg, 'down')->snapshot()->successes, 'every call counted');
+}
+
+function test_a_name_holding_a_nul_is_refused_not_cut_at_it(): void
+{
+    // C reads a name up to its NUL: "/seg\0x" was segment /seg, and each
+    // open of "down\0x" took one more of the process's 64 handles.
+    $seg = segment();
+    $out = php_child('$seg = ' . var_export($seg, true) . ';'
+        . '$b = Cbshm\Breaker::open("$seg\0x", "down");'
+        . 'echo $b->error()?->getCode(), "|", var_export($b->snapshot(), true), "|";'
+        . 'for ($i = 0; $i < 70; $i++) { $b = Cbshm\Breaker::open($seg, "down\0x"); }'
+        . 'echo $b->error()?->getCode(), "|", $b->call(fn() => "ran"), "|";'
+        . '$other = Cbshm\Breaker::open($seg, "other");'
+        . 'echo $other->error()?->getCode();');
+    same('-30811|NULL|-30811|ran|-30808', $out, 'output');
+}
+
+function test_destroy_and_apply_refuse_a_name_holding_a_nul(): void
+{
+    // cbshm_destroy("/seg\0x") destroyed /seg.
+    $seg = segment();
+    $e = throws(CbshmException::class, fn() => Cbshm::destroy("$seg\0x"));
+    same(-30811, $e->getCode(), 'destroy: CBSHM_EBADNAME');
+    same('closed', Breaker::open($seg, 'down')->state(), 'still there');
+    $e = throws(CbshmException::class,
+                fn() => Cbshm::apply("breakers:\n  - name: down\n", segment: "$seg\0x"));
+    same(-30811, $e->getCode(), 'apply: CBSHM_EBADNAME');
+    $file = tempnam(sys_get_temp_dir(), 'cbshm-php-test-');
+    file_put_contents($file, "segment: $seg\nbreakers:\n  - name: other\n");
+    $e = throws(CbshmException::class, fn() => Cbshm::apply("$file\0.yaml"));
+    unlink($file);
+    same(-30816, $e->getCode(), 'apply of a path: CBSHM_EINVAL');
+    same(-30808, Breaker::open($seg, 'other')->error()?->getCode(), 'nothing applied');
+}
+
+function test_the_library_stays_loaded_when_its_ffi_object_goes(): void
+{
+    // PHP-FPM frees the binding's FFI object at the end of every request,
+    // and FFI dlclose()s the library: unloaded, it left behind the
+    // handles the process keeps, its pthread key (one more leaked at each
+    // request, until no code in the process could make one) and its
+    // stripe claims. 1100 requests, as a PHP-FPM child serves them.
+    $seg = segment();
+    $out = php_child('$r = new ReflectionClass(Cbshm\Native::class);'
+        . 'for ($i = 0; $i < 1100; $i++) {'
+        . '  Cbshm\Breaker::open(' . var_export($seg, true) . ', "down")->call(fn() => 1);'
+        . '  $r->setStaticPropertyValue("ffi", null); $r->setStaticPropertyValue("cache", null);'
+        . '  gc_collect_cycles(); }'
+        . '$libc = FFI::cdef("int pthread_key_create(unsigned *k, void *d);", "libc.so.6");'
+        . '$key = $libc->new("unsigned[1]");'
+        . '$mapped = str_contains(file_get_contents("/proc/self/maps"), "libcbshm");'
+        . 'echo $mapped ? "mapped" : "unloaded", "|key ", $libc->pthread_key_create($key, null);');
+    same('mapped|key 0', $out, 'output');
+    same(1100, Breaker::open($seg, 'down')->snapshot()->successes, 'successes');
+}
+
+function test_a_scribbled_state_runs_calls_unguarded_and_says_corrupt(): void
+{
+    // A state value 3 in the breaker's control word (slot 0's first
+    // word): no state the library knows. The call goes through
+    // (fail-open) and error() says why; state() is an error, not a word.
+    $seg = segment();
+    $b = Breaker::open($seg, 'down');
+    $f = fopen("/dev/shm$seg", 'r+b');
+    fseek($f, 4096);
+    $ctl = unpack('P', fread($f, 8))[1];
+    fseek($f, 4096);
+    fwrite($f, pack('P', ($ctl & ~3) | 3));
+    fclose($f);
+    same('ran', $b->call(fn() => 'ran'), 'result');
+    same(-30806, $b->error()?->getCode(), 'CBSHM_ECORRUPT');
+    $e = throws(CbshmException::class, fn() => $b->state());
+    same(-30806, $e->getCode(), 'state()');
+    check(str_contains($e->getMessage(), 'breaker down: state: value 3'), $e->getMessage());
 }
 
 function test_past_the_handles_a_process_keeps_a_breaker_runs_unguarded_and_says_why(): void

@@ -86,6 +86,21 @@ class TestCalls < Minitest::Test
     b.close
   end
 
+  def test_failure_exceptions_must_be_classes_or_modules
+    # "IOError" raised TypeError from inside acquire, in place of the
+    # block's IOError, at its first exception.
+    ["IOError", nil, :timeout].each do |bad|
+      e = assert_raises(ArgumentError) { @segment.breaker("quick", failure_exceptions: [bad]) }
+      assert_match(/failure_exceptions must be classes or modules, not #{Regexp.escape(bad.inspect)}/,
+                   e.message)
+      assert_raises(ArgumentError) { Cbshm.open_breaker(@seg, "quick", failure_exceptions: [bad]) }
+    end
+    b = @segment.breaker("quick", failure_exceptions: [Comparable, DownstreamDown])
+    assert_raises(DownstreamDown) { b.acquire { down } }
+    assert_equal 1, b.snapshot.failures
+    b.close
+  end
+
   def test_acquire_needs_a_block
     e = assert_raises(ArgumentError) { @api.acquire }
     assert_match(/breaker api: acquire needs a block/, e.message)
@@ -162,6 +177,36 @@ class TestTickets < Minitest::Test
     assert_raises(ArgumentError) { @api.allow.record(:maybe) }
   end
 
+  def test_a_bad_duration_leaves_the_ticket_to_be_recorded
+    t = @api.allow
+    [Float::NAN, "0.5", nil.to_a, Complex(1, 1)].each do |bad|
+      e = assert_raises(ArgumentError) { t.success(duration: bad) }
+      assert_match(/duration must be a number of seconds/, e.message)
+      assert_raises(ArgumentError) { t.failure(retry_after: bad) }
+    end
+    refute t.recorded?
+    assert_equal 0, @api.snapshot.requests
+    t.success(duration: 0.01)
+    assert_equal 1, @api.snapshot.successes
+  end
+
+  def test_durations_past_what_uint64_holds_are_its_most
+    seg = Fixture.next_name
+    Cbshm.apply("breakers:\n  - name: slow\n    slow_call_duration: 1s\n", segment: seg)
+    s = Cbshm::Segment.new(seg)
+    b = s.breaker("slow")
+    b.allow.success(duration: Float::INFINITY) # FloatDomainError, the ticket spent
+    b.allow.success(duration: 1e30) # RangeError from Fiddle, the ticket spent
+    assert_equal [2, 2], [b.snapshot.successes, b.snapshot.slow_calls]
+    b.allow.failure(retry_after: Float::INFINITY)
+    e = assert_raises(Cbshm::OpenCircuitError) { b.allow }
+    assert_in_delta 86_400.0, e.retry_after, 5.0 # open_timeout_max
+  ensure
+    b&.close
+    s&.close
+    Cbshm.destroy(seg)
+  end
+
   def test_an_open_breaker_refuses_a_ticket
     trip
     assert_raises(Cbshm::OpenCircuitError) { @api.allow }
@@ -192,6 +237,33 @@ class TestSnapshot < Minitest::Test
     assert_operator snap.taken_ns, :<=, Cbshm.now
     assert_equal 0.0, snap.retry_after
     assert_equal snap.to_h, @segment.snapshot("api").to_h.merge(time_in_state_ns: snap.time_in_state_ns)
+  end
+
+  def test_a_scribbled_state_runs_blocks_unguarded_and_says_corrupt
+    # State 3 in the breaker's control word (cbshm.h has 0, 1, 2): the
+    # block runs (fail-open) and #error says why; #state raises rather
+    # than say nil, which means unguarded. The C library rejected the call
+    # as if open, with no error, and #state was nil.
+    ctl_at = 4096 + @segment.snapshot("api").index * slot_bytes
+    File.open("/dev/shm#{@seg}", "r+b") do |f|
+      f.seek(ctl_at)
+      ctl = f.read(8).unpack1("Q<")
+      f.seek(ctl_at)
+      f.write([(ctl & ~3) | 3].pack("Q<"))
+    end
+    assert_equal :ran, @api.acquire { :ran }
+    assert_equal "CBSHM_ECORRUPT", @api.error&.errname
+    e = assert_raises(Cbshm::Error) { @api.state }
+    assert_equal "breaker api: state: value 3: segment is corrupt", e.message
+  end
+
+  # The header's slot_bytes (layout.h: after magic, layout_version,
+  # abi_fingerprint... read from where the C side says it is).
+  def slot_bytes
+    data = File.binread("/dev/shm#{@seg}", 8192)
+    name_at = data.index("api\0", 4096) # slot 0's name, 128 bytes into it
+    second = data.index("quick\0", name_at)
+    second - name_at
   end
 
   def test_a_snapshot_of_no_such_breaker_raises
@@ -324,6 +396,45 @@ class TestFailOpen < Minitest::Test
   end
 end
 
+class TestCollection < Minitest::Test
+  include Fixture
+
+  def mappings
+    File.readlines("/proc/self/maps").count { |l| l.include?("/dev/shm#{@seg}") }
+  end
+
+  def drop_some(count)
+    count.times { Cbshm::Segment.new(@seg).breaker("quick") }
+  end
+
+  # Ruby runs a finalizer that fires after a Fiddle call (when a busy
+  # worker collects) where Monitor#synchronize raises ThreadError: every
+  # dropped breaker and segment leaked its handle and mapping, and -w
+  # printed "Exception in finalizer".
+  def test_breakers_and_segments_collected_during_calls_are_released
+    before = mappings
+    drop_some(20)
+    assert_equal before + 20, mappings
+    warnings = Tempfile.new("stderr")
+    saved = $stderr.dup
+    $stderr.reopen(warnings)
+    begin
+      # No GC.start, which runs finalizers as a method would: the
+      # collections the calls' own allocations bring.
+      gcs = GC.count
+      @api.acquire { :ok } while GC.count < gcs + 3
+      20_000.times { @api.acquire { :ok } } # the deferred finalizers' turn
+    ensure
+      $stderr.reopen(saved)
+    end
+    Cbshm::Segment.new(@seg).close # the next open and close release what was found
+    assert_equal 0, File.read(warnings.path).scan(/Exception in finalizer/).size, "finalizers that raised"
+    assert_operator mappings, :<=, before + 2, "mappings still there: #{mappings - before}"
+  ensure
+    warnings&.close!
+  end
+end
+
 class TestErrors < Minitest::Test
   def yaml_file(text)
     f = Tempfile.new(["breakers", ".yaml"])
@@ -345,6 +456,11 @@ class TestErrors < Minitest::Test
     e = assert_raises(Cbshm::ConfigError) { Cbshm.apply("breakers:\n  - nmae: api\n") }
     assert_equal ["<yaml>", 2], [e.file, e.line]
     assert_match(/\A<yaml>:2:\d+: /, e.message)
+  end
+
+  def test_apply_of_neither_a_path_nor_yaml_is_a_type_error
+    e = assert_raises(TypeError) { Cbshm.apply(42) } # NoMethodError: undefined method `to_str'
+    assert_equal "Cbshm.apply: a path or YAML text, not 42", e.message
   end
 
   def test_apply_takes_a_pathname_and_reconciles
@@ -376,6 +492,17 @@ class TestErrors < Minitest::Test
   def test_version_is_the_libraries
     assert_equal Cbshm::VERSION, Cbshm.version
     assert_equal ENV.fetch("CBSHM_LIBRARY"), Cbshm::Native::LIBRARY_PATH
+  end
+
+  def test_a_library_that_is_not_libcbshm_is_a_clear_load_error
+    lib = File.expand_path("../../bindings/ruby/lib", __dir__)
+    libc = "/lib/x86_64-linux-gnu/libc.so.6"
+    skip "no #{libc}" unless File.exist?(libc)
+    out = IO.popen({ "CBSHM_LIBRARY" => libc },
+                   [RbConfig.ruby, "-I", lib, "-e",
+                    "begin; require 'cbshm'; rescue LoadError => e; puts e.class, e.message; end"],
+                   err: %i[child out], &:read)
+    assert_match %r{\ACbshm::LibraryError\ncbshm: #{libc} is not libcbshm: }, out
   end
 
   def test_a_library_that_does_not_load_is_a_clear_load_error

@@ -24,6 +24,7 @@ WORKERS = {
     "php": ["/usr/bin/php8.2", os.path.join(HERE, "worker.php")],
 }
 THRESHOLD = 5
+SUCCESSES, FAILURES = 20000, 3000  # calls of each worker of the counts test
 YAML = ("breakers:\n"
         "  - name: counts\n    failure_threshold: 1000000\n"
         "  - name: trip\n    failure_threshold: %d\n    open_timeout: 10m\n" % THRESHOLD)
@@ -31,12 +32,27 @@ LINE = re.compile(r"^ok=(\d+) failed=(\d+) rejected=(\d+)$")
 
 
 def start(lang, segment, breaker, calls, outcome):
-    return subprocess.Popen(WORKERS[lang] + [segment, breaker, str(calls), outcome],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    """A worker that has opened its breaker and said "ready"."""
+    proc = subprocess.Popen(WORKERS[lang] + [segment, breaker, str(calls), outcome],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    proc.said_ready = proc.stdout.readline() == "ready\n"
+    return proc
+
+
+def go(procs):
+    """Starts the calls of every worker at once."""
+    for proc in procs:
+        if proc.said_ready and proc.stdin is not None:
+            proc.stdin.write("go\n")
+            proc.stdin.close()
+            proc.stdin = None  # for communicate(), which would flush it
 
 
 def finish(test, lang, proc):
+    go([proc])
     out, err = proc.communicate(timeout=120)
+    test.assertTrue(proc.said_ready, "%s worker: exit %s: %s" % (lang, proc.returncode, err))
     test.assertEqual(proc.returncode, 0, "%s worker: exit %d: %s" % (lang, proc.returncode, err))
     m = LINE.match(out.strip())
     test.assertIsNotNone(m, "%s worker printed %r" % (lang, out))
@@ -59,16 +75,21 @@ class TestAcrossLanguages(unittest.TestCase):
 
     def test_concurrent_counts_add_up_exactly_across_languages(self):
         # Two processes per language at once, one succeeding, one failing.
+        # Each says "ready" once its breaker is open; then all start their
+        # calls together, so that they run at once (a C worker's 2000
+        # calls took less time than a Ruby worker took to start).
         procs = [(lang, outcome, start(lang, self.seg, "counts", n, outcome))
-                 for lang in WORKERS for outcome, n in (("success", 2000), ("failure", 300))]
+                 for lang in WORKERS for outcome, n in (("success", SUCCESSES), ("failure", FAILURES))]
+        go([proc for _, _, proc in procs])
         for lang, outcome, proc in procs:
-            want = (2000, 0, 0) if outcome == "success" else (0, 300, 0)
+            want = (SUCCESSES, 0, 0) if outcome == "success" else (0, FAILURES, 0)
             self.assertEqual(finish(self, lang, proc), want, "%s %s" % (lang, outcome))
         snap = self.segment.snapshot("counts")
         print("across languages: %d workers; successes=%d failures=%d requests=%d"
               % (len(procs), snap.successes, snap.failures, snap.requests))
         self.assertEqual((snap.successes, snap.failures, snap.rejections, snap.requests),
-                         (2000 * len(WORKERS), 300 * len(WORKERS), 0, 2300 * len(WORKERS)))
+                         (SUCCESSES * len(WORKERS), FAILURES * len(WORKERS), 0,
+                          (SUCCESSES + FAILURES) * len(WORKERS)))
 
     def test_one_languages_failures_trip_it_for_all_and_a_reset_closes_it_for_all(self):
         for tripper in WORKERS:

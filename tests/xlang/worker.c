@@ -4,8 +4,9 @@
  *
  *     worker SEGMENT BREAKER CALLS success|failure
  *
- * makes CALLS calls through cbshm_execute() that each succeed or fail,
- * and prints "ok=N failed=N rejected=N". Exits 2 when the breaker runs
+ * says "ready", waits for a line on stdin (the test's "go"), makes CALLS
+ * calls through cbshm_execute() that each succeed or fail, and prints
+ * "ok=N failed=N rejected=N". Exits 2 when the breaker runs
  * unguarded: a cross-language test must never pass on fail-open.
  */
 #include <stdio.h>
@@ -24,6 +25,17 @@ static enum cbshm_outcome fail(void *arg)
 {
     (void)arg;
     return CBSHM_FAILURE;
+}
+
+/* Says "ready" and waits for the test's "go": every worker's calls start
+   together, so that they run at once rather than one after another. */
+static int ready(void)
+{
+    char line[16];
+
+    printf("ready\n");
+    fflush(stdout);
+    return fgets(line, sizeof line, stdin) != NULL;
 }
 
 int main(int argc, char **argv)
@@ -53,6 +65,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "worker: breaker %s: %s\n", argv[2], cbshm_strerror(rc));
         return 2;
     }
+    if (!ready())
+        return 2;
     for (unsigned long i = 0; i < calls; i++) {
         rc = cbshm_execute(b, fn, NULL);
         if (rc == CBSHM_EREJECTED)

@@ -5,7 +5,7 @@
 //   php worker.php SEGMENT BREAKER CALLS success|failure
 //
 // opens BREAKER with Cbshm\Breaker::open (the library CBSHM_LIBRARY
-// names), makes CALLS calls through $breaker->call() that each return or
+// names), says "ready", waits for a line on stdin (the test's "go"), makes CALLS calls through $breaker->call() that each return or
 // throw DownstreamDown (the breaker's failure exception), and prints
 // "ok=N failed=N rejected=N". Exits 2 when the breaker runs unguarded: a
 // cross-language test must never pass on fail-open.
@@ -38,6 +38,9 @@ $downstream = function () use ($outcome): void {
         throw new DownstreamDown('down');
     }
 };
+echo "ready\n"; // then the test's "go": every worker starts at once
+fflush(STDOUT);
+fgets(STDIN);
 $ok = $failed = $rejected = 0;
 for ($i = 0; $i < (int)$calls; $i++) {
     try {

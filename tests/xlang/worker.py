@@ -3,7 +3,8 @@
 
     worker.py SEGMENT BREAKER CALLS success|failure
 
-makes CALLS calls through breaker.call() that each return or raise
+says "ready", waits for a line on stdin (the test's "go"), makes CALLS
+calls through breaker.call() that each return or raise
 ConnectionError, and prints "ok=N failed=N rejected=N". Exits 2 when the
 breaker runs unguarded: a cross-language test must never pass on
 fail-open."""
@@ -29,6 +30,8 @@ def main():
         if outcome == "failure":
             raise ConnectionError("down")
 
+    print("ready", flush=True)  # then the test's "go": every worker starts at once
+    sys.stdin.readline()
     counts = {"ok": 0, "failed": 0, "rejected": 0}
     for _ in range(calls):
         try:

@@ -6,7 +6,7 @@
 #   ruby worker.rb SEGMENT BREAKER CALLS success|failure
 #
 # opens BREAKER with Cbshm.open_breaker (the library CBSHM_LIBRARY names),
-# makes CALLS calls through breaker.run { } that each return or raise
+# says "ready", waits for a line on stdin (the test's "go"), makes CALLS calls through breaker.run { } that each return or raise
 # DownstreamDown (the breaker's failure exception), and prints
 # "ok=N failed=N rejected=N". Exits 2 when the breaker runs unguarded: a
 # cross-language test must never pass on fail-open.
@@ -28,6 +28,9 @@ if (err = breaker.error)
   exit 2
 end
 
+puts "ready" # then the test's "go": every worker starts at once
+$stdout.flush
+$stdin.gets
 counts = { ok: 0, failed: 0, rejected: 0 }
 calls.times do
   breaker.run { raise DownstreamDown, "down" if outcome == "failure" }

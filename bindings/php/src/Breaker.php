@@ -48,11 +48,23 @@ final class Breaker
      *
      * @param list<class-string<\Throwable>> $failureExceptions what counts
      *   as a failure of the downstream (default: every throwable)
+     * @throws \InvalidArgumentException when one of $failureExceptions is
+     *   not the name of a Throwable class or interface
      */
     public static function open(?string $segment, string $name,
                                 array $failureExceptions = [\Throwable::class],
                                 bool $failClosed = false): self
     {
+        foreach ($failureExceptions as $class) {
+            // Checked here, not at the first failure: a typo would count no
+            // failure ever, and a non-string would throw an Error from
+            // inside call() in place of the callable's exception.
+            if (!is_string($class) || !is_a($class, \Throwable::class, true)) {
+                throw new \InvalidArgumentException('cbshm: breaker ' . $name
+                    . ': failureExceptions must name Throwable classes or interfaces, not '
+                    . (is_string($class) ? "'$class'" : get_debug_type($class)));
+            }
+        }
         $segment ??= Cbshm::defaultSegment();
         $flags = Native::LATE | ($failClosed ? Native::FAIL_CLOSED : 0);
         [$shm, $b, $error, $openedNow] = Native::handle($segment, $name, $flags);

@@ -27,6 +27,11 @@ final class Cbshm
     public static function apply(string $pathOrYaml, ?string $segment = null): int
     {
         $ffi = Native::ffi();
+        if (!str_contains($pathOrYaml, "\n") && str_contains($pathOrYaml, "\0")) {
+            // C would open the file named by the part before the NUL.
+            throw new CbshmException(Native::EINVAL, 'apply', 'a path must not hold a NUL byte');
+        }
+        self::refuseNul($segment ?? '');
         $cfg = $ffi->new('cbshm_config *[1]');
         $diag = $ffi->new('struct cbshm_diag');
         if (str_contains($pathOrYaml, "\n")) {
@@ -64,13 +69,25 @@ final class Cbshm
      */
     public static function destroy(string $segment): void
     {
+        self::refuseNul($segment);
         $rc = Native::ffi()->cbshm_destroy($segment);
         if ($rc !== 0) {
             throw new CbshmException($rc, "segment $segment");
         }
     }
 
-    /** The segment to use when the caller has none: $CBSHM_SEGMENT, else /cbshm. */
+    /**
+     * A segment name holding a NUL: C would read the name before it - and
+     * destroy that segment. CBSHM_EBADNAME, as for any malformed name.
+     */
+    private static function refuseNul(string $segment): void
+    {
+        if (str_contains($segment, "\0")) {
+            throw new CbshmException(Native::EBADNAME, 'segment ' . str_replace("\0", '\\0', $segment));
+        }
+    }
+
+        /** The segment to use when the caller has none: $CBSHM_SEGMENT, else /cbshm. */
     public static function defaultSegment(): string
     {
         return Native::ffi()->cbshm_default_segment();

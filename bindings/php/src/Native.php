@@ -69,6 +69,7 @@ final class Native
     // The environment variable, of this process only, that holds where
     // its handle cache is: "PID:ADDRESS".
     private const CACHE_VARIABLE = 'CBSHM_PHP_HANDLES';
+    private const AT_RANDOM = 25; // <elf.h>: the auxv entry of the 16 random bytes
 
     private static ?FFI $ffi = null;
     private static string $path = '';
@@ -146,6 +147,7 @@ final class Native
             char *getenv(const char *name);
             int setenv(const char *name, const char *value, int overwrite);
             int getpid(void);
+            unsigned long getauxval(unsigned long type);
             C;
     }
 
@@ -212,9 +214,13 @@ final class Native
      * child every PHP value ends with its request, so the table lives in
      * persistent (malloc) memory that no request frees, and its address in
      * this process's C environment (libc setenv, which PHP does not undo
-     * at the end of a request as it undoes putenv()). The pid beside the
-     * address keeps a process that inherited the variable (exec, fork)
-     * from using its parent's table.
+     * at the end of a request as it undoes putenv()). The variable says
+     * "PID:ADDRESS:IMAGE" and is read only where both the pid and the
+     * image match: a child after fork has another pid, and a program that
+     * exec()s keeps its pid and environment but gets a new image - new
+     * memory, where the address means nothing - with new random bytes
+     * from the kernel (AT_RANDOM). A value another process or image wrote
+     * (inherited, or copied from elsewhere) is never dereferenced.
      */
     private static function cache(): FFI\CData
     {
@@ -223,10 +229,12 @@ final class Native
         }
         $ffi = self::ffi();
         $pid = $ffi->getpid();
+        $image = self::image();
         $where = $ffi->getenv(self::CACHE_VARIABLE);
         if ($where !== null) {
             $parts = explode(':', FFI::string($where));
-            if (count($parts) === 2 && (int)$parts[0] === $pid && (int)$parts[1] !== 0) {
+            if (count($parts) === 3 && $parts[0] === (string)$pid && $parts[2] === $image
+                && preg_match('/^[1-9][0-9]*$/', $parts[1]) === 1) {
                 return self::$cache = $ffi->cast('struct cbshm_php_cache *', (int)$parts[1]);
             }
         }
@@ -235,8 +243,23 @@ final class Native
         $table->pid = $pid;
         $pointer = FFI::addr($table);
         $address = FFI::cast('uintptr_t', $pointer)->cdata;
-        $ffi->setenv(self::CACHE_VARIABLE, "$pid:$address", 1);
+        $ffi->setenv(self::CACHE_VARIABLE, "$pid:$address:$image", 1);
         return self::$cache = $pointer;
+    }
+
+    /**
+     * This program image's own 16 random bytes, in hex: what the kernel
+     * gave it at exec (getauxval(AT_RANDOM)), the same after fork, new
+     * after every exec.
+     */
+    private static function image(): string
+    {
+        $ffi = self::ffi();
+        $random = $ffi->getauxval(self::AT_RANDOM);
+        if ($random === 0) {
+            return '0';
+        }
+        return bin2hex(FFI::string($ffi->cast('char *', $random), 16));
     }
 
     /**
@@ -250,6 +273,12 @@ final class Native
      */
     public static function handle(string $segment, string $name, int $flags): array
     {
+        if (str_contains($segment, "\0") || str_contains($name, "\0")) {
+            // C would read the name only up to its NUL: another segment or
+            // breaker than the one asked for, and a slot that no later
+            // look-up matches. Refused as the library refuses a bad name.
+            return [null, null, self::EBADNAME, true];
+        }
         $ffi = self::ffi();
         $cache = self::cache();
         $shm = null;

@@ -42,8 +42,9 @@ final class Snapshot
         foreach (array_keys(Native::FIGURES) as $field) {
             $figures[$field] = $s->$field;
         }
-        return new self(FFI::string($s->name), self::word(Native::STATES, $s->state, 'state'),
-                        self::word(Native::MODES, $s->mode, 'mode'), $figures);
+        $name = FFI::string($s->name);
+        return new self($name, self::word(Native::STATES, $s->state, "breaker $name: state"),
+                        self::word(Native::MODES, $s->mode, "breaker $name: mode"), $figures);
     }
 
     /** @param list<string> $words */

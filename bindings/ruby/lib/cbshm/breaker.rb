@@ -27,16 +27,17 @@ module Cbshm
       value = Native::OUTCOMES.fetch(outcome) do
         raise ArgumentError, "outcome must be :success, :failure or :ignored, not #{outcome.inspect}"
       end
+      ns = duration.nil? ? nil : Ticket.nanoseconds(duration, "duration", 0, Native::NS_MAX - 1)
       take
       return if @ticket.nil? # an unguarded call has nothing to record
 
       h = @breaker.handle_for_record
       return if h.nil?
 
-      rc = if duration.nil?
+      rc = if ns.nil?
              Native.cbshm_record(h, @ticket, value)
            else
-             Native.cbshm_record_timed(h, @ticket, value, [(duration * 1e9).to_i, 0].max)
+             Native.cbshm_record_timed(h, @ticket, value, ns)
            end
       Cbshm.check(rc, "breaker #{@breaker.name}")
     end
@@ -48,7 +49,10 @@ module Cbshm
     # retry_after: seconds the downstream asked for (a 429 or 503 with
     # Retry-After): the breaker opens at once for at least that long.
     def failure(duration: nil, retry_after: nil)
-      return record(:failure, duration: duration) if retry_after.nil? || retry_after <= 0
+      return record(:failure, duration: duration) if retry_after.nil?
+
+      ns = Ticket.nanoseconds(retry_after, "retry_after", 1, Native::NS_MAX)
+      return record(:failure, duration: duration) if retry_after <= 0
 
       take
       return if @ticket.nil?
@@ -56,9 +60,23 @@ module Cbshm
       h = @breaker.handle_for_record
       return if h.nil?
 
-      Cbshm.check(Native.cbshm_record_retry_after(h, @ticket, Native::OUTCOMES[:failure],
-                                                  [(retry_after * 1e9).to_i, 1].max),
+      Cbshm.check(Native.cbshm_record_retry_after(h, @ticket, Native::OUTCOMES[:failure], ns),
                   "breaker #{@breaker.name}")
+    end
+
+    # Seconds as the C side's uint64 nanoseconds, within least..most.
+    # Checked before the ticket is taken: a bad value leaves it to be
+    # recorded (a probe's lease stayed taken until probe_timeout). Past
+    # what uint64 holds, and infinity, is the most; a String is refused
+    # (String#* made it a string of a billion copies).
+    def self.nanoseconds(seconds, what, least, most)
+      raise ArgumentError, "#{what} must be a number of seconds, not #{seconds.inspect}" unless
+        seconds.is_a?(Numeric) && seconds.real? && !(seconds.is_a?(Float) && seconds.nan?)
+
+      ns = seconds * 1_000_000_000
+      return most if ns >= most
+
+      [ns.to_i, least].max
     end
 
     def ignored(duration: nil)
@@ -94,6 +112,15 @@ module Cbshm
       @name = name.to_s
       @segment = segment
       @failure_exceptions = Array(failure_exceptions).freeze
+      # Checked here, not at the first exception: is_a? with anything but
+      # a class or module raised TypeError from inside acquire, in place
+      # of the block's exception.
+      @failure_exceptions.each do |k|
+        next if k.is_a?(Module)
+
+        raise ArgumentError, "breaker #{@name}: failure_exceptions must be classes or modules, " \
+                             "not #{k.inspect}"
+      end
       @failure_if = failure_if
       @fail_closed = fail_closed
       @error_code = error
@@ -102,7 +129,7 @@ module Cbshm
       return unless mapping && handle
 
       @release = mapping.adopt(@name, handle)
-      ObjectSpace.define_finalizer(self, @release)
+      ObjectSpace.define_finalizer(self, Mapping.finalizer(@release))
     end
 
     def inspect
@@ -163,16 +190,21 @@ module Cbshm
     end
 
     # The shared state, settings and counters (a frozen Snapshot); nil
-    # while unguarded (#error says why).
+    # while unguarded (#error says why). Raises Cbshm::Error
+    # CBSHM_ECORRUPT for a scribbled breaker: it is attached, and nil would
+    # say it is not.
     def snapshot
       return nil if @handle.nil? || @closed || @segment.nil?
 
       @segment.snapshot(@name)
-    rescue Error
+    rescue Error => e
+      raise if e.code == Native::ECORRUPT
+
       nil # not attached (yet)
     end
 
-    # :closed, :open or :half_open; nil while unguarded.
+    # :closed, :open or :half_open; nil while unguarded; raises as
+    # #snapshot does.
     def state
       snapshot&.state
     end
@@ -192,6 +224,7 @@ module Cbshm
 
       ObjectSpace.undefine_finalizer(self)
       @release.call
+      Mapping.release_collected
     end
 
     # The handle a ticket records on (nil once closed: nothing to record).

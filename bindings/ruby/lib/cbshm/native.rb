@@ -89,7 +89,12 @@ module Cbshm
     unpacked = 64 + 4 * 4 + SETTINGS_SIZE + SNAPSHOT_FIGURES.sum { |_, d| d == "Q" ? 8 : 4 } + 15 * 8
     raise LibraryError, "cbshm: the snapshot unpacks #{unpacked} bytes, not 512" unless unpacked == 512
 
-    extern "const char *cbshm_version(void)"
+    begin
+      extern "const char *cbshm_version(void)"
+    rescue Fiddle::DLError => e
+      # It loaded, and is not libcbshm (CBSHM_LIBRARY=libc.so.6).
+      raise LibraryError, "cbshm: #{LIBRARY_PATH} is not libcbshm: #{e.message}"
+    end
     extern "const char *cbshm_strerror(int)"
     extern "const char *cbshm_errname(int)"
     extern "const char *cbshm_default_segment(void)"
@@ -127,6 +132,7 @@ module Cbshm
     ECONFIG = -30_812
     EINVAL = -30_816
     ERRNO_MIN = -4095
+    NS_MAX = (1 << 64) - 1 # a uint64_t's most: "not measured" to record_timed
     FAIL_CLOSED = 0x1
     READ_ONLY = 0x2
     LATE = 0x4 # CBSHM_LATE: attach when the segment and breaker appear

@@ -18,9 +18,11 @@ module Cbshm
         what = "<yaml>"
         rc = Native.cbshm_config_load_string(path_or_yaml, path_or_yaml.bytesize, "#{what}\0",
                                              cfg_out, diag)
-      else
+      elsif path_or_yaml.respond_to?(:to_path) || path_or_yaml.respond_to?(:to_str)
         what = path_or_yaml.respond_to?(:to_path) ? path_or_yaml.to_path : path_or_yaml.to_str
         rc = Native.cbshm_config_load_file(Native.cstr(what, "path"), cfg_out, diag)
+      else
+        raise TypeError, "Cbshm.apply: a path or YAML text, not #{path_or_yaml.inspect}"
       end
       raise config_error(diag) if rc == Native::ECONFIG
 

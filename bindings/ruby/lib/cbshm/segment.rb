@@ -9,10 +9,36 @@ module Cbshm
   # the garbage collector finalizes objects in whatever order it finds
   # them, so the handle lives here, shared by the Segment and its
   # breakers, and is closed when the last of them lets go - never before
-  # a breaker. A Monitor, not a Mutex: a finalizer may run in a thread
-  # that is inside one of these sections already.
+  # a breaker. A Monitor, not a Mutex: a release may run in a thread that
+  # is inside one of these sections already.
+  #
+  # Finalizers do not release anything themselves: Ruby runs them where
+  # a Mutex or Monitor raises ThreadError ("can't be called from trap
+  # context" - after a Fiddle call, which is when a busy worker
+  # collects), so every handle the collector found was leaked, with its
+  # mapping. They queue the release (Thread::Queue may be pushed to
+  # there); the next open or close of a segment or breaker does it.
   class Mapping
     attr_reader :handle
+
+    PENDING = Thread::Queue.new
+
+    # Runs the releases finalizers queued. Not inside a Mapping's lock.
+    def self.release_collected
+      until PENDING.empty?
+        begin
+          job = PENDING.pop(true)
+        rescue ThreadError # emptied by another thread meanwhile
+          break
+        end
+        job.call
+      end
+    end
+
+    # A finalizer that queues job (a proc) for release_collected.
+    def self.finalizer(job)
+      ->(*) { PENDING << job }
+    end
 
     def initialize(handle)
       @handle = handle
@@ -71,6 +97,7 @@ module Cbshm
       @fail_closed = fail_closed
       flags = (fail_closed ? Native::FAIL_CLOSED : 0) | (late ? Native::LATE : 0) |
               (read_only ? Native::READ_ONLY : 0)
+      Mapping.release_collected
       out = Native.out_pointer
       Cbshm.check(Native.cbshm_open(Native.cstr(@name, "segment"), flags, out), "segment #{@name}")
       @mapping = Mapping.new(Native.pointee(out))
@@ -78,7 +105,7 @@ module Cbshm
     end
 
     def self.finalizer(mapping)
-      ->(*) { mapping.close }
+      Mapping.finalizer(mapping.method(:close))
     end
 
     def inspect
@@ -93,6 +120,7 @@ module Cbshm
     # late: true segment it gives a breaker that attaches once it is
     # there). options: failure_exceptions:, failure_if:, fail_closed:.
     def breaker(name, **options)
+      Mapping.release_collected
       out = Native.out_pointer
       Cbshm.check(Native.cbshm_breaker_get(handle, Native.cstr(name, "breaker"), out), "breaker #{name}")
       Breaker.new(name, self, Native.pointee(out), mapping: @mapping,
@@ -128,6 +156,7 @@ module Cbshm
     def close
       return if closed?
 
+      Mapping.release_collected
       names = @mapping.live_names
       unless names.empty?
         raise Error.new(Native::EINVAL, "segment #{@name}: #{names.size} breaker" \
