@@ -529,8 +529,9 @@ struct cbshm_ticket {
  * (the segment that replaced a destroyed one is refused, as by
  * cbshm_open); CBSHM_EPIDNS also when this process entered another PID
  * namespace after opening and the call would need a probe lease (its pid
- * would mean another process to the segment's); CBSHM_ECORRUPT (the name index points outside the table,
- * or the breaker's state is none of enum cbshm_state: a scribbled control word);
+ * would mean another process to the segment's); CBSHM_ECORRUPT (the name
+ * index points outside the table, or the breaker's state is none of enum
+ * cbshm_state: a scribbled control word);
  * CBSHM_ENOBREAKER (the breaker was deleted); CBSHM_ESTALE (deleted or
  * recreated, and looked up again less than 0.25 s ago); CBSHM_ELOCK;
  * CBSHM_ERETIRED (the segment was destroyed and not yet re-created);
