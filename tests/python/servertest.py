@@ -19,6 +19,7 @@ more admitted before it sees a failure recorded. So at most threshold +
 workers - 1 for sync workers (one request at a time each), threshold +
 clients - 1 for greenlet workers, which serve every client at once."""
 
+import atexit
 import dataclasses
 import http.client
 import json
@@ -34,7 +35,36 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
-EXAMPLE = os.path.join(REPO, "examples", "python")  # app.py, breakers.yaml
+
+
+def stage(repo, parts=("bindings", "examples")):
+    """A copy of what the servers' workers run - the bindings, the
+    examples and the library CBSHM_LIBRARY names - that every user may
+    read, as an installed deployment is; os.environ's CBSHM_LIBRARY then
+    names the copy. Workers that drop to SERVICE_UID must not need to
+    enter the checkout: one in /root (mode 0700 on Debian) is not the
+    service user's to read. Removed at exit."""
+    root = tempfile.mkdtemp(prefix="cbshm-deploy-")
+    atexit.register(shutil.rmtree, root, True)
+    for part in parts:
+        shutil.copytree(os.path.join(repo, part), os.path.join(root, part),
+                        ignore=shutil.ignore_patterns("__pycache__", "*.gem"))
+    library = os.environ.get("CBSHM_LIBRARY")
+    if library:
+        os.mkdir(os.path.join(root, "lib"))
+        copy = os.path.join(root, "lib", os.path.basename(library))
+        shutil.copy(library, copy)
+        os.environ["CBSHM_LIBRARY"] = copy
+    for at, dirs, files in os.walk(root):
+        os.chmod(at, 0o755)
+        for f in files:
+            path = os.path.join(at, f)
+            os.chmod(path, os.stat(path).st_mode & 0o777 | 0o444)
+    return root
+
+
+DEPLOY = stage(REPO)
+EXAMPLE = os.path.join(DEPLOY, "examples", "python")  # app.py, breakers.yaml
 sys.path.insert(0, os.path.join(REPO, "bindings", "python"))
 import cbshm  # noqa: E402
 

@@ -388,9 +388,20 @@ class TestShape(Fixture):
         probe = ("import cbshm, sys\n"
                  "try:\n    cbshm.Segment(sys.argv[1])\n"
                  "except OSError as e:\n    print(type(e).__name__, e.errno)\n")
-        out = subprocess.run(["setpriv", "--reuid=12345", "--regid=12345", "--clear-groups",
-                              sys.executable, "-c", probe, self.seg], capture_output=True,
-                             text=True, env=dict(os.environ, PYTHONPATH=BINDING), timeout=30)
+        # The package and the library where that user may read them (a
+        # checkout in /root is not): as an installed package is.
+        where = tempfile.mkdtemp()
+        try:
+            os.chmod(where, 0o755)
+            shutil.copytree(os.path.join(BINDING, "cbshm"), os.path.join(where, "cbshm"),
+                            ignore=shutil.ignore_patterns("__pycache__"))
+            library = shutil.copy(os.environ["CBSHM_LIBRARY"], where)
+            out = subprocess.run(["setpriv", "--reuid=12345", "--regid=12345", "--clear-groups",
+                                  sys.executable, "-c", probe, self.seg], capture_output=True,
+                                 text=True, env=dict(os.environ, PYTHONPATH=where,
+                                                     CBSHM_LIBRARY=library), timeout=30)
+        finally:
+            shutil.rmtree(where)
         self.assertEqual(out.stdout.split(), ["PermissionError", str(errno.EACCES)], out.stderr)
 
     def test_closing_a_segment_with_open_breakers_raises_instead_of_crashing(self):

@@ -20,7 +20,7 @@ import servertest as st
 from servertest import SERVICE_UID, WORKERS
 
 GUNICORN = shutil.which("gunicorn") or "gunicorn"
-CONF_DIR = os.path.join(st.REPO, "examples", "gunicorn")
+CONF_DIR = os.path.join(st.DEPLOY, "examples", "gunicorn")
 # Greenlet workers: enough clients for several requests in each worker at
 # once, and a downstream slow enough (0.1 s) for their calls to overlap.
 GREEN_CLIENTS, GREEN_DELAY = 16, 0.1

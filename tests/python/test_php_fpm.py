@@ -24,9 +24,9 @@ import servertest as st
 from servertest import SERVICE_UID, WORKERS
 
 FPM = shutil.which("php-fpm8.2") or "/usr/sbin/php-fpm8.2"
-EXAMPLE = os.path.join(st.REPO, "examples", "php")
+EXAMPLE = os.path.join(st.DEPLOY, "examples", "php")
 APP = os.path.join(EXAMPLE, "index.php")
-PRELOAD = os.path.join(st.REPO, "bindings", "php", "preload.php")
+PRELOAD = os.path.join(st.DEPLOY, "bindings", "php", "preload.php")
 
 
 def php_fpm(as_user=False):

@@ -22,7 +22,7 @@ from servertest import SERVICE_UID, WORKERS
 
 UWSGI = "/usr/bin/uwsgi"
 PLUGIN = "/usr/lib/uwsgi/plugins/python3_plugin.so"
-INI = os.path.join(st.REPO, "examples", "uwsgi", "uwsgi.ini")
+INI = os.path.join(st.DEPLOY, "examples", "uwsgi", "uwsgi.ini")
 
 
 def uwsgi(*options):
@@ -33,7 +33,7 @@ def uwsgi(*options):
 
 
 def outage(*options, **kwargs):
-    return st.outage("uwsgi", uwsgi(*options), st.REPO, **kwargs)
+    return st.outage("uwsgi", uwsgi(*options), st.DEPLOY, **kwargs)
 
 
 # As root, the service user's deployment: uWSGI drops to uid and gid in the

@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import servertest as st  # noqa: E402
 from servertest import WORKERS  # noqa: E402,F401
 
-EXAMPLE = os.path.join(st.REPO, "examples", "ruby")
+EXAMPLE = os.path.join(st.DEPLOY, "examples", "ruby")
 
 
 def outage(name, server_argv, attach="preload", **options):
