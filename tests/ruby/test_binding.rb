@@ -6,6 +6,7 @@
 
 $LOAD_PATH.unshift File.expand_path("../../bindings/ruby/lib", __dir__)
 require "minitest/autorun"
+require "minitest/mock"
 require "rbconfig"
 require "pathname"
 require "tempfile"
@@ -304,6 +305,316 @@ class TestFork < Minitest::Test
     pids.each { |pid| assert Process.wait2(pid)[1].success? }
     assert_equal [:open, 1], [b.state, b.snapshot.trips]
     b.close
+  end
+end
+
+class TestEvents < Minitest::Test
+  include Fixture
+
+  def test_events_are_the_rings_records_in_order_with_kinds_old_new_and_cause
+    before = Time.now.to_f
+    trip
+    @segment.set_mode("api", :forced_closed)
+    @segment.reset("api")
+    events = @segment.events.to_a
+    assert_equal [[:state, "api", :closed, :open, "failures"],
+                  [:mode, "api", :normal, :forced_closed, "operator"],
+                  [:reset, "api", :open, :closed, "operator"]],
+                 events.map { |e| [e.kind, e.name, e.old, e.new, e.cause] }
+    assert_equal [0, 1, 2], events.map(&:seq)
+    assert(events.all? { |e| e.pid == Process.pid && e.frozen? && e.is_a?(Cbshm::Event) })
+    assert_operator events[0].wall_time, :>=, before - 0.02
+    assert_operator events[0].wall_time, :<=, Time.now.to_f + 0.02
+    # CLOCK_MONOTONIC itself: Cbshm.now, the coarse one, may lag it by a tick.
+    assert_operator events[2].time_ns, :<=, Process.clock_gettime(Process::CLOCK_MONOTONIC, :nanosecond)
+    assert_equal [2], @segment.events(start: 2).map(&:seq)
+  end
+
+  def test_start_now_reads_only_what_comes_next
+    trip
+    reader = @segment.events(start: :now)
+    assert_equal [], reader.to_a
+    assert_equal 1, reader.cursor
+    @segment.reset("api")
+    assert_equal [[:reset, 1]], reader.map { |e| [e.kind, e.seq] } # goes on from its cursor
+  end
+
+  def test_a_start_that_is_no_sequence_number_is_refused
+    # Fiddle would cut 2**64 to 0 and read the ring from its oldest.
+    [-1, 2**64, 2**64 - 1, 2**70, true, "now", "later", 1.5, nil].each do |start|
+      e = assert_raises(ArgumentError) { @segment.events(start: start) }
+      assert_match(/start must be a sequence number .* or :now, not #{Regexp.escape(start.inspect)}/, e.message)
+    end
+    assert_raises(ArgumentError) { @segment.events(follow: true, timeout: "5") }
+  end
+
+  def test_follow_waits_for_the_next_event_and_gives_up_after_its_timeout
+    reader = @segment.events(start: :now, follow: true, timeout: 5)
+    writer = Thread.new do
+      sleep 0.2
+      3.times { @api.allow.failure }
+    end
+    t0 = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    e = reader.first
+    writer.join
+    assert_equal ["api", :open], [e.name, e.new]
+    assert_operator Process.clock_gettime(Process::CLOCK_MONOTONIC) - t0, :>, 0.15
+    quiet = @segment.events(start: :now, follow: true, timeout: 0.2)
+    t0 = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    assert_equal [], quiet.to_a
+    assert_operator Process.clock_gettime(Process::CLOCK_MONOTONIC) - t0, :>=, 0.2
+  end
+
+  def test_a_reader_that_falls_behind_the_ring_says_how_many_it_lost
+    1100.times do # the ring keeps the last 1024
+      @segment.set_mode("api", :forced_open)
+      @segment.set_mode("api", :normal)
+    end
+    reader = @segment.events
+    events = reader.to_a
+    assert_equal 1024, events.size
+    assert_equal 2200 - 1024, reader.lost
+    assert_equal 2200 - 1024, events[0].seq
+    assert_equal 0, reader.skipped
+  end
+
+  def test_a_scribbled_record_is_skipped_and_counted_not_a_wrong_symbol
+    trip
+    @segment.reset("api")
+    # struct cbshm_header (layout.h): events_count at 92, the ring's
+    # offset at 96; a record is 128 bytes, its `what` word (kind | from <<
+    # 8 | to << 16 | cause << 24) at 24. Record 0 gets from = 3 (cbshm.h
+    # has states 0..2), record 1 to = 9. (A kind past reset the library
+    # reads as a state change itself.)
+    File.open("/dev/shm#{@seg}", "r+b") do |f|
+      ring = f.pread(8, 96).unpack1("Q<")
+      f.pwrite([3].pack("C"), ring + 24 + 1)
+      f.pwrite([9].pack("C"), ring + 128 + 24 + 2)
+    end
+    reader = @segment.events
+    assert_equal [], reader.to_a
+    assert_equal [2, 2], [reader.skipped, reader.cursor]
+    heard = []
+    @segment.on_event { |e| heard << e }
+    @segment.set_mode("api", :disabled)
+    assert_equal 1, @segment.poll_events
+    assert_equal [[:mode, :normal, :disabled]], heard.map { |e| [e.kind, e.old, e.new] }
+  end
+end
+
+class TestListing < Minitest::Test
+  include Fixture
+
+  def test_breakers_lists_a_snapshot_of_each_in_table_order
+    trip
+    snaps = @segment.breakers
+    assert_equal %w[api quick], snaps.map(&:name)
+    assert(snaps.all? { |s| s.is_a?(Cbshm::Snapshot) && s.frozen? })
+    assert_equal [:open, 3, 1], [snaps[0].state, snaps[0].failures, snaps[0].trips]
+    assert_equal 1, snaps[1].settings[:failure_threshold]
+    assert_in_delta 30.0, snaps[0].retry_after, 1.0
+  end
+
+  def test_a_scribbled_slot_raises_corrupt_with_the_other_snapshots
+    ctl_at = 4096 + @segment.snapshot("api").index * slot_bytes
+    File.open("/dev/shm#{@seg}", "r+b") do |f|
+      ctl = f.pread(8, ctl_at).unpack1("Q<")
+      f.pwrite([(ctl & ~3) | 3].pack("Q<"), ctl_at) # state 3
+      e = assert_raises(Cbshm::Error) { @segment.breakers }
+      assert_equal "CBSHM_ECORRUPT", e.errname
+      assert_equal %w[quick], e.snapshots.map(&:name)
+      f.pwrite([ctl].pack("Q<"), ctl_at)
+    end
+    assert_equal %w[api quick], @segment.breakers.map(&:name)
+  end
+
+  def test_an_exception_in_the_walk_stops_it_and_is_raised_not_swallowed
+    # Raised through foreach's C frames it would skip the library's
+    # clean-up; rescued and dropped, the listing came back short.
+    seen = 0
+    interrupted = lambda do |_ptr|
+      seen += 1
+      raise Interrupt
+    end
+    Cbshm::Snapshot.stub(:from_c, interrupted) do
+      assert_raises(Interrupt) { @segment.breakers }
+    end
+    assert_equal 1, seen, "the walk went on after the exception"
+    assert_equal 2, @segment.breakers.size
+  end
+
+  def test_an_exception_in_the_walk_does_not_leak_the_table_copy
+    # Let through the C frames (Fiddle longjmps), it skipped foreach's
+    # free of its copy of the table: some 15 MB over 3000 walks here.
+    rss_kb = -> { File.read("/proc/self/status")[/VmRSS:\s+(\d+)/, 1].to_i }
+    Cbshm::Snapshot.stub(:from_c, ->(_) { raise Interrupt }) do
+      walk = lambda do |times|
+        times.times do
+          @segment.breakers
+        rescue Interrupt
+          nil
+        end
+      end
+      walk.call(200)
+      GC.start
+      before = rss_kb.call
+      walk.call(3000)
+      GC.start
+      assert_operator rss_kb.call - before, :<, 5000, "kB the process grew by over 3000 interrupted walks"
+    end
+  end
+
+  def slot_bytes
+    data = File.binread("/dev/shm#{@seg}", 8192)
+    name_at = data.index("api\0", 4096)
+    data.index("quick\0", name_at) - name_at
+  end
+end
+
+class TestListeners < Minitest::Test
+  include Fixture
+
+  def test_on_state_change_hears_state_changes_and_resets_from_poll_events
+    states = []
+    modes = []
+    @segment.on_state_change { |e| states << [e.kind, e.name, e.old, e.new] }
+    @segment.on_event(kinds: [:mode]) { |e| modes << [e.old, e.new] }
+    assert_equal 0, @segment.poll_events
+    trip
+    @segment.set_mode("api", :forced_closed)
+    @segment.reset("api")
+    assert_equal 3, @segment.poll_events
+    assert_equal [[:state, "api", :closed, :open], [:reset, "api", :open, :closed]], states
+    assert_equal [%i[normal forced_closed]], modes
+    assert_equal 0, @segment.poll_events
+  end
+
+  def test_a_listener_hears_only_what_comes_after_it_is_added
+    trip
+    heard = []
+    @segment.on_event { |e| heard << e.seq }
+    @segment.reset("api")
+    @segment.poll_events
+    assert_equal [1], heard
+  end
+
+  def test_a_breaker_and_a_name_hear_only_their_own_changes
+    api_heard = []
+    quick_heard = []
+    @api.on_state_change { |e| api_heard << e.name }
+    @segment.on_event(name: "quick") { |e| quick_heard << e.kind }
+    quick = @segment.breaker("quick", failure_exceptions: [DownstreamDown])
+    trip(quick, 1)
+    @segment.set_mode("quick", :disabled)
+    trip
+    @segment.poll_events
+    assert_equal %w[api], api_heard
+    assert_equal %i[state mode], quick_heard
+    quick.close
+    assert_raises(ArgumentError) { @segment.on_event(kinds: [:sideways]) { nil } }
+    assert_raises(ArgumentError) { @segment.on_state_change }
+  end
+
+  def test_the_callable_returned_removes_the_listener
+    heard = []
+    remove = @segment.on_state_change { |e| heard << e.seq }
+    @segment.on_event { |e| heard << -e.seq }
+    trip
+    @segment.poll_events
+    remove.call
+    remove.call # a second time: nothing left to remove
+    @segment.reset("api")
+    assert_equal 1, @segment.poll_events
+    assert_equal [0, 0, -1], heard.sort_by(&:abs)
+  end
+
+  def test_a_raising_listener_is_warned_about_and_the_others_still_run
+    heard = []
+    @segment.on_state_change { raise "listener bug" }
+    @segment.on_state_change { |e| heard << e.new }
+    trip
+    _, err = capture_io { assert_equal 1, @segment.poll_events }
+    assert_match(/cbshm: listener .* failed on state event 0 of api: RuntimeError: listener bug/, err)
+    assert_equal [:open], heard
+  end
+
+  def test_a_poll_that_fell_behind_the_ring_warns_how_many_events_were_lost
+    heard = 0
+    @segment.on_event { heard += 1 }
+    1100.times do # the ring keeps the last 1024
+      @segment.set_mode("api", :forced_open)
+      @segment.set_mode("api", :normal)
+    end
+    _, err = capture_io { 16.times { @segment.poll_events } }
+    assert_equal "cbshm: segment #{@seg}: 1176 events were overwritten before they were read\n", err
+    assert_equal 1024, heard
+  end
+
+  def test_listen_polls_from_one_helper_thread_and_survives_a_raising_listener
+    heard = Queue.new
+    @segment.on_state_change { raise "listener bug" }
+    @segment.on_state_change { |e| heard << [e.new, Thread.current.name] }
+    @segment.listen(interval: 0.02)
+    @segment.listen(interval: 0.02) # once: still one thread
+    assert_equal 1, Thread.list.count { |t| t.name == "cbshm-listener" }
+    _, err = capture_io do
+      trip
+      assert_equal [:open, "cbshm-listener"], pop_within(heard, 5)
+      @segment.reset("api")
+      assert_equal [:closed, "cbshm-listener"], pop_within(heard, 5)
+    end
+    assert_equal 2, err.scan("listener bug").size
+    @segment.stop_listening
+    assert_equal 0, Thread.list.count { |t| t.name == "cbshm-listener" && t.alive? }
+  end
+
+  def test_a_forked_child_runs_its_own_listener_thread
+    # Ruby threads do not survive fork(): Process._fork starts the child's.
+    @segment.on_state_change { nil }
+    @segment.listen(interval: 0.02)
+    reader, writer = IO.pipe
+    pid = fork do
+      reader.close
+      heard = Queue.new
+      @segment.on_state_change { |e| heard << e.new }
+      3.times { @api.allow.failure }
+      writer.write(pop_within(heard, 5) == :open ? "y" : "n")
+      exit!(0)
+    end
+    writer.close
+    answer = reader.read
+    Process.wait(pid)
+    assert_equal "y", answer
+  end
+
+  def test_closing_the_segment_ends_its_listener_thread
+    @segment.on_state_change { nil }
+    @segment.listen(interval: 0.02)
+    thread = Thread.list.find { |t| t.name == "cbshm-listener" }
+    @api.close
+    @segment.close
+    refute thread.alive?
+    @api = @segment = nil
+  end
+
+  def teardown
+    if @segment
+      super
+    else
+      Cbshm.destroy(@seg)
+    end
+  end
+
+  # The queue's next item, or nil after `seconds` (Queue#pop(timeout:)
+  # is Ruby 3.2's).
+  def pop_within(queue, seconds)
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + seconds
+    while queue.empty?
+      return nil if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+
+      sleep 0.01
+    end
+    queue.pop
   end
 end
 

@@ -213,6 +213,15 @@ module Cbshm
       @closed
     end
 
+    # Segment#on_state_change for this breaker's changes only; returns a
+    # lambda that removes it. Raises #error when the breaker has no
+    # segment to hear them from.
+    def on_state_change(&block)
+      raise Cbshm.error_for(@error_code.nonzero? || Native::ENOSEG, "breaker #{@name}") if @segment.nil?
+
+      @segment.on_state_change(name: @name, &block)
+    end
+
     # Releases the handle; the breaker refuses calls after it (IOError).
     # Not while another thread is inside one of its calls.
     def close

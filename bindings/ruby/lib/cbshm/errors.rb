@@ -8,6 +8,9 @@ module Cbshm
   # message is the library's cbshm_strerror(), after #what.
   class Error < StandardError
     attr_reader :code, :errname, :what
+    # Segment#breakers that met a scribbled slot: the other breakers'
+    # snapshots, which the walk still copied.
+    attr_accessor :snapshots
 
     def initialize(code, what = nil)
       @code = code

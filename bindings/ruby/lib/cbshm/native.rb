@@ -78,9 +78,16 @@ module Cbshm
                        "int mode", "uint64_t settings[20]"] +
                       SNAPSHOT_FIGURES.map { |f, d| "#{d == "Q" ? "uint64_t" : "uint32_t"} #{f}" } +
                       ["uint64_t reserved[15]"])
+    # struct cbshm_event: seq, time_ns, pid, kind, from, to, cause, name[64],
+    # (4 bytes of padding), wall_ns, reserved[3].
+    Event = struct(["uint64_t seq", "uint64_t time_ns", "uint32_t pid", "int kind", "int from",
+                    "int to", "int cause", "char name[64]", "uint64_t wall_ns",
+                    "uint64_t reserved[3]"])
+    EVENT_PACK = "Q Q L l l l l Z64 x4 Q"
 
     # The layouts above must be the C ones; a wrong one would misread memory.
-    { Ticket => 56, Rejection => 32, Diag => 616, Setting => 104, Snapshot => 512 }.each do |s, size|
+    { Ticket => 56, Rejection => 32, Diag => 616, Setting => 104, Snapshot => 512,
+      Event => 136 }.each do |s, size|
       next if s.size == size
 
       raise LibraryError, "cbshm: #{s.name} is #{s.size} bytes here and #{size} in C"
@@ -88,6 +95,11 @@ module Cbshm
     # ... and SNAPSHOT_PACK must read the whole struct, field for field.
     unpacked = 64 + 4 * 4 + SETTINGS_SIZE + SNAPSHOT_FIGURES.sum { |_, d| d == "Q" ? 8 : 4 } + 15 * 8
     raise LibraryError, "cbshm: the snapshot unpacks #{unpacked} bytes, not 512" unless unpacked == 512
+    # ... and EVENT_PACK must read wall_ns where C has it, after the name
+    # and its padding (the reserved words follow it, unread).
+    wall_ns_probe = ("\0" * 104) + [1].pack("Q") + ("\0" * 24)
+    raise LibraryError, "cbshm: EVENT_PACK does not read wall_ns at byte 104" unless
+      wall_ns_probe.unpack(EVENT_PACK).last == 1 && wall_ns_probe.size == Event.size
 
     begin
       extern "const char *cbshm_version(void)"
@@ -113,6 +125,9 @@ module Cbshm
     extern "int cbshm_set_mode(void *, const char *, int)"
     extern "int cbshm_set_mode_for(void *, const char *, int, uint64_t)"
     extern "int cbshm_reset(void *, const char *)"
+    extern "int cbshm_foreach(void *, void *, void *)"
+    extern "int cbshm_events_read(void *, void *, void *, size_t, void *, void *)"
+    extern "const char *cbshm_event_cause_name(int)"
     extern "uint64_t cbshm_now_ns(void)"
     extern "int cbshm_config_load_file(const char *, void **, void *)"
     extern "int cbshm_config_load_string(const char *, size_t, const char *, void **, void *)"
@@ -128,6 +143,7 @@ module Cbshm
     ENOSEG = -30_801
     ECORRUPT = -30_806
     ENOBREAKER = -30_808
+    ESTOPPED = -30_818
     EBADNAME = -30_811
     ECONFIG = -30_812
     EINVAL = -30_816
@@ -139,6 +155,8 @@ module Cbshm
 
     STATES = %i[closed open half_open].freeze
     MODES = %i[normal forced_open forced_closed disabled].freeze
+    EVENT_KINDS = %i[state mode reset].freeze
+    EVENTS_NOW = (1 << 64) - 1 # CBSHM_EVENTS_NOW: start at the next event
     OUTCOMES = { success: 0, failure: 1, ignored: 2 }.freeze
     REFUSALS = { 1 => :open, 2 => :probes_busy, 3 => :forced_open }.freeze
 

@@ -72,6 +72,17 @@ module Cbshm
       detach if @lock.synchronize { @closing = true; @live.empty? }
     end
 
+    # Yields the handle with the lock held, so that a close in another
+    # thread (the listener thread's segment) waits for the call to end;
+    # IOError once closed.
+    def with_handle
+      @lock.synchronize do
+        raise IOError, "segment is closed" if @handle.nil?
+
+        yield @handle
+      end
+    end
+
     private
 
     def detach
@@ -95,12 +106,14 @@ module Cbshm
     def initialize(name = nil, fail_closed: false, late: false, read_only: false)
       @name = name || Native.cbshm_default_segment.to_s
       @fail_closed = fail_closed
+      @late = late
       flags = (fail_closed ? Native::FAIL_CLOSED : 0) | (late ? Native::LATE : 0) |
               (read_only ? Native::READ_ONLY : 0)
       Mapping.release_collected
       out = Native.out_pointer
       Cbshm.check(Native.cbshm_open(Native.cstr(@name, "segment"), flags, out), "segment #{@name}")
       @mapping = Mapping.new(Native.pointee(out))
+      @listeners = Listeners.new(@mapping, @name)
       ObjectSpace.define_finalizer(self, Segment.finalizer(@mapping))
     end
 
@@ -114,6 +127,11 @@ module Cbshm
 
     def closed?
       @mapping.handle.nil?
+    end
+
+    # Opened with late: true (CBSHM_LATE): it may not be attached yet.
+    def late?
+      @late
     end
 
     # The breaker `name`; raises Cbshm::Error when there is none (on a
@@ -131,6 +149,90 @@ module Cbshm
       buf = Native.buffer(Native::Snapshot)
       Cbshm.check(Native.cbshm_snapshot(handle, Native.cstr(name, "breaker"), buf), "breaker #{name}")
       Snapshot.from_c(buf)
+    end
+
+    # A Snapshot of every breaker, in table order: one walk of the table
+    # (cbshm_foreach). A scribbled slot is left out, and raises
+    # Cbshm::Error CBSHM_ECORRUPT after the walk, with the others in
+    # its #snapshots.
+    def breakers
+      got = []
+      corrupt = nil
+      stopped = nil
+      visit = Fiddle::Closure::BlockCaller.new(Fiddle::TYPE_INT,
+                                               [Fiddle::TYPE_VOIDP, Fiddle::TYPE_VOIDP]) do |_ctx, snap|
+        # Copied here: the struct is the library's, for this call only.
+        got << Snapshot.from_c(Fiddle::Pointer.new(snap.to_i, Native::Snapshot.size))
+        0
+      rescue Error => e
+        corrupt ||= e # a state or mode outside the enums: the others go on
+        0
+      rescue Exception => e # rubocop:disable Lint/RescueException -- re-raised after the walk
+        # Raised through the C frames, it would skip the library's
+        # clean-up (the table copy leaks); stop the walk and raise it
+        # once foreach has returned.
+        stopped = e
+        1
+      end
+      rc = Native.cbshm_foreach(handle, visit, nil)
+      raise stopped if stopped
+
+      rc = corrupt.code if rc.zero? && corrupt
+      return got if rc.zero?
+
+      e = Cbshm.error_for(rc, "segment #{@name}")
+      e.snapshots = got if e.respond_to?(:snapshots=)
+      raise e
+    end
+
+    # The event ring's records as a Cbshm::EventReader (Enumerable of
+    # Event). start: 0, the oldest the ring holds (it keeps the last
+    # 1024), a sequence number, or :now (only what comes next). follow:
+    # false stops at the last one; follow: true waits for more, polling
+    # every 0.05 s (the ring has no wake-up), and stops once none came for
+    # `timeout` seconds (nil: never).
+    #
+    #   segment.events.each { |e| puts "#{e.name} #{e.old} -> #{e.new} (#{e.cause})" }
+    def events(start: 0, follow: false, timeout: nil)
+      handle
+      EventReader.new(self, start, follow, timeout)
+    end
+
+    # Calls the block with each Event to come (of breaker `name` and of
+    # `kinds` - :state, :mode, :reset - when given); returns a lambda that
+    # removes it. Blocks run from #poll_events, in the thread that calls
+    # it, or from the thread #listen starts: after the change, never
+    # inside a breaker call.
+    def on_event(kinds: nil, name: nil, &block)
+      raise ArgumentError, "on_event needs a block" unless block
+
+      @listeners.add(block, name, kinds)
+    end
+
+    # on_event for state changes and resets: event.old and event.new are
+    # states.
+    def on_state_change(name: nil, &block)
+      raise ArgumentError, "on_state_change needs a block" unless block
+
+      @listeners.add(block, name, %i[state reset])
+    end
+
+    # Hands the events that came since the last poll to the listeners;
+    # returns how many events were read.
+    def poll_events
+      handle
+      @listeners.poll
+    end
+
+    # Starts one thread that polls every `interval` seconds (once; a
+    # forked child starts its own by itself). #stop_listening ends it.
+    def listen(interval: 0.25)
+      handle
+      @listeners.start(interval)
+    end
+
+    def stop_listening
+      @listeners.stop
     end
 
     # mode: :normal, :forced_open, :forced_closed or :disabled; with
@@ -162,6 +264,7 @@ module Cbshm
         raise Error.new(Native::EINVAL, "segment #{@name}: #{names.size} breaker" \
                                         "#{names.size == 1 ? "" : "s"} still open (#{names.join(", ")})")
       end
+      stop_listening
       Cbshm.forget_shared(self)
       ObjectSpace.undefine_finalizer(self)
       @mapping.close
@@ -171,6 +274,13 @@ module Cbshm
 
     def handle
       @mapping.handle or raise IOError, "segment #{@name} is closed"
+    end
+
+    # For EventReader: [events, next cursor, lost, skipped].
+    def read_events(cursor)
+      @mapping.with_handle { |h| EventReader.read(h, cursor) }
+    rescue IOError
+      raise IOError, "segment #{@name} is closed"
     end
   end
 
