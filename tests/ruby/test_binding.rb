@@ -568,6 +568,36 @@ class TestListeners < Minitest::Test
     assert_equal 0, Thread.list.count { |t| t.name == "cbshm-listener" && t.alive? }
   end
 
+  def test_listeners_set_up_before_the_segment_hear_it_once_applied
+    seg = Fixture.next_name
+    late = Cbshm::Segment.new(seg, late: true)
+    heard = Queue.new
+    late.on_state_change { |e| heard << [e.name, e.new] }
+    late.listen(interval: 0.02)
+    reader = late.events(follow: true, timeout: 5)
+    Cbshm.apply(Fixture::YAML, segment: seg)
+    # Listeners hear what comes after the first poll that reads the
+    # segment: wait for it here rather than guess how long the thread takes.
+    attached = false
+    50.times do
+      late.poll_events
+      attached = true
+      break
+    rescue Cbshm::Error, SystemCallError
+      sleep 0.1
+    end
+    assert attached, "the late segment did not attach within 5 s"
+    now = Cbshm::Segment.new(seg)
+    api = now.breaker("api", failure_exceptions: [DownstreamDown])
+    trip(api)
+    assert_equal ["api", :open], pop_within(heard, 5)
+    assert_equal %i[state open], reader.first.then { |e| [e.kind, e.new] }
+    api.close
+    now.close
+    late.close
+    Cbshm.destroy(seg)
+  end
+
   def test_a_forked_child_runs_its_own_listener_thread
     # Ruby threads do not survive fork(): Process._fork starts the child's.
     @segment.on_state_change { nil }
