@@ -413,3 +413,13 @@ def check_per_process(test, shared, local):
         shared.before_trip, local.before_trip, shared.probes, local.probes)
     test.assertGreater(local.before_trip, THRESHOLD + WORKERS - 1, why)
     test.assertGreater(max(local.probes, default=0), 1, why)
+
+
+def check_late(test, label, shared):
+    """Workers started before the segment existed: the shared checks, and
+    each worker said once that it ran unguarded and once that it attached
+    (examples/python/app.py and examples/ruby/app.rb log both)."""
+    figures(label, shared)
+    check_shared(test, shared)
+    test.assertEqual(shared.log.count("breaker downstream unguarded"), WORKERS, shared.log)
+    test.assertEqual(shared.log.count("breaker downstream attached"), WORKERS, shared.log)

@@ -172,7 +172,7 @@ class TestCoroutines(Fixture):
         self.assertEqual(self.counts(self.api), (133, 0, 67))
 
 
-def stale_then_probe(segment, flip, sleep, spawn, wait):
+def stale_then_probe(segment, flip, sleep, spawn):
     """Block A enters `with flip` while it is closed; the breaker trips and
     its open period ends; block B enters as the one probe. A ends with a
     failure, then B with a success. A's failure is stale (its ticket is of
@@ -180,6 +180,10 @@ def stale_then_probe(segment, flip, sleep, spawn, wait):
     blocks shared one stack of tickets, A's exit took B's probe ticket, and
     the probe "failed": open again."""
     entered, release_a, release_b = [], [], []
+
+    def wait(flag):
+        while not flag:
+            sleep(0.001)
 
     def a():
         try:
@@ -269,11 +273,8 @@ class TestInterleaving(Fixture):
             g = gevent.spawn(fn)
             return g.join
 
-        def wait(flag):
-            while not flag:
-                gevent.sleep(0.001)
         # Not monkey-patched: one OS thread, greenlets switching inside it.
-        snap = stale_then_probe(self.segment, self.flip, gevent.sleep, spawn, wait)
+        snap = stale_then_probe(self.segment, self.flip, gevent.sleep, spawn)
         self.assertEqual(snap.state, cbshm.State.CLOSED)
         self.assertEqual(snap.trips, 1)
 
@@ -286,10 +287,7 @@ class TestInterleaving(Fixture):
         def spawn(fn):
             return eventlet.spawn(fn).wait
 
-        def wait(flag):
-            while not flag:
-                eventlet.sleep(0.001)
-        snap = stale_then_probe(self.segment, self.flip, eventlet.sleep, spawn, wait)
+        snap = stale_then_probe(self.segment, self.flip, eventlet.sleep, spawn)
         self.assertEqual(snap.state, cbshm.State.CLOSED)
         self.assertEqual(snap.trips, 1)
 
@@ -301,10 +299,7 @@ class TestInterleaving(Fixture):
             t.start()
             return t.join
 
-        def wait(flag):
-            while not flag:
-                time.sleep(0.001)
-        snap = stale_then_probe(self.segment, self.flip, time.sleep, spawn, wait)
+        snap = stale_then_probe(self.segment, self.flip, time.sleep, spawn)
         self.assertEqual(snap.state, cbshm.State.CLOSED)
 
     def test_exit_without_enter_says_so(self):

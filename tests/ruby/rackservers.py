@@ -10,7 +10,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
 import servertest as st  # noqa: E402
-from servertest import WORKERS  # noqa: E402,F401
+from servertest import WORKERS, check_late  # noqa: E402,F401
 
 EXAMPLE = os.path.join(st.DEPLOY, "examples", "ruby")
 
@@ -41,9 +41,3 @@ def check_attached_after_fork(test, label, shared, hook):
     test.assertEqual(st.opened(shared.log, hook), WORKERS, shared.log)
     test.assertEqual(shared.log.count("opened breaker"), WORKERS, shared.log)
 
-
-def check_late(test, label, shared):
-    st.figures(label, shared)
-    st.check_shared(test, shared)
-    test.assertEqual(shared.log.count("breaker downstream unguarded"), WORKERS, shared.log)
-    test.assertEqual(shared.log.count("breaker downstream attached"), WORKERS, shared.log)

@@ -60,10 +60,13 @@ class Ticket:
         self._t = n.Ticket()
         self._done = False
 
-    def _take(self) -> None:
+    def _take(self) -> Optional[int]:
+        """Spends the ticket; the breaker's handle to record it with (None:
+        unguarded, nothing to record)."""
         if self._done:
             raise CbshmError(n.EINVAL, "ticket recorded twice")
         self._done = True
+        return self._breaker._h
 
     def record(self, outcome: Outcome, duration: Optional[float] = None) -> None:
         """outcome: Outcome.SUCCESS, FAILURE or IGNORED; duration in
@@ -75,16 +78,14 @@ class Ticket:
         value = int(Outcome(outcome))
         # UINT64_MAX means "not measured" to the C side.
         ns = None if duration is None else _nanoseconds(duration, "duration", 0, _NS_MAX - 1)
-        self._take()
-        b = self._breaker
-        h = b._handle()
+        h = self._take()
         if h is None:
             return
         if ns is None:
             rc = n.cbshm_record(h, ctypes.byref(self._t), value)
         else:
             rc = n.cbshm_record_timed(h, ctypes.byref(self._t), value, ns)
-        check(rc, "breaker " + b.name)
+        check(rc, "breaker " + self._breaker.name)
 
     def success(self, duration: Optional[float] = None) -> None:
         self.record(Outcome.SUCCESS, duration)
@@ -97,13 +98,11 @@ class Ticket:
             self.record(Outcome.FAILURE, duration)
             return
         ns = _nanoseconds(retry_after, "retry_after", 1, _NS_MAX)
-        self._take()
-        b = self._breaker
-        h = b._handle()
+        h = self._take()
         if h is None:
             return
         check(n.cbshm_record_retry_after(h, ctypes.byref(self._t), int(Outcome.FAILURE), ns),
-              "breaker " + b.name)
+              "breaker " + self._breaker.name)
 
     def ignored(self, duration: Optional[float] = None) -> None:
         self.record(Outcome.IGNORED, duration)
@@ -144,9 +143,6 @@ class Breaker:
         where = self.segment.name if self.segment is not None else "no segment"
         how = "closed" if self._closed else "unguarded" if self._h is None else "attached"
         return "<cbshm.Breaker %s in %s, %s>" % (self.name, where, how)
-
-    def _handle(self) -> Optional[int]:
-        return self._h
 
     @property
     def error(self) -> "Optional[BaseException]":

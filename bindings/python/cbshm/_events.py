@@ -76,7 +76,7 @@ class EventReader(Iterator[Event]):
 
     def _fill(self) -> None:
         try:
-            events, self.cursor, lost, skipped = _read(self._segment._events_handle(),
+            events, self.cursor, lost, skipped = _read(self._segment._h(),
                                                        self.cursor)
         except (CbshmError, OSError):
             # A late segment not there yet: a follower waits for it.
@@ -126,7 +126,7 @@ class Listeners:
                 seg = self._segment()
                 if seg is not None:
                     try:
-                        self._cursor = _read(seg._events_handle(), n.EVENTS_NOW)[1]
+                        self._cursor = _read(seg._h(), n.EVENTS_NOW)[1]
                     except (CbshmError, OSError):
                         # A late segment not attached yet (CBSHM_LATE):
                         # the first poll that can read it starts there.
@@ -145,7 +145,7 @@ class Listeners:
             return 0
         with self._lock:
             cursor = n.EVENTS_NOW if self._cursor is None else self._cursor
-            events, self._cursor, lost, _ = _read(seg._events_handle(), cursor)
+            events, self._cursor, lost, _ = _read(seg._h(), cursor)
             callbacks = list(self._callbacks)
         if lost:
             _log.warning("cbshm: segment %s: %d events were overwritten before they were read",

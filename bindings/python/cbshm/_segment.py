@@ -190,9 +190,6 @@ class Segment:
         self._h()
         return EventReader(self, start, follow, timeout)
 
-    def _events_handle(self) -> int:
-        return self._h()
-
     def on_event(self, callback: Listener, name: Optional[str] = None,
                  kinds: Optional[Iterable[EventKind]] = None) -> Callable[[], None]:
         """Calls callback(event) for each event to come (of breaker `name`
