@@ -88,6 +88,20 @@ uint64_t t_clock_now(void)
     return *fake_now;
 }
 
+enum cbshm_outcome t_ok_fn(void *ran)
+{
+    if (ran != NULL)
+        ++*(int *)ran;
+    return CBSHM_SUCCESS;
+}
+
+enum cbshm_outcome t_fail_fn(void *ran)
+{
+    if (ran != NULL)
+        ++*(int *)ran;
+    return CBSHM_FAILURE;
+}
+
 int t_wait(int pid)
 {
     int status;

@@ -38,6 +38,11 @@ uint64_t t_clock_now(void);
 /* Waits for child `pid`; returns its exit status, or 128 + signal. */
 int t_wait(int pid);
 
+/* Calls for cbshm_execute(): each says how it went and, given a non-NULL
+   int *, counts that it ran. */
+enum cbshm_outcome t_ok_fn(void *ran);
+enum cbshm_outcome t_fail_fn(void *ran);
+
 /* Reads file descriptor fd from its start into buf (NUL-terminated, cut
    to size) and closes it. */
 void t_slurp(int fd, char *buf, size_t size);

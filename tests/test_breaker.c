@@ -50,20 +50,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static enum cbshm_outcome ok_fn(void *arg)
-{
-    if (arg != NULL)
-        ++*(int *)arg;
-    return CBSHM_SUCCESS;
-}
-
-static enum cbshm_outcome fail_fn(void *arg)
-{
-    if (arg != NULL)
-        ++*(int *)arg;
-    return CBSHM_FAILURE;
-}
-
 static enum cbshm_outcome ignored_fn(void *arg)
 {
     (void)arg;
@@ -85,7 +71,7 @@ static struct cbshm_breaker *half_open_other(struct fixture *f)
 
     assert_int_equal(cbshm_breaker_get(f->shm, "other", &b), 0);
     for (int i = 0; i < 5; i++)
-        assert_int_equal(cbshm_execute(b, fail_fn, NULL), 0);
+        assert_int_equal(cbshm_execute(b, t_fail_fn, NULL), 0);
     t_clock_advance_ms(30000);
     return b;
 }
@@ -93,7 +79,7 @@ static struct cbshm_breaker *half_open_other(struct fixture *f)
 static void trip(struct fixture *f)
 {
     for (int i = 0; i < 3; i++)
-        assert_int_equal(cbshm_execute(f->b, fail_fn, NULL), 0);
+        assert_int_equal(cbshm_execute(f->b, t_fail_fn, NULL), 0);
     assert_int_equal(snap(f).state, CBSHM_STATE_OPEN);
 }
 
@@ -103,19 +89,19 @@ static void test_breaker_opens_after_threshold_consecutive_failures(void **state
     struct cbshm_snapshot s;
     int ran = 0;
 
-    assert_int_equal(cbshm_execute(f->b, fail_fn, NULL), 0);
-    assert_int_equal(cbshm_execute(f->b, fail_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(f->b, t_fail_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(f->b, t_fail_fn, NULL), 0);
     s = snap(f);
     assert_int_equal(s.state, CBSHM_STATE_CLOSED);
     assert_int_equal(s.consecutive_failures, 2);
-    assert_int_equal(cbshm_execute(f->b, fail_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(f->b, t_fail_fn, NULL), 0);
     s = snap(f);
     assert_int_equal(s.state, CBSHM_STATE_OPEN);
     assert_int_equal(s.trips, 1);
     assert_int_equal(s.failures, 3);
     assert_int_equal(s.consecutive_failures, 0);
     assert_int_equal(s.open_until_ns, t_clock_now() + 5000000000ull);
-    assert_int_equal(cbshm_execute(f->b, ok_fn, &ran), CBSHM_EREJECTED);
+    assert_int_equal(cbshm_execute(f->b, t_ok_fn, &ran), CBSHM_EREJECTED);
     assert_int_equal(ran, 0);
     assert_int_equal(snap(f).rejections, 1);
 }
@@ -125,9 +111,9 @@ static void test_success_breaks_the_failure_run(void **state)
     struct fixture *f = *state;
 
     for (int round = 0; round < 5; round++) {
-        assert_int_equal(cbshm_execute(f->b, fail_fn, NULL), 0);
-        assert_int_equal(cbshm_execute(f->b, fail_fn, NULL), 0);
-        assert_int_equal(cbshm_execute(f->b, ok_fn, NULL), 0);
+        assert_int_equal(cbshm_execute(f->b, t_fail_fn, NULL), 0);
+        assert_int_equal(cbshm_execute(f->b, t_fail_fn, NULL), 0);
+        assert_int_equal(cbshm_execute(f->b, t_ok_fn, NULL), 0);
     }
     assert_int_equal(snap(f).state, CBSHM_STATE_CLOSED);
     assert_int_equal(snap(f).consecutive_failures, 0);
@@ -138,13 +124,13 @@ static void test_ignored_outcomes_neither_trip_nor_reset(void **state)
 {
     struct fixture *f = *state;
 
-    assert_int_equal(cbshm_execute(f->b, fail_fn, NULL), 0);
-    assert_int_equal(cbshm_execute(f->b, fail_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(f->b, t_fail_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(f->b, t_fail_fn, NULL), 0);
     for (int i = 0; i < 10; i++)
         assert_int_equal(cbshm_execute(f->b, ignored_fn, NULL), 0);
     assert_int_equal(snap(f).consecutive_failures, 2);
     assert_int_equal(snap(f).ignored, 10);
-    assert_int_equal(cbshm_execute(f->b, fail_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(f->b, t_fail_fn, NULL), 0);
     assert_int_equal(snap(f).state, CBSHM_STATE_OPEN);
 }
 
@@ -155,10 +141,10 @@ static void test_open_rejects_until_the_open_timeout_passes(void **state)
 
     trip(f);
     t_clock_advance_ms(4999);
-    assert_int_equal(cbshm_execute(f->b, ok_fn, &ran), CBSHM_EREJECTED);
+    assert_int_equal(cbshm_execute(f->b, t_ok_fn, &ran), CBSHM_EREJECTED);
     assert_int_equal(ran, 0);
     t_clock_advance_ms(1);
-    assert_int_equal(cbshm_execute(f->b, ok_fn, &ran), 0);
+    assert_int_equal(cbshm_execute(f->b, t_ok_fn, &ran), 0);
     assert_int_equal(ran, 1);
     assert_int_equal(snap(f).state, CBSHM_STATE_HALF_OPEN);
 }
@@ -230,13 +216,13 @@ static void test_a_failed_probe_reopens_for_another_open_period(void **state)
 
     trip(f);
     t_clock_advance_ms(5000);
-    assert_int_equal(cbshm_execute(f->b, fail_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(f->b, t_fail_fn, NULL), 0);
     assert_int_equal(snap(f).state, CBSHM_STATE_OPEN);
     assert_int_equal(snap(f).trips, 2);
-    assert_int_equal(cbshm_execute(f->b, ok_fn, NULL), CBSHM_EREJECTED);
+    assert_int_equal(cbshm_execute(f->b, t_ok_fn, NULL), CBSHM_EREJECTED);
     t_clock_advance_ms(5000);
-    assert_int_equal(cbshm_execute(f->b, ok_fn, NULL), 0);
-    assert_int_equal(cbshm_execute(f->b, ok_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(f->b, t_ok_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(f->b, t_ok_fn, NULL), 0);
     assert_int_equal(snap(f).state, CBSHM_STATE_CLOSED);
 }
 
@@ -275,7 +261,7 @@ static void *record_failed_probe(void *arg)
 
     /* A first call claims this thread's counter stripe, which may read
        the clock: the hold is for the probe's record alone. */
-    assert_int_equal(cbshm_execute(p->warm, ok_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(p->warm, t_ok_fn, NULL), 0);
     hold.holder = pthread_self();
     hold.armed = 1;
     assert_int_equal(cbshm_record(p->b, p->t, CBSHM_FAILURE), 0);
@@ -340,7 +326,7 @@ static void test_a_ticket_records_only_on_the_breaker_it_was_admitted_on(void **
     assert_int_equal(cbshm_open(seg, 0, &shm), 0);
     assert_int_equal(cbshm_breaker_get(shm, "old", &b), 0);
     assert_int_equal(cbshm_allow(b, &closed), 0);
-    assert_int_equal(cbshm_execute(b, fail_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(b, t_fail_fn, NULL), 0);
     t_clock_advance_ms(1000);
     assert_int_equal(cbshm_allow(b, &probe), 0);
     assert_int_equal(cbshm_snapshot(shm, "old", &s), 0);
@@ -350,7 +336,7 @@ static void test_a_ticket_records_only_on_the_breaker_it_was_admitted_on(void **
     assert_int_equal(cbshm_breaker_get(shm, "new", &nb), 0);
     assert_int_equal(cbshm_snapshot(shm, "new", &s), 0);
     assert_int_equal(s.index, slot); /* the same slot, another breaker */
-    assert_int_equal(cbshm_execute(nb, fail_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(nb, t_fail_fn, NULL), 0);
     t_clock_advance_ms(1000);
     assert_int_equal(cbshm_allow(nb, &new_probe), 0);
 
@@ -465,11 +451,11 @@ static void test_a_timed_mode_returns_to_normal_by_itself(void **state)
     assert_int_equal(cbshm_set_mode_for(f->shm, "api", CBSHM_MODE_FORCED_OPEN, 5000), 0);
     until = snap(f).mode_until_ns;
     assert_int_equal(until, t_clock_now() + 5000 * 1000000ull);
-    assert_int_equal(cbshm_execute(f->b, ok_fn, &ran), CBSHM_EREJECTED);
+    assert_int_equal(cbshm_execute(f->b, t_ok_fn, &ran), CBSHM_EREJECTED);
     t_clock_advance_ms(4999);
-    assert_int_equal(cbshm_execute(f->b, ok_fn, &ran), CBSHM_EREJECTED);
+    assert_int_equal(cbshm_execute(f->b, t_ok_fn, &ran), CBSHM_EREJECTED);
     t_clock_advance_ms(1);
-    assert_int_equal(cbshm_execute(f->b, ok_fn, &ran), 0);
+    assert_int_equal(cbshm_execute(f->b, t_ok_fn, &ran), 0);
     assert_int_equal(ran, 1);
     assert_int_equal(snap(f).mode, CBSHM_MODE_NORMAL);
     assert_int_equal(snap(f).mode_until_ns, 0);
@@ -507,7 +493,7 @@ static void *record_held_failure(void *arg)
 {
     struct prober *p = arg;
 
-    assert_int_equal(cbshm_execute(p->warm, ok_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(p->warm, t_ok_fn, NULL), 0);
     hold.holder = pthread_self();
     hold.armed = 1;
     assert_int_equal(cbshm_record(p->b, p->t, CBSHM_FAILURE), 0);
@@ -545,7 +531,7 @@ static void test_a_failure_held_across_a_reset_does_not_feed_the_new_run(void **
     t_clock_install(t_clock_now());
     assert_int_equal(cbshm_snapshot(shm, "s", &s), 0);
     assert_int_equal(s.consecutive_failures, 0);
-    assert_int_equal(cbshm_execute(b, fail_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(b, t_fail_fn, NULL), 0);
     assert_int_equal(cbshm_snapshot(shm, "s", &s), 0);
     assert_int_equal(s.state, CBSHM_STATE_CLOSED); /* 1 failure of 2, not 2 */
     sem_destroy(&hold.held);
@@ -654,7 +640,7 @@ static void test_forced_open_rejects_every_call(void **state)
 
     assert_int_equal(cbshm_set_mode(f->shm, "api", CBSHM_MODE_FORCED_OPEN), 0);
     for (int i = 0; i < 5; i++)
-        assert_int_equal(cbshm_execute(f->b, ok_fn, &ran), CBSHM_EREJECTED);
+        assert_int_equal(cbshm_execute(f->b, t_ok_fn, &ran), CBSHM_EREJECTED);
     assert_int_equal(ran, 0);
     assert_int_equal(snap(f).mode, CBSHM_MODE_FORCED_OPEN);
     assert_int_equal(snap(f).rejections, 5);
@@ -669,12 +655,12 @@ static void test_forced_closed_admits_and_counts_but_never_trips(void **state)
     trip(f);
     assert_int_equal(cbshm_set_mode(f->shm, "api", CBSHM_MODE_FORCED_CLOSED), 0);
     for (int i = 0; i < 10; i++)
-        assert_int_equal(cbshm_execute(f->b, fail_fn, &ran), 0);
+        assert_int_equal(cbshm_execute(f->b, t_fail_fn, &ran), 0);
     assert_int_equal(ran, 10);
     assert_int_equal(snap(f).failures, 13);
     assert_int_equal(snap(f).trips, 1);
     assert_int_equal(cbshm_set_mode(f->shm, "api", CBSHM_MODE_NORMAL), 0);
-    assert_int_equal(cbshm_execute(f->b, ok_fn, NULL), CBSHM_EREJECTED);
+    assert_int_equal(cbshm_execute(f->b, t_ok_fn, NULL), CBSHM_EREJECTED);
 }
 
 static void test_disabled_passes_through_and_records_nothing(void **state)
@@ -687,7 +673,7 @@ static void test_disabled_passes_through_and_records_nothing(void **state)
     before = snap(f);
     assert_int_equal(cbshm_set_mode(f->shm, "api", CBSHM_MODE_DISABLED), 0);
     for (int i = 0; i < 10; i++)
-        assert_int_equal(cbshm_execute(f->b, fail_fn, &ran), 0);
+        assert_int_equal(cbshm_execute(f->b, t_fail_fn, &ran), 0);
     after = snap(f);
     assert_int_equal(ran, 10);
     assert_int_equal(after.requests, before.requests);
@@ -701,7 +687,7 @@ static void test_reset_closes_and_clears_counters_but_keeps_the_mode(void **stat
     struct cbshm_snapshot s;
 
     trip(f);
-    assert_int_equal(cbshm_execute(f->b, ok_fn, NULL), CBSHM_EREJECTED);
+    assert_int_equal(cbshm_execute(f->b, t_ok_fn, NULL), CBSHM_EREJECTED);
     assert_int_equal(cbshm_set_mode(f->shm, "api", CBSHM_MODE_FORCED_CLOSED), 0);
     assert_int_equal(cbshm_reset(f->shm, "api"), 0);
     s = snap(f);
@@ -754,7 +740,7 @@ static void test_execute_fails_open_without_a_breaker(void **state)
     int ran = 0;
 
     (void)state;
-    assert_int_equal(cbshm_execute(NULL, ok_fn, &ran), 0);
+    assert_int_equal(cbshm_execute(NULL, t_ok_fn, &ran), 0);
     assert_int_equal(ran, 1);
     assert_int_equal(cbshm_allow(NULL, &t), 0);
     assert_int_equal(cbshm_record(NULL, &t, CBSHM_FAILURE), 0);
@@ -771,12 +757,12 @@ static void test_a_deleted_breaker_fails_open_or_closed_as_asked(void **state)
     assert_int_equal(cbshm_open(f->seg, CBSHM_FAIL_CLOSED, &closed_shm), 0);
     assert_int_equal(cbshm_breaker_get(closed_shm, "api", &closed_b), 0);
     t_apply(f->seg, "capacity: 8\nbreakers:\n  - name: other\n");
-    assert_int_equal(cbshm_execute(f->b, ok_fn, &ran), 0);
+    assert_int_equal(cbshm_execute(f->b, t_ok_fn, &ran), 0);
     assert_int_equal(ran, 1);
     assert_int_equal(cbshm_breaker_error(f->b), CBSHM_ENOBREAKER);
-    assert_int_equal(cbshm_execute(closed_b, ok_fn, &ran), CBSHM_ENOBREAKER);
+    assert_int_equal(cbshm_execute(closed_b, t_ok_fn, &ran), CBSHM_ENOBREAKER);
     /* Within the next second the handle does not look again: stale. */
-    assert_int_equal(cbshm_execute(closed_b, ok_fn, &ran), CBSHM_ESTALE);
+    assert_int_equal(cbshm_execute(closed_b, t_ok_fn, &ran), CBSHM_ESTALE);
     assert_int_equal(ran, 1);
     cbshm_breaker_release(closed_b);
     cbshm_close(closed_shm);
@@ -788,11 +774,11 @@ static void test_a_recreated_breaker_is_found_again_by_its_handle(void **state)
     struct cbshm_snapshot s;
 
     t_apply(f->seg, "capacity: 8\nbreakers:\n  - name: other\n");
-    assert_int_equal(cbshm_execute(f->b, fail_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(f->b, t_fail_fn, NULL), 0);
     assert_int_equal(cbshm_breaker_error(f->b), CBSHM_ENOBREAKER);
     t_apply(f->seg, YAML);
     t_clock_advance_ms(1000); /* the handle looks again at most every 0.25 s */
-    assert_int_equal(cbshm_execute(f->b, fail_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(f->b, t_fail_fn, NULL), 0);
     assert_int_equal(cbshm_breaker_error(f->b), 0);
     assert_int_equal(cbshm_snapshot(f->shm, "api", &s), 0);
     assert_int_equal(s.failures, 1);
@@ -807,7 +793,7 @@ static void test_breakers_do_not_share_state(void **state)
 
     trip(f);
     assert_int_equal(cbshm_breaker_get(f->shm, "other", &other), 0);
-    assert_int_equal(cbshm_execute(other, ok_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(other, t_ok_fn, NULL), 0);
     assert_int_equal(cbshm_snapshot(f->shm, "other", &s), 0);
     assert_int_equal(s.state, CBSHM_STATE_CLOSED);
     assert_int_equal(s.successes, 1);
@@ -838,7 +824,7 @@ static void *hammer(void *p)
 {
     struct thread_arg *a = p;
     for (int i = 0; i < a->n; i++)
-        cbshm_execute(a->b, i % 2 ? ok_fn : ignored_fn, NULL);
+        cbshm_execute(a->b, i % 2 ? t_ok_fn : ignored_fn, NULL);
     return NULL;
 }
 

@@ -510,12 +510,6 @@ static void test_list_json_is_one_array_with_the_contract_fields(void **state)
     assert_non_null(strstr(r.out, "payments"));
 }
 
-static enum cbshm_outcome fail_fn(void *arg)
-{
-    (void)arg;
-    return CBSHM_FAILURE;
-}
-
 static void test_show_json_reports_live_state(void **state)
 {
     struct cbshm *shm;
@@ -528,7 +522,7 @@ static void test_show_json_reports_live_state(void **state)
     assert_int_equal(cbshm_open(seg, 0, &shm), 0);
     assert_int_equal(cbshm_breaker_get(shm, "payments", &b), 0);
     for (int i = 0; i < 4; i++)
-        cbshm_execute(b, fail_fn, NULL);
+        cbshm_execute(b, t_fail_fn, NULL);
     assert_int_equal(cbctl(&r, "-s", seg, "show", "payments", "--json", NULL)->status, 0);
     o = json_loads(r.out, 0, NULL);
     assert_non_null(o);
@@ -599,13 +593,13 @@ static void test_reset_by_name_and_all(void **state)
     assert_int_equal(cbshm_open(seg, 0, &shm), 0);
     assert_int_equal(cbshm_breaker_get(shm, "payments", &b), 0);
     for (int i = 0; i < 3; i++)
-        cbshm_execute(b, fail_fn, NULL);
+        cbshm_execute(b, t_fail_fn, NULL);
     assert_int_equal(cbctl(&r, "-s", seg, "reset", "payments", NULL)->status, 0);
     assert_int_equal(cbshm_snapshot(shm, "payments", &s), 0);
     assert_int_equal(s.state, CBSHM_STATE_CLOSED);
     assert_int_equal(s.failures, 0);
     for (int i = 0; i < 3; i++)
-        cbshm_execute(b, fail_fn, NULL);
+        cbshm_execute(b, t_fail_fn, NULL);
     assert_int_equal(cbctl(&r, "-s", seg, "reset", "--all", NULL)->status, 0);
     assert_non_null(strstr(r.out, "reset payments\nreset search\n"));
     assert_int_equal(cbshm_snapshot(shm, "payments", &s), 0);
@@ -1189,7 +1183,7 @@ static void test_watch_colours_states_on_a_terminal_and_quits_on_q(void **state)
     assert_int_equal(cbshm_open(seg, 0, &shm), 0);
     assert_int_equal(cbshm_breaker_get(shm, "payments", &b), 0);
     for (int i = 0; i < 3; i++)
-        cbshm_execute(b, fail_fn, NULL);
+        cbshm_execute(b, t_fail_fn, NULL);
     assert_true(pty_wait(master, buf, sizeof buf, &got, "\033[1;31mopen"));
     assert_int_equal(write(master, "q", 1), 1);
     assert_true(pty_wait(master, buf, sizeof buf, &got, "\033[?25h")); /* cursor given back */
@@ -1316,7 +1310,7 @@ static void fail_times(struct cbshm *shm, const char *name, int n)
 
     assert_int_equal(cbshm_breaker_get(shm, name, &b), 0);
     for (int i = 0; i < n; i++)
-        cbshm_execute(b, fail_fn, NULL);
+        cbshm_execute(b, t_fail_fn, NULL);
     cbshm_breaker_release(b);
 }
 

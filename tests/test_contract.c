@@ -83,19 +83,6 @@ static const char *shm_path(const char *seg, char *buf, size_t n)
     return buf;
 }
 
-static enum cbshm_outcome ok_fn(void *arg)
-{
-    if (arg != NULL)
-        ++*(int *)arg;
-    return CBSHM_SUCCESS;
-}
-
-static enum cbshm_outcome fail_fn(void *arg)
-{
-    (void)arg;
-    return CBSHM_FAILURE;
-}
-
 /* Every bucket of the name index points outside the table. */
 static void scribble_index(struct cbshm_header *h)
 {
@@ -428,21 +415,21 @@ static void test_a_probe_that_cannot_take_the_lock_is_elock_under_fail_closed(vo
     assert_int_equal(cbshm_open(seg, CBSHM_FAIL_CLOSED, &closed_shm), 0);
     assert_int_equal(cbshm_breaker_get(open_shm, "a", &ob), 0);
     assert_int_equal(cbshm_breaker_get(closed_shm, "a", &cb), 0);
-    assert_int_equal(cbshm_execute(ob, fail_fn, NULL), 0); /* trips: threshold 1 */
-    t_clock_advance_ms(6000);                              /* past open_timeout */
+    assert_int_equal(cbshm_execute(ob, t_fail_fn, NULL), 0); /* trips: threshold 1 */
+    t_clock_advance_ms(6000);                                /* past open_timeout */
     h = raw_map(seg, &bytes);
     h->lock.__data.__lock = (int)getppid();
-    assert_int_equal(cbshm_execute(cb, ok_fn, &ran), CBSHM_ELOCK); /* after the 1 s bound */
+    assert_int_equal(cbshm_execute(cb, t_ok_fn, &ran), CBSHM_ELOCK); /* after the 1 s bound */
     assert_int_equal(ran, 0);
     assert_int_equal(cbshm_allow(cb, &(struct cbshm_ticket){0}), CBSHM_ELOCK);
-    assert_int_equal(cbshm_execute(ob, ok_fn, &ran), 0);
+    assert_int_equal(cbshm_execute(ob, t_ok_fn, &ran), 0);
     assert_int_equal(ran, 1);
     assert_int_equal(cbshm_breaker_error(ob), CBSHM_ELOCK);
     h->lock.__data.__lock = 0;
     kind = h->lock.__data.__kind;
     h->lock.__data.__kind = 0x7f;
     ran = 0;
-    assert_int_equal(cbshm_execute(cb, ok_fn, &ran), CBSHM_ECORRUPT);
+    assert_int_equal(cbshm_execute(cb, t_ok_fn, &ran), CBSHM_ECORRUPT);
     assert_int_equal(ran, 0);
     h->lock.__data.__kind = kind;
     munmap(h, bytes);
@@ -472,7 +459,7 @@ static void test_a_stale_handle_meeting_a_scribbled_index_is_ecorrupt(void **sta
     t_apply(seg, "capacity: 4\nbreakers:\n  - name: b\n");
     h = raw_map(seg, &bytes);
     scribble_index(h);
-    assert_int_equal(cbshm_execute(b, ok_fn, &ran), CBSHM_ECORRUPT);
+    assert_int_equal(cbshm_execute(b, t_ok_fn, &ran), CBSHM_ECORRUPT);
     assert_int_equal(cbshm_breaker_error(b), CBSHM_ECORRUPT);
     assert_int_equal(ran, 0);
     munmap(h, bytes);
@@ -508,12 +495,12 @@ static void test_a_scribbled_state_is_ecorrupt_open_or_closed_as_asked(void **st
     h = raw_map(seg, &bytes);
     sl = (struct cbshm_slot *)((char *)h + h->slots_offset + (size_t)s.index * h->slot_bytes);
     atomic_fetch_or(&sl->ctl, 3u);
-    assert_int_equal(cbshm_execute(b, ok_fn, &ran), 0);
+    assert_int_equal(cbshm_execute(b, t_ok_fn, &ran), 0);
     assert_int_equal(ran, 1);
     assert_int_equal(cbshm_breaker_error(b), CBSHM_ECORRUPT);
     assert_int_equal(cbshm_allow(b, &t), 0);
     assert_int_equal(cbshm_record(b, &t, CBSHM_FAILURE), 0); /* unguarded: counts nothing */
-    assert_int_equal(cbshm_execute(cb, ok_fn, &ran), CBSHM_ECORRUPT);
+    assert_int_equal(cbshm_execute(cb, t_ok_fn, &ran), CBSHM_ECORRUPT);
     assert_int_equal(ran, 1);
     assert_int_equal(cbshm_snapshot(shm, "a", &s), 0);
     assert_int_equal(s.state, 3);
@@ -543,7 +530,7 @@ test_a_handle_on_a_destroyed_segment_is_eretired_then_meets_its_replacement(void
     assert_int_equal(cbshm_open(seg, CBSHM_FAIL_CLOSED, &shm), 0);
     assert_int_equal(cbshm_breaker_get(shm, "b", &b), 0);
     assert_int_equal(cbshm_destroy(seg), 0);
-    assert_int_equal(cbshm_execute(b, ok_fn, &ran), CBSHM_ERETIRED);
+    assert_int_equal(cbshm_execute(b, t_ok_fn, &ran), CBSHM_ERETIRED);
     assert_int_equal(cbshm_breaker_error(b), CBSHM_ERETIRED);
     memset(junk, 'x', sizeof junk);
     assert_non_null(f = fopen(shm_path(seg, path, sizeof path), "w"));
@@ -551,7 +538,7 @@ test_a_handle_on_a_destroyed_segment_is_eretired_then_meets_its_replacement(void
     assert_int_equal(fclose(f), 0);
     assert_int_equal(chmod(path, 0600), 0);
     t_clock_advance_ms(1000); /* the handle looks again at most every 0.25 s */
-    assert_int_equal(cbshm_execute(b, ok_fn, &ran), CBSHM_EBADMAGIC);
+    assert_int_equal(cbshm_execute(b, t_ok_fn, &ran), CBSHM_EBADMAGIC);
     assert_int_equal(cbshm_breaker_error(b), CBSHM_EBADMAGIC);
     assert_int_equal(ran, 0);
     cbshm_breaker_release(b);
@@ -577,7 +564,7 @@ static void test_a_fifo_at_a_removed_segment_name_does_not_stall_the_hot_path(vo
     assert_int_equal(mkfifo(path, 0600), 0);
     t_clock_advance_ms(2000);
     for (int i = 0; i < 2 * CBSHM_WATCH_CALLS + 2; i++)
-        assert_int_equal(cbshm_execute(b, ok_fn, NULL), 0);
+        assert_int_equal(cbshm_execute(b, t_ok_fn, NULL), 0);
     assert_int_equal(shm->hdr->retired, 1); /* the name means another object */
     cbshm_breaker_release(b);
     cbshm_close(shm);

@@ -27,18 +27,6 @@ static const char *NEXT = "capacity: 8\nbreakers:\n"
                           "    probe_timeout: 1h\n    half_open_max_calls: 1\n"
                           "  - name: c\n  - name: d\n";
 
-static enum cbshm_outcome ok_fn(void *arg)
-{
-    (void)arg;
-    return CBSHM_SUCCESS;
-}
-
-static enum cbshm_outcome fail_fn(void *arg)
-{
-    (void)arg;
-    return CBSHM_FAILURE;
-}
-
 static struct cbshm_breaker *get(struct cbshm *shm, const char *name)
 {
     struct cbshm_breaker *b = NULL;
@@ -64,15 +52,15 @@ static void act_trip(const char *seg)
     struct cbshm *shm;
     assert_int_equal(cbshm_open(seg, 0, &shm), 0);
     struct cbshm_breaker *b = get(shm, "a");
-    cbshm_execute(b, fail_fn, NULL);
-    cbshm_execute(b, fail_fn, NULL);
+    cbshm_execute(b, t_fail_fn, NULL);
+    cbshm_execute(b, t_fail_fn, NULL);
 }
 
 static void act_probe(const char *seg)
 {
     struct cbshm *shm;
     assert_int_equal(cbshm_open(seg, 0, &shm), 0);
-    cbshm_execute(get(shm, "a"), ok_fn, NULL);
+    cbshm_execute(get(shm, "a"), t_ok_fn, NULL);
 }
 
 static void act_mode(const char *seg)
@@ -86,7 +74,7 @@ static void act_first_call(const char *seg)
 {
     struct cbshm *shm;
     assert_int_equal(cbshm_open(seg, 0, &shm), 0);
-    cbshm_execute(get(shm, "w"), ok_fn, NULL); /* the first call rolls */
+    cbshm_execute(get(shm, "w"), t_ok_fn, NULL); /* the first call rolls */
 }
 
 /* Forks a child that does act(seg) and stops itself (SIGSTOP) at crash
@@ -141,8 +129,8 @@ static void prepare(const char *seg, enum prep prep)
     if (prep == PREP_OPEN_EXPIRED) {
         assert_int_equal(cbshm_open(seg, 0, &shm), 0);
         struct cbshm_breaker *b = get(shm, "a");
-        cbshm_execute(b, fail_fn, NULL);
-        cbshm_execute(b, fail_fn, NULL);
+        cbshm_execute(b, t_fail_fn, NULL);
+        cbshm_execute(b, t_fail_fn, NULL);
         cbshm_breaker_release(b);
         cbshm_close(shm);
         t_clock_advance_ms(1000);
@@ -173,7 +161,7 @@ static void survive(const char *seg, int holds_lock)
     for (int i = 0; i < 3; i++) {
         struct cbshm_breaker *b = get(shm, names[i]);
         assert_int_equal(cbshm_reset(shm, names[i]), 0);
-        assert_int_equal(cbshm_execute(b, ok_fn, NULL), 0);
+        assert_int_equal(cbshm_execute(b, t_ok_fn, NULL), 0);
         assert_int_equal(cbshm_breaker_error(b), 0);
         cbshm_breaker_release(b);
     }
@@ -256,7 +244,7 @@ static void window_still_counts(const char *seg)
     assert_int_equal(cbshm_open(seg, 0, &shm), 0);
     b = get(shm, "w");
     for (int i = 0; i < 30; i++)
-        cbshm_execute(b, i < 5 || i >= 25 ? fail_fn : ok_fn, NULL);
+        cbshm_execute(b, i < 5 || i >= 25 ? t_fail_fn : t_ok_fn, NULL);
     assert_int_equal(cbshm_snapshot(shm, "w", &s), 0);
     if (s.state != CBSHM_STATE_OPEN)
         fail_msg("window %llu calls, %llu failures: it should have tripped",
@@ -386,8 +374,8 @@ static void test_a_worker_killed_between_admission_and_record_leaves_no_trace(vo
             assert_int_equal(cbshm_reset(shm, "a"), 0);
             assert_int_equal(cbshm_set_mode(shm, "a", CBSHM_MODE_NORMAL), 0);
             if (st == 1) {
-                cbshm_execute(b, fail_fn, NULL);
-                cbshm_execute(b, fail_fn, NULL);
+                cbshm_execute(b, t_fail_fn, NULL);
+                cbshm_execute(b, t_fail_fn, NULL);
                 t_clock_advance_ms(1000);
             }
             assert_int_equal(cbshm_set_mode(shm, "a", modes[m]), 0);
@@ -455,12 +443,12 @@ static void test_a_stopped_lock_holder_makes_others_fail_open_not_hang(void **st
     b = get(shm, "a");
     pid = stop_at("mode.locked", act_mode, seg);
     /* The hot path of a closed breaker needs no lock at all. */
-    assert_int_equal(cbshm_execute(b, ok_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(b, t_ok_fn, NULL), 0);
     assert_int_equal(cbshm_breaker_error(b), 0);
     /* A trip needs it: the failure is recorded, the trip waits out the
        bound and is skipped, the call was made and returns 0. */
-    assert_int_equal(cbshm_execute(b, fail_fn, &ran), 0);
-    assert_int_equal(cbshm_execute(b, fail_fn, &ran), 0);
+    assert_int_equal(cbshm_execute(b, t_fail_fn, &ran), 0);
+    assert_int_equal(cbshm_execute(b, t_fail_fn, &ran), 0);
     int err = cbshm_breaker_error(b), snap_rc = cbshm_snapshot(shm, "a", &s);
     kill(pid, SIGKILL); /* before any assertion can leave it stopped */
     assert_int_equal(err, CBSHM_ELOCK);
@@ -498,7 +486,7 @@ static void test_a_wedged_lock_costs_one_wait_not_one_a_call(void **state)
     pid = stop_at("mode.locked", act_mode, seg);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int i = 0; i < 10; i++) /* each failure would trip: each needs the lock */
-        cbshm_execute(b, fail_fn, NULL);
+        cbshm_execute(b, t_fail_fn, NULL);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     int err = cbshm_breaker_error(b);
     kill(pid, SIGKILL); /* the holder dies: the next try takes and repairs it */
@@ -507,7 +495,7 @@ static void test_a_wedged_lock_costs_one_wait_not_one_a_call(void **state)
     if (seconds > 3)
         fail_msg("10 calls that need a wedged lock took %.1f s", seconds);
     assert_int_equal(err, CBSHM_ELOCK);
-    cbshm_execute(b, fail_fn, NULL); /* within the back-off: tried, taken */
+    cbshm_execute(b, t_fail_fn, NULL); /* within the back-off: tried, taken */
     assert_int_equal(cbshm_snapshot(shm, "a", &s), 0);
     assert_int_equal(s.state, CBSHM_STATE_OPEN);
     assert_int_equal(s.failures, 11);
@@ -542,7 +530,7 @@ static void test_a_wedged_lock_costs_one_wait_for_all_mappings_of_a_segment(void
     pid = stop_at("mode.locked", act_mode, seg);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int i = 0; i < MAPPINGS; i++)
-        cbshm_execute(b[i], fail_fn, NULL);
+        cbshm_execute(b[i], t_fail_fn, NULL);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     kill(pid, SIGKILL);
     assert_int_equal(t_wait(pid), 128 + SIGKILL);
@@ -616,17 +604,17 @@ static void test_a_destroy_behind_a_stopped_lock_holder_still_moves_the_workers(
     t_apply(t_segment_name(seg), BASE);
     assert_int_equal(cbshm_open(seg, 0, &shm), 0);
     b = get(shm, "b");
-    assert_int_equal(cbshm_execute(b, ok_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(b, t_ok_fn, NULL), 0);
     pid = stop_at("mode.locked", act_mode, seg);
     assert_int_equal(cbshm_destroy(seg), 0);
-    assert_int_equal(cbshm_execute(b, ok_fn, &ran), 0); /* runs, unguarded */
+    assert_int_equal(cbshm_execute(b, t_ok_fn, &ran), 0); /* runs, unguarded */
     err = cbshm_breaker_error(b);
     kill(pid, SIGKILL);
     assert_int_equal(t_wait(pid), 128 + SIGKILL);
     assert_int_equal(err, CBSHM_ERETIRED);
     t_apply(seg, BASE);
     usleep(300 * 1000); /* past the handle's look-again interval */
-    assert_int_equal(cbshm_execute(b, ok_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(b, t_ok_fn, NULL), 0);
     assert_int_equal(cbshm_open(seg, 0, &fresh), 0);
     assert_int_equal(cbshm_snapshot(fresh, "b", &s), 0);
     assert_int_equal(s.successes, 1);

@@ -28,20 +28,6 @@
 static const char *TWO = "breakers:\n  - name: api\n    failure_threshold: 3\n"
                          "    open_timeout: 10s\n  - name: db\n";
 
-static enum cbshm_outcome ok_fn(void *arg)
-{
-    if (arg != NULL)
-        ++*(int *)arg;
-    return CBSHM_SUCCESS;
-}
-
-static enum cbshm_outcome fail_fn(void *arg)
-{
-    if (arg != NULL)
-        ++*(int *)arg;
-    return CBSHM_FAILURE;
-}
-
 static uint64_t successes(const char *seg, const char *name)
 {
     struct cbshm_snapshot s;
@@ -70,23 +56,23 @@ static void test_a_handle_made_before_its_segment_attaches_when_it_is_applied(vo
     assert_int_equal(cbshm_open(seg, CBSHM_LATE, &shm), 0);
     assert_int_equal(cbshm_info(shm, &info), CBSHM_ENOSEG);
     assert_int_equal(cbshm_breaker_get(shm, "api", &b), 0);
-    assert_int_equal(cbshm_execute(b, ok_fn, &ran), 0);
+    assert_int_equal(cbshm_execute(b, t_ok_fn, &ran), 0);
     assert_int_equal(ran, 1);
     assert_int_equal(cbshm_breaker_error(b), CBSHM_ENOSEG);
     t_apply(seg, TWO);
     /* Within the retry period the handle has not looked again. */
-    assert_int_equal(cbshm_execute(b, ok_fn, &ran), 0);
+    assert_int_equal(cbshm_execute(b, t_ok_fn, &ran), 0);
     assert_int_equal(successes(seg, "api"), 0);
     t_clock_advance_ms(RETRY_MS);
     for (int i = 0; i < 10; i++)
-        assert_int_equal(cbshm_execute(b, ok_fn, &ran), 0);
+        assert_int_equal(cbshm_execute(b, t_ok_fn, &ran), 0);
     assert_int_equal(ran, 12);
     assert_int_equal(cbshm_breaker_error(b), 0);
     assert_int_equal(successes(seg, "api"), 10);
     /* It is a breaker like any: three failures trip it for the host. */
     for (int i = 0; i < 3; i++)
-        cbshm_execute(b, fail_fn, NULL);
-    assert_int_equal(cbshm_execute(b, ok_fn, &ran), CBSHM_EREJECTED);
+        cbshm_execute(b, t_fail_fn, NULL);
+    assert_int_equal(cbshm_execute(b, t_ok_fn, &ran), CBSHM_EREJECTED);
     assert_int_equal(cbshm_info(shm, &info), 0);
     assert_int_equal(info.breakers, 2);
     cbshm_breaker_release(b);
@@ -107,11 +93,11 @@ static void test_a_breaker_added_later_is_picked_up(void **state)
     t_apply(t_segment_name(seg), "breakers:\n  - name: db\n");
     assert_int_equal(cbshm_open(seg, CBSHM_LATE, &shm), 0);
     assert_int_equal(cbshm_breaker_get(shm, "api", &b), 0);
-    assert_int_equal(cbshm_execute(b, ok_fn, &ran), 0);
+    assert_int_equal(cbshm_execute(b, t_ok_fn, &ran), 0);
     assert_int_equal(cbshm_breaker_error(b), CBSHM_ENOBREAKER);
     t_apply(seg, TWO);
     t_clock_advance_ms(RETRY_MS);
-    assert_int_equal(cbshm_execute(b, ok_fn, &ran), 0);
+    assert_int_equal(cbshm_execute(b, t_ok_fn, &ran), 0);
     assert_int_equal(cbshm_breaker_error(b), 0);
     assert_int_equal(successes(seg, "api"), 1);
     assert_int_equal(ran, 2);
@@ -147,14 +133,14 @@ static void test_workers_started_before_apply_share_the_breaker_once_it_exists(v
     for (int w = 0; w < WORKERS; w++) {
         if ((pids[w] = fork()) == 0) {
             int ran = 0;
-            cbshm_execute(b, fail_fn, &ran); /* unguarded: the downstream is hit */
+            cbshm_execute(b, t_fail_fn, &ran); /* unguarded: the downstream is hit */
             atomic_fetch_add(ready, 1);
             if (read(p[0], &go, 1) != 1)
                 _exit(2);
             /* Applied, a retry period later, the downstream is down. */
             for (int i = 0; i < 20; i++) {
                 int before = ran;
-                cbshm_execute(b, fail_fn, &ran);
+                cbshm_execute(b, t_fail_fn, &ran);
                 if (ran != before)
                     atomic_fetch_add(calls_while_down, 1);
             }
@@ -196,7 +182,7 @@ static void test_a_root_masters_handle_attaches_in_a_worker_that_dropped_to_the_
     assert_int_equal(chown(path, 4242, 4242), 0);
     assert_int_equal(cbshm_open(seg, CBSHM_LATE, &shm), 0);
     assert_int_equal(cbshm_breaker_get(shm, "api", &b), 0);
-    assert_int_equal(cbshm_execute(b, ok_fn, &ran), 0);
+    assert_int_equal(cbshm_execute(b, t_ok_fn, &ran), 0);
     assert_int_equal(cbshm_breaker_error(b), CBSHM_EPERM);
     if ((pid = fork()) == 0) {
         if (setgroups(0, NULL) != 0 || setresgid(4242, 4242, 4242) != 0 ||
@@ -204,7 +190,7 @@ static void test_a_root_masters_handle_attaches_in_a_worker_that_dropped_to_the_
             _exit(99);
         t_clock_advance_ms(RETRY_MS);
         for (int i = 0; i < 5; i++)
-            cbshm_execute(b, ok_fn, &ran);
+            cbshm_execute(b, t_ok_fn, &ran);
         _exit(cbshm_breaker_error(b) == 0 ? 0 : 1);
     }
     assert_int_equal(t_wait(pid), 0);

@@ -33,12 +33,6 @@ static const char *YAML = "capacity: 4\nbreakers:\n"
                           "  - name: a\n    failure_threshold: 1\n    open_timeout: 1h\n"
                           "  - name: b\n";
 
-static enum cbshm_outcome fail_fn(void *arg)
-{
-    (void)arg;
-    return CBSHM_FAILURE;
-}
-
 /* A forked child dies of its signals: cmocka's handlers would carry on
    with the parent's test list in it. */
 static void default_signals(void)
@@ -263,7 +257,7 @@ static void child(const char *seg, const struct scribble *s, enum caller c, pid_
             cbshm__unlock(shm);
         break;
     case C_TRIP:
-        if (cbshm_execute(b, fail_fn, NULL) != 0)
+        if (cbshm_execute(b, t_fail_fn, NULL) != 0)
             _exit(91); /* the call itself must be made and answered */
         out->rc = cbshm_breaker_error(b);
         break;
@@ -620,7 +614,7 @@ static void test_apply_replaces_a_segment_whose_lock_kind_was_scribbled(void **s
     assert_int_equal(cbshm_check(shm, count_problem, &named), 1);
     assert_int_equal(named, 1);
     /* The trip cannot be made; the call was, and says why. */
-    assert_int_equal(cbshm_execute(b, fail_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(b, t_fail_fn, NULL), 0);
     assert_int_equal(cbshm_breaker_error(b), CBSHM_ECORRUPT);
 
     apply_collect(seg, CBSHM_APPLY_DRY_RUN, &ch);
@@ -638,7 +632,7 @@ static void test_apply_replaces_a_segment_whose_lock_kind_was_scribbled(void **s
     assert_int_equal(cbshm_open(seg, 0, &fresh), 0);
     assert_int_equal(cbshm_check(fresh, NULL, NULL), 0);
     usleep(300 * 1000); /* past the handle's look-again interval */
-    assert_int_equal(cbshm_execute(b, fail_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(b, t_fail_fn, NULL), 0);
     assert_int_equal(cbshm_breaker_error(b), 0);
     assert_int_equal(cbshm_snapshot(fresh, "a", &s), 0);
     assert_int_equal(s.state, CBSHM_STATE_OPEN); /* the trip went to the new one */

@@ -29,12 +29,6 @@ static _Atomic int *shared_ints(size_t n)
     return p;
 }
 
-static enum cbshm_outcome ok_fn(void *arg)
-{
-    (void)arg;
-    return CBSHM_SUCCESS;
-}
-
 static enum cbshm_outcome fail_fn(void *arg)
 {
     _Atomic int *reached = arg;
@@ -286,7 +280,7 @@ static void test_a_mode_set_by_cbctl_is_obeyed_by_every_worker_on_its_next_call(
             for (int round = 1; round <= 2; round++) {
                 while (res[0] < round)
                     usleep(500);
-                res[2 + (round - 1) * W + w] = cbshm_execute(b, ok_fn, NULL) == 0 ? 1 : 2;
+                res[2 + (round - 1) * W + w] = cbshm_execute(b, t_ok_fn, NULL) == 0 ? 1 : 2;
                 res[1]++;
             }
             _exit(0);
@@ -347,7 +341,7 @@ static void test_a_child_forked_while_a_thread_holds_a_library_lock_does_not_han
         ;
     if ((pid = fork()) == 0) {
         /* A new thread of the child's counts: it claims a stripe. */
-        _exit(cbshm_execute(b, ok_fn, NULL) == 0 ? 0 : 1);
+        _exit(cbshm_execute(b, t_ok_fn, NULL) == 0 ? 0 : 1);
     }
     for (int waited = 0; waited < 500 && status < 0; waited++) {
         int st;
@@ -380,7 +374,7 @@ static void test_a_child_forked_while_a_thread_holds_a_library_lock_does_not_han
 static void *count_a_few(void *arg)
 {
     for (int i = 0; i < 100; i++)
-        cbshm_execute(arg, ok_fn, NULL);
+        cbshm_execute(arg, t_ok_fn, NULL);
     return NULL;
 }
 
@@ -395,7 +389,7 @@ static void test_a_child_of_a_parent_that_counted_can_start_threads_that_count(v
     (void)state;
     t_apply(t_segment_name(seg), "breakers:\n  - name: api\n");
     b = attach(seg, "api", &shm);
-    assert_int_equal(cbshm_execute(b, ok_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(b, t_ok_fn, NULL), 0);
     if ((pid = fork()) == 0) {
         pthread_t th[2];
         for (int i = 0; i < 2; i++)
@@ -432,7 +426,7 @@ static void *count_until_stopped(void *arg)
     struct counter *c = arg;
 
     while (!c->stop) {
-        assert_int_equal(cbshm_execute(c->b, ok_fn, NULL), 0);
+        assert_int_equal(cbshm_execute(c->b, t_ok_fn, NULL), 0);
         c->calls++;
         if (!c->ready) {
             c->stripe = cbshm__claim.stripe;
@@ -461,7 +455,7 @@ static void test_closing_a_second_mapping_keeps_the_stripes_of_the_first(void **
     owner = atomic_load(&c.shm->hdr->stripe_owner[c.stripe]);
     for (int round = 0; round < 20; round++) {
         b2 = attach(seg, "api", &shm2); /* a master provisioning while it serves */
-        assert_int_equal(cbshm_execute(b2, ok_fn, NULL), 0);
+        assert_int_equal(cbshm_execute(b2, t_ok_fn, NULL), 0);
         cbshm_breaker_release(b2);
         cbshm_close(shm2);
         assert_int_equal(atomic_load(&c.shm->hdr->stripe_owner[c.stripe]), owner);
@@ -489,17 +483,17 @@ static void test_a_thread_moving_between_mappings_and_segments_keeps_its_stripes
     b1 = attach(seg, "api", &m1);
     b2 = attach(seg, "api", &m2);
     bo = attach(seg2, "api", &other);
-    assert_int_equal(cbshm_execute(b1, ok_fn, NULL), 0);
-    assert_int_equal(cbshm_execute(bo, ok_fn, NULL), 0);
-    assert_int_equal(cbshm_execute(b1, ok_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(b1, t_ok_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(bo, t_ok_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(b1, t_ok_fn, NULL), 0);
     o1 = atomic_load(&m1->hdr->stripe_owner[cbshm__claim.stripe]);
-    assert_int_equal(cbshm_execute(bo, ok_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(bo, t_ok_fn, NULL), 0);
     o2 = atomic_load(&other->hdr->stripe_owner[cbshm__claim.stripe]);
     assert_int_not_equal(o1, 0);
     assert_int_not_equal(o2, 0);
     for (int i = 0; i < 300; i++) {
         struct cbshm_breaker *b = i % 3 == 0 ? b1 : i % 3 == 1 ? b2 : bo;
-        assert_int_equal(cbshm_execute(b, ok_fn, NULL), 0);
+        assert_int_equal(cbshm_execute(b, t_ok_fn, NULL), 0);
     }
     /* The same claims, not new ones: one owner word each, unchanged. */
     int mine1 = 0, mine2 = 0;
@@ -537,7 +531,7 @@ static void *claim_and_wait(void *arg)
 {
     struct holder *h = arg;
 
-    assert_int_equal(cbshm_execute(h->b, ok_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(h->b, t_ok_fn, NULL), 0);
     sem_post(h->claimed);
     while (sem_wait(h->go) != 0)
         ;
@@ -565,14 +559,14 @@ static void test_a_thread_on_the_shared_stripe_claims_one_when_it_frees_up(void 
         while (sem_wait(&claimed) != 0)
             ;
     }
-    assert_int_equal(cbshm_execute(b, ok_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(b, t_ok_fn, NULL), 0);
     assert_int_equal(cbshm__claim.stripe, 0); /* all taken */
     for (int i = 0; i < HOLDERS; i++)
         sem_post(&go);
     for (int i = 0; i < HOLDERS; i++)
         pthread_join(th[i], NULL);
     for (int i = 0; i < CBSHM_WATCH_CALLS + 10; i++)
-        assert_int_equal(cbshm_execute(b, ok_fn, NULL), 0);
+        assert_int_equal(cbshm_execute(b, t_ok_fn, NULL), 0);
     assert_int_not_equal(cbshm__claim.stripe, 0);
     assert_int_equal(snap(seg, "api").successes, HOLDERS + 1 + CBSHM_WATCH_CALLS + 10);
     sem_destroy(&claimed);
@@ -594,7 +588,7 @@ static void test_a_handle_attached_before_fork_counts_exactly_in_children(void *
     (void)state;
     t_apply(t_segment_name(seg), "breakers:\n  - name: api\n    failure_threshold: 1000000\n");
     b = attach(seg, "api", &shm);
-    assert_int_equal(cbshm_execute(b, ok_fn, NULL), 0); /* the parent's stripe is chosen */
+    assert_int_equal(cbshm_execute(b, t_ok_fn, NULL), 0); /* the parent's stripe is chosen */
     for (int w = 0; w < W; w++) {
         if ((pids[w] = fork()) == 0) {
             struct cbshm_ticket t;
@@ -684,7 +678,7 @@ static void test_stripes_of_dead_workers_are_taken_back(void **state)
             struct cbshm *cs;
             struct cbshm_breaker *b = attach(seg, "api", &cs);
             for (int i = 0; i < N; i++)
-                cbshm_execute(b, ok_fn, NULL);
+                cbshm_execute(b, t_ok_fn, NULL);
             _exit(cbshm__claim.stripe != 0 ? 0 : 1);
         }
         if (t_wait(pid) == 0)
@@ -707,7 +701,7 @@ static void calls_in_child(const char *seg, int n, enum cbshm_outcome o)
         struct cbshm *cs;
         struct cbshm_breaker *b = attach(seg, "api", &cs);
         for (int i = 0; i < n; i++)
-            cbshm_execute(b, o == CBSHM_SUCCESS ? ok_fn : fail_fn, NULL);
+            cbshm_execute(b, o == CBSHM_SUCCESS ? t_ok_fn : fail_fn, NULL);
         _exit(0);
     }
     assert_int_equal(t_wait(pid), 0);
@@ -972,7 +966,7 @@ static void test_a_time_bucket_rolls_over_once_whoever_sees_the_boundary(void **
             if (read(go[0], &c, 1) < 0)
                 _exit(3);
             for (int i = 0; i < N; i++)
-                cbshm_execute(b, ok_fn, NULL);
+                cbshm_execute(b, t_ok_fn, NULL);
             _exit(0);
         }
     }
@@ -1019,7 +1013,7 @@ static void test_workers_move_to_a_segment_applied_after_destroy(void **state)
             uint64_t deadline = mono_ns() + 10000000000ull;
             int unguarded = 0;
             while (mono_ns() < deadline) {
-                int ran = cbshm_execute(b, ok_fn, NULL) == 0;
+                int ran = cbshm_execute(b, t_ok_fn, NULL) == 0;
                 int err = cbshm_breaker_error(b);
                 if (!ran)
                     _exit(2); /* fail-open: calls always run */
@@ -1046,8 +1040,8 @@ static void test_workers_move_to_a_segment_applied_after_destroy(void **state)
         assert_true(res[2 + w] <= 1000);
     /* The parent's own handle moves too, and counts in the new segment. */
     usleep(300000);
-    assert_int_equal(cbshm_execute(b, ok_fn, NULL), 0);
-    assert_int_equal(cbshm_execute(b, ok_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(b, t_ok_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(b, t_ok_fn, NULL), 0);
     assert_int_equal(cbshm_breaker_error(b), 0);
     {
         struct cbshm *fresh;
@@ -1056,7 +1050,7 @@ static void test_workers_move_to_a_segment_applied_after_destroy(void **state)
         assert_true(s.successes >= W + 1);
         /* Steering the new segment reaches the moved handle. */
         assert_int_equal(cbshm_set_mode(fresh, "api", CBSHM_MODE_FORCED_OPEN), 0);
-        assert_int_equal(cbshm_execute(b, ok_fn, NULL), CBSHM_EREJECTED);
+        assert_int_equal(cbshm_execute(b, t_ok_fn, NULL), CBSHM_EREJECTED);
         cbshm_close(fresh);
     }
     cbshm_breaker_release(b);
@@ -1085,7 +1079,7 @@ static void test_workers_move_when_the_segment_was_removed_by_hand(void **state)
         if ((pids[w] = fork()) == 0) {
             uint64_t deadline = mono_ns() + 15000000000ull;
             while (mono_ns() < deadline) {
-                if (cbshm_execute(b, ok_fn, NULL) != 0)
+                if (cbshm_execute(b, t_ok_fn, NULL) != 0)
                     _exit(2);
                 if (*applied_at != 0 && cbshm_breaker_error(b) == 0) {
                     struct cbshm_view *v = cbshm__view(b);

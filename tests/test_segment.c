@@ -224,12 +224,6 @@ static int apply_log(const char *seg, const char *yaml, unsigned flags, char *lo
     return rc;
 }
 
-static enum cbshm_outcome fail_fn(void *arg)
-{
-    (void)arg;
-    return CBSHM_FAILURE;
-}
-
 static void test_applying_the_same_file_twice_changes_nothing_and_keeps_counters(void **state)
 {
     char seg[64], log[512];
@@ -246,8 +240,8 @@ static void test_applying_the_same_file_twice_changes_nothing_and_keeps_counters
     assert_non_null(strstr(log, "added:a added:b"));
     assert_int_equal(cbshm_open(seg, 0, &shm), 0);
     assert_int_equal(cbshm_breaker_get(shm, "a", &b), 0);
-    assert_int_equal(cbshm_execute(b, fail_fn, NULL), 0);
-    assert_int_equal(cbshm_execute(b, fail_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(b, t_fail_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(b, t_fail_fn, NULL), 0);
     assert_int_equal(apply_log(seg, YAML, 0, log, &n), 0);
     assert_int_equal(n, 0);
     assert_string_equal(log, "");
@@ -272,7 +266,7 @@ static void test_changing_a_threshold_keeps_live_state(void **state)
     assert_int_equal(cbshm_open(seg, 0, &shm), 0);
     assert_int_equal(cbshm_breaker_get(shm, "b", &b), 0);
     for (int i = 0; i < 4; i++)
-        assert_int_equal(cbshm_execute(b, fail_fn, NULL), 0);
+        assert_int_equal(cbshm_execute(b, t_fail_fn, NULL), 0);
     assert_int_equal(apply_log(seg,
                                "capacity: 4\nbreakers:\n  - name: a\n    failure_threshold: 2\n"
                                "  - name: b\n    failure_threshold: 6\n",
@@ -284,8 +278,8 @@ static void test_changing_a_threshold_keeps_live_state(void **state)
     assert_int_equal(s.consecutive_failures, 4);
     assert_int_equal(s.failures, 4);
     assert_int_equal(s.settings.failure_threshold, 6);
-    assert_int_equal(cbshm_execute(b, fail_fn, NULL), 0);
-    assert_int_equal(cbshm_execute(b, fail_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(b, t_fail_fn, NULL), 0);
+    assert_int_equal(cbshm_execute(b, t_fail_fn, NULL), 0);
     assert_int_equal(cbshm_snapshot(shm, "b", &s), 0);
     assert_int_equal(s.state, CBSHM_STATE_OPEN);
     cbshm_breaker_release(b);
@@ -603,7 +597,7 @@ static void test_a_process_in_another_pid_namespace_takes_back_no_live_lease(voi
    (before the thread's exit gives its claim back). */
 static void *count_a_failure(void *b)
 {
-    cbshm_execute(b, fail_fn, NULL); /* a closed breaker: counted */
+    cbshm_execute(b, t_fail_fn, NULL); /* a closed breaker: counted */
     for (int i = 1; i < CBSHM_STRIPES; i++)
         if (atomic_load(&inherited->hdr->stripe_owner[i]) >> 32 == (uint64_t)getpid())
             return b;

@@ -68,12 +68,6 @@ static void own(const char *seg, uid_t uid, gid_t gid, mode_t mode)
     assert_int_equal(chmod(path, mode), 0);
 }
 
-static enum cbshm_outcome fail_fn(void *arg)
-{
-    (void)arg;
-    return CBSHM_FAILURE;
-}
-
 /* Root refuses a segment a lesser user or group can write, even its own
    file: group write by a group other than root's is enough. */
 static void test_root_maps_no_segment_another_user_or_group_can_write(void **state)
@@ -111,8 +105,8 @@ static void test_a_group_member_observes_a_0640_segment_read_only(void **state)
     t_apply(t_segment_name(seg), YAML);
     assert_int_equal(cbshm_open(seg, 0, &shm), 0);
     assert_int_equal(cbshm_breaker_get(shm, "api", &b), 0);
-    cbshm_execute(b, fail_fn, NULL);
-    cbshm_execute(b, fail_fn, NULL); /* open, with a transition event */
+    cbshm_execute(b, t_fail_fn, NULL);
+    cbshm_execute(b, t_fail_fn, NULL); /* open, with a transition event */
     cbshm_breaker_release(b);
     cbshm_close(shm);
     own(seg, WORKER_UID, WORKER_GID, 0640);
