@@ -340,6 +340,10 @@ int cbshm_reset(struct cbshm *shm, const char *name)
         atomic_store_explicit(&sl->trips, 0, memory_order_relaxed);
         atomic_store_explicit(&sl->probes_reclaimed, 0, memory_order_relaxed);
         atomic_store_explicit(&sl->half_open_successes, 0, memory_order_relaxed);
+        /* The bulkhead's figures, not its slots: those calls are in flight. */
+        atomic_store_explicit(&sl->bulk.rejections, 0, memory_order_relaxed);
+        atomic_store_explicit(&sl->bulk.reclaimed, 0, memory_order_relaxed);
+        atomic_store_explicit(&sl->bulk.waits, 0, memory_order_relaxed);
         atomic_store_explicit(&sl->open_until_ns, 0, memory_order_relaxed);
         atomic_store_explicit(&sl->run_start_ns, 0, memory_order_relaxed);
         atomic_store_explicit(&sl->current_open_ns,

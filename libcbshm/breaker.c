@@ -471,19 +471,69 @@ static int reject(struct cbshm_view *v, struct cbshm_slot *sl)
     return CBSHM_EREJECTED;
 }
 
-/* Admits the call on ticket t: notes whether its record must read the
-   clock, and when slow calls are detected, when it started. */
-static inline void admit(struct cbshm_slot *sl, struct cbshm_ticket *t, uint32_t flags)
+/* The thread's latest bulkhead rejection, for cbshm_breaker_rejection;
+   and whether it is in bulk_full's loop, which decides again and again
+   and needs to hear "full" rather than wait in a wait. */
+static __thread const struct cbshm_breaker *bulk_refused;
+static __thread bool bulk_waiting;
+
+static int bulk_full(struct cbshm_breaker *b, struct cbshm_ticket *t);
+
+/* What admission does beyond the closed fast path, out of line so that
+   path saves no registers: note whether the record must read the clock
+   (a time window, slow-call timing; a quorum reads it on failures alone),
+   when slow calls are detected when the call started, and with a
+   bulkhead take its slot (CBSHM_EFULL_INTERNAL: none free; the ticket
+   then admits nothing). */
+static __attribute__((noinline)) int admit_more(struct cbshm_view *v, struct cbshm_slot *sl,
+                                                struct cbshm_ticket *t, uint32_t hot)
+{
+    uint64_t now = 0;
+
+    t->start_ns = 0;
+    if (hot & (CBSHM_HOT_TIME | CBSHM_HOT_SLOW)) {
+        t->flags |= CBSHM_T_CLOCKED;
+        if (hot & CBSHM_HOT_SLOW)
+            t->start_ns = now = cbshm__now();
+    }
+    if (!(hot & CBSHM_HOT_BULK))
+        return 0;
+    if (now == 0)
+        now = cbshm__now();
+    if (cbshm__bulk_take(v, sl, t, now, false) != 0) {
+        t->flags = 0;
+        return CBSHM_EFULL_INTERNAL;
+    }
+    bulk_refused = NULL;
+    if (UNLIKELY(atomic_load_explicit(&sl->bulk.state, memory_order_relaxed) ==
+                 CBSHM_BULKHEAD_FULL))
+        cbshm__bulk_admitted(v->shm, sl, now);
+    return 0;
+}
+
+/* The fast path's admit_more: a full bulkhead waits or rejects here. */
+static __attribute__((noinline)) int admit_more_fast(struct cbshm_breaker *b,
+                                                     struct cbshm_ticket *t)
+{
+    struct cbshm_slot *sl = t->slot;
+    int rc = admit_more(cbshm__view(b), sl, t,
+                        atomic_load_explicit(&sl->hot_flags, memory_order_acquire));
+
+    if (UNLIKELY(rc == CBSHM_EFULL_INTERNAL) && !bulk_waiting)
+        rc = bulk_full(b, t);
+    return rc;
+}
+
+/* Admits the call on ticket t (admit_more: what else it needs). */
+static inline int admit(struct cbshm_view *v, struct cbshm_slot *sl, struct cbshm_ticket *t,
+                        uint32_t flags)
 {
     uint32_t hot = atomic_load_explicit(&sl->hot_flags, memory_order_acquire);
 
     t->flags = CBSHM_T_VALID | flags;
-    /* Only a time window and slow-call timing need the clock on every
-       call; a quorum reads it on failures alone (record_slow). */
-    if (UNLIKELY(hot & (CBSHM_HOT_TIME | CBSHM_HOT_SLOW))) {
-        t->flags |= CBSHM_T_CLOCKED;
-        t->start_ns = (hot & CBSHM_HOT_SLOW) ? cbshm__now() : 0;
-    }
+    if (UNLIKELY(hot & (CBSHM_HOT_TIME | CBSHM_HOT_SLOW | CBSHM_HOT_BULK)))
+        return admit_more(v, sl, t, hot);
+    return 0;
 }
 
 /* Open or half-open: decide under the lock whether this call may probe. */
@@ -503,8 +553,7 @@ static int admit_probe(struct cbshm_breaker *b, struct cbshm_view *v, struct cbs
     } else if (CBSHM_CTL_STATE(cur) == CBSHM_STATE_CLOSED) {
         t->ctl = cur;
         t->slot = sl;
-        admit(sl, t, 0);
-        rc = 0;
+        rc = admit(v, sl, t, 0);
     } else {
         if (CBSHM_CTL_STATE(cur) == CBSHM_STATE_OPEN &&
             now >= atomic_load_explicit(&sl->open_until_ns, memory_order_relaxed)) {
@@ -522,7 +571,10 @@ static int admit_probe(struct cbshm_breaker *b, struct cbshm_view *v, struct cbs
             (rc = lease_take(shm->hdr, sl, now, t)) == 0) {
             t->ctl = cur;
             t->slot = sl;
-            admit(sl, t, CBSHM_T_PROBE);
+            /* A probe counts against the bulkhead too; without a slot it
+               gives its lease back before anyone can see it taken. */
+            if ((rc = admit(v, sl, t, CBSHM_T_PROBE)) != 0)
+                atomic_store_explicit(&sl->leases[t->lease].word, 0, memory_order_relaxed);
         } else if (rc != CBSHM_EPIDNS) {
             rc = CBSHM_EREJECTED;
         }
@@ -649,6 +701,7 @@ static __attribute__((noinline, cold)) void watch(struct cbshm_view *v)
     cbshm__claim.countdown = CBSHM_WATCH_CALLS;
     cbshm__claim_retry();
     cbshm__watch(v->shm);
+    cbshm__workers_tick(v->shm->hdr, cbshm__now());
 }
 
 /* A timed mode whose end has come: make the change (under the lock, once
@@ -669,7 +722,7 @@ static __attribute__((noinline, cold)) int mode_ended(struct cbshm_breaker *b, s
 /* ---- Slow paths of admission and recording --------------------------- */
 
 /* Everything but "closed, normal mode, handle current". */
-static __attribute__((noinline)) int allow_slow(struct cbshm_breaker *b, struct cbshm_ticket *t)
+static int allow_decide(struct cbshm_breaker *b, struct cbshm_ticket *t)
 {
     struct cbshm_view *v;
     struct cbshm_slot *sl;
@@ -686,10 +739,8 @@ static __attribute__((noinline)) int allow_slow(struct cbshm_breaker *b, struct 
         return problem(b, t, rc);
     t->ctl = ctl;
     t->slot = sl;
-    if ((ctl & 0xfu) == 0) { /* closed, normal mode: re-resolved just now */
-        admit(sl, t, 0);
-        return 0;
-    }
+    if ((ctl & 0xfu) == 0) /* closed, normal mode: re-resolved just now */
+        return admit(v, sl, t, 0);
     if (CBSHM_CTL_MODE(ctl) != CBSHM_MODE_NORMAL) {
         uint64_t until = atomic_load_explicit(&sl->mode_until_ns, memory_order_relaxed);
         if (UNLIKELY(until != 0) && (now = cbshm__now()) >= until)
@@ -702,8 +753,7 @@ static __attribute__((noinline)) int allow_slow(struct cbshm_breaker *b, struct 
     case CBSHM_MODE_FORCED_OPEN:
         return reject(v, sl);
     case CBSHM_MODE_FORCED_CLOSED:
-        admit(sl, t, CBSHM_T_FORCED);
-        return 0;
+        return admit(v, sl, t, CBSHM_T_FORCED);
     default:
         break;
     }
@@ -718,6 +768,15 @@ static __attribute__((noinline)) int allow_slow(struct cbshm_breaker *b, struct 
     if (CBSHM_CTL_STATE(ctl) == CBSHM_STATE_HALF_OPEN && lease_maybe_free(b, sl, now))
         return admit_probe(b, v, sl, now, t);
     return reject(v, sl);
+}
+
+static __attribute__((noinline)) int allow_slow(struct cbshm_breaker *b, struct cbshm_ticket *t)
+{
+    int rc = allow_decide(b, t);
+
+    if (UNLIKELY(rc == CBSHM_EFULL_INTERNAL) && !bulk_waiting)
+        rc = bulk_full(b, t);
+    return rc;
 }
 
 /* Does the window say trip (its cause), or not (0)? A count window's new
@@ -735,6 +794,74 @@ static int window_says_trip(struct cbshm_view *v, struct cbshm_slot *sl, uint64_
     /* Only a failure can trip on the failure rate: a slow success adds
        to the slow-call rate alone. */
     return cbshm__window_trips(v->shm, sl, &w, (hot & CBSHM_HOT_RATE) != 0 && failed);
+}
+
+/*
+ * A success on a time window without slow-call detection only needs to
+ * know whether a new bucket began; false sends it to record_slow. Out of
+ * line, so the clock call costs the common path no saved registers.
+ */
+static __attribute__((noinline)) bool time_window_success(struct cbshm_slot *sl)
+{
+    uint32_t hot = atomic_load_explicit(&sl->hot_flags, memory_order_acquire);
+    uint64_t now;
+
+    /* Settings may have changed since admission: only a time window
+       without slow-call timing is handled here. */
+    if ((hot & (CBSHM_HOT_TIME | CBSHM_HOT_SLOW)) != CBSHM_HOT_TIME)
+        return false;
+    now = cbshm__now();
+    if (cbshm__window_time_due(sl, now))
+        cbshm__window_roll_time(sl, now);
+    return true;
+}
+
+/* A closed-state success counted on this thread's own stripe (true), or
+   not one (false: record_slow's). */
+static inline __attribute__((always_inline)) bool record_fast(struct cbshm_view *v,
+                                                              struct cbshm_slot *sl,
+                                                              const struct cbshm_ticket *t,
+                                                              uint32_t flags, enum cbshm_outcome o)
+{
+    /* The period check: the slot's control word is still the one the call
+       was admitted under - same breaker generation, same closed period -
+       else record_slow sorts it out (another breaker, or a late call). */
+    if (LIKELY((flags & ~CBSHM_T_CLOCKED) == CBSHM_T_VALID && o == CBSHM_SUCCESS &&
+               t->ctl == atomic_load_explicit(&sl->ctl, memory_order_relaxed) &&
+               cbshm__claim.shm_id == v->shm_id && cbshm__claim.stripe != 0)) {
+        _Atomic uint64_t *c = &sl->stripes[cbshm__claim.stripe].count[CBSHM_SUCCESS];
+        if (UNLIKELY(flags & CBSHM_T_CLOCKED) && !time_window_success(sl))
+            return false;
+        /* Ours alone: a plain add, no lock prefix. */
+        atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+        /* Store only when needed: a store of zero over zero still takes
+           the line away from every other core. */
+        if (UNLIKELY(CBSHM_RUN_COUNT(atomic_load_explicit(&sl->run, memory_order_relaxed)) != 0))
+            run_end(sl, t->ctl);
+        if (UNLIKELY(cbshm__claim.countdown-- == 0))
+            watch(v);
+        return true;
+    }
+    return false;
+}
+
+static void record_slow(struct cbshm_breaker *b, struct cbshm_view *v, struct cbshm_slot *sl,
+                        const struct cbshm_ticket *t, uint32_t flags, enum cbshm_outcome o,
+                        uint64_t duration_ns, uint64_t retry_ns);
+
+/* A call that held a bulkhead slot: the slot goes back first (the call is
+   over), then its outcome counts as any other's. */
+static __attribute__((noinline)) void record_bulk(struct cbshm_breaker *b, struct cbshm_view *v,
+                                                  struct cbshm_slot *sl,
+                                                  const struct cbshm_ticket *t, uint32_t flags,
+                                                  enum cbshm_outcome o, uint64_t duration_ns,
+                                                  uint64_t retry_ns)
+{
+    cbshm__bulk_release(sl, t);
+    flags &= ~CBSHM_T_SLOT;
+    if (retry_ns != 0 || !record_fast(v, sl, t, flags, o))
+        record_slow(b, v, sl, t, flags, o, duration_ns, retry_ns);
 }
 
 /* Everything but "a closed-state success counted on an owned stripe, no clock". */
@@ -847,26 +974,6 @@ static __attribute__((noinline)) void record_slow(struct cbshm_breaker *b, struc
 /* ---- Hot path ---------------------------------------------------------- */
 
 /*
- * A success on a time window without slow-call detection only needs to
- * know whether a new bucket began; false sends it to record_slow. Out of
- * line, so the clock call costs the common path no saved registers.
- */
-static __attribute__((noinline)) bool time_window_success(struct cbshm_slot *sl)
-{
-    uint32_t hot = atomic_load_explicit(&sl->hot_flags, memory_order_acquire);
-    uint64_t now;
-
-    /* Settings may have changed since admission: only a time window
-       without slow-call timing is handled here. */
-    if ((hot & (CBSHM_HOT_TIME | CBSHM_HOT_SLOW)) != CBSHM_HOT_TIME)
-        return false;
-    now = cbshm__now();
-    if (cbshm__window_time_due(sl, now))
-        cbshm__window_roll_time(sl, now);
-    return true;
-}
-
-/*
  * The common cases, inlined into the public functions: a current handle
  * on a closed breaker in normal mode admits with one load of the control
  * word; a success on it is one plain add on this thread's own stripe and
@@ -886,9 +993,12 @@ static inline __attribute__((always_inline)) int allow_impl(struct cbshm_breaker
         /* cbctl destroy bumps every generation: a retired segment sends
            every call to the slow path, which moves the handle on. */
         if (LIKELY((ctl & 0xfu) == 0 && CBSHM_CTL_GEN(ctl) == (uint32_t)ref)) {
+            uint32_t hot = atomic_load_explicit(&sl->hot_flags, memory_order_acquire);
             t->ctl = ctl;
             t->slot = sl;
-            admit(sl, t, 0);
+            t->flags = CBSHM_T_VALID;
+            if (UNLIKELY(hot & (CBSHM_HOT_TIME | CBSHM_HOT_SLOW | CBSHM_HOT_BULK)))
+                return admit_more_fast(b, t);
             return 0;
         }
         /* Open in normal mode, before open_until: reject with one clock read. */
@@ -912,28 +1022,53 @@ static inline __attribute__((always_inline)) void record_impl(struct cbshm_break
     uint32_t flags = t->flags;
 
     t->flags = 0;
-    /* The period check: the slot's control word is still the one the call
-       was admitted under - same breaker generation, same closed period -
-       else record_slow sorts it out (another breaker, or a late call). */
-    if (LIKELY((flags & ~CBSHM_T_CLOCKED) == CBSHM_T_VALID && o == CBSHM_SUCCESS &&
-               t->ctl == atomic_load_explicit(&sl->ctl, memory_order_relaxed) &&
-               cbshm__claim.shm_id == v->shm_id && cbshm__claim.stripe != 0)) {
-        _Atomic uint64_t *c = &sl->stripes[cbshm__claim.stripe].count[CBSHM_SUCCESS];
-        if (UNLIKELY(flags & CBSHM_T_CLOCKED) && !time_window_success(sl))
-            goto slow;
-        /* Ours alone: a plain add, no lock prefix. */
-        atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
-                              memory_order_relaxed);
-        /* Store only when needed: a store of zero over zero still takes
-           the line away from every other core. */
-        if (UNLIKELY(CBSHM_RUN_COUNT(atomic_load_explicit(&sl->run, memory_order_relaxed)) != 0))
-            run_end(sl, t->ctl);
-        if (UNLIKELY(cbshm__claim.countdown-- == 0))
-            watch(v);
+    if (record_fast(v, sl, t, flags, o))
         return;
+    if (UNLIKELY(flags & CBSHM_T_SLOT))
+        record_bulk(b, v, sl, t, flags, o, duration_ns, 0);
+    else
+        record_slow(b, v, sl, t, flags, o, duration_ns, 0);
+}
+
+/* The bulkhead had no free slot for this call: wait for one up to
+   max_wait (a futex on the segment, woken by the call that gives a slot
+   back), deciding the whole call again each time; else reject it. */
+static __attribute__((noinline, cold)) int bulk_full(struct cbshm_breaker *b,
+                                                     struct cbshm_ticket *t)
+{
+    struct cbshm_slot *sl = t->slot;
+    uint64_t now = cbshm__now();
+    uint64_t deadline = now + atomic_load_explicit(&sl->cfg.max_wait_ns, memory_order_relaxed);
+    struct cbshm_view *v;
+    bool slept = false;
+    int rc = CBSHM_EFULL_INTERNAL;
+
+    while (now < deadline) {
+        /* Say a waiter sleeps, then look again: a slot given back before
+           the announcement is seen here, one given back after wakes it. */
+        uint32_t wake = atomic_fetch_or_explicit(&sl->bulk.wake, 1u, memory_order_seq_cst) | 1u;
+        atomic_thread_fence(memory_order_seq_cst);
+        bulk_waiting = true;
+        rc = allow_impl(b, t);
+        bulk_waiting = false;
+        if (rc != CBSHM_EFULL_INTERNAL)
+            break;
+        cbshm__bulk_sleep(sl, wake, deadline - now);
+        slept = true;
+        sl = t->slot;
+        now = cbshm__now();
     }
-slow:
-    record_slow(b, v, sl, t, flags, o, duration_ns, 0);
+    if (rc == 0 && slept && (t->flags & CBSHM_T_SLOT))
+        atomic_fetch_add_explicit(&((struct cbshm_slot *)t->slot)->bulk.waits, 1,
+                                  memory_order_relaxed);
+    if (rc != CBSHM_EFULL_INTERNAL)
+        return rc;
+    v = cbshm__view(b);
+    t->flags = 0;
+    bump(v, sl, CBSHM_COUNT_REJECTED);
+    cbshm__bulk_rejected(v->shm, sl, now);
+    bulk_refused = b;
+    return CBSHM_EREJECTED;
 }
 
 int cbshm_allow(struct cbshm_breaker *b, struct cbshm_ticket *t)
@@ -985,7 +1120,10 @@ int cbshm_record_retry_after(struct cbshm_breaker *b, struct cbshm_ticket *t, en
     t->flags = 0;
     if (b == NULL || (flags & (CBSHM_T_UNGUARDED | CBSHM_T_PASS)))
         return 0;
-    record_slow(b, cbshm__view(b), t->slot, t, flags, o, UINT64_MAX, retry_after_ns);
+    if (flags & CBSHM_T_SLOT)
+        record_bulk(b, cbshm__view(b), t->slot, t, flags, o, UINT64_MAX, retry_after_ns);
+    else
+        record_slow(b, cbshm__view(b), t->slot, t, flags, o, UINT64_MAX, retry_after_ns);
     return 0;
 }
 
@@ -1032,8 +1170,16 @@ int cbshm_breaker_rejection(const struct cbshm_breaker *b, struct cbshm_rejectio
     if (CBSHM_CTL_MODE(ctl) == CBSHM_MODE_FORCED_OPEN) {
         out->why = CBSHM_REFUSAL_FORCED_OPEN;
         until = atomic_load_explicit(&sl->mode_until_ns, memory_order_relaxed);
-    } else if (CBSHM_CTL_MODE(ctl) != CBSHM_MODE_NORMAL) {
-        return 0; /* forced closed or disabled: everything passes */
+    } else if (CBSHM_CTL_MODE(ctl) == CBSHM_MODE_DISABLED) {
+        return 0; /* everything passes, bulkhead or not */
+    } else if (CBSHM_CTL_MODE(ctl) == CBSHM_MODE_FORCED_CLOSED ||
+               CBSHM_CTL_STATE(ctl) == CBSHM_STATE_CLOSED) {
+        /* Admitting by its state: refused by the bulkhead, if anything -
+           this thread's last rejection, or every slot held now. */
+        if ((atomic_load_explicit(&sl->hot_flags, memory_order_relaxed) & CBSHM_HOT_BULK) &&
+            (bulk_refused == b || cbshm__bulk_in_flight(sl) >= cbshm__bulk_limit(v->shm->hdr, sl)))
+            out->why = CBSHM_REFUSAL_BULKHEAD_FULL;
+        return 0;
     } else if (CBSHM_CTL_STATE(ctl) == CBSHM_STATE_OPEN) {
         out->why = CBSHM_REFUSAL_OPEN;
         until = atomic_load_explicit(&sl->open_until_ns, memory_order_relaxed);
@@ -1045,7 +1191,9 @@ int cbshm_breaker_rejection(const struct cbshm_breaker *b, struct cbshm_rejectio
             uint64_t w = atomic_load_explicit(&sl->leases[i].word, memory_order_relaxed);
             uint64_t d = atomic_load_explicit(&sl->leases[i].deadline_ns, memory_order_relaxed);
             if (w == 0) {
-                out->why = CBSHM_REFUSAL_NONE; /* a lease is free: the next call probes */
+                /* A lease is free: the next call probes, unless the
+                   bulkhead refused this thread's probe. */
+                out->why = bulk_refused == b ? CBSHM_REFUSAL_BULKHEAD_FULL : CBSHM_REFUSAL_NONE;
                 return 0;
             }
             if (!CBSHM_LEASE_DONE(w) && (until == 0 || d < until))

@@ -64,6 +64,7 @@ static inline struct cbshm_view *cbshm__view(const struct cbshm_breaker *b)
 }
 
 /* Ticket flags. */
+#define CBSHM_T_SLOT      0x20u /* holds a bulkhead slot */
 #define CBSHM_T_UNGUARDED 0x1u  /* the library could not decide; record is a no-op */
 #define CBSHM_T_PASS      0x2u  /* disabled mode: nothing recorded */
 #define CBSHM_T_PROBE     0x4u  /* holds a half-open lease */
@@ -73,6 +74,8 @@ static inline struct cbshm_view *cbshm__view(const struct cbshm_breaker *b)
 
 /* Internal only: "the mode changed under us, decide again". */
 #define CBSHM_EAGAIN_INTERNAL (-30899)
+/* Internal only: "the bulkhead is full": wait (max_wait) or reject. */
+#define CBSHM_EFULL_INTERNAL (-30898)
 
 /* segment.c */
 int cbshm__segment_create(const char *name, const struct cbshm_config *cfg, struct cbshm **out);
@@ -109,6 +112,8 @@ int cbshm__lock_init(pthread_mutex_t *m);
 int cbshm__lock(struct cbshm *shm);
 /* The hot path's: after a timeout it only tries, for a while (lock.c). */
 int cbshm__lock_hot(struct cbshm *shm);
+/* Takes the lock only if nobody holds it (CBSHM_ELOCK if someone does). */
+int cbshm__lock_try(struct cbshm *shm);
 void cbshm__unlock(struct cbshm *shm);
 /* CBSHM_ECORRUPT when the lock's words would make the C library misread
    it (abort); 0 otherwise. Takes nothing: read-only views may ask. */
@@ -247,6 +252,30 @@ bool cbshm__pid_alive(const struct cbshm_header *h, uint32_t pid);
 bool cbshm__in_segment_pidns(const struct cbshm_header *h);
 bool cbshm__pid_ours(const struct cbshm_header *h);
 void cbshm__pidns_forked(void);
+
+/* bulkhead.c: the host-wide limit on calls in flight (layout.h says how). */
+uint32_t cbshm__bulk_limit(const struct cbshm_header *h, const struct cbshm_slot *sl);
+uint32_t cbshm__bulk_in_flight(const struct cbshm_slot *sl);
+/* Takes a slot for ticket t (0), or says every slot is held
+   (CBSHM_EFULL_INTERNAL) after taking back those of dead owners or past
+   slot_timeout, at most every 10 ms host-wide. seq_cst: a waiter's look. */
+int cbshm__bulk_take(struct cbshm_view *v, struct cbshm_slot *sl, struct cbshm_ticket *t,
+                     uint64_t now, bool seq_cst);
+void cbshm__bulk_release(struct cbshm_slot *sl, const struct cbshm_ticket *t);
+/* Sleeps until a slot is given back, `ns` pass, or a signal; the futex
+   word `wake` is what the waiter announced itself with. */
+void cbshm__bulk_sleep(struct cbshm_slot *sl, uint32_t wake, uint64_t ns);
+/* Its state for events: full at a rejection, admitting again once a
+   second passed without one. Rate-limited to an event a second. */
+void cbshm__bulk_rejected(struct cbshm *shm, struct cbshm_slot *sl, uint64_t now);
+void cbshm__bulk_admitted(struct cbshm *shm, struct cbshm_slot *sl, uint64_t now);
+/* The worker registry (concurrency_quota): join once per process and
+   segment (the word it holds), leave, and count the live ones again. */
+uint64_t cbshm__workers_join(struct cbshm_header *h, uint32_t pid, uint64_t now, uint32_t *at);
+void cbshm__workers_leave(struct cbshm_header *h, uint32_t at, uint64_t word);
+void cbshm__workers_recount(struct cbshm_header *h, uint64_t now);
+/* Recounts when a second passed since anyone did (host-wide). */
+void cbshm__workers_tick(struct cbshm_header *h, uint64_t now);
 
 /* stripe.c: which counter stripe this thread writes, and how. */
 struct cbshm_claim {

@@ -84,10 +84,11 @@
 #include "cbshm.h"
 
 #define CBSHM_MAGIC          0x3130544d48534243ULL /* "CBSHMT01" little-endian */
-#define CBSHM_LAYOUT_VERSION 2u
+#define CBSHM_LAYOUT_VERSION 3u
 #define CBSHM_LINE           64
 #define CBSHM_STRIPES        16 /* counter lines per breaker; a power of two */
 #define CBSHM_HEADER_BYTES   4096
+#define CBSHM_WORKERS_MAX    256 /* processes concurrency_quota counts */
 
 /* Only always-lock-free atomics may live in the segment (DESIGN rule 14). */
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free");
@@ -157,10 +158,38 @@ struct cbshm_lease {
 #define CBSHM_RUN_MAKE(epoch, n) ((uint64_t)(epoch) << 32 | (uint32_t)(n))
 
 /* Line 0 flags: which slow paths a call must take. */
-#define CBSHM_HOT_RATE   0x1u /* rate policy: failures evaluate the window */
-#define CBSHM_HOT_TIME   0x2u /* time window: calls roll its buckets over */
-#define CBSHM_HOT_SLOW   0x4u /* slow-call detection: calls are timed */
-#define CBSHM_HOT_QUORUM 0x8u /* min_failing_workers > 1: failures are stamped */
+#define CBSHM_HOT_RATE   0x1u  /* rate policy: failures evaluate the window */
+#define CBSHM_HOT_TIME   0x2u  /* time window: calls roll its buckets over */
+#define CBSHM_HOT_SLOW   0x4u  /* slow-call detection: calls are timed */
+#define CBSHM_HOT_QUORUM 0x8u  /* min_failing_workers > 1: failures are stamped */
+#define CBSHM_HOT_BULK   0x10u /* a bulkhead: admission takes a slot (bulkhead.c) */
+
+/*
+ * The bulkhead of a breaker (bulkhead.c): CBSHM_BULKHEAD_MAX slot words,
+ * each 0 when free or CBSHM_STAMP(admitted, owner pid) while a call holds
+ * it. A call takes a free word below the limit with one compare-and-swap
+ * and gives it back with another, so the word is both the count and the
+ * owner, and no instruction at which a process can die leaves a slot
+ * counted without an owner, or owned without being counted. Whoever finds
+ * every slot taken may free a word whose owner is dead, or which is older
+ * than slot_timeout, with a compare-and-swap from the word it read: a
+ * late record of that call then finds another word and frees nothing.
+ *
+ * wake is the futex callers with max_wait sleep on: bit 0 says one sleeps,
+ * and a call that frees a slot while it is set adds one (clearing it,
+ * bumping the count above) and wakes them all.
+ */
+struct cbshm_bulkhead {
+    _Atomic uint32_t wake;
+    _Atomic uint32_t state;          /* enum cbshm_bulkhead_state, for its events */
+    _Atomic uint64_t last_reject_ns; /* the latest rejection */
+    _Atomic uint64_t event_ns;       /* the latest bulkhead event */
+    _Atomic uint64_t scan_ns;        /* no reclaim scan before then, host-wide */
+    _Atomic uint64_t rejections;     /* calls it rejected */
+    _Atomic uint64_t reclaimed;      /* slots taken back */
+    _Atomic uint64_t waits;          /* calls that waited and got in */
+    uint64_t reserved;
+};
 
 /*
  * One checkpoint of the window ring: the breaker's cumulative counters
@@ -212,7 +241,11 @@ struct cbshm_slot_settings {
     _Atomic uint64_t slow_call_ns_cfg; /* as configured; line 0 holds the live copy */
     _Atomic uint32_t half_open_decision;
     _Atomic uint32_t half_open_failure_rate;
-    uint64_t reserved[4];
+    _Atomic uint32_t max_concurrent_calls;
+    _Atomic uint32_t concurrency_quota;
+    _Atomic uint64_t max_wait_ns;
+    _Atomic uint64_t slot_timeout_ns;
+    uint64_t reserved[1];
 };
 
 struct cbshm_slot {
@@ -269,6 +302,10 @@ struct cbshm_slot {
 
     /* The window ring. */
     struct cbshm_checkpoint ring[CBSHM_RING];
+
+    /* The bulkhead: its line, then its slots (bulkhead.c). */
+    _Alignas(CBSHM_LINE) struct cbshm_bulkhead bulk;
+    _Atomic uint64_t bulk_slots[CBSHM_BULKHEAD_MAX];
 
     /* Outcome counters, line-aligned. */
     _Alignas(CBSHM_LINE) struct cbshm_stripe stripes[CBSHM_STRIPES];
@@ -344,6 +381,14 @@ struct cbshm_header {
     uint32_t op_slot;
     uint32_t reserved3;
     _Atomic uint64_t lock_repairs;
+
+    /* Line-aligned: the processes that call through the segment, for
+       concurrency_quota (bulkhead.c): CBSHM_STAMP(registered, pid), 0
+       when free. workers_live is their count at the last look. */
+    _Alignas(CBSHM_LINE) _Atomic uint32_t workers_live;
+    uint32_t reserved4;
+    _Atomic uint64_t workers_checked_ns; /* the last look, host-wide */
+    _Atomic uint64_t workers[CBSHM_WORKERS_MAX];
 };
 
 _Static_assert(sizeof(struct cbshm_stripe) == CBSHM_LINE, "stripe is one line");
@@ -358,7 +403,8 @@ _Static_assert(offsetof(struct cbshm_slot, leases) == 7 * CBSHM_LINE, "line 7");
 _Static_assert(sizeof(struct cbshm_checkpoint) == 32, "checkpoint size");
 _Static_assert(offsetof(struct cbshm_slot, stripes) % CBSHM_LINE == 0, "stripes aligned");
 _Static_assert(sizeof(struct cbshm_slot) % CBSHM_LINE == 0, "slot is whole lines");
-_Static_assert(sizeof(struct cbshm_slot) <= 4096, "a breaker costs at most 4 KiB");
+_Static_assert(sizeof(struct cbshm_bulkhead) == CBSHM_LINE, "bulkhead: one line");
+_Static_assert(sizeof(struct cbshm_slot) <= 8192, "a breaker costs at most 8 KiB");
 _Static_assert(sizeof(struct cbshm_header) <= CBSHM_HEADER_BYTES, "header fits its page");
 
 #endif /* CBSHM_LAYOUT_H */

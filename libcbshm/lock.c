@@ -225,6 +225,15 @@ static void back_off(uint64_t id, uint64_t until)
     atomic_store_explicit(&backoff[at].id, id, memory_order_relaxed);
 }
 
+int cbshm__lock_try(struct cbshm *shm)
+{
+    int rc;
+
+    if ((rc = sane(&shm->hdr->lock)) != 0)
+        return rc;
+    return taken(shm, pthread_mutex_trylock(&shm->hdr->lock));
+}
+
 int cbshm__lock_hot(struct cbshm *shm)
 {
     uint64_t now = cbshm__now();

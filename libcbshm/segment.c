@@ -51,6 +51,10 @@ uint64_t cbshm__abi_fingerprint(void)
         offsetof(struct cbshm_slot, base),
         offsetof(struct cbshm_header, stripe_owner),
         offsetof(struct cbshm_header, events_offset),
+        offsetof(struct cbshm_header, workers),
+        offsetof(struct cbshm_slot, bulk),
+        CBSHM_BULKHEAD_MAX,
+        CBSHM_WORKERS_MAX,
         sizeof(struct cbshm_event_rec),
         CBSHM_EVENTS,
         CBSHM_STRIPES,
@@ -629,6 +633,7 @@ int cbshm_info(struct cbshm *shm, struct cbshm_info *out)
     out->segment_bytes = shm->bytes;
     out->bytes_per_breaker = sizeof(struct cbshm_slot) + 2 * sizeof(uint32_t);
     out->lock_repairs = atomic_load_explicit(&h->lock_repairs, memory_order_relaxed);
+    out->workers = atomic_load_explicit(&h->workers_live, memory_order_relaxed);
     out->creator_pid = h->creator_pid;
     out->mode = h->mode;
     return 0;

@@ -168,7 +168,9 @@ int cbshm_setting_applies(const struct cbshm_setting *d, const struct cbshm_sett
     if ((d->windows & window_bit) == 0 || (d->decisions & decision_bit) == 0)
         return 0;
     return (d->policies & policy_bit) != 0 ||
-           ((d->policies & CBSHM_FOR_SLOW_CALLS) != 0 && s->slow_call_duration_ms > 0);
+           ((d->policies & CBSHM_FOR_SLOW_CALLS) != 0 && s->slow_call_duration_ms > 0) ||
+           ((d->policies & CBSHM_FOR_BULKHEAD) != 0 &&
+            (s->max_concurrent_calls > 0 || s->concurrency_quota > 0));
 }
 
 void cbshm_settings_default(struct cbshm_settings *out)
@@ -200,7 +202,8 @@ static uint32_t hot_flags(const struct cbshm_settings *s)
     return (s->policy == CBSHM_POLICY_RATE ? CBSHM_HOT_RATE : 0) |
            (s->window_type == CBSHM_WINDOW_TIME ? CBSHM_HOT_TIME : 0) |
            (s->slow_call_duration_ms > 0 ? CBSHM_HOT_SLOW : 0) |
-           (s->min_failing_workers > 1 ? CBSHM_HOT_QUORUM : 0);
+           (s->min_failing_workers > 1 ? CBSHM_HOT_QUORUM : 0) |
+           (s->max_concurrent_calls > 0 || s->concurrency_quota > 0 ? CBSHM_HOT_BULK : 0);
 }
 
 /* The slot member of row i, as the atomic it is. */

@@ -86,7 +86,19 @@
       "moves each open period by up to this percent either way")                                  \
     X(min_failing_workers, min_failing_workers, min_failing_workers, COUNT, 0, CBSHM_STRIPES, 0,  \
       SET_ANY, SET_WINDOWS, SET_DECISIONS, NULL, cfg.min_failing_workers, 1, 0,                   \
-      "trip only when the failures came from this many processes; 0 or 1: any")
+      "trip only when the failures came from this many processes; 0 or 1: any")                   \
+    X(max_concurrent_calls, max_concurrent_calls, max_concurrent_calls, COUNT, 0,                 \
+      CBSHM_BULKHEAD_MAX, 0, SET_ANY, SET_WINDOWS, SET_DECISIONS, NULL, cfg.max_concurrent_calls, \
+      1, 0, "the bulkhead: calls in flight host-wide, at most; 0: no bulkhead")                   \
+    X(concurrency_quota, concurrency_quota, concurrency_quota, MULTIPLIER, 0, 100, 0, SET_ANY,    \
+      SET_WINDOWS, SET_DECISIONS, NULL, cfg.concurrency_quota, 1, 0,                              \
+      "the bulkhead as a share of the live workers (0.5: half), at least 1; 0: none")             \
+    X(max_wait, max_wait_ms, max_wait_ms, DURATION, 0, SET_DAY_MS, 0, CBSHM_FOR_BULKHEAD,         \
+      SET_WINDOWS, SET_DECISIONS, NULL, cfg.max_wait_ns, SET_MS, 0,                               \
+      "how long a call waits for a bulkhead slot; 0: rejected at once")                           \
+    X(slot_timeout, slot_timeout_ms, slot_timeout_ms, DURATION, 1, SET_DAY_MS, 60000,             \
+      CBSHM_FOR_BULKHEAD, SET_WINDOWS, SET_DECISIONS, NULL, cfg.slot_timeout_ns, SET_MS, 0,       \
+      "a bulkhead slot held this long by a call never recorded goes back to the pool")
 
 /* Row numbers, for the code that gives a setting its semantics. */
 enum cbshm__setting_row {

@@ -42,6 +42,11 @@ struct object {
     uint64_t id, dev, ino, created_ns;
     struct cbshm_header **hdrs;
     size_t n;
+    /* This process's entry in the segment's worker registry (bulkhead.c):
+       joined at its first call, left at the last close. A forked child
+       finds its parent's pid here and joins for itself. */
+    uint32_t worker_pid, worker_at;
+    uint64_t worker_word;
 };
 
 /* Every claim a thread of this process holds, so a close can give back
@@ -190,6 +195,8 @@ void cbshm__release_stripes(struct cbshm *shm)
         }
         o->hdrs[0] = shm->hdr; /* the last mapping: give every claim back through it */
         o->n = 1;
+        if (o->worker_word != 0 && o->worker_pid == (uint32_t)getpid())
+            cbshm__workers_leave(shm->hdr, o->worker_at, o->worker_word);
         for (size_t i = claims_n; i-- > 0;)
             if (claims[i].shm_id == shm->id)
                 give_back(shm->id, claims[i].stripe, claims[i].token);
@@ -254,6 +261,7 @@ static uint32_t take_a_stripe(struct cbshm_header *h, uint64_t token)
 void cbshm__claim_stripe(struct cbshm *shm)
 {
     struct cbshm_header *h = shm->hdr;
+    struct object *o;
     uint64_t token;
     uint32_t stripe = 0;
 
@@ -286,6 +294,12 @@ void cbshm__claim_stripe(struct cbshm *shm)
     }
     if (stripe != 0)
         claims[claims_n++] = (struct claim_rec){shm->id, token, stripe};
+    /* A process that calls through the segment is one of its workers. */
+    if ((o = object_of(shm->id)) != NULL && o->worker_pid != (uint32_t)(token >> 32) &&
+        !CBSHM__READ_ONLY(shm) && cbshm__pid_ours(h)) {
+        o->worker_pid = (uint32_t)(token >> 32);
+        o->worker_word = cbshm__workers_join(h, o->worker_pid, cbshm__now(), &o->worker_at);
+    }
     cbshm__claim.token = stripe != 0 ? token : 0;
     cbshm__claim.stripe = stripe;
     cbshm__claim.shm_id = shm->id;

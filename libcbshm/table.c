@@ -293,5 +293,11 @@ bool cbshm__slot_snapshot(const struct cbshm *shm, uint32_t slot, uint64_t now,
         cbshm__failing_workers(shm->hdr, sl, cbshm__quorum_since(sl, w.start_ns));
     out->last_transition_ns = since;
     out->time_in_state_ns = now > since ? now - since : 0;
+    if (atomic_load_explicit(&sl->hot_flags, memory_order_relaxed) & CBSHM_HOT_BULK)
+        out->bulkhead_limit = cbshm__bulk_limit(shm->hdr, sl);
+    out->bulkhead_in_flight = cbshm__bulk_in_flight(sl);
+    out->bulkhead_rejections = atomic_load_explicit(&sl->bulk.rejections, memory_order_relaxed);
+    out->bulkhead_reclaimed = atomic_load_explicit(&sl->bulk.reclaimed, memory_order_relaxed);
+    out->bulkhead_waits = atomic_load_explicit(&sl->bulk.waits, memory_order_relaxed);
     return true;
 }

@@ -87,6 +87,9 @@ static int not_for(const struct cbshm_setting *d, const struct cbshm_settings *s
     }
     if (d->policies == CBSHM_FOR_SLOW_CALLS)
         return problem(p, row, "%s needs slow_call_duration", d->key);
+    if (d->policies == CBSHM_FOR_BULKHEAD)
+        return problem(p, row, "%s needs a bulkhead: max_concurrent_calls or concurrency_quota",
+                       d->key);
     return problem(p, row, "%s is for policy: %s%s; this breaker's policy is %s", d->key,
                    (d->policies & CBSHM_FOR_RATE) ? "rate" : "consecutive",
                    (d->policies & CBSHM_FOR_SLOW_CALLS) ? ", or any policy with slow_call_duration"
@@ -140,6 +143,10 @@ int cbshm__settings_check(const struct cbshm_settings *s, uint64_t given, struct
                              sizeof b);
         return problem(p, row, "open_timeout_max %s is shorter than open_timeout %s", b, a);
     }
+    if (s->max_concurrent_calls > 0 && s->concurrency_quota > 0)
+        return problem(p, SET_ROW_concurrency_quota,
+                       "concurrency_quota and max_concurrent_calls both size the bulkhead: set "
+                       "one of them");
     if (s->half_open_decision == CBSHM_HALF_OPEN_RATE && s->half_open_failure_rate == 0)
         return problem(p, SET_ROW_half_open_decision,
                        "half_open_decision: rate needs half_open_failure_rate (1..100)");

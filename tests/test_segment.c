@@ -425,7 +425,7 @@ static void test_info_reports_geometry(void **state)
     assert_int_equal(info.breakers, 2);
     assert_int_equal(info.layout_version, CBSHM_LAYOUT_VERSION);
     assert_int_equal(info.mode, 0600);
-    assert_true(info.bytes_per_breaker <= 4096);
+    assert_true(info.bytes_per_breaker <= 8192);
     assert_int_equal(info.segment_bytes % 4096, 0);
     assert_int_equal(info.creator_pid, getpid());
     assert_int_equal(cbshm_info(NULL, &info), CBSHM_EINVAL);
@@ -472,7 +472,7 @@ static void test_ten_thousand_breakers_fit_resolve_and_check_clean(void **state)
     assert_int_equal(seen, N);
     assert_int_equal(cbshm_info(shm, &info), 0);
     assert_int_equal(info.breakers, N);
-    assert_true(info.bytes_per_breaker <= 4096);
+    assert_true(info.bytes_per_breaker <= 8192);
     assert_int_equal(cbshm_check(shm, NULL, NULL), 0);
     /* Reapplying the same 10,000 changes nothing. */
     unsigned n = 1;

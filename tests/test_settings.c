@@ -139,6 +139,8 @@ static void context_for(const struct cbshm_setting *d, char *buf, size_t size)
         strncat(buf, "    policy: rate\n", size - strlen(buf) - 1);
     if (d->policies == CBSHM_FOR_SLOW_CALLS)
         strncat(buf, "    slow_call_duration: 1s\n", size - strlen(buf) - 1);
+    if (d->policies == CBSHM_FOR_BULKHEAD)
+        strncat(buf, "    max_concurrent_calls: 4\n", size - strlen(buf) - 1);
     if (d->windows == CBSHM_FOR_TIME_WINDOW)
         strncat(buf, "    window_type: time\n", size - strlen(buf) - 1);
     if (strcmp(d->key, "window_duration") == 0)
@@ -611,6 +613,8 @@ static void policy_words(const struct cbshm_setting *d, char *buf, size_t size)
 
     if (d->policies == CBSHM_FOR_SLOW_CALLS)
         snprintf(buf, size, "both, with `slow_call_duration`");
+    else if (d->policies == CBSHM_FOR_BULKHEAD)
+        snprintf(buf, size, "both, with a bulkhead");
     else if (d->policies & CBSHM_FOR_SLOW_CALLS)
         snprintf(buf, size, "%s, or both with `slow_call_duration`", base);
     else

@@ -128,6 +128,7 @@ enum cbshm_outcome {
 #define CBSHM_NAME_MAX         63    /* bytes in a breaker name, without NUL */
 #define CBSHM_SEGMENT_NAME_MAX 200   /* bytes in a segment name, without NUL */
 #define CBSHM_PROBES_MAX       16    /* upper bound of half_open_max_calls */
+#define CBSHM_BULKHEAD_MAX     256   /* upper bound of a bulkhead's limit */
 #define CBSHM_CAPACITY_MAX     65536 /* upper bound of a table's capacity */
 
 /* Flags of cbshm_open(). */
@@ -215,7 +216,9 @@ struct cbshm_settings {
     /* Trip only when this many processes failed; 0 and 1: any.
        0..16, default 0. */
     uint32_t min_failing_workers;
-    uint32_t reserved0; /* zero */
+    /* The bulkhead: calls in flight host-wide, at most. 0..256, default 0
+       (no bulkhead). */
+    uint32_t max_concurrent_calls;
     /* How a half-open phase decides: enum cbshm_half_open_decision,
        default CBSHM_HALF_OPEN_FIRST_FAILURE (0). */
     uint32_t half_open_decision;
@@ -223,7 +226,18 @@ struct cbshm_settings {
        probes failed. 1..100, required with the rate decision; default 0
        (none: the first-failure decision). */
     uint32_t half_open_failure_rate;
-    uint64_t reserved[7]; /* zero: room for the settings of later versions */
+    /* The bulkhead as a share of the live worker processes, in hundredths
+       (50 = 0.5): limit = ceil(share x workers), at least 1. 0..100,
+       default 0 (none). At most one of it and max_concurrent_calls. */
+    uint32_t concurrency_quota;
+    uint32_t reserved0; /* zero */
+    /* Bulkhead: how long a call waits for a free slot before it is
+       rejected. 0..86400000, default 0 (rejected at once). */
+    uint64_t max_wait_ms;
+    /* Bulkhead: a slot held this long by a call never recorded goes back
+       to the pool. 1..86400000, default 60000. */
+    uint64_t slot_timeout_ms;
+    uint64_t reserved[4]; /* zero: room for the settings of later versions */
 };
 
 /* ---- The settings table ---------------------------------------------- */
@@ -246,6 +260,7 @@ enum cbshm_setting_type {
 #define CBSHM_FOR_CONSECUTIVE 0x1u /* policy: consecutive */
 #define CBSHM_FOR_RATE        0x2u /* policy: rate */
 #define CBSHM_FOR_SLOW_CALLS  0x4u /* any policy, when slow_call_duration is set */
+#define CBSHM_FOR_BULKHEAD    0x8u /* any policy, with a bulkhead (a limit or a quota) */
 /* ... bits of cbshm_setting.windows ... */
 #define CBSHM_FOR_COUNT_WINDOW 0x1u /* window_type: count */
 #define CBSHM_FOR_TIME_WINDOW  0x2u /* window_type: time */
@@ -343,7 +358,16 @@ struct cbshm_snapshot {
     uint32_t window_failure_rate; /* percent of window_calls, 0 when empty */
     uint32_t window_slow_rate;    /* percent of window_calls, 0 when empty */
     uint64_t mode_until_ns;       /* CLOCK_MONOTONIC end of a timed mode; 0: none */
-    uint64_t reserved[15];        /* zero: room for the figures of later versions */
+    /* The bulkhead (all 0 without one): the limit now in force (a quota's
+       is computed from the live workers), slots held now, calls it
+       rejected (counted in rejections too), slots taken back from dead
+       owners or after slot_timeout, calls that waited and got in. */
+    uint32_t bulkhead_limit;
+    uint32_t bulkhead_in_flight;
+    uint64_t bulkhead_rejections;
+    uint64_t bulkhead_reclaimed;
+    uint64_t bulkhead_waits;
+    uint64_t reserved[11]; /* zero: room for the figures of later versions */
 };
 
 /* ---- Segment --------------------------------------------------------- */
@@ -503,13 +527,15 @@ CBSHM_API int cbshm_execute(struct cbshm_breaker *b, cbshm_call_fn fn, void *arg
  * caller (a stack or per-request variable); one ticket per admitted call.
  */
 struct cbshm_ticket {
-    uint64_t ctl;         /* internal: the breaker's control word at admission */
-    void *slot;           /* internal: the breaker in this process's mapping */
-    uint64_t token;       /* internal: probe lease token, when a probe */
-    uint64_t start_ns;    /* internal: admission time, when slow calls are detected */
-    uint32_t flags;       /* internal: probe, pass-through, unguarded */
-    uint32_t lease;       /* internal: probe lease index, when a probe */
-    uint64_t reserved[2]; /* internal: room for later versions */
+    uint64_t ctl;       /* internal: the breaker's control word at admission */
+    void *slot;         /* internal: the breaker in this process's mapping */
+    uint64_t token;     /* internal: probe lease token, when a probe */
+    uint64_t start_ns;  /* internal: admission time, when slow calls are detected */
+    uint32_t flags;     /* internal: probe, pass-through, unguarded, bulkhead */
+    uint32_t lease;     /* internal: probe lease index, when a probe */
+    uint64_t bulk_word; /* internal: what its bulkhead slot holds, when it has one */
+    uint32_t bulk_slot; /* internal: which bulkhead slot */
+    uint32_t reserved;  /* internal: room for later versions */
 };
 
 /*
@@ -598,10 +624,11 @@ CBSHM_API int cbshm_breaker_error(const struct cbshm_breaker *b);
 
 /* Why a breaker refuses calls now. */
 enum cbshm_refusal {
-    CBSHM_REFUSAL_NONE = 0,        /* it admits calls (closed, forced closed, disabled) */
-    CBSHM_REFUSAL_OPEN = 1,        /* open, until its open period ends */
-    CBSHM_REFUSAL_PROBES_BUSY = 2, /* half-open, every probe lease of the phase taken */
-    CBSHM_REFUSAL_FORCED_OPEN = 3, /* forced open by an operator */
+    CBSHM_REFUSAL_NONE = 0,          /* it admits calls (closed, forced closed, disabled) */
+    CBSHM_REFUSAL_OPEN = 1,          /* open, until its open period ends */
+    CBSHM_REFUSAL_PROBES_BUSY = 2,   /* half-open, every probe lease of the phase taken */
+    CBSHM_REFUSAL_FORCED_OPEN = 3,   /* forced open by an operator */
+    CBSHM_REFUSAL_BULKHEAD_FULL = 4, /* every bulkhead slot held (max_wait, if any, ran out) */
 };
 
 struct cbshm_rejection {
@@ -610,7 +637,8 @@ struct cbshm_rejection {
        period ends (0 once it has: the next call probes); half-open, until
        the earliest running probe's deadline (the latest the phase can
        last); forced open, until a timed mode ends (cbshm_set_mode_for), 0
-       when it has no end; 0 when calls are admitted. */
+       when it has no end; bulkhead full, 0 (a slot frees when any call
+       in flight ends); 0 when calls are admitted. */
     uint64_t retry_after_ns;
     uint64_t reserved[2];
 };
@@ -710,7 +738,9 @@ struct cbshm_info {
     uint64_t lock_repairs; /* times a dead lock owner was repaired */
     uint32_t creator_pid;
     uint32_t mode;        /* permission bits the segment was created with */
-    uint64_t reserved[8]; /* zero: room for later versions */
+    uint32_t workers;     /* live processes that call through it (concurrency_quota) */
+    uint32_t reserved0;   /* zero */
+    uint64_t reserved[7]; /* zero: room for later versions */
 };
 
 /*
@@ -739,9 +769,18 @@ CBSHM_API int cbshm_check(struct cbshm *shm, void (*report)(void *ctx, const cha
 /* ---- Events ---------------------------------------------------------- */
 
 enum cbshm_event_kind {
-    CBSHM_EVENT_STATE = 0, /* from, to: enum cbshm_state */
-    CBSHM_EVENT_MODE = 1,  /* from, to: enum cbshm_mode */
-    CBSHM_EVENT_RESET = 2, /* from: the state before; to: closed */
+    CBSHM_EVENT_STATE = 0,    /* from, to: enum cbshm_state */
+    CBSHM_EVENT_MODE = 1,     /* from, to: enum cbshm_mode */
+    CBSHM_EVENT_RESET = 2,    /* from: the state before; to: closed */
+    CBSHM_EVENT_BULKHEAD = 3, /* from, to: enum cbshm_bulkhead_state */
+};
+
+/* A bulkhead's state, as its events say it. It is full from its first
+   rejection until a call is admitted after a second without one; events
+   of a breaker's bulkhead are at most one a second. */
+enum cbshm_bulkhead_state {
+    CBSHM_BULKHEAD_ADMITTING = 0, /* "admitting" */
+    CBSHM_BULKHEAD_FULL = 1,      /* "full": rejecting calls */
 };
 
 /*
@@ -758,7 +797,8 @@ enum cbshm_event_kind {
     X(OPERATOR, 6, "operator", "cbctl, or cbshm_set_mode / cbshm_reset")                \
     X(PROBE_TIMEOUT, 7, "probe_timeout", "a probe outlived probe_timeout: open again")  \
     X(MODE_EXPIRED, 8, "mode_expired", "a timed mode (cbshm_set_mode_for) ended")       \
-    X(RETRY_AFTER, 9, "retry_after", "a failure recorded with a retry-after opened it")
+    X(RETRY_AFTER, 9, "retry_after", "a failure recorded with a retry-after opened it") \
+    X(BULKHEAD, 10, "bulkhead", "the bulkhead started or stopped rejecting calls")
 
 enum cbshm_event_cause {
 #define CBSHM__CAUSE_ENUM(name, value, word, meaning) CBSHM_CAUSE_##name = (value),

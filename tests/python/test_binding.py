@@ -245,7 +245,7 @@ class TestCalls(Fixture):
         self.assertEqual(snap.settings["open_timeout_ms"], 30000)
         self.assertEqual(snap.mode, "normal")
         # Every setting of the library's table, by its JSON key, and no other.
-        self.assertEqual(len(snap.settings), 20)
+        self.assertEqual(len(snap.settings), 24)
         self.assertEqual(snap.settings["backoff_multiplier"], 100)
         self.assertEqual(snap.settings["slow_call_duration_ms"], 0)
         self.assertNotIn("reserved", snap.settings)

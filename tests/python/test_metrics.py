@@ -199,7 +199,7 @@ class TestMetrics(unittest.TestCase):
         self.assertNotIn("cbshm_setting_policy", fams)
         self.assertNotIn("cbshm_setting_window_type", fams)
         settings = [f for f in fams if f.startswith("cbshm_setting_")]
-        self.assertEqual(len(settings), 17)
+        self.assertEqual(len(settings), 21)
         for name in settings:
             self.assertEqual(fams[name].type, "gauge")
 

@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The bulkhead: at most a limit of calls in flight host-wide through one
+ * breaker, whatever the processes that make them do or suffer.
+ *
+ * Why slot words rather than a shared counter with per-stripe ledgers: a
+ * counter and a ledger are two words, and a process killed between the
+ * two writes leaves them disagreeing - the dead call is either counted
+ * with no owner to give it back (the slot is lost for good) or given back
+ * twice (the limit is exceeded). A slot word is both at once: one
+ * compare-and-swap from 0 to CBSHM_STAMP(now, pid) takes it and says who
+ * holds it since when; one from that value back to 0 gives it back. At
+ * every instruction the words held are exactly the calls admitted and
+ * not yet recorded, by processes alive or dead, and the dead ones' words
+ * name them. Taking back is again one compare-and-swap from the word
+ * read, so a late record of a call whose slot was taken back (its word is
+ * gone; a new holder's word carries a later time) frees nothing.
+ *
+ * Cost with room: a clock read (the coarse clock, for the stamp) and one
+ * compare-and-swap to admit, one to give back, on the breaker's slot
+ * lines. Each stripe starts its search at its own line, so processes
+ * that share a breaker mostly write different lines.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define BULK_SCAN_NS   10000000ull   /* look for dead or timed-out holders at most every 10 ms */
+#define BULK_EVENT_NS  1000000000ull /* a bulkhead's events: at most one a second */
+#define WORKERS_EVERY  1000000000ull /* count the live workers again at most every second */
+#define SLOTS_PER_LINE (CBSHM_LINE / sizeof(uint64_t))
+
+uint32_t cbshm__bulk_limit(const struct cbshm_header *h, const struct cbshm_slot *sl)
+{
+    uint32_t q = atomic_load_explicit(&sl->cfg.concurrency_quota, memory_order_relaxed);
+    uint64_t n, lim;
+
+    if (q == 0) {
+        lim = atomic_load_explicit(&sl->cfg.max_concurrent_calls, memory_order_relaxed);
+        return lim > CBSHM_BULKHEAD_MAX ? CBSHM_BULKHEAD_MAX : (uint32_t)lim;
+    }
+    /* A share of the workers, rounded up, at least one slot. */
+    n = atomic_load_explicit(&h->workers_live, memory_order_relaxed);
+    lim = (q * n + 99) / 100;
+    return lim < 1 ? 1 : lim > CBSHM_BULKHEAD_MAX ? CBSHM_BULKHEAD_MAX : (uint32_t)lim;
+}
+
+uint32_t cbshm__bulk_in_flight(const struct cbshm_slot *sl)
+{
+    uint32_t n = 0;
+
+    for (int i = 0; i < CBSHM_BULKHEAD_MAX; i++)
+        n += atomic_load_explicit(&sl->bulk_slots[i], memory_order_relaxed) != 0;
+    return n;
+}
+
+/* Frees the words of holders that died, or that outlived slot_timeout;
+   any slot, below the limit or above a limit lowered since. */
+static uint32_t reclaim(const struct cbshm_header *h, struct cbshm_slot *sl, uint64_t now)
+{
+    uint64_t timeout_ms =
+        atomic_load_explicit(&sl->cfg.slot_timeout_ns, memory_order_relaxed) / 1000000u;
+    uint64_t now_ms = now / 1000000u;
+    uint32_t freed = 0, dead = 0, alive = 0;
+
+    for (int i = 0; i < CBSHM_BULKHEAD_MAX; i++) {
+        uint64_t w = atomic_load_explicit(&sl->bulk_slots[i], memory_order_relaxed);
+        uint32_t pid = CBSHM_STAMP_PID(w);
+        bool expired, gone;
+
+        if (w == 0)
+            continue;
+        /* A stamp from after `now` was taken after this scan began. */
+        expired = CBSHM_STAMP_MS(w) + timeout_ms <= now_ms;
+        /* One kill(2) per holder: most slots are held by a few processes. */
+        gone = !expired && pid != alive && (pid == dead || !cbshm__pid_alive(h, pid));
+        if (!expired && !gone) {
+            alive = pid;
+            continue;
+        }
+        if (gone)
+            dead = pid;
+        if (atomic_compare_exchange_strong_explicit(&sl->bulk_slots[i], &w, 0, memory_order_seq_cst,
+                                                    memory_order_relaxed))
+            freed++;
+    }
+    if (freed != 0) {
+        atomic_fetch_add_explicit(&sl->bulk.reclaimed, freed, memory_order_relaxed);
+        /* Somebody may sleep for one of them. */
+        uint32_t wk = atomic_load_explicit(&sl->bulk.wake, memory_order_seq_cst);
+        if (wk & 1u) {
+            atomic_fetch_add_explicit(&sl->bulk.wake, 1, memory_order_seq_cst);
+            syscall(SYS_futex, &sl->bulk.wake, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+        }
+    }
+    return freed;
+}
+
+static bool take_in(struct cbshm_slot *sl, uint32_t from, uint32_t to, uint64_t word,
+                    memory_order order, struct cbshm_ticket *t)
+{
+    for (uint32_t i = from; i < to; i++) {
+        uint64_t w = atomic_load_explicit(&sl->bulk_slots[i], order);
+        if (w == 0 &&
+            atomic_compare_exchange_strong_explicit(&sl->bulk_slots[i], &w, word,
+                                                    memory_order_seq_cst, memory_order_relaxed)) {
+            t->bulk_slot = i;
+            t->bulk_word = word;
+            t->flags |= CBSHM_T_SLOT;
+            return true;
+        }
+    }
+    return false;
+}
+
+int cbshm__bulk_take(struct cbshm_view *v, struct cbshm_slot *sl, struct cbshm_ticket *t,
+                     uint64_t now, bool seq_cst)
+{
+    const struct cbshm_header *h = v->shm->hdr;
+    memory_order order = seq_cst ? memory_order_seq_cst : memory_order_relaxed;
+    uint32_t lim = cbshm__bulk_limit(h, sl), start, pid;
+    uint64_t word, at;
+
+    if (cbshm__claim.shm_id != v->shm_id)
+        cbshm__claim_stripe(v->shm);
+    /* The claim's token carries this process's pid: no system call. */
+    pid = cbshm__claim.stripe != 0 ? (uint32_t)(cbshm__claim.token >> 32) : (uint32_t)getpid();
+    word = CBSHM_STAMP(now, pid);
+    /* Each stripe's own line first. */
+    start = lim > SLOTS_PER_LINE ? (uint32_t)(cbshm__claim.stripe * SLOTS_PER_LINE) % lim : 0;
+    for (int round = 0; round < 2; round++) {
+        if (take_in(sl, start, lim, word, order, t) || take_in(sl, 0, start, word, order, t))
+            return 0;
+        at = atomic_load_explicit(&sl->bulk.scan_ns, memory_order_relaxed);
+        if (round > 0 || now < at ||
+            !atomic_compare_exchange_strong_explicit(&sl->bulk.scan_ns, &at, now + BULK_SCAN_NS,
+                                                     memory_order_relaxed, memory_order_relaxed) ||
+            reclaim(h, sl, now) == 0)
+            break;
+    }
+    return CBSHM_EFULL_INTERNAL;
+}
+
+void cbshm__bulk_release(struct cbshm_slot *sl, const struct cbshm_ticket *t)
+{
+    uint64_t w = t->bulk_word;
+    uint32_t wk;
+
+    /* Its breaker's slot still: a breaker made since starts empty. */
+    if (CBSHM_CTL_GEN(atomic_load_explicit(&sl->ctl, memory_order_relaxed)) !=
+        CBSHM_CTL_GEN(t->ctl))
+        return;
+    /* seq_cst, as the waiter's announcement is: either it sees the slot
+       free, or this sees it waiting. */
+    if (!atomic_compare_exchange_strong_explicit(&sl->bulk_slots[t->bulk_slot % CBSHM_BULKHEAD_MAX],
+                                                 &w, 0, memory_order_seq_cst, memory_order_relaxed))
+        return; /* taken back from it (slot_timeout) meanwhile */
+    wk = atomic_load_explicit(&sl->bulk.wake, memory_order_seq_cst);
+    while (wk & 1u) {
+        if (atomic_compare_exchange_weak_explicit(&sl->bulk.wake, &wk, wk + 1, memory_order_seq_cst,
+                                                  memory_order_relaxed)) {
+            syscall(SYS_futex, &sl->bulk.wake, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+            break;
+        }
+    }
+}
+
+void cbshm__bulk_sleep(struct cbshm_slot *sl, uint32_t wake, uint64_t ns)
+{
+    struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+
+    /* Shared, not FUTEX_PRIVATE: the word is in every worker's mapping.
+       EAGAIN (a slot was given back since) and EINTR return at once. */
+    syscall(SYS_futex, &sl->bulk.wake, FUTEX_WAIT, wake, &ts, NULL, 0);
+}
+
+/* The state change and its event, under the lock; skipped when the lock
+   is busy (the next rejection or admission tries again). */
+static void bulk_event(struct cbshm *shm, struct cbshm_slot *sl, uint64_t now, unsigned from,
+                       unsigned to)
+{
+    if (cbshm__lock_try(shm) != 0)
+        return;
+    if (atomic_load_explicit(&sl->bulk.state, memory_order_relaxed) == from &&
+        now >= atomic_load_explicit(&sl->bulk.event_ns, memory_order_relaxed) + BULK_EVENT_NS) {
+        atomic_store_explicit(&sl->bulk.state, to, memory_order_relaxed);
+        atomic_store_explicit(&sl->bulk.event_ns, now, memory_order_relaxed);
+        cbshm__event(shm, (uint32_t)(sl - shm->slots), CBSHM_EVENT_BULKHEAD, from, to,
+                     CBSHM_CAUSE_BULKHEAD, now);
+    }
+    cbshm__unlock(shm);
+}
+
+void cbshm__bulk_rejected(struct cbshm *shm, struct cbshm_slot *sl, uint64_t now)
+{
+    atomic_fetch_add_explicit(&sl->bulk.rejections, 1, memory_order_relaxed);
+    atomic_store_explicit(&sl->bulk.last_reject_ns, now, memory_order_relaxed);
+    if (atomic_load_explicit(&sl->bulk.state, memory_order_relaxed) != CBSHM_BULKHEAD_FULL &&
+        now >= atomic_load_explicit(&sl->bulk.event_ns, memory_order_relaxed) + BULK_EVENT_NS)
+        bulk_event(shm, sl, now, CBSHM_BULKHEAD_ADMITTING, CBSHM_BULKHEAD_FULL);
+}
+
+void cbshm__bulk_admitted(struct cbshm *shm, struct cbshm_slot *sl, uint64_t now)
+{
+    if (now >=
+            atomic_load_explicit(&sl->bulk.last_reject_ns, memory_order_relaxed) + BULK_EVENT_NS &&
+        now >= atomic_load_explicit(&sl->bulk.event_ns, memory_order_relaxed) + BULK_EVENT_NS)
+        bulk_event(shm, sl, now, CBSHM_BULKHEAD_FULL, CBSHM_BULKHEAD_ADMITTING);
+}
+
+/* ---- The worker registry ------------------------------------------------ */
+
+void cbshm__workers_recount(struct cbshm_header *h, uint64_t now)
+{
+    uint32_t n = 0;
+
+    for (int i = 0; i < CBSHM_WORKERS_MAX; i++) {
+        uint64_t w = atomic_load_explicit(&h->workers[i], memory_order_relaxed);
+        if (w == 0)
+            continue;
+        if (cbshm__pid_alive(h, CBSHM_STAMP_PID(w)))
+            n++;
+        else
+            atomic_compare_exchange_strong_explicit(&h->workers[i], &w, 0, memory_order_relaxed,
+                                                    memory_order_relaxed);
+    }
+    atomic_store_explicit(&h->workers_live, n, memory_order_relaxed);
+    atomic_store_explicit(&h->workers_checked_ns, now, memory_order_relaxed);
+}
+
+uint64_t cbshm__workers_join(struct cbshm_header *h, uint32_t pid, uint64_t now, uint32_t *at)
+{
+    uint64_t word = CBSHM_STAMP(now, pid);
+
+    for (int pass = 0; pass < 2; pass++) {
+        for (uint32_t i = 0; i < CBSHM_WORKERS_MAX; i++) {
+            uint64_t w = 0;
+            if (atomic_compare_exchange_strong_explicit(
+                    &h->workers[i], &w, word, memory_order_relaxed, memory_order_relaxed)) {
+                *at = i;
+                cbshm__workers_recount(h, now);
+                return word;
+            }
+        }
+        cbshm__workers_recount(h, now); /* full: free the dead ones' entries */
+    }
+    return 0; /* more than CBSHM_WORKERS_MAX live: counted as that many */
+}
+
+void cbshm__workers_leave(struct cbshm_header *h, uint32_t at, uint64_t word)
+{
+    if (word == 0 || at >= CBSHM_WORKERS_MAX)
+        return;
+    atomic_compare_exchange_strong_explicit(&h->workers[at], &word, 0, memory_order_relaxed,
+                                            memory_order_relaxed);
+    cbshm__workers_recount(h, cbshm__now());
+}
+
+void cbshm__workers_tick(struct cbshm_header *h, uint64_t now)
+{
+    uint64_t last = atomic_load_explicit(&h->workers_checked_ns, memory_order_relaxed);
+
+    if (now - last >= WORKERS_EVERY &&
+        atomic_compare_exchange_strong_explicit(&h->workers_checked_ns, &last, now,
+                                                memory_order_relaxed, memory_order_relaxed))
+        cbshm__workers_recount(h, now);
+}
