@@ -119,6 +119,31 @@ static bool take_in(struct cbshm_slot *sl, uint32_t from, uint32_t to, uint64_t 
     return false;
 }
 
+/* Above a lowered limit: is any slot still held (true), or did they all
+   come back (high moves down to the limit)? */
+static __attribute__((noinline)) bool held_above(struct cbshm_slot *sl, uint32_t lim, uint32_t high)
+{
+    uint32_t top = lim;
+
+    for (uint32_t i = lim; i < high && i < CBSHM_BULKHEAD_MAX; i++)
+        if (atomic_load_explicit(&sl->bulk_slots[i], memory_order_relaxed) != 0)
+            top = i + 1;
+    atomic_compare_exchange_strong_explicit(&sl->bulk.high, &high, top, memory_order_relaxed,
+                                            memory_order_relaxed);
+    return top > lim;
+}
+
+/* A slot taken at or above high: high moves up past it. */
+static __attribute__((noinline)) void raise_high(struct cbshm_slot *sl, uint32_t above)
+{
+    uint32_t high = atomic_load_explicit(&sl->bulk.high, memory_order_relaxed);
+
+    while (high < above &&
+           !atomic_compare_exchange_weak_explicit(&sl->bulk.high, &high, above,
+                                                  memory_order_relaxed, memory_order_relaxed))
+        ;
+}
+
 int cbshm__bulk_take(struct cbshm_view *v, struct cbshm_slot *sl, struct cbshm_ticket *t,
                      uint64_t now, bool seq_cst)
 {
@@ -135,8 +160,13 @@ int cbshm__bulk_take(struct cbshm_view *v, struct cbshm_slot *sl, struct cbshm_t
     /* Each stripe's own line first. */
     start = lim > SLOTS_PER_LINE ? (uint32_t)(cbshm__claim.stripe * SLOTS_PER_LINE) % lim : 0;
     for (int round = 0; round < 2; round++) {
-        if (take_in(sl, start, lim, word, order, t) || take_in(sl, 0, start, word, order, t))
+        uint32_t high = atomic_load_explicit(&sl->bulk.high, memory_order_relaxed);
+        if ((high <= lim || !held_above(sl, lim, high)) &&
+            (take_in(sl, start, lim, word, order, t) || take_in(sl, 0, start, word, order, t))) {
+            if (t->bulk_slot >= high)
+                raise_high(sl, t->bulk_slot + 1);
             return 0;
+        }
         at = atomic_load_explicit(&sl->bulk.scan_ns, memory_order_relaxed);
         if (round > 0 || now < at ||
             !atomic_compare_exchange_strong_explicit(&sl->bulk.scan_ns, &at, now + BULK_SCAN_NS,

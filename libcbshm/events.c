@@ -99,7 +99,7 @@ int cbshm_events_read(struct cbshm *shm, uint64_t *cursor, struct cbshm_event *o
         o->time_ns = atomic_load_explicit(&e->time_ns, memory_order_relaxed);
         o->wall_ns = atomic_load_explicit(&e->wall_ns, memory_order_relaxed);
         o->pid = atomic_load_explicit(&e->pid, memory_order_relaxed);
-        o->kind = (enum cbshm_event_kind)(kind <= CBSHM_EVENT_RESET ? kind : 0);
+        o->kind = (enum cbshm_event_kind)(kind <= CBSHM_EVENT_BULKHEAD ? kind : 0);
         o->from = (int)(what >> 8 & 0xffu);
         o->to = (int)(what >> 16 & 0xffu);
         o->cause = (enum cbshm_event_cause)(what >> 24); /* an unknown one is named "unknown" */

@@ -175,6 +175,12 @@ struct cbshm_lease {
  * than slot_timeout, with a compare-and-swap from the word it read: a
  * late record of that call then finds another word and frees nothing.
  *
+ * A limit lowered (by apply, or a quota's as workers leave) leaves calls
+ * in flight in slots at or above it: `high` bounds them, and while any is
+ * held nothing is admitted - they alone are as many as the new limit or
+ * more - so the count only falls until it is under the new limit. No
+ * call in flight is cut off and none is lost.
+ *
  * wake is the futex callers with max_wait sleep on: bit 0 says one sleeps,
  * and a call that frees a slot while it is set adds one (clearing it,
  * bumping the count above) and wakes them all.
@@ -188,7 +194,8 @@ struct cbshm_bulkhead {
     _Atomic uint64_t rejections;     /* calls it rejected */
     _Atomic uint64_t reclaimed;      /* slots taken back */
     _Atomic uint64_t waits;          /* calls that waited and got in */
-    uint64_t reserved;
+    _Atomic uint32_t high;           /* no slot at or above this is held */
+    uint32_t reserved;
 };
 
 /*

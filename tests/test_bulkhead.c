@@ -1,0 +1,590 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The bulkhead: admission and release on both APIs, the rejection's
+ * reason and figures, probes, modes, a dead holder's slot and a ticket
+ * never recorded taken back, max_wait's sleep and wake-up, a limit
+ * changed live, the quota following the live workers, its events, and
+ * the settings' checks. Processes and signals are real.
+ */
+#define _DEFAULT_SOURCE /* usleep */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "internal.h"
+
+struct fixture {
+    char seg[64];
+    struct cbshm *shm;
+    struct cbshm_breaker *b;
+};
+
+static struct fixture fx;
+
+static struct fixture *open_with(const char *yaml)
+{
+    t_segment_name(fx.seg);
+    t_apply(fx.seg, yaml);
+    assert_int_equal(cbshm_open(fx.seg, 0, &fx.shm), 0);
+    assert_int_equal(cbshm_breaker_get(fx.shm, "api", &fx.b), 0);
+    return &fx;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (fx.b != NULL)
+        cbshm_breaker_release(fx.b);
+    if (fx.shm != NULL)
+        cbshm_close(fx.shm);
+    cbshm_destroy(fx.seg);
+    memset(&fx, 0, sizeof fx);
+    cbshm_clock_set(NULL, NULL);
+    return 0;
+}
+
+static struct cbshm_snapshot snap(struct fixture *f)
+{
+    struct cbshm_snapshot s;
+
+    assert_int_equal(cbshm_snapshot(f->shm, "api", &s), 0);
+    return s;
+}
+
+static enum cbshm_refusal why(struct fixture *f)
+{
+    struct cbshm_rejection r;
+
+    assert_int_equal(cbshm_breaker_rejection(f->b, &r), 0);
+    return r.why;
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static const char *LIMIT2 = "breakers:\n"
+                            "  - name: api\n"
+                            "    max_concurrent_calls: 2\n";
+
+static void test_a_full_bulkhead_rejects_with_its_reason_and_counts(void **state)
+{
+    struct fixture *f = open_with(LIMIT2);
+    struct cbshm_ticket a, b, c;
+    struct cbshm_snapshot s;
+
+    (void)state;
+    assert_int_equal(cbshm_allow(f->b, &a), 0);
+    assert_int_equal(cbshm_allow(f->b, &b), 0);
+    assert_int_equal(cbshm_allow(f->b, &c), CBSHM_EREJECTED);
+    assert_int_equal(why(f), CBSHM_REFUSAL_BULKHEAD_FULL);
+    assert_int_equal(cbshm_record(f->b, &c, CBSHM_SUCCESS), CBSHM_EINVAL); /* nothing to record */
+    assert_int_equal(cbshm_execute(f->b, t_ok_fn, NULL), CBSHM_EREJECTED);
+    s = snap(f);
+    assert_int_equal(s.bulkhead_limit, 2);
+    assert_int_equal(s.bulkhead_in_flight, 2);
+    assert_int_equal(s.bulkhead_rejections, 2);
+    assert_int_equal(s.rejections, 2);
+    assert_int_equal(s.state, CBSHM_STATE_CLOSED);
+    /* One back: the next call gets in, and nothing says refused. */
+    assert_int_equal(cbshm_record(f->b, &a, CBSHM_SUCCESS), 0);
+    assert_int_equal(snap(f).bulkhead_in_flight, 1);
+    assert_int_equal(cbshm_allow(f->b, &c), 0);
+    assert_int_equal(why(f), CBSHM_REFUSAL_BULKHEAD_FULL); /* full again: 2 held */
+    assert_int_equal(cbshm_record(f->b, &b, CBSHM_FAILURE), 0);
+    assert_int_equal(why(f), CBSHM_REFUSAL_NONE);
+    assert_int_equal(cbshm_record(f->b, &c, CBSHM_IGNORED), 0);
+    s = snap(f);
+    assert_int_equal(s.bulkhead_in_flight, 0);
+    assert_int_equal(s.successes, 1);
+    assert_int_equal(s.failures, 1);
+    assert_int_equal(s.ignored, 1);
+}
+
+static void test_every_outcome_and_record_call_gives_its_slot_back(void **state)
+{
+    struct fixture *f = open_with("breakers:\n"
+                                  "  - name: api\n"
+                                  "    max_concurrent_calls: 1\n"
+                                  "    failure_threshold: 1000\n"
+                                  "    slow_call_duration: 1h\n"
+                                  "    slow_call_rate: 100%\n");
+    struct cbshm_ticket t;
+
+    (void)state;
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(cbshm_execute(f->b, i % 2 ? t_ok_fn : t_fail_fn, NULL), 0);
+        assert_int_equal(cbshm_allow(f->b, &t), 0);
+        switch (i % 4) {
+        case 0:
+            assert_int_equal(cbshm_record(f->b, &t, (enum cbshm_outcome)(i % 3)), 0);
+            break;
+        case 1:
+            assert_int_equal(cbshm_record_timed(f->b, &t, CBSHM_SUCCESS, 5), 0);
+            break;
+        case 2:
+            assert_int_equal(cbshm_record_retry_after(f->b, &t, CBSHM_SUCCESS, 0), 0);
+            break;
+        default:
+            assert_int_equal(cbshm_record(f->b, &t, CBSHM_FAILURE), 0);
+            break;
+        }
+        assert_int_equal(snap(f).bulkhead_in_flight, 0);
+    }
+    /* A retry-after failure opens it, and its slot still goes back. */
+    assert_int_equal(cbshm_allow(f->b, &t), 0);
+    assert_int_equal(cbshm_record_retry_after(f->b, &t, CBSHM_FAILURE, 1000000000ull), 0);
+    assert_int_equal(snap(f).state, CBSHM_STATE_OPEN);
+    assert_int_equal(snap(f).bulkhead_in_flight, 0);
+    assert_int_equal(snap(f).bulkhead_rejections, 0);
+}
+
+static void test_a_probe_takes_a_slot_and_gives_its_lease_back_without_one(void **state)
+{
+    struct fixture *f = open_with("breakers:\n"
+                                  "  - name: api\n"
+                                  "    max_concurrent_calls: 1\n"
+                                  "    failure_threshold: 1\n"
+                                  "    half_open_max_calls: 2\n"
+                                  "    open_timeout: 1s\n");
+    struct cbshm_ticket p, q;
+    struct cbshm_snapshot s;
+
+    (void)state;
+    t_clock_install(1000000000000ull);
+    assert_int_equal(cbshm_execute(f->b, t_fail_fn, NULL), 0);
+    assert_int_equal(snap(f).state, CBSHM_STATE_OPEN);
+    t_clock_advance_ms(1000);
+    assert_int_equal(cbshm_allow(f->b, &p), 0); /* the probe, with the one slot */
+    s = snap(f);
+    assert_int_equal(s.state, CBSHM_STATE_HALF_OPEN);
+    assert_int_equal(s.probes_in_flight, 1);
+    assert_int_equal(s.bulkhead_in_flight, 1);
+    /* A second lease is free, the bulkhead is not: refused, lease kept free. */
+    assert_int_equal(cbshm_allow(f->b, &q), CBSHM_EREJECTED);
+    assert_int_equal(why(f), CBSHM_REFUSAL_BULKHEAD_FULL);
+    s = snap(f);
+    assert_int_equal(s.probes_in_flight, 1);
+    assert_int_equal(s.bulkhead_rejections, 1);
+    /* The probe closes it and its slot goes back. */
+    assert_int_equal(cbshm_record(f->b, &p, CBSHM_SUCCESS), 0);
+    s = snap(f);
+    assert_int_equal(s.state, CBSHM_STATE_CLOSED);
+    assert_int_equal(s.bulkhead_in_flight, 0);
+}
+
+static void test_forced_closed_is_bounded_and_disabled_is_not(void **state)
+{
+    struct fixture *f = open_with(LIMIT2);
+    struct cbshm_ticket t[4];
+
+    (void)state;
+    assert_int_equal(cbshm_set_mode(f->shm, "api", CBSHM_MODE_FORCED_CLOSED), 0);
+    assert_int_equal(cbshm_allow(f->b, &t[0]), 0);
+    assert_int_equal(cbshm_allow(f->b, &t[1]), 0);
+    assert_int_equal(cbshm_allow(f->b, &t[2]), CBSHM_EREJECTED);
+    assert_int_equal(why(f), CBSHM_REFUSAL_BULKHEAD_FULL);
+    assert_int_equal(cbshm_record(f->b, &t[0], CBSHM_FAILURE), 0);
+    assert_int_equal(cbshm_record(f->b, &t[1], CBSHM_FAILURE), 0);
+    /* Disabled: the library stands aside, bulkhead and all. */
+    assert_int_equal(cbshm_set_mode(f->shm, "api", CBSHM_MODE_DISABLED), 0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(cbshm_allow(f->b, &t[i]), 0);
+    assert_int_equal(snap(f).bulkhead_in_flight, 0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(cbshm_record(f->b, &t[i], CBSHM_SUCCESS), 0);
+    /* Forced open rejects as forced open, not as full. */
+    assert_int_equal(cbshm_set_mode(f->shm, "api", CBSHM_MODE_FORCED_OPEN), 0);
+    assert_int_equal(cbshm_allow(f->b, &t[0]), CBSHM_EREJECTED);
+    assert_int_equal(why(f), CBSHM_REFUSAL_FORCED_OPEN);
+}
+
+static void test_a_dead_holders_slot_returns_to_the_pool(void **state)
+{
+    struct fixture *f = open_with("breakers:\n"
+                                  "  - name: api\n"
+                                  "    max_concurrent_calls: 1\n");
+    struct cbshm_ticket t;
+    int child;
+
+    (void)state;
+    if ((child = fork()) == 0) {
+        struct cbshm *shm;
+        struct cbshm_breaker *b;
+        if (cbshm_open(fx.seg, 0, &shm) != 0 || cbshm_breaker_get(shm, "api", &b) != 0 ||
+            cbshm_allow(b, &t) != 0)
+            _exit(1);
+        raise(SIGKILL); /* between allow and record */
+        _exit(2);
+    }
+    assert_int_equal(t_wait(child), 128 + SIGKILL);
+    assert_int_equal(snap(f).bulkhead_in_flight, 1);
+    /* Full, so the holder is looked at: it is dead, its slot comes back. */
+    assert_int_equal(cbshm_allow(f->b, &t), 0);
+    assert_int_equal(snap(f).bulkhead_reclaimed, 1);
+    assert_int_equal(snap(f).bulkhead_in_flight, 1);
+    assert_int_equal(snap(f).bulkhead_rejections, 0);
+    assert_int_equal(cbshm_record(f->b, &t, CBSHM_SUCCESS), 0);
+    assert_int_equal(snap(f).bulkhead_in_flight, 0);
+}
+
+static void test_a_stopped_holder_keeps_its_slot(void **state)
+{
+    struct fixture *f = open_with("breakers:\n"
+                                  "  - name: api\n"
+                                  "    max_concurrent_calls: 1\n");
+    struct cbshm_ticket t;
+    int ready[2], child;
+    char c;
+
+    (void)state;
+    assert_int_equal(pipe(ready), 0);
+    if ((child = fork()) == 0) {
+        struct cbshm *shm;
+        struct cbshm_breaker *b;
+        if (cbshm_open(fx.seg, 0, &shm) != 0 || cbshm_breaker_get(shm, "api", &b) != 0 ||
+            cbshm_allow(b, &t) != 0)
+            _exit(1);
+        if (write(ready[1], "x", 1) != 1)
+            _exit(1);
+        raise(SIGSTOP);
+        _exit(cbshm_record(b, &t, CBSHM_SUCCESS) == 0 ? 0 : 3);
+    }
+    assert_int_equal(read(ready[0], &c, 1), 1);
+    /* Alive, stopped or not: its call may still be running. */
+    usleep(20000); /* past the 10 ms between looks at the holders */
+    assert_int_equal(cbshm_allow(f->b, &t), CBSHM_EREJECTED);
+    assert_int_equal(snap(f).bulkhead_reclaimed, 0);
+    kill(child, SIGCONT);
+    assert_int_equal(t_wait(child), 0);
+    assert_int_equal(cbshm_allow(f->b, &t), 0);
+    assert_int_equal(cbshm_record(f->b, &t, CBSHM_SUCCESS), 0);
+    close(ready[0]);
+    close(ready[1]);
+}
+
+static void test_a_ticket_never_recorded_is_taken_back_after_slot_timeout(void **state)
+{
+    struct fixture *f = open_with("breakers:\n"
+                                  "  - name: api\n"
+                                  "    max_concurrent_calls: 1\n"
+                                  "    slot_timeout: 500ms\n");
+    struct cbshm_ticket lost, next;
+
+    (void)state;
+    t_clock_install(1000000000000ull);
+    assert_int_equal(cbshm_allow(f->b, &lost), 0);
+    t_clock_advance_ms(499);
+    assert_int_equal(cbshm_allow(f->b, &next), CBSHM_EREJECTED);
+    /* Due now; looked at within 10 ms (full callers look that often). */
+    t_clock_advance_ms(11);
+    assert_int_equal(cbshm_allow(f->b, &next), 0);
+    assert_int_equal(snap(f).bulkhead_reclaimed, 1);
+    /* The lost call's late record frees nothing: the slot is next's now. */
+    assert_int_equal(cbshm_record(f->b, &lost, CBSHM_SUCCESS), 0);
+    assert_int_equal(snap(f).bulkhead_in_flight, 1);
+    assert_int_equal(cbshm_allow(f->b, &lost), CBSHM_EREJECTED);
+    assert_int_equal(cbshm_record(f->b, &next, CBSHM_SUCCESS), 0);
+    assert_int_equal(snap(f).bulkhead_in_flight, 0);
+}
+
+struct holder {
+    struct fixture *f;
+    struct cbshm_ticket t;
+    unsigned hold_ms;
+};
+
+static void *give_back_later(void *arg)
+{
+    struct holder *h = arg;
+
+    usleep(h->hold_ms * 1000u);
+    cbshm_record(h->f->b, &h->t, CBSHM_SUCCESS);
+    return NULL;
+}
+
+static void test_max_wait_sleeps_until_a_slot_is_given_back(void **state)
+{
+    struct fixture *f = open_with("breakers:\n"
+                                  "  - name: api\n"
+                                  "    max_concurrent_calls: 1\n"
+                                  "    max_wait: 5s\n");
+    struct holder h = {f, {0}, 200};
+    struct cbshm_ticket t;
+    pthread_t th;
+    uint64_t start;
+
+    (void)state;
+    assert_int_equal(cbshm_allow(f->b, &h.t), 0);
+    assert_int_equal(pthread_create(&th, NULL, give_back_later, &h), 0);
+    start = mono_ms();
+    assert_int_equal(cbshm_allow(f->b, &t), 0);
+    /* Woken by the give-back, not by the 5 s deadline. */
+    assert_true(mono_ms() - start >= 150);
+    assert_true(mono_ms() - start < 3000);
+    pthread_join(th, NULL);
+    assert_int_equal(snap(f).bulkhead_waits, 1);
+    assert_int_equal(snap(f).bulkhead_rejections, 0);
+    assert_int_equal(cbshm_record(f->b, &t, CBSHM_SUCCESS), 0);
+}
+
+static void test_max_wait_runs_out_and_rejects(void **state)
+{
+    struct fixture *f = open_with("breakers:\n"
+                                  "  - name: api\n"
+                                  "    max_concurrent_calls: 1\n"
+                                  "    max_wait: 100ms\n");
+    struct cbshm_ticket held, t;
+    uint64_t start;
+
+    (void)state;
+    assert_int_equal(cbshm_allow(f->b, &held), 0);
+    start = mono_ms();
+    assert_int_equal(cbshm_execute(f->b, t_ok_fn, NULL), CBSHM_EREJECTED);
+    assert_true(mono_ms() - start >= 90); /* the coarse clock: a tick early at most */
+    assert_int_equal(why(f), CBSHM_REFUSAL_BULKHEAD_FULL);
+    assert_int_equal(snap(f).bulkhead_rejections, 1);
+    assert_int_equal(snap(f).bulkhead_waits, 0);
+    assert_int_equal(cbshm_record(f->b, &held, CBSHM_SUCCESS), 0);
+    assert_int_equal(cbshm_allow(f->b, &t), 0);
+    assert_int_equal(cbshm_record(f->b, &t, CBSHM_SUCCESS), 0);
+}
+
+static void test_a_waiter_in_another_process_is_woken(void **state)
+{
+    struct fixture *f = open_with("breakers:\n"
+                                  "  - name: api\n"
+                                  "    max_concurrent_calls: 1\n"
+                                  "    max_wait: 5s\n");
+    struct cbshm_ticket held;
+    int child;
+
+    (void)state;
+    assert_int_equal(cbshm_allow(f->b, &held), 0);
+    if ((child = fork()) == 0) {
+        struct cbshm *shm;
+        struct cbshm_breaker *b;
+        uint64_t start = mono_ms();
+        int rc;
+        if (cbshm_open(fx.seg, 0, &shm) != 0 || cbshm_breaker_get(shm, "api", &b) != 0)
+            _exit(1);
+        rc = cbshm_execute(b, t_ok_fn, NULL);
+        _exit(rc != 0 ? 2 : mono_ms() - start >= 3000 ? 3 : 0);
+    }
+    usleep(200000);
+    assert_int_equal(cbshm_record(f->b, &held, CBSHM_SUCCESS), 0);
+    assert_int_equal(t_wait(child), 0);
+    assert_int_equal(snap(f).bulkhead_waits, 1);
+}
+
+static void test_a_lower_limit_applies_as_calls_end_and_a_higher_one_at_once(void **state)
+{
+    struct fixture *f = open_with("breakers:\n"
+                                  "  - name: api\n"
+                                  "    max_concurrent_calls: 4\n");
+    struct cbshm_ticket t[6];
+    struct cbshm_snapshot s;
+
+    (void)state;
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(cbshm_allow(f->b, &t[i]), 0);
+    t_apply(f->seg, "breakers:\n  - name: api\n    max_concurrent_calls: 2\n");
+    s = snap(f);
+    assert_int_equal(s.bulkhead_limit, 2);
+    assert_int_equal(s.bulkhead_in_flight, 4); /* nothing lost, nothing cut off */
+    assert_int_equal(cbshm_allow(f->b, &t[4]), CBSHM_EREJECTED);
+    /* Two end: still 2 in flight, the new limit: no room yet. */
+    assert_int_equal(cbshm_record(f->b, &t[0], CBSHM_SUCCESS), 0);
+    assert_int_equal(cbshm_record(f->b, &t[1], CBSHM_SUCCESS), 0);
+    assert_int_equal(snap(f).bulkhead_in_flight, 2);
+    assert_int_equal(cbshm_allow(f->b, &t[4]), CBSHM_EREJECTED);
+    t_apply(f->seg, "breakers:\n  - name: api\n    max_concurrent_calls: 5\n");
+    assert_int_equal(cbshm_allow(f->b, &t[0]), 0);
+    assert_int_equal(cbshm_allow(f->b, &t[1]), 0);
+    assert_int_equal(cbshm_allow(f->b, &t[4]), 0);
+    assert_int_equal(cbshm_allow(f->b, &t[5]), CBSHM_EREJECTED);
+    assert_int_equal(snap(f).bulkhead_in_flight, 5);
+    /* No bulkhead at all: the held slots still go back. */
+    t_apply(f->seg, "breakers:\n  - name: api\n");
+    assert_int_equal(snap(f).bulkhead_limit, 0);
+    assert_int_equal(cbshm_allow(f->b, &t[5]), 0);
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(cbshm_record(f->b, &t[i], CBSHM_SUCCESS), 0);
+    assert_int_equal(snap(f).bulkhead_in_flight, 0);
+}
+
+/* A worker that calls once, then waits on the pipe until told to go. */
+static int start_worker(const char *seg, int *go_rd)
+{
+    int child = fork();
+
+    if (child == 0) {
+        struct cbshm *shm;
+        struct cbshm_breaker *b;
+        char c;
+        /* Its own mapping only, so that closing it is leaving. */
+        cbshm_breaker_release(fx.b);
+        cbshm_close(fx.shm);
+        if (cbshm_open(seg, 0, &shm) != 0 || cbshm_breaker_get(shm, "api", &b) != 0 ||
+            cbshm_execute(b, t_ok_fn, NULL) != 0)
+            _exit(1);
+        (void)!read(*go_rd, &c, 1);
+        cbshm_breaker_release(b);
+        cbshm_close(shm);
+        _exit(0);
+    }
+    return child;
+}
+
+static void test_a_quota_follows_the_live_workers(void **state)
+{
+    struct fixture *f = open_with("breakers:\n"
+                                  "  - name: api\n"
+                                  "    concurrency_quota: 0.5\n");
+    struct cbshm_info info;
+    int go[2], kids[5];
+
+    (void)state;
+    assert_int_equal(pipe(go), 0);
+    assert_int_equal(snap(f).bulkhead_limit, 1); /* nobody has called: at least one */
+    assert_int_equal(cbshm_execute(f->b, t_ok_fn, NULL), 0);
+    assert_int_equal(cbshm_info(f->shm, &info), 0);
+    assert_int_equal(info.workers, 1);
+    for (int i = 0; i < 5; i++)
+        kids[i] = start_worker(f->seg, &go[0]);
+    for (int tries = 0; tries < 500 && (cbshm_info(f->shm, &info), info.workers) < 6; tries++)
+        usleep(10000);
+    assert_int_equal(info.workers, 6);
+    assert_int_equal(snap(f).bulkhead_limit, 3); /* 0.5 x 6 */
+    /* Two die without a word: counted out at the next look (a second). */
+    kill(kids[0], SIGKILL);
+    kill(kids[1], SIGKILL);
+    assert_int_equal(t_wait(kids[0]), 128 + SIGKILL);
+    assert_int_equal(t_wait(kids[1]), 128 + SIGKILL);
+    cbshm__workers_tick(f->shm->hdr, cbshm__now() + 2000000000ull);
+    assert_int_equal(cbshm_info(f->shm, &info), 0);
+    assert_int_equal(info.workers, 4);
+    assert_int_equal(snap(f).bulkhead_limit, 2);
+    /* Three leave by closing: counted out at once. */
+    assert_int_equal(write(go[1], "xxx", 3), 3);
+    for (int i = 2; i < 5; i++)
+        assert_int_equal(t_wait(kids[i]), 0);
+    assert_int_equal(cbshm_info(f->shm, &info), 0);
+    assert_int_equal(info.workers, 1);
+    assert_int_equal(snap(f).bulkhead_limit, 1);
+    close(go[0]);
+    close(go[1]);
+}
+
+static size_t bulkhead_events(struct fixture *f, struct cbshm_event *out, size_t max)
+{
+    uint64_t cursor = 0;
+    struct cbshm_event all[64];
+    size_t n = 0, got = 0;
+
+    assert_int_equal(cbshm_events_read(f->shm, &cursor, all, 64, &n, NULL), 0);
+    for (size_t i = 0; i < n && got < max; i++)
+        if (all[i].kind == CBSHM_EVENT_BULKHEAD)
+            out[got++] = all[i];
+    return got;
+}
+
+static void test_events_say_when_the_bulkhead_starts_and_stops_rejecting(void **state)
+{
+    struct fixture *f = open_with("breakers:\n"
+                                  "  - name: api\n"
+                                  "    max_concurrent_calls: 1\n");
+    struct cbshm_ticket held, t;
+    struct cbshm_event e[8];
+
+    (void)state;
+    t_clock_install(1000000000000ull);
+    assert_int_equal(cbshm_allow(f->b, &held), 0);
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(cbshm_allow(f->b, &t), CBSHM_EREJECTED);
+    assert_int_equal(bulkhead_events(f, e, 8), 1); /* one, not a hundred */
+    assert_int_equal(e[0].from, CBSHM_BULKHEAD_ADMITTING);
+    assert_int_equal(e[0].to, CBSHM_BULKHEAD_FULL);
+    assert_int_equal(e[0].cause, CBSHM_CAUSE_BULKHEAD);
+    assert_string_equal(e[0].name, "api");
+    assert_int_equal(cbshm_record(f->b, &held, CBSHM_SUCCESS), 0);
+    /* Admitted again, but rejections were less than a second ago. */
+    assert_int_equal(cbshm_execute(f->b, t_ok_fn, NULL), 0);
+    assert_int_equal(bulkhead_events(f, e, 8), 1);
+    t_clock_advance_ms(1000);
+    assert_int_equal(cbshm_execute(f->b, t_ok_fn, NULL), 0);
+    assert_int_equal(bulkhead_events(f, e, 8), 2);
+    assert_int_equal(e[1].from, CBSHM_BULKHEAD_FULL);
+    assert_int_equal(e[1].to, CBSHM_BULKHEAD_ADMITTING);
+    assert_int_equal(cbshm_execute(f->b, t_ok_fn, NULL), 0);
+    assert_int_equal(bulkhead_events(f, e, 8), 2);
+    /* Full again at once: the next event waits for its second. */
+    assert_int_equal(cbshm_allow(f->b, &held), 0);
+    assert_int_equal(cbshm_allow(f->b, &t), CBSHM_EREJECTED);
+    assert_int_equal(bulkhead_events(f, e, 8), 2);
+    t_clock_advance_ms(1000);
+    assert_int_equal(cbshm_allow(f->b, &t), CBSHM_EREJECTED);
+    assert_int_equal(bulkhead_events(f, e, 8), 3);
+    assert_int_equal(e[2].to, CBSHM_BULKHEAD_FULL);
+    assert_int_equal(cbshm_record(f->b, &held, CBSHM_SUCCESS), 0);
+}
+
+static void expect_config_error(const char *yaml, const char *key, unsigned line, const char *words)
+{
+    struct cbshm_config *cfg = NULL;
+    struct cbshm_diag d;
+
+    assert_int_equal(cbshm_config_load_string(yaml, strlen(yaml), "b.yaml", &cfg, &d),
+                     CBSHM_ECONFIG);
+    if (strstr(d.key, key) == NULL || d.line != line || strstr(d.message, words) == NULL)
+        fail_msg("got %s:%u %s: %s", d.key, d.line, d.key, d.message);
+}
+
+static void test_bulkhead_settings_are_checked_and_named(void **state)
+{
+    (void)state;
+    expect_config_error("breakers:\n  - name: a\n    max_concurrent_calls: 3\n"
+                        "    concurrency_quota: 0.5\n",
+                        "concurrency_quota", 4, "set one of them");
+    expect_config_error("breakers:\n  - name: a\n    max_wait: 1s\n", "max_wait", 3,
+                        "needs a bulkhead");
+    expect_config_error("breakers:\n  - name: a\n    slot_timeout: 1s\n", "slot_timeout", 3,
+                        "needs a bulkhead");
+    expect_config_error("breakers:\n  - name: a\n    max_concurrent_calls: 257\n",
+                        "max_concurrent_calls", 3, "256");
+    expect_config_error("breakers:\n  - name: a\n    concurrency_quota: 1.5\n", "concurrency_quota",
+                        3, "1");
+    expect_config_error("breakers:\n  - name: a\n    max_concurrent_calls: 2\n"
+                        "    max_wait: 5\n",
+                        "max_wait", 4, "unit");
+}
+
+#define T(fn) cmocka_unit_test_teardown(fn, teardown)
+static const struct CMUnitTest tests[] = {
+    T(test_a_full_bulkhead_rejects_with_its_reason_and_counts),
+    T(test_every_outcome_and_record_call_gives_its_slot_back),
+    T(test_a_probe_takes_a_slot_and_gives_its_lease_back_without_one),
+    T(test_forced_closed_is_bounded_and_disabled_is_not),
+    T(test_a_dead_holders_slot_returns_to_the_pool),
+    T(test_a_stopped_holder_keeps_its_slot),
+    T(test_a_ticket_never_recorded_is_taken_back_after_slot_timeout),
+    T(test_max_wait_sleeps_until_a_slot_is_given_back),
+    T(test_max_wait_runs_out_and_rejects),
+    T(test_a_waiter_in_another_process_is_woken),
+    T(test_a_lower_limit_applies_as_calls_end_and_a_higher_one_at_once),
+    T(test_a_quota_follows_the_live_workers),
+    T(test_events_say_when_the_bulkhead_starts_and_stops_rejecting),
+    T(test_bulkhead_settings_are_checked_and_named),
+};
+
+T_MAIN(tests)
