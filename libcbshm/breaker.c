@@ -489,6 +489,7 @@ static __attribute__((noinline)) int admit_more(struct cbshm_view *v, struct cbs
                                                 struct cbshm_ticket *t, uint32_t hot)
 {
     uint64_t now = 0;
+    int rc;
 
     t->start_ns = 0;
     if (hot & (CBSHM_HOT_TIME | CBSHM_HOT_SLOW)) {
@@ -500,9 +501,9 @@ static __attribute__((noinline)) int admit_more(struct cbshm_view *v, struct cbs
         return 0;
     if (now == 0)
         now = cbshm__now();
-    if (cbshm__bulk_take(v, sl, t, now, false) != 0) {
+    if ((rc = cbshm__bulk_take(v, sl, t, now, false)) != 0) {
         t->flags = 0;
-        return CBSHM_EFULL_INTERNAL;
+        return rc; /* full; or CBSHM_EPIDNS: the caller runs it unguarded */
     }
     bulk_refused = NULL;
     if (UNLIKELY(atomic_load_explicit(&sl->bulk.state, memory_order_relaxed) ==
@@ -521,6 +522,8 @@ static __attribute__((noinline)) int admit_more_fast(struct cbshm_breaker *b,
 
     if (UNLIKELY(rc == CBSHM_EFULL_INTERNAL) && !bulk_waiting)
         rc = bulk_full(b, t);
+    else if (rc == CBSHM_EPIDNS)
+        rc = problem(b, t, rc);
     return rc;
 }
 
@@ -776,6 +779,8 @@ static __attribute__((noinline)) int allow_slow(struct cbshm_breaker *b, struct 
 
     if (UNLIKELY(rc == CBSHM_EFULL_INTERNAL) && !bulk_waiting)
         rc = bulk_full(b, t);
+    else if (rc == CBSHM_EPIDNS && !(t->flags & CBSHM_T_UNGUARDED))
+        rc = problem(b, t, rc); /* the bulkhead's: no slot from here */
     return rc;
 }
 
@@ -1053,6 +1058,10 @@ static __attribute__((noinline, cold)) int bulk_full(struct cbshm_breaker *b,
         bulk_waiting = false;
         if (rc != CBSHM_EFULL_INTERNAL)
             break;
+        if (t->slot != sl) { /* the handle moved (a new segment): its word */
+            sl = t->slot;
+            continue;
+        }
         cbshm__bulk_sleep(sl, wake, deadline - now);
         slept = true;
         sl = t->slot;

@@ -154,8 +154,16 @@ int cbshm__bulk_take(struct cbshm_view *v, struct cbshm_slot *sl, struct cbshm_t
 
     if (cbshm__claim.shm_id != v->shm_id)
         cbshm__claim_stripe(v->shm);
-    /* The claim's token carries this process's pid: no system call. */
-    pid = cbshm__claim.stripe != 0 ? (uint32_t)(cbshm__claim.token >> 32) : (uint32_t)getpid();
+    /* The claim's token carries this process's pid: no system call. A
+       thread on the shared stripe asks, and from another PID namespace
+       (where the claim refused it a stripe) writes no pid: the segment's
+       processes would take its slot for a dead one's, or never take it. */
+    if (cbshm__claim.stripe != 0)
+        pid = (uint32_t)(cbshm__claim.token >> 32);
+    else if (!cbshm__pid_ours(h))
+        return CBSHM_EPIDNS;
+    else
+        pid = (uint32_t)getpid();
     word = CBSHM_STAMP(now, pid);
     /* Each stripe's own line first. */
     start = lim > SLOTS_PER_LINE ? (uint32_t)(cbshm__claim.stripe * SLOTS_PER_LINE) % lim : 0;

@@ -258,7 +258,8 @@ uint32_t cbshm__bulk_limit(const struct cbshm_header *h, const struct cbshm_slot
 uint32_t cbshm__bulk_in_flight(const struct cbshm_slot *sl);
 /* Takes a slot for ticket t (0), or says every slot is held
    (CBSHM_EFULL_INTERNAL) after taking back those of dead owners or past
-   slot_timeout, at most every 10 ms host-wide. seq_cst: a waiter's look. */
+   slot_timeout, at most every 10 ms host-wide; CBSHM_EPIDNS from another
+   PID namespace. seq_cst: a waiter's look. */
 int cbshm__bulk_take(struct cbshm_view *v, struct cbshm_slot *sl, struct cbshm_ticket *t,
                      uint64_t now, bool seq_cst);
 void cbshm__bulk_release(struct cbshm_slot *sl, const struct cbshm_ticket *t);

@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <sys/mount.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -593,6 +594,64 @@ static void test_a_process_in_another_pid_namespace_takes_back_no_live_lease(voi
     assert_int_equal(rc, 0);
 }
 
+static void *bulkhead_call(void *unused)
+{
+    struct cbshm_breaker *b;
+    struct cbshm_snapshot snap;
+    struct cbshm_ticket t;
+
+    (void)unused;
+    if (cbshm_breaker_get(inherited, "a", &b) != 0)
+        return (void *)2;
+    /* The one slot's holder, our grandparent, lives: its slot is not taken
+       back, and no pid of this namespace goes into the segment - the call
+       runs unguarded and says why. */
+    if (cbshm_allow(b, &t) != 0 || cbshm_breaker_error(b) != CBSHM_EPIDNS)
+        return (void *)3;
+    if (cbshm_snapshot(inherited, "a", &snap) != 0 || snap.bulkhead_in_flight != 1 ||
+        snap.bulkhead_reclaimed != 0)
+        return (void *)4;
+    return (void *)(intptr_t)(cbshm_record(b, &t, CBSHM_SUCCESS) == 0 ? 0 : 5);
+}
+
+/* In a thread of its own, which holds no claim: as after fork(), whose
+   handlers give a child none (in_namespace's _Fork runs no handlers). */
+static int bulkhead_call_from_another_pid_namespace(const char *seg)
+{
+    pthread_t th;
+    void *rc;
+
+    (void)seg;
+    if (pthread_create(&th, NULL, bulkhead_call, NULL) != 0 || pthread_join(th, &rc) != 0)
+        return 6;
+    return (int)(intptr_t)rc;
+}
+
+static void test_a_process_in_another_pid_namespace_takes_no_bulkhead_slot(void **state)
+{
+    struct cbshm_breaker *b;
+    struct cbshm_ticket t;
+    char seg[64];
+    int rc;
+
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    t_apply(t_segment_name(seg), "capacity: 4\nbreakers:\n  - name: a\n"
+                                 "    max_concurrent_calls: 1\n");
+    assert_int_equal(cbshm_open(seg, 0, &inherited), 0);
+    assert_int_equal(cbshm_breaker_get(inherited, "a", &b), 0);
+    assert_int_equal(cbshm_allow(b, &t), 0);
+    rc = in_namespace(CLONE_NEWPID, bulkhead_call_from_another_pid_namespace, seg);
+    assert_int_equal(cbshm_record(b, &t, CBSHM_SUCCESS), 0);
+    cbshm_breaker_release(b);
+    cbshm_close(inherited);
+    assert_int_equal(cbshm_destroy(seg), 0);
+    if (rc == 77)
+        skip(); /* no PID namespaces in this sandbox */
+    assert_int_equal(rc, 0);
+}
+
 /* Counts a failure and says whether a stripe has this process's pid
    (before the thread's exit gives its claim back). */
 static void *count_a_failure(void *b)
@@ -707,6 +766,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_open_refuses_group_write_the_configuration_did_not_grant),
     cmocka_unit_test(test_open_refuses_a_segment_of_another_pid_namespace),
     cmocka_unit_test(test_a_process_in_another_pid_namespace_takes_back_no_live_lease),
+    cmocka_unit_test(test_a_process_in_another_pid_namespace_takes_no_bulkhead_slot),
     cmocka_unit_test(test_a_process_in_another_pid_namespace_holds_no_lease),
     cmocka_unit_test(test_a_full_dev_shm_is_enospc_not_sigbus),
     cmocka_unit_test(test_ten_thousand_breakers_fit_resolve_and_check_clean),

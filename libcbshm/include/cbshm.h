@@ -513,8 +513,9 @@ typedef enum cbshm_outcome (*cbshm_call_fn)(void *arg);
  * (and, when the breaker detects slow calls, its duration).
  * No lock is held while fn runs.
  * Returns 0 when fn ran, CBSHM_EREJECTED when the breaker refused the call
- * (fn did not run), CBSHM_EINVAL when fn is NULL. When the library cannot
- * decide (breaker gone, segment invalid) fn runs anyway and 0 is returned,
+ * (fn did not run: the breaker, or its full bulkhead once max_wait_ms ran
+ * out; see cbshm_allow), CBSHM_EINVAL when fn is NULL. When the library
+ * cannot decide (breaker gone, segment invalid) fn runs anyway and 0 is returned,
  * unless the segment was opened with CBSHM_FAIL_CLOSED: then fn does not
  * run and the problem's code is returned, one of those listed under
  * cbshm_allow(). b NULL always runs fn and returns 0 (there is no segment
@@ -549,6 +550,15 @@ struct cbshm_ticket {
  * dies. Admission in the open and half-open states may take the table lock
  * (at most 1 s); re-resolving a stale handle takes it too, and after
  * cbshm_destroy() attaches the segment that replaced it (see cbshm_open).
+ * With a bulkhead (max_concurrent_calls or concurrency_quota), a call the
+ * breaker admits - a probe too, and in forced-closed mode; not in disabled
+ * mode - also takes one of its slots, which cbshm_record() gives back.
+ * When every slot is held the call waits up to max_wait_ms for one,
+ * asleep on a futex in the segment (the calling thread blocks; 0: it does
+ * not wait), then is rejected: CBSHM_EREJECTED, and
+ * cbshm_breaker_rejection() says CBSHM_REFUSAL_BULKHEAD_FULL. A slot whose
+ * process died goes back to the pool when the bulkhead is full; one whose
+ * ticket is never recorded, after slot_timeout_ms.
  * Returns 0; CBSHM_EREJECTED; CBSHM_EINVAL (t NULL); and, only under
  * CBSHM_FAIL_CLOSED, the problem: CBSHM_EBADMAGIC, CBSHM_EVERSION,
  * CBSHM_EABI, CBSHM_ETRUNCATED, CBSHM_EUNINIT, CBSHM_EPERM or CBSHM_EPIDNS
