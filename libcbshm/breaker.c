@@ -1042,13 +1042,20 @@ static __attribute__((noinline, cold)) int bulk_full(struct cbshm_breaker *b,
                                                      struct cbshm_ticket *t)
 {
     struct cbshm_slot *sl = t->slot;
-    uint64_t now = cbshm__now();
-    uint64_t deadline = now + atomic_load_explicit(&sl->cfg.max_wait_ns, memory_order_relaxed);
+    uint64_t wait = atomic_load_explicit(&sl->cfg.max_wait_ns, memory_order_relaxed);
+    /* A real wait, on the real clock; under a test's clock the wait ends
+       by either, 0.1 ms of sleep at a time. */
+    uint64_t now = cbshm__now(), real = cbshm__clock_real(CLOCK_MONOTONIC);
+    uint64_t deadline, real_deadline, nap;
     struct cbshm_view *v;
     bool slept = false;
     int rc = CBSHM_EFULL_INTERNAL;
 
-    while (now < deadline) {
+    if (wait > CBSHM_MAX_WAIT_MS * 1000000u)
+        wait = CBSHM_MAX_WAIT_MS * 1000000u; /* scribbled */
+    deadline = now + wait;
+    real_deadline = real + wait;
+    while (now < deadline && real < real_deadline) {
         /* Say a waiter sleeps, then look again: a slot given back before
            the announcement is seen here, one given back after wakes it. */
         uint32_t wake = atomic_fetch_or_explicit(&sl->bulk.wake, 1u, memory_order_seq_cst) | 1u;
@@ -1062,10 +1069,13 @@ static __attribute__((noinline, cold)) int bulk_full(struct cbshm_breaker *b,
             sl = t->slot;
             continue;
         }
-        cbshm__bulk_sleep(sl, wake, deadline - now);
+        nap = real_deadline - real;
+        if (cbshm__clock_fn != NULL && nap > 100000u)
+            nap = 100000u;
+        cbshm__bulk_sleep(sl, wake, nap);
         slept = true;
-        sl = t->slot;
         now = cbshm__now();
+        real = cbshm__clock_real(CLOCK_MONOTONIC);
     }
     if (rc == 0 && slept && (t->flags & CBSHM_T_SLOT))
         atomic_fetch_add_explicit(&((struct cbshm_slot *)t->slot)->bulk.waits, 1,

@@ -93,7 +93,7 @@
     X(concurrency_quota, concurrency_quota, concurrency_quota, MULTIPLIER, 0, 100, 0, SET_ANY,    \
       SET_WINDOWS, SET_DECISIONS, NULL, cfg.concurrency_quota, 1, 0,                              \
       "the bulkhead as a share of the live workers (0.5: half), at least 1; 0: none")             \
-    X(max_wait, max_wait_ms, max_wait_ms, DURATION, 0, SET_DAY_MS, 0, CBSHM_FOR_BULKHEAD,         \
+    X(max_wait, max_wait_ms, max_wait_ms, DURATION, 0, CBSHM_MAX_WAIT_MS, 0, CBSHM_FOR_BULKHEAD,  \
       SET_WINDOWS, SET_DECISIONS, NULL, cfg.max_wait_ns, SET_MS, 0,                               \
       "how long a call waits for a bulkhead slot; 0: rejected at once")                           \
     X(slot_timeout, slot_timeout_ms, slot_timeout_ms, DURATION, 1, SET_DAY_MS, 60000,             \

@@ -125,11 +125,14 @@ enum cbshm_outcome {
 };
 
 /* Limits of the shared table. */
-#define CBSHM_NAME_MAX         63    /* bytes in a breaker name, without NUL */
-#define CBSHM_SEGMENT_NAME_MAX 200   /* bytes in a segment name, without NUL */
-#define CBSHM_PROBES_MAX       16    /* upper bound of half_open_max_calls */
-#define CBSHM_BULKHEAD_MAX     256   /* upper bound of a bulkhead's limit */
-#define CBSHM_CAPACITY_MAX     65536 /* upper bound of a table's capacity */
+#define CBSHM_NAME_MAX         63  /* bytes in a breaker name, without NUL */
+#define CBSHM_SEGMENT_NAME_MAX 200 /* bytes in a segment name, without NUL */
+#define CBSHM_PROBES_MAX       16  /* upper bound of half_open_max_calls */
+#define CBSHM_BULKHEAD_MAX     256 /* upper bound of a bulkhead's limit */
+/* Upper bound of max_wait_ms: a caller queued longer for a bulkhead slot
+   is an outage hidden behind a queue (a scribbled value stops here too). */
+#define CBSHM_MAX_WAIT_MS  10000
+#define CBSHM_CAPACITY_MAX 65536 /* upper bound of a table's capacity */
 
 /* Flags of cbshm_open(). */
 #define CBSHM_FAIL_CLOSED 0x1u /* reject calls when the library cannot decide */
@@ -232,7 +235,7 @@ struct cbshm_settings {
     uint32_t concurrency_quota;
     uint32_t reserved0; /* zero */
     /* Bulkhead: how long a call waits for a free slot before it is
-       rejected. 0..86400000, default 0 (rejected at once). */
+       rejected. 0..CBSHM_MAX_WAIT_MS, default 0 (rejected at once). */
     uint64_t max_wait_ms;
     /* Bulkhead: a slot held this long by a call never recorded goes back
        to the pool. 1..86400000, default 60000. */

@@ -38,13 +38,15 @@ static uint64_t fuzz_clock(void *ctx)
 }
 
 static const char *YAML =
-    "capacity: 4\nbreakers:\n"
+    "capacity: 5\nbreakers:\n"
     "  - name: a\n    failure_threshold: 2\n    open_timeout: 20ms\n    half_open_max_calls: 2\n"
     "  - name: b\n    policy: rate\n    window_size: 10\n    minimum_calls: 2\n"
     "    slow_call_duration: 5ms\n    min_failing_workers: 2\n"
     "  - name: c\n    policy: rate\n    window_type: time\n    window_duration: 100ms\n"
     "    window_buckets: 5\n    minimum_calls: 1\n    backoff_multiplier: 3\n"
-    "    open_timeout_jitter: 50\n    open_timeout: 10ms\n";
+    "    open_timeout_jitter: 50\n    open_timeout: 10ms\n"
+    "  - name: d\n    max_concurrent_calls: 2\n    max_wait: 5ms\n    slot_timeout: 50ms\n"
+    "    failure_threshold: 3\n";
 
 /* The one real segment this target makes: apply publishes it, and its
    bytes become the image every input starts from. */
@@ -145,7 +147,7 @@ static int count(void *ctx, const struct cbshm_snapshot *s)
     return 0;
 }
 
-static const char *names[] = {"a", "b", "c", "zz"};
+static const char *names[] = {"a", "b", "c", "d", "zz"};
 
 /*
  * A read-only view of the scribbled image, as a group member's cbctl has
@@ -170,7 +172,7 @@ static void observe(void)
     if (cbshm__attach_image(scratch, image_bytes, CBSHM_READ_ONLY, &shm) == 0) {
         cbshm_check(shm, NULL, NULL);
         cbshm_foreach(shm, count, &n);
-        for (size_t k = 0; k < 4; k++)
+        for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
             cbshm_snapshot(shm, names[k], &snap);
         cbshm_events_read(shm, &cursor, ev, 8, &got, NULL);
         cbshm_close(shm);
@@ -215,8 +217,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
        what the first left), the first with and the second without
        CBSHM_FAIL_CLOSED. */
     for (size_t k = 0; k < 2; k++)
-        exercise(names[((size > 0 ? data[0] : 0) + k) & 3], k == 1 ? CBSHM_FAIL_CLOSED : 0,
-                 data + ops_at, size - ops_at < 64 ? size - ops_at : 64);
+        exercise(names[((size > 0 ? data[0] : 0) + k) % (sizeof names / sizeof names[0])],
+                 k == 1 ? CBSHM_FAIL_CLOSED : 0, data + ops_at,
+                 size - ops_at < 64 ? size - ops_at : 64);
     /* Reconcile the scribbled segment back to its configuration: first
        what apply --dry-run would report, then the change itself. */
     if (cbshm__attach_image(scratch, image_bytes, 0, &shm) == 0) {
