@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "internal.h"
 
 #define LIMIT        3
 #define THREADS      4 /* a worker's threads: more than LIMIT, so one alone fills it */
@@ -463,6 +464,58 @@ static void test_killed_holders_slots_come_back_when_the_bulkhead_is_full(void *
     assert_int_equal(cbshm_destroy(seg), 0);
 }
 
+/* The breaker's slot in shm's table (to watch a waiter's announcement). */
+static struct cbshm_slot *slot_of(struct cbshm *shm)
+{
+    for (uint32_t i = 0; i < shm->capacity; i++)
+        if (atomic_load(&shm->slots[i].in_use) == 1 &&
+            strcmp(shm->slots[i].name, "downstream") == 0)
+            return &shm->slots[i];
+    fail_msg("no breaker \"downstream\" in the table");
+    return NULL;
+}
+
+static void test_a_waiter_gets_the_slot_of_a_holder_killed_while_it_waits(void **state)
+{
+    struct cbshm_breaker *b;
+    struct cbshm_slot *sl;
+    struct cbshm *shm;
+    char seg[64];
+    int holder, waiter;
+
+    (void)state;
+    t_apply(t_segment_name(seg), "breakers:\n  - name: downstream\n    max_concurrent_calls: 1\n"
+                                 "    max_wait: 2s\n");
+    holder = stopped_holder(seg);
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_breaker_get(shm, "downstream", &b), 0);
+    sl = slot_of(shm);
+    waiter = fork();
+    assert_true(waiter >= 0);
+    if (waiter == 0) {
+        struct probe *unused = probe_map();
+        struct call c = {unused, now_ns()};
+        _exit(cbshm_execute(b, downstream, &c) == 0 ? 0 : 1);
+    }
+    /* The waiter has found the bulkhead full, looked for dead holders
+       (none: the holder lives) and announced that it sleeps. */
+    while (atomic_load(&sl->bulk.scan_ns) == 0 || (atomic_load(&sl->bulk.wake) & 1u) == 0)
+        pause_ns(1000000);
+    /* Now the holder dies. Nobody gives its slot back: the waiter must
+       look again for dead holders while it waits, not sleep out max_wait
+       and be rejected. */
+    assert_int_equal(kill(holder, SIGKILL), 0);
+    assert_int_equal(t_wait(holder), 128 + SIGKILL);
+    assert_int_equal(t_wait(waiter), 0);
+    assert_int_equal(snap_of(shm).bulkhead_reclaimed, 1);
+    assert_int_equal(snap_of(shm).bulkhead_waits, 1);
+    assert_int_equal(snap_of(shm).bulkhead_rejections, 0);
+    assert_int_equal(snap_of(shm).bulkhead_in_flight, 0);
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+    assert_int_equal(cbshm_destroy(seg), 0);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -472,6 +525,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_a_stopped_holder_keeps_its_slot_and_gives_it_back_when_it_goes_on),
         cmocka_unit_test(test_a_stopped_holder_past_slot_timeout_loses_its_slot_and_frees_none),
         cmocka_unit_test(test_killed_holders_slots_come_back_when_the_bulkhead_is_full),
+        cmocka_unit_test(test_a_waiter_gets_the_slot_of_a_holder_killed_while_it_waits),
     };
     return t_main(argc, argv, __FILE__, tests, sizeof tests / sizeof tests[0]);
 }
