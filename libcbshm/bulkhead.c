@@ -211,7 +211,14 @@ void cbshm__bulk_release(struct cbshm_slot *sl, const struct cbshm_ticket *t)
 
 void cbshm__bulk_sleep(struct cbshm_slot *sl, uint32_t wake, uint64_t ns)
 {
-    struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+    struct timespec ts;
+
+    /* A holder that dies gives nothing back and wakes nobody: wake at
+       least once a scan interval to look again for dead holders. */
+    if (ns > BULK_SCAN_NS)
+        ns = BULK_SCAN_NS;
+    ts.tv_sec = (time_t)(ns / 1000000000u);
+    ts.tv_nsec = (long)(ns % 1000000000u);
 
     /* Shared, not FUTEX_PRIVATE: the word is in every worker's mapping.
        EAGAIN (a slot was given back since) and EINTR return at once. */

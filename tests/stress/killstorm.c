@@ -19,11 +19,18 @@
  *   - no counter ever goes backwards: neither a breaker's totals nor any
  *     stripe's counts (a second writer's plain add loses counts and can
  *     move a stripe back);
- *   - cbshm_check finds the table clean at the end.
+ *   - cbshm_check finds the table clean at the end;
+ *   - the bulkhead breakers (one rejecting, one waiting with max_wait) never
+ *     hold more slots than their limit, looked at after every kill; their
+ *     downstream, counting the calls inside it itself, never sees more;
+ *     and at the end no slot is lost: the dead holders' slots come back
+ *     to a fresh process, which takes the whole limit at once, and
+ *     bulkhead_reclaimed counts every one of them.
  *
- * and prints one line:
+ * and prints, after a line per breaker:
  *   killstorm: kills=N deadlocks=0 stuck_leases=0 check=clean seconds=S
  *     two_writers=0 backwards=0 hung_children=0 mappings=M forks=F
+ *     bulk_over=0 bulk_lost=0
  *
  *   usage: killstorm [--kills N] [--workers W] [--max-seconds S]
  */
@@ -47,8 +54,13 @@
 #define CHILD_LIMIT_NS 3000000000ull /* a forked child must be done by then */
 #define MAPPER_EVERY   3             /* every third worker is a mapper */
 
-static const char *NAMES[] = {"storm-consecutive", "storm-rate-count", "storm-rate-time"};
-#define N_BREAKERS 3
+static const char *NAMES[] = {"storm-consecutive", "storm-rate-count", "storm-rate-time",
+                              "storm-bulk", "storm-bulk-wait"};
+#define N_BREAKERS 5
+#define N_MAPPED   3 /* the mappers' threads and children call the first three */
+#define FIRST_BULK 3 /* NAMES[FIRST_BULK..] have bulkheads, of these limits: */
+#define N_BULK     (N_BREAKERS - FIRST_BULK)
+static const int BULK_LIMITS[N_BULK] = {3, 2};
 
 static const char *YAML =
     "capacity: 8\n"
@@ -59,7 +71,10 @@ static const char *YAML =
     "    minimum_calls: 10\n    slow_call_duration: 2ms\n    slow_call_rate: 90\n"
     "  - name: storm-rate-time\n    policy: rate\n    failure_rate: 40\n    window_type: time\n"
     "    window_duration: 200ms\n    window_buckets: 4\n    minimum_calls: 5\n"
-    "    backoff_multiplier: 2\n    open_timeout_max: 200ms\n    open_timeout_jitter: 20\n";
+    "    backoff_multiplier: 2\n    open_timeout_max: 200ms\n    open_timeout_jitter: 20\n"
+    "  - name: storm-bulk\n    failure_threshold: 5\n    max_concurrent_calls: 3\n"
+    "  - name: storm-bulk-wait\n    failure_threshold: 5\n    max_concurrent_calls: 2\n"
+    "    max_wait: 5ms\n";
 
 struct worker {
     _Atomic int pid;
@@ -69,6 +84,12 @@ struct worker {
 /* What the workers found and did, for the killer to report. */
 struct findings {
     _Atomic long two_writers, hung_children, mappings, forks;
+    /* The bulkhead breakers' downstream: bit w set while plain worker w
+       is inside it (the killer clears a dead worker's bits), the most
+       it saw at once, and the times that was more than the limit. */
+    _Atomic uint64_t inside[N_BULK];
+    _Atomic int most_inside[N_BULK];
+    _Atomic long over_limit;
 };
 
 static struct worker *workers;
@@ -82,18 +103,47 @@ static uint64_t now_ns(void)
     return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
+/* One call as the downstream sees it: the caller's random state, and for
+   a plain worker's call through a bulkhead breaker, which one and the
+   worker's bit (bulk -1: not counted). */
+struct call {
+    unsigned *seed;
+    int bulk;
+    uint64_t bit;
+};
+
+/* Counts the call in: a bit a worker, so that a kill anywhere leaves
+   nothing the killer cannot take out again (a counter's increment or
+   decrement would be lost with the worker). */
+static void enter_bulk(const struct call *c)
+{
+    uint64_t now_inside = atomic_fetch_or(&found->inside[c->bulk], c->bit) | c->bit;
+    int n = __builtin_popcountll(now_inside), most = atomic_load(&found->most_inside[c->bulk]);
+
+    while (n > most && !atomic_compare_exchange_weak(&found->most_inside[c->bulk], &most, n))
+        ;
+    if (n > BULK_LIMITS[c->bulk] && atomic_fetch_add(&found->over_limit, 1) < 5)
+        fprintf(stderr, "killstorm: %s's downstream has %d calls in flight, its limit is %d\n",
+                NAMES[FIRST_BULK + c->bulk], n, BULK_LIMITS[c->bulk]);
+}
+
 /* The downstream fails for 150 ms of every 400 ms. A call takes 0.1 to
    0.5 ms, now and then 3 ms, so that kills often land mid-call - holding
-   a probe lease, or between admission and record. */
+   a probe lease or a bulkhead slot, or between admission and record. */
 static enum cbshm_outcome downstream(void *arg)
 {
+    const struct call *c = arg;
     uint64_t phase = (now_ns() / 1000000u) % 400;
-    unsigned *seed = arg;
+    unsigned *seed = c->seed;
     struct timespec d = {0, 100000 + (long)(rand_r(seed) % 400000)};
 
+    if (c->bulk >= 0)
+        enter_bulk(c);
     if (rand_r(seed) % 50 == 0)
         d.tv_nsec = 3000000;
     nanosleep(&d, NULL);
+    if (c->bulk >= 0)
+        atomic_fetch_and(&found->inside[c->bulk], ~c->bit);
     if (phase < 150)
         return rand_r(seed) % 10 < 8 ? CBSHM_FAILURE : CBSHM_SUCCESS;
     return rand_r(seed) % 100 == 0 ? CBSHM_IGNORED : CBSHM_SUCCESS;
@@ -116,16 +166,17 @@ static void check_claim(struct cbshm *shm)
                 (int)getpid(), s, (unsigned)(owner >> 32), (unsigned long long)owner);
 }
 
-/* One call, by execute or by allow and record. */
-static void call_once(struct cbshm *shm, struct cbshm_breaker *br, uint64_t i, unsigned *seed)
+/* One call, by execute or by allow and record; `c` says whom the
+   downstream counts it for. */
+static void call_once(struct cbshm *shm, struct cbshm_breaker *br, const struct call *c, uint64_t i)
 {
     struct cbshm_ticket t;
 
     if (i % 3 == 0) {
         if (cbshm_allow(br, &t) == 0)
-            cbshm_record(br, &t, downstream(seed));
+            cbshm_record(br, &t, downstream((void *)c));
     } else {
-        cbshm_execute(br, downstream, seed);
+        cbshm_execute(br, downstream, (void *)c);
     }
     check_claim(shm);
 }
@@ -135,7 +186,9 @@ static void worker_main(struct cbshm *shm, struct cbshm_breaker **b, int slot)
     unsigned seed = (unsigned)getpid() * 2654435761u;
 
     for (uint64_t i = 0;; i++) {
-        call_once(shm, b[rand_r(&seed) % N_BREAKERS], i, &seed);
+        int which = (int)(rand_r(&seed) % N_BREAKERS);
+        struct call c = {&seed, which >= FIRST_BULK ? which - FIRST_BULK : -1, 1ull << slot};
+        call_once(shm, b[which], &c, i);
         atomic_fetch_add_explicit(&workers[slot].progress, 1, memory_order_relaxed);
     }
 }
@@ -151,9 +204,10 @@ static void *count_through_inherited(void *arg)
 {
     struct mapper *m = arg;
     unsigned seed = (unsigned)getpid() * 40503u;
+    struct call c = {&seed, -1, 0};
 
     for (uint64_t i = 0;; i++) {
-        call_once(m->shm, m->b[rand_r(&seed) % N_BREAKERS], i, &seed);
+        call_once(m->shm, m->b[rand_r(&seed) % N_MAPPED], &c, i);
         atomic_fetch_add_explicit(&m->calls[0], 1, memory_order_relaxed);
     }
     return NULL;
@@ -167,14 +221,15 @@ static void *open_count_close(void *arg)
 {
     struct mapper *m = arg;
     unsigned seed = (unsigned)getpid() * 69069u;
+    struct call c = {&seed, -1, 0};
 
     for (uint64_t i = 0;; i++) {
         struct cbshm *second;
         struct cbshm_breaker *br;
         if (cbshm_open(seg, 0, &second) == 0) {
-            if (cbshm_breaker_get(second, NAMES[rand_r(&seed) % N_BREAKERS], &br) == 0) {
+            if (cbshm_breaker_get(second, NAMES[rand_r(&seed) % N_MAPPED], &br) == 0) {
                 for (int k = 0; k < (i % 16 == 0 ? 8 : 0); k++)
-                    call_once(second, br, i + (uint64_t)k, &seed);
+                    call_once(second, br, &c, i + (uint64_t)k);
                 cbshm_breaker_release(br);
             }
             cbshm_close(second);
@@ -206,6 +261,7 @@ static void on_child_alarm(int sig)
 static void forked_child(struct mapper *m)
 {
     unsigned seed = (unsigned)getpid() * 1103515245u;
+    struct call c = {&seed, -1, 0};
     struct sigaction sa;
 
     memset(&sa, 0, sizeof sa);
@@ -213,7 +269,7 @@ static void forked_child(struct mapper *m)
     sigaction(SIGALRM, &sa, NULL);
     alarm((unsigned)(CHILD_LIMIT_NS / 1000000000u));
     for (uint64_t i = 0; i < 3; i++)
-        call_once(m->shm, m->b[rand_r(&seed) % N_BREAKERS], i, &seed);
+        call_once(m->shm, m->b[rand_r(&seed) % N_MAPPED], &c, i);
     _exit(0);
 }
 
@@ -345,6 +401,137 @@ static long reap_orphans(void)
     return lost;
 }
 
+/* SIGKILLs worker w and reaps it. Between its death and its reaping its
+   pid is still taken (a zombie is alive to kill(2)), so nobody can take
+   its bulkhead slots back yet: its bits come out of the downstream's
+   count first, and no later call can be counted beside its stale one. */
+static void kill_worker(int w)
+{
+    pid_t pid = workers[w].pid;
+    siginfo_t info;
+
+    if (pid <= 0)
+        return;
+    kill(pid, SIGKILL);
+    waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT);
+    for (int k = 0; k < N_BULK; k++)
+        atomic_fetch_and(&found->inside[k], ~(1ull << w));
+    waitpid(pid, NULL, 0);
+}
+
+/* The bulkhead breakers' slots in the table, and the most each held. */
+static struct cbshm_slot *bulk_slot[N_BULK];
+static uint32_t most_held[N_BULK];
+
+static int find_bulk_slots(struct cbshm *shm)
+{
+    for (int k = 0; k < N_BULK; k++) {
+        for (uint32_t i = 0; i < shm->capacity && bulk_slot[k] == NULL; i++)
+            if (atomic_load(&shm->slots[i].in_use) == 1 &&
+                strcmp(shm->slots[i].name, NAMES[FIRST_BULK + k]) == 0)
+                bulk_slot[k] = &shm->slots[i];
+        if (bulk_slot[k] == NULL ||
+            cbshm__bulk_limit(shm->hdr, bulk_slot[k]) != (uint32_t)BULK_LIMITS[k])
+            return -1;
+    }
+    return 0;
+}
+
+/* Slots held now, by the living and the dead, against the limit: read
+   from the slot words themselves, no lock (a worker just killed may hold
+   it). */
+static long bulk_over(struct cbshm *shm)
+{
+    long over = 0;
+
+    for (int k = 0; k < N_BULK; k++) {
+        uint32_t held = cbshm__bulk_in_flight(bulk_slot[k]);
+        uint32_t limit = cbshm__bulk_limit(shm->hdr, bulk_slot[k]);
+        if (held > most_held[k])
+            most_held[k] = held;
+        if (held > limit) {
+            fprintf(stderr, "killstorm: %s holds %u bulkhead slots, its limit is %u\n",
+                    NAMES[FIRST_BULK + k], held, limit);
+            over++;
+        }
+    }
+    return over;
+}
+
+/* A fresh process (forked, its own mapping) takes every slot of `name`
+   with cbshm_allow and is refused one more, by the bulkhead; then gives
+   them back. Exits 0 when it took exactly `limit`. */
+static int take_whole_limit(const char *name, int limit)
+{
+    int pid = fork(), status;
+
+    if (pid == 0) {
+        struct cbshm_ticket t[CBSHM_BULKHEAD_MAX + 1];
+        struct cbshm_rejection why;
+        struct cbshm *mine;
+        struct cbshm_breaker *br;
+        struct timespec past_scan = {0, 15000000};
+        int n = 0;
+        if (cbshm_open(seg, 0, &mine) != 0 || cbshm_breaker_get(mine, name, &br) != 0)
+            _exit(2);
+        /* Past the 10 ms between two scans for dead holders, so that the
+           first allow to find the bulkhead full takes them all back. */
+        nanosleep(&past_scan, NULL);
+        while (n <= limit && cbshm_allow(br, &t[n]) == 0)
+            n++;
+        if (n == limit &&
+            (cbshm_breaker_rejection(br, &why) != 0 || why.why != CBSHM_REFUSAL_BULKHEAD_FULL))
+            n = -1;
+        for (int i = 0; i < n; i++)
+            cbshm_record(br, &t[i], CBSHM_SUCCESS);
+        if (n != limit)
+            fprintf(stderr, "killstorm: a fresh process took %d of %s's %d bulkhead slots\n", n,
+                    name, limit);
+        _exit(n == limit ? 0 : 1);
+    }
+    if (pid < 0 || waitpid(pid, &status, 0) != pid)
+        return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* With every worker gone: no slot is lost. Forced closed (the storm may
+   have left the breaker open), a fresh process must get the whole limit
+   at once, the dead holders' slots taken back and counted. */
+static long bulk_lost(struct cbshm *shm)
+{
+    long lost = 0;
+
+    for (int k = 0; k < N_BULK; k++) {
+        const char *name = NAMES[FIRST_BULK + k];
+        struct cbshm_snapshot before, after;
+        if (cbshm_set_mode(shm, name, CBSHM_MODE_FORCED_CLOSED) != 0 ||
+            cbshm_snapshot(shm, name, &before) != 0 ||
+            take_whole_limit(name, BULK_LIMITS[k]) != 0 || cbshm_snapshot(shm, name, &after) != 0 ||
+            cbshm_set_mode(shm, name, CBSHM_MODE_NORMAL) != 0) {
+            lost++;
+            continue;
+        }
+        if (after.bulkhead_reclaimed - before.bulkhead_reclaimed != before.bulkhead_in_flight ||
+            after.bulkhead_in_flight != 0) {
+            fprintf(stderr,
+                    "killstorm: %s: %u slots held by the dead, %llu taken back, %u held after\n",
+                    name, before.bulkhead_in_flight,
+                    (unsigned long long)(after.bulkhead_reclaimed - before.bulkhead_reclaimed),
+                    after.bulkhead_in_flight);
+            lost++;
+        }
+        fprintf(stderr,
+                "killstorm: %s: limit %d, most held at once %u, most in its downstream %d; "
+                "%llu rejections, %llu waits, %llu slots taken back; at the end %u held by the "
+                "dead, all taken back by a fresh process\n",
+                name, BULK_LIMITS[k], most_held[k], atomic_load(&found->most_inside[k]),
+                (unsigned long long)after.bulkhead_rejections,
+                (unsigned long long)after.bulkhead_waits,
+                (unsigned long long)after.bulkhead_reclaimed, before.bulkhead_in_flight);
+    }
+    return lost;
+}
+
 static void report(void *ctx, const char *m)
 {
     (void)ctx;
@@ -360,7 +547,7 @@ int main(int argc, char **argv)
     uint64_t last_progress[MAX_WORKERS], last_seen[MAX_WORKERS];
     uint64_t prev[N_BREAKERS][4] = {{0}};
     uint64_t start = now_ns();
-    long kills = 0, deadlocks = 0, stuck = 0, backwards = 0, lost = 0;
+    long kills = 0, deadlocks = 0, stuck = 0, backwards = 0, lost = 0, over = 0, slots_lost;
     unsigned seed = (unsigned)getpid();
     int problems;
 
@@ -391,6 +578,10 @@ int main(int argc, char **argv)
     for (int i = 0; i < N_BREAKERS; i++)
         if (cbshm_breaker_get(shm, NAMES[i], &b[i]) != 0)
             return 1;
+    if (find_bulk_slots(shm) != 0) {
+        fprintf(stderr, "killstorm: the bulkhead breakers are not as configured\n");
+        return 1;
+    }
     for (int w = 0; w < n_workers; w++) {
         spawn(shm, b, w);
         last_progress[w] = 0;
@@ -404,10 +595,8 @@ int main(int argc, char **argv)
 
         nanosleep(&pause, NULL);
         lost += reap_orphans();
-        if (workers[w].pid > 0) {
-            kill(workers[w].pid, SIGKILL);
-            waitpid(workers[w].pid, NULL, 0);
-        }
+        kill_worker(w);
+        over += bulk_over(shm);
         kills++;
         spawn(shm, b, w);
         last_seen[w] = now_ns();
@@ -434,6 +623,11 @@ int main(int argc, char **argv)
                 uint64_t cur[4];
                 if (cbshm_snapshot(shm, NAMES[i], &s) != 0)
                     continue; /* the lock may be held by a worker just killed */
+                if (s.bulkhead_in_flight > s.bulkhead_limit) {
+                    fprintf(stderr, "killstorm: %s: %u in flight, limit %u\n", NAMES[i],
+                            s.bulkhead_in_flight, s.bulkhead_limit);
+                    over++;
+                }
                 cur[0] = s.requests, cur[1] = s.successes, cur[2] = s.failures, cur[3] = s.trips;
                 for (int k = 0; k < 4; k++) {
                     if (cur[k] < prev[i][k]) {
@@ -446,15 +640,13 @@ int main(int argc, char **argv)
         }
     }
     lost += reap_orphans();
-    for (int w = 0; w < n_workers; w++) {
-        if (workers[w].pid > 0) {
-            kill(workers[w].pid, SIGKILL);
-            waitpid(workers[w].pid, NULL, 0);
-        }
-    }
+    for (int w = 0; w < n_workers; w++)
+        kill_worker(w);
     while (waitpid(-1, NULL, 0) > 0) /* orphaned children end by their alarm */
         ;
+    over += bulk_over(shm);
     problems = cbshm_check(shm, report, NULL);
+    slots_lost = bulk_lost(shm);
     {
         struct cbshm_info info;
         cbshm_info(shm, &info);
@@ -470,10 +662,12 @@ int main(int argc, char **argv)
     }
     backwards += stripes_backwards(shm);
     printf("killstorm: kills=%ld deadlocks=%ld stuck_leases=%ld check=%s seconds=%.0f "
-           "two_writers=%ld backwards=%ld hung_children=%ld mappings=%ld forks=%ld\n",
+           "two_writers=%ld backwards=%ld hung_children=%ld mappings=%ld forks=%ld "
+           "bulk_over=%ld bulk_lost=%ld\n",
            kills, deadlocks, stuck, problems == 0 ? "clean" : "dirty",
            (double)(now_ns() - start) / 1e9, (long)found->two_writers, backwards,
-           (long)found->hung_children, (long)found->mappings, (long)found->forks);
+           (long)found->hung_children, (long)found->mappings, (long)found->forks,
+           over + found->over_limit, slots_lost);
     for (int i = 0; i < N_BREAKERS; i++)
         cbshm_breaker_release(b[i]);
     cbshm_close(shm);
@@ -481,7 +675,7 @@ int main(int argc, char **argv)
     cbshm_config_free(cfg);
     return kills >= want_kills && deadlocks == 0 && stuck == 0 && backwards == 0 && problems == 0 &&
                    found->two_writers == 0 && found->hung_children == 0 && found->mappings > 0 &&
-                   found->forks > 0
+                   found->forks > 0 && over == 0 && found->over_limit == 0 && slots_lost == 0
                ? 0
                : 1;
 }
