@@ -7,7 +7,7 @@
 // script of the pool.
 declare(strict_types=1);
 
-foreach (['CbshmException', 'OpenCircuitException', 'ConfigException', 'Native', 'Snapshot',
-          'Ticket', 'Breaker', 'Cbshm'] as $class) {
+foreach (['CbshmException', 'OpenCircuitException', 'BulkheadFullException', 'ConfigException',
+          'Native', 'Snapshot', 'Ticket', 'Breaker', 'Cbshm'] as $class) {
     require_once __DIR__ . "/src/$class.php";
 }

@@ -12,6 +12,7 @@ declare(strict_types=1);
 require __DIR__ . '/../../bindings/php/autoload.php';
 
 use Cbshm\Breaker;
+use Cbshm\BulkheadFullException;
 use Cbshm\Cbshm;
 use Cbshm\CbshmException;
 use Cbshm\ConfigException;
@@ -346,6 +347,66 @@ function test_a_ticket_copied_into_a_forked_child_is_the_parents_to_record(): vo
     same(0, $b->snapshot()->requests, 'the child recorded nothing');
     $t->success();
     same(1, $b->snapshot()->successes, 'successes');
+}
+
+// -- the bulkhead ------------------------------------------------------
+
+function test_a_full_bulkhead_throws_bulkhead_full_until_a_slot_is_given_back(): void
+{
+    $b = Breaker::open(segment("    max_concurrent_calls: 2\n"), 'down');
+    $held = [$b->allow(), $b->allow()];
+    $ran = false;
+    $e = throws(BulkheadFullException::class, function () use ($b, &$ran) {
+        $b->call(function () use (&$ran) { $ran = true; });
+    });
+    same(false, $ran, 'the callable ran');
+    check($e instanceof OpenCircuitException, 'a BulkheadFullException is an OpenCircuitException');
+    same(['down', 'bulkhead_full', 0.0, 'CBSHM_EREJECTED'],
+         [$e->breakerName, $e->reason, $e->retryAfter, $e->errname], 'the rejection');
+    same('breaker down: call rejected by the circuit breaker', $e->getMessage(), 'message');
+    $snap = $b->snapshot();
+    same([2, 2, 1, 1],
+         [$snap->bulkhead_limit, $snap->bulkhead_in_flight, $snap->bulkhead_rejections,
+          $snap->rejections], 'limit, in flight, bulkhead rejections, rejections');
+    $held[0]->success();
+    same(7, $b->call(fn() => 7), 'the call after a slot was given back');
+    $held[1]->success();
+    $snap = $b->snapshot();
+    same([0, 1, 3], [$snap->bulkhead_in_flight, $snap->bulkhead_rejections, $snap->successes],
+         'in flight, bulkhead rejections, successes');
+}
+
+function test_a_breaker_without_a_bulkhead_shows_zero_figures(): void
+{
+    $snap = Breaker::open(segment(), 'down')->snapshot();
+    same([0, 0, 0, 0, 0],
+         [$snap->bulkhead_limit, $snap->bulkhead_in_flight, $snap->bulkhead_rejections,
+          $snap->bulkhead_reclaimed, $snap->bulkhead_waits], 'bulkhead figures');
+}
+
+function test_with_max_wait_a_call_waits_for_a_slot_another_process_gives_back(): void
+{
+    $b = Breaker::open(segment("    max_concurrent_calls: 1\n    max_wait: 5s\n"), 'down');
+    $held = $b->allow();
+    $pid = pcntl_fork();
+    if ($pid === 0) {
+        // The child's call waits for the parent's slot: exit 0 when it
+        // got in after a wait, 1 when it was refused, 2 when it did not wait.
+        $t0 = hrtime(true);
+        try {
+            $b->call(fn() => null);
+        } catch (OpenCircuitException) {
+            exit(1);
+        }
+        exit(hrtime(true) - $t0 > 150000000 ? 0 : 2);
+    }
+    usleep(200000);
+    $held->success();
+    pcntl_waitpid($pid, $status);
+    same(0, pcntl_wexitstatus($status), 'the waiting child (1: refused, 2: did not wait)');
+    $snap = $b->snapshot();
+    same([1, 0, 2], [$snap->bulkhead_waits, $snap->bulkhead_rejections, $snap->successes],
+         'waits, bulkhead rejections, successes');
 }
 
 // -- apply -------------------------------------------------------------

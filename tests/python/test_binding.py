@@ -270,6 +270,87 @@ class TestCalls(Fixture):
         self.assertTrue(119 < cm.exception.retry_after <= 120)
 
 
+class TestBulkhead(unittest.TestCase):
+    """max_concurrent_calls: calls in flight host-wide, at most; a call
+    past it is refused as the breaker's other refusals are, with its own
+    reason."""
+    YAML = ("breakers:\n"
+            "  - name: pool\n    max_concurrent_calls: 2\n"
+            "  - name: patient\n    max_concurrent_calls: 1\n    max_wait: 5s\n"
+            "  - name: plain\n")
+
+    def setUp(self):
+        self.seg = "/cbshm-pybh-%d-%d" % (os.getpid(), next(_seq))
+        cbshm.apply(yaml=self.YAML, segment=self.seg)
+        self.segment = cbshm.Segment(self.seg)
+        self.pool = self.segment.breaker("pool")
+
+    def tearDown(self):
+        self.pool.close()
+        self.segment.close()
+        cbshm.destroy(self.seg)
+
+    def test_a_full_bulkhead_raises_bulkhead_full_until_a_slot_is_given_back(self):
+        held = self.pool.allow()
+        called = []
+        with self.pool:  # the second call in flight, as a block
+            with self.assertRaises(cbshm.BulkheadFullError) as cm:
+                self.pool.call(called.append, 1)
+            snap = self.pool.snapshot()
+        self.assertEqual(called, [])
+        e = cm.exception
+        self.assertIsInstance(e, cbshm.CircuitOpenError)  # `except CircuitOpenError` catches it
+        self.assertIs(e.reason, cbshm.Refusal.BULKHEAD_FULL)
+        self.assertEqual(e.reason, "bulkhead_full")
+        self.assertEqual((e.name, e.retry_after, e.errname), ("pool", 0.0, "CBSHM_EREJECTED"))
+        self.assertIn("breaker pool", str(e))
+        self.assertEqual((snap.bulkhead_limit, snap.bulkhead_in_flight, snap.bulkhead_rejections),
+                         (2, 2, 1))
+        self.assertEqual(snap.rejections, 1)  # counted with the breaker's rejections too
+        self.assertEqual(snap.settings["max_concurrent_calls"], 2)
+        # The block gave its slot back: the next call gets in.
+        self.assertEqual(self.pool.call(lambda: 7), 7)
+        held.success()
+        snap = self.pool.snapshot()
+        self.assertEqual((snap.bulkhead_in_flight, snap.bulkhead_rejections, snap.successes),
+                         (0, 1, 3))
+
+    def test_a_breaker_without_a_bulkhead_shows_zero_figures(self):
+        snap = self.segment.snapshot("plain")
+        self.assertEqual((snap.bulkhead_limit, snap.bulkhead_in_flight, snap.bulkhead_rejections,
+                          snap.bulkhead_reclaimed, snap.bulkhead_waits), (0, 0, 0, 0, 0))
+
+    def test_with_max_wait_a_call_waits_for_a_slot_another_thread_gives_back(self):
+        import threading
+        patient = self.segment.breaker("patient")
+        try:
+            held = patient.allow()
+            # The waiting call sleeps in the library without the GIL: the
+            # timer's thread runs and gives the slot back.
+            giver = threading.Timer(0.2, held.success)
+            giver.start()
+            t0 = time.monotonic()
+            self.assertEqual(patient.call(lambda: "in"), "in")
+            waited = time.monotonic() - t0
+            giver.join()  # the slot goes back before its success is counted
+            self.assertTrue(0.15 < waited < 4, waited)
+            snap = patient.snapshot()
+            self.assertEqual((snap.bulkhead_waits, snap.bulkhead_rejections, snap.successes),
+                             (1, 0, 2))
+        finally:
+            patient.close()
+
+    def test_bulkhead_errors_survive_pickle_and_copy(self):
+        import copy
+        import pickle
+        e = cbshm.BulkheadFullError("pool")
+        self.assertIs(e.reason, cbshm.Refusal.BULKHEAD_FULL)
+        for twin in (pickle.loads(pickle.dumps(e)), copy.copy(e)):
+            self.assertIs(type(twin), cbshm.BulkheadFullError)
+            self.assertEqual(vars(twin), vars(e))
+            self.assertEqual(str(twin), str(e))
+
+
 class TestFailOpen(unittest.TestCase):
     def test_a_missing_segment_runs_calls_unguarded(self):
         b = cbshm.open_breaker("/cbshm-py-no-such-segment", "api")
@@ -361,6 +442,46 @@ class TestShape(Fixture):
         with self.assertRaises(ValueError) as cm:
             self.segment.set_mode("api", "sideways")
         self.assertIn("normal, forced_open, forced_closed, disabled", str(cm.exception))
+
+    def test_the_mirrored_structs_are_cbshm_h_field_for_field(self):
+        # The ctypes layouts against the C compiler's own offsets: a field
+        # in the wrong place reads another figure, the same size or not.
+        import ctypes
+        cc = shutil.which("cc")
+        if cc is None:
+            self.skipTest("no C compiler to ask for cbshm.h's offsets")
+        native = cbshm._native
+        structs = {"snapshot": native.Snapshot, "ticket": native.Ticket,
+                   "event": native.Event, "rejection": native.Rejection,
+                   "diag": native.Diag}
+        # struct cbshm_event's from and to are old and new here.
+        c_name = {"old": "from", "new": "to"}
+        lines = []
+        for tag, cls in structs.items():
+            lines.append('printf("%s sizeof %%zu\\n", sizeof(struct cbshm_%s));' % (tag, tag))
+            for field, _ in cls._fields_:
+                lines.append('printf("%s %s %%zu\\n", offsetof(struct cbshm_%s, %s));'
+                             % (tag, field, tag, c_name.get(field, field)))
+        where = tempfile.mkdtemp()
+        try:
+            src = os.path.join(where, "offsets.c")
+            with open(src, "w") as f:
+                f.write("#include <stddef.h>\n#include <stdio.h>\n#include <cbshm.h>\n"
+                        "int main(void) {\n%s\nreturn 0;\n}\n" % "\n".join(lines))
+            include = os.path.join(BINDING, "..", "..", "libcbshm", "include")
+            subprocess.run([cc, "-I", include, "-o", os.path.join(where, "offsets"), src],
+                           check=True, capture_output=True, timeout=60)
+            out = subprocess.run([os.path.join(where, "offsets")], check=True,
+                                 capture_output=True, text=True, timeout=30).stdout
+        finally:
+            shutil.rmtree(where)
+        c_side = {tuple(line.split()[:2]): int(line.split()[2]) for line in out.splitlines()}
+        ours = {}
+        for tag, cls in structs.items():
+            ours[(tag, "sizeof")] = ctypes.sizeof(cls)
+            for field, _ in cls._fields_:
+                ours[(tag, field)] = getattr(cls, field).offset
+        self.assertEqual(ours, c_side)
 
     def test_a_snapshot_is_a_frozen_dataclass(self):
         import dataclasses

@@ -10,7 +10,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bindings", "python"))
 import cbshm  # noqa: E402
-from cbshm import EventKind, Mode, State  # noqa: E402
+from cbshm import BulkheadState, EventKind, Mode, State  # noqa: E402
 
 _seq = itertools.count()
 YAML = ("breakers:\n"
@@ -249,6 +249,41 @@ class TestListeners(Fixture):
         self.assertEqual(answer, b"y")
 
 
+class TestBulkheadEvents(unittest.TestCase):
+    def setUp(self):
+        self.seg = "/cbshm-pyevbh-%d-%d" % (os.getpid(), next(_seq))
+        cbshm.apply(yaml="breakers:\n  - name: pool\n    max_concurrent_calls: 1\n",
+                    segment=self.seg)
+        self.segment = cbshm.Segment(self.seg)
+        self.pool = self.segment.breaker("pool")
+
+    def tearDown(self):
+        self.pool.close()
+        self.segment.close()
+        cbshm.destroy(self.seg)
+
+    def test_a_bulkhead_that_fills_and_admits_again_is_in_the_ring(self):
+        heard = []
+        self.segment.on_event(heard.append, kinds=[EventKind.BULKHEAD])
+        self.segment.on_state_change(heard.append)  # hears no bulkhead event
+        held = self.pool.allow()
+        with self.assertRaises(cbshm.BulkheadFullError):
+            self.pool.allow()
+        held.success()
+        # Full until a call is admitted after a second without a rejection.
+        time.sleep(1.05)
+        self.pool.call(lambda: None)
+        events = list(self.segment.events())
+        self.assertEqual([(e.kind, e.name, e.old, e.new, e.cause) for e in events], [
+            (EventKind.BULKHEAD, "pool", BulkheadState.ADMITTING, BulkheadState.FULL, "bulkhead"),
+            (EventKind.BULKHEAD, "pool", BulkheadState.FULL, BulkheadState.ADMITTING, "bulkhead"),
+        ])
+        self.assertEqual("%s %s -> %s" % (events[0].kind, events[0].old, events[0].new),
+                         "bulkhead admitting -> full")
+        self.assertEqual(self.segment.poll_events(), 2)
+        self.assertEqual(heard, events)
+
+
 class TestScribbled(Fixture):
     """A worker can write the segment: what it scribbles must come out as
     CbshmError CBSHM_ECORRUPT or a skipped record, never anything else.
@@ -318,7 +353,7 @@ class TestScribbled(Fixture):
                     reader = self.segment.events(start)
                     for e in reader:
                         self.assertIsInstance(e, cbshm.Event)
-                        self.assertIsInstance(e.old, (State, Mode))
+                        self.assertIsInstance(e.old, (State, Mode, BulkheadState))
                 except cbshm.CbshmError:
                     pass
             try:

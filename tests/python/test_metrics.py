@@ -22,6 +22,8 @@ sys.path.insert(0, os.path.join(REPO, "bindings", "python"))
 import cbshm  # noqa: E402
 
 CBCTL = os.environ.get("CBCTL", os.path.join(REPO, "build", "dev", "cbctl", "cbctl"))
+# The breakers of config/policies.yaml, which every test here applies.
+POLICIES = {"payments-api", "search-api", "inventory-db", "reports-api", "thumbnails"}
 
 
 class TestMetrics(unittest.TestCase):
@@ -58,8 +60,8 @@ class TestMetrics(unittest.TestCase):
         self.assertEqual(fams["cbshm_breaker_calls"].type, "counter")
         self.assertEqual(fams["cbshm_breaker_state"].type, "gauge")
         breakers = {s.labels["breaker"] for s in fams["cbshm_breaker_trips"].samples}
-        self.assertEqual(breakers, {"payments-api", "search-api", "inventory-db"})
-        self.assertEqual(self.sample(fams, "cbshm_segment_breakers", segment=self.seg), 3)
+        self.assertEqual(breakers, POLICIES)
+        self.assertEqual(self.sample(fams, "cbshm_segment_breakers", segment=self.seg), 5)
         self.assertEqual(self.sample(fams, "cbshm_breaker_open_period_seconds",
                                      breaker="payments-api"), 10.0)
 
@@ -173,7 +175,7 @@ class TestMetrics(unittest.TestCase):
     def test_settings_words_are_labels_of_one_info_metric(self):
         fams = self.metrics()
         info = {s.labels["breaker"]: s for s in fams["cbshm_breaker_settings_info"].samples}
-        self.assertEqual(set(info), {"payments-api", "search-api", "inventory-db"})
+        self.assertEqual(set(info), POLICIES)
         self.assertEqual(info["search-api"].labels["policy"], "rate")
         self.assertEqual(info["search-api"].labels["window_type"], "count")
         self.assertEqual(info["inventory-db"].labels["window_type"], "time")

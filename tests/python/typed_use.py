@@ -27,12 +27,17 @@ def sync_use(segment: cbshm.Segment) -> Optional[int]:
         return snap.trips
     try:
         api.call(fetch, 1)
+    except cbshm.BulkheadFullError as e:
+        full: cbshm.Refusal = e.reason
+        print(e.name, full, e.retry_after + 1.0)
     except cbshm.CircuitOpenError as e:
         reason: cbshm.Refusal = e.reason
         print(e.name, reason, e.retry_after + 1.0, e.code)
     listing: List[cbshm.Snapshot] = segment.breakers()
     for event in segment.events(start="now", follow=True, timeout=0.1):
         kind: cbshm.EventKind = event.kind
+        if kind is cbshm.EventKind.BULKHEAD and event.new is cbshm.BulkheadState.FULL:
+            print("full", snap.bulkhead_in_flight if snap is not None else 0)
         print(kind, event.old, event.new, event.cause, event.seq + len(listing))
     remove = segment.on_state_change(lambda ev: print(ev.name))
     remove()

@@ -233,7 +233,8 @@ class TestSnapshot < Minitest::Test
                  half_open_successes probes_in_flight failing_workers open_until_ns
                  last_transition_ns time_in_state_ns current_open_ms window_calls
                  window_failures window_slow_calls window_failure_rate window_slow_rate
-                 mode_until_ns]
+                 mode_until_ns bulkhead_limit bulkhead_in_flight bulkhead_rejections
+                 bulkhead_reclaimed bulkhead_waits]
     assert_equal members, Cbshm::Snapshot.members
     assert_operator snap.taken_ns, :<=, Cbshm.now
     assert_equal 0.0, snap.retry_after
@@ -268,6 +269,98 @@ class TestSnapshot < Minitest::Test
     e = assert_raises(Cbshm::Error) { @segment.snapshot("nope") }
     assert_equal "CBSHM_ENOBREAKER", e.errname
     assert_equal "breaker nope: no such breaker", e.message
+  end
+end
+
+# max_concurrent_calls: calls in flight host-wide, at most; a call past it
+# is refused as the breaker's other refusals are, with its own reason.
+class TestBulkhead < Minitest::Test
+  YAML = <<~Y
+    breakers:
+      - name: pool
+        max_concurrent_calls: 2
+      - name: patient
+        max_concurrent_calls: 1
+        max_wait: 5s
+      - name: plain
+  Y
+
+  def setup
+    @seg = Fixture.next_name
+    Cbshm.apply(YAML, segment: @seg)
+    @segment = Cbshm::Segment.new(@seg)
+    @pool = @segment.breaker("pool")
+  end
+
+  def teardown
+    @pool.close
+    @segment.close
+    Cbshm.destroy(@seg)
+  end
+
+  def test_a_full_bulkhead_raises_bulkhead_full_until_a_slot_is_given_back
+    held = @pool.allow
+    ran = false
+    e = nil
+    snap = @pool.acquire do # the second call in flight, as a block
+      e = assert_raises(Cbshm::BulkheadFullError) { @pool.acquire { ran = true } }
+      @pool.snapshot
+    end
+    refute ran, "the block ran past the bulkhead's limit"
+    assert_kind_of Cbshm::OpenCircuitError, e # rescue OpenCircuitError catches it
+    assert_equal ["pool", :bulkhead_full, 0.0, "CBSHM_EREJECTED"],
+                 [e.name, e.reason, e.retry_after, e.errname]
+    assert_equal "breaker pool: call rejected by the circuit breaker", e.message
+    assert_equal [2, 2, 1, 1], [snap.bulkhead_limit, snap.bulkhead_in_flight, snap.bulkhead_rejections,
+                                snap.rejections]
+    assert_equal 2, snap.settings[:max_concurrent_calls]
+    assert_equal 7, @pool.acquire { 7 } # the block gave its slot back
+    held.success
+    snap = @pool.snapshot
+    assert_equal [0, 1, 3], [snap.bulkhead_in_flight, snap.bulkhead_rejections, snap.successes]
+  end
+
+  def test_a_breaker_without_a_bulkhead_shows_zero_figures
+    snap = @segment.snapshot("plain")
+    assert_equal [0, 0, 0, 0, 0], [snap.bulkhead_limit, snap.bulkhead_in_flight, snap.bulkhead_rejections,
+                                   snap.bulkhead_reclaimed, snap.bulkhead_waits]
+  end
+
+  def test_with_max_wait_a_call_waits_for_a_slot_another_thread_gives_back
+    patient = @segment.breaker("patient")
+    held = patient.allow
+    # The waiting call sleeps in the library without the GVL: the other
+    # thread runs and gives the slot back.
+    giver = Thread.new do
+      sleep 0.2
+      held.success
+    end
+    t0 = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    assert_equal :in, patient.acquire { :in }
+    waited = Process.clock_gettime(Process::CLOCK_MONOTONIC) - t0
+    giver.join # the slot goes back before its success is counted
+    assert_operator waited, :>, 0.15
+    assert_operator waited, :<, 4
+    snap = patient.snapshot
+    assert_equal [1, 0, 2], [snap.bulkhead_waits, snap.bulkhead_rejections, snap.successes]
+  ensure
+    patient&.close
+  end
+
+  def test_a_bulkhead_that_fills_is_an_event_of_its_own_kind
+    heard = []
+    @segment.on_event(kinds: [:bulkhead]) { |ev| heard << ev }
+    @segment.on_state_change { |ev| heard << ev } # hears no bulkhead event
+    held = @pool.allow
+    second = @pool.allow
+    assert_raises(Cbshm::BulkheadFullError) { @pool.allow }
+    held.success
+    second.success
+    events = @segment.events.to_a
+    assert_equal [[:bulkhead, "pool", :admitting, :full, "bulkhead"]],
+                 events.map { |ev| [ev.kind, ev.name, ev.old, ev.new, ev.cause] }
+    assert_equal 1, @segment.poll_events
+    assert_equal events, heard
   end
 end
 

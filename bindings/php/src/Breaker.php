@@ -92,8 +92,12 @@ final class Breaker
 
     /**
      * Admits a call: returns a Ticket to record exactly once, or throws
-     * OpenCircuitException (the call must not be made); with failClosed, a
-     * breaker that cannot decide throws its CbshmException.
+     * OpenCircuitException (the call must not be made) -
+     * BulkheadFullException when the breaker's bulkhead has every slot
+     * held; with failClosed, a breaker that cannot decide throws its
+     * CbshmException. With a bulkhead and max_wait > 0 it may block the
+     * request up to max_wait waiting for a slot that another process
+     * gives back.
      */
     public function allow(): Ticket
     {
@@ -120,15 +124,19 @@ final class Breaker
         $ffi = Native::ffi();
         $r = $ffi->new('struct cbshm_rejection');
         if ($ffi->cbshm_breaker_rejection($this->b, FFI::addr($r)) === 0) {
-            return new OpenCircuitException($this->name, Native::REFUSALS[$r->why] ?? 'open',
-                                            $r->retry_after_ns / 1e9);
+            $reason = Native::REFUSALS[$r->why] ?? 'open';
+            if ($reason === 'bulkhead_full') {
+                return new BulkheadFullException($this->name, $r->retry_after_ns / 1e9);
+            }
+            return new OpenCircuitException($this->name, $reason, $r->retry_after_ns / 1e9);
         }
         return new OpenCircuitException($this->name, 'open', 0.0);
     }
 
     /**
      * Runs $fn(...$args) if admitted and returns what it returns; throws
-     * OpenCircuitException without running it when the breaker refuses.
+     * OpenCircuitException (BulkheadFullException for a full bulkhead)
+     * without running it when the breaker refuses.
      *
      * @template R
      * @param callable(mixed...): R $fn

@@ -38,7 +38,8 @@ final class Native
     /** enum cbshm_state, enum cbshm_mode, enum cbshm_refusal: their words, in C order. */
     public const STATES = ['closed', 'open', 'half_open'];
     public const MODES = ['normal', 'forced_open', 'forced_closed', 'disabled'];
-    public const REFUSALS = [1 => 'open', 2 => 'probes_busy', 3 => 'forced_open'];
+    public const REFUSALS = [1 => 'open', 2 => 'probes_busy', 3 => 'forced_open',
+                             4 => 'bulkhead_full'];
 
     /** The figures of struct cbshm_snapshot, in its order, after settings. */
     public const FIGURES = [
@@ -52,6 +53,9 @@ final class Native
         'window_calls' => 'uint64_t', 'window_failures' => 'uint64_t',
         'window_slow_calls' => 'uint64_t', 'window_failure_rate' => 'uint32_t',
         'window_slow_rate' => 'uint32_t', 'mode_until_ns' => 'uint64_t',
+        'bulkhead_limit' => 'uint32_t', 'bulkhead_in_flight' => 'uint32_t',
+        'bulkhead_rejections' => 'uint64_t', 'bulkhead_reclaimed' => 'uint64_t',
+        'bulkhead_waits' => 'uint64_t',
     ];
 
     /**
@@ -101,11 +105,12 @@ final class Native
             struct cbshm_settings { uint64_t opaque[20]; };
             struct cbshm_snapshot {
                 char name[64]; uint32_t index; uint32_t generation; int state; int mode;
-                struct cbshm_settings settings; $figures uint64_t reserved[15];
+                struct cbshm_settings settings; $figures uint64_t reserved[11];
             };
             struct cbshm_ticket {
                 uint64_t ctl; void *slot; uint64_t token; uint64_t start_ns;
-                uint32_t flags; uint32_t lease; uint64_t reserved[2];
+                uint32_t flags; uint32_t lease; uint64_t bulk_word; uint32_t bulk_slot;
+                uint32_t reserved;
             };
             struct cbshm_rejection { int why; uint64_t retry_after_ns; uint64_t reserved[2]; };
             struct cbshm_diag {

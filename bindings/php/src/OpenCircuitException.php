@@ -7,12 +7,13 @@ namespace Cbshm;
 /**
  * The breaker refused the call; the callable did not run. $breakerName
  * is the breaker's name; $reason why it refuses: "open", "probes_busy"
- * (half-open with every probe taken) or "forced_open"; $retryAfter the
+ * (half-open with every probe taken), "forced_open", or "bulkhead_full"
+ * (thrown as its subclass BulkheadFullException); $retryAfter the
  * seconds until it may admit a call (0.0 when the library cannot say:
  * forced open with no end, or it admits calls again already) - what a 503
  * puts in Retry-After. getCode() is CBSHM_EREJECTED (-30800).
  */
-final class OpenCircuitException extends CbshmException
+class OpenCircuitException extends CbshmException
 {
     public function __construct(
         public readonly string $breakerName,

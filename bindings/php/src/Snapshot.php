@@ -12,8 +12,11 @@ use FFI;
  * "forced_closed", "disabled") and every counter of the C struct under
  * its C name: requests, successes, failures, ignored, rejections, trips,
  * probes_reclaimed, slow_calls, consecutive_failures, ... Times ending in
- * _ns are CLOCK_MONOTONIC nanoseconds (PHP's hrtime(true)). toArray()
- * gives them all.
+ * _ns are CLOCK_MONOTONIC nanoseconds (PHP's hrtime(true)). The
+ * bulkhead_* figures are 0 without a bulkhead: the limit in force,
+ * slots held now, calls it rejected (in rejections too), slots taken
+ * back from dead holders or after slot_timeout, calls that waited
+ * (max_wait) and got in. toArray() gives them all.
  *
  * @property-read int $requests
  * @property-read int $successes
@@ -23,6 +26,11 @@ use FFI;
  * @property-read int $trips
  * @property-read int $consecutive_failures
  * @property-read int $probes_in_flight
+ * @property-read int $bulkhead_limit
+ * @property-read int $bulkhead_in_flight
+ * @property-read int $bulkhead_rejections
+ * @property-read int $bulkhead_reclaimed
+ * @property-read int $bulkhead_waits
  */
 final class Snapshot
 {

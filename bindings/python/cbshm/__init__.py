@@ -35,7 +35,11 @@ has dropped to the segment's owner.
 Errors: the library's own codes raise CbshmError (.code, .errname);
 system errors the OSError subclass of their errno (PermissionError, ...);
 a refused call CircuitOpenError (.name: the breaker, .reason,
-.retry_after); rejected YAML ConfigError (.file, .line, .column, .key).
+.retry_after), or its subclass BulkheadFullError when the breaker's
+bulkhead (max_concurrent_calls) has every slot held; rejected YAML
+ConfigError (.file, .line, .column, .key). With a bulkhead's max_wait,
+admission may block the calling thread (in asyncio, the event loop) up
+to that long: async code wants max_wait 0.
 
 The library is the one CBSHM_LIBRARY names, else the installed
 libcbshm.so.1 (the libcbshm1 package).
@@ -43,16 +47,16 @@ libcbshm.so.1 (the libcbshm1 package).
 
 from . import _native as n
 from ._breaker import Breaker, Ticket
-from ._errors import CbshmError, CircuitOpenError, ConfigError
+from ._errors import BulkheadFullError, CbshmError, CircuitOpenError, ConfigError
 from ._events import EventReader
-from ._model import Event, EventKind, Mode, Outcome, Refusal, Snapshot, State
+from ._model import BulkheadState, Event, EventKind, Mode, Outcome, Refusal, Snapshot, State
 from ._provision import apply, destroy
 from ._segment import Segment, open_breaker
 
-__all__ = ["CbshmError", "CircuitOpenError", "ConfigError", "Segment", "Breaker", "Ticket",
-           "EventReader", "Snapshot", "Event", "State", "Mode", "Outcome", "Refusal",
-           "EventKind", "open_breaker", "apply", "destroy", "version", "now",
-           "SUCCESS", "FAILURE", "IGNORED"]
+__all__ = ["CbshmError", "CircuitOpenError", "BulkheadFullError", "ConfigError", "Segment",
+           "Breaker", "Ticket", "EventReader", "Snapshot", "Event", "State", "Mode", "Outcome",
+           "Refusal", "EventKind", "BulkheadState", "open_breaker", "apply", "destroy", "version",
+           "now", "SUCCESS", "FAILURE", "IGNORED"]
 
 SUCCESS, FAILURE, IGNORED = Outcome.SUCCESS, Outcome.FAILURE, Outcome.IGNORED
 

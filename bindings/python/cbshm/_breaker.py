@@ -15,7 +15,7 @@ from typing import (TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Optional,
                     TypeVar, Union, cast)
 
 from . import _native as n
-from ._errors import CbshmError, CircuitOpenError, check, error_for
+from ._errors import BulkheadFullError, CbshmError, CircuitOpenError, check, error_for
 from ._model import REFUSALS, Outcome, Refusal, Snapshot, State
 
 if TYPE_CHECKING:
@@ -117,6 +117,14 @@ class Breaker:
     KeyboardInterrupt, an exception outside failure_exceptions) says
     nothing about the downstream: ignored, and it propagates unchanged.
 
+    A bulkhead (max_concurrent_calls or concurrency_quota) refuses a call
+    past its limit with BulkheadFullError. With max_wait > 0 admission
+    waits for a slot, up to max_wait, blocking the calling thread: in
+    asyncio code that thread is the event loop's, and every task waits
+    with it (`async with`, an async def decorated or passed to call()
+    all admit synchronously). Give breakers that async code uses max_wait
+    0 (the default): a full bulkhead refuses at once.
+
     Made by Segment.breaker() or open_breaker(). A breaker without a handle
     (open_breaker() could not have its segment) runs calls unguarded, or,
     with fail_closed=True, raises .error at each call."""
@@ -154,7 +162,11 @@ class Breaker:
     # -- two-step -------------------------------------------------------
 
     def allow(self) -> Ticket:
-        """Admits a call: returns a Ticket to record, or raises CircuitOpenError."""
+        """Admits a call: returns a Ticket to record, or raises
+        CircuitOpenError (BulkheadFullError when the breaker's bulkhead
+        has every slot held). With a bulkhead and max_wait > 0 it may
+        block the calling thread up to max_wait waiting for a slot (in the
+        C library, without the GIL: other threads run)."""
         h = self._h
         if h is None:
             if self._closed:
@@ -171,9 +183,14 @@ class Breaker:
         return t
 
     def _rejection(self) -> CircuitOpenError:
+        # Asked in the thread that was refused: the library keeps a
+        # bulkhead's refusal per thread.
         r = n.Rejection()
         if self._h and n.cbshm_breaker_rejection(self._h, ctypes.byref(r)) == 0:
-            return CircuitOpenError(self.name, REFUSALS.get(r.why, Refusal.OPEN), r.retry_after_ns / 1e9)
+            reason = REFUSALS.get(r.why, Refusal.OPEN)
+            if reason is Refusal.BULKHEAD_FULL:
+                return BulkheadFullError(self.name, r.retry_after_ns / 1e9)
+            return CircuitOpenError(self.name, reason, r.retry_after_ns / 1e9)
         return CircuitOpenError(self.name, Refusal.OPEN, 0.0)
 
     def _finish(self, t: Ticket, exc: Optional[BaseException] = None, result: Any = None,

@@ -13,7 +13,8 @@ from . import _native as n
 if TYPE_CHECKING:
     from ._model import Refusal
 
-__all__ = ["CbshmError", "ConfigError", "CircuitOpenError", "error_for", "check"]
+__all__ = ["CbshmError", "ConfigError", "CircuitOpenError", "BulkheadFullError", "error_for",
+           "check"]
 
 
 class CbshmError(Exception):
@@ -55,8 +56,9 @@ class CircuitOpenError(CbshmError):
     """The breaker refused the call; the downstream was not called.
 
     .name is the breaker's name; .reason why it refuses (a Refusal:
-    "open", "probes_busy" - half-open with every probe taken - or
-    "forced_open"); .retry_after the seconds until it may admit a call (0
+    "open", "probes_busy" - half-open with every probe taken -,
+    "forced_open", or "bulkhead_full", raised as its subclass
+    BulkheadFullError); .retry_after the seconds until it may admit a call (0
     when the library cannot say: forced open with no end, or it admits
     calls again already). Read at the rejection, without the table lock.
     .code is CBSHM_EREJECTED, as for every CbshmError."""
@@ -69,6 +71,22 @@ class CircuitOpenError(CbshmError):
 
     def __reduce__(self) -> Any:
         return (CircuitOpenError, (self.name, self.reason, self.retry_after))
+
+
+class BulkheadFullError(CircuitOpenError):
+    """The breaker's bulkhead had every slot held (max_concurrent_calls
+    or concurrency_quota calls in flight, host-wide) and its max_wait, if
+    any, ran out; the downstream was not called. A CircuitOpenError with
+    .reason Refusal.BULKHEAD_FULL, so `except CircuitOpenError` catches it
+    too; .retry_after is 0.0 (a slot frees whenever a call in flight
+    ends)."""
+
+    def __init__(self, name: str, retry_after: float = 0.0) -> None:
+        from ._model import Refusal  # _model imports this module
+        super().__init__(name, Refusal.BULKHEAD_FULL, retry_after)
+
+    def __reduce__(self) -> Any:
+        return (BulkheadFullError, (self.name, self.retry_after))
 
 
 def error_for(code: int, what: str = "") -> Union[CbshmError, OSError]:

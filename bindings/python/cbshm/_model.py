@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The library's words as Python types: enums for the states, modes,
-outcomes, refusals and event kinds of cbshm.h (each member's value is the
+outcomes, refusals, event kinds and bulkhead states of cbshm.h (each member's value is the
 word cbctl prints, so State.OPEN == "open"), and frozen dataclasses for a
 breaker's snapshot and an event of the ring, built from the C structs."""
 
@@ -11,7 +11,8 @@ from typing import Any, Dict, Optional, Union
 from . import _native as n
 from ._errors import CbshmError
 
-__all__ = ["State", "Mode", "Outcome", "Refusal", "EventKind", "Snapshot", "Event"]
+__all__ = ["State", "Mode", "Outcome", "Refusal", "EventKind", "BulkheadState", "Snapshot",
+           "Event"]
 
 
 class _Word(str, enum.Enum):
@@ -44,6 +45,7 @@ class Refusal(_Word):
     OPEN = "open"
     PROBES_BUSY = "probes_busy"
     FORCED_OPEN = "forced_open"
+    BULKHEAD_FULL = "bulkhead_full"  # every bulkhead slot held (max_wait, if any, ran out)
 
 
 class EventKind(_Word):
@@ -51,6 +53,15 @@ class EventKind(_Word):
     STATE = "state"
     MODE = "mode"
     RESET = "reset"
+    BULKHEAD = "bulkhead"
+
+
+class BulkheadState(_Word):
+    """enum cbshm_bulkhead_state, in its order: what a bulkhead event's
+    old and new say. Full from its first rejection until a call is
+    admitted after a second without one."""
+    ADMITTING = "admitting"
+    FULL = "full"
 
 
 class Outcome(enum.IntEnum):
@@ -64,7 +75,9 @@ class Outcome(enum.IntEnum):
 STATES = list(State)
 MODES = list(Mode)
 EVENT_KINDS = list(EventKind)
-REFUSALS = {1: Refusal.OPEN, 2: Refusal.PROBES_BUSY, 3: Refusal.FORCED_OPEN}
+BULKHEAD_STATES = list(BulkheadState)
+REFUSALS = {1: Refusal.OPEN, 2: Refusal.PROBES_BUSY, 3: Refusal.FORCED_OPEN,
+            4: Refusal.BULKHEAD_FULL}
 
 
 def _member(table: Any, value: int, what: str) -> Any:
@@ -100,7 +113,11 @@ class Snapshot:
     *_ns times on CLOCK_MONOTONIC (cbshm_now_ns()); settings by their JSON
     key (README table) in the C struct's units: durations in ms,
     percentages as numbers, backoff_multiplier in hundredths, words as
-    their index."""
+    their index. The bulkhead_* figures are all 0 for a breaker without
+    a bulkhead: the limit in force (a concurrency_quota's, computed from
+    the live workers), slots held now, calls it rejected (counted in
+    rejections too), slots taken back from dead holders or after
+    slot_timeout, and calls that waited (max_wait) and got in."""
     name: str
     index: int
     generation: int
@@ -129,6 +146,11 @@ class Snapshot:
     window_failure_rate: int
     window_slow_rate: int
     mode_until_ns: int
+    bulkhead_limit: int
+    bulkhead_in_flight: int
+    bulkhead_rejections: int
+    bulkhead_reclaimed: int
+    bulkhead_waits: int
 
     @property
     def taken_ns(self) -> int:
@@ -163,8 +185,9 @@ class Snapshot:
 @dataclasses.dataclass(frozen=True)
 class Event:
     """One record of the segment's event ring (cbshm_events_read): a
-    state change (old, new: State), a mode change (Mode), or a reset (old:
-    the State before, new: State.CLOSED). cause is the library's word
+    state change (old, new: State), a mode change (Mode), a reset (old:
+    the State before, new: State.CLOSED), or a bulkhead that started or
+    stopped rejecting calls (BulkheadState; cause "bulkhead"). cause is the library's word
     ("failures", "probe_failed", "operator", ...: cbctl(1) EVENTS)."""
     seq: int
     time_ns: int
@@ -172,18 +195,21 @@ class Event:
     pid: int
     kind: EventKind
     name: str
-    old: Union[State, Mode]
-    new: Union[State, Mode]
+    old: Union[State, Mode, BulkheadState]
+    new: Union[State, Mode, BulkheadState]
     cause: str
 
     @classmethod
     def from_c(cls, e: "n.Event") -> "Event":
         what = "event %d" % e.seq
         kind: EventKind = _member(EVENT_KINDS, e.kind, what + ": kind")
-        old: Union[State, Mode]
-        new: Union[State, Mode]
+        old: Union[State, Mode, BulkheadState]
+        new: Union[State, Mode, BulkheadState]
         if kind is EventKind.MODE:
             old, new = mode_of(e.old, what), mode_of(e.new, what)
+        elif kind is EventKind.BULKHEAD:
+            old = _member(BULKHEAD_STATES, e.old, what)
+            new = _member(BULKHEAD_STATES, e.new, what)
         else:
             old, new = state_of(e.old, what), state_of(e.new, what)
         return cls(seq=int(e.seq), time_ns=int(e.time_ns),

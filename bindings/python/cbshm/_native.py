@@ -68,18 +68,21 @@ SNAPSHOT_FIGURES = [
     ("current_open_ms", u64), ("window_calls", u64), ("window_failures", u64),
     ("window_slow_calls", u64), ("window_failure_rate", u32), ("window_slow_rate", u32),
     ("mode_until_ns", u64),
+    ("bulkhead_limit", u32), ("bulkhead_in_flight", u32), ("bulkhead_rejections", u64),
+    ("bulkhead_reclaimed", u64), ("bulkhead_waits", u64),
 ]
 
 
 class Snapshot(ctypes.Structure):
     _fields_ = ([("name", ctypes.c_char * 64), ("index", u32), ("generation", u32),
                  ("state", c_int), ("mode", c_int), ("settings", Settings)]
-                + SNAPSHOT_FIGURES + [("reserved", u64 * 15)])
+                + SNAPSHOT_FIGURES + [("reserved", u64 * 11)])
 
 
 class Ticket(ctypes.Structure):
     _fields_ = [("ctl", u64), ("slot", ctypes.c_void_p), ("token", u64), ("start_ns", u64),
-                ("flags", u32), ("lease", u32), ("reserved", u64 * 2)]
+                ("flags", u32), ("lease", u32), ("bulk_word", u64), ("bulk_slot", u32),
+                ("reserved", u32)]
 
 
 class Rejection(ctypes.Structure):
@@ -99,12 +102,14 @@ class Diag(ctypes.Structure):
 
 
 # The layouts above must be the C ones; a wrong one would misread memory.
-assert ctypes.sizeof(Settings) == 160
-assert ctypes.sizeof(Snapshot) == 512
-assert ctypes.sizeof(Ticket) == 56
-assert ctypes.sizeof(Event) == 136
-assert ctypes.sizeof(Diag) == 616
-assert ctypes.sizeof(Setting) == 104
+# Checked at import, under python -O too (an assert would be gone), and
+# field for field against the C compiler's offsets by
+# test_the_mirrored_structs_are_cbshm_h_field_for_field.
+for _struct, _size in ((Settings, 160), (Snapshot, 512), (Ticket, 56), (Rejection, 32),
+                       (Event, 136), (Diag, 616), (Setting, 104)):
+    if ctypes.sizeof(_struct) != _size:
+        raise ImportError("cbshm: struct %s is %d bytes here and %d in C"
+                          % (_struct.__name__, ctypes.sizeof(_struct), _size))
 
 P = ctypes.POINTER
 vp = ctypes.c_void_p

@@ -19,6 +19,11 @@
 #   t = payments.allow          # evented code: admit now, record later
 #   ... t.success / t.failure / t.ignored, exactly once
 #
+# A breaker with a bulkhead (max_concurrent_calls) refuses a call past
+# its limit with Cbshm::BulkheadFullError, an OpenCircuitError of reason
+# :bulkhead_full; with max_wait it blocks the calling thread (not the
+# others: the GVL is let go) up to that long for a slot.
+#
 # Outcomes: a block that returns is a success (unless failure_if says
 # otherwise); an exception in failure_exceptions is a failure; any other
 # is ignored and propagates unchanged.

@@ -148,7 +148,12 @@ module Cbshm
       code.zero? ? nil : Cbshm.error_for(code, "breaker #{@name}")
     end
 
-    # Admits a call: returns a Ticket to record, or raises OpenCircuitError.
+    # Admits a call: returns a Ticket to record, or raises
+    # OpenCircuitError (BulkheadFullError when the bulkhead has every slot
+    # held). With a bulkhead and max_wait > 0 it may block the calling
+    # thread up to max_wait waiting for a slot (in the C library, without
+    # the GVL: other threads run; in a Fiber scheduler or an event loop,
+    # the whole loop waits - give such breakers max_wait 0).
     def allow
       h = handle
       if h.nil?
@@ -249,11 +254,16 @@ module Cbshm
       @handle
     end
 
+    # Asked in the thread that was refused: the library keeps a
+    # bulkhead's refusal per thread.
     def rejection
       r = Native.buffer(Native::Rejection)
       if @handle && Native.cbshm_breaker_rejection(@handle, r).zero?
         why, retry_after_ns = r[0, 16].unpack("l x4 Q")
-        return OpenCircuitError.new(@name, Native::REFUSALS.fetch(why, :open), retry_after_ns / 1e9)
+        reason = Native::REFUSALS.fetch(why, :open)
+        return BulkheadFullError.new(@name, retry_after_ns / 1e9) if reason == :bulkhead_full
+
+        return OpenCircuitError.new(@name, reason, retry_after_ns / 1e9)
       end
       OpenCircuitError.new(@name, :open, 0.0)
     end

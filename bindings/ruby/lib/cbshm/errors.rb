@@ -39,7 +39,8 @@ module Cbshm
 
   # The breaker refused the call; the block did not run. #name is the
   # breaker's name; #reason why it refuses (:open, :probes_busy -
-  # half-open with every probe taken - or :forced_open); #retry_after the
+  # half-open with every probe taken -, :forced_open, or :bulkhead_full,
+  # raised as its subclass BulkheadFullError); #retry_after the
   # seconds until it may admit a call (0.0 when the library cannot say:
   # forced open with no end, or it admits calls again already). #code is
   # CBSHM_EREJECTED, as for every Cbshm::Error. Semian's name for it.
@@ -49,6 +50,17 @@ module Cbshm
     def initialize(name, reason, retry_after)
       @name, @reason, @retry_after = name, reason, retry_after
       super(Native::EREJECTED, "breaker #{name}")
+    end
+  end
+
+  # The breaker's bulkhead had every slot held (max_concurrent_calls or
+  # concurrency_quota calls in flight, host-wide) and its max_wait, if
+  # any, ran out; the block did not run. An OpenCircuitError with #reason
+  # :bulkhead_full, so `rescue Cbshm::OpenCircuitError` catches it too;
+  # #retry_after is 0.0 (a slot frees whenever a call in flight ends).
+  class BulkheadFullError < OpenCircuitError
+    def initialize(name, retry_after = 0.0)
+      super(name, :bulkhead_full, retry_after)
     end
   end
 

@@ -4,8 +4,10 @@
 module Cbshm
   # One record of the segment's event ring (cbshm_events_read), frozen: a
   # state change (#kind :state; #old, #new :closed, :open, :half_open), a
-  # mode change (:mode; :normal, :forced_open, ...) or a reset (:reset;
-  # #old the state before, #new :closed). #time_ns is CLOCK_MONOTONIC ns
+  # mode change (:mode; :normal, :forced_open, ...), a reset (:reset;
+  # #old the state before, #new :closed), or a bulkhead that started or
+  # stopped rejecting calls (:bulkhead; :admitting, :full; #cause
+  # "bulkhead"). #time_ns is CLOCK_MONOTONIC ns
   # (Process.clock_gettime(Process::CLOCK_MONOTONIC, :nanosecond); Cbshm.now
   # reads the coarse one and may be a tick behind it); #wall_time seconds since the epoch (a Float), nil when the
   # writer did not stamp it; #cause the library's word ("failures",
@@ -16,7 +18,7 @@ module Cbshm
       seq, time_ns, pid, kind, old, new, cause, name, wall_ns = bytes.unpack(Native::EVENT_PACK)
       what = "event #{seq}"
       kind = Snapshot.member(Native::EVENT_KINDS, kind, "#{what}: kind")
-      words = kind == :mode ? Native::MODES : Native::STATES
+      words = { mode: Native::MODES, bulkhead: Native::BULKHEAD_STATES }.fetch(kind, Native::STATES)
       new(seq: seq, time_ns: time_ns, wall_time: wall_ns.zero? ? nil : wall_ns / 1e9, pid: pid,
           kind: kind, name: name.force_encoding(Encoding::UTF_8).scrub.freeze,
           old: Snapshot.member(words, old, "#{what}: from"),
@@ -155,8 +157,8 @@ module Cbshm
       Listeners.register(self)
     end
 
-    # kinds: nil (every kind) or an Array of :state, :mode, :reset; name:
-    # nil (every breaker) or a breaker's name. Returns a lambda that
+    # kinds: nil (every kind) or an Array of :state, :mode, :reset,
+    # :bulkhead; name: nil (every breaker) or a breaker's name. Returns a lambda that
     # removes the callback.
     def add(callback, name, kinds)
       unless kinds.nil?

@@ -48,7 +48,8 @@ module Cbshm
 
     # struct cbshm_ticket: opaque to Ruby, handed from allow to record.
     Ticket = struct(["uint64_t ctl", "void *slot", "uint64_t token", "uint64_t start_ns",
-                     "uint32_t flags", "uint32_t lease", "uint64_t reserved[2]"])
+                     "uint32_t flags", "uint32_t lease", "uint64_t bulk_word",
+                     "uint32_t bulk_slot", "uint32_t reserved"])
     Rejection = struct(["int why", "uint64_t retry_after_ns", "uint64_t reserved[2]"])
     Diag = struct(["char file[256]", "unsigned int line", "unsigned int column", "char key[64]",
                    "char message[256]", "uint64_t reserved[4]"])
@@ -70,14 +71,18 @@ module Cbshm
       [:open_until_ns, "Q"], [:last_transition_ns, "Q"], [:time_in_state_ns, "Q"],
       [:current_open_ms, "Q"], [:window_calls, "Q"], [:window_failures, "Q"],
       [:window_slow_calls, "Q"], [:window_failure_rate, "L"], [:window_slow_rate, "L"],
-      [:mode_until_ns, "Q"]
+      [:mode_until_ns, "Q"],
+      [:bulkhead_limit, "L"], [:bulkhead_in_flight, "L"], [:bulkhead_rejections, "Q"],
+      [:bulkhead_reclaimed, "Q"], [:bulkhead_waits, "Q"]
     ].freeze
-    # name[64], index, generation, state, mode, settings, the figures, reserved[15].
-    SNAPSHOT_PACK = "Z64 L L l l a#{SETTINGS_SIZE} #{SNAPSHOT_FIGURES.map(&:last).join(" ")} Q15"
+    SNAPSHOT_RESERVED = 11 # uint64_t reserved[11], after the figures
+    # name[64], index, generation, state, mode, settings, the figures, reserved.
+    SNAPSHOT_PACK = "Z64 L L l l a#{SETTINGS_SIZE} #{SNAPSHOT_FIGURES.map(&:last).join(" ")} " \
+                    "Q#{SNAPSHOT_RESERVED}"
     Snapshot = struct(["char name[64]", "uint32_t index", "uint32_t generation", "int state",
                        "int mode", "uint64_t settings[20]"] +
                       SNAPSHOT_FIGURES.map { |f, d| "#{d == "Q" ? "uint64_t" : "uint32_t"} #{f}" } +
-                      ["uint64_t reserved[15]"])
+                      ["uint64_t reserved[#{SNAPSHOT_RESERVED}]"])
     # struct cbshm_event: seq, time_ns, pid, kind, from, to, cause, name[64],
     # (4 bytes of padding), wall_ns, reserved[3].
     Event = struct(["uint64_t seq", "uint64_t time_ns", "uint32_t pid", "int kind", "int from",
@@ -93,7 +98,8 @@ module Cbshm
       raise LibraryError, "cbshm: #{s.name} is #{s.size} bytes here and #{size} in C"
     end
     # ... and SNAPSHOT_PACK must read the whole struct, field for field.
-    unpacked = 64 + 4 * 4 + SETTINGS_SIZE + SNAPSHOT_FIGURES.sum { |_, d| d == "Q" ? 8 : 4 } + 15 * 8
+    unpacked = 64 + 4 * 4 + SETTINGS_SIZE + SNAPSHOT_FIGURES.sum { |_, d| d == "Q" ? 8 : 4 } +
+               SNAPSHOT_RESERVED * 8
     raise LibraryError, "cbshm: the snapshot unpacks #{unpacked} bytes, not 512" unless unpacked == 512
     # ... and EVENT_PACK must read wall_ns where C has it, after the name
     # and its padding (the reserved words follow it, unread).
@@ -155,10 +161,11 @@ module Cbshm
 
     STATES = %i[closed open half_open].freeze
     MODES = %i[normal forced_open forced_closed disabled].freeze
-    EVENT_KINDS = %i[state mode reset].freeze
+    EVENT_KINDS = %i[state mode reset bulkhead].freeze
+    BULKHEAD_STATES = %i[admitting full].freeze # enum cbshm_bulkhead_state
     EVENTS_NOW = (1 << 64) - 1 # CBSHM_EVENTS_NOW: start at the next event
     OUTCOMES = { success: 0, failure: 1, ignored: 2 }.freeze
-    REFUSALS = { 1 => :open, 2 => :probes_busy, 3 => :forced_open }.freeze
+    REFUSALS = { 1 => :open, 2 => :probes_busy, 3 => :forced_open, 4 => :bulkhead_full }.freeze
 
     module_function
 

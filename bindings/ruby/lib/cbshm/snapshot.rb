@@ -8,6 +8,10 @@ module Cbshm
   # symbols (:closed, :open, :half_open; :normal, :forced_open,
   # :forced_closed, :disabled); #settings a Hash by the JSON key of the
   # README's table (:open_timeout_ms => 30000) in the C struct's units.
+  # The bulkhead_* figures are 0 without a bulkhead: the limit in force
+  # (a concurrency_quota's, from the live workers), slots held now, calls
+  # it rejected (in #rejections too), slots taken back from dead holders
+  # or after slot_timeout, calls that waited (max_wait) and got in.
   Snapshot = Struct.new(:name, :index, :generation, :state, :mode, :settings,
                         *Native::SNAPSHOT_FIGURES.map(&:first), keyword_init: true) do
     # When the copy was taken (CLOCK_MONOTONIC ns).
