@@ -235,21 +235,8 @@ int cbshm__bulk_take(struct cbshm_view *v, struct cbshm_slot *sl, struct cbshm_t
     return take_slow(v, sl, t, now, seq_cst);
 }
 
-void cbshm__bulk_release(struct cbshm_slot *sl, const struct cbshm_ticket *t)
+void cbshm__bulk_wake(struct cbshm_slot *sl, uint32_t wk)
 {
-    uint64_t w = t->bulk_word;
-    uint32_t wk;
-
-    /* Its breaker's slot still: a breaker made since starts empty. */
-    if (CBSHM_CTL_GEN(atomic_load_explicit(&sl->ctl, memory_order_relaxed)) !=
-        CBSHM_CTL_GEN(t->ctl))
-        return;
-    /* seq_cst, as the waiter's announcement is: either it sees the slot
-       free, or this sees it waiting. */
-    if (!atomic_compare_exchange_strong_explicit(&sl->bulk_slots[t->bulk_slot % CBSHM_BULKHEAD_MAX],
-                                                 &w, 0, memory_order_seq_cst, memory_order_relaxed))
-        return; /* taken back from it (slot_timeout) meanwhile */
-    wk = atomic_load_explicit(&sl->bulk.wake, memory_order_seq_cst);
     while (wk & 1u) {
         if (atomic_compare_exchange_weak_explicit(&sl->bulk.wake, &wk, wk + 1, memory_order_seq_cst,
                                                   memory_order_relaxed)) {

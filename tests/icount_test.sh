@@ -32,10 +32,11 @@ calls=10000
 # common take (a stripe claimed, no slot held above the limit, the
 # stripe's first slot free) called nothing and divided nothing, leaving
 # the rest to take_slow, and admit_more was inlined into admit_more_fast
-# (budget 288). Under callgrind clock_gettime is a system call (valgrind
+# (budget 288); 271 with the give-back inline in record_bulk, the futex
+# wake alone out of line (budget 278). Under callgrind clock_gettime is a system call (valgrind
 # gives the program no vDSO) whose kernel side is not counted; natively
 # the vDSO's instructions come on top of this count.
-budgets="closed_success:100 two_step:118 open_rejection:88 closed_failure:215 bulkhead_success:288"
+budgets="closed_success:100 two_step:118 open_rejection:88 closed_failure:215 bulkhead_success:278"
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 status=0
