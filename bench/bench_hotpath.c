@@ -6,7 +6,8 @@
  *   - a bare indirect call (the floor);
  *   - the one-mutex design from the pattern write-up, in shared memory:
  *     lock, check, unlock, call, lock, update, unlock on a robust
- *     process-shared mutex (one_mutex.c).
+ *     process-shared mutex (one_mutex.c); for the bulkhead rows, the same
+ *     with a count of calls in flight checked and kept under that mutex.
  *
  * Every figure is measured with W forked workers calling at once, all on
  * the same breaker ("shared") or each on its own ("own"). Each worker
@@ -14,7 +15,10 @@
  * call even when W exceeds the cores; such rows are marked. Each figure
  * is the median of --runs runs (default 5), with min and max. One row
  * has each worker alternate between breakers of two segments, as a worker
- * serving two tables does: each call moves its stripe claim.
+ * serving two tables does: each call moves its stripe claim. The
+ * bulkhead row runs the "success" breaker's settings with
+ * max_concurrent_calls: 64, so it always has room: the figure is the cost
+ * of taking a slot and giving it back, beside "closed success".
  *
  *   usage: bench_hotpath [--runs N] [--calls N] [--workers 1,2,4] [--json]
  */
@@ -47,8 +51,10 @@ enum scenario {
     SC_RATE_COUNT_FAILURE,
     SC_RATE_TIME_SUCCESS,
     SC_TWO_SEGMENTS,
+    SC_BULK_SUCCESS,
     SC_MUTEX_SUCCESS,
     SC_MUTEX_FAILURE,
+    SC_MUTEX_BULK_SUCCESS,
     SC_COUNT,
 };
 
@@ -68,14 +74,18 @@ static const struct {
                                SC_MUTEX_FAILURE},
     [SC_RATE_TIME_SUCCESS] = {"rate, time window: success", "rate_time_success", SC_MUTEX_SUCCESS},
     [SC_TWO_SEGMENTS] = {"two segments, alternating: success", "two_segments", SC_MUTEX_SUCCESS},
+    [SC_BULK_SUCCESS] = {"bulkhead (64): closed success", "bulkhead_success",
+                         SC_MUTEX_BULK_SUCCESS},
     [SC_MUTEX_SUCCESS] = {"one-mutex baseline success", "mutex_success", -1},
     [SC_MUTEX_FAILURE] = {"one-mutex baseline failure", "mutex_failure", -1},
+    [SC_MUTEX_BULK_SUCCESS] = {"one-mutex + bulkhead: success", "mutex_bulkhead_success", -1},
 };
 
 struct shared {
     _Atomic int ready, go;
     double ns[MAX_WORKERS];
     struct one_mutex_breaker mutex_breakers[MAX_WORKERS];
+    struct one_mutex_breaker mutex_bulk_breakers[MAX_WORKERS]; /* with a bulkhead of 64 */
 };
 
 static struct shared *sh;
@@ -128,7 +138,8 @@ static struct cbshm_breaker *breaker_for(struct cbshm *shm, enum scenario sc, in
                                   [SC_RATE_COUNT_SUCCESS] = "rate-count",
                                   [SC_RATE_COUNT_FAILURE] = "rate-count",
                                   [SC_RATE_TIME_SUCCESS] = "rate-time",
-                                  [SC_TWO_SEGMENTS] = "success"};
+                                  [SC_TWO_SEGMENTS] = "success",
+                                  [SC_BULK_SUCCESS] = "bulkhead"};
     struct cbshm_breaker *b;
     char name[64];
     int rc;
@@ -144,12 +155,14 @@ static void worker_loop(enum scenario sc, int w, int own)
     struct cbshm *shm = NULL, *shm2 = NULL;
     struct cbshm_breaker *b = NULL, *b2 = NULL;
     struct one_mutex_breaker *mb = &sh->mutex_breakers[own ? w : 0];
+    struct one_mutex_breaker *mbb = &sh->mutex_bulk_breakers[own ? w : 0];
     cbshm_call_fn ok = fn_ok, fail = fn_fail;
     struct cbshm_ticket t;
     double start;
     int rc;
 
-    if (sc != SC_BARE && sc != SC_MUTEX_SUCCESS && sc != SC_MUTEX_FAILURE) {
+    if (sc != SC_BARE && sc != SC_MUTEX_SUCCESS && sc != SC_MUTEX_FAILURE &&
+        sc != SC_MUTEX_BULK_SUCCESS) {
         if ((rc = cbshm_open(segment, 0, &shm)) != 0)
             die("open", rc);
         b = breaker_for(shm, sc, w, own);
@@ -183,6 +196,7 @@ static void worker_loop(enum scenario sc, int w, int own)
     case SC_HALF_OPEN:
     case SC_RATE_COUNT_SUCCESS:
     case SC_RATE_TIME_SUCCESS:
+    case SC_BULK_SUCCESS:
         for (long i = 0; i < calls; i++)
             cbshm_execute(b, ok, NULL);
         break;
@@ -210,6 +224,10 @@ static void worker_loop(enum scenario sc, int w, int own)
     case SC_MUTEX_FAILURE:
         for (long i = 0; i < calls; i++)
             one_mutex_execute(mb, (i % 1000) == 999 ? ok : fail, NULL);
+        break;
+    case SC_MUTEX_BULK_SUCCESS:
+        for (long i = 0; i < calls; i++)
+            one_mutex_execute_bulk(mbb, ok, NULL);
         break;
     default:
         break;
@@ -281,9 +299,10 @@ static struct figure measure(enum scenario sc, int workers, int own, int runs)
 /* A segment: per scenario one shared breaker and one per worker. */
 static void provision(const char *seg, int max_workers)
 {
-    static const char *kinds[] = {"success",   "failure",    "open",
-                                  "half-open", "rate-count", "rate-time"};
-    size_t cap = 6 * (size_t)(max_workers + 1), n = 0;
+    static const char *kinds[] = {"success",    "failure",   "open",    "half-open",
+                                  "rate-count", "rate-time", "bulkhead"};
+    const size_t n_kinds = sizeof kinds / sizeof kinds[0];
+    size_t cap = n_kinds * (size_t)(max_workers + 1), n = 0;
     struct cbshm_config cfg;
     struct cbshm_breaker_config *bc = calloc(cap, sizeof *bc);
     struct cbshm *shm;
@@ -295,19 +314,21 @@ static void provision(const char *seg, int max_workers)
     memset(&cfg, 0, sizeof cfg);
     cfg.capacity = (uint32_t)cap;
     cfg.mode = 0600;
-    for (size_t k = 0; k < 6; k++) {
+    for (size_t k = 0; k < n_kinds; k++) {
         for (int w = 0; w <= max_workers; w++) {
             struct cbshm_settings *st = &bc[n].settings;
             snprintf(bc[n].name, sizeof bc[n].name, "%s-%d", kinds[k], w);
             cbshm_settings_default(st);
-            if (k < 4) /* failure_threshold is the consecutive policy's */
+            if (k < 4 || k == 6) /* failure_threshold is the consecutive policy's */
                 st->failure_threshold = k == 1 ? 1000000 : 1;
             st->open_timeout_ms = 24ull * 3600 * 1000;
             st->probe_timeout_ms = 24ull * 3600 * 1000;
             st->open_timeout_max_ms = 24ull * 3600 * 1000;
             if (k == 3)
                 st->open_timeout_ms = 1;
-            if (k >= 4) { /* rate policy, 50% over the last 100 calls or 10 s */
+            if (k == 6) /* "success" with room in its bulkhead */
+                st->max_concurrent_calls = 64;
+            if (k == 4 || k == 5) { /* rate policy, 50% over the last 100 calls or 10 s */
                 st->policy = CBSHM_POLICY_RATE;
                 st->window_type = k == 4 ? CBSHM_WINDOW_COUNT : CBSHM_WINDOW_TIME;
                 if (k == 5)
@@ -347,8 +368,10 @@ static void provision(const char *seg, int max_workers)
         cbshm_breaker_release(b);
     }
     cbshm_close(shm); /* the leases stay held: their owner lives */
-    for (int w = 0; w < MAX_WORKERS; w++)
-        one_mutex_init(&sh->mutex_breakers[w], 1000000, 24ull * 3600 * 1000000000ull);
+    for (int w = 0; w < MAX_WORKERS; w++) {
+        one_mutex_init(&sh->mutex_breakers[w], 1000000, 24ull * 3600 * 1000000000ull, 0);
+        one_mutex_init(&sh->mutex_bulk_breakers[w], 1000000, 24ull * 3600 * 1000000000ull, 64);
+    }
 }
 
 static int parse_workers(const char *s, int *out)

@@ -18,7 +18,8 @@ static uint64_t now_ns(void)
     return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-void one_mutex_init(struct one_mutex_breaker *b, uint32_t threshold, uint64_t timeout_ns)
+void one_mutex_init(struct one_mutex_breaker *b, uint32_t threshold, uint64_t timeout_ns,
+                    uint32_t max_in_flight)
 {
     pthread_mutexattr_t a;
 
@@ -30,6 +31,7 @@ void one_mutex_init(struct one_mutex_breaker *b, uint32_t threshold, uint64_t ti
     pthread_mutexattr_destroy(&a);
     b->threshold = threshold;
     b->timeout_ns = timeout_ns;
+    b->max_in_flight = max_in_flight;
 }
 
 static void lock(struct one_mutex_breaker *b)
@@ -38,7 +40,10 @@ static void lock(struct one_mutex_breaker *b)
         pthread_mutex_consistent(&b->mu);
 }
 
-int one_mutex_execute(struct one_mutex_breaker *b, cbshm_call_fn fn, void *arg)
+/* One body for both; `bulk` is a constant in each caller, so the plain
+   design compiles to exactly its shape, with no bulkhead test. */
+static inline __attribute__((always_inline)) int execute(struct one_mutex_breaker *b,
+                                                         cbshm_call_fn fn, void *arg, int bulk)
 {
     enum cbshm_outcome o;
 
@@ -51,11 +56,21 @@ int one_mutex_execute(struct one_mutex_breaker *b, cbshm_call_fn fn, void *arg)
         }
         b->state = 2;
     }
+    if (bulk) {
+        if (b->in_flight >= b->max_in_flight) {
+            b->rejections++;
+            pthread_mutex_unlock(&b->mu);
+            return CBSHM_EREJECTED;
+        }
+        b->in_flight++;
+    }
     pthread_mutex_unlock(&b->mu);
 
     o = fn(arg);
 
     lock(b);
+    if (bulk)
+        b->in_flight--;
     if (o == CBSHM_SUCCESS) {
         b->successes++;
         b->failures = 0;
@@ -69,4 +84,14 @@ int one_mutex_execute(struct one_mutex_breaker *b, cbshm_call_fn fn, void *arg)
     }
     pthread_mutex_unlock(&b->mu);
     return 0;
+}
+
+int one_mutex_execute(struct one_mutex_breaker *b, cbshm_call_fn fn, void *arg)
+{
+    return execute(b, fn, arg, 0);
+}
+
+int one_mutex_execute_bulk(struct one_mutex_breaker *b, cbshm_call_fn fn, void *arg)
+{
+    return execute(b, fn, arg, 1);
 }

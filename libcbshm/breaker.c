@@ -484,9 +484,10 @@ static int bulk_full(struct cbshm_breaker *b, struct cbshm_ticket *t);
    (a time window, slow-call timing; a quorum reads it on failures alone),
    when slow calls are detected when the call started, and with a
    bulkhead take its slot (CBSHM_EFULL_INTERNAL: none free; the ticket
-   then admits nothing). */
-static __attribute__((noinline)) int admit_more(struct cbshm_view *v, struct cbshm_slot *sl,
-                                                struct cbshm_ticket *t, uint32_t hot)
+   then admits nothing). Inlined into the fast path's admit_more_fast,
+   out of line (admit_more) for the others. */
+static inline __attribute__((always_inline)) int
+admit_more_body(struct cbshm_view *v, struct cbshm_slot *sl, struct cbshm_ticket *t, uint32_t hot)
 {
     uint64_t now = 0;
     int rc;
@@ -512,13 +513,19 @@ static __attribute__((noinline)) int admit_more(struct cbshm_view *v, struct cbs
     return 0;
 }
 
+static __attribute__((noinline)) int admit_more(struct cbshm_view *v, struct cbshm_slot *sl,
+                                                struct cbshm_ticket *t, uint32_t hot)
+{
+    return admit_more_body(v, sl, t, hot);
+}
+
 /* The fast path's admit_more: a full bulkhead waits or rejects here. */
 static __attribute__((noinline)) int admit_more_fast(struct cbshm_breaker *b,
                                                      struct cbshm_ticket *t)
 {
     struct cbshm_slot *sl = t->slot;
-    int rc = admit_more(cbshm__view(b), sl, t,
-                        atomic_load_explicit(&sl->hot_flags, memory_order_acquire));
+    int rc = admit_more_body(cbshm__view(b), sl, t,
+                             atomic_load_explicit(&sl->hot_flags, memory_order_acquire));
 
     if (UNLIKELY(rc == CBSHM_EFULL_INTERNAL) && !bulk_waiting)
         rc = bulk_full(b, t);

@@ -36,7 +36,8 @@
 #define WORKERS_EVERY  1000000000ull /* count the live workers again at most every second */
 #define SLOTS_PER_LINE (CBSHM_LINE / sizeof(uint64_t))
 
-uint32_t cbshm__bulk_limit(const struct cbshm_header *h, const struct cbshm_slot *sl)
+/* Inline here: every take computes it. */
+static inline uint32_t bulk_limit(const struct cbshm_header *h, const struct cbshm_slot *sl)
 {
     uint32_t q = atomic_load_explicit(&sl->cfg.concurrency_quota, memory_order_relaxed);
     uint64_t n, lim;
@@ -49,6 +50,11 @@ uint32_t cbshm__bulk_limit(const struct cbshm_header *h, const struct cbshm_slot
     n = atomic_load_explicit(&h->workers_live, memory_order_relaxed);
     lim = (q * n + 99) / 100;
     return lim < 1 ? 1 : lim > CBSHM_BULKHEAD_MAX ? CBSHM_BULKHEAD_MAX : (uint32_t)lim;
+}
+
+uint32_t cbshm__bulk_limit(const struct cbshm_header *h, const struct cbshm_slot *sl)
+{
+    return bulk_limit(h, sl);
 }
 
 uint32_t cbshm__bulk_in_flight(const struct cbshm_slot *sl)
@@ -102,20 +108,26 @@ static uint32_t reclaim(const struct cbshm_header *h, struct cbshm_slot *sl, uin
     return freed;
 }
 
+static inline bool take_at(struct cbshm_slot *sl, uint32_t i, uint64_t word, memory_order order,
+                           struct cbshm_ticket *t)
+{
+    uint64_t w = atomic_load_explicit(&sl->bulk_slots[i], order);
+
+    if (w != 0 || !atomic_compare_exchange_strong_explicit(
+                      &sl->bulk_slots[i], &w, word, memory_order_seq_cst, memory_order_relaxed))
+        return false;
+    t->bulk_slot = i;
+    t->bulk_word = word;
+    t->flags |= CBSHM_T_SLOT;
+    return true;
+}
+
 static bool take_in(struct cbshm_slot *sl, uint32_t from, uint32_t to, uint64_t word,
                     memory_order order, struct cbshm_ticket *t)
 {
-    for (uint32_t i = from; i < to; i++) {
-        uint64_t w = atomic_load_explicit(&sl->bulk_slots[i], order);
-        if (w == 0 &&
-            atomic_compare_exchange_strong_explicit(&sl->bulk_slots[i], &w, word,
-                                                    memory_order_seq_cst, memory_order_relaxed)) {
-            t->bulk_slot = i;
-            t->bulk_word = word;
-            t->flags |= CBSHM_T_SLOT;
+    for (uint32_t i = from; i < to; i++)
+        if (take_at(sl, i, word, order, t))
             return true;
-        }
-    }
     return false;
 }
 
@@ -144,12 +156,30 @@ static __attribute__((noinline)) void raise_high(struct cbshm_slot *sl, uint32_t
         ;
 }
 
-int cbshm__bulk_take(struct cbshm_view *v, struct cbshm_slot *sl, struct cbshm_ticket *t,
-                     uint64_t now, bool seq_cst)
+/* Where this stripe's search starts: its own line, where the limit
+   reaches that far; a division only where the line lies past the limit. */
+static inline uint32_t first_slot(uint32_t lim)
+{
+    uint32_t start = 0;
+
+    if (lim > SLOTS_PER_LINE) {
+        start = (uint32_t)(cbshm__claim.stripe * SLOTS_PER_LINE);
+        if (start >= lim)
+            start %= lim;
+    }
+    return start;
+}
+
+/* The whole take: a stripe claimed if this thread holds none here, every
+   slot below the limit from this stripe's first (none while slots above
+   a lowered limit are held), then, at most every BULK_SCAN_NS, dead or
+   timed-out holders taken back and the search once more. */
+static __attribute__((noinline)) int take_slow(struct cbshm_view *v, struct cbshm_slot *sl,
+                                               struct cbshm_ticket *t, uint64_t now, bool seq_cst)
 {
     const struct cbshm_header *h = v->shm->hdr;
     memory_order order = seq_cst ? memory_order_seq_cst : memory_order_relaxed;
-    uint32_t lim = cbshm__bulk_limit(h, sl), start, pid;
+    uint32_t lim = bulk_limit(h, sl), start, pid;
     uint64_t word, at;
 
     if (cbshm__claim.shm_id != v->shm_id)
@@ -165,8 +195,7 @@ int cbshm__bulk_take(struct cbshm_view *v, struct cbshm_slot *sl, struct cbshm_t
     else
         pid = (uint32_t)getpid();
     word = CBSHM_STAMP(now, pid);
-    /* Each stripe's own line first. */
-    start = lim > SLOTS_PER_LINE ? (uint32_t)(cbshm__claim.stripe * SLOTS_PER_LINE) % lim : 0;
+    start = first_slot(lim);
     for (int round = 0; round < 2; round++) {
         uint32_t high = atomic_load_explicit(&sl->bulk.high, memory_order_relaxed);
         if ((high <= lim || !held_above(sl, lim, high)) &&
@@ -185,21 +214,29 @@ int cbshm__bulk_take(struct cbshm_view *v, struct cbshm_slot *sl, struct cbshm_t
     return CBSHM_EFULL_INTERNAL;
 }
 
-void cbshm__bulk_release(struct cbshm_slot *sl, const struct cbshm_ticket *t)
+/* The common take - a stripe claimed here, no slot above the limit, and
+   this stripe's first slot free, as it mostly is with room: its last call
+   gave it back - with no call to save registers for; anything else is
+   take_slow's, from the start. */
+int cbshm__bulk_take(struct cbshm_view *v, struct cbshm_slot *sl, struct cbshm_ticket *t,
+                     uint64_t now, bool seq_cst)
 {
-    uint64_t w = t->bulk_word;
-    uint32_t wk;
+    if (__builtin_expect(cbshm__claim.shm_id == v->shm_id && cbshm__claim.stripe != 0, 1)) {
+        uint32_t lim = bulk_limit(v->shm->hdr, sl), start = first_slot(lim);
+        uint32_t high = atomic_load_explicit(&sl->bulk.high, memory_order_relaxed);
+        uint64_t word = CBSHM_STAMP(now, (uint32_t)(cbshm__claim.token >> 32));
+        if (start < lim && high <= lim &&
+            take_at(sl, start, word, seq_cst ? memory_order_seq_cst : memory_order_relaxed, t)) {
+            if (start >= high)
+                raise_high(sl, start + 1);
+            return 0;
+        }
+    }
+    return take_slow(v, sl, t, now, seq_cst);
+}
 
-    /* Its breaker's slot still: a breaker made since starts empty. */
-    if (CBSHM_CTL_GEN(atomic_load_explicit(&sl->ctl, memory_order_relaxed)) !=
-        CBSHM_CTL_GEN(t->ctl))
-        return;
-    /* seq_cst, as the waiter's announcement is: either it sees the slot
-       free, or this sees it waiting. */
-    if (!atomic_compare_exchange_strong_explicit(&sl->bulk_slots[t->bulk_slot % CBSHM_BULKHEAD_MAX],
-                                                 &w, 0, memory_order_seq_cst, memory_order_relaxed))
-        return; /* taken back from it (slot_timeout) meanwhile */
-    wk = atomic_load_explicit(&sl->bulk.wake, memory_order_seq_cst);
+void cbshm__bulk_wake(struct cbshm_slot *sl, uint32_t wk)
+{
     while (wk & 1u) {
         if (atomic_compare_exchange_weak_explicit(&sl->bulk.wake, &wk, wk + 1, memory_order_seq_cst,
                                                   memory_order_relaxed)) {

@@ -262,7 +262,28 @@ uint32_t cbshm__bulk_in_flight(const struct cbshm_slot *sl);
    PID namespace. seq_cst: a waiter's look. */
 int cbshm__bulk_take(struct cbshm_view *v, struct cbshm_slot *sl, struct cbshm_ticket *t,
                      uint64_t now, bool seq_cst);
-void cbshm__bulk_release(struct cbshm_slot *sl, const struct cbshm_ticket *t);
+/* Wakes the waiters for a slot given back; wk: the wake word read, odd. */
+void cbshm__bulk_wake(struct cbshm_slot *sl, uint32_t wk);
+/* Gives ticket t's slot back. Inline, as every call that took a slot
+   gives it back; the wake alone is out of line. */
+static inline void cbshm__bulk_release(struct cbshm_slot *sl, const struct cbshm_ticket *t)
+{
+    uint64_t w = t->bulk_word;
+    uint32_t wk;
+
+    /* Its breaker's slot still: a breaker made since starts empty. */
+    if (CBSHM_CTL_GEN(atomic_load_explicit(&sl->ctl, memory_order_relaxed)) !=
+        CBSHM_CTL_GEN(t->ctl))
+        return;
+    /* seq_cst, as the waiter's announcement is: either it sees the slot
+       free, or this sees it waiting. */
+    if (!atomic_compare_exchange_strong_explicit(&sl->bulk_slots[t->bulk_slot % CBSHM_BULKHEAD_MAX],
+                                                 &w, 0, memory_order_seq_cst, memory_order_relaxed))
+        return; /* taken back from it (slot_timeout) meanwhile */
+    wk = atomic_load_explicit(&sl->bulk.wake, memory_order_seq_cst);
+    if (__builtin_expect(wk & 1u, 0))
+        cbshm__bulk_wake(sl, wk);
+}
 /* Sleeps until a slot is given back, `ns` pass, or a signal; the futex
    word `wake` is what the waiter announced itself with. */
 void cbshm__bulk_sleep(struct cbshm_slot *sl, uint32_t wake, uint64_t ns);
