@@ -209,9 +209,10 @@ int cbctl_probe_due(const struct cbshm_snapshot *s);
 const char *cbctl_state_label(const struct cbshm_snapshot *s);
 /* The table of list and watch (see output.c). */
 struct cbctl_table {
-    int quorum; /* a WORKERS column: some breaker has min_failing_workers > 1 */
-    int rates;  /* REQ/S and FAIL/S columns (watch) */
-    int colour; /* states coloured for a terminal */
+    int quorum;   /* a WORKERS column: some breaker has min_failing_workers > 1 */
+    int bulkhead; /* a BULKHEAD column: some breaker has a bulkhead */
+    int rates;    /* REQ/S and FAIL/S columns (watch) */
+    int colour;   /* states coloured for a terminal */
 };
 /* Every breaker's snapshot, in slot order. Zero-initialise; free(all). */
 struct cbctl_rows {
@@ -221,6 +222,7 @@ struct cbctl_rows {
 /* Fills rows (allocated on first use) from cbshm_foreach; its code, or -ENOMEM. */
 int cbctl_table_collect(struct cbshm *shm, struct cbctl_rows *rows);
 int cbctl_table_has_quorum(const struct cbshm_snapshot *all, size_t n);
+int cbctl_table_has_bulkhead(const struct cbshm_snapshot *all, size_t n);
 void cbctl_table_header(const struct cbctl_table *t);
 /* rates: requests and failures per second, or NULL for "-". */
 void cbctl_table_row(const struct cbctl_table *t, const struct cbshm_snapshot *s,

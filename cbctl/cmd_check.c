@@ -29,9 +29,9 @@ static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *ar
     fputs("segment ", stdout);
     cbctl_put_safe(stdout, ctl->segment_final);
     printf(": ok: layout %u, %u of %u breakers, %" PRIu64 " bytes, %" PRIu64
-           " bytes per breaker, %" PRIu64 " lock repairs\n",
+           " bytes per breaker, %" PRIu64 " lock repairs, %u worker%s\n",
            info.layout_version, info.breakers, info.capacity, info.segment_bytes,
-           info.bytes_per_breaker, info.lock_repairs);
+           info.bytes_per_breaker, info.lock_repairs, info.workers, info.workers == 1 ? "" : "s");
     return CBCTL_OK;
 }
 

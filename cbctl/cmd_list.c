@@ -41,11 +41,12 @@ static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *ar
         }
         return CBCTL_OK;
     }
-    /* All rows first: whether there is a WORKERS column depends on
-       every breaker. */
+    /* All rows first: whether there are WORKERS and BULKHEAD columns
+       depends on every breaker. */
     rc = cbctl_table_collect(shm, &table);
     if (rc == 0 || rc == CBSHM_ECORRUPT) {
-        struct cbctl_table t = {cbctl_table_has_quorum(table.all, table.n), 0, 0};
+        struct cbctl_table t = {.quorum = cbctl_table_has_quorum(table.all, table.n),
+                                .bulkhead = cbctl_table_has_bulkhead(table.all, table.n)};
         cbctl_table_header(&t);
         for (size_t i = 0; i < table.n; i++)
             cbctl_table_row(&t, &table.all[i], NULL);

@@ -152,6 +152,31 @@ static double v_failing_workers(const struct metrics *m, const struct cbshm_snap
     (void)m;
     return s->failing_workers;
 }
+static double v_bulkhead_limit(const struct metrics *m, const struct cbshm_snapshot *s)
+{
+    (void)m;
+    return s->bulkhead_limit;
+}
+static double v_bulkhead_in_flight(const struct metrics *m, const struct cbshm_snapshot *s)
+{
+    (void)m;
+    return s->bulkhead_in_flight;
+}
+static double v_bulkhead_rejections(const struct metrics *m, const struct cbshm_snapshot *s)
+{
+    (void)m;
+    return (double)s->bulkhead_rejections;
+}
+static double v_bulkhead_reclaimed(const struct metrics *m, const struct cbshm_snapshot *s)
+{
+    (void)m;
+    return (double)s->bulkhead_reclaimed;
+}
+static double v_bulkhead_waits(const struct metrics *m, const struct cbshm_snapshot *s)
+{
+    (void)m;
+    return (double)s->bulkhead_waits;
+}
 
 /*
  * The settings table, by its YAML keys: a number is a gauge in base units
@@ -305,6 +330,19 @@ static void print_metrics(const struct metrics *m, const struct cbshm_info *info
          "Slow calls over calls in the window now (0 to 1).", v_window_slow);
     each(m, "cbshm_breaker_failing_workers", "gauge",
          "Distinct worker processes with failures in the window.", v_failing_workers);
+    each(m, "cbshm_bulkhead_limit", "gauge",
+         "Calls the bulkhead lets in flight host-wide now (a concurrency_quota's share of "
+         "the live workers); 0 when the breaker has no bulkhead.",
+         v_bulkhead_limit);
+    each(m, "cbshm_bulkhead_in_flight", "gauge", "Bulkhead slots held now by calls in flight.",
+         v_bulkhead_in_flight);
+    each(m, "cbshm_bulkhead_rejections_total", "counter",
+         "Calls the full bulkhead refused (counted in cbshm_breaker_rejections_total too).",
+         v_bulkhead_rejections);
+    each(m, "cbshm_bulkhead_reclaimed_total", "counter",
+         "Bulkhead slots taken back from dead owners or after slot_timeout.", v_bulkhead_reclaimed);
+    each(m, "cbshm_bulkhead_waits_total", "counter",
+         "Calls that waited for a bulkhead slot (max_wait) and got one.", v_bulkhead_waits);
     print_settings(m);
     family(m, "cbshm_segment_breakers", "gauge", "Breakers in the segment.");
     fputs("cbshm_segment_breakers", out);
@@ -314,6 +352,11 @@ static void print_metrics(const struct metrics *m, const struct cbshm_info *info
     fputs("cbshm_segment_capacity", out);
     segment_label(m);
     fprintf(out, "} %u\n", info->capacity);
+    family(m, "cbshm_segment_workers", "gauge",
+           "Live worker processes attached to the segment, as concurrency_quota counts them.");
+    fputs("cbshm_segment_workers", out);
+    segment_label(m);
+    fprintf(out, "} %u\n", info->workers);
     family(m, "cbshm_segment_lock_repairs_total", "counter",
            "Times a dead table-lock owner's change was repaired.");
     fputs("cbshm_segment_lock_repairs_total", out);

@@ -102,7 +102,10 @@ static uint64_t now_ns(void)
    the previous frame. */
 static void print_rows(const struct cbctl_rows *rows, struct before *b, int colour)
 {
-    struct cbctl_table t = {cbctl_table_has_quorum(rows->all, rows->n), 1, colour};
+    struct cbctl_table t = {.quorum = cbctl_table_has_quorum(rows->all, rows->n),
+                            .bulkhead = cbctl_table_has_bulkhead(rows->all, rows->n),
+                            .rates = 1,
+                            .colour = colour};
     uint64_t at = now_ns();
     double seconds = b->at_ns != 0 && at > b->at_ns ? (double)(at - b->at_ns) / 1e9 : 0;
 

@@ -160,6 +160,11 @@ static const char *const figure_keys[] = {
     "failing_workers",
     "current_open_ms",
     "mode_remaining_ms",
+    "bulkhead_limit",
+    "bulkhead_in_flight",
+    "bulkhead_rejections",
+    "bulkhead_reclaimed",
+    "bulkhead_waits",
 };
 /* Yes-or-no figures, after the numbers: JSON true or false. */
 static const char *const flag_keys[] = {
@@ -203,6 +208,11 @@ static json_int_t figure(const struct cbshm_snapshot *s, size_t i)
         s->failing_workers,
         s->current_open_ms,
         cbctl_mode_remaining_ms(s),
+        s->bulkhead_limit,
+        s->bulkhead_in_flight,
+        s->bulkhead_rejections,
+        s->bulkhead_reclaimed,
+        s->bulkhead_waits,
     };
     return (json_int_t)v[i];
 }
@@ -402,6 +412,11 @@ void cbctl_print_show(const struct cbshm_snapshot *s)
            " slow (%u%%), %u failing workers\n",
            s->window_calls, s->window_failures, s->window_failure_rate, s->window_slow_calls,
            s->window_slow_rate, s->failing_workers);
+    if (s->bulkhead_limit != 0)
+        printf("bulkhead:             %u of %u in flight, %" PRIu64 " rejected, %" PRIu64
+               " reclaimed, %" PRIu64 " waited\n",
+               s->bulkhead_in_flight, s->bulkhead_limit, s->bulkhead_rejections,
+               s->bulkhead_reclaimed, s->bulkhead_waits);
     printf("requests:             %" PRIu64 "\n", s->requests);
     printf("successes:            %" PRIu64 "\n", s->successes);
     printf("failures:             %" PRIu64 "\n", s->failures);
@@ -430,12 +445,22 @@ int cbctl_table_has_quorum(const struct cbshm_snapshot *all, size_t n)
     return 0;
 }
 
+int cbctl_table_has_bulkhead(const struct cbshm_snapshot *all, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (all[i].bulkhead_limit != 0)
+            return 1;
+    return 0;
+}
+
 void cbctl_table_header(const struct cbctl_table *t)
 {
     printf(ROW_FORMAT, "NAME", "", "STATE", "", "MODE", "FAILS/LIMIT", "REQUESTS", "FAILURES",
            "REJECTED", "TRIPS");
     if (t->quorum)
         printf(" %-7s", "WORKERS");
+    if (t->bulkhead)
+        printf(" %-8s", "BULKHEAD");
     if (t->rates)
         printf(" %8s %8s", "REQ/S", "FAIL/S");
     puts(" IN-STATE");
@@ -472,7 +497,7 @@ void cbctl_table_row(const struct cbctl_table *t, const struct cbshm_snapshot *s
 {
     const char *on = "", *off = "";
     char name[CBCTL_SAFE_MAX], limit[48], requests[24], failures[24], rejected[24], trips[24];
-    char workers[24], per_s[2][24], in_state[32], mode_left[32];
+    char workers[24], bulkhead[24], per_s[2][24], in_state[32], mode_left[32];
 
     if (t->colour) {
         on = s->state == CBSHM_STATE_OPEN        ? "\033[1;31m"
@@ -495,6 +520,14 @@ void cbctl_table_row(const struct cbctl_table *t, const struct cbshm_snapshot *s
         else
             snprintf(workers, sizeof workers, "-");
         printf(" %-7s", workers);
+    }
+    if (t->bulkhead) {
+        /* Calls in flight against the limit in force, where there is one. */
+        if (s->bulkhead_limit != 0)
+            snprintf(bulkhead, sizeof bulkhead, "%u/%u", s->bulkhead_in_flight, s->bulkhead_limit);
+        else
+            snprintf(bulkhead, sizeof bulkhead, "-");
+        printf(" %-8s", bulkhead);
     }
     if (t->rates) {
         format_rate(per_s[0], sizeof per_s[0], rates ? &rates[0] : NULL);

@@ -1718,6 +1718,132 @@ static void test_a_command_whose_output_cannot_be_written_fails(void **state)
     }
 }
 
+/* ---- The bulkhead, as cbctl shows and changes it ------------------------ */
+
+static const char bulk_yaml[] = "capacity: 16\nbreakers:\n"
+                                "  - name: payments\n    max_concurrent_calls: 4\n"
+                                "  - name: search\n";
+
+/* A forked process takes a payments slot and dies without recording. */
+static void die_holding_a_slot(void)
+{
+    pid_t pid = fork();
+    int status;
+
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct cbshm *shm;
+        struct cbshm_breaker *b;
+        struct cbshm_ticket t;
+        if (cbshm_open(seg, 0, &shm) != 0 || cbshm_breaker_get(shm, "payments", &b) != 0 ||
+            cbshm_allow(b, &t) != 0)
+            _exit(1);
+        _exit(0);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void assert_bulkhead_json(json_t *o, json_int_t limit, json_int_t in_flight,
+                                 json_int_t rejections, json_int_t reclaimed, json_int_t waits)
+{
+    static const char *const keys[] = {"bulkhead_limit", "bulkhead_in_flight",
+                                       "bulkhead_rejections", "bulkhead_reclaimed",
+                                       "bulkhead_waits"};
+    const json_int_t want[] = {limit, in_flight, rejections, reclaimed, waits};
+
+    for (size_t k = 0; k < 5; k++) {
+        json_t *v = json_object_get(o, keys[k]);
+        if (!json_is_integer(v) || json_integer_value(v) != want[k])
+            fail_msg("%s: %s, not %lld", keys[k], v ? "another value" : "missing",
+                     (long long)want[k]);
+    }
+}
+
+/* A breaker with a bulkhead shows its limit, its calls in flight and its
+   counts in list, watch, show, their JSON and metrics; one without shows
+   none, and without any bulkhead there is no BULKHEAD column at all. */
+static void test_list_show_watch_json_and_metrics_show_the_bulkhead(void **state)
+{
+    static const char *const families[][2] = {
+        {"cbshm_bulkhead_limit", "gauge"},
+        {"cbshm_bulkhead_in_flight", "gauge"},
+        {"cbshm_bulkhead_rejections_total", "counter"},
+        {"cbshm_bulkhead_reclaimed_total", "counter"},
+        {"cbshm_bulkhead_waits_total", "counter"},
+    };
+    static const char *const values[][2] = {
+        {"4", "0"}, {"3", "0"}, {"2", "0"}, {"1", "0"}, {"0", "0"}};
+    struct cbshm *shm;
+    struct cbshm_breaker *b;
+    struct cbshm_ticket t[4], extra;
+    struct run r;
+    char line[512], want[256];
+    json_t *doc;
+
+    (void)state;
+    apply_ok();
+    assert_int_equal(cbctl(&r, "-s", seg, "list", NULL)->status, 0);
+    header_of(r.out, line, sizeof line);
+    assert_null(strstr(line, "BULKHEAD"));
+    apply_text("bulk-show", bulk_yaml);
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_breaker_get(shm, "payments", &b), 0);
+    /* 3 of 4 in flight, after 2 rejections and a dead holder taken back. */
+    die_holding_a_slot();
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(cbshm_allow(b, &t[i]), 0);
+    assert_int_equal(cbshm_allow(b, &t[3]), 0); /* the dead one's slot */
+    assert_int_equal(cbshm_allow(b, &extra), CBSHM_EREJECTED);
+    assert_int_equal(cbshm_allow(b, &extra), CBSHM_EREJECTED);
+    cbshm_record(b, &t[3], CBSHM_SUCCESS);
+
+    for (int w = 0; w < 2; w++) {
+        assert_int_equal(
+            cbctl(&r, "-s", seg, w ? "watch" : "list", w ? "--count" : NULL, "1", NULL)->status, 0);
+        header_of(r.out, line, sizeof line);
+        assert_non_null(strstr(line, " TRIPS BULKHEAD "));
+        assert_true(line_of(r.out, "payments", line, sizeof line));
+        if (strstr(line, " 3/4 ") == NULL)
+            fail_msg("no 3/4 in: %s", line);
+        assert_true(line_of(r.out, "search", line, sizeof line));
+        assert_non_null(strstr(line, " - "));
+    }
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "payments", NULL)->status, 0);
+    assert_non_null(strstr(r.out, "\nbulkhead:             3 of 4 in flight, 2 rejected, "
+                                  "1 reclaimed, 0 waited\n"));
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "search", NULL)->status, 0);
+    assert_null(strstr(r.out, "\nbulkhead:"));
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "--json", "payments", NULL)->status, 0);
+    assert_non_null(doc = json_loads(r.out, 0, NULL));
+    assert_bulkhead_json(doc, 4, 3, 2, 1, 0);
+    json_decref(doc);
+    assert_int_equal(cbctl(&r, "-s", seg, "list", "--json", NULL)->status, 0);
+    assert_non_null(doc = json_loads(r.out, 0, NULL));
+    assert_bulkhead_json(json_array_get(doc, 0), 4, 3, 2, 1, 0);
+    assert_bulkhead_json(json_array_get(doc, 1), 0, 0, 0, 0, 0);
+    json_decref(doc);
+
+    assert_int_equal(cbctl(&r, "-s", seg, "metrics", NULL)->status, 0);
+    for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
+        snprintf(want, sizeof want, "\n# TYPE %s %s\n", families[f][0], families[f][1]);
+        assert_non_null(strstr(r.out, want));
+        snprintf(want, sizeof want, "\n# HELP %s ", families[f][0]);
+        assert_non_null(strstr(r.out, want));
+        snprintf(want, sizeof want, "\n%s{segment=\"%s\",breaker=\"payments\"} %s\n",
+                 families[f][0], seg, values[f][0]);
+        if (strstr(r.out, want) == NULL)
+            fail_msg("no %s", want + 1);
+        snprintf(want, sizeof want, "\n%s{segment=\"%s\",breaker=\"search\"} %s\n", families[f][0],
+                 seg, values[f][1]);
+        assert_non_null(strstr(r.out, want));
+    }
+    for (int i = 0; i < 3; i++)
+        cbshm_record(b, &t[i], CBSHM_SUCCESS);
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 static const struct CMUnitTest tests[] = {
     T(test_help_lists_every_command_and_the_exit_codes),
@@ -1758,5 +1884,6 @@ static const struct CMUnitTest tests[] = {
     T(test_a_segment_name_without_its_slash_gets_a_hint),
     T(test_an_unknown_yaml_key_gets_a_did_you_mean),
     T(test_a_command_whose_output_cannot_be_written_fails),
+    T(test_list_show_watch_json_and_metrics_show_the_bulkhead),
 };
 T_MAIN(tests)

@@ -87,9 +87,15 @@ class TestMetrics(unittest.TestCase):
         "cbshm_breaker_window_failure_ratio": "gauge",
         "cbshm_breaker_window_slow_ratio": "gauge",
         "cbshm_breaker_failing_workers": "gauge",
+        "cbshm_bulkhead_limit": "gauge",
+        "cbshm_bulkhead_in_flight": "gauge",
+        "cbshm_bulkhead_rejections": "counter",
+        "cbshm_bulkhead_reclaimed": "counter",
+        "cbshm_bulkhead_waits": "counter",
         "cbshm_breaker_settings_info": "gauge",
         "cbshm_segment_breakers": "gauge",
         "cbshm_segment_capacity": "gauge",
+        "cbshm_segment_workers": "gauge",
         "cbshm_segment_lock_repairs": "counter",
     }
 
