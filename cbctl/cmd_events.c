@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cbctl events [--follow] [--json] [--interval MS]: the segment's event
- * ring - every transition, mode change and reset, with its wall-clock
- * time (UTC), its cause and the process that made it. --follow keeps printing new events until SIGINT
+ * ring - every transition, mode change, reset and bulkhead change (full,
+ * admitting again), with its wall-clock time (UTC), its cause and the
+ * process that made it. --follow keeps printing new events until SIGINT
  * or SIGTERM; with --json it prints one JSON object per line, else one
  * JSON array.
  */
@@ -26,13 +27,37 @@ static void on_signal(int sig)
 
 static const char *kind_name(enum cbshm_event_kind k)
 {
-    return k == CBSHM_EVENT_MODE ? "mode" : k == CBSHM_EVENT_RESET ? "reset" : "state";
+    switch (k) {
+    case CBSHM_EVENT_MODE:
+        return "mode";
+    case CBSHM_EVENT_RESET:
+        return "reset";
+    case CBSHM_EVENT_BULKHEAD:
+        return "bulkhead";
+    default:
+        return "state";
+    }
+}
+
+/* enum cbshm_bulkhead_state; "invalid" for another number (the ring is
+   as untrusted as the slots). */
+static const char *bulkhead_state_name(int v)
+{
+    return v == CBSHM_BULKHEAD_ADMITTING ? "admitting"
+           : v == CBSHM_BULKHEAD_FULL    ? "full"
+                                         : "invalid";
 }
 
 static const char *side(const struct cbshm_event *e, int v)
 {
-    return e->kind == CBSHM_EVENT_MODE ? cbctl_mode_name((enum cbshm_mode)v)
-                                       : cbctl_state_name((enum cbshm_state)v);
+    switch (e->kind) {
+    case CBSHM_EVENT_MODE:
+        return cbctl_mode_name((enum cbshm_mode)v);
+    case CBSHM_EVENT_BULKHEAD:
+        return bulkhead_state_name(v);
+    default:
+        return cbctl_state_name((enum cbshm_state)v);
+    }
 }
 
 /* time_unix_ms: the wall-clock time, null for a record written by a
@@ -151,7 +176,7 @@ static const struct cbctl_option options[] = {
 
 const struct cbctl_cmd cbctl_cmd_events = {
     .name = "events",
-    .summary = "transitions, mode changes and resets, with their causes",
+    .summary = "transitions, mode changes, resets, bulkhead changes, with causes",
     .options = options,
     .attach = CBCTL_ATTACH_READ,
     .names = CBCTL_NAMES_NONE,

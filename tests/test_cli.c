@@ -1844,6 +1844,57 @@ static void test_list_show_watch_json_and_metrics_show_the_bulkhead(void **state
     cbshm_close(shm);
 }
 
+/* A bulkhead that starts rejecting and admits again is two events, in
+   the words of enum cbshm_bulkhead_state, caused by "bulkhead". */
+static void test_events_name_the_bulkhead_filling_and_admitting_again(void **state)
+{
+    struct timespec now;
+    struct cbshm *shm;
+    struct cbshm_breaker *b;
+    struct cbshm_ticket t, extra;
+    struct run r;
+    json_t *arr, *e;
+
+    (void)state;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    t_clock_install((uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec);
+    apply_text("bulk-events", "capacity: 16\nbreakers:\n"
+                              "  - name: payments\n    max_concurrent_calls: 1\n");
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_breaker_get(shm, "payments", &b), 0);
+    assert_int_equal(cbshm_allow(b, &t), 0);
+    assert_int_equal(cbshm_allow(b, &extra), CBSHM_EREJECTED);
+    cbshm_record(b, &t, CBSHM_SUCCESS);
+    /* A second without a rejection: the next admission says so. */
+    t_clock_advance_ms(1500);
+    assert_int_equal(cbshm_allow(b, &t), 0);
+    cbshm_record(b, &t, CBSHM_SUCCESS);
+    cbshm_clock_set(NULL, NULL);
+
+    assert_int_equal(cbctl(&r, "-s", seg, "events", "--json", NULL)->status, 0);
+    assert_non_null(arr = json_loads(r.out, 0, NULL));
+    assert_int_equal(json_array_size(arr), 2);
+    for (size_t i = 0; i < 2; i++) {
+        e = json_array_get(arr, i);
+        assert_string_equal(json_string_value(json_object_get(e, "breaker")), "payments");
+        assert_string_equal(json_string_value(json_object_get(e, "kind")), "bulkhead");
+        assert_string_equal(json_string_value(json_object_get(e, "from")),
+                            i == 0 ? "admitting" : "full");
+        assert_string_equal(json_string_value(json_object_get(e, "to")),
+                            i == 0 ? "full" : "admitting");
+        assert_string_equal(json_string_value(json_object_get(e, "cause")), "bulkhead");
+        assert_int_equal(json_integer_value(json_object_get(e, "pid")), getpid());
+    }
+    json_decref(arr);
+    assert_int_equal(cbctl(&r, "-s", seg, "events", NULL)->status, 0);
+    if (strstr(r.out, " payments                         bulkhead admitting -> full  (bulkhead, "
+                      "pid ") == NULL ||
+        strstr(r.out, " bulkhead full -> admitting  (bulkhead, pid ") == NULL)
+        fail_msg("no bulkhead events in:\n%s", r.out);
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 static const struct CMUnitTest tests[] = {
     T(test_help_lists_every_command_and_the_exit_codes),
@@ -1885,5 +1936,6 @@ static const struct CMUnitTest tests[] = {
     T(test_an_unknown_yaml_key_gets_a_did_you_mean),
     T(test_a_command_whose_output_cannot_be_written_fails),
     T(test_list_show_watch_json_and_metrics_show_the_bulkhead),
+    T(test_events_name_the_bulkhead_filling_and_admitting_again),
 };
 T_MAIN(tests)
