@@ -131,18 +131,39 @@ static bool take_in(struct cbshm_slot *sl, uint32_t from, uint32_t to, uint64_t 
     return false;
 }
 
-/* Above a lowered limit: is any slot still held (true), or did they all
-   come back (high moves down to the limit)? */
-static __attribute__((noinline)) bool held_above(struct cbshm_slot *sl, uint32_t lim, uint32_t high)
+/*
+ * A call took slot t->bulk_slot below lim, but slots up to high may still
+ * be held from a larger limit: true (and the slot given back) when the
+ * calls in flight, this one among them, then exceed lim. Two calls that
+ * take the last room at once both count after their own take, so at
+ * least one sees the other: at worst both give back, never both stay.
+ * When none is held above lim any more, high comes down to it.
+ */
+static __attribute__((noinline, cold)) bool over_limit(struct cbshm_slot *sl, uint32_t lim,
+                                                       uint32_t high, struct cbshm_ticket *t)
 {
-    uint32_t top = lim;
+    uint32_t above = 0, held = 0;
+    uint64_t w = t->bulk_word;
 
-    for (uint32_t i = lim; i < high && i < CBSHM_BULKHEAD_MAX; i++)
-        if (atomic_load_explicit(&sl->bulk_slots[i], memory_order_relaxed) != 0)
-            top = i + 1;
-    atomic_compare_exchange_strong_explicit(&sl->bulk.high, &high, top, memory_order_relaxed,
-                                            memory_order_relaxed);
-    return top > lim;
+    if (high > CBSHM_BULKHEAD_MAX)
+        high = CBSHM_BULKHEAD_MAX; /* the segment's word, untrusted */
+    for (uint32_t i = lim; i < high; i++)
+        above += atomic_load_explicit(&sl->bulk_slots[i], memory_order_seq_cst) != 0;
+    if (above == 0) {
+        atomic_compare_exchange_strong_explicit(&sl->bulk.high, &high, lim, memory_order_relaxed,
+                                                memory_order_relaxed);
+        return false;
+    }
+    for (uint32_t i = 0; i < lim; i++)
+        held += atomic_load_explicit(&sl->bulk_slots[i], memory_order_seq_cst) != 0;
+    if (above + held <= lim)
+        return false;
+    /* Back as it was: nobody can have waited for this slot, which only
+       this call saw free. */
+    atomic_compare_exchange_strong_explicit(&sl->bulk_slots[t->bulk_slot], &w, 0,
+                                            memory_order_seq_cst, memory_order_relaxed);
+    t->flags &= ~CBSHM_T_SLOT;
+    return true;
 }
 
 /* A slot taken at or above high: high moves up past it. */
@@ -171,9 +192,10 @@ static inline uint32_t first_slot(uint32_t lim)
 }
 
 /* The whole take: a stripe claimed if this thread holds none here, every
-   slot below the limit from this stripe's first (none while slots above
-   a lowered limit are held), then, at most every BULK_SCAN_NS, dead or
-   timed-out holders taken back and the search once more. */
+   slot below the limit from this stripe's first (while slots above a
+   lowered limit may be held, given back again when the calls in flight
+   exceed the limit: over_limit), then, at most every BULK_SCAN_NS, dead
+   or timed-out holders taken back and the search once more. */
 static __attribute__((noinline)) int take_slow(struct cbshm_view *v, struct cbshm_slot *sl,
                                                struct cbshm_ticket *t, uint64_t now, bool seq_cst)
 {
@@ -198,11 +220,11 @@ static __attribute__((noinline)) int take_slow(struct cbshm_view *v, struct cbsh
     start = first_slot(lim);
     for (int round = 0; round < 2; round++) {
         uint32_t high = atomic_load_explicit(&sl->bulk.high, memory_order_relaxed);
-        if ((high <= lim || !held_above(sl, lim, high)) &&
-            (take_in(sl, start, lim, word, order, t) || take_in(sl, 0, start, word, order, t))) {
+        if (take_in(sl, start, lim, word, order, t) || take_in(sl, 0, start, word, order, t)) {
             if (t->bulk_slot >= high)
                 raise_high(sl, t->bulk_slot + 1);
-            return 0;
+            if (high <= lim || !over_limit(sl, lim, high, t))
+                return 0;
         }
         at = atomic_load_explicit(&sl->bulk.scan_ns, memory_order_relaxed);
         if (round > 0 || now < at ||

@@ -176,10 +176,12 @@ struct cbshm_lease {
  * late record of that call then finds another word and frees nothing.
  *
  * A limit lowered (by apply, or a quota's as workers leave) leaves calls
- * in flight in slots at or above it: `high` bounds them, and while any is
- * held nothing is admitted - they alone are as many as the new limit or
- * more - so the count only falls until it is under the new limit. No
- * call in flight is cut off and none is lost.
+ * in flight in slots at or above it: `high` bounds them. While it is above
+ * the limit, a call that got a slot below the limit counts every slot
+ * held and gives its own back when they exceed the limit, so the count
+ * only falls until it is under the new limit and then calls get in again
+ * (not only once every slot above it is free: one long call there would
+ * shut the breaker). No call in flight is cut off and none is lost.
  *
  * wake is the futex callers with max_wait sleep on: bit 0 says one sleeps,
  * and a call that frees a slot while it is set adds one (clearing it,

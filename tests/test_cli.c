@@ -1895,6 +1895,84 @@ static void test_events_name_the_bulkhead_filling_and_admitting_again(void **sta
     cbshm_close(shm);
 }
 
+static uint32_t in_flight_of(struct cbshm *shm, const char *name)
+{
+    struct cbshm_snapshot s;
+
+    assert_int_equal(cbshm_snapshot(shm, name, &s), 0);
+    return s.bulkhead_in_flight;
+}
+
+/* Applies bulk_yaml with payments' limit at `limit`; cbctl's output in r. */
+static void apply_bulk_limit(unsigned limit, struct run *r)
+{
+    char text[256], path[160];
+
+    snprintf(text, sizeof text,
+             "capacity: 16\nbreakers:\n  - name: payments\n    max_concurrent_calls: %u\n"
+             "  - name: search\n",
+             limit);
+    write_yaml(path, sizeof path, "bulk-limit", text, strlen(text));
+    assert_int_equal(cbctl(r, "-s", seg, "apply", "-f", path, NULL)->status, 0);
+    unlink(path);
+}
+
+/* cbctl apply lowers and raises the limit of a live bulkhead: the calls
+   in flight stay counted, a lowered limit refuses calls until fewer than
+   it are in flight, whichever slots the calls still running hold, and a
+   raised one admits the difference at once. */
+static void test_apply_changes_the_bulkhead_limit_live_keeping_calls_in_flight(void **state)
+{
+    struct cbshm *shm;
+    struct cbshm_breaker *b;
+    struct cbshm_ticket held[6], extra;
+    struct cbshm_rejection why;
+    struct cbshm_snapshot s;
+    struct run r;
+
+    (void)state;
+    apply_bulk_limit(4, &r);
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_breaker_get(shm, "payments", &b), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(cbshm_allow(b, &held[i]), 0);
+
+    apply_bulk_limit(2, &r);
+    assert_non_null(strstr(r.out, "update breaker payments: max_concurrent_calls 4 -> 2\n"));
+    assert_int_equal(cbshm_snapshot(shm, "payments", &s), 0);
+    assert_int_equal(s.bulkhead_limit, 2);
+    assert_int_equal(s.bulkhead_in_flight, 3);
+    assert_int_equal(cbshm_allow(b, &extra), CBSHM_EREJECTED);
+    assert_int_equal(cbshm_breaker_rejection(b, &why), 0);
+    assert_int_equal(why.why, CBSHM_REFUSAL_BULKHEAD_FULL);
+    /* The first call ends, the one that took the lowest slot: 2 still in
+       flight, the limit. */
+    cbshm_record(b, &held[0], CBSHM_SUCCESS);
+    assert_int_equal(in_flight_of(shm, "payments"), 2);
+    assert_int_equal(cbshm_allow(b, &extra), CBSHM_EREJECTED);
+    assert_int_equal(in_flight_of(shm, "payments"), 2);
+    /* Below the limit: one more gets in, and then it is full again. */
+    cbshm_record(b, &held[1], CBSHM_SUCCESS);
+    assert_int_equal(cbshm_allow(b, &held[0]), 0);
+    assert_int_equal(in_flight_of(shm, "payments"), 2);
+    assert_int_equal(cbshm_allow(b, &extra), CBSHM_EREJECTED);
+
+    /* Raised to 6 with held[0] and held[2] running: four more at once. */
+    apply_bulk_limit(6, &r);
+    assert_non_null(strstr(r.out, "update breaker payments: max_concurrent_calls 2 -> 6\n"));
+    assert_int_equal(in_flight_of(shm, "payments"), 2);
+    assert_int_equal(cbshm_allow(b, &held[1]), 0);
+    for (int i = 3; i < 6; i++)
+        assert_int_equal(cbshm_allow(b, &held[i]), 0);
+    assert_int_equal(in_flight_of(shm, "payments"), 6);
+    assert_int_equal(cbshm_allow(b, &extra), CBSHM_EREJECTED);
+    for (int i = 0; i < 6; i++)
+        cbshm_record(b, &held[i], CBSHM_SUCCESS);
+    assert_int_equal(in_flight_of(shm, "payments"), 0);
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 static const struct CMUnitTest tests[] = {
     T(test_help_lists_every_command_and_the_exit_codes),
@@ -1937,5 +2015,6 @@ static const struct CMUnitTest tests[] = {
     T(test_a_command_whose_output_cannot_be_written_fails),
     T(test_list_show_watch_json_and_metrics_show_the_bulkhead),
     T(test_events_name_the_bulkhead_filling_and_admitting_again),
+    T(test_apply_changes_the_bulkhead_limit_live_keeping_calls_in_flight),
 };
 T_MAIN(tests)
