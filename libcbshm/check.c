@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cbshm_check(): validates a whole segment the way an operator wants it
- * validated - header, every slot, the name index, the probe leases - and
- * names each problem. It reads under the table lock and changes nothing
- * (taking the lock may repair a dead owner's change, which is the point);
- * a read-only view reads between changes instead (observe.c). A lock that
- * cannot be used at all is one problem, like a bad header.
+ * validated - header, every slot, the name index, the probe leases, the
+ * bulkhead slots, the worker registry - and names each problem. It reads
+ * under the table lock and changes nothing (taking the lock may repair a
+ * dead owner's change, which is the point); a read-only view reads
+ * between changes instead (observe.c). A lock that cannot be used at all
+ * is one problem, like a bad header.
  */
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,9 @@
 #include "internal.h"
 
 #define LEASE_SLACK_NS 1000000000ull
+/* A stamp this far past now was never written by this host's clock: a
+   holder stamps its slot with the time it took it. */
+#define STAMP_FUTURE_MS 60000ull
 
 struct checker {
     void (*report)(void *ctx, const char *message);
@@ -73,6 +78,31 @@ static void check_slot(struct cbshm *shm, uint32_t i, uint64_t now, struct check
         else if (d > limit)
             problem(c, "breaker %s: probe lease %d expires beyond probe_timeout", sl->name, l);
     }
+    /* Every bulkhead slot, below the limit or not (a limit lowered since
+       leaves calls in flight above it): a held word names a process and
+       the time it took the slot. */
+    for (int b = 0; b < CBSHM_BULKHEAD_MAX; b++) {
+        uint64_t w = atomic_load_explicit(&sl->bulk_slots[b], memory_order_relaxed);
+
+        if (w == 0)
+            continue;
+        if (CBSHM_STAMP_PID(w) == 0)
+            problem(c, "breaker %s: bulkhead slot %d is held by no process (pid 0)", sl->name, b);
+        else if (CBSHM_STAMP_MS(w) > now / 1000000u + STAMP_FUTURE_MS)
+            problem(c, "breaker %s: bulkhead slot %d is stamped %" PRIu64 " s ahead of the clock",
+                    sl->name, b, (CBSHM_STAMP_MS(w) - now / 1000000u + 500) / 1000);
+    }
+}
+
+/* The worker registry (concurrency_quota): a used entry names a process. */
+static void check_workers(struct cbshm *shm, struct checker *c)
+{
+    for (int i = 0; i < CBSHM_WORKERS_MAX; i++) {
+        uint64_t w = atomic_load_explicit(&shm->hdr->workers[i], memory_order_relaxed);
+
+        if (w != 0 && CBSHM_STAMP_PID(w) == 0)
+            problem(c, "worker registry entry %d names no process (pid 0)", i);
+    }
 }
 
 /* The table's checks; called under the lock, or observed (a read-only
@@ -115,6 +145,7 @@ static int check_table(struct cbshm *shm, void *ctx)
     uint32_t counted = atomic_load_explicit(&shm->hdr->breakers, memory_order_relaxed);
     if (counted != live)
         problem(c, "header counts %u breakers, table holds %u", counted, live);
+    check_workers(shm, c);
     return 0;
 }
 

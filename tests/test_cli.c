@@ -1973,6 +1973,78 @@ static void test_apply_changes_the_bulkhead_limit_live_keeping_calls_in_flight(v
     cbshm_close(shm);
 }
 
+/* Held bulkhead slots check clean; a slot word that no real call can have
+   written (no process; a time past the clock) and a worker entry with no
+   process are named, breaker and slot; scribbled bulkhead words crash
+   neither cbctl nor a caller. */
+static void test_check_names_impossible_bulkhead_holders_and_workers(void **state)
+{
+    struct cbshm *shm;
+    struct cbshm_breaker *b;
+    struct cbshm_ticket t[2], extra;
+    struct cbshm_snapshot s;
+    struct cbshm_slot *sl;
+    struct run r;
+    uint64_t now;
+    char line[512];
+
+    (void)state;
+    apply_text("bulk-check", bulk_yaml);
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_breaker_get(shm, "payments", &b), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(cbshm_allow(b, &t[i]), 0);
+    assert_int_equal(cbctl(&r, "-s", seg, "check", NULL)->status, 0);
+    /* This process called through it: one worker. */
+    if (strstr(r.out, ": ok: ") == NULL || strstr(r.out, " lock repairs, 1 worker\n") == NULL)
+        fail_msg("check: %s%s", r.out, r.err);
+
+    assert_int_equal(cbshm_snapshot(shm, "payments", &s), 0);
+    sl = &shm->slots[s.index];
+    now = cbshm__now();
+    atomic_store(&sl->bulk_slots[5], CBSHM_STAMP(now, 0));
+    atomic_store(&sl->bulk_slots[6], CBSHM_STAMP(now + 30000000000ull, getpid())); /* 30 s: ok */
+    atomic_store(&sl->bulk_slots[7], CBSHM_STAMP(now + 120000000000ull, getpid()));
+    atomic_store(&shm->hdr->workers[200], CBSHM_STAMP(now, 0));
+    assert_int_equal(cbctl(&r, "-s", seg, "check", NULL)->status, 1);
+    assert_string_equal(r.out, "");
+    if (strstr(r.err, "breaker payments: bulkhead slot 5 is held by no process (pid 0)\n") ==
+            NULL ||
+        strstr(r.err, "breaker payments: bulkhead slot 7 is stamped 120 s ahead of the clock\n") ==
+            NULL ||
+        strstr(r.err, "worker registry entry 200 names no process (pid 0)\n") == NULL ||
+        strstr(r.err, ": 3 problems\n") == NULL)
+        fail_msg("check said:\n%s", r.err);
+
+    /* Every word scribbled (held by this live process, at a time no clock
+       reaches): the figures stay within the bulkhead's bounds, and calls
+       are refused, never misread. */
+    atomic_store(&sl->cfg.max_concurrent_calls, 0xfffffff0u);
+    atomic_store(&sl->bulk.high, 0xffffffffu);
+    for (int i = 0; i < CBSHM_BULKHEAD_MAX; i++)
+        if (i != (int)t[0].bulk_slot && i != (int)t[1].bulk_slot)
+            atomic_store(&sl->bulk_slots[i], ~0ull << 22 | (uint64_t)getpid());
+    assert_int_equal(cbctl(&r, "-s", seg, "list", NULL)->status, 0);
+    assert_true(line_of(r.out, "payments", line, sizeof line));
+    if (strstr(line, " 256/256 ") == NULL)
+        fail_msg("not 256/256 in: %s", line);
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "payments", NULL)->status, 0);
+    assert_int_equal(cbctl(&r, "-s", seg, "metrics", NULL)->status, 0);
+    assert_int_equal(cbctl(&r, "-s", seg, "check", NULL)->status, 1);
+    assert_int_equal(cbshm_allow(b, &extra), CBSHM_EREJECTED);
+    /* One slot free under a scribbled high: taken, high bounded. */
+    atomic_store(&sl->bulk_slots[t[0].bulk_slot == 10 || t[1].bulk_slot == 10 ? 11 : 10], 0);
+    assert_int_equal(cbshm_allow(b, &extra), 0);
+    cbshm_record(b, &extra, CBSHM_SUCCESS);
+    for (int i = 0; i < CBSHM_BULKHEAD_MAX; i++)
+        atomic_store(&sl->bulk_slots[i], 0);
+    atomic_store(&shm->hdr->workers[200], 0);
+    for (int i = 0; i < 2; i++)
+        cbshm_record(b, &t[i], CBSHM_SUCCESS);
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 static const struct CMUnitTest tests[] = {
     T(test_help_lists_every_command_and_the_exit_codes),
@@ -2016,5 +2088,6 @@ static const struct CMUnitTest tests[] = {
     T(test_list_show_watch_json_and_metrics_show_the_bulkhead),
     T(test_events_name_the_bulkhead_filling_and_admitting_again),
     T(test_apply_changes_the_bulkhead_limit_live_keeping_calls_in_flight),
+    T(test_check_names_impossible_bulkhead_holders_and_workers),
 };
 T_MAIN(tests)
