@@ -64,6 +64,10 @@ class TestMetrics(unittest.TestCase):
         self.assertEqual(self.sample(fams, "cbshm_segment_breakers", segment=self.seg), 5)
         self.assertEqual(self.sample(fams, "cbshm_breaker_open_period_seconds",
                                      breaker="payments-api"), 10.0)
+        # The bulkheads: a limit, a quota's (no worker yet: at least 1), none.
+        for name, limit in (("reports-api", 8), ("thumbnails", 1), ("payments-api", 0)):
+            self.assertEqual(self.sample(fams, "cbshm_bulkhead_limit", breaker=name), limit)
+            self.assertEqual(self.sample(fams, "cbshm_bulkhead_in_flight", breaker=name), 0)
 
     # Every family, with its type: a family added, renamed or dropped is
     # a change a dashboard sees, so this list changes with it.
