@@ -763,7 +763,9 @@ struct cbshm_info {
 CBSHM_API int cbshm_info(struct cbshm *shm, struct cbshm_info *out);
 
 /*
- * Validates the whole segment: header, every slot, the name index, leases.
+ * Validates the whole segment: header, every slot, the name index, leases,
+ * bulkhead slots (a holder with no process, a stamp far ahead of the
+ * clock) and the worker registry.
  * For each problem calls report(ctx, message) (may be NULL) and counts it.
  * A header that fails validation is one problem, and then nothing else is
  * looked at. Otherwise takes the table lock (waits at most 1 s for it:
