@@ -129,17 +129,27 @@ module Cbshm
   # the Segment from being collected, and it ends when the mapping is
   # closed.
   class Listeners
-    @all = ObjectSpace::WeakMap.new # every Listeners, for the child after fork
+    # Every Listeners whose helper thread runs, for the child after fork.
+    # Held while it listens (its thread holds it anyway), dropped when it
+    # stops: not a WeakMap, whose each_key in Ruby 3.1 can hand back a
+    # collected Listeners with its instance variables already reused (an
+    # Array as its mapping, seen in the tests as a NoMethodError in the
+    # forked child).
+    @listening = {}.compare_by_identity
 
     class << self
-      def register(listeners)
-        @all[listeners] = true
+      def listening(listeners)
+        @listening[listeners] = true
+      end
+
+      def stopped(listeners)
+        @listening.delete(listeners)
       end
 
       # A child of fork() has only the thread that forked: each Listeners
       # whose helper thread ran in the parent starts the child's own.
       def after_fork_in_child
-        @all.each_key(&:after_fork_in_child)
+        @listening.keys.each(&:after_fork_in_child)
       end
     end
 
@@ -154,7 +164,6 @@ module Cbshm
       @wake = ConditionVariable.new
       @wake_lock = Mutex.new
       @interval = 0.25
-      Listeners.register(self)
     end
 
     # kinds: nil (every kind) or an Array of :state, :mode, :reset,
@@ -214,6 +223,7 @@ module Cbshm
 
       @interval = interval
       @listening = true
+      Listeners.listening(self)
       return if @thread&.alive?
 
       @thread = Thread.new { run }
@@ -222,6 +232,7 @@ module Cbshm
 
     def stop
       @listening = false
+      Listeners.stopped(self)
       @wake_lock.synchronize { @wake.signal }
       thread = @thread
       @thread = nil
@@ -250,7 +261,11 @@ module Cbshm
 
         # Releases a collected Segment's mapping: then the loop ends.
         Mapping.release_collected
-        break if @mapping.handle.nil?
+        if @mapping.handle.nil?
+          @listening = false
+          Listeners.stopped(self)
+          break
+        end
 
         begin
           poll
