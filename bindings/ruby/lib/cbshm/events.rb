@@ -129,17 +129,22 @@ module Cbshm
   # the Segment from being collected, and it ends when the mapping is
   # closed.
   class Listeners
-    @all = ObjectSpace::WeakMap.new # every Listeners, for the child after fork
+    # Every Listeners, for the child after fork, under its object_id: a
+    # WeakMap's iteration yields keys already collected before Ruby 3.2
+    # (bug #18586), whose instance variables are other objects by then
+    # (the child's fork raised NoMethodError); an Integer key is never
+    # collected, and a lookup returns only a value still alive.
+    @all = ObjectSpace::WeakMap.new
 
     class << self
       def register(listeners)
-        @all[listeners] = true
+        @all[listeners.object_id] = listeners
       end
 
       # A child of fork() has only the thread that forked: each Listeners
       # whose helper thread ran in the parent starts the child's own.
       def after_fork_in_child
-        @all.each_key(&:after_fork_in_child)
+        @all.keys.each { |id| @all[id]&.after_fork_in_child }
       end
     end
 
