@@ -408,6 +408,30 @@ static void test_max_wait_sleeps_until_a_slot_is_given_back(void **state)
     assert_int_equal(cbshm_record(f->b, &t, CBSHM_SUCCESS), 0);
 }
 
+/* A wait longer than 1.41 s, the 32-bit wrap of CBSHM_MAX_WAIT_MS in
+   nanoseconds: max_wait: 3s waits past it for a slot given back at 1.6 s. */
+static void test_a_wait_of_seconds_is_not_cut_short(void **state)
+{
+    struct fixture *f = open_with("breakers:\n"
+                                  "  - name: api\n"
+                                  "    max_concurrent_calls: 1\n"
+                                  "    max_wait: 3s\n");
+    struct holder h = {.f = f, .hold_ms = 1600};
+    uint64_t start, waited;
+    pthread_t th;
+
+    (void)state;
+    assert_int_equal(cbshm_allow(f->b, &h.t), 0);
+    assert_int_equal(pthread_create(&th, NULL, give_back_later, &h), 0);
+    start = mono_ms();
+    assert_int_equal(cbshm_execute(f->b, t_ok_fn, NULL), 0);
+    waited = mono_ms() - start;
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_true(waited >= 1500 && waited < 3000);
+    assert_int_equal(snap(f).bulkhead_waits, 1);
+    assert_int_equal(snap(f).bulkhead_rejections, 0);
+}
+
 static void test_max_wait_runs_out_and_rejects(void **state)
 {
     struct fixture *f = open_with("breakers:\n"
@@ -671,6 +695,7 @@ static const struct CMUnitTest tests[] = {
     T(test_max_wait_sleeps_until_a_slot_is_given_back),
     T(test_a_waiter_is_refused_as_soon_as_its_breaker_is_forced_open),
     T(test_max_wait_runs_out_and_rejects),
+    T(test_a_wait_of_seconds_is_not_cut_short),
     T(test_a_wait_under_a_stopped_test_clock_ends_by_real_time),
     T(test_a_waiter_in_another_process_is_woken),
     T(test_a_lower_limit_applies_as_calls_end_and_a_higher_one_at_once),
