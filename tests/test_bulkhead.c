@@ -368,6 +368,29 @@ static void test_a_waiter_is_refused_as_soon_as_its_breaker_is_forced_open(void 
     assert_int_equal(snap(f).bulkhead_in_flight, 0);
 }
 
+/* Semian's resource destroyed and made again while a ticket is held: the
+   old ticket's record frees nothing of the new breaker's, even a slot
+   word the same as its own (same process, same slot, same millisecond). */
+static void test_a_ticket_of_a_deleted_breaker_frees_nothing_of_its_successor(void **state)
+{
+    struct fixture *f = open_with(LIMIT2);
+    struct cbshm_ticket old, now;
+
+    (void)state;
+    t_clock_install(1000000000000ull); /* one millisecond throughout */
+    assert_int_equal(cbshm_allow(f->b, &old), 0);
+    t_apply(f->seg, "breakers:\n  - name: other\n");
+    t_apply(f->seg, LIMIT2);
+    assert_int_equal(snap(f).bulkhead_in_flight, 0);
+    assert_int_equal(cbshm_allow(f->b, &now), 0);
+    assert_int_equal(now.bulk_slot, old.bulk_slot);
+    assert_true(now.bulk_word == old.bulk_word);
+    assert_int_equal(cbshm_record(f->b, &old, CBSHM_SUCCESS), 0);
+    assert_int_equal(snap(f).bulkhead_in_flight, 1);
+    assert_int_equal(cbshm_record(f->b, &now, CBSHM_SUCCESS), 0);
+    assert_int_equal(snap(f).bulkhead_in_flight, 0);
+}
+
 struct holder {
     struct fixture *f;
     struct cbshm_ticket t;
@@ -691,6 +714,7 @@ static const struct CMUnitTest tests[] = {
     T(test_a_dead_holders_slot_returns_to_the_pool),
     T(test_a_stopped_holder_keeps_its_slot),
     T(test_a_ticket_never_recorded_is_taken_back_after_slot_timeout),
+    T(test_a_ticket_of_a_deleted_breaker_frees_nothing_of_its_successor),
     T(test_execute_gives_the_slot_back_for_an_outcome_that_is_none),
     T(test_max_wait_sleeps_until_a_slot_is_given_back),
     T(test_a_waiter_is_refused_as_soon_as_its_breaker_is_forced_open),
