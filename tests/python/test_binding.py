@@ -456,6 +456,25 @@ class TestBulkhead(unittest.TestCase):
                 os._exit(0)  # the child, out of both blocks
         self.assertEqual(self.in_flight(), 0)
 
+    def test_ctrl_c_during_a_wait_that_gets_a_slot_gives_the_slot_back(self):
+        # The library's wait does not end at a signal (SIGCHLD or SIGPROF
+        # would refuse calls): KeyboardInterrupt comes once allow() is back
+        # in Python - here with a slot, in a ticket nobody will record.
+        import threading
+        patient = self.segment.breaker("patient")  # limit 1, max_wait 5s
+        try:
+            held = patient.allow()
+            threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT)).start()
+            giver = threading.Timer(0.3, held.success)
+            giver.start()
+            with self.assertRaises(KeyboardInterrupt):
+                patient.call(lambda: None)
+            giver.join()
+            snap = patient.snapshot()
+            self.assertEqual((snap.bulkhead_in_flight, snap.bulkhead_waits), (0, 1))
+        finally:
+            patient.close()
+
     def test_threads_racing_with_max_wait_never_exceed_the_limit_and_all_get_in(self):
         import threading
         patient = self.segment.breaker("patient")  # limit 1, max_wait 5s
