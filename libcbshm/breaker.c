@@ -1058,8 +1058,9 @@ static __attribute__((noinline, cold)) int bulk_full(struct cbshm_breaker *b,
     bool slept = false;
     int rc = CBSHM_EFULL_INTERNAL;
 
-    if (wait > CBSHM_MAX_WAIT_MS * 1000000u)
-        wait = CBSHM_MAX_WAIT_MS * 1000000u; /* scribbled */
+    /* 64-bit: 10 s in nanoseconds wraps in 32 bits, to 1.41 s. */
+    if (wait > CBSHM_MAX_WAIT_MS * UINT64_C(1000000))
+        wait = CBSHM_MAX_WAIT_MS * UINT64_C(1000000); /* scribbled */
     deadline = now + wait;
     real_deadline = real + wait;
     while (now < deadline && real < real_deadline) {

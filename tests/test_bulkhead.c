@@ -298,6 +298,99 @@ static void test_a_ticket_never_recorded_is_taken_back_after_slot_timeout(void *
     assert_int_equal(snap(f).bulkhead_in_flight, 0);
 }
 
+static enum cbshm_outcome bad_outcome(void *arg)
+{
+    (void)arg;
+    return (enum cbshm_outcome)42;
+}
+
+/* resilience4j releases the permit whatever the call did: cbshm_execute
+   gives the slot back for an outcome that is none (counted a failure). */
+static void test_execute_gives_the_slot_back_for_an_outcome_that_is_none(void **state)
+{
+    struct fixture *f = open_with("breakers:\n"
+                                  "  - name: api\n"
+                                  "    max_concurrent_calls: 1\n");
+
+    (void)state;
+    assert_int_equal(cbshm_execute(f->b, bad_outcome, NULL), 0);
+    assert_int_equal(snap(f).bulkhead_in_flight, 0);
+    assert_int_equal(snap(f).failures, 1);
+}
+
+struct waiter {
+    struct fixture *f;
+    int rc;
+    enum cbshm_refusal why;
+    uint64_t waited_ms;
+};
+
+static void *wait_for_a_slot(void *arg)
+{
+    struct waiter *w = arg;
+    struct cbshm_ticket t;
+    struct cbshm_rejection r;
+    uint64_t t0 = mono_ms();
+
+    w->rc = cbshm_allow(w->f->b, &t);
+    w->waited_ms = mono_ms() - t0;
+    if (w->rc == 0)
+        cbshm_record(w->f->b, &t, CBSHM_SUCCESS);
+    else if (cbshm_breaker_rejection(w->f->b, &r) == 0)
+        w->why = r.why;
+    return NULL;
+}
+
+/* A caller waiting for a slot decides the whole call again as it wakes:
+   a breaker forced open meanwhile refuses it then, as forced open, and
+   does not keep it waiting out max_wait. */
+static void test_a_waiter_is_refused_as_soon_as_its_breaker_is_forced_open(void **state)
+{
+    struct fixture *f = open_with("breakers:\n"
+                                  "  - name: api\n"
+                                  "    max_concurrent_calls: 1\n"
+                                  "    max_wait: 5s\n");
+    struct waiter w = {.f = f};
+    struct cbshm_ticket held;
+    pthread_t th;
+
+    (void)state;
+    assert_int_equal(cbshm_allow(f->b, &held), 0);
+    assert_int_equal(pthread_create(&th, NULL, wait_for_a_slot, &w), 0);
+    usleep(50000);
+    assert_int_equal(cbshm_set_mode(f->shm, "api", CBSHM_MODE_FORCED_OPEN), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(w.rc, CBSHM_EREJECTED);
+    assert_int_equal(w.why, CBSHM_REFUSAL_FORCED_OPEN);
+    assert_true(w.waited_ms < 1000);
+    assert_int_equal(snap(f).bulkhead_rejections, 0); /* refused by the breaker, not the bulkhead */
+    assert_int_equal(cbshm_record(f->b, &held, CBSHM_SUCCESS), 0);
+    assert_int_equal(snap(f).bulkhead_in_flight, 0);
+}
+
+/* Semian's resource destroyed and made again while a ticket is held: the
+   old ticket's record frees nothing of the new breaker's, even a slot
+   word the same as its own (same process, same slot, same millisecond). */
+static void test_a_ticket_of_a_deleted_breaker_frees_nothing_of_its_successor(void **state)
+{
+    struct fixture *f = open_with(LIMIT2);
+    struct cbshm_ticket old, now;
+
+    (void)state;
+    t_clock_install(1000000000000ull); /* one millisecond throughout */
+    assert_int_equal(cbshm_allow(f->b, &old), 0);
+    t_apply(f->seg, "breakers:\n  - name: other\n");
+    t_apply(f->seg, LIMIT2);
+    assert_int_equal(snap(f).bulkhead_in_flight, 0);
+    assert_int_equal(cbshm_allow(f->b, &now), 0);
+    assert_int_equal(now.bulk_slot, old.bulk_slot);
+    assert_true(now.bulk_word == old.bulk_word);
+    assert_int_equal(cbshm_record(f->b, &old, CBSHM_SUCCESS), 0);
+    assert_int_equal(snap(f).bulkhead_in_flight, 1);
+    assert_int_equal(cbshm_record(f->b, &now, CBSHM_SUCCESS), 0);
+    assert_int_equal(snap(f).bulkhead_in_flight, 0);
+}
+
 struct holder {
     struct fixture *f;
     struct cbshm_ticket t;
@@ -336,6 +429,30 @@ static void test_max_wait_sleeps_until_a_slot_is_given_back(void **state)
     assert_int_equal(snap(f).bulkhead_waits, 1);
     assert_int_equal(snap(f).bulkhead_rejections, 0);
     assert_int_equal(cbshm_record(f->b, &t, CBSHM_SUCCESS), 0);
+}
+
+/* A wait longer than 1.41 s, the 32-bit wrap of CBSHM_MAX_WAIT_MS in
+   nanoseconds: max_wait: 3s waits past it for a slot given back at 1.6 s. */
+static void test_a_wait_of_seconds_is_not_cut_short(void **state)
+{
+    struct fixture *f = open_with("breakers:\n"
+                                  "  - name: api\n"
+                                  "    max_concurrent_calls: 1\n"
+                                  "    max_wait: 3s\n");
+    struct holder h = {.f = f, .hold_ms = 1600};
+    uint64_t start, waited;
+    pthread_t th;
+
+    (void)state;
+    assert_int_equal(cbshm_allow(f->b, &h.t), 0);
+    assert_int_equal(pthread_create(&th, NULL, give_back_later, &h), 0);
+    start = mono_ms();
+    assert_int_equal(cbshm_execute(f->b, t_ok_fn, NULL), 0);
+    waited = mono_ms() - start;
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_true(waited >= 1500 && waited < 3000);
+    assert_int_equal(snap(f).bulkhead_waits, 1);
+    assert_int_equal(snap(f).bulkhead_rejections, 0);
 }
 
 static void test_max_wait_runs_out_and_rejects(void **state)
@@ -597,8 +714,12 @@ static const struct CMUnitTest tests[] = {
     T(test_a_dead_holders_slot_returns_to_the_pool),
     T(test_a_stopped_holder_keeps_its_slot),
     T(test_a_ticket_never_recorded_is_taken_back_after_slot_timeout),
+    T(test_a_ticket_of_a_deleted_breaker_frees_nothing_of_its_successor),
+    T(test_execute_gives_the_slot_back_for_an_outcome_that_is_none),
     T(test_max_wait_sleeps_until_a_slot_is_given_back),
+    T(test_a_waiter_is_refused_as_soon_as_its_breaker_is_forced_open),
     T(test_max_wait_runs_out_and_rejects),
+    T(test_a_wait_of_seconds_is_not_cut_short),
     T(test_a_wait_under_a_stopped_test_clock_ends_by_real_time),
     T(test_a_waiter_in_another_process_is_woken),
     T(test_a_lower_limit_applies_as_calls_end_and_a_higher_one_at_once),

@@ -409,6 +409,82 @@ function test_with_max_wait_a_call_waits_for_a_slot_another_process_gives_back()
          'waits, bulkhead rejections, successes');
 }
 
+function test_whatever_leaves_call_gives_its_bulkhead_slot_back(): void
+{
+    // Failures only of LogicException: the two leavers do not open the breaker.
+    $b = Breaker::open(segment("    max_concurrent_calls: 1\n"), 'down', [LogicException::class]);
+    $leavers = [
+        'an exception' => function () { throw new RuntimeException('down'); },
+        'an Error' => function () { return strlen([]); },
+        'a dropped ticket' => null,
+    ];
+    foreach ($leavers as $what => $leave) {
+        if ($leave === null) {
+            $b->allow(); // never recorded: destroyed at once
+        } else {
+            throws(Throwable::class, fn() => $b->call($leave));
+        }
+        same(0, $b->snapshot()->bulkhead_in_flight, "in flight after $what");
+    }
+    same(7, $b->call(fn() => 7), 'the next call');
+}
+
+function test_exit_inside_call_gives_its_bulkhead_slot_back(): void
+{
+    // A PHP-FPM child lives on after exit(): its next request must find
+    // the slot free, not wait for slot_timeout.
+    $script = 'require ' . var_export(__DIR__ . '/../../bindings/php/autoload.php', true) . ';'
+        . '$seg = "/cbshm-php-bexit-" . getmypid();'
+        . 'Cbshm\Cbshm::apply("segment: $seg\nbreakers:\n  - name: p\n    max_concurrent_calls: 1\n'
+        . '    slot_timeout: 1h\n");'
+        . '$b = Cbshm\Breaker::open($seg, "p");'
+        . 'register_shutdown_function(function () use ($b, $seg) {'
+        . '  echo "in flight ", $b->snapshot()->bulkhead_in_flight;'
+        . '  Cbshm\Cbshm::destroy($seg); });'
+        . '$b->call(function () { echo "call|"; exit(0); });';
+    $out = (string)shell_exec(escapeshellarg(PHP_BINARY) . ' -r ' . escapeshellarg($script) . ' 2>&1');
+    same('call|in flight 0', $out, 'output');
+}
+
+function test_a_forked_child_does_not_give_the_parents_bulkhead_slot_back(): void
+{
+    $b = Breaker::open(segment("    max_concurrent_calls: 2\n"), 'down');
+    $t = $b->allow();
+    $pid = pcntl_fork();
+    if ($pid === 0) {
+        exit(0); // destroys the child's copy of $t
+    }
+    pcntl_waitpid($pid, $status);
+    same(1, $b->snapshot()->bulkhead_in_flight, 'in flight: the parent\'s call');
+    $t->success();
+    same(0, $b->snapshot()->bulkhead_in_flight, 'in flight after the parent recorded');
+}
+
+function test_a_child_killed_mid_call_gives_its_bulkhead_slot_back(): void
+{
+    // A PHP-FPM child killed by the master (request_terminate_timeout,
+    // a crash) in the middle of a call: no destructor runs; the slot
+    // names a dead process, and a call that finds the bulkhead full
+    // takes it back.
+    $b = Breaker::open(segment("    max_concurrent_calls: 1\n    slot_timeout: 1h\n"), 'down');
+    $pid = pcntl_fork();
+    if ($pid === 0) {
+        $b->call(function () { sleep(30); });
+        exit(0);
+    }
+    for ($i = 0; $i < 500 && $b->snapshot()->bulkhead_in_flight === 0; $i++) {
+        usleep(10000);
+    }
+    same(1, $b->snapshot()->bulkhead_in_flight, 'the child holds the slot');
+    posix_kill($pid, SIGKILL);
+    pcntl_waitpid($pid, $status);
+    usleep(20000); // past the bulkhead's scan interval (10 ms)
+    same(7, $b->call(fn() => 7), 'the call after the kill');
+    $snap = $b->snapshot();
+    same([0, 1, 0], [$snap->bulkhead_in_flight, $snap->bulkhead_reclaimed, $snap->bulkhead_rejections],
+         'in flight, reclaimed, bulkhead rejections');
+}
+
 // -- apply -------------------------------------------------------------
 
 function test_apply_counts_its_changes_and_a_second_apply_changes_nothing(): void

@@ -347,6 +347,54 @@ class TestBulkhead < Minitest::Test
     patient&.close
   end
 
+  def in_flight
+    @pool.snapshot.bulkhead_in_flight
+  end
+
+  # Semian releases its ticket in an ensure: so here, whatever leaves the block.
+  def test_whatever_leaves_a_block_gives_its_slot_back
+    leavers = {
+      "StandardError" => -> { raise "down" },
+      "Interrupt" => -> { raise Interrupt },
+      "SystemExit" => -> { exit 3 },
+      "throw" => -> { throw :out },
+      "Timeout::Error" => -> { Timeout.timeout(0.01) { sleep 1 } }
+    }
+    leavers.each do |what, leave|
+      catch(:out) do
+        @pool.acquire { leave.call }
+      rescue Exception # rubocop:disable Lint/RescueException -- each one, on purpose
+        nil
+      end
+      assert_equal 0, in_flight, what
+    end
+    @pool.acquire { break }
+    killed = Thread.new { @pool.acquire { sleep 30 } }
+    sleep 0.05 until in_flight == 1
+    killed.kill.join
+    assert_equal 0, in_flight, "break, then Thread#kill"
+  end
+
+  # The child's copy of the parent's ticket is the parent's call, still
+  # running: a child that leaves the block (fork without a block goes on
+  # through the parent's frames) records nothing for it.
+  def test_a_forked_child_leaving_a_block_does_not_give_the_parents_slot_back
+    pid = :parent
+    begin
+      @pool.acquire do
+        pid = fork
+        next if pid.nil? # the child leaves the block
+
+        Process.wait(pid)
+        assert_equal 1, in_flight
+        assert_equal 0, @pool.snapshot.successes
+      end
+    ensure
+      exit!(0) if pid.nil?
+    end
+    assert_equal [0, 1], [in_flight, @pool.snapshot.successes]
+  end
+
   def test_a_bulkhead_that_fills_is_an_event_of_its_own_kind
     heard = []
     @segment.on_event(kinds: [:bulkhead]) { |ev| heard << ev }

@@ -11,6 +11,7 @@ import contextvars
 import ctypes
 import functools
 import inspect
+import os
 from typing import (TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Optional, Tuple, Type,
                     TypeVar, Union, cast)
 
@@ -35,6 +36,20 @@ _open_tickets: "contextvars.ContextVar[Tuple[Tuple[Breaker, Ticket], ...]]" = \
 
 _NS_MAX = (1 << 64) - 1
 
+# Bumped in every forked child: a ticket admitted before the fork is its
+# parent's call, which the child must not record (it would give the
+# parent's bulkhead slot or probe lease back while the call still runs,
+# and count the call twice).
+_forks = 0
+
+
+def _after_fork_in_child() -> None:
+    global _forks
+    _forks += 1
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
 
 def _nanoseconds(seconds: float, what: str, least: int, most: int) -> int:
     """Seconds as the C side's uint64 nanoseconds, within [least, most]
@@ -50,23 +65,37 @@ def _nanoseconds(seconds: float, what: str, least: int, most: int) -> int:
 class Ticket:
     """One admitted call of the two-step API; record it exactly once.
 
-    A ticket never recorded holds nothing in a closed breaker; a probe's
-    lease goes back after the breaker's probe_timeout."""
+    A ticket garbage-collected unrecorded is recorded then as ignored: its
+    bulkhead slot, or a probe's lease, goes back (a coroutine of call()
+    never awaited, a task cancelled before it ran, a future dropped
+    undone). One kept alive and never recorded holds its bulkhead slot
+    until the breaker's slot_timeout, a probe's lease until probe_timeout.
+    In a forked child a ticket its parent admitted records nothing: the
+    call is the parent's."""
 
-    __slots__ = ("_breaker", "_t", "_done")
+    __slots__ = ("_breaker", "_t", "_done", "_forks")
 
     def __init__(self, breaker: "Breaker") -> None:
         self._breaker = breaker
         self._t = n.Ticket()
         self._done = False
+        self._forks = _forks
+
+    def __del__(self) -> None:
+        if getattr(self, "_done", True):
+            return
+        try:
+            self.record(Outcome.IGNORED)
+        except Exception:  # at interpreter exit the module may be gone
+            pass
 
     def _take(self) -> Optional[int]:
         """Spends the ticket; the breaker's handle to record it with (None:
-        unguarded, nothing to record)."""
+        unguarded, or admitted in the parent process: nothing to record)."""
         if self._done:
             raise CbshmError(n.EINVAL, "ticket recorded twice")
         self._done = True
-        return self._breaker._h
+        return self._breaker._h if self._forks == _forks else None
 
     def record(self, outcome: Outcome, duration: Optional[float] = None) -> None:
         """outcome: Outcome.SUCCESS, FAILURE or IGNORED; duration in

@@ -5,13 +5,18 @@ module Cbshm
   # One admitted call of the two-step API (allow, then record): for
   # evented code that cannot wrap the call in a block. Record it exactly
   # once - #success, #failure or #ignored; a second time raises
-  # Cbshm::Error (CBSHM_EINVAL). A ticket never recorded holds nothing in
-  # a closed breaker; a probe's lease goes back after probe_timeout.
+  # Cbshm::Error (CBSHM_EINVAL). A ticket never recorded holds its
+  # bulkhead slot until the breaker's slot_timeout, a probe's lease until
+  # probe_timeout. In a forked child a ticket its parent admitted records
+  # nothing: the call is the parent's (fork without a block goes on
+  # through the parent's blocks, and their ensure would give the parent's
+  # slot back while its call ran).
   class Ticket
     def initialize(breaker, guarded)
       @breaker = breaker
       @ticket = guarded ? Native.buffer(Native::Ticket) : nil
       @recorded = false
+      @pid = Process.pid
     end
 
     # The C ticket, for Breaker#allow to fill.
@@ -29,7 +34,7 @@ module Cbshm
       end
       ns = duration.nil? ? nil : Ticket.nanoseconds(duration, "duration", 0, Native::NS_MAX - 1)
       take
-      return if @ticket.nil? # an unguarded call has nothing to record
+      return if @ticket.nil? || @pid != Process.pid # unguarded, or the parent's call
 
       h = @breaker.handle_for_record
       return if h.nil?
@@ -55,7 +60,7 @@ module Cbshm
       return record(:failure, duration: duration) if retry_after <= 0
 
       take
-      return if @ticket.nil?
+      return if @ticket.nil? || @pid != Process.pid
 
       h = @breaker.handle_for_record
       return if h.nil?
