@@ -561,7 +561,9 @@ struct cbshm_ticket {
  * not wait), then is rejected: CBSHM_EREJECTED, and
  * cbshm_breaker_rejection() says CBSHM_REFUSAL_BULKHEAD_FULL. A slot whose
  * process died goes back to the pool when the bulkhead is full; one whose
- * ticket is never recorded, after slot_timeout_ms.
+ * ticket is never recorded, after slot_timeout_ms. A ticket is its
+ * process's: a forked child must not record its parent's (it would give
+ * the parent's slot, or probe lease, back while the parent's call runs).
  * Returns 0; CBSHM_EREJECTED; CBSHM_EINVAL (t NULL); and, only under
  * CBSHM_FAIL_CLOSED, the problem: CBSHM_EBADMAGIC, CBSHM_EVERSION,
  * CBSHM_EABI, CBSHM_ETRUNCATED, CBSHM_EUNINIT, CBSHM_EPERM or CBSHM_EPIDNS
