@@ -471,10 +471,14 @@ static int reject(struct cbshm_view *v, struct cbshm_slot *sl)
     return CBSHM_EREJECTED;
 }
 
-/* The thread's latest bulkhead rejection, for cbshm_breaker_rejection;
-   and whether it is in bulk_full's loop, which decides again and again
-   and needs to hear "full" rather than wait in a wait. */
+/* The thread's latest bulkhead rejection, for cbshm_breaker_rejection,
+   and the control word it was refused under: it says why only while the
+   breaker is in that state period still (a trip, a probe phase, a mode
+   change since, and it is the state's to say); and whether it is in
+   bulk_full's loop, which decides again and again and needs to hear
+   "full" rather than wait in a wait. */
 static __thread const struct cbshm_breaker *bulk_refused;
+static __thread uint64_t bulk_refused_ctl;
 static __thread bool bulk_waiting;
 
 static int bulk_full(struct cbshm_breaker *b, struct cbshm_ticket *t);
@@ -1094,6 +1098,7 @@ static __attribute__((noinline, cold)) int bulk_full(struct cbshm_breaker *b,
     bump(v, sl, CBSHM_COUNT_REJECTED);
     cbshm__bulk_rejected(v->shm, sl, now);
     bulk_refused = b;
+    bulk_refused_ctl = t->ctl;
     return CBSHM_EREJECTED;
 }
 
@@ -1181,6 +1186,7 @@ int cbshm_breaker_rejection(const struct cbshm_breaker *b, struct cbshm_rejectio
     struct cbshm_view *v;
     struct cbshm_slot *sl;
     uint64_t ref, ctl, now, until = 0;
+    bool refused;
 
     if (b == NULL || out == NULL)
         return CBSHM_EINVAL;
@@ -1193,6 +1199,7 @@ int cbshm_breaker_rejection(const struct cbshm_breaker *b, struct cbshm_rejectio
         return CBSHM_ESTALE;
     memset(out, 0, sizeof *out);
     now = cbshm__now();
+    refused = bulk_refused == b && bulk_refused_ctl == ctl;
     if (CBSHM_CTL_MODE(ctl) == CBSHM_MODE_FORCED_OPEN) {
         out->why = CBSHM_REFUSAL_FORCED_OPEN;
         until = atomic_load_explicit(&sl->mode_until_ns, memory_order_relaxed);
@@ -1203,7 +1210,7 @@ int cbshm_breaker_rejection(const struct cbshm_breaker *b, struct cbshm_rejectio
         /* Admitting by its state: refused by the bulkhead, if anything -
            this thread's last rejection, or every slot held now. */
         if ((atomic_load_explicit(&sl->hot_flags, memory_order_relaxed) & CBSHM_HOT_BULK) &&
-            (bulk_refused == b || cbshm__bulk_in_flight(sl) >= cbshm__bulk_limit(v->shm->hdr, sl)))
+            (refused || cbshm__bulk_in_flight(sl) >= cbshm__bulk_limit(v->shm->hdr, sl)))
             out->why = CBSHM_REFUSAL_BULKHEAD_FULL;
         return 0;
     } else if (CBSHM_CTL_STATE(ctl) == CBSHM_STATE_OPEN) {
@@ -1219,7 +1226,7 @@ int cbshm_breaker_rejection(const struct cbshm_breaker *b, struct cbshm_rejectio
             if (w == 0) {
                 /* A lease is free: the next call probes, unless the
                    bulkhead refused this thread's probe. */
-                out->why = bulk_refused == b ? CBSHM_REFUSAL_BULKHEAD_FULL : CBSHM_REFUSAL_NONE;
+                out->why = refused ? CBSHM_REFUSAL_BULKHEAD_FULL : CBSHM_REFUSAL_NONE;
                 return 0;
             }
             if (!CBSHM_LEASE_DONE(w) && (until == 0 || d < until))

@@ -9,6 +9,7 @@
 #define _DEFAULT_SOURCE /* usleep */
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -181,6 +182,49 @@ static void test_a_probe_takes_a_slot_and_gives_its_lease_back_without_one(void 
     s = snap(f);
     assert_int_equal(s.state, CBSHM_STATE_CLOSED);
     assert_int_equal(s.bulkhead_in_flight, 0);
+}
+
+/* A probe taken by another thread: its ticket comes back in *arg. */
+static void *probe_thread(void *arg)
+{
+    return (void *)(intptr_t)cbshm_allow(fx.b, arg);
+}
+
+/* A bulkhead rejection is this thread's answer only while the breaker
+   stays in the state it was refused in: tripped since, half-open with a
+   lease and a slot free, the next call probes; the bulkhead has room. */
+static void test_a_bulkhead_rejection_is_not_the_reason_once_the_state_changed(void **state)
+{
+    struct fixture *f = open_with("breakers:\n"
+                                  "  - name: api\n"
+                                  "    max_concurrent_calls: 2\n"
+                                  "    failure_threshold: 1\n"
+                                  "    half_open_max_calls: 2\n"
+                                  "    open_timeout: 1s\n");
+    struct cbshm_ticket held[2], refused, probe;
+    pthread_t th;
+    void *rc;
+
+    (void)state;
+    t_clock_install(1000000000000ull);
+    assert_int_equal(cbshm_allow(f->b, &held[0]), 0);
+    assert_int_equal(cbshm_allow(f->b, &held[1]), 0);
+    assert_int_equal(cbshm_allow(f->b, &refused), CBSHM_EREJECTED);
+    assert_int_equal(why(f), CBSHM_REFUSAL_BULKHEAD_FULL);
+    assert_int_equal(cbshm_record(f->b, &held[0], CBSHM_FAILURE), 0); /* trips it */
+    assert_int_equal(cbshm_record(f->b, &held[1], CBSHM_FAILURE), 0);
+    assert_int_equal(snap(f).state, CBSHM_STATE_OPEN);
+    assert_int_equal(why(f), CBSHM_REFUSAL_OPEN);
+    assert_int_equal(cbshm_allow(f->b, &refused), CBSHM_EREJECTED); /* by state */
+    t_clock_advance_ms(1000);
+    /* Another thread probes: half-open, a lease and a slot still free. */
+    assert_int_equal(pthread_create(&th, NULL, probe_thread, &probe), 0);
+    assert_int_equal(pthread_join(th, &rc), 0);
+    assert_int_equal((intptr_t)rc, 0);
+    assert_int_equal(snap(f).state, CBSHM_STATE_HALF_OPEN);
+    assert_int_equal(snap(f).bulkhead_in_flight, 1);
+    assert_int_equal(why(f), CBSHM_REFUSAL_NONE);
+    assert_int_equal(cbshm_record(f->b, &probe, CBSHM_SUCCESS), 0);
 }
 
 static void test_forced_closed_is_bounded_and_disabled_is_not(void **state)
@@ -593,6 +637,7 @@ static const struct CMUnitTest tests[] = {
     T(test_a_full_bulkhead_rejects_with_its_reason_and_counts),
     T(test_every_outcome_and_record_call_gives_its_slot_back),
     T(test_a_probe_takes_a_slot_and_gives_its_lease_back_without_one),
+    T(test_a_bulkhead_rejection_is_not_the_reason_once_the_state_changed),
     T(test_forced_closed_is_bounded_and_disabled_is_not),
     T(test_a_dead_holders_slot_returns_to_the_pool),
     T(test_a_stopped_holder_keeps_its_slot),
