@@ -11,8 +11,10 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -486,6 +488,109 @@ static void test_a_lower_limit_applies_as_calls_end_and_a_higher_one_at_once(voi
     assert_int_equal(snap(f).bulkhead_in_flight, 0);
 }
 
+/*
+ * A call that goes above `high` (the limit was raised) and stops there -
+ * before its take, after it - while the limit is lowered again: the calls
+ * admitted after count it, and it counts them when it goes on; never more
+ * than the limit in flight.
+ */
+static void test_a_caller_stopped_going_above_high_is_counted_either_way(void **state)
+{
+    struct fixture *f = open_with("breakers:\n"
+                                  "  - name: api\n"
+                                  "    max_concurrent_calls: 4\n");
+    struct cbshm_ticket t[4], extra[2];
+    int child, st;
+
+    (void)state;
+    for (int i = 0; i < 4; i++) /* slots 0..3; high 4 */
+        assert_int_equal(cbshm_allow(f->b, &t[i]), 0);
+    t_apply(f->seg, "breakers:\n  - name: api\n    max_concurrent_calls: 8\n");
+    if ((child = fork()) == 0) {
+        struct cbshm *shm;
+        struct cbshm_breaker *b;
+        struct cbshm_ticket mine;
+        struct cbshm_snapshot s;
+        int rc;
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        setenv("CBSHM_CRASH_AT", "bulkhead.raise_high", 1);
+        setenv("CBSHM_CRASH_SIGNAL", "STOP", 1);
+        /* Slots 0..3 held: the first free one is 4, above high. */
+        if (cbshm_open(fx.seg, 0, &shm) != 0 || cbshm_breaker_get(shm, "api", &b) != 0)
+            _exit(1);
+        if ((rc = cbshm_allow(b, &mine)) == CBSHM_EREJECTED)
+            _exit(3);
+        if (rc != 0 || cbshm_snapshot(shm, "api", &s) != 0)
+            _exit(1);
+        if (s.bulkhead_in_flight > 4)
+            _exit(4);
+        _exit(cbshm_record(b, &mine, CBSHM_SUCCESS) == 0 ? 0 : 2);
+    }
+    assert_int_equal(waitpid(child, &st, WUNTRACED), child);
+    assert_true(WIFSTOPPED(st));
+    t_apply(f->seg, "breakers:\n  - name: api\n    max_concurrent_calls: 4\n");
+    assert_int_equal(cbshm_record(f->b, &t[0], CBSHM_SUCCESS), 0);
+    if (cbshm_allow(f->b, &extra[0]) == 0) {
+        assert_true(snap(f).bulkhead_in_flight <= 4);
+        assert_int_equal(cbshm_allow(f->b, &extra[1]), CBSHM_EREJECTED);
+        assert_true(snap(f).bulkhead_in_flight <= 4);
+        kill(child, SIGCONT);
+        assert_int_equal(t_wait(child), 3); /* 4 in flight: no room for it */
+        assert_int_equal(cbshm_record(f->b, &extra[0], CBSHM_SUCCESS), 0);
+    } else { /* its slot was taken and counted: full */
+        assert_int_equal(snap(f).bulkhead_in_flight, 4);
+        kill(child, SIGCONT);
+        assert_int_equal(t_wait(child), 0);
+    }
+    for (int i = 1; i < 4; i++)
+        assert_int_equal(cbshm_record(f->b, &t[i], CBSHM_SUCCESS), 0);
+    assert_int_equal(snap(f).bulkhead_in_flight, 0);
+}
+
+/*
+ * A call that read the limit on the common path and stops before it takes
+ * its slot, while the limit is lowered and the new room filled: when it
+ * goes on, it counts against the new limit and is refused.
+ */
+static void test_a_caller_stopped_between_the_limit_and_its_take_counts_the_new_limit(void **state)
+{
+    struct fixture *f = open_with("breakers:\n"
+                                  "  - name: api\n"
+                                  "    max_concurrent_calls: 16\n");
+    struct cbshm_ticket t[3];
+    int child, st;
+
+    (void)state;
+    if ((child = fork()) == 0) {
+        struct cbshm *shm;
+        struct cbshm_breaker *b;
+        struct cbshm_ticket mine;
+        int rc;
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        /* The first stripe's: its search starts at slot 8 of 16. */
+        if (cbshm_open(fx.seg, 0, &shm) != 0 || cbshm_breaker_get(shm, "api", &b) != 0 ||
+            cbshm_execute(b, t_ok_fn, NULL) != 0)
+            _exit(1);
+        setenv("CBSHM_CRASH_AT", "bulkhead.fast_take", 1);
+        setenv("CBSHM_CRASH_SIGNAL", "STOP", 1);
+        if ((rc = cbshm_allow(b, &mine)) == CBSHM_EREJECTED)
+            _exit(3);
+        _exit(rc != 0 ? 1 : cbshm_record(b, &mine, CBSHM_SUCCESS) == 0 ? 0 : 2);
+    }
+    assert_int_equal(waitpid(child, &st, WUNTRACED), child);
+    assert_true(WIFSTOPPED(st));
+    t_apply(f->seg, "breakers:\n  - name: api\n    max_concurrent_calls: 2\n");
+    assert_int_equal(cbshm_allow(f->b, &t[0]), 0);
+    assert_int_equal(cbshm_allow(f->b, &t[1]), 0);
+    assert_int_equal(cbshm_allow(f->b, &t[2]), CBSHM_EREJECTED);
+    kill(child, SIGCONT);
+    assert_int_equal(t_wait(child), 3); /* 2 in flight: no room for it */
+    assert_int_equal(snap(f).bulkhead_in_flight, 2);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(cbshm_record(f->b, &t[i], CBSHM_SUCCESS), 0);
+    assert_int_equal(snap(f).bulkhead_in_flight, 0);
+}
+
 /* A worker that calls once, then waits on the pipe until told to go. */
 static int start_worker(const char *seg, int *go_rd)
 {
@@ -647,6 +752,8 @@ static const struct CMUnitTest tests[] = {
     T(test_a_wait_under_a_stopped_test_clock_ends_by_real_time),
     T(test_a_waiter_in_another_process_is_woken),
     T(test_a_lower_limit_applies_as_calls_end_and_a_higher_one_at_once),
+    T(test_a_caller_stopped_going_above_high_is_counted_either_way),
+    T(test_a_caller_stopped_between_the_limit_and_its_take_counts_the_new_limit),
     T(test_a_quota_follows_the_live_workers),
     T(test_events_say_when_the_bulkhead_starts_and_stops_rejecting),
     T(test_bulkhead_settings_are_checked_and_named),
