@@ -482,6 +482,21 @@ static __thread uint64_t bulk_refused_ctl;
 static __thread bool bulk_waiting;
 
 static int bulk_full(struct cbshm_breaker *b, struct cbshm_ticket *t);
+static int allow_slow(struct cbshm_breaker *b, struct cbshm_ticket *t);
+
+/* A slot taken in a breaker deleted since the call was decided: given
+   back (a word the deletion cleared is gone already), the call to be
+   decided again (CBSHM_EAGAIN_INTERNAL). */
+static __attribute__((noinline, cold)) int bulk_retired(struct cbshm_slot *sl,
+                                                        struct cbshm_ticket *t)
+{
+    uint64_t w = t->bulk_word;
+
+    atomic_compare_exchange_strong_explicit(&sl->bulk_slots[t->bulk_slot % CBSHM_BULKHEAD_MAX], &w,
+                                            0, memory_order_seq_cst, memory_order_relaxed);
+    t->flags = 0;
+    return CBSHM_EAGAIN_INTERNAL;
+}
 
 /* What admission does beyond the closed fast path, out of line so that
    path saves no registers: note whether the record must read the clock
@@ -510,6 +525,12 @@ admit_more_body(struct cbshm_view *v, struct cbshm_slot *sl, struct cbshm_ticket
         t->flags = 0;
         return rc; /* full; or CBSHM_EPIDNS: the caller runs it unguarded */
     }
+    /* Taken in the breaker the call was decided for? One deleted since
+       (and maybe made again in this slot) would keep a slot its record,
+       which finds another generation, cannot give back: back at once,
+       and the call decided again through the handle. */
+    if (UNLIKELY((atomic_load_explicit(&sl->ctl, memory_order_seq_cst) ^ t->ctl) >> 32 != 0))
+        return bulk_retired(sl, t);
     bulk_refused = NULL;
     if (UNLIKELY(atomic_load_explicit(&sl->bulk.state, memory_order_relaxed) ==
                  CBSHM_BULKHEAD_FULL))
@@ -535,6 +556,8 @@ static __attribute__((noinline)) int admit_more_fast(struct cbshm_breaker *b,
         rc = bulk_full(b, t);
     else if (rc == CBSHM_EPIDNS)
         rc = problem(b, t, rc);
+    else if (rc == CBSHM_EAGAIN_INTERNAL)
+        rc = allow_slow(b, t); /* the breaker was deleted under it */
     return rc;
 }
 
@@ -786,7 +809,11 @@ static int allow_decide(struct cbshm_breaker *b, struct cbshm_ticket *t)
 
 static __attribute__((noinline)) int allow_slow(struct cbshm_breaker *b, struct cbshm_ticket *t)
 {
-    int rc = allow_decide(b, t);
+    int rc;
+
+    /* The breaker deleted between the decision and the slot: again. */
+    while ((rc = allow_decide(b, t)) == CBSHM_EAGAIN_INTERNAL)
+        ;
 
     if (UNLIKELY(rc == CBSHM_EFULL_INTERNAL) && !bulk_waiting)
         rc = bulk_full(b, t);

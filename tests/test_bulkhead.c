@@ -488,6 +488,22 @@ static void test_a_lower_limit_applies_as_calls_end_and_a_higher_one_at_once(voi
     assert_int_equal(snap(f).bulkhead_in_flight, 0);
 }
 
+/* Lets a child stopped at a crash point go on, as often as it stops there
+   again (a call decided again passes the point again), until it exits:
+   its status as t_wait says. */
+static int resume_until_exit(int child)
+{
+    int st;
+
+    for (;;) {
+        kill(child, SIGCONT);
+        if (waitpid(child, &st, WUNTRACED) != child)
+            return -1;
+        if (!WIFSTOPPED(st))
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    }
+}
+
 /*
  * A call that goes above `high` (the limit was raised) and stops there -
  * before its take, after it - while the limit is lowered again: the calls
@@ -534,13 +550,11 @@ static void test_a_caller_stopped_going_above_high_is_counted_either_way(void **
         assert_true(snap(f).bulkhead_in_flight <= 4);
         assert_int_equal(cbshm_allow(f->b, &extra[1]), CBSHM_EREJECTED);
         assert_true(snap(f).bulkhead_in_flight <= 4);
-        kill(child, SIGCONT);
-        assert_int_equal(t_wait(child), 3); /* 4 in flight: no room for it */
+        assert_int_equal(resume_until_exit(child), 3); /* 4 in flight: no room for it */
         assert_int_equal(cbshm_record(f->b, &extra[0], CBSHM_SUCCESS), 0);
     } else { /* its slot was taken and counted: full */
         assert_int_equal(snap(f).bulkhead_in_flight, 4);
-        kill(child, SIGCONT);
-        assert_int_equal(t_wait(child), 0);
+        assert_int_equal(resume_until_exit(child), 0);
     }
     for (int i = 1; i < 4; i++)
         assert_int_equal(cbshm_record(f->b, &t[i], CBSHM_SUCCESS), 0);
@@ -583,11 +597,54 @@ static void test_a_caller_stopped_between_the_limit_and_its_take_counts_the_new_
     assert_int_equal(cbshm_allow(f->b, &t[0]), 0);
     assert_int_equal(cbshm_allow(f->b, &t[1]), 0);
     assert_int_equal(cbshm_allow(f->b, &t[2]), CBSHM_EREJECTED);
-    kill(child, SIGCONT);
-    assert_int_equal(t_wait(child), 3); /* 2 in flight: no room for it */
+    assert_int_equal(resume_until_exit(child), 3); /* 2 in flight: no room for it */
     assert_int_equal(snap(f).bulkhead_in_flight, 2);
     for (int i = 0; i < 2; i++)
         assert_int_equal(cbshm_record(f->b, &t[i], CBSHM_SUCCESS), 0);
+    assert_int_equal(snap(f).bulkhead_in_flight, 0);
+}
+
+/*
+ * A call that passed its handle's check and stops before it takes its
+ * slot, while its breaker is deleted and made again with the same name in
+ * the same table slot: when it goes on it must not hold a slot of the new
+ * breaker that its record cannot give back (its ticket names the old
+ * one). The new breaker's slots all come back once every call is over.
+ */
+static void test_a_take_across_a_delete_and_recreate_leaves_no_slot_held(void **state)
+{
+    struct fixture *f = open_with("breakers:\n"
+                                  "  - name: api\n"
+                                  "    max_concurrent_calls: 16\n");
+    struct cbshm_snapshot s;
+    int child, st;
+
+    (void)state;
+    s = snap(f);
+    if ((child = fork()) == 0) {
+        struct cbshm *shm;
+        struct cbshm_breaker *b;
+        struct cbshm_ticket mine;
+        int rc;
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (cbshm_open(fx.seg, 0, &shm) != 0 || cbshm_breaker_get(shm, "api", &b) != 0 ||
+            cbshm_execute(b, t_ok_fn, NULL) != 0)
+            _exit(1);
+        setenv("CBSHM_CRASH_AT", "bulkhead.fast_take", 1);
+        setenv("CBSHM_CRASH_SIGNAL", "STOP", 1);
+        if ((rc = cbshm_allow(b, &mine)) != 0)
+            _exit(rc == CBSHM_EREJECTED ? 3 : 1);
+        unsetenv("CBSHM_CRASH_AT");
+        /* Recorded, and the process lives on, as a worker does. */
+        _exit(cbshm_record(b, &mine, CBSHM_SUCCESS) == 0 ? 0 : 2);
+    }
+    assert_int_equal(waitpid(child, &st, WUNTRACED), child);
+    assert_true(WIFSTOPPED(st));
+    t_apply(f->seg, "breakers: []\n");
+    t_apply(f->seg, "breakers:\n  - name: api\n    max_concurrent_calls: 16\n");
+    assert_int_equal(snap(f).index, s.index); /* the same table slot */
+    assert_int_equal(resume_until_exit(child), 0);
+    /* Nothing is in flight: no slot may stay held. */
     assert_int_equal(snap(f).bulkhead_in_flight, 0);
 }
 
@@ -754,6 +811,7 @@ static const struct CMUnitTest tests[] = {
     T(test_a_lower_limit_applies_as_calls_end_and_a_higher_one_at_once),
     T(test_a_caller_stopped_going_above_high_is_counted_either_way),
     T(test_a_caller_stopped_between_the_limit_and_its_take_counts_the_new_limit),
+    T(test_a_take_across_a_delete_and_recreate_leaves_no_slot_held),
     T(test_a_quota_follows_the_live_workers),
     T(test_events_say_when_the_bulkhead_starts_and_stops_rejecting),
     T(test_bulkhead_settings_are_checked_and_named),
