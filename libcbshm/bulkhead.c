@@ -214,13 +214,17 @@ static inline uint32_t first_slot(uint32_t lim)
 static __attribute__((noinline)) int take_slow(struct cbshm_view *v, struct cbshm_slot *sl,
                                                struct cbshm_ticket *t, uint64_t now, bool seq_cst)
 {
-    const struct cbshm_header *h = v->shm->hdr;
+    struct cbshm_header *h = v->shm->hdr;
     memory_order order = seq_cst ? memory_order_seq_cst : memory_order_relaxed;
-    uint32_t lim = bulk_limit(h, sl), start, pid;
+    uint32_t lim, start, pid;
     uint64_t word, at;
 
     if (cbshm__claim.shm_id != v->shm_id)
         cbshm__claim_stripe(v->shm);
+    /* The live workers again, at most once a second (limit_again). */
+    if (atomic_load_explicit(&sl->cfg.concurrency_quota, memory_order_relaxed) != 0)
+        cbshm__workers_tick(h, now);
+    lim = bulk_limit(h, sl);
     /* The claim's token carries this process's pid: no system call. A
        thread on the shared stripe asks, and from another PID namespace
        (where the claim refused it a stripe) writes no pid: the segment's
@@ -259,18 +263,24 @@ static __attribute__((noinline)) int take_slow(struct cbshm_view *v, struct cbsh
     return CBSHM_EFULL_INTERNAL;
 }
 
-/* The common take got its slot under a limit lowered since it read it:
-   counted against the new one, as take_slow counts; given back when the
-   calls in flight exceed it, and the whole take again. */
-static __attribute__((noinline, cold)) int lowered_since_read(struct cbshm_view *v,
-                                                              struct cbshm_slot *sl,
-                                                              struct cbshm_ticket *t, uint64_t now,
-                                                              bool seq_cst, uint32_t lim_read)
+/* The common take's look at the limit after its slot, out of line where
+   it is not set directly: a quota's, which follows the live workers (and
+   here they are counted again, at most once a second host-wide: a worker
+   killed without a word is counted out by the calls of those left, not
+   only after thousands of them), or one lowered since it was read, which
+   the call counts against as take_slow does - given back when the calls
+   in flight exceed it, and the whole take again. */
+static __attribute__((noinline, cold)) int limit_again(struct cbshm_view *v, struct cbshm_slot *sl,
+                                                       struct cbshm_ticket *t, uint64_t now,
+                                                       bool seq_cst, uint32_t lim_read)
 {
-    uint32_t lim = bulk_limit(v->shm->hdr, sl), high;
+    struct cbshm_header *h = v->shm->hdr;
+    uint32_t lim, high;
 
-    if (lim >= lim_read)
-        return 0; /* a quota's limit, not lowered */
+    if (atomic_load_explicit(&sl->cfg.concurrency_quota, memory_order_relaxed) != 0)
+        cbshm__workers_tick(h, now);
+    if ((lim = bulk_limit(h, sl)) >= lim_read)
+        return 0;
     high = counted_above(sl, lim_read, t);
     if (high <= lim || !over_limit(sl, lim, high, t))
         return 0;
@@ -297,7 +307,7 @@ int cbshm__bulk_take(struct cbshm_view *v, struct cbshm_slot *sl, struct cbshm_t
                                                       memory_order_relaxed) >= lim,
                                  1))
                 return 0;
-            return lowered_since_read(v, sl, t, now, seq_cst, lim);
+            return limit_again(v, sl, t, now, seq_cst, lim);
         }
     }
     return take_slow(v, sl, t, now, seq_cst);

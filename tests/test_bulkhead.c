@@ -657,6 +657,7 @@ static int start_worker(const char *seg, int *go_rd)
         struct cbshm *shm;
         struct cbshm_breaker *b;
         char c;
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed test leaves none behind */
         /* Its own mapping only, so that closing it is leaving. */
         cbshm_breaker_release(fx.b);
         cbshm_close(fx.shm);
@@ -722,6 +723,46 @@ static size_t bulkhead_events(struct fixture *f, struct cbshm_event *out, size_t
         if (all[i].kind == CBSHM_EVENT_BULKHEAD)
             out[got++] = all[i];
     return got;
+}
+
+/* Workers killed without a word: the calls of those left count them out
+   within about a second (a look at the registry at most once a second),
+   however few calls they make - not only after thousands of calls. */
+static void test_a_quota_counts_out_killed_workers_as_calls_go_on(void **state)
+{
+    struct fixture *f = open_with("breakers:\n"
+                                  "  - name: api\n"
+                                  "    concurrency_quota: 0.5\n");
+    struct cbshm_info info;
+    int go[2], kids[5];
+    uint64_t until;
+
+    (void)state;
+    assert_int_equal(pipe(go), 0);
+    assert_int_equal(cbshm_execute(f->b, t_ok_fn, NULL), 0);
+    for (int i = 0; i < 5; i++)
+        kids[i] = start_worker(f->seg, &go[0]);
+    for (int tries = 0; tries < 500 && (cbshm_info(f->shm, &info), info.workers) < 6; tries++)
+        usleep(10000);
+    assert_int_equal(info.workers, 6);
+    assert_int_equal(snap(f).bulkhead_limit, 3);
+    for (int i = 0; i < 4; i++)
+        kill(kids[i], SIGKILL);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(t_wait(kids[i]), 128 + SIGKILL);
+    /* A call every 10 ms, for up to 5 s: a few hundred calls at most. */
+    until = mono_ms() + 5000;
+    while (snap(f).bulkhead_limit != 1 && mono_ms() < until) {
+        assert_int_equal(cbshm_execute(f->b, t_ok_fn, NULL), 0);
+        usleep(10000);
+    }
+    assert_int_equal(snap(f).bulkhead_limit, 1); /* 0.5 x 2 */
+    assert_int_equal(cbshm_info(f->shm, &info), 0);
+    assert_int_equal(info.workers, 2);
+    assert_int_equal(write(go[1], "x", 1), 1);
+    assert_int_equal(t_wait(kids[4]), 0);
+    close(go[0]);
+    close(go[1]);
 }
 
 static void test_events_say_when_the_bulkhead_starts_and_stops_rejecting(void **state)
@@ -813,6 +854,7 @@ static const struct CMUnitTest tests[] = {
     T(test_a_caller_stopped_between_the_limit_and_its_take_counts_the_new_limit),
     T(test_a_take_across_a_delete_and_recreate_leaves_no_slot_held),
     T(test_a_quota_follows_the_live_workers),
+    T(test_a_quota_counts_out_killed_workers_as_calls_go_on),
     T(test_events_say_when_the_bulkhead_starts_and_stops_rejecting),
     T(test_bulkhead_settings_are_checked_and_named),
 };
