@@ -1089,8 +1089,8 @@ static __attribute__((noinline, cold)) int bulk_full(struct cbshm_breaker *b,
     bool slept = false;
     int rc = CBSHM_EFULL_INTERNAL;
 
-    if (wait > CBSHM_MAX_WAIT_MS * 1000000u)
-        wait = CBSHM_MAX_WAIT_MS * 1000000u; /* scribbled */
+    if (wait > CBSHM_MAX_WAIT_MS * 1000000ull)
+        wait = CBSHM_MAX_WAIT_MS * 1000000ull; /* scribbled; in 64 bits: 10 s is past 2^32 ns */
     deadline = now + wait;
     real_deadline = real + wait;
     while (now < deadline && real < real_deadline) {

@@ -406,6 +406,25 @@ static void test_max_wait_runs_out_and_rejects(void **state)
     assert_int_equal(cbshm_record(f->b, &t, CBSHM_SUCCESS), 0);
 }
 
+/* A max_wait of more than 1.41 s (2^32 ns) is waited out in full: the
+   bound against a scribbled word is 10 s, computed in 64 bits. */
+static void test_a_max_wait_above_four_billion_ns_is_not_cut_short(void **state)
+{
+    struct fixture *f = open_with("breakers:\n"
+                                  "  - name: api\n"
+                                  "    max_concurrent_calls: 1\n"
+                                  "    max_wait: 2s\n");
+    struct cbshm_ticket held, t;
+    uint64_t start;
+
+    (void)state;
+    assert_int_equal(cbshm_allow(f->b, &held), 0);
+    start = mono_ms();
+    assert_int_equal(cbshm_allow(f->b, &t), CBSHM_EREJECTED);
+    assert_true(mono_ms() - start >= 1990); /* ends by a deadline: never early */
+    assert_int_equal(cbshm_record(f->b, &held, CBSHM_SUCCESS), 0);
+}
+
 static void test_a_wait_under_a_stopped_test_clock_ends_by_real_time(void **state)
 {
     struct fixture *f = open_with("breakers:\n"
@@ -847,6 +866,7 @@ static const struct CMUnitTest tests[] = {
     T(test_a_ticket_never_recorded_is_taken_back_after_slot_timeout),
     T(test_max_wait_sleeps_until_a_slot_is_given_back),
     T(test_max_wait_runs_out_and_rejects),
+    T(test_a_max_wait_above_four_billion_ns_is_not_cut_short),
     T(test_a_wait_under_a_stopped_test_clock_ends_by_real_time),
     T(test_a_waiter_in_another_process_is_woken),
     T(test_a_lower_limit_applies_as_calls_end_and_a_higher_one_at_once),
