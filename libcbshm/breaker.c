@@ -471,13 +471,32 @@ static int reject(struct cbshm_view *v, struct cbshm_slot *sl)
     return CBSHM_EREJECTED;
 }
 
-/* The thread's latest bulkhead rejection, for cbshm_breaker_rejection;
-   and whether it is in bulk_full's loop, which decides again and again
-   and needs to hear "full" rather than wait in a wait. */
+/* The thread's latest bulkhead rejection, for cbshm_breaker_rejection,
+   and the control word it was refused under: it says why only while the
+   breaker is in that state period still (a trip, a probe phase, a mode
+   change since, and it is the state's to say); and whether it is in
+   bulk_full's loop, which decides again and again and needs to hear
+   "full" rather than wait in a wait. */
 static __thread const struct cbshm_breaker *bulk_refused;
+static __thread uint64_t bulk_refused_ctl;
 static __thread bool bulk_waiting;
 
 static int bulk_full(struct cbshm_breaker *b, struct cbshm_ticket *t);
+static int allow_slow(struct cbshm_breaker *b, struct cbshm_ticket *t);
+
+/* A slot taken in a breaker deleted since the call was decided: given
+   back (a word the deletion cleared is gone already), the call to be
+   decided again (CBSHM_EAGAIN_INTERNAL). */
+static __attribute__((noinline, cold)) int bulk_retired(struct cbshm_slot *sl,
+                                                        struct cbshm_ticket *t)
+{
+    uint64_t w = t->bulk_word;
+
+    atomic_compare_exchange_strong_explicit(&sl->bulk_slots[t->bulk_slot % CBSHM_BULKHEAD_MAX], &w,
+                                            0, memory_order_seq_cst, memory_order_relaxed);
+    t->flags = 0;
+    return CBSHM_EAGAIN_INTERNAL;
+}
 
 /* What admission does beyond the closed fast path, out of line so that
    path saves no registers: note whether the record must read the clock
@@ -506,6 +525,12 @@ admit_more_body(struct cbshm_view *v, struct cbshm_slot *sl, struct cbshm_ticket
         t->flags = 0;
         return rc; /* full; or CBSHM_EPIDNS: the caller runs it unguarded */
     }
+    /* Taken in the breaker the call was decided for? One deleted since
+       (and maybe made again in this slot) would keep a slot its record,
+       which finds another generation, cannot give back: back at once,
+       and the call decided again through the handle. */
+    if (UNLIKELY((atomic_load_explicit(&sl->ctl, memory_order_seq_cst) ^ t->ctl) >> 32 != 0))
+        return bulk_retired(sl, t);
     bulk_refused = NULL;
     if (UNLIKELY(atomic_load_explicit(&sl->bulk.state, memory_order_relaxed) ==
                  CBSHM_BULKHEAD_FULL))
@@ -531,6 +556,8 @@ static __attribute__((noinline)) int admit_more_fast(struct cbshm_breaker *b,
         rc = bulk_full(b, t);
     else if (rc == CBSHM_EPIDNS)
         rc = problem(b, t, rc);
+    else if (rc == CBSHM_EAGAIN_INTERNAL)
+        rc = allow_slow(b, t); /* the breaker was deleted under it */
     return rc;
 }
 
@@ -782,7 +809,11 @@ static int allow_decide(struct cbshm_breaker *b, struct cbshm_ticket *t)
 
 static __attribute__((noinline)) int allow_slow(struct cbshm_breaker *b, struct cbshm_ticket *t)
 {
-    int rc = allow_decide(b, t);
+    int rc;
+
+    /* The breaker deleted between the decision and the slot: again. */
+    while ((rc = allow_decide(b, t)) == CBSHM_EAGAIN_INTERNAL)
+        ;
 
     if (UNLIKELY(rc == CBSHM_EFULL_INTERNAL) && !bulk_waiting)
         rc = bulk_full(b, t);
@@ -1095,6 +1126,7 @@ static __attribute__((noinline, cold)) int bulk_full(struct cbshm_breaker *b,
     bump(v, sl, CBSHM_COUNT_REJECTED);
     cbshm__bulk_rejected(v->shm, sl, now);
     bulk_refused = b;
+    bulk_refused_ctl = t->ctl;
     return CBSHM_EREJECTED;
 }
 
@@ -1182,6 +1214,7 @@ int cbshm_breaker_rejection(const struct cbshm_breaker *b, struct cbshm_rejectio
     struct cbshm_view *v;
     struct cbshm_slot *sl;
     uint64_t ref, ctl, now, until = 0;
+    bool refused;
 
     if (b == NULL || out == NULL)
         return CBSHM_EINVAL;
@@ -1194,6 +1227,7 @@ int cbshm_breaker_rejection(const struct cbshm_breaker *b, struct cbshm_rejectio
         return CBSHM_ESTALE;
     memset(out, 0, sizeof *out);
     now = cbshm__now();
+    refused = bulk_refused == b && bulk_refused_ctl == ctl;
     if (CBSHM_CTL_MODE(ctl) == CBSHM_MODE_FORCED_OPEN) {
         out->why = CBSHM_REFUSAL_FORCED_OPEN;
         until = atomic_load_explicit(&sl->mode_until_ns, memory_order_relaxed);
@@ -1204,7 +1238,7 @@ int cbshm_breaker_rejection(const struct cbshm_breaker *b, struct cbshm_rejectio
         /* Admitting by its state: refused by the bulkhead, if anything -
            this thread's last rejection, or every slot held now. */
         if ((atomic_load_explicit(&sl->hot_flags, memory_order_relaxed) & CBSHM_HOT_BULK) &&
-            (bulk_refused == b || cbshm__bulk_in_flight(sl) >= cbshm__bulk_limit(v->shm->hdr, sl)))
+            (refused || cbshm__bulk_in_flight(sl) >= cbshm__bulk_limit(v->shm->hdr, sl)))
             out->why = CBSHM_REFUSAL_BULKHEAD_FULL;
         return 0;
     } else if (CBSHM_CTL_STATE(ctl) == CBSHM_STATE_OPEN) {
@@ -1220,7 +1254,7 @@ int cbshm_breaker_rejection(const struct cbshm_breaker *b, struct cbshm_rejectio
             if (w == 0) {
                 /* A lease is free: the next call probes, unless the
                    bulkhead refused this thread's probe. */
-                out->why = bulk_refused == b ? CBSHM_REFUSAL_BULKHEAD_FULL : CBSHM_REFUSAL_NONE;
+                out->why = refused ? CBSHM_REFUSAL_BULKHEAD_FULL : CBSHM_REFUSAL_NONE;
                 return 0;
             }
             if (!CBSHM_LEASE_DONE(w) && (until == 0 || d < until))

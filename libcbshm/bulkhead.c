@@ -166,15 +166,30 @@ static __attribute__((noinline, cold)) bool over_limit(struct cbshm_slot *sl, ui
     return true;
 }
 
-/* A slot taken at or above high: high moves up past it. */
-static __attribute__((noinline)) void raise_high(struct cbshm_slot *sl, uint32_t above)
+/* high up to lim, before a call takes a slot below lim: a slot is never
+   held at or above high, not even for the instant between a take and a
+   raise after it (a limit lowered then would let calls in uncounted). */
+static __attribute__((noinline)) void raise_high(struct cbshm_slot *sl, uint32_t lim)
 {
     uint32_t high = atomic_load_explicit(&sl->bulk.high, memory_order_relaxed);
 
-    while (high < above &&
-           !atomic_compare_exchange_weak_explicit(&sl->bulk.high, &high, above,
-                                                  memory_order_relaxed, memory_order_relaxed))
+    CBSHM_CRASH_POINT("bulkhead.raise_high");
+    while (high < lim &&
+           !atomic_compare_exchange_weak_explicit(&sl->bulk.high, &high, lim, memory_order_seq_cst,
+                                                  memory_order_relaxed))
         ;
+}
+
+/* How far to count for a call that took its slot below lim_read, a limit
+   lowered since: up to high, or past its own slot where another caller
+   brought high down meanwhile (high then moves up past it). */
+static uint32_t counted_above(struct cbshm_slot *sl, uint32_t lim_read, struct cbshm_ticket *t)
+{
+    uint32_t high = atomic_load_explicit(&sl->bulk.high, memory_order_seq_cst);
+
+    if (t->bulk_slot >= high)
+        raise_high(sl, t->bulk_slot + 1);
+    return high > lim_read ? high : lim_read;
 }
 
 /* Where this stripe's search starts: its own line, where the limit
@@ -199,13 +214,17 @@ static inline uint32_t first_slot(uint32_t lim)
 static __attribute__((noinline)) int take_slow(struct cbshm_view *v, struct cbshm_slot *sl,
                                                struct cbshm_ticket *t, uint64_t now, bool seq_cst)
 {
-    const struct cbshm_header *h = v->shm->hdr;
+    struct cbshm_header *h = v->shm->hdr;
     memory_order order = seq_cst ? memory_order_seq_cst : memory_order_relaxed;
-    uint32_t lim = bulk_limit(h, sl), start, pid;
+    uint32_t lim, start, pid;
     uint64_t word, at;
 
     if (cbshm__claim.shm_id != v->shm_id)
         cbshm__claim_stripe(v->shm);
+    /* The live workers again, at most once a second (limit_again). */
+    if (atomic_load_explicit(&sl->cfg.concurrency_quota, memory_order_relaxed) != 0)
+        cbshm__workers_tick(h, now);
+    lim = bulk_limit(h, sl);
     /* The claim's token carries this process's pid: no system call. A
        thread on the shared stripe asks, and from another PID namespace
        (where the claim refused it a stripe) writes no pid: the segment's
@@ -217,12 +236,20 @@ static __attribute__((noinline)) int take_slow(struct cbshm_view *v, struct cbsh
     else
         pid = (uint32_t)getpid();
     word = CBSHM_STAMP(now, pid);
-    start = first_slot(lim);
     for (int round = 0; round < 2; round++) {
-        uint32_t high = atomic_load_explicit(&sl->bulk.high, memory_order_relaxed);
+        uint32_t high = atomic_load_explicit(&sl->bulk.high, memory_order_relaxed), lim_now;
+        if (high < lim) {
+            raise_high(sl, lim);
+            high = lim;
+        }
+        start = first_slot(lim);
         if (take_in(sl, start, lim, word, order, t) || take_in(sl, 0, start, word, order, t)) {
-            if (t->bulk_slot >= high)
-                raise_high(sl, t->bulk_slot + 1);
+            /* A limit lowered since it was read (by apply, or the quota's
+               as workers leave): this call counts against the new one. */
+            if ((lim_now = bulk_limit(h, sl)) < lim) {
+                high = counted_above(sl, lim, t);
+                lim = lim_now;
+            }
             if (high <= lim || !over_limit(sl, lim, high, t))
                 return 0;
         }
@@ -236,10 +263,34 @@ static __attribute__((noinline)) int take_slow(struct cbshm_view *v, struct cbsh
     return CBSHM_EFULL_INTERNAL;
 }
 
+/* The common take's look at the limit after its slot, out of line where
+   it is not set directly: a quota's, which follows the live workers (and
+   here they are counted again, at most once a second host-wide: a worker
+   killed without a word is counted out by the calls of those left, not
+   only after thousands of them), or one lowered since it was read, which
+   the call counts against as take_slow does - given back when the calls
+   in flight exceed it, and the whole take again. */
+static __attribute__((noinline, cold)) int limit_again(struct cbshm_view *v, struct cbshm_slot *sl,
+                                                       struct cbshm_ticket *t, uint64_t now,
+                                                       bool seq_cst, uint32_t lim_read)
+{
+    struct cbshm_header *h = v->shm->hdr;
+    uint32_t lim, high;
+
+    if (atomic_load_explicit(&sl->cfg.concurrency_quota, memory_order_relaxed) != 0)
+        cbshm__workers_tick(h, now);
+    if ((lim = bulk_limit(h, sl)) >= lim_read)
+        return 0;
+    high = counted_above(sl, lim_read, t);
+    if (high <= lim || !over_limit(sl, lim, high, t))
+        return 0;
+    return take_slow(v, sl, t, now, seq_cst);
+}
+
 /* The common take - a stripe claimed here, no slot above the limit, and
    this stripe's first slot free, as it mostly is with room: its last call
-   gave it back - with no call to save registers for; anything else is
-   take_slow's, from the start. */
+   gave it back, below high - with no call to save registers for;
+   anything else is take_slow's, from the start. */
 int cbshm__bulk_take(struct cbshm_view *v, struct cbshm_slot *sl, struct cbshm_ticket *t,
                      uint64_t now, bool seq_cst)
 {
@@ -247,11 +298,16 @@ int cbshm__bulk_take(struct cbshm_view *v, struct cbshm_slot *sl, struct cbshm_t
         uint32_t lim = bulk_limit(v->shm->hdr, sl), start = first_slot(lim);
         uint32_t high = atomic_load_explicit(&sl->bulk.high, memory_order_relaxed);
         uint64_t word = CBSHM_STAMP(now, (uint32_t)(cbshm__claim.token >> 32));
-        if (start < lim && high <= lim &&
+        CBSHM_CRASH_POINT("bulkhead.fast_take"); /* the limit read, the slot not yet taken */
+        if (start < high && high <= lim &&
             take_at(sl, start, word, seq_cst ? memory_order_seq_cst : memory_order_relaxed, t)) {
-            if (start >= high)
-                raise_high(sl, start + 1);
-            return 0;
+            /* The limit again, after the take: one read where it is set
+               directly and not lowered; the rest out of line. */
+            if (__builtin_expect(atomic_load_explicit(&sl->cfg.max_concurrent_calls,
+                                                      memory_order_relaxed) >= lim,
+                                 1))
+                return 0;
+            return limit_again(v, sl, t, now, seq_cst, lim);
         }
     }
     return take_slow(v, sl, t, now, seq_cst);

@@ -9,9 +9,12 @@
 #define _DEFAULT_SOURCE /* usleep */
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -181,6 +184,49 @@ static void test_a_probe_takes_a_slot_and_gives_its_lease_back_without_one(void 
     s = snap(f);
     assert_int_equal(s.state, CBSHM_STATE_CLOSED);
     assert_int_equal(s.bulkhead_in_flight, 0);
+}
+
+/* A probe taken by another thread: its ticket comes back in *arg. */
+static void *probe_thread(void *arg)
+{
+    return (void *)(intptr_t)cbshm_allow(fx.b, arg);
+}
+
+/* A bulkhead rejection is this thread's answer only while the breaker
+   stays in the state it was refused in: tripped since, half-open with a
+   lease and a slot free, the next call probes; the bulkhead has room. */
+static void test_a_bulkhead_rejection_is_not_the_reason_once_the_state_changed(void **state)
+{
+    struct fixture *f = open_with("breakers:\n"
+                                  "  - name: api\n"
+                                  "    max_concurrent_calls: 2\n"
+                                  "    failure_threshold: 1\n"
+                                  "    half_open_max_calls: 2\n"
+                                  "    open_timeout: 1s\n");
+    struct cbshm_ticket held[2], refused, probe;
+    pthread_t th;
+    void *rc;
+
+    (void)state;
+    t_clock_install(1000000000000ull);
+    assert_int_equal(cbshm_allow(f->b, &held[0]), 0);
+    assert_int_equal(cbshm_allow(f->b, &held[1]), 0);
+    assert_int_equal(cbshm_allow(f->b, &refused), CBSHM_EREJECTED);
+    assert_int_equal(why(f), CBSHM_REFUSAL_BULKHEAD_FULL);
+    assert_int_equal(cbshm_record(f->b, &held[0], CBSHM_FAILURE), 0); /* trips it */
+    assert_int_equal(cbshm_record(f->b, &held[1], CBSHM_FAILURE), 0);
+    assert_int_equal(snap(f).state, CBSHM_STATE_OPEN);
+    assert_int_equal(why(f), CBSHM_REFUSAL_OPEN);
+    assert_int_equal(cbshm_allow(f->b, &refused), CBSHM_EREJECTED); /* by state */
+    t_clock_advance_ms(1000);
+    /* Another thread probes: half-open, a lease and a slot still free. */
+    assert_int_equal(pthread_create(&th, NULL, probe_thread, &probe), 0);
+    assert_int_equal(pthread_join(th, &rc), 0);
+    assert_int_equal((intptr_t)rc, 0);
+    assert_int_equal(snap(f).state, CBSHM_STATE_HALF_OPEN);
+    assert_int_equal(snap(f).bulkhead_in_flight, 1);
+    assert_int_equal(why(f), CBSHM_REFUSAL_NONE);
+    assert_int_equal(cbshm_record(f->b, &probe, CBSHM_SUCCESS), 0);
 }
 
 static void test_forced_closed_is_bounded_and_disabled_is_not(void **state)
@@ -559,6 +605,166 @@ static void test_a_lower_limit_applies_as_calls_end_and_a_higher_one_at_once(voi
     assert_int_equal(snap(f).bulkhead_in_flight, 0);
 }
 
+/* Lets a child stopped at a crash point go on, as often as it stops there
+   again (a call decided again passes the point again), until it exits:
+   its status as t_wait says. */
+static int resume_until_exit(int child)
+{
+    int st;
+
+    for (;;) {
+        kill(child, SIGCONT);
+        if (waitpid(child, &st, WUNTRACED) != child)
+            return -1;
+        if (!WIFSTOPPED(st))
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    }
+}
+
+/*
+ * A call that goes above `high` (the limit was raised) and stops there -
+ * before its take, after it - while the limit is lowered again: the calls
+ * admitted after count it, and it counts them when it goes on; never more
+ * than the limit in flight.
+ */
+static void test_a_caller_stopped_going_above_high_is_counted_either_way(void **state)
+{
+    struct fixture *f = open_with("breakers:\n"
+                                  "  - name: api\n"
+                                  "    max_concurrent_calls: 4\n");
+    struct cbshm_ticket t[4], extra[2];
+    int child, st;
+
+    (void)state;
+    for (int i = 0; i < 4; i++) /* slots 0..3; high 4 */
+        assert_int_equal(cbshm_allow(f->b, &t[i]), 0);
+    t_apply(f->seg, "breakers:\n  - name: api\n    max_concurrent_calls: 8\n");
+    if ((child = fork()) == 0) {
+        struct cbshm *shm;
+        struct cbshm_breaker *b;
+        struct cbshm_ticket mine;
+        struct cbshm_snapshot s;
+        int rc;
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        setenv("CBSHM_CRASH_AT", "bulkhead.raise_high", 1);
+        setenv("CBSHM_CRASH_SIGNAL", "STOP", 1);
+        /* Slots 0..3 held: the first free one is 4, above high. */
+        if (cbshm_open(fx.seg, 0, &shm) != 0 || cbshm_breaker_get(shm, "api", &b) != 0)
+            _exit(1);
+        if ((rc = cbshm_allow(b, &mine)) == CBSHM_EREJECTED)
+            _exit(3);
+        if (rc != 0 || cbshm_snapshot(shm, "api", &s) != 0)
+            _exit(1);
+        if (s.bulkhead_in_flight > 4)
+            _exit(4);
+        _exit(cbshm_record(b, &mine, CBSHM_SUCCESS) == 0 ? 0 : 2);
+    }
+    assert_int_equal(waitpid(child, &st, WUNTRACED), child);
+    assert_true(WIFSTOPPED(st));
+    t_apply(f->seg, "breakers:\n  - name: api\n    max_concurrent_calls: 4\n");
+    assert_int_equal(cbshm_record(f->b, &t[0], CBSHM_SUCCESS), 0);
+    if (cbshm_allow(f->b, &extra[0]) == 0) {
+        assert_true(snap(f).bulkhead_in_flight <= 4);
+        assert_int_equal(cbshm_allow(f->b, &extra[1]), CBSHM_EREJECTED);
+        assert_true(snap(f).bulkhead_in_flight <= 4);
+        assert_int_equal(resume_until_exit(child), 3); /* 4 in flight: no room for it */
+        assert_int_equal(cbshm_record(f->b, &extra[0], CBSHM_SUCCESS), 0);
+    } else { /* its slot was taken and counted: full */
+        assert_int_equal(snap(f).bulkhead_in_flight, 4);
+        assert_int_equal(resume_until_exit(child), 0);
+    }
+    for (int i = 1; i < 4; i++)
+        assert_int_equal(cbshm_record(f->b, &t[i], CBSHM_SUCCESS), 0);
+    assert_int_equal(snap(f).bulkhead_in_flight, 0);
+}
+
+/*
+ * A call that read the limit on the common path and stops before it takes
+ * its slot, while the limit is lowered and the new room filled: when it
+ * goes on, it counts against the new limit and is refused.
+ */
+static void test_a_caller_stopped_between_the_limit_and_its_take_counts_the_new_limit(void **state)
+{
+    struct fixture *f = open_with("breakers:\n"
+                                  "  - name: api\n"
+                                  "    max_concurrent_calls: 16\n");
+    struct cbshm_ticket t[3];
+    int child, st;
+
+    (void)state;
+    if ((child = fork()) == 0) {
+        struct cbshm *shm;
+        struct cbshm_breaker *b;
+        struct cbshm_ticket mine;
+        int rc;
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        /* The first stripe's: its search starts at slot 8 of 16. */
+        if (cbshm_open(fx.seg, 0, &shm) != 0 || cbshm_breaker_get(shm, "api", &b) != 0 ||
+            cbshm_execute(b, t_ok_fn, NULL) != 0)
+            _exit(1);
+        setenv("CBSHM_CRASH_AT", "bulkhead.fast_take", 1);
+        setenv("CBSHM_CRASH_SIGNAL", "STOP", 1);
+        if ((rc = cbshm_allow(b, &mine)) == CBSHM_EREJECTED)
+            _exit(3);
+        _exit(rc != 0 ? 1 : cbshm_record(b, &mine, CBSHM_SUCCESS) == 0 ? 0 : 2);
+    }
+    assert_int_equal(waitpid(child, &st, WUNTRACED), child);
+    assert_true(WIFSTOPPED(st));
+    t_apply(f->seg, "breakers:\n  - name: api\n    max_concurrent_calls: 2\n");
+    assert_int_equal(cbshm_allow(f->b, &t[0]), 0);
+    assert_int_equal(cbshm_allow(f->b, &t[1]), 0);
+    assert_int_equal(cbshm_allow(f->b, &t[2]), CBSHM_EREJECTED);
+    assert_int_equal(resume_until_exit(child), 3); /* 2 in flight: no room for it */
+    assert_int_equal(snap(f).bulkhead_in_flight, 2);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(cbshm_record(f->b, &t[i], CBSHM_SUCCESS), 0);
+    assert_int_equal(snap(f).bulkhead_in_flight, 0);
+}
+
+/*
+ * A call that passed its handle's check and stops before it takes its
+ * slot, while its breaker is deleted and made again with the same name in
+ * the same table slot: when it goes on it must not hold a slot of the new
+ * breaker that its record cannot give back (its ticket names the old
+ * one). The new breaker's slots all come back once every call is over.
+ */
+static void test_a_take_across_a_delete_and_recreate_leaves_no_slot_held(void **state)
+{
+    struct fixture *f = open_with("breakers:\n"
+                                  "  - name: api\n"
+                                  "    max_concurrent_calls: 16\n");
+    struct cbshm_snapshot s;
+    int child, st;
+
+    (void)state;
+    s = snap(f);
+    if ((child = fork()) == 0) {
+        struct cbshm *shm;
+        struct cbshm_breaker *b;
+        struct cbshm_ticket mine;
+        int rc;
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (cbshm_open(fx.seg, 0, &shm) != 0 || cbshm_breaker_get(shm, "api", &b) != 0 ||
+            cbshm_execute(b, t_ok_fn, NULL) != 0)
+            _exit(1);
+        setenv("CBSHM_CRASH_AT", "bulkhead.fast_take", 1);
+        setenv("CBSHM_CRASH_SIGNAL", "STOP", 1);
+        if ((rc = cbshm_allow(b, &mine)) != 0)
+            _exit(rc == CBSHM_EREJECTED ? 3 : 1);
+        unsetenv("CBSHM_CRASH_AT");
+        /* Recorded, and the process lives on, as a worker does. */
+        _exit(cbshm_record(b, &mine, CBSHM_SUCCESS) == 0 ? 0 : 2);
+    }
+    assert_int_equal(waitpid(child, &st, WUNTRACED), child);
+    assert_true(WIFSTOPPED(st));
+    t_apply(f->seg, "breakers: []\n");
+    t_apply(f->seg, "breakers:\n  - name: api\n    max_concurrent_calls: 16\n");
+    assert_int_equal(snap(f).index, s.index); /* the same table slot */
+    assert_int_equal(resume_until_exit(child), 0);
+    /* Nothing is in flight: no slot may stay held. */
+    assert_int_equal(snap(f).bulkhead_in_flight, 0);
+}
+
 /* A worker that calls once, then waits on the pipe until told to go. */
 static int start_worker(const char *seg, int *go_rd)
 {
@@ -568,6 +774,7 @@ static int start_worker(const char *seg, int *go_rd)
         struct cbshm *shm;
         struct cbshm_breaker *b;
         char c;
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed test leaves none behind */
         /* Its own mapping only, so that closing it is leaving. */
         cbshm_breaker_release(fx.b);
         cbshm_close(fx.shm);
@@ -633,6 +840,46 @@ static size_t bulkhead_events(struct fixture *f, struct cbshm_event *out, size_t
         if (all[i].kind == CBSHM_EVENT_BULKHEAD)
             out[got++] = all[i];
     return got;
+}
+
+/* Workers killed without a word: the calls of those left count them out
+   within about a second (a look at the registry at most once a second),
+   however few calls they make - not only after thousands of calls. */
+static void test_a_quota_counts_out_killed_workers_as_calls_go_on(void **state)
+{
+    struct fixture *f = open_with("breakers:\n"
+                                  "  - name: api\n"
+                                  "    concurrency_quota: 0.5\n");
+    struct cbshm_info info;
+    int go[2], kids[5];
+    uint64_t until;
+
+    (void)state;
+    assert_int_equal(pipe(go), 0);
+    assert_int_equal(cbshm_execute(f->b, t_ok_fn, NULL), 0);
+    for (int i = 0; i < 5; i++)
+        kids[i] = start_worker(f->seg, &go[0]);
+    for (int tries = 0; tries < 500 && (cbshm_info(f->shm, &info), info.workers) < 6; tries++)
+        usleep(10000);
+    assert_int_equal(info.workers, 6);
+    assert_int_equal(snap(f).bulkhead_limit, 3);
+    for (int i = 0; i < 4; i++)
+        kill(kids[i], SIGKILL);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(t_wait(kids[i]), 128 + SIGKILL);
+    /* A call every 10 ms, for up to 5 s: a few hundred calls at most. */
+    until = mono_ms() + 5000;
+    while (snap(f).bulkhead_limit != 1 && mono_ms() < until) {
+        assert_int_equal(cbshm_execute(f->b, t_ok_fn, NULL), 0);
+        usleep(10000);
+    }
+    assert_int_equal(snap(f).bulkhead_limit, 1); /* 0.5 x 2 */
+    assert_int_equal(cbshm_info(f->shm, &info), 0);
+    assert_int_equal(info.workers, 2);
+    assert_int_equal(write(go[1], "x", 1), 1);
+    assert_int_equal(t_wait(kids[4]), 0);
+    close(go[0]);
+    close(go[1]);
 }
 
 static void test_events_say_when_the_bulkhead_starts_and_stops_rejecting(void **state)
@@ -710,6 +957,7 @@ static const struct CMUnitTest tests[] = {
     T(test_a_full_bulkhead_rejects_with_its_reason_and_counts),
     T(test_every_outcome_and_record_call_gives_its_slot_back),
     T(test_a_probe_takes_a_slot_and_gives_its_lease_back_without_one),
+    T(test_a_bulkhead_rejection_is_not_the_reason_once_the_state_changed),
     T(test_forced_closed_is_bounded_and_disabled_is_not),
     T(test_a_dead_holders_slot_returns_to_the_pool),
     T(test_a_stopped_holder_keeps_its_slot),
@@ -723,7 +971,11 @@ static const struct CMUnitTest tests[] = {
     T(test_a_wait_under_a_stopped_test_clock_ends_by_real_time),
     T(test_a_waiter_in_another_process_is_woken),
     T(test_a_lower_limit_applies_as_calls_end_and_a_higher_one_at_once),
+    T(test_a_caller_stopped_going_above_high_is_counted_either_way),
+    T(test_a_caller_stopped_between_the_limit_and_its_take_counts_the_new_limit),
+    T(test_a_take_across_a_delete_and_recreate_leaves_no_slot_held),
     T(test_a_quota_follows_the_live_workers),
+    T(test_a_quota_counts_out_killed_workers_as_calls_go_on),
     T(test_events_say_when_the_bulkhead_starts_and_stops_rejecting),
     T(test_bulkhead_settings_are_checked_and_named),
 };
