@@ -144,14 +144,22 @@ static __attribute__((noinline, cold)) bool over_limit(struct cbshm_slot *sl, ui
 {
     uint32_t above = 0, held = 0;
     uint64_t w = t->bulk_word;
+    /* Read before the slots: lowered below only if unchanged since. */
+    uint64_t hw = atomic_load_explicit(&sl->bulk.high, memory_order_seq_cst);
 
+    if (high < CBSHM_HIGH(hw))
+        high = CBSHM_HIGH(hw);
     if (high > CBSHM_BULKHEAD_MAX)
         high = CBSHM_BULKHEAD_MAX; /* the segment's word, untrusted */
     for (uint32_t i = lim; i < high; i++)
         above += atomic_load_explicit(&sl->bulk_slots[i], memory_order_seq_cst) != 0;
     if (above == 0) {
-        atomic_compare_exchange_strong_explicit(&sl->bulk.high, &high, lim, memory_order_relaxed,
-                                                memory_order_relaxed);
+        CBSHM_CRASH_POINT("bulkhead.lower_high");
+        /* Fails if the limit changed (or high moved) since hw was read: a
+           call admitted under a raised limit may hold a slot above. */
+        atomic_compare_exchange_strong_explicit(&sl->bulk.high, &hw,
+                                                (hw & ~(uint64_t)UINT32_MAX) | lim,
+                                                memory_order_seq_cst, memory_order_relaxed);
         return false;
     }
     for (uint32_t i = 0; i < lim; i++)
@@ -171,12 +179,12 @@ static __attribute__((noinline, cold)) bool over_limit(struct cbshm_slot *sl, ui
    raise after it (a limit lowered then would let calls in uncounted). */
 static __attribute__((noinline)) void raise_high(struct cbshm_slot *sl, uint32_t lim)
 {
-    uint32_t high = atomic_load_explicit(&sl->bulk.high, memory_order_relaxed);
+    uint64_t hw = atomic_load_explicit(&sl->bulk.high, memory_order_relaxed);
 
     CBSHM_CRASH_POINT("bulkhead.raise_high");
-    while (high < lim &&
-           !atomic_compare_exchange_weak_explicit(&sl->bulk.high, &high, lim, memory_order_seq_cst,
-                                                  memory_order_relaxed))
+    while (CBSHM_HIGH(hw) < lim && !atomic_compare_exchange_weak_explicit(
+                                       &sl->bulk.high, &hw, (hw & ~(uint64_t)UINT32_MAX) | lim,
+                                       memory_order_seq_cst, memory_order_relaxed))
         ;
 }
 
@@ -185,7 +193,7 @@ static __attribute__((noinline)) void raise_high(struct cbshm_slot *sl, uint32_t
    brought high down meanwhile (high then moves up past it). */
 static uint32_t counted_above(struct cbshm_slot *sl, uint32_t lim_read, struct cbshm_ticket *t)
 {
-    uint32_t high = atomic_load_explicit(&sl->bulk.high, memory_order_seq_cst);
+    uint32_t high = CBSHM_HIGH(atomic_load_explicit(&sl->bulk.high, memory_order_seq_cst));
 
     if (t->bulk_slot >= high)
         raise_high(sl, t->bulk_slot + 1);
@@ -223,7 +231,7 @@ static __attribute__((noinline)) int take_slow(struct cbshm_view *v, struct cbsh
         cbshm__claim_stripe(v->shm);
     /* The live workers again, at most once a second (limit_again). */
     if (atomic_load_explicit(&sl->cfg.concurrency_quota, memory_order_relaxed) != 0)
-        cbshm__workers_tick(h, now);
+        cbshm__workers_tick(v->shm, now);
     lim = bulk_limit(h, sl);
     /* The claim's token carries this process's pid: no system call. A
        thread on the shared stripe asks, and from another PID namespace
@@ -237,7 +245,8 @@ static __attribute__((noinline)) int take_slow(struct cbshm_view *v, struct cbsh
         pid = (uint32_t)getpid();
     word = CBSHM_STAMP(now, pid);
     for (int round = 0; round < 2; round++) {
-        uint32_t high = atomic_load_explicit(&sl->bulk.high, memory_order_relaxed), lim_now;
+        uint32_t high = CBSHM_HIGH(atomic_load_explicit(&sl->bulk.high, memory_order_relaxed));
+        uint32_t lim_now;
         if (high < lim) {
             raise_high(sl, lim);
             high = lim;
@@ -278,7 +287,7 @@ static __attribute__((noinline, cold)) int limit_again(struct cbshm_view *v, str
     uint32_t lim, high;
 
     if (atomic_load_explicit(&sl->cfg.concurrency_quota, memory_order_relaxed) != 0)
-        cbshm__workers_tick(h, now);
+        cbshm__workers_tick(v->shm, now);
     if ((lim = bulk_limit(h, sl)) >= lim_read)
         return 0;
     high = counted_above(sl, lim_read, t);
@@ -296,7 +305,7 @@ int cbshm__bulk_take(struct cbshm_view *v, struct cbshm_slot *sl, struct cbshm_t
 {
     if (__builtin_expect(cbshm__claim.shm_id == v->shm_id && cbshm__claim.stripe != 0, 1)) {
         uint32_t lim = bulk_limit(v->shm->hdr, sl), start = first_slot(lim);
-        uint32_t high = atomic_load_explicit(&sl->bulk.high, memory_order_relaxed);
+        uint32_t high = CBSHM_HIGH(atomic_load_explicit(&sl->bulk.high, memory_order_relaxed));
         uint64_t word = CBSHM_STAMP(now, (uint32_t)(cbshm__claim.token >> 32));
         CBSHM_CRASH_POINT("bulkhead.fast_take"); /* the limit read, the slot not yet taken */
         if (start < high && high <= lim &&
@@ -376,8 +385,9 @@ void cbshm__bulk_admitted(struct cbshm *shm, struct cbshm_slot *sl, uint64_t now
 
 /* ---- The worker registry ------------------------------------------------ */
 
-void cbshm__workers_recount(struct cbshm_header *h, uint64_t now)
+void cbshm__workers_recount(struct cbshm *shm, uint64_t now)
 {
+    struct cbshm_header *h = shm->hdr;
     uint32_t n = 0;
 
     for (int i = 0; i < CBSHM_WORKERS_MAX; i++) {
@@ -390,12 +400,20 @@ void cbshm__workers_recount(struct cbshm_header *h, uint64_t now)
             atomic_compare_exchange_strong_explicit(&h->workers[i], &w, 0, memory_order_relaxed,
                                                     memory_order_relaxed);
     }
-    atomic_store_explicit(&h->workers_live, n, memory_order_relaxed);
+    /* More workers raise every quota's limit: say so in each one's high
+       first, before any call can read the raised limit (see layout.h). */
+    if (n > atomic_load_explicit(&h->workers_live, memory_order_relaxed))
+        for (uint32_t i = 0; i < shm->capacity; i++)
+            if (atomic_load_explicit(&shm->slots[i].cfg.concurrency_quota, memory_order_relaxed))
+                atomic_fetch_add_explicit(&shm->slots[i].bulk.high, CBSHM_HIGH_CHANGED,
+                                          memory_order_seq_cst);
+    atomic_store_explicit(&h->workers_live, n, memory_order_seq_cst);
     atomic_store_explicit(&h->workers_checked_ns, now, memory_order_relaxed);
 }
 
-uint64_t cbshm__workers_join(struct cbshm_header *h, uint32_t pid, uint64_t now, uint32_t *at)
+uint64_t cbshm__workers_join(struct cbshm *shm, uint32_t pid, uint64_t now, uint32_t *at)
 {
+    struct cbshm_header *h = shm->hdr;
     uint64_t word = CBSHM_STAMP(now, pid);
 
     for (int pass = 0; pass < 2; pass++) {
@@ -404,30 +422,31 @@ uint64_t cbshm__workers_join(struct cbshm_header *h, uint32_t pid, uint64_t now,
             if (atomic_compare_exchange_strong_explicit(
                     &h->workers[i], &w, word, memory_order_relaxed, memory_order_relaxed)) {
                 *at = i;
-                cbshm__workers_recount(h, now);
+                cbshm__workers_recount(shm, now);
                 return word;
             }
         }
-        cbshm__workers_recount(h, now); /* full: free the dead ones' entries */
+        cbshm__workers_recount(shm, now); /* full: free the dead ones' entries */
     }
     return 0; /* more than CBSHM_WORKERS_MAX live: counted as that many */
 }
 
-void cbshm__workers_leave(struct cbshm_header *h, uint32_t at, uint64_t word)
+void cbshm__workers_leave(struct cbshm *shm, uint32_t at, uint64_t word)
 {
     if (word == 0 || at >= CBSHM_WORKERS_MAX)
         return;
-    atomic_compare_exchange_strong_explicit(&h->workers[at], &word, 0, memory_order_relaxed,
+    atomic_compare_exchange_strong_explicit(&shm->hdr->workers[at], &word, 0, memory_order_relaxed,
                                             memory_order_relaxed);
-    cbshm__workers_recount(h, cbshm__now());
+    cbshm__workers_recount(shm, cbshm__now());
 }
 
-void cbshm__workers_tick(struct cbshm_header *h, uint64_t now)
+void cbshm__workers_tick(struct cbshm *shm, uint64_t now)
 {
+    struct cbshm_header *h = shm->hdr;
     uint64_t last = atomic_load_explicit(&h->workers_checked_ns, memory_order_relaxed);
 
     if (now - last >= WORKERS_EVERY &&
         atomic_compare_exchange_strong_explicit(&h->workers_checked_ns, &last, now,
                                                 memory_order_relaxed, memory_order_relaxed))
-        cbshm__workers_recount(h, now);
+        cbshm__workers_recount(shm, now);
 }

@@ -293,11 +293,11 @@ void cbshm__bulk_rejected(struct cbshm *shm, struct cbshm_slot *sl, uint64_t now
 void cbshm__bulk_admitted(struct cbshm *shm, struct cbshm_slot *sl, uint64_t now);
 /* The worker registry (concurrency_quota): join once per process and
    segment (the word it holds), leave, and count the live ones again. */
-uint64_t cbshm__workers_join(struct cbshm_header *h, uint32_t pid, uint64_t now, uint32_t *at);
-void cbshm__workers_leave(struct cbshm_header *h, uint32_t at, uint64_t word);
-void cbshm__workers_recount(struct cbshm_header *h, uint64_t now);
+uint64_t cbshm__workers_join(struct cbshm *shm, uint32_t pid, uint64_t now, uint32_t *at);
+void cbshm__workers_leave(struct cbshm *shm, uint32_t at, uint64_t word);
+void cbshm__workers_recount(struct cbshm *shm, uint64_t now);
 /* Recounts when a second passed since anyone did (host-wide). */
-void cbshm__workers_tick(struct cbshm_header *h, uint64_t now);
+void cbshm__workers_tick(struct cbshm *shm, uint64_t now);
 
 /* stripe.c: which counter stripe this thread writes, and how. */
 struct cbshm_claim {

@@ -196,9 +196,15 @@ struct cbshm_bulkhead {
     _Atomic uint64_t rejections;     /* calls it rejected */
     _Atomic uint64_t reclaimed;      /* slots taken back */
     _Atomic uint64_t waits;          /* calls that waited and got in */
-    _Atomic uint32_t high;           /* no slot at or above this is held */
-    uint32_t reserved;
+    /* Changes << 32 | bound: no slot at or above the bound is held. The
+       changes count every limit change (apply's, a quota's as workers
+       join) so that a caller that found nothing held above a lowered limit
+       brings the bound down only if the limit was not raised since: a call
+       admitted under the raised one may hold a slot above. */
+    _Atomic uint64_t high;
 };
+#define CBSHM_HIGH(w)      ((uint32_t)(w))
+#define CBSHM_HIGH_CHANGED (1ull << 32)
 
 /*
  * One checkpoint of the window ring: the breaker's cumulative counters

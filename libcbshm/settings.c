@@ -238,6 +238,10 @@ void cbshm__slot_store_settings(struct cbshm_slot *sl, const struct cbshm_settin
     bool new_window = false;
 
     cbshm__slot_settings(sl, &old);
+    /* A limit change, before the new limit is stored (layout.h: high). */
+    if (old.max_concurrent_calls != s->max_concurrent_calls ||
+        old.concurrency_quota != s->concurrency_quota)
+        atomic_fetch_add_explicit(&sl->bulk.high, CBSHM_HIGH_CHANGED, memory_order_seq_cst);
     for (size_t i = 0; i < N_SETTINGS; i++) {
         uint64_t v = cbshm_setting_get(s, &table[i]);
         if ((place[i].flags & SET_RESHAPES) && v != cbshm_setting_get(&old, &table[i]))

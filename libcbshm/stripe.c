@@ -196,7 +196,7 @@ void cbshm__release_stripes(struct cbshm *shm)
         o->hdrs[0] = shm->hdr; /* the last mapping: give every claim back through it */
         o->n = 1;
         if (o->worker_word != 0 && o->worker_pid == (uint32_t)getpid())
-            cbshm__workers_leave(shm->hdr, o->worker_at, o->worker_word);
+            cbshm__workers_leave(shm, o->worker_at, o->worker_word);
         for (size_t i = claims_n; i-- > 0;)
             if (claims[i].shm_id == shm->id)
                 give_back(shm->id, claims[i].stripe, claims[i].token);
@@ -298,7 +298,7 @@ void cbshm__claim_stripe(struct cbshm *shm)
     if ((o = object_of(shm->id)) != NULL && o->worker_pid != (uint32_t)(token >> 32) &&
         !CBSHM__READ_ONLY(shm) && cbshm__pid_ours(h)) {
         o->worker_pid = (uint32_t)(token >> 32);
-        o->worker_word = cbshm__workers_join(h, o->worker_pid, cbshm__now(), &o->worker_at);
+        o->worker_word = cbshm__workers_join(shm, o->worker_pid, cbshm__now(), &o->worker_at);
     }
     cbshm__claim.token = stripe != 0 ? token : 0;
     cbshm__claim.stripe = stripe;

@@ -722,6 +722,61 @@ static void test_a_caller_stopped_between_the_limit_and_its_take_counts_the_new_
 }
 
 /*
+ * A caller that found no slot held above a lowered limit, stopped before
+ * it brings `high` down to that limit: meanwhile the limit is raised and
+ * a call takes a slot above the old one. However late the stopped caller
+ * goes on, the calls admitted after the limit is lowered again are
+ * counted against every slot held: never more than the limit in flight.
+ */
+static void test_a_caller_stopped_before_lowering_high_loses_no_slot_above_it(void **state)
+{
+    struct fixture *f = open_with("breakers:\n"
+                                  "  - name: api\n"
+                                  "    max_concurrent_calls: 8\n");
+    struct cbshm_ticket t[8], above, extra;
+    struct cbshm_snapshot s;
+    int child, st;
+
+    (void)state;
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(cbshm_allow(f->b, &t[i]), 0);
+    for (int i = 3; i < 8; i++) /* slots 0..2 stay held; high stays 8 */
+        assert_int_equal(cbshm_record(f->b, &t[i], CBSHM_SUCCESS), 0);
+    t_apply(f->seg, "breakers:\n  - name: api\n    max_concurrent_calls: 4\n");
+    if ((child = fork()) == 0) {
+        struct cbshm *shm;
+        struct cbshm_breaker *b;
+        struct cbshm_ticket mine;
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        setenv("CBSHM_CRASH_AT", "bulkhead.lower_high", 1);
+        setenv("CBSHM_CRASH_SIGNAL", "STOP", 1);
+        /* Takes slot 3, finds nothing held in 4..7, stops before high
+           comes down to 4. */
+        if (cbshm_open(fx.seg, 0, &shm) != 0 || cbshm_breaker_get(shm, "api", &b) != 0 ||
+            cbshm_allow(b, &mine) != 0)
+            _exit(1);
+        _exit(cbshm_record(b, &mine, CBSHM_SUCCESS) == 0 ? 0 : 2);
+    }
+    assert_int_equal(waitpid(child, &st, WUNTRACED), child);
+    assert_true(WIFSTOPPED(st));
+    t_apply(f->seg, "breakers:\n  - name: api\n    max_concurrent_calls: 8\n");
+    assert_int_equal(cbshm_allow(f->b, &above), 0); /* slot 4 */
+    assert_int_equal(above.bulk_slot, 4);
+    kill(child, SIGCONT);
+    assert_int_equal(t_wait(child), 0);
+    t_apply(f->seg, "breakers:\n  - name: api\n    max_concurrent_calls: 4\n");
+    s = snap(f);
+    assert_int_equal(s.bulkhead_limit, 4);
+    assert_int_equal(s.bulkhead_in_flight, 4); /* slots 0..2 and 4 */
+    assert_int_equal(cbshm_allow(f->b, &extra), CBSHM_EREJECTED);
+    assert_true(snap(f).bulkhead_in_flight <= 4);
+    assert_int_equal(cbshm_record(f->b, &above, CBSHM_SUCCESS), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(cbshm_record(f->b, &t[i], CBSHM_SUCCESS), 0);
+    assert_int_equal(snap(f).bulkhead_in_flight, 0);
+}
+
+/*
  * A call that passed its handle's check and stops before it takes its
  * slot, while its breaker is deleted and made again with the same name in
  * the same table slot: when it goes on it must not hold a slot of the new
@@ -814,7 +869,7 @@ static void test_a_quota_follows_the_live_workers(void **state)
     kill(kids[1], SIGKILL);
     assert_int_equal(t_wait(kids[0]), 128 + SIGKILL);
     assert_int_equal(t_wait(kids[1]), 128 + SIGKILL);
-    cbshm__workers_tick(f->shm->hdr, cbshm__now() + 2000000000ull);
+    cbshm__workers_tick(f->shm, cbshm__now() + 2000000000ull);
     assert_int_equal(cbshm_info(f->shm, &info), 0);
     assert_int_equal(info.workers, 4);
     assert_int_equal(snap(f).bulkhead_limit, 2);
@@ -973,6 +1028,7 @@ static const struct CMUnitTest tests[] = {
     T(test_a_lower_limit_applies_as_calls_end_and_a_higher_one_at_once),
     T(test_a_caller_stopped_going_above_high_is_counted_either_way),
     T(test_a_caller_stopped_between_the_limit_and_its_take_counts_the_new_limit),
+    T(test_a_caller_stopped_before_lowering_high_loses_no_slot_above_it),
     T(test_a_take_across_a_delete_and_recreate_leaves_no_slot_held),
     T(test_a_quota_follows_the_live_workers),
     T(test_a_quota_counts_out_killed_workers_as_calls_go_on),
