@@ -8,7 +8,9 @@
  */
 #define _DEFAULT_SOURCE /* usleep */
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -884,6 +886,109 @@ static void test_a_quota_follows_the_live_workers(void **state)
     close(go[1]);
 }
 
+/* A downstream that counts the calls inside it, for the threads below. */
+static _Atomic int inside, most_inside;
+
+static enum cbshm_outcome counted_call(void *unused)
+{
+    int now = atomic_fetch_add(&inside, 1) + 1, most = atomic_load(&most_inside);
+
+    (void)unused;
+    while (now > most && !atomic_compare_exchange_weak(&most_inside, &most, now))
+        ;
+    sched_yield();
+    atomic_fetch_sub(&inside, 1);
+    return CBSHM_SUCCESS;
+}
+
+static void *call_a_while(void *b)
+{
+    for (int i = 0; i < 2000; i++)
+        if (cbshm_execute(b, counted_call, NULL) != 0 &&
+            cbshm_execute(b, counted_call, NULL) == CBSHM_EINVAL)
+            return (void *)1;
+    return NULL;
+}
+
+/* More threads than owned stripes: the ones past 15 count on the shared
+   stripe and stamp their slots with getpid(); the limit holds for all. */
+static void test_more_threads_than_stripes_stay_within_the_limit(void **state)
+{
+    struct fixture *f = open_with("breakers:\n"
+                                  "  - name: api\n"
+                                  "    max_concurrent_calls: 5\n");
+    pthread_t th[24];
+
+    (void)state;
+    atomic_store(&inside, 0);
+    atomic_store(&most_inside, 0);
+    for (int i = 0; i < 24; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, call_a_while, f->b), 0);
+    for (int i = 0; i < 24; i++)
+        pthread_join(th[i], NULL);
+    assert_true(atomic_load(&most_inside) <= 5);
+    assert_true(atomic_load(&most_inside) >= 1);
+    assert_int_equal(snap(f).bulkhead_in_flight, 0);
+}
+
+/* Two mappings of one segment in one process: one bulkhead. */
+static void test_two_mappings_of_a_segment_share_one_bulkhead(void **state)
+{
+    struct fixture *f = open_with(LIMIT2);
+    struct cbshm *second;
+    struct cbshm_breaker *b2;
+    struct cbshm_ticket a, b, c;
+
+    (void)state;
+    assert_int_equal(cbshm_open(f->seg, 0, &second), 0);
+    assert_int_equal(cbshm_breaker_get(second, "api", &b2), 0);
+    assert_int_equal(cbshm_allow(f->b, &a), 0);
+    assert_int_equal(cbshm_allow(b2, &b), 0);
+    assert_int_equal(cbshm_allow(b2, &c), CBSHM_EREJECTED);
+    assert_int_equal(cbshm_allow(f->b, &c), CBSHM_EREJECTED);
+    assert_int_equal(snap(f).bulkhead_in_flight, 2);
+    assert_int_equal(cbshm_record(b2, &b, CBSHM_SUCCESS), 0);
+    assert_int_equal(cbshm_allow(f->b, &c), 0);
+    assert_int_equal(cbshm_record(f->b, &a, CBSHM_SUCCESS), 0);
+    assert_int_equal(cbshm_record(f->b, &c, CBSHM_SUCCESS), 0);
+    cbshm_breaker_release(b2);
+    cbshm_close(second);
+    assert_int_equal(snap(f).bulkhead_in_flight, 0);
+}
+
+/* fork() while another thread sleeps in max_wait: the child, with only
+   the forking thread, calls through the same bulkhead and is not stuck
+   behind the parent's sleeper; the parent's waiter still gets in. */
+static void test_fork_while_another_thread_waits_for_a_slot(void **state)
+{
+    struct fixture *f = open_with("breakers:\n"
+                                  "  - name: api\n"
+                                  "    max_concurrent_calls: 1\n"
+                                  "    max_wait: 5s\n");
+    struct waiter w = {f, -1, CBSHM_REFUSAL_NONE, 0};
+    struct cbshm_ticket held;
+    pthread_t th;
+    int child;
+
+    (void)state;
+    assert_int_equal(cbshm_allow(f->b, &held), 0);
+    assert_int_equal(pthread_create(&th, NULL, wait_for_a_slot, &w), 0);
+    usleep(50000); /* asleep on the futex by now */
+    if ((child = fork()) == 0) {
+        struct cbshm_ticket t;
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        /* Full: the child waits too, and gets the slot when it frees. */
+        _exit(cbshm_allow(fx.b, &t) == 0 && cbshm_record(fx.b, &t, CBSHM_SUCCESS) == 0 ? 0 : 1);
+    }
+    usleep(50000);
+    assert_int_equal(cbshm_record(f->b, &held, CBSHM_SUCCESS), 0);
+    assert_int_equal(t_wait(child), 0);
+    pthread_join(th, NULL);
+    assert_int_equal(w.rc, 0);
+    assert_int_equal(snap(f).bulkhead_in_flight, 0);
+    assert_int_equal(snap(f).bulkhead_rejections, 0);
+}
+
 static size_t bulkhead_events(struct fixture *f, struct cbshm_event *out, size_t max)
 {
     uint64_t cursor = 0;
@@ -1030,6 +1135,9 @@ static const struct CMUnitTest tests[] = {
     T(test_a_caller_stopped_between_the_limit_and_its_take_counts_the_new_limit),
     T(test_a_caller_stopped_before_lowering_high_loses_no_slot_above_it),
     T(test_a_take_across_a_delete_and_recreate_leaves_no_slot_held),
+    T(test_more_threads_than_stripes_stay_within_the_limit),
+    T(test_two_mappings_of_a_segment_share_one_bulkhead),
+    T(test_fork_while_another_thread_waits_for_a_slot),
     T(test_a_quota_follows_the_live_workers),
     T(test_a_quota_counts_out_killed_workers_as_calls_go_on),
     T(test_events_say_when_the_bulkhead_starts_and_stops_rejecting),
