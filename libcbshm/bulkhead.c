@@ -98,12 +98,10 @@ static uint32_t reclaim(const struct cbshm_header *h, struct cbshm_slot *sl, uin
     }
     if (freed != 0) {
         atomic_fetch_add_explicit(&sl->bulk.reclaimed, freed, memory_order_relaxed);
-        /* Somebody may sleep for one of them. */
+        /* Somebody may sleep for one of them: woken as by a give-back. */
         uint32_t wk = atomic_load_explicit(&sl->bulk.wake, memory_order_seq_cst);
-        if (wk & 1u) {
-            atomic_fetch_add_explicit(&sl->bulk.wake, 1, memory_order_seq_cst);
-            syscall(SYS_futex, &sl->bulk.wake, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
-        }
+        if (wk & 1u)
+            cbshm__bulk_wake(sl, wk);
     }
     return freed;
 }
