@@ -624,6 +624,44 @@ static int resume_until_exit(int child)
 }
 
 /*
+ * A child that opens the segment - and, `warm`, calls once first, so that
+ * it holds its stripe and the common path is its next take - then asks
+ * for a call with the process stopped at crash point `at` (SIGSTOP);
+ * returns once it is stopped. Going on (resume_until_exit), it exits 0
+ * when admitted and recorded, 3 when refused, 4 when more than `most`
+ * calls were in flight once it was admitted (0: not looked at), 1 or 2
+ * on any other failure.
+ */
+static int child_stopped_at(const char *at, bool warm, uint32_t most)
+{
+    int child, st;
+
+    if ((child = fork()) == 0) {
+        struct cbshm *shm;
+        struct cbshm_breaker *b;
+        struct cbshm_ticket mine;
+        struct cbshm_snapshot s;
+        int rc;
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (cbshm_open(fx.seg, 0, &shm) != 0 || cbshm_breaker_get(shm, "api", &b) != 0 ||
+            (warm && cbshm_execute(b, t_ok_fn, NULL) != 0))
+            _exit(1);
+        setenv("CBSHM_CRASH_AT", at, 1);
+        setenv("CBSHM_CRASH_SIGNAL", "STOP", 1);
+        if ((rc = cbshm_allow(b, &mine)) != 0)
+            _exit(rc == CBSHM_EREJECTED ? 3 : 1);
+        unsetenv("CBSHM_CRASH_AT");
+        if (most != 0 && (cbshm_snapshot(shm, "api", &s) != 0 || s.bulkhead_in_flight > most))
+            _exit(4);
+        /* Recorded, and the process lives on, as a worker does. */
+        _exit(cbshm_record(b, &mine, CBSHM_SUCCESS) == 0 ? 0 : 2);
+    }
+    assert_int_equal(waitpid(child, &st, WUNTRACED), child);
+    assert_true(WIFSTOPPED(st));
+    return child;
+}
+
+/*
  * A call that goes above `high` (the limit was raised) and stops there -
  * before its take, after it - while the limit is lowered again: the calls
  * admitted after count it, and it counts them when it goes on; never more
@@ -635,34 +673,14 @@ static void test_a_caller_stopped_going_above_high_is_counted_either_way(void **
                                   "  - name: api\n"
                                   "    max_concurrent_calls: 4\n");
     struct cbshm_ticket t[4], extra[2];
-    int child, st;
+    int child;
 
     (void)state;
     for (int i = 0; i < 4; i++) /* slots 0..3; high 4 */
         assert_int_equal(cbshm_allow(f->b, &t[i]), 0);
     t_apply(f->seg, "breakers:\n  - name: api\n    max_concurrent_calls: 8\n");
-    if ((child = fork()) == 0) {
-        struct cbshm *shm;
-        struct cbshm_breaker *b;
-        struct cbshm_ticket mine;
-        struct cbshm_snapshot s;
-        int rc;
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        setenv("CBSHM_CRASH_AT", "bulkhead.raise_high", 1);
-        setenv("CBSHM_CRASH_SIGNAL", "STOP", 1);
-        /* Slots 0..3 held: the first free one is 4, above high. */
-        if (cbshm_open(fx.seg, 0, &shm) != 0 || cbshm_breaker_get(shm, "api", &b) != 0)
-            _exit(1);
-        if ((rc = cbshm_allow(b, &mine)) == CBSHM_EREJECTED)
-            _exit(3);
-        if (rc != 0 || cbshm_snapshot(shm, "api", &s) != 0)
-            _exit(1);
-        if (s.bulkhead_in_flight > 4)
-            _exit(4);
-        _exit(cbshm_record(b, &mine, CBSHM_SUCCESS) == 0 ? 0 : 2);
-    }
-    assert_int_equal(waitpid(child, &st, WUNTRACED), child);
-    assert_true(WIFSTOPPED(st));
+    /* Slots 0..3 held: the first free one is 4, above high. */
+    child = child_stopped_at("bulkhead.raise_high", false, 4);
     t_apply(f->seg, "breakers:\n  - name: api\n    max_concurrent_calls: 4\n");
     assert_int_equal(cbshm_record(f->b, &t[0], CBSHM_SUCCESS), 0);
     if (cbshm_allow(f->b, &extra[0]) == 0) {
@@ -691,27 +709,11 @@ static void test_a_caller_stopped_between_the_limit_and_its_take_counts_the_new_
                                   "  - name: api\n"
                                   "    max_concurrent_calls: 16\n");
     struct cbshm_ticket t[3];
-    int child, st;
+    int child;
 
     (void)state;
-    if ((child = fork()) == 0) {
-        struct cbshm *shm;
-        struct cbshm_breaker *b;
-        struct cbshm_ticket mine;
-        int rc;
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        /* The first stripe's: its search starts at slot 8 of 16. */
-        if (cbshm_open(fx.seg, 0, &shm) != 0 || cbshm_breaker_get(shm, "api", &b) != 0 ||
-            cbshm_execute(b, t_ok_fn, NULL) != 0)
-            _exit(1);
-        setenv("CBSHM_CRASH_AT", "bulkhead.fast_take", 1);
-        setenv("CBSHM_CRASH_SIGNAL", "STOP", 1);
-        if ((rc = cbshm_allow(b, &mine)) == CBSHM_EREJECTED)
-            _exit(3);
-        _exit(rc != 0 ? 1 : cbshm_record(b, &mine, CBSHM_SUCCESS) == 0 ? 0 : 2);
-    }
-    assert_int_equal(waitpid(child, &st, WUNTRACED), child);
-    assert_true(WIFSTOPPED(st));
+    /* The first stripe's: its search starts at slot 8 of 16. */
+    child = child_stopped_at("bulkhead.fast_take", true, 0);
     t_apply(f->seg, "breakers:\n  - name: api\n    max_concurrent_calls: 2\n");
     assert_int_equal(cbshm_allow(f->b, &t[0]), 0);
     assert_int_equal(cbshm_allow(f->b, &t[1]), 0);
@@ -737,7 +739,7 @@ static void test_a_caller_stopped_before_lowering_high_loses_no_slot_above_it(vo
                                   "    max_concurrent_calls: 8\n");
     struct cbshm_ticket t[8], above, extra;
     struct cbshm_snapshot s;
-    int child, st;
+    int child;
 
     (void)state;
     for (int i = 0; i < 8; i++)
@@ -745,27 +747,13 @@ static void test_a_caller_stopped_before_lowering_high_loses_no_slot_above_it(vo
     for (int i = 3; i < 8; i++) /* slots 0..2 stay held; high stays 8 */
         assert_int_equal(cbshm_record(f->b, &t[i], CBSHM_SUCCESS), 0);
     t_apply(f->seg, "breakers:\n  - name: api\n    max_concurrent_calls: 4\n");
-    if ((child = fork()) == 0) {
-        struct cbshm *shm;
-        struct cbshm_breaker *b;
-        struct cbshm_ticket mine;
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        setenv("CBSHM_CRASH_AT", "bulkhead.lower_high", 1);
-        setenv("CBSHM_CRASH_SIGNAL", "STOP", 1);
-        /* Takes slot 3, finds nothing held in 4..7, stops before high
-           comes down to 4. */
-        if (cbshm_open(fx.seg, 0, &shm) != 0 || cbshm_breaker_get(shm, "api", &b) != 0 ||
-            cbshm_allow(b, &mine) != 0)
-            _exit(1);
-        _exit(cbshm_record(b, &mine, CBSHM_SUCCESS) == 0 ? 0 : 2);
-    }
-    assert_int_equal(waitpid(child, &st, WUNTRACED), child);
-    assert_true(WIFSTOPPED(st));
+    /* Takes slot 3, finds nothing held in 4..7, stops before high comes
+       down to 4. */
+    child = child_stopped_at("bulkhead.lower_high", false, 0);
     t_apply(f->seg, "breakers:\n  - name: api\n    max_concurrent_calls: 8\n");
     assert_int_equal(cbshm_allow(f->b, &above), 0); /* slot 4 */
     assert_int_equal(above.bulk_slot, 4);
-    kill(child, SIGCONT);
-    assert_int_equal(t_wait(child), 0);
+    assert_int_equal(resume_until_exit(child), 0);
     t_apply(f->seg, "breakers:\n  - name: api\n    max_concurrent_calls: 4\n");
     s = snap(f);
     assert_int_equal(s.bulkhead_limit, 4);
@@ -791,29 +779,11 @@ static void test_a_take_across_a_delete_and_recreate_leaves_no_slot_held(void **
                                   "  - name: api\n"
                                   "    max_concurrent_calls: 16\n");
     struct cbshm_snapshot s;
-    int child, st;
+    int child;
 
     (void)state;
     s = snap(f);
-    if ((child = fork()) == 0) {
-        struct cbshm *shm;
-        struct cbshm_breaker *b;
-        struct cbshm_ticket mine;
-        int rc;
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (cbshm_open(fx.seg, 0, &shm) != 0 || cbshm_breaker_get(shm, "api", &b) != 0 ||
-            cbshm_execute(b, t_ok_fn, NULL) != 0)
-            _exit(1);
-        setenv("CBSHM_CRASH_AT", "bulkhead.fast_take", 1);
-        setenv("CBSHM_CRASH_SIGNAL", "STOP", 1);
-        if ((rc = cbshm_allow(b, &mine)) != 0)
-            _exit(rc == CBSHM_EREJECTED ? 3 : 1);
-        unsetenv("CBSHM_CRASH_AT");
-        /* Recorded, and the process lives on, as a worker does. */
-        _exit(cbshm_record(b, &mine, CBSHM_SUCCESS) == 0 ? 0 : 2);
-    }
-    assert_int_equal(waitpid(child, &st, WUNTRACED), child);
-    assert_true(WIFSTOPPED(st));
+    child = child_stopped_at("bulkhead.fast_take", true, 0);
     t_apply(f->seg, "breakers: []\n");
     t_apply(f->seg, "breakers:\n  - name: api\n    max_concurrent_calls: 16\n");
     assert_int_equal(snap(f).index, s.index); /* the same table slot */
