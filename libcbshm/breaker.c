@@ -738,7 +738,6 @@ static __attribute__((noinline, cold)) void watch(struct cbshm_view *v)
     cbshm__claim.countdown = CBSHM_WATCH_CALLS;
     cbshm__claim_retry();
     cbshm__watch(v->shm);
-    cbshm__workers_tick(v->shm, cbshm__now());
 }
 
 /* A timed mode whose end has come: make the change (under the lock, once

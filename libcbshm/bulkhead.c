@@ -47,7 +47,7 @@ static inline uint32_t bulk_limit(const struct cbshm_header *h, const struct cbs
         return lim > CBSHM_BULKHEAD_MAX ? CBSHM_BULKHEAD_MAX : (uint32_t)lim;
     }
     /* A share of the workers, rounded up, at least one slot. */
-    n = atomic_load_explicit(&h->workers_live, memory_order_relaxed);
+    n = CBSHM_WORKERS_COUNT(atomic_load_explicit(&h->workers_live, memory_order_relaxed));
     lim = (q * n + 99) / 100;
     return lim < 1 ? 1 : lim > CBSHM_BULKHEAD_MAX ? CBSHM_BULKHEAD_MAX : (uint32_t)lim;
 }
@@ -383,9 +383,10 @@ void cbshm__bulk_admitted(struct cbshm *shm, struct cbshm_slot *sl, uint64_t now
 
 /* ---- The worker registry ------------------------------------------------ */
 
-void cbshm__workers_recount(struct cbshm *shm, uint64_t now)
+/* The registered workers whose process lives; a dead one's entry is
+   freed when `forget` (a read-only view only counts). */
+static uint32_t count_live(struct cbshm_header *h, bool forget)
 {
-    struct cbshm_header *h = shm->hdr;
     uint32_t n = 0;
 
     for (int i = 0; i < CBSHM_WORKERS_MAX; i++) {
@@ -394,18 +395,45 @@ void cbshm__workers_recount(struct cbshm *shm, uint64_t now)
             continue;
         if (cbshm__pid_alive(h, CBSHM_STAMP_PID(w)))
             n++;
-        else
+        else if (forget)
             atomic_compare_exchange_strong_explicit(&h->workers[i], &w, 0, memory_order_relaxed,
                                                     memory_order_relaxed);
     }
-    /* More workers raise every quota's limit: say so in each one's high
-       first, before any call can read the raised limit (see layout.h). */
-    if (n > atomic_load_explicit(&h->workers_live, memory_order_relaxed))
-        for (uint32_t i = 0; i < shm->capacity; i++)
-            if (atomic_load_explicit(&shm->slots[i].cfg.concurrency_quota, memory_order_relaxed))
-                atomic_fetch_add_explicit(&shm->slots[i].bulk.high, CBSHM_HIGH_CHANGED,
-                                          memory_order_seq_cst);
-    atomic_store_explicit(&h->workers_live, n, memory_order_seq_cst);
+    return n;
+}
+
+uint32_t cbshm__workers_alive(const struct cbshm *shm)
+{
+    return count_live(shm->hdr, false);
+}
+
+void cbshm__workers_recount(struct cbshm *shm, uint64_t now)
+{
+    struct cbshm_header *h = shm->hdr;
+    /* The changes before the look: a join or leave after it makes a later
+       look, whose count wins over this one's. */
+    uint32_t changes = (uint32_t)atomic_load_explicit(&h->workers_changes, memory_order_seq_cst);
+    uint32_t n = count_live(h, true);
+    uint64_t old = atomic_load_explicit(&h->workers_live, memory_order_seq_cst);
+    uint64_t mine = (uint64_t)changes << 32 | n;
+
+    do {
+        int32_t newer = (int32_t)(changes - (uint32_t)(old >> 32));
+        /* Older than what is stored; or as old and no lower (only a death
+           tells the same changes apart, and the dead do not come back). */
+        if (newer < 0 || (newer == 0 && n >= CBSHM_WORKERS_COUNT(old)))
+            break;
+        /* More workers raise every quota's limit: say so in each one's
+           high first, before any call can read the raised limit
+           (layout.h). */
+        if (n > CBSHM_WORKERS_COUNT(old))
+            for (uint32_t i = 0; i < shm->capacity; i++)
+                if (atomic_load_explicit(&shm->slots[i].cfg.concurrency_quota,
+                                         memory_order_relaxed))
+                    atomic_fetch_add_explicit(&shm->slots[i].bulk.high, CBSHM_HIGH_CHANGED,
+                                              memory_order_seq_cst);
+    } while (!atomic_compare_exchange_weak_explicit(&h->workers_live, &old, mine,
+                                                    memory_order_seq_cst, memory_order_seq_cst));
     atomic_store_explicit(&h->workers_checked_ns, now, memory_order_relaxed);
 }
 
@@ -419,6 +447,7 @@ uint64_t cbshm__workers_join(struct cbshm *shm, uint32_t pid, uint64_t now, uint
             uint64_t w = 0;
             if (atomic_compare_exchange_strong_explicit(
                     &h->workers[i], &w, word, memory_order_relaxed, memory_order_relaxed)) {
+                atomic_fetch_add_explicit(&h->workers_changes, 1, memory_order_seq_cst);
                 *at = i;
                 cbshm__workers_recount(shm, now);
                 return word;
@@ -433,8 +462,9 @@ void cbshm__workers_leave(struct cbshm *shm, uint32_t at, uint64_t word)
 {
     if (word == 0 || at >= CBSHM_WORKERS_MAX)
         return;
-    atomic_compare_exchange_strong_explicit(&shm->hdr->workers[at], &word, 0, memory_order_relaxed,
-                                            memory_order_relaxed);
+    if (atomic_compare_exchange_strong_explicit(&shm->hdr->workers[at], &word, 0,
+                                                memory_order_relaxed, memory_order_relaxed))
+        atomic_fetch_add_explicit(&shm->hdr->workers_changes, 1, memory_order_seq_cst);
     cbshm__workers_recount(shm, cbshm__now());
 }
 

@@ -296,6 +296,8 @@ void cbshm__bulk_admitted(struct cbshm *shm, struct cbshm_slot *sl, uint64_t now
 uint64_t cbshm__workers_join(struct cbshm *shm, uint32_t pid, uint64_t now, uint32_t *at);
 void cbshm__workers_leave(struct cbshm *shm, uint32_t at, uint64_t word);
 void cbshm__workers_recount(struct cbshm *shm, uint64_t now);
+/* The live workers now, counted without writing (cbshm_info). */
+uint32_t cbshm__workers_alive(const struct cbshm *shm);
 /* Recounts when a second passed since anyone did (host-wide). */
 void cbshm__workers_tick(struct cbshm *shm, uint64_t now);
 

@@ -203,8 +203,9 @@ struct cbshm_bulkhead {
        admitted under the raised one may hold a slot above. */
     _Atomic uint64_t high;
 };
-#define CBSHM_HIGH(w)      ((uint32_t)(w))
-#define CBSHM_HIGH_CHANGED (1ull << 32)
+#define CBSHM_HIGH(w)          ((uint32_t)(w))
+#define CBSHM_WORKERS_COUNT(w) ((uint32_t)(w)) /* of header.workers_live */
+#define CBSHM_HIGH_CHANGED     (1ull << 32)
 
 /*
  * One checkpoint of the window ring: the breaker's cumulative counters
@@ -399,9 +400,12 @@ struct cbshm_header {
 
     /* Line-aligned: the processes that call through the segment, for
        concurrency_quota (bulkhead.c): CBSHM_STAMP(registered, pid), 0
-       when free. workers_live is their count at the last look. */
-    _Alignas(CBSHM_LINE) _Atomic uint32_t workers_live;
-    uint32_t reserved4;
+       when free. workers_live is their count at the last look, stamped
+       with workers_changes as that look began (changes << 32 | count):
+       of two looks the later one's count is kept, whichever stores last.
+       workers_changes counts joins and leaves. */
+    _Alignas(CBSHM_LINE) _Atomic uint64_t workers_live;
+    _Atomic uint64_t workers_changes;
     _Atomic uint64_t workers_checked_ns; /* the last look, host-wide */
     _Atomic uint64_t workers[CBSHM_WORKERS_MAX];
 };

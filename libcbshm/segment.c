@@ -633,7 +633,7 @@ int cbshm_info(struct cbshm *shm, struct cbshm_info *out)
     out->segment_bytes = shm->bytes;
     out->bytes_per_breaker = sizeof(struct cbshm_slot) + 2 * sizeof(uint32_t);
     out->lock_repairs = atomic_load_explicit(&h->lock_repairs, memory_order_relaxed);
-    out->workers = atomic_load_explicit(&h->workers_live, memory_order_relaxed);
+    out->workers = cbshm__workers_alive(shm);
     out->creator_pid = h->creator_pid;
     out->mode = h->mode;
     return 0;

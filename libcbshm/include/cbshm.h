@@ -759,8 +759,9 @@ struct cbshm_info {
 };
 
 /*
- * Fills *out from the attached segment's header. Takes no lock, never
- * blocks. Returns 0, or CBSHM_EINVAL (shm or out NULL).
+ * Fills *out from the attached segment's header; workers is counted now
+ * (kill(pid, 0) for each registered one), writing nothing. Takes no lock,
+ * never blocks. Returns 0, or CBSHM_EINVAL (shm or out NULL).
  */
 CBSHM_API int cbshm_info(struct cbshm *shm, struct cbshm_info *out);
 
