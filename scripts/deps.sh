@@ -28,7 +28,8 @@ PKGS="cmake make gcc pkg-config libyaml-dev libjansson-dev
       python3-wheel gunicorn python3-prometheus-client clang libclang-rt-14-dev man-db
       uwsgi uwsgi-plugin-python3 python3-gevent python3-eventlet
       php8.2-cli php8.2-fpm libfcgi-bin ruby ruby-minitest unicorn puma
-      groff-base dpkg-dev file lintian abigail-tools mypy"
+      groff-base dpkg-dev file lintian abigail-tools mypy
+      libhiredis-dev redis-server"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "deps: no dpkg-query: this is not a Debian system; install the equivalents of:" >&2
