@@ -45,7 +45,10 @@ struct cbctl_args {
     const char *segment; /* --segment after the command, or NULL */
     char **names;        /* the operands: breaker names */
     int n_names;
-    const char *output; /* metrics --output */
+    const char *output;  /* metrics --output */
+    const char *hosts;   /* fleet --hosts GLOB */
+    uint64_t timeout_ms; /* fleet --timeout DURATION; 0: not given */
+    const char *config;  /* fleet --config FILE */
 };
 
 /* How an option row stores what it was given. */
@@ -115,6 +118,15 @@ enum cbctl_names {
     CBCTL_NAMES_ONE,    /* exactly one NAME */
     CBCTL_NAMES_SOME,   /* NAME..., at least one */
     CBCTL_NAMES_OR_ALL, /* NAME... or --all (added for it), not both */
+    CBCTL_NAMES_VERB,   /* one of the command's verbs, then NAME where that verb takes one */
+};
+
+/* A verb of a command that has them (fleet list, fleet open NAME): the
+   usage line, --help's "verbs:" block and the operand check come from these. */
+struct cbctl_verb {
+    const char *name; /* NULL ends a table */
+    int takes_name;   /* 1: exactly one NAME after it; 0: nothing */
+    const char *summary;
 };
 
 /*
@@ -129,7 +141,8 @@ struct cbctl_cmd {
     const struct cbctl_option *options; /* ended by CBCTL_OPTIONS_END, or NULL */
     enum cbctl_attach attach;
     enum cbctl_names names;
-    const char *json; /* the help line of --json, or NULL where there is none */
+    const char *json;               /* the help line of --json, or NULL where there is none */
+    const struct cbctl_verb *verbs; /* CBCTL_NAMES_VERB: the verbs, else NULL */
     int (*run)(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *args);
 };
 
@@ -151,6 +164,9 @@ void cbctl_segment_error(const char *what, const char *segment, int rc);
  * and the usage line on stderr.
  */
 int cbctl_args_parse(const struct cbctl_cmd *cmd, int argc, char **argv, struct cbctl_args *out);
+/* "cbctl: CMD: message" and the usage line on stderr; returns CBCTL_USAGE. */
+__attribute__((format(printf, 2, 3))) int cbctl_usage_error(const struct cbctl_cmd *cmd,
+                                                            const char *fmt, ...);
 /* --segment: a global option, taken before the command and after it. */
 extern const struct cbctl_option cbctl_segment_option;
 /* "  -s, --segment NAME  help", the label padded to width, the help wrapped
@@ -244,6 +260,7 @@ extern const struct cbctl_cmd cbctl_cmd_metrics;
 extern const struct cbctl_cmd cbctl_cmd_watch;
 extern const struct cbctl_cmd cbctl_cmd_events;
 extern const struct cbctl_cmd cbctl_cmd_destroy;
+extern const struct cbctl_cmd cbctl_cmd_fleet;
 
 /*
  * privilege.c: root becomes the segment's owner before mapping it. Each

@@ -98,7 +98,7 @@ void cbctl_print_option(FILE *f, const struct cbctl_option *o, int width)
  */
 static void print_usage_line(FILE *f, const struct cbctl_cmd *cmd)
 {
-    static const char *operands[] = {"", " NAME", " NAME...", " NAME...|--all"};
+    static const char *operands[] = {"", " NAME", " NAME...", " NAME...|--all", ""};
     struct cbctl_option rows[ROWS_MAX];
     size_t n = rows_of(cmd, rows);
     char label[64];
@@ -116,7 +116,12 @@ static void print_usage_line(FILE *f, const struct cbctl_cmd *cmd)
             fprintf(f, " [--%s%s%s]", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
         }
     }
-    fprintf(f, "%s\n", operands[cmd->names]);
+    fputs(operands[cmd->names], f);
+    /* Verbs in a row that take the same operands share it: "list|show NAME|open|close NAME". */
+    for (const struct cbctl_verb *v = cmd->verbs; v != NULL && v->name != NULL; v++)
+        fprintf(f, "%s%s%s", v == cmd->verbs ? " " : "|", v->name,
+                v->takes_name && (v[1].name == NULL || !v[1].takes_name) ? " NAME" : "");
+    fputc('\n', f);
 }
 
 static void print_help(const struct cbctl_cmd *cmd)
@@ -132,21 +137,49 @@ static void print_help(const struct cbctl_cmd *cmd)
             width = (int)strlen(label);
     }
     print_usage_line(stdout, cmd);
-    printf("\n%s.\n\noptions:\n", cmd->summary);
+    printf("\n%s.\n", cmd->summary);
+    if (cmd->verbs != NULL) {
+        fputs("\nverbs:\n", stdout);
+        for (const struct cbctl_verb *v = cmd->verbs; v->name != NULL; v++) {
+            snprintf(label, sizeof label, "%s%s", v->name, v->takes_name ? " NAME" : "");
+            printf("  %-*s %s\n", width, label, v->summary);
+        }
+    }
+    fputs("\noptions:\n", stdout);
     for (size_t i = 0; i < n; i++)
         cbctl_print_option(stdout, &rows[i], width);
+}
+
+__attribute__((format(printf, 2, 0))) static int usage_verror(const struct cbctl_cmd *cmd,
+                                                              const char *fmt, va_list ap)
+{
+    cbctl_verr(cmd->name, fmt, ap); /* the message quotes what was typed */
+    print_usage_line(stderr, cmd);
+    return CBCTL_USAGE;
 }
 
 __attribute__((format(printf, 2, 3))) static int usage_error(const struct cbctl_cmd *cmd,
                                                              const char *fmt, ...)
 {
     va_list ap;
+    int rc;
 
     va_start(ap, fmt);
-    cbctl_verr(cmd->name, fmt, ap); /* the message quotes what was typed */
+    rc = usage_verror(cmd, fmt, ap);
     va_end(ap);
-    print_usage_line(stderr, cmd);
-    return CBCTL_USAGE;
+    return rc;
+}
+
+/* The same, for a command's own checks of what it was given. */
+int cbctl_usage_error(const struct cbctl_cmd *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = usage_verror(cmd, fmt, ap);
+    va_end(ap);
+    return rc;
 }
 
 /* Stores what option o was given (arg: its argument, or NULL). */
@@ -191,6 +224,33 @@ static int store(const struct cbctl_cmd *cmd, const struct cbctl_option *o, cons
     return CBCTL_CONTINUE;
 }
 
+/* The first operand is one of cmd's verbs, then a NAME where it takes one. */
+static int check_verb(const struct cbctl_cmd *cmd, const struct cbctl_args *a)
+{
+    const struct cbctl_verb *v = cmd->verbs;
+    char list[256];
+    size_t used = 0;
+
+    for (; a->n_names > 0 && v->name != NULL; v++)
+        if (strcmp(v->name, a->names[0]) == 0)
+            break;
+    if (a->n_names > 0 && v->name != NULL) {
+        if (v->takes_name && a->n_names < 2)
+            return usage_error(cmd, "%s: expected a breaker name", v->name);
+        if (a->n_names > 1 + v->takes_name)
+            return usage_error(cmd, "%s: unexpected argument '%s'", v->name,
+                               a->names[1 + v->takes_name]);
+        return CBCTL_CONTINUE;
+    }
+    list[0] = '\0';
+    for (v = cmd->verbs; v->name != NULL && used < sizeof list; v++)
+        used +=
+            (size_t)snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "", v->name);
+    if (a->n_names == 0)
+        return usage_error(cmd, "expected a verb: %s", list);
+    return usage_error(cmd, "unknown verb '%s' (expected %s)", a->names[0], list);
+}
+
 static int check_operands(const struct cbctl_cmd *cmd, const struct cbctl_args *a)
 {
     switch (cmd->names) {
@@ -210,6 +270,8 @@ static int check_operands(const struct cbctl_cmd *cmd, const struct cbctl_args *
         if (a->all == (a->n_names > 0))
             return usage_error(cmd, "give breaker names or --all, not both or neither");
         break;
+    case CBCTL_NAMES_VERB:
+        return check_verb(cmd, a);
     }
     return CBCTL_CONTINUE;
 }
