@@ -117,10 +117,8 @@ static void print_usage_line(FILE *f, const struct cbctl_cmd *cmd)
         }
     }
     fputs(operands[cmd->names], f);
-    /* Verbs in a row that take the same operands share it: "list|show NAME|open|close NAME". */
     for (const struct cbctl_verb *v = cmd->verbs; v != NULL && v->name != NULL; v++)
-        fprintf(f, "%s%s%s", v == cmd->verbs ? " " : "|", v->name,
-                v->takes_name && (v[1].name == NULL || !v[1].takes_name) ? " NAME" : "");
+        fprintf(f, "%s%s%s", v == cmd->verbs ? " " : "|", v->name, v->takes_name ? " NAME" : "");
     fputc('\n', f);
 }
 
