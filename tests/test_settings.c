@@ -514,10 +514,10 @@ static void test_the_c_path_refuses_reserved_fields_and_bad_arguments(void **sta
     assert_string_equal(d.key, "owner");
     cfg.has_owner = 0;
     cfg.uid = 0;
-    cfg.reserved[6] = 1;
+    cfg.reserved[5] = 1;
     assert_int_equal(cbshm_config_check(&cfg, &d), CBSHM_ECONFIG);
     assert_string_equal(d.message, "reserved fields of the configuration must be zero");
-    cfg.reserved[6] = 0;
+    cfg.reserved[5] = 0;
     assert_int_equal(cbshm_config_check(&cfg, &d), 0);
     assert_int_equal(cbshm_config_check(NULL, &d), CBSHM_EINVAL);
     cfg.breakers = NULL;
