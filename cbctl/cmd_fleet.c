@@ -192,11 +192,16 @@ static redisReply *checked(struct fleet *f, redisReply *r, const char *command, 
     return NULL;
 }
 
+/* One command, its reply awaited no longer than --timeout has left (a
+   millisecond at the least: 0 would mean "for ever"). */
 static redisReply *command(struct fleet *f, int type, int argc, const char **argv)
 {
-    redisSetTimeout(f->redis,
-                    (struct timeval){.tv_sec = (time_t)(remaining_ms(f) / 1000),
-                                     .tv_usec = (suseconds_t)(remaining_ms(f) % 1000 + 1) * 1000});
+    uint64_t left = remaining_ms(f) ? remaining_ms(f) : 1;
+    struct timeval tv = {.tv_sec = (time_t)(left / 1000),
+                         .tv_usec = (suseconds_t)(left % 1000) * 1000};
+
+    if (redisSetTimeout(f->redis, tv) != REDIS_OK)
+        return checked(f, NULL, argv[0], type);
     return checked(f, redisCommandArgv(f->redis, argc, argv, NULL), argv[0], type);
 }
 
@@ -710,8 +715,11 @@ static void take_answer(struct reply *to, const redisReply *v)
         (v->len == 2 || v->str[2] == ' ')) {
         to->answer = A_APPLIED;
     } else if (v->type == REDIS_REPLY_STRING && v->len > 6 && memcmp(v->str, "error ", 6) == 0) {
+        char escaped[sizeof to->message];
         to->answer = A_ERROR;
-        cbctl_safe(v->str + 6, to->message, sizeof to->message);
+        /* cbctl_safe returns its input itself when nothing needs escaping. */
+        snprintf(to->message, sizeof to->message, "%s",
+                 cbctl_safe(v->str + 6, escaped, sizeof escaped));
     } else {
         to->answer = A_ERROR;
         snprintf(to->message, sizeof to->message, "an ack cbctl cannot read");
