@@ -28,17 +28,6 @@ struct cbshm_fleet_id {
     uint64_t ms, seq;
 };
 #endif
-#ifndef CBSHM_FLEET_CONFIG_DECLARED
-struct cbshm_fleet_config {
-    char redis[256];
-    char user[64];
-    char password_file[256];
-    char name[65];
-    char host_id[65];
-    uint64_t heartbeat_ms;
-    uint64_t reserved[4];
-};
-#endif
 
 /* Codes of this file's functions, beside 0; each comes with a message. */
 #define CBCTL_FLEET_EDOWN    (-1) /* Redis unreachable, or the connection failed: try again */
