@@ -42,6 +42,21 @@ fail() { echo "completion: $*"; exit 1; }
 [ -z "$(complete_line cbctl -s $seg show payments-api '')" ] || fail "a second name for show"
 [ "$(complete_line cbctl -s $seg open payments-api inv)" = "inventory-db" ] || fail "a second name for open"
 
+# fleet: its verbs first, then a breaker name for the verbs that take one,
+# whatever options come between; list takes none, show one.
+[ "$(complete_line cbctl fleet '')" = "list show open close disable enable reset" ] || fail "fleet verbs: $(complete_line cbctl fleet '')"
+[ "$(complete_line cbctl fleet di)" = "disable" ] || fail "fleet verb: $(complete_line cbctl fleet di)"
+[ "$(complete_line cbctl -s $seg fleet open pay)" = "payments-api" ] || fail "fleet open NAME: $(complete_line cbctl -s $seg fleet open pay)"
+[ "$(complete_line cbctl -s $seg fleet --config f.yaml --for 5m show pay)" = "payments-api" ] || fail "fleet show NAME after options with arguments"
+[ "$(complete_line cbctl -s $seg fleet --config = f.yaml reset pay)" = "payments-api" ] || fail "fleet NAME after --config=FILE"
+[ "$(complete_line cbctl -s $seg fleet --config f.yaml '')" = "list show open close disable enable reset" ] || fail "fleet verb after --config FILE"
+[ -z "$(complete_line cbctl -s $seg fleet list '')" ] || fail "fleet list takes no name"
+[ -z "$(complete_line cbctl -s $seg fleet show payments-api '')" ] || fail "fleet show takes one name"
+[ "$(complete_line cbctl fleet --ho)" = "--hosts" ] || fail "fleet option: $(complete_line cbctl fleet --ho)"
+[ "$(complete_line cbctl fleet --timeout '')" = "" ] || fail "no completion for a duration"
+[ "$(complete_line cbctl fleet --config "$2/config/exam")" = "$2/config/example.yaml" ] || fail "fleet --config FILE: $(complete_line cbctl fleet --config "$2/config/exam")"
+[ "$(complete_line cbctl fleet open payments-api --)" = "--config --for --hosts --timeout --json --segment --help" ] || fail "fleet options: $(complete_line cbctl fleet open payments-api --)"
+
 # Every command: the long options that open its --help rows, all of them.
 commands=$(cbctl --help | sed -n '/^commands:$/,/^$/p' | sed -n 's/^  \([a-z]*\) .*/\1/p')
 [ "$(echo $commands | wc -w)" -ge 13 ] || fail "commands from --help: $commands"
