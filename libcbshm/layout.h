@@ -261,7 +261,8 @@ struct cbshm_slot_settings {
     _Atomic uint32_t concurrency_quota;
     _Atomic uint64_t max_wait_ns;
     _Atomic uint64_t slot_timeout_ns;
-    uint64_t reserved[1];
+    _Atomic uint32_t fleet_open_hosts;
+    uint32_t reserved;
 };
 
 struct cbshm_slot {
