@@ -17,10 +17,8 @@
 #include "cbshm.h"
 
 /*
- * Until the library's Fleet section and the configuration's fleet: section
- * land in cbshm.h, their declarations as the fleet's design gives them.
- * Define CBSHM_FLEET_DECLARED / CBSHM_FLEET_CONFIG_DECLARED (or drop these)
- * once cbshm.h has them.
+ * Until the library's Fleet section lands in cbshm.h, its stream id as the
+ * fleet's design gives it (drop this once cbshm.h has it).
  */
 #ifndef CBSHM_FLEET_DECLARED
 /* A Redis stream id: ms-seq. {0,0}: none. */

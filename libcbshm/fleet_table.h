@@ -24,6 +24,8 @@ enum cbshm__fleet_kind {
     FLEET_DURATION, /* 250ms, 5s, 2m, 1h */
 };
 
+/* The section must have it once the loader has filled in the defaults
+   (host_id's is the hostname): never "" in a checked configuration. */
 #define FLEET_REQUIRED 0x1u
 /* The longest fleet name or host_id (the fields hold one more byte). */
 #define FLEET_NAME_MAX 64
@@ -38,7 +40,8 @@ enum cbshm__fleet_kind {
       "an absolute path: its first line is the Redis password")                                  \
     X(name, FLEET_NAME, name, FLEET_REQUIRED, 0, 0, 0,                                           \
       "the fleet: every host of it shares its keys")                                             \
-    X(host_id, FLEET_NAME, host_id, 0, 0, 0, 0, "this host in the fleet; default: the hostname") \
+    X(host_id, FLEET_NAME, host_id, FLEET_REQUIRED, 0, 0, 0,                                     \
+      "this host in the fleet; default: the hostname")                                           \
     X(heartbeat, FLEET_DURATION, heartbeat_ms, 0, 1000, 3600000, 5000,                           \
       "how often the agent publishes this host's breakers; 3 missed make it stale")
 

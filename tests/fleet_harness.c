@@ -401,3 +401,12 @@ const char *th_agent_log(const struct th_fleet *f, int i, char *buf, size_t size
     close(fd);
     return buf;
 }
+
+void th_fleet_dump_logs(const struct th_fleet *f)
+{
+    char log[8192];
+
+    for (int i = 0; i < f->n; i++)
+        fprintf(stderr, "---- agent of %s (log %s):\n%s\n", f->host[i].host_id, f->host[i].log,
+                th_agent_log(f, i, log, sizeof log));
+}

@@ -133,4 +133,19 @@ void th_nap(void);
         }                                                      \
     } while (0)
 
+/* Every agent's log on stderr, for a failure message. */
+void th_fleet_dump_logs(const struct th_fleet *f);
+/* TH_WAIT_FOR that shows the agents' logs before failing. */
+#define TH_WAIT_FLEET(f, expr, seconds, ...)                   \
+    do {                                                       \
+        uint64_t th_deadline_ = th_now_ms() + (seconds)*1000u; \
+        while (!(expr)) {                                      \
+            if (th_now_ms() > th_deadline_) {                  \
+                th_fleet_dump_logs(f);                         \
+                fail_msg(__VA_ARGS__);                         \
+            }                                                  \
+            th_nap();                                          \
+        }                                                      \
+    } while (0)
+
 #endif
