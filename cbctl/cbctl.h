@@ -38,7 +38,7 @@ struct cbctl_args {
     int all;             /* --all */
     int dry_run;         /* apply --dry-run */
     int follow;          /* events --follow */
-    const char *file;    /* apply --file */
+    const char *file;    /* apply --file; agent and fleet --config */
     uint64_t for_ms;     /* open, close, disable --for DURATION; 0: not given */
     long interval_ms;    /* watch, events --interval */
     long count;          /* watch --count */
@@ -48,7 +48,6 @@ struct cbctl_args {
     const char *output;  /* metrics --output */
     const char *hosts;   /* fleet --hosts GLOB */
     uint64_t timeout_ms; /* fleet --timeout DURATION; 0: not given */
-    const char *config;  /* fleet --config FILE */
 };
 
 /* How an option row stores what it was given. */

@@ -964,7 +964,7 @@ static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *ar
                                  f.glob);
     f.deadline_ms = monotonic_ms() + (args->timeout_ms ? args->timeout_ms : DEFAULT_TIMEOUT_MS);
 
-    if ((rc = load_config(&f, args->config)) != CBCTL_CONTINUE)
+    if ((rc = load_config(&f, args->file)) != CBCTL_CONTINUE)
         goto out;
     if ((rc = connect_redis(&f)) != CBCTL_CONTINUE)
         goto out;
@@ -987,7 +987,7 @@ out:
 }
 
 static const struct cbctl_option options[] = {
-    CBCTL_STRING("config", 'c', "FILE", config, 1,
+    CBCTL_STRING("config", 'c', "FILE", file, 1,
                  "the YAML whose fleet: section says which fleet and which Redis"),
     CBCTL_DURATION("for", 0, "DURATION", for_ms,
                    "open, close, disable: for this long (250ms, 5s, 2m, 1h), then back to "
