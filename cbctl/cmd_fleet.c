@@ -24,8 +24,11 @@
 
 /* How long a command waits for its acks when --timeout is not given. */
 #define DEFAULT_TIMEOUT_MS 10000
-/* Between two looks at a command's acks: agents ack within milliseconds. */
-#define ACK_POLL_NS 5000000L
+/* Between two looks at a command's acks: agents ack within a millisecond
+   or two, so the first look comes soon; later ones back off to 16 ms, for a
+   fleet whose acks trickle in. */
+#define ACK_POLL_FIRST_NS 500000L
+#define ACK_POLL_MAX_NS   16000000L
 /* A host id, as the fleet: section's host_id is written: [A-Za-z0-9_.-]{1,64}. */
 #define HOST_ID_MAX 64
 
@@ -905,13 +908,13 @@ static int issue(struct fleet *f, uint64_t for_ms)
                r.n == 1 ? "" : "s", id);
     }
 
-    for (;;) {
+    for (long nap = ACK_POLL_FIRST_NS;;
+         nap = nap * 2 < ACK_POLL_MAX_NS ? nap * 2 : ACK_POLL_MAX_NS) {
         if (poll_acks(f, ack_key, &r) != 0)
             reconnect(f);
         if (r.waiting == 0 || remaining_ms(f) == 0)
             break;
-        nap_ns(remaining_ms(f) * 1000000L < ACK_POLL_NS ? (long)remaining_ms(f) * 1000000L
-                                                        : ACK_POLL_NS);
+        nap_ns((long)remaining_ms(f) * 1000000L < nap ? (long)remaining_ms(f) * 1000000L : nap);
     }
     rc = report(f, id, &r, seconds_since(&t0));
 out:
