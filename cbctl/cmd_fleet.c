@@ -548,6 +548,15 @@ static const char *word(json_t *o, const char *key, char *buf, size_t size)
     return s[0] != '\0' ? cbctl_safe(s, buf, size) : "-";
 }
 
+/* One line of show; the SINCE column is padded only when a note follows,
+   so no line ends in blanks. */
+static void show_row(const char *host, const char *state, const char *mode, const char *cause,
+                     const char *trips, const char *since, const char *note)
+{
+    printf("%-24s %-10s %-14s %-13s %6s %-*s%s%s\n", host, state, mode, cause, trips,
+           note[0] ? 12 : 0, since, note[0] ? " " : "", note);
+}
+
 static int show(struct fleet *f)
 {
     uint64_t now_ms = cbctl_fleet_wall_ms();
@@ -566,28 +575,28 @@ static int show(struct fleet *f)
         without = json_array();
         unknown = json_array();
     } else {
-        printf("%-24s %-10s %-14s %-13s %6s %-12s\n", "HOST", "STATE", "MODE", "CAUSE", "TRIPS",
-               "SINCE");
+        show_row("HOST", "STATE", "MODE", "CAUSE", "TRIPS", "SINCE", "");
     }
     for (size_t i = 0; i < hosts.n; i++) {
         const struct host *h = &hosts.all[i];
         json_t *o = snapshot_parse(h->hash->element[0]);
-        char state[32], mode[32], cause[32], since[48], stale_for[32];
+        char state[32], mode[32], cause[32], since[48], stale_for[32], trips[24], note[96] = "";
 
-        if (h->live_until_ms < now_ms)
+        if (h->live_until_ms < now_ms) {
             cbctl_format_duration(stale_for, sizeof stale_for, now_ms - h->live_until_ms);
+            snprintf(note, sizeof note, "stale: no heartbeat for %s", stale_for);
+        } else if (h->stale) {
+            snprintf(note, sizeof note, "stale: no snapshot");
+        }
         if (o == NULL) {
             /* Live without it: the breaker is not configured there. */
             if (h->hash->element[0]->type == REDIS_REPLY_STRING)
                 cbctl_err("%s: host %s: its snapshot cannot be read", f->what, h->id);
             if (f->json)
                 json_array_append_new(h->stale ? unknown : without, json_string(h->id));
-            else if (h->stale)
-                printf("%-24s %-10s %-14s %-13s %6s %-12s stale: no snapshot\n", h->id, "-", "-",
-                       "-", "-", "-");
             else
-                printf("%-24s %-10s %-14s %-13s %6s %-12s no such breaker on this host\n", h->id,
-                       "-", "-", "-", "-", "-");
+                show_row(h->id, "-", "-", "-", "-", "-",
+                         h->stale ? note : "no such breaker on this host");
             continue;
         }
         reported++;
@@ -608,16 +617,12 @@ static int show(struct fleet *f)
             }
             json_array_append_new(rows, row);
         } else {
-            json_int_t trips = json_integer_value(json_object_get(o, "trips"));
+            snprintf(trips, sizeof trips, "%" PRId64,
+                     (int64_t)json_integer_value(json_object_get(o, "trips")));
             format_since(since, sizeof since, o, now_ms);
-            printf("%-24s %-10s %-14s %-13s %6" PRId64 " %-12s", h->id,
-                   word(o, "state", state, sizeof state), word(o, "mode", mode, sizeof mode),
-                   word(o, "mode_cause", cause, sizeof cause), (int64_t)trips, since);
-            if (h->live_until_ms < now_ms)
-                printf(" stale: no heartbeat for %s", stale_for);
-            else if (h->stale)
-                printf(" stale: no snapshot");
-            putchar('\n');
+            show_row(h->id, word(o, "state", state, sizeof state),
+                     word(o, "mode", mode, sizeof mode), word(o, "mode_cause", cause, sizeof cause),
+                     trips, since, note);
         }
         json_decref(o);
     }

@@ -318,6 +318,7 @@ static void test_show_prints_every_host_and_marks_the_stale_ones(void **state)
     (void)state;
     start(1, "5s");
     fake_fleet();
+    fake_host("web-6", -5000, NULL); /* its hash expired with its heartbeat */
     cbctl(&r, "fleet", "show", "payments", "--config", config(), NULL);
     EXPECT_STATUS(&r, 0);
     EXPECT_IN(r.out, "HOST ");
@@ -332,6 +333,10 @@ static void test_show_prints_every_host_and_marks_the_stale_ones(void **state)
     EXPECT_IN(line, " stale: no heartbeat for 4");
     assert_non_null(line = strstr(r.out, "\nweb-5 "));
     EXPECT_IN(line, "stale: no snapshot");
+    EXPECT_IN(r.out, "\nweb-6                    -          -              -                  - -  "
+                     "          stale: no heartbeat for 5s\n");
+    /* No line ends in blanks. */
+    assert_null(strstr(r.out, " \n"));
     cbctl(&r, "fleet", "show", "search", "--config", config(), NULL);
     EXPECT_STATUS(&r, 0);
     assert_non_null(line = strstr(r.out, "\nweb-3 "));
