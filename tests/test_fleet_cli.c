@@ -675,6 +675,42 @@ static void test_redis_down_exits_1_with_a_clear_message_within_the_timeout(void
     EXPECT_IN(r.err, "cbctl: fleet list: redis 127.0.0.1:");
 }
 
+static void test_redis_lost_while_waiting_keeps_the_acks_seen_and_ends_at_the_timeout(void **state)
+{
+    static const struct stand_in acks[] = {{"web-1", "ok"}, {"web-2", "ok"}, {"web-3", NULL}};
+    char buf[64];
+    json_t *doc;
+    struct run r;
+    int agents, killer;
+
+    (void)state;
+    start(1, "5s");
+    three_live_hosts();
+    agents = stand_in_agents(acks, 3);
+    /* Redis goes away while cbctl waits for web-3. */
+    if ((killer = fork()) == 0) {
+        struct timespec ts = {0, 400 * 1000000L};
+        nanosleep(&ts, NULL);
+        kill(redis.pid, SIGKILL);
+        _exit(0);
+    }
+    cbctl(&r, "fleet", "open", "payments", "--timeout", "2s", "--json", "--config", config(), NULL);
+    stand_in_done(agents, &r);
+    assert_int_equal(t_wait(killer), 0);
+    EXPECT_STATUS(&r, 1);
+    assert_true(r.seconds >= 1.9);
+    assert_true(r.seconds < 4.0);
+    doc = parse(&r);
+    assert_string_equal(joined(json_object_get(doc, "applied"), buf, sizeof buf), "web-1,web-2");
+    assert_string_equal(joined(json_object_get(doc, "missing"), buf, sizeof buf), "web-3");
+    json_decref(doc);
+    EXPECT_IN(r.err, "cbctl: fleet open payments: redis 127.0.0.1:");
+    EXPECT_IN(r.err, ": HGETALL: Server closed the connection\n");
+    EXPECT_IN(r.err, "host web-3: no answer within the timeout");
+    redisFree(db);
+    db = NULL;
+}
+
 static void test_usage_errors_exit_2(void **state)
 {
     static const char *const cases[][8] = {
@@ -842,6 +878,7 @@ static const struct CMUnitTest tests[] = {
     T(test_a_host_that_does_not_answer_is_no_answer_after_the_timeout),
     T(test_hosts_glob_narrows_who_must_answer),
     T(test_redis_down_exits_1_with_a_clear_message_within_the_timeout),
+    T(test_redis_lost_while_waiting_keeps_the_acks_seen_and_ends_at_the_timeout),
     T(test_usage_errors_exit_2),
     T(test_help_lists_the_verbs_and_the_options),
     T(test_config_without_a_fleet_section_or_with_a_bad_one_exits_3),
