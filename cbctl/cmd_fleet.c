@@ -58,6 +58,9 @@ struct fleet {
     struct cbctl_fleet_target target;
     redisContext *redis;
     uint64_t deadline_ms; /* monotonic: where --timeout ends */
+    /* Something read from Redis was left out, as stderr said: the rest is
+       printed whole, and the exit status says it was not all there. */
+    int damaged;
 };
 
 /* One host of the hosts ZSET, with what its hash held. */
@@ -240,18 +243,13 @@ static int hosts_load(struct fleet *f, enum fetch fetch, struct hosts *out, uint
 {
     const char *breaker = fetch == FETCH_BREAKER ? f->breaker : NULL;
     char key[CBCTL_FLEET_KEY_MAX], bad[4 * HOST_ID_MAX + 4];
-    const char *argv[4];
+    const char *zrange[5] = {"ZRANGE", key, "0", "-1", "WITHSCORES"};
     redisReply *z;
     size_t n = 0;
 
-    if (cbctl_fleet_key(key, sizeof key, f->cfg.name, "hosts", NULL) < 0)
+    if (cbctl_fleet_key(key, sizeof key, f->cfg.name, "hosts", NULL) < 0 ||
+        (z = command(f, REDIS_REPLY_ARRAY, 5, zrange)) == NULL)
         return CBCTL_FAILED;
-    argv[0] = "ZRANGE", argv[1] = key, argv[2] = "0", argv[3] = "-1";
-    {
-        const char *with[5] = {argv[0], argv[1], argv[2], argv[3], "WITHSCORES"};
-        if ((z = command(f, REDIS_REPLY_ARRAY, 5, with)) == NULL)
-            return CBCTL_FAILED;
-    }
     out->all = calloc(z->elements / 2 + 1, sizeof *out->all);
     if (out->all == NULL) {
         freeReplyObject(z);
@@ -271,6 +269,7 @@ static int hosts_load(struct fleet *f, enum fetch fetch, struct hosts *out, uint
         if (!word_ok(m->str, m->len, HOST_ID_MAX)) {
             cbctl_err("%s: redis %s: %s holds '%s', not a host id: left out", f->what,
                       f->target.label, key, cbctl_safe(m->str, bad, sizeof bad));
+            f->damaged = 1;
             continue;
         }
         if (fnmatch(f->glob, m->str, 0) != 0)
@@ -386,14 +385,6 @@ static int by_breaker(const void *a, const void *b)
     return c != 0 ? c : strcmp(x->host->id, y->host->id);
 }
 
-static void print_age(const char *prefix, uint64_t now_ms, uint64_t then_ms)
-{
-    char age[32];
-
-    cbctl_format_duration(age, sizeof age, now_ms > then_ms ? now_ms - then_ms : 0);
-    printf("%s%s", prefix, age);
-}
-
 static int list(struct fleet *f)
 {
     uint64_t now_ms = cbctl_fleet_wall_ms();
@@ -419,6 +410,7 @@ static int list(struct fleet *f)
             if (!breaker_name_ok(field->str, field->len)) {
                 cbctl_err("%s: host %s: a field of its hash is not a breaker name: left out",
                           f->what, hosts.all[i].id);
+                f->damaged = 1;
                 continue;
             }
             if (!hosts.all[i].stale) {
@@ -428,6 +420,7 @@ static int list(struct fleet *f)
                 if (bucket < 0) {
                     cbctl_err("%s: host %s: breaker %s: its snapshot cannot be read: left out",
                               f->what, hosts.all[i].id, field->str);
+                    f->damaged = 1;
                     continue;
                 }
             }
@@ -511,9 +504,9 @@ static int list(struct fleet *f)
             if (!h->stale)
                 continue;
             if (h->live_until_ms < now_ms) {
-                printf("  %s: no heartbeat: stale for ", h->id);
-                print_age("", now_ms, h->live_until_ms);
-                putchar('\n');
+                char age[32];
+                cbctl_format_duration(age, sizeof age, now_ms - h->live_until_ms);
+                printf("  %s: no heartbeat: stale for %s\n", h->id, age);
             } else {
                 printf("  %s: no snapshot (its hash expired or was never written)\n", h->id);
             }
@@ -588,10 +581,13 @@ static int show(struct fleet *f)
         } else if (h->stale) {
             snprintf(note, sizeof note, "stale: no snapshot");
         }
+        if (o == NULL && h->hash->element[0]->type == REDIS_REPLY_STRING) {
+            cbctl_err("%s: host %s: its snapshot cannot be read: left out", f->what, h->id);
+            f->damaged = 1;
+            continue;
+        }
         if (o == NULL) {
             /* Live without it: the breaker is not configured there. */
-            if (h->hash->element[0]->type == REDIS_REPLY_STRING)
-                cbctl_err("%s: host %s: its snapshot cannot be read", f->what, h->id);
             if (f->json)
                 json_array_append_new(h->stale ? unknown : without, json_string(h->id));
             else
@@ -749,9 +745,12 @@ static int poll_acks(struct fleet *f, const char *ack_key, struct replies *r)
         const redisReply *host = acks->element[k];
         struct reply *to;
         if (host->type != REDIS_REPLY_STRING || !word_ok(host->str, host->len, HOST_ID_MAX)) {
-            cbctl_err("%s: %s holds an ack of '%s', not a host id: left out", f->what, ack_key,
-                      host->type == REDIS_REPLY_STRING ? cbctl_safe(host->str, bad, sizeof bad)
-                                                       : "?");
+            /* Said once, not at every look. */
+            if (!f->damaged)
+                cbctl_err("%s: %s holds an ack of '%s', not a host id: left out", f->what, ack_key,
+                          host->type == REDIS_REPLY_STRING ? cbctl_safe(host->str, bad, sizeof bad)
+                                                           : "?");
+            f->damaged = 1;
             continue;
         }
         if ((to = reply_find(r, host->str)) == NULL && (to = reply_add(r, host->str)) == NULL)
@@ -987,6 +986,8 @@ static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *ar
         rc = issue(&f, args->for_ms);
         break;
     }
+    if (rc == CBCTL_OK && f.damaged)
+        rc = CBCTL_FAILED;
 out:
     if (f.redis != NULL)
         redisFree(f.redis);

@@ -384,6 +384,41 @@ static void test_show_of_a_breaker_no_host_has_exits_1(void **state)
     EXPECT_IN(r.err, "reports breaker nosuch");
 }
 
+static void test_what_redis_holds_that_cannot_be_read_is_said_left_out_and_exits_1(void **state)
+{
+    char k[256];
+    json_t *doc;
+    struct run r;
+
+    (void)state;
+    start(1, "5s");
+    fake_fleet();
+    freeReplyObject(th_redis_cmd(db, "HSET %s search %s", key(k, "host", "web-3"), "{not json"));
+    freeReplyObject(th_redis_cmd(db, "HSET %s %s {}", key(k, "host", "web-3"), "bad name!"));
+    freeReplyObject(th_redis_cmd(db, "ZADD %s %llu %s", key(k, "hosts", NULL),
+                                 (unsigned long long)th_wall_ms() + 15000, "web-\x1b[31mred"));
+    cbctl(&r, "fleet", "list", "--config", config(), NULL);
+    EXPECT_STATUS(&r, 1);
+    /* The rest is there, counted as before. */
+    EXPECT_IN(r.out, "payments                             3      0      1         "
+                     "0           0             1        0      1     1");
+    EXPECT_IN(r.err, "holds 'web-\\x1b[31mred', not a host id: left out\n");
+    EXPECT_IN(r.err, "host web-3: breaker search: its snapshot cannot be read: left out\n");
+    EXPECT_IN(r.err, "host web-3: a field of its hash is not a breaker name: left out\n");
+    cbctl(&r, "fleet", "list", "--json", "--config", config(), NULL);
+    EXPECT_STATUS(&r, 1);
+    doc = parse(&r); /* still one whole document */
+    assert_int_equal(count(find_breaker(doc, "search"), "hosts"), 2);
+    json_decref(doc);
+
+    freeReplyObject(th_redis_cmd(db, "HSET %s payments %s", key(k, "host", "web-2"), "[1,2]"));
+    cbctl(&r, "fleet", "show", "payments", "--config", config(), NULL);
+    EXPECT_STATUS(&r, 1);
+    EXPECT_IN(r.out, "\nweb-1 ");
+    assert_null(strstr(r.out, "\nweb-2 "));
+    EXPECT_IN(r.err, "host web-2: its snapshot cannot be read: left out\n");
+}
+
 /* What a stand-in agent answers for one host; ack NULL: it never answers. */
 struct stand_in {
     const char *host;
@@ -872,6 +907,7 @@ static const struct CMUnitTest tests[] = {
     T(test_show_prints_every_host_and_marks_the_stale_ones),
     T(test_show_json_has_one_object_per_host_with_its_snapshot),
     T(test_show_of_a_breaker_no_host_has_exits_1),
+    T(test_what_redis_holds_that_cannot_be_read_is_said_left_out_and_exits_1),
     T(test_open_for_writes_one_command_with_the_specs_fields),
     T(test_open_exits_0_when_every_live_host_applied_it),
     T(test_an_error_ack_exits_1_naming_the_host_and_its_message),
