@@ -898,6 +898,38 @@ static void test_list_over_the_unix_socket_with_a_password_from_a_file(void **st
     assert_null(strstr(r.err, redis.password));
 }
 
+static void test_an_acl_user_logs_in_and_a_wrong_password_is_refused_unsaid(void **state)
+{
+    char path[256], pw[256], yaml[768], a[512];
+    struct run r;
+
+    (void)state;
+    TH_NEED_REDIS();
+    snprintf(redis.user, sizeof redis.user, "cbshm");
+    snprintf(redis.user_password, sizeof redis.user_password, "acl-%d", (int)getpid());
+    th_redis_start(&redis);
+    th_fleet_init(&fleet, &redis, 1, "breakers:\n  - name: payments\n", "5s", 0, NULL);
+    db = th_redis_connect(&redis);
+    fake_host("web-1", 15000, "payments", snap(a, "closed", "normal", "none", 0, 1000), NULL);
+    snprintf(pw, sizeof pw, "%s/acl.pass", fleet.dir);
+    th_write_file(pw, redis.user_password, 0640);
+    snprintf(path, sizeof path, "%s/client.yaml", fleet.dir);
+    snprintf(yaml, sizeof yaml,
+             "breakers:\n  - name: payments\nfleet:\n  redis: 127.0.0.1:%d\n  name: %s\n"
+             "  user: cbshm\n  password_file: %s\n",
+             redis.port, fleet.name, pw);
+    th_write_file(path, yaml, 0600);
+    cbctl(&r, "fleet", "list", "--config", path, NULL);
+    EXPECT_STATUS(&r, 0);
+    EXPECT_IN(r.out, "1 hosts live, 0 stale");
+    th_write_file(pw, "not-the-password\n", 0600);
+    cbctl(&r, "fleet", "open", "payments", "--config", path, NULL);
+    EXPECT_STATUS(&r, 1);
+    assert_string_equal(r.out, "");
+    EXPECT_IN(r.err, "AUTH as cbshm refused: WRONGPASS");
+    assert_null(strstr(r.err, "not-the-password"));
+}
+
 #define T(fn) cmocka_unit_test_teardown(fn, teardown)
 static const struct CMUnitTest tests[] = {
     T(test_list_counts_each_live_host_once_and_names_the_stale_ones),
@@ -919,6 +951,7 @@ static const struct CMUnitTest tests[] = {
     T(test_help_lists_the_verbs_and_the_options),
     T(test_config_without_a_fleet_section_or_with_a_bad_one_exits_3),
     T(test_list_over_the_unix_socket_with_a_password_from_a_file),
+    T(test_an_acl_user_logs_in_and_a_wrong_password_is_refused_unsaid),
 };
 
 T_MAIN(tests)
