@@ -37,10 +37,9 @@ enum op { OP_LIST, OP_SHOW, OP_OPEN, OP_CLOSE, OP_DISABLE, OP_ENABLE, OP_RESET }
 /* In enum op's order: the verb is found by its index. */
 static const struct cbctl_verb verbs[] = {
     {"list", 0,
-     "per breaker: how many live hosts are closed, open, half-open or forced; stale hosts"},
-    {"show", 1, "one breaker on every host: state, mode, its cause, trips, since when"},
-    {"open", 1,
-     "force it open on every live host (those --hosts matches), and wait for their acks"},
+     "per breaker, how many live hosts have it closed, open, half-open or forced; the stale hosts"},
+    {"show", 1, "one breaker on every host: state, mode, the mode's cause, trips, since when"},
+    {"open", 1, "force it open on every live host --hosts matches, and wait for each one's ack"},
     {"close", 1, "force it closed on them"},
     {"disable", 1, "let every call through, recording nothing, on them"},
     {"enable", 1, "back to normal on them: the state machine decides"},

@@ -68,13 +68,12 @@ static void help_label(const struct cbctl_option *o, char *buf, size_t size)
              o->letter ? ", " : "   ", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
 }
 
-void cbctl_print_option(FILE *f, const struct cbctl_option *o, int width)
+/* "  label  help", the label padded to width, the help wrapped to 79
+   columns under itself: an option's row, or a verb's. */
+static void print_row(FILE *f, const char *label, int width, const char *text)
 {
-    const char *text = o->help;
-    char label[64];
     int start, column;
 
-    help_label(o, label, sizeof label);
     start = 2 + ((int)strlen(label) > width ? (int)strlen(label) : width);
     column = fprintf(f, "  %-*s", width, label);
     /* A word at a time, under the first; a word too long for any line gets one of its own. */
@@ -89,6 +88,14 @@ void cbctl_print_option(FILE *f, const struct cbctl_option *o, int width)
         text += strspn(text, " ");
     }
     fputc('\n', f);
+}
+
+void cbctl_print_option(FILE *f, const struct cbctl_option *o, int width)
+{
+    char label[64];
+
+    help_label(o, label, sizeof label);
+    print_row(f, label, width, o->help);
 }
 
 /*
@@ -140,7 +147,7 @@ static void print_help(const struct cbctl_cmd *cmd)
         fputs("\nverbs:\n", stdout);
         for (const struct cbctl_verb *v = cmd->verbs; v->name != NULL; v++) {
             snprintf(label, sizeof label, "%s%s", v->name, v->takes_name ? " NAME" : "");
-            printf("  %-*s %s\n", width, label, v->summary);
+            print_row(stdout, label, width, v->summary);
         }
     }
     fputs("\noptions:\n", stdout);

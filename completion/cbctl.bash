@@ -84,7 +84,8 @@ _cbctl()
         fi
         operands+=("$w")
     done
-    verbs=$(awk '/^verbs:$/ { on = 1; next } on && NF == 0 { exit } on { print $1, $2 }' <<<"$help")
+    # A verb's row starts in column 3; its help may go on under itself.
+    verbs=$(awk '/^verbs:$/ { on = 1; next } on && NF == 0 { exit } on && /^  [^ ]/ { print $1, $2 }' <<<"$help")
     # After an option that takes an argument: a file for FILE, else nothing to offer.
     arg=$(awk -v o="$prev" '$1 == o || $2 == o { print $3 }' <<<"$rows")
     if [[ $arg == FILE ]]; then
