@@ -922,6 +922,9 @@ struct cbshm_config {
     /* The `fleet:` section, or NULL when the file has none; the loader's
        is released by cbshm_config_free(). */
     const struct cbshm_fleet_config *fleet;
+#if UINTPTR_MAX == 0xFFFFFFFFu
+    uint32_t fleet_pad; /* zero: where a pointer is 4 bytes the struct keeps its size */
+#endif
     uint64_t reserved[6]; /* zero: room for the keys of later versions */
 };
 
