@@ -205,17 +205,24 @@ static void table_options(const char *cmd, struct names *out)
     options_of_block(p + strlen("\noptions:\n"), out);
 }
 
+/* The whole file, however long (README.md is past 64 KiB, and a block
+   cut off at a fixed size was not found); valid until the next call. */
 static char *read_source(const char *relative)
 {
-    static char buf[65536];
+    static char *buf;
     char path[256];
+    struct stat st;
     FILE *f;
     size_t n;
 
     snprintf(path, sizeof path, SOURCE_DIR "/%s", relative);
     assert_non_null(f = fopen(path, "r"));
-    n = fread(buf, 1, sizeof buf - 1, f);
+    assert_int_equal(fstat(fileno(f), &st), 0);
+    free(buf);
+    assert_non_null(buf = malloc((size_t)st.st_size + 1));
+    n = fread(buf, 1, (size_t)st.st_size, f);
     fclose(f);
+    assert_int_equal(n, (size_t)st.st_size);
     buf[n] = '\0';
     return buf;
 }
