@@ -36,7 +36,6 @@ static int id_after(uint64_t ms, uint64_t seq, uint64_t ams, uint64_t aseq)
 static void pending_change(struct cbshm *shm, const struct cbshm_fleet_pending *p, uint64_t now)
 {
     struct cbshm_header *h = shm->hdr;
-    unsigned from;
 
     if (p->rc != 0)
         return;
@@ -44,15 +43,17 @@ static void pending_change(struct cbshm *shm, const struct cbshm_fleet_pending *
         (void)cbshm__mode_words(shm, p->slot, (enum cbshm_mode)p->mode, p->until_ns,
                                 CBSHM_CAUSE_OPERATOR);
         CBSHM_CRASH_POINT("fleet.changed");
-        if (p->from_mode != p->mode &&
+        if (p->from != p->mode &&
             atomic_load_explicit(&h->events_seq, memory_order_relaxed) == p->events_seq)
-            cbshm__event(shm, p->slot, CBSHM_EVENT_MODE, p->from_mode, p->mode,
-                         CBSHM_CAUSE_OPERATOR, now);
+            cbshm__event(shm, p->slot, CBSHM_EVENT_MODE, p->from, p->mode, CBSHM_CAUSE_OPERATOR,
+                         now);
     } else if (p->op == CBSHM_FLEET_RESET) {
-        from = cbshm__reset_words(shm, p->slot, now);
+        /* The state it ends is the journal's: made again for a dead
+           holder, the reset finds the breaker closed by the first. */
+        (void)cbshm__reset_words(shm, p->slot, now);
         CBSHM_CRASH_POINT("fleet.changed");
         if (atomic_load_explicit(&h->events_seq, memory_order_relaxed) == p->events_seq)
-            cbshm__event(shm, p->slot, CBSHM_EVENT_RESET, from, CBSHM_STATE_CLOSED,
+            cbshm__event(shm, p->slot, CBSHM_EVENT_RESET, p->from, CBSHM_STATE_CLOSED,
                          CBSHM_CAUSE_OPERATOR, now);
     }
 }
@@ -125,7 +126,7 @@ static int locked_apply(struct cbshm *shm, const struct cbshm_fleet_command *cmd
                      ? now + cmd->duration_ms * 1000000u
                      : 0;
     p.events_seq = atomic_load_explicit(&h->events_seq, memory_order_relaxed);
-    p.from_mode = CBSHM_CTL_MODE(ctl);
+    p.from = cmd->op == CBSHM_FLEET_RESET ? CBSHM_CTL_STATE(ctl) : CBSHM_CTL_MODE(ctl);
     p.rc = rc;
     f->pending = p;
     h->op_slot = idx;

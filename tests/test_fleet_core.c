@@ -413,6 +413,79 @@ static void test_a_scribbled_journal_applies_nothing_and_crashes_nothing(void **
     done(shm, seg);
 }
 
+/* The last event of `kind` for `name` in the whole ring (fails the test
+   when there is none). */
+static struct cbshm_event last_event(struct cbshm *shm, const char *name,
+                                     enum cbshm_event_kind kind)
+{
+    struct cbshm_event ev[64], last;
+    uint64_t cursor = 0;
+    size_t n = 0;
+    int found = 0;
+
+    assert_int_equal(cbshm_events_read(shm, &cursor, ev, 64, &n, NULL), 0);
+    for (size_t i = 0; i < n; i++)
+        if (ev[i].kind == kind && strcmp(ev[i].name, name) == 0) {
+            last = ev[i];
+            found = 1;
+        }
+    if (!found)
+        fail_msg("no event of kind %d for %s", (int)kind, name);
+    return last;
+}
+
+/* Forks a child that opens `seg` read-write, sets CBSHM_CRASH_AT=at and
+   runs `fn`; returns once the child died there (fails otherwise). */
+static void child_killed_at(const char *seg, const char *at, void (*fn)(struct cbshm *child))
+{
+    int pid;
+
+    if ((pid = fork()) == 0) {
+        struct cbshm *child;
+        if (cbshm_open(seg, 0, &child) != 0)
+            _exit(3);
+        setenv("CBSHM_CRASH_AT", at, 1);
+        fn(child);
+        _exit(0); /* the point was never reached */
+    }
+    if (t_wait(pid) != 128 + SIGKILL)
+        fail_msg("child did not die at crash point %s", at);
+}
+
+static void reset_pay(struct cbshm *child)
+{
+    struct cbshm_fleet_command c = mode_cmd(50, 1, "pay", CBSHM_MODE_NORMAL, 0);
+
+    c.op = CBSHM_FLEET_RESET;
+    cbshm_fleet_apply(child, &c);
+}
+
+/* A reset's event names the state it ended. The repair makes the reset
+   again, after the dead agent's reset already closed the breaker: the
+   state it left has to come from the journal, not from the slot. */
+static void test_a_reset_finished_for_a_dead_agent_says_which_state_it_ended(void **state)
+{
+    char seg[64];
+    struct cbshm *shm = setup(seg);
+    struct cbshm_breaker *b;
+    struct cbshm_event ev;
+
+    (void)state;
+    assert_int_equal(cbshm_breaker_get(shm, "pay", &b), 0);
+    cbshm_execute(b, t_fail_fn, NULL);
+    cbshm_execute(b, t_fail_fn, NULL);
+    assert_int_equal(snap(shm, "pay").state, CBSHM_STATE_OPEN);
+    child_killed_at(seg, "fleet.changed", reset_pay);
+    expect_applied(shm, 50, 1, 0); /* takes the lock: repaired */
+    assert_int_equal(snap(shm, "pay").state, CBSHM_STATE_CLOSED);
+    assert_int_equal(count_events(shm, "pay", CBSHM_EVENT_RESET, NULL), 1);
+    ev = last_event(shm, "pay", CBSHM_EVENT_RESET);
+    assert_int_equal(ev.from, CBSHM_STATE_OPEN);
+    assert_int_equal(ev.to, CBSHM_STATE_CLOSED);
+    cbshm_breaker_release(b);
+    done(shm, seg);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_a_command_is_applied_once_and_its_id_kept),
     cmocka_unit_test(test_a_timed_command_ends_by_itself),
@@ -426,5 +499,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_an_agent_killed_after_storing_the_id_repeats_nothing),
     cmocka_unit_test(test_an_agent_killed_inside_a_reset_command_resets_once),
     cmocka_unit_test(test_a_scribbled_journal_applies_nothing_and_crashes_nothing),
+    cmocka_unit_test(test_a_reset_finished_for_a_dead_agent_says_which_state_it_ended),
 };
 T_MAIN(tests)
