@@ -115,6 +115,11 @@ static int locked_apply(struct cbshm *shm, const struct cbshm_fleet_command *cmd
         (void)cbshm__mode_expire(shm, idx, now);
         ctl = atomic_load_explicit(&shm->slots[idx].ctl, memory_order_relaxed);
     }
+    /* A table that cannot be read (a scribbled index) answers nothing
+       about the breaker: the command is not consumed, and the agent tries
+       it again once cbctl apply has rebuilt the segment. */
+    if (rc == CBSHM_ECORRUPT)
+        return rc;
     memset(&p, 0, sizeof p);
     p.ms = cmd->id.ms;
     p.seq = cmd->id.seq;

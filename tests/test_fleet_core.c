@@ -486,6 +486,28 @@ static void test_a_reset_finished_for_a_dead_agent_says_which_state_it_ended(voi
     done(shm, seg);
 }
 
+/* Every bucket of the name index scribbled past the table: looking a name
+   up says CBSHM_ECORRUPT. The contract has that code consume nothing: an
+   agent tries the command again (after cbctl apply rebuilt the segment),
+   where a consumed one would be answered EALREADY and never applied. */
+static void test_a_command_that_meets_a_scribbled_index_is_not_consumed(void **state)
+{
+    char seg[64];
+    struct cbshm *shm = setup(seg);
+    struct cbshm_fleet_command c = mode_cmd(60, 0, "pay", CBSHM_MODE_FORCED_OPEN, 0);
+
+    (void)state;
+    for (uint32_t i = 0; i < shm->index_buckets; i++)
+        shm->index[i] = shm->capacity + 5;
+    assert_int_equal(cbshm_fleet_apply(shm, &c), CBSHM_ECORRUPT);
+    expect_applied(shm, 0, 0, 0);
+    cbshm__table_reindex(shm); /* what a rebuild leaves */
+    assert_int_equal(cbshm_fleet_apply(shm, &c), 0);
+    assert_int_equal(snap(shm, "pay").mode, CBSHM_MODE_FORCED_OPEN);
+    expect_applied(shm, 60, 0, 0);
+    done(shm, seg);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_a_command_is_applied_once_and_its_id_kept),
     cmocka_unit_test(test_a_timed_command_ends_by_itself),
@@ -500,5 +522,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_an_agent_killed_inside_a_reset_command_resets_once),
     cmocka_unit_test(test_a_scribbled_journal_applies_nothing_and_crashes_nothing),
     cmocka_unit_test(test_a_reset_finished_for_a_dead_agent_says_which_state_it_ended),
+    cmocka_unit_test(test_a_command_that_meets_a_scribbled_index_is_not_consumed),
 };
 T_MAIN(tests)
