@@ -250,9 +250,14 @@ out:
 int cbshm_fleet_status_get(struct cbshm *shm, struct cbshm_fleet_status *out)
 {
     const struct cbshm_fleet_log *f;
+    int rc;
 
     if (shm == NULL || out == NULL)
         return CBSHM_EINVAL;
+    /* The segment under the name now, as for every other call: cbctl
+       reads the status of the one that replaced a destroyed one. */
+    if ((shm = cbshm__live(shm, &rc)) == NULL)
+        return rc;
     f = &shm->hdr->fleet;
     memset(out, 0, sizeof *out);
     out->agent_pid = atomic_load_explicit(&f->agent_pid, memory_order_relaxed);
@@ -268,9 +273,12 @@ int cbshm_fleet_status_get(struct cbshm *shm, struct cbshm_fleet_status *out)
 int cbshm_fleet_status_set(struct cbshm *shm, const struct cbshm_fleet_status *in)
 {
     struct cbshm_fleet_log *f;
+    int rc;
 
     if (shm == NULL || in == NULL)
         return CBSHM_EINVAL;
+    if ((shm = cbshm__live(shm, &rc)) == NULL)
+        return rc;
     if (CBSHM__READ_ONLY(shm))
         return CBSHM_EPERM;
     f = &shm->hdr->fleet;

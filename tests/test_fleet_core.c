@@ -508,6 +508,39 @@ static void test_a_command_that_meets_a_scribbled_index_is_not_consumed(void **s
     done(shm, seg);
 }
 
+/* cbctl destroy and apply while the agent runs: its handle moves to the
+   new segment, as every other call's does, and so must its status, or
+   cbctl metrics on the new segment says no agent ever ran while one
+   does. A handle whose segment is not there yet has none to write. */
+static void test_the_agents_status_goes_to_the_segment_that_replaced_its_own(void **state)
+{
+    char seg[64], absent[64];
+    struct cbshm *shm = setup(seg), *fresh, *late;
+    struct cbshm_fleet_status st = {.agent_pid = 4242, .connected = 1, .commands_applied = 3}, got;
+
+    (void)state;
+    assert_int_equal(cbshm_fleet_status_set(shm, &st), 0);
+    assert_int_equal(cbshm_destroy(seg), 0);
+    t_apply(seg, YAML);
+    st.agent_pid = 4343;
+    assert_int_equal(cbshm_fleet_status_set(shm, &st), 0);
+    assert_int_equal(cbshm_open(seg, CBSHM_READ_ONLY, &fresh), 0);
+    assert_int_equal(cbshm_fleet_status_get(fresh, &got), 0);
+    assert_int_equal(got.agent_pid, 4343);
+    assert_int_equal(got.commands_applied, 3);
+    memset(&got, 0, sizeof got);
+    assert_int_equal(cbshm_fleet_status_get(shm, &got), 0);
+    assert_int_equal(got.agent_pid, 4343);
+    cbshm_close(fresh);
+    /* Late: nothing under the name yet. */
+    t_segment_name(absent);
+    assert_int_equal(cbshm_open(absent, CBSHM_LATE, &late), 0);
+    assert_int_equal(cbshm_fleet_status_set(late, &st), CBSHM_ENOSEG);
+    assert_int_equal(cbshm_fleet_status_get(late, &got), CBSHM_ENOSEG);
+    cbshm_close(late);
+    done(shm, seg);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_a_command_is_applied_once_and_its_id_kept),
     cmocka_unit_test(test_a_timed_command_ends_by_itself),
@@ -523,5 +556,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_a_scribbled_journal_applies_nothing_and_crashes_nothing),
     cmocka_unit_test(test_a_reset_finished_for_a_dead_agent_says_which_state_it_ended),
     cmocka_unit_test(test_a_command_that_meets_a_scribbled_index_is_not_consumed),
+    cmocka_unit_test(test_the_agents_status_goes_to_the_segment_that_replaced_its_own),
 };
 T_MAIN(tests)
