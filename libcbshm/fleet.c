@@ -208,7 +208,7 @@ int cbshm_fleet_applied(struct cbshm *shm, struct cbshm_fleet_id *id, int *resul
 int cbshm_fleet_force(struct cbshm *shm, const char *name, int open, uint64_t lease_ms)
 {
     struct cbshm_slot *sl;
-    uint64_t now = cbshm__now();
+    uint64_t now;
     uint32_t idx;
     unsigned mode, cause;
     int rc;
@@ -223,6 +223,9 @@ int cbshm_fleet_force(struct cbshm *shm, const char *name, int open, uint64_t le
         return rc;
     if ((rc = cbshm__lock(shm)) != 0)
         return rc;
+    /* Read once the lock is held: a lease that ran out while the lock was
+       awaited has ended, and is not extended from before it did. */
+    now = cbshm__now();
     if ((rc = cbshm__table_find(shm, name, &idx)) != 0)
         goto out;
     sl = &shm->slots[idx];

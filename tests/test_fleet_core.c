@@ -541,6 +541,50 @@ static void test_the_agents_status_goes_to_the_segment_that_replaced_its_own(voi
     done(shm, seg);
 }
 
+/* The agent renews the lease while a worker holds the table lock; the
+   lease runs out during the wait. What the change sees is the time it
+   is made at: the force ended (its event), and the renewal is a new
+   force, not an extension of one that was already over. */
+static void test_a_lease_that_ran_out_while_the_lock_was_awaited_is_not_extended(void **state)
+{
+    char seg[64], go;
+    struct cbshm *shm;
+    int ready[2], pid;
+    enum cbshm_event_cause cause = 99;
+    struct cbshm_snapshot s;
+
+    (void)state;
+    t_clock_install(1000000000000ull);
+    shm = setup(seg);
+    assert_int_equal(cbshm_fleet_force(shm, "pay", 1, 1000), 0);
+    t_clock_advance_ms(900);
+    assert_int_equal(pipe(ready), 0);
+    if ((pid = fork()) == 0) {
+        struct cbshm *child;
+        if (cbshm_open(seg, 0, &child) != 0 || cbshm__lock(child) != 0)
+            _exit(3);
+        if (write(ready[1], "l", 1) != 1)
+            _exit(4);
+        usleep(300 * 1000);
+        t_clock_advance_ms(500); /* the lease ends while the agent waits */
+        cbshm__unlock(child);
+        _exit(0);
+    }
+    assert_int_equal(read(ready[0], &go, 1), 1);
+    assert_int_equal(cbshm_fleet_force(shm, "pay", 1, 1000), 0);
+    assert_int_equal(t_wait(pid), 0);
+    close(ready[0]);
+    close(ready[1]);
+    s = snap(shm, "pay");
+    assert_int_equal(s.mode, CBSHM_MODE_FORCED_OPEN);
+    assert_int_equal(s.mode_cause, CBSHM_CAUSE_FLEET);
+    assert_int_equal(s.mode_until_ns, t_clock_now() + 1000000000ull);
+    assert_int_equal(count_events(shm, "pay", CBSHM_EVENT_MODE, &cause), 3);
+    assert_int_equal(cause, CBSHM_CAUSE_FLEET);
+    done(shm, seg);
+    cbshm_clock_set(NULL, NULL);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_a_command_is_applied_once_and_its_id_kept),
     cmocka_unit_test(test_a_timed_command_ends_by_itself),
@@ -557,5 +601,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_a_reset_finished_for_a_dead_agent_says_which_state_it_ended),
     cmocka_unit_test(test_a_command_that_meets_a_scribbled_index_is_not_consumed),
     cmocka_unit_test(test_the_agents_status_goes_to_the_segment_that_replaced_its_own),
+    cmocka_unit_test(test_a_lease_that_ran_out_while_the_lock_was_awaited_is_not_extended),
 };
 T_MAIN(tests)
