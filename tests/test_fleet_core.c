@@ -541,6 +541,54 @@ static void test_the_agents_status_goes_to_the_segment_that_replaced_its_own(voi
     done(shm, seg);
 }
 
+static void snapshot_pay(struct cbshm *child)
+{
+    struct cbshm_snapshot s;
+
+    cbshm_snapshot(child, "pay", &s); /* a writer: ends a timed mode that ran out */
+}
+
+static void close_pay(struct cbshm *child)
+{
+    cbshm_set_mode(child, "pay", CBSHM_MODE_FORCED_CLOSED);
+}
+
+/* A mode change is several words (its end, its cause, the control word).
+   A process killed among them - a worker ending a fleet force whose lease
+   ran out, an operator taking a fleet force over - must not leave the
+   force in place for good: the agent that owned it no longer renews it
+   and the lease was what ended it. Killed anywhere in the change, the
+   breaker may leave its mode early, never late. */
+static void test_a_fleet_force_ends_even_when_its_ending_was_killed_midway(void **state)
+{
+    static const char *const points[] = {"mode.before_publish", "mode.published"};
+    char seg[64];
+    struct cbshm *shm;
+    struct cbshm_snapshot s;
+
+    (void)state;
+    t_clock_install(1000000000000ull);
+    for (size_t i = 0; i < sizeof points / sizeof points[0]; i++) {
+        shm = setup(seg);
+        /* The lease runs out; the worker that ends it dies midway. */
+        assert_int_equal(cbshm_fleet_force(shm, "pay", 1, 15000), 0);
+        t_clock_advance_ms(15001);
+        child_killed_at(seg, points[i], snapshot_pay);
+        s = snap(shm, "pay");
+        assert_int_equal(s.mode, CBSHM_MODE_NORMAL);
+        /* An operator's forced_closed killed midway over a fleet force:
+           whatever it left ends no later than the lease. */
+        assert_int_equal(cbshm_fleet_force(shm, "pay", 1, 15000), 0);
+        child_killed_at(seg, points[i], close_pay);
+        t_clock_advance_ms(15001);
+        s = snap(shm, "pay");
+        assert_int_equal(s.mode, CBSHM_MODE_NORMAL);
+        assert_int_equal(cbshm_check(shm, NULL, NULL), 0);
+        done(shm, seg);
+    }
+    cbshm_clock_set(NULL, NULL);
+}
+
 /* The agent renews the lease while a worker holds the table lock; the
    lease runs out during the wait. What the change sees is the time it
    is made at: the force ended (its event), and the renewal is a new
@@ -601,6 +649,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_a_reset_finished_for_a_dead_agent_says_which_state_it_ended),
     cmocka_unit_test(test_a_command_that_meets_a_scribbled_index_is_not_consumed),
     cmocka_unit_test(test_the_agents_status_goes_to_the_segment_that_replaced_its_own),
+    cmocka_unit_test(test_a_fleet_force_ends_even_when_its_ending_was_killed_midway),
     cmocka_unit_test(test_a_lease_that_ran_out_while_the_lock_was_awaited_is_not_extended),
 };
 T_MAIN(tests)
