@@ -633,6 +633,99 @@ static void test_a_lease_that_ran_out_while_the_lock_was_awaited_is_not_extended
     cbshm_clock_set(NULL, NULL);
 }
 
+/* Two agents on one segment, following the same stream, each command
+   tried by both at once: every command is applied once in all. */
+static void test_two_agents_on_one_segment_apply_each_command_once_in_all(void **state)
+{
+    enum { COMMANDS = 3000 };
+    char seg[64];
+    struct cbshm *shm = setup(seg);
+    uint64_t events_before = atomic_load(&shm->hdr->events_seq);
+    int pids[2], counts[2], fds[2], go[2], applied = 0;
+    uint32_t mine;
+    char start;
+
+    (void)state;
+    assert_int_equal(pipe(go), 0); /* both start at once */
+    for (int a = 0; a < 2; a++) {
+        assert_int_equal(pipe(fds), 0);
+        if ((pids[a] = fork()) == 0) {
+            struct cbshm *agent;
+            close(fds[0]);
+            mine = 0;
+            if (cbshm_open(seg, 0, &agent) != 0 || read(go[0], &start, 1) != 1)
+                _exit(3);
+            for (uint64_t k = 1; k <= COMMANDS; k++) {
+                struct cbshm_fleet_command c =
+                    mode_cmd(k, 0, "pay", k % 2 ? CBSHM_MODE_FORCED_OPEN : CBSHM_MODE_NORMAL, 0);
+                int rc;
+                while ((rc = cbshm_fleet_apply(agent, &c)) == CBSHM_ELOCK)
+                    ;
+                if (rc == 0)
+                    mine++;
+                else if (rc != CBSHM_EALREADY)
+                    _exit(4);
+            }
+            cbshm_close(agent);
+            _exit(write(fds[1], &mine, sizeof mine) == sizeof mine ? 0 : 5);
+        }
+        close(fds[1]);
+        counts[a] = fds[0];
+    }
+    assert_int_equal(write(go[1], "gg", 2), 2);
+    close(go[0]);
+    close(go[1]);
+    for (int a = 0; a < 2; a++) {
+        assert_int_equal(t_wait(pids[a]), 0);
+        assert_int_equal(read(counts[a], &mine, sizeof mine), sizeof mine);
+        close(counts[a]);
+        applied += (int)mine;
+    }
+    assert_int_equal(applied, COMMANDS);
+    assert_int_equal(atomic_load(&shm->hdr->events_seq) - events_before, COMMANDS);
+    expect_applied(shm, COMMANDS, 0, 0);
+    assert_int_equal(snap(shm, "pay").mode, CBSHM_MODE_NORMAL);
+    done(shm, seg);
+}
+
+/* A read-only view (cbctl metrics) reads the id while the agent stores
+   ids one after another: every id it sees is one that was stored. */
+static void test_a_read_only_view_never_sees_a_torn_applied_id(void **state)
+{
+    enum { COMMANDS = 20000 };
+    char seg[64];
+    struct cbshm *shm = setup(seg), *ro;
+    struct cbshm_fleet_id id, last = {0, 0};
+    int pid, result;
+
+    (void)state;
+    assert_int_equal(cbshm_open(seg, CBSHM_READ_ONLY, &ro), 0);
+    if ((pid = fork()) == 0) {
+        struct cbshm *agent;
+        if (cbshm_open(seg, 0, &agent) != 0)
+            _exit(3);
+        /* id k-k with result 0 or, for an odd k, the bad name's error. */
+        for (uint64_t k = 1; k <= COMMANDS; k++) {
+            struct cbshm_fleet_command c =
+                mode_cmd(k, k, k % 2 ? "bad name!" : "pay", CBSHM_MODE_FORCED_OPEN, 0);
+            while (cbshm_fleet_apply(agent, &c) == CBSHM_ELOCK)
+                ;
+        }
+        _exit(0);
+    }
+    do {
+        assert_int_equal(cbshm_fleet_applied(ro, &id, &result), 0);
+        if (id.ms != id.seq || id.ms < last.ms ||
+            (id.ms != 0 && result != (id.ms % 2 ? CBSHM_EBADNAME : 0)))
+            fail_msg("torn: %llu-%llu result %d after %llu", (unsigned long long)id.ms,
+                     (unsigned long long)id.seq, result, (unsigned long long)last.ms);
+        last = id;
+    } while (id.ms < COMMANDS);
+    assert_int_equal(t_wait(pid), 0);
+    cbshm_close(ro);
+    done(shm, seg);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_a_command_is_applied_once_and_its_id_kept),
     cmocka_unit_test(test_a_timed_command_ends_by_itself),
@@ -651,5 +744,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_the_agents_status_goes_to_the_segment_that_replaced_its_own),
     cmocka_unit_test(test_a_fleet_force_ends_even_when_its_ending_was_killed_midway),
     cmocka_unit_test(test_a_lease_that_ran_out_while_the_lock_was_awaited_is_not_extended),
+    cmocka_unit_test(test_two_agents_on_one_segment_apply_each_command_once_in_all),
+    cmocka_unit_test(test_a_read_only_view_never_sees_a_torn_applied_id),
 };
 T_MAIN(tests)
