@@ -466,24 +466,31 @@ static void reset_pay(struct cbshm *child)
 static void test_a_reset_finished_for_a_dead_agent_says_which_state_it_ended(void **state)
 {
     char seg[64];
-    struct cbshm *shm = setup(seg);
     struct cbshm_breaker *b;
     struct cbshm_event ev;
 
+    static const char *const points[] = {"fleet.journalled", "reset.counters_cleared",
+                                         "fleet.changed"};
+
     (void)state;
-    assert_int_equal(cbshm_breaker_get(shm, "pay", &b), 0);
-    cbshm_execute(b, t_fail_fn, NULL);
-    cbshm_execute(b, t_fail_fn, NULL);
-    assert_int_equal(snap(shm, "pay").state, CBSHM_STATE_OPEN);
-    child_killed_at(seg, "fleet.changed", reset_pay);
-    expect_applied(shm, 50, 1, 0); /* takes the lock: repaired */
-    assert_int_equal(snap(shm, "pay").state, CBSHM_STATE_CLOSED);
-    assert_int_equal(count_events(shm, "pay", CBSHM_EVENT_RESET, NULL), 1);
-    ev = last_event(shm, "pay", CBSHM_EVENT_RESET);
-    assert_int_equal(ev.from, CBSHM_STATE_OPEN);
-    assert_int_equal(ev.to, CBSHM_STATE_CLOSED);
-    cbshm_breaker_release(b);
-    done(shm, seg);
+    for (size_t i = 0; i < sizeof points / sizeof points[0]; i++) {
+        struct cbshm *shm = setup(seg);
+        assert_int_equal(cbshm_breaker_get(shm, "pay", &b), 0);
+        cbshm_execute(b, t_fail_fn, NULL);
+        cbshm_execute(b, t_fail_fn, NULL);
+        assert_int_equal(snap(shm, "pay").state, CBSHM_STATE_OPEN);
+        child_killed_at(seg, points[i], reset_pay);
+        expect_applied(shm, 50, 1, 0); /* takes the lock: repaired */
+        assert_int_equal(snap(shm, "pay").state, CBSHM_STATE_CLOSED);
+        assert_int_equal(snap(shm, "pay").failures, 0);
+        assert_int_equal(count_events(shm, "pay", CBSHM_EVENT_RESET, NULL), 1);
+        ev = last_event(shm, "pay", CBSHM_EVENT_RESET);
+        assert_int_equal(ev.from, CBSHM_STATE_OPEN);
+        assert_int_equal(ev.to, CBSHM_STATE_CLOSED);
+        assert_int_equal(cbshm_check(shm, NULL, NULL), 0);
+        cbshm_breaker_release(b);
+        done(shm, seg);
+    }
 }
 
 /* Every bucket of the name index scribbled past the table: looking a name
@@ -726,6 +733,83 @@ static void test_a_read_only_view_never_sees_a_torn_applied_id(void **state)
     done(shm, seg);
 }
 
+static void force_pay_open(struct cbshm *child)
+{
+    struct cbshm_fleet_command c = mode_cmd(80, 1, "pay", CBSHM_MODE_FORCED_OPEN, 0);
+
+    cbshm_fleet_apply(child, &c);
+}
+
+/* A timed mode that ends exactly as a command comes: the command ends it
+   first (its own event), then makes its change. Killed in the ending,
+   before the command was journalled: nothing of the command was done,
+   and the agent's retry does both, each once. */
+static void test_a_command_killed_while_ending_a_timed_mode_is_applied_once_on_retry(void **state)
+{
+    char seg[64];
+    struct cbshm *shm;
+    struct cbshm_fleet_command c = mode_cmd(80, 1, "pay", CBSHM_MODE_FORCED_OPEN, 0);
+    enum cbshm_event_cause cause = 99;
+
+    (void)state;
+    t_clock_install(1000000000000ull);
+    shm = setup(seg);
+    assert_int_equal(cbshm_set_mode_for(shm, "pay", CBSHM_MODE_DISABLED, 500), 0);
+    t_clock_advance_ms(500); /* exactly its end */
+    child_killed_at(seg, "mode.before_publish", force_pay_open);
+    expect_applied(shm, 0, 0, 0);
+    assert_int_equal(cbshm_fleet_apply(shm, &c), 0);
+    assert_int_equal(cbshm_fleet_apply(shm, &c), CBSHM_EALREADY);
+    assert_int_equal(snap(shm, "pay").mode, CBSHM_MODE_FORCED_OPEN);
+    assert_int_equal(count_events(shm, "pay", CBSHM_EVENT_MODE, &cause), 3);
+    assert_int_equal(cause, CBSHM_CAUSE_OPERATOR);
+    expect_applied(shm, 80, 1, 0);
+    assert_int_equal(cbshm_check(shm, NULL, NULL), 0);
+    done(shm, seg);
+    cbshm_clock_set(NULL, NULL);
+}
+
+/* An agent frozen (SIGSTOP) inside a command holds the table lock: the
+   next command waits its second and gets CBSHM_ELOCK with nothing
+   consumed, a read-only view cannot read a half-stored id either. The
+   frozen agent is then killed: the next holder finishes its command and
+   applies the next, each once. */
+static void
+test_an_agent_frozen_inside_a_command_then_killed_loses_and_doubles_nothing(void **state)
+{
+    char seg[64];
+    struct cbshm *shm = setup(seg), *ro;
+    struct cbshm_fleet_command next = mode_cmd(80, 2, "pay", CBSHM_MODE_NORMAL, 0);
+    struct cbshm_fleet_id id;
+    int pid, status;
+
+    (void)state;
+    if ((pid = fork()) == 0) {
+        struct cbshm *child;
+        if (cbshm_open(seg, 0, &child) != 0)
+            _exit(3);
+        setenv("CBSHM_CRASH_AT", "fleet.journalled", 1);
+        setenv("CBSHM_CRASH_SIGNAL", "STOP", 1);
+        force_pay_open(child);
+        _exit(0);
+    }
+    assert_int_equal(waitpid(pid, &status, WUNTRACED), pid);
+    assert_true(WIFSTOPPED(status));
+    assert_int_equal(cbshm_fleet_apply(shm, &next), CBSHM_ELOCK);
+    assert_int_equal(cbshm_open(seg, CBSHM_READ_ONLY, &ro), 0);
+    assert_int_equal(cbshm_fleet_applied(ro, &id, NULL), CBSHM_ELOCK);
+    kill(pid, SIGKILL);
+    assert_int_equal(t_wait(pid), 128 + SIGKILL);
+    assert_int_equal(cbshm_fleet_apply(shm, &next), 0);
+    assert_int_equal(snap(shm, "pay").mode, CBSHM_MODE_NORMAL);
+    assert_int_equal(count_events(shm, "pay", CBSHM_EVENT_MODE, NULL), 2);
+    assert_int_equal(cbshm_fleet_applied(ro, &id, NULL), 0);
+    assert_int_equal(id.ms, 80);
+    assert_int_equal(id.seq, 2);
+    cbshm_close(ro);
+    done(shm, seg);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_a_command_is_applied_once_and_its_id_kept),
     cmocka_unit_test(test_a_timed_command_ends_by_itself),
@@ -746,5 +830,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_a_lease_that_ran_out_while_the_lock_was_awaited_is_not_extended),
     cmocka_unit_test(test_two_agents_on_one_segment_apply_each_command_once_in_all),
     cmocka_unit_test(test_a_read_only_view_never_sees_a_torn_applied_id),
+    cmocka_unit_test(test_a_command_killed_while_ending_a_timed_mode_is_applied_once_on_retry),
+    cmocka_unit_test(test_an_agent_frozen_inside_a_command_then_killed_loses_and_doubles_nothing),
 };
 T_MAIN(tests)
