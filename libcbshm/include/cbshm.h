@@ -834,7 +834,7 @@ enum cbshm_bulkhead_state {
     X(PROBE_TIMEOUT, 7, "probe_timeout", "a probe outlived probe_timeout: open again")  \
     X(MODE_EXPIRED, 8, "mode_expired", "a timed mode (cbshm_set_mode_for) ended")       \
     X(RETRY_AFTER, 9, "retry_after", "a failure recorded with a retry-after opened it") \
-    X(BULKHEAD, 10, "bulkhead", "the bulkhead started or stopped rejecting calls")     \
+    X(BULKHEAD, 10, "bulkhead", "the bulkhead started or stopped rejecting calls")      \
     X(FLEET, 11, "fleet", "enough hosts of the fleet saw it open (fleet_open_hosts)")
 
 enum cbshm_event_cause {
@@ -958,11 +958,15 @@ struct cbshm_fleet_status {
     uint64_t reserved[4];       /* zero */
 };
 
-/* Reads the agent's status; never blocks. Returns 0 or CBSHM_EINVAL. */
+/* Reads the agent's status, of the segment now under the handle's name
+   (one that replaced a destroyed one too); never blocks. Returns 0,
+   CBSHM_EINVAL, or why a handle opened CBSHM_LATE has no segment yet
+   (CBSHM_ENOSEG, ...). */
 CBSHM_API int cbshm_fleet_status_get(struct cbshm *shm, struct cbshm_fleet_status *out);
 
-/* Stores the agent's status (the agent's alone to write); never blocks.
-   Returns 0, CBSHM_EPERM (a read-only view) or CBSHM_EINVAL. */
+/* Stores the agent's status (the agent's alone to write), in the segment
+   now under the handle's name; never blocks. Returns 0, CBSHM_EPERM (a
+   read-only view), CBSHM_EINVAL, or why a late handle has no segment yet. */
 CBSHM_API int cbshm_fleet_status_set(struct cbshm *shm, const struct cbshm_fleet_status *in);
 
 /* ---- Configuration --------------------------------------------------- */
@@ -1014,6 +1018,9 @@ struct cbshm_config {
     /* The `fleet:` section, or NULL when the file has none; the loader's
        is released by cbshm_config_free(). */
     const struct cbshm_fleet_config *fleet;
+#if UINTPTR_MAX == 0xFFFFFFFFu
+    uint32_t fleet_pad; /* zero: where a pointer is 4 bytes the struct keeps its size */
+#endif
     uint64_t reserved[6]; /* zero: room for the keys of later versions */
 };
 
