@@ -11,9 +11,12 @@
  * Per transition (R per host per minute, at random hosts): XADD
  * cbshm:{F}:events MAXLEN ~ 10000, then the host's transaction again
  * (publish on change). One breaker of a host is open at a time.
- * Per host, its command reader: a connection of its own blocked in XREAD
- * BLOCK on cbshm:{F}:commands; a command issued (--commands) wakes every
- * reader, which acks it (HSET cbshm:{F}:ack:<id> + PEXPIRE 1 day).
+ * With --trip-breakers N, after each publication: ZCOUNT hosts and
+ * ZCOUNT open:<b> for N breakers (the fleet trip's look).
+ * Per host, its command reader: a connection of its own in XREAD COUNT 16
+ * BLOCK 250 on cbshm:{F}:commands, again as soon as it returns, as cbctl
+ * agent's loop does; a command issued (--commands) wakes every reader,
+ * which acks it (HSET cbshm:{F}:ack:<id> + PEXPIRE 1 day).
  *
  * The writers are a few connections (threads) that pipeline the hosts'
  * transactions due in each 5 ms tick, so one process makes 10,000 hosts'
@@ -63,6 +66,9 @@
 #define NAME_BUF         24
 #define EVENTS_MAXLEN    "10000"
 #define ACK_TTL_MS       "86400000"
+/* cbctl agent's XREAD: COUNT 16 BLOCK 250, then round its loop again. */
+#define AGENT_BLOCK_MS 250
+#define AGENT_COUNT    "16"
 /* The ack measurement writes at most this many fields in all. */
 #define ACK_FIELDS_MAX 2000000ull
 
@@ -77,7 +83,8 @@ struct options {
     uint64_t heartbeat_ms;
     uint64_t seconds_ms;
     int64_t warmup_ms; /* -1: one heartbeat */
-    int64_t block_ms;  /* -1: the heartbeat */
+    uint64_t block_ms;
+    unsigned trip_breakers; /* breakers with fleet_open_hosts: ZCOUNTs a heartbeat */
     double transitions_per_min;
     double commands_per_min;
     int64_t readers; /* -1: one per host */
@@ -267,7 +274,10 @@ static const char usage_text[] =
     "  --warmup DUR          before the window (default: one heartbeat)\n"
     "  --transitions R       breaker transitions per host per minute (default 1)\n"
     "  --commands R          fleet commands issued per minute (default 0)\n"
-    "  --block DUR           the readers' XREAD BLOCK timeout (default: the heartbeat)\n"
+    "  --block DUR           the readers' XREAD BLOCK timeout (default 250ms, the\n"
+    "                        agent's)\n"
+    "  --trip-breakers N     breakers a host with fleet_open_hosts set: each heartbeat\n"
+    "                        counts the live hosts and their open hosts (default 0)\n"
     "  --readers N           command-reader connections (default: one per host)\n"
     "  --connections N       pipelined writer connections (default 4)\n"
     "  --acks N              ack hashes whose memory is measured (default 10000)\n"
@@ -289,6 +299,7 @@ static void parse_options(struct options *o, int argc, char **argv)
         O_TRANSITIONS,
         O_COMMANDS,
         O_BLOCK,
+        O_TRIP,
         O_READERS,
         O_CONNECTIONS,
         O_ACKS,
@@ -307,6 +318,7 @@ static void parse_options(struct options *o, int argc, char **argv)
         {"transitions", required_argument, NULL, O_TRANSITIONS},
         {"commands", required_argument, NULL, O_COMMANDS},
         {"block", required_argument, NULL, O_BLOCK},
+        {"trip-breakers", required_argument, NULL, O_TRIP},
         {"readers", required_argument, NULL, O_READERS},
         {"connections", required_argument, NULL, O_CONNECTIONS},
         {"acks", required_argument, NULL, O_ACKS},
@@ -323,7 +335,7 @@ static void parse_options(struct options *o, int argc, char **argv)
     o->heartbeat_ms = 5000;
     o->seconds_ms = 10000;
     o->warmup_ms = -1;
-    o->block_ms = -1;
+    o->block_ms = AGENT_BLOCK_MS;
     o->transitions_per_min = 1;
     o->readers = -1;
     o->connections = 4;
@@ -359,7 +371,10 @@ static void parse_options(struct options *o, int argc, char **argv)
             o->commands_per_min = rate_opt("--commands", optarg);
             break;
         case O_BLOCK:
-            o->block_ms = (int64_t)duration_opt("--block", optarg, 1);
+            o->block_ms = duration_opt("--block", optarg, 1);
+            break;
+        case O_TRIP:
+            o->trip_breakers = number_opt("--trip-breakers", optarg, 0, 10000);
             break;
         case O_READERS:
             o->readers = number_opt("--readers", optarg, 0, 100000);
@@ -395,8 +410,8 @@ static void parse_options(struct options *o, int argc, char **argv)
         o->redis_server = "/usr/bin/redis-server";
     if (o->warmup_ms < 0)
         o->warmup_ms = (int64_t)o->heartbeat_ms;
-    if (o->block_ms < 0)
-        o->block_ms = (int64_t)o->heartbeat_ms;
+    if (o->trip_breakers > o->breakers)
+        usage_error("--trip-breakers %u: more than the %u breakers", o->trip_breakers, o->breakers);
 }
 
 /* ---- Redis: connecting, a started server, INFO ---- */
@@ -657,6 +672,26 @@ static unsigned append_publish(struct writer *w, struct host *h, unsigned index,
     return replies + 1;
 }
 
+/* The fleet trip's look after a publication, as the agent takes it: the
+   live hosts, and the live hosts open, of each breaker that has
+   fleet_open_hosts (the first trip_breakers). Returns the replies. */
+static unsigned append_trip_counts(struct writer *w)
+{
+    const struct options *o = w->sim->o;
+    char now[24], name[NAME_BUF];
+    unsigned b;
+
+    if (o->trip_breakers == 0)
+        return 0;
+    snprintf(now, sizeof now, "%" PRIu64, wall_ms());
+    redisAppendCommand(w->c, "ZCOUNT %s %s +inf", w->sim->key_hosts, now);
+    for (b = 0; b < o->trip_breakers; b++) {
+        breaker_name(name, sizeof name, b);
+        redisAppendCommand(w->c, "ZCOUNT cbshm:{%s}:open:%s %s +inf", o->fleet, name, now);
+    }
+    return 1 + o->trip_breakers;
+}
+
 /* A transition on host h: its open breaker closes, or one opens. */
 static void append_event(struct writer *w, struct host *h)
 {
@@ -688,10 +723,10 @@ static void append_event(struct writer *w, struct host *h)
                        w->sim->key_events, h->id, name, from, to, cause, time_ms, seq);
 }
 
-enum pending_kind { HEARTBEAT, EVENT, CHANGE };
+enum pending_kind { HEARTBEAT, EVENT, CHANGE, TRIP };
 struct pending {
     unsigned replies;
-    enum pending_kind kind; /* CHANGE: the publication after an event */
+    enum pending_kind kind; /* CHANGE: the publication after an event; TRIP: its counts */
     int in_window;
 };
 
@@ -710,7 +745,9 @@ static void *writer_main(void *arg)
     char *values = malloc((size_t)o->breakers * (NAME_BUF + JSON_MAX) + JSON_MAX);
     const char **argv = malloc(argc_max * sizeof *argv);
     size_t *argvlen = malloc(argc_max * sizeof *argvlen);
-    struct pending *pend = malloc(2 * (size_t)w->count * sizeof *pend + 64);
+    /* A heartbeat and its trip counts per host, and a few transitions. */
+    size_t pend_cap = 2 * (size_t)w->count + 64;
+    struct pending *pend = malloc(pend_cap * sizeof *pend);
     double per_ns = o->transitions_per_min / 60e9 * w->count, owed = 0;
     uint64_t last = mono_ns(), hb_ns = o->heartbeat_ms * 1000000ull;
     unsigned cursor = 0;
@@ -720,22 +757,25 @@ static void *writer_main(void *arg)
     for (;;) {
         uint64_t now = mono_ns(), sent;
         size_t n_pend = 0, i;
+        unsigned beats;
         int in_window = now >= s->window_start_ns && now < s->window_end_ns;
         if (now >= s->window_end_ns)
             break;
-        while (n_pend < w->count) {
+        for (beats = 0; beats < w->count; beats++) {
             struct host *h = &s->hosts[w->first + cursor * s->stride];
             if (h->next_due_ns > now)
                 break;
             pend[n_pend++] = (struct pending){
                 append_publish(w, h, w->first + cursor * s->stride, values, argv, argvlen),
                 HEARTBEAT, in_window};
+            if (o->trip_breakers > 0)
+                pend[n_pend++] = (struct pending){append_trip_counts(w), TRIP, in_window};
             h->next_due_ns += hb_ns;
             cursor = (cursor + 1) % w->count;
         }
         owed += per_ns * (double)(now - last);
         last = now;
-        while (owed >= 1.0 && n_pend + 2 <= 2 * (size_t)w->count + 64) {
+        while (owed >= 1.0 && n_pend + 3 <= pend_cap) {
             unsigned k = (unsigned)(xorshift(&w->rng) % w->count);
             struct host *h = &s->hosts[w->first + k * s->stride];
             owed -= 1.0;
@@ -744,6 +784,8 @@ static void *writer_main(void *arg)
             pend[n_pend++] = (struct pending){
                 append_publish(w, h, w->first + k * s->stride, values, argv, argvlen), CHANGE,
                 in_window};
+            if (o->trip_breakers > 0)
+                pend[n_pend++] = (struct pending){append_trip_counts(w), TRIP, in_window};
         }
         if (n_pend == 0) {
             uint64_t next = s->hosts[w->first + cursor * s->stride].next_due_ns;
@@ -759,7 +801,8 @@ static void *writer_main(void *arg)
                     die("redis: %s", w->c->errstr);
                 if (r->type == REDIS_REPLY_ERROR)
                     note_error(w, r->str);
-                else if (k + 1 == pend[i].replies && pend[i].kind != EVENT &&
+                else if (k + 1 == pend[i].replies &&
+                         (pend[i].kind == HEARTBEAT || pend[i].kind == CHANGE) &&
                          r->type != REDIS_REPLY_ARRAY)
                     note_error(w, "EXEC was refused (nil)");
                 freeReplyObject(r);
@@ -787,8 +830,8 @@ static void *writer_main(void *arg)
 
 static void reader_send_xread(struct sim *s, struct reader *r, uint64_t block_ms)
 {
-    redisAppendCommand(r->c, "XREAD BLOCK %" PRIu64 " STREAMS %s %s", block_ms, s->key_commands,
-                       r->last_id);
+    redisAppendCommand(r->c, "XREAD COUNT " AGENT_COUNT " BLOCK %" PRIu64 " STREAMS %s %s",
+                       block_ms, s->key_commands, r->last_id);
 }
 
 static void reader_flush(struct reader *r)
@@ -841,7 +884,7 @@ static void *reader_main(void *arg)
         struct epoll_event ev = {.events = EPOLLIN, .data.u32 = i};
         /* The first block ends at a random point, so the readers' timeouts
            spread over the period as the agents' do. */
-        reader_send_xread(s, &s->readers[i], 1 + xorshift(&rng) % (uint64_t)s->o->block_ms);
+        reader_send_xread(s, &s->readers[i], 1 + xorshift(&rng) % s->o->block_ms);
         reader_flush(&s->readers[i]);
         if (epoll_ctl(ep, EPOLL_CTL_ADD, s->readers[i].c->fd, &ev) != 0)
             die("epoll_ctl: %s", strerror(errno));
@@ -868,7 +911,7 @@ static void *reader_main(void *arg)
                     if (in_window)
                         s->reads++;
                     reader_got(s, r, reply, in_window);
-                    reader_send_xread(s, r, (uint64_t)s->o->block_ms);
+                    reader_send_xread(s, r, s->o->block_ms);
                     reader_flush(r);
                 }
                 freeReplyObject(reply);
@@ -1248,7 +1291,8 @@ static void run(const struct options *o, const char *addr, unsigned n_hosts, str
 static void print_line(const struct options *o, const struct result *r)
 {
     printf("fleet_sim hosts=%u breakers=%u heartbeat_ms=%" PRIu64 " seconds=%.1f "
-           "transitions_per_host_min=%g writer_connections=%u reader_connections=%u "
+           "transitions_per_host_min=%g block_ms=%" PRIu64
+           " trip_breakers=%u writer_connections=%u reader_connections=%u "
            "heartbeats_per_s=%.1f events_per_s=%.2f reads_per_s=%.1f command_deliveries_per_s=%.1f "
            "redis_commands_per_s=%.0f instantaneous_ops_per_sec=%.0f net_in_bytes_per_s=%.0f "
            "net_out_bytes_per_s=%.0f redis_cpu_per_s=%.3f used_memory=%.0f "
@@ -1256,12 +1300,12 @@ static void print_line(const struct options *o, const struct result *r)
            "blocked_clients=%.0f exec_p50_ms=%.3f exec_p99_ms=%.3f exec_max_ms=%.3f "
            "ack_hashes_measured=%u ack_bytes_per_hash=%.0f ack_memory_10000=%.0f "
            "sim_cpu_per_s=%.3f errors=%" PRIu64 "\n",
-           r->hosts, o->breakers, o->heartbeat_ms, r->seconds, o->transitions_per_min, r->writers,
-           r->readers, r->heartbeats_s, r->events_s, r->reads_s, r->deliveries_s, r->commands_s,
-           r->inst_ops, r->net_in_s, r->net_out_s, r->cpu, r->used_memory, r->used_dataset,
-           r->used_dataset / r->hosts, r->connected_clients, r->blocked_clients, r->exec_p50_ms,
-           r->exec_p99_ms, r->exec_max_ms, r->ack_hashes, r->ack_bytes_per_hash,
-           r->ack_bytes_per_hash * 10000.0, r->sim_cpu, r->errors);
+           r->hosts, o->breakers, o->heartbeat_ms, r->seconds, o->transitions_per_min, o->block_ms,
+           o->trip_breakers, r->writers, r->readers, r->heartbeats_s, r->events_s, r->reads_s,
+           r->deliveries_s, r->commands_s, r->inst_ops, r->net_in_s, r->net_out_s, r->cpu,
+           r->used_memory, r->used_dataset, r->used_dataset / r->hosts, r->connected_clients,
+           r->blocked_clients, r->exec_p50_ms, r->exec_p99_ms, r->exec_max_ms, r->ack_hashes,
+           r->ack_bytes_per_hash, r->ack_bytes_per_hash * 10000.0, r->sim_cpu, r->errors);
     fflush(stdout);
 }
 
