@@ -18,10 +18,13 @@
  * agent's loop does; a command issued (--commands) wakes every reader,
  * which acks it (HSET cbshm:{F}:ack:<id> + PEXPIRE 1 day).
  *
- * The writers are a few connections (threads) that pipeline the hosts'
+ * The writers are 32 connections (threads) that pipeline the hosts'
  * transactions due in each 5 ms tick, so one process makes 10,000 hosts'
  * traffic; the readers are one epoll thread holding one connection per
- * host. Measured over the window after one heartbeat of warm-up: Redis's
+ * host. Not fewer writers: Redis reads a client's pipeline 16 KB an event
+ * loop turn, and a turn also serves the readers, so at 10,000 hosts 4
+ * writers fell behind (1,605 of 2,000 heartbeats/s, EXEC p50 1.1 s) where
+ * the agents, one connection each, would not. Measured over the window after one heartbeat of warm-up: Redis's
  * commands/s (total_commands_processed delta, instantaneous_ops_per_sec),
  * network bytes in/out per second, used_memory and used_memory_dataset,
  * redis-server CPU seconds per wall second (/proc/PID/stat, or INFO cpu
@@ -279,7 +282,7 @@ static const char usage_text[] =
     "  --trip-breakers N     breakers a host with fleet_open_hosts set: each heartbeat\n"
     "                        counts the live hosts and their open hosts (default 0)\n"
     "  --readers N           command-reader connections (default: one per host)\n"
-    "  --connections N       pipelined writer connections (default 4)\n"
+    "  --connections N       pipelined writer connections (default 32)\n"
     "  --acks N              ack hashes whose memory is measured (default 10000)\n"
     "  --fleet NAME          the fleet's name in the keys (default sim)\n"
     "  --check               after each run, check the keys against the schema\n"
@@ -338,7 +341,7 @@ static void parse_options(struct options *o, int argc, char **argv)
     o->block_ms = AGENT_BLOCK_MS;
     o->transitions_per_min = 1;
     o->readers = -1;
-    o->connections = 4;
+    o->connections = 32;
     o->acks = 10000;
     o->fleet = "sim";
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
