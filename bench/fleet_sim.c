@@ -776,8 +776,15 @@ static void *writer_main(void *arg)
             h->next_due_ns += hb_ns;
             cursor = (cursor + 1) % w->count;
         }
+        /* The whole transitions owed now, and the fraction left by chance:
+           a writer of one host at 1 a minute would otherwise wait a whole
+           minute for its first. */
         owed += per_ns * (double)(now - last);
         last = now;
+        if (owed < 1.0 && (double)(xorshift(&w->rng) >> 11) / 9007199254740992.0 < owed)
+            owed = 1.0;
+        else if (owed < 1.0)
+            owed = 0;
         while (owed >= 1.0 && n_pend + 3 <= pend_cap) {
             unsigned k = (unsigned)(xorshift(&w->rng) % w->count);
             struct host *h = &s->hosts[w->first + k * s->stride];
