@@ -2045,10 +2045,53 @@ static void test_check_names_impossible_bulkhead_holders_and_workers(void **stat
     cbshm_close(shm);
 }
 
+/* A breaker the fleet forced open (cbshm_fleet_force, as the agent does)
+   is told from an operator's everywhere an operator looks. */
+static void test_a_breaker_forced_open_by_the_fleet_says_so(void **state)
+{
+    struct cbshm *shm;
+    struct run r;
+    json_t *o, *arr;
+
+    (void)state;
+    apply_ok();
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_fleet_force(shm, "payments", 1, 60000), 0);
+    assert_int_equal(cbctl(&r, "-s", seg, "list", NULL)->status, 0);
+    assert_non_null(strstr(r.out, "(forced_open by the fleet for another "));
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "payments", NULL)->status, 0);
+    assert_non_null(strstr(r.out, "mode:                 forced_open by the fleet, for another "));
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "--json", "payments", NULL)->status, 0);
+    assert_non_null(o = json_loads(r.out, 0, NULL));
+    assert_string_equal(json_string_value(json_object_get(o, "mode")), "forced_open");
+    assert_string_equal(json_string_value(json_object_get(o, "mode_cause")), "fleet");
+    json_decref(o);
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "--json", "search", NULL)->status, 0);
+    assert_non_null(o = json_loads(r.out, 0, NULL));
+    assert_string_equal(json_string_value(json_object_get(o, "mode_cause")), "none");
+    json_decref(o);
+    assert_int_equal(cbctl(&r, "-s", seg, "events", "--json", NULL)->status, 0);
+    assert_non_null(arr = json_loads(r.out, 0, NULL));
+    assert_int_equal(json_array_size(arr), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(arr, 0), "cause")),
+                        "fleet");
+    json_decref(arr);
+    /* An operator takes it over: no longer the fleet's. */
+    assert_int_equal(cbctl(&r, "-s", seg, "open", "payments", NULL)->status, 0);
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "--json", "payments", NULL)->status, 0);
+    assert_non_null(o = json_loads(r.out, 0, NULL));
+    assert_string_equal(json_string_value(json_object_get(o, "mode_cause")), "operator");
+    json_decref(o);
+    assert_int_equal(cbctl(&r, "-s", seg, "list", NULL)->status, 0);
+    assert_null(strstr(r.out, "by the fleet"));
+    cbshm_close(shm);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 static const struct CMUnitTest tests[] = {
     T(test_help_lists_every_command_and_the_exit_codes),
     T(test_every_command_has_its_own_help),
+    T(test_a_breaker_forced_open_by_the_fleet_says_so),
     T(test_the_man_page_documents_every_option_of_every_command_and_no_other),
     T(test_the_readme_names_every_command_and_only_their_options),
     T(test_command_help_rows_line_up_and_json_is_the_same_option_everywhere),

@@ -234,7 +234,7 @@ class TestSnapshot < Minitest::Test
                  last_transition_ns time_in_state_ns current_open_ms window_calls
                  window_failures window_slow_calls window_failure_rate window_slow_rate
                  mode_until_ns bulkhead_limit bulkhead_in_flight bulkhead_rejections
-                 bulkhead_reclaimed bulkhead_waits]
+                 bulkhead_reclaimed bulkhead_waits mode_cause]
     assert_equal members, Cbshm::Snapshot.members
     assert_operator snap.taken_ns, :<=, Cbshm.now
     assert_equal 0.0, snap.retry_after

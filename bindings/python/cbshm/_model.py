@@ -151,6 +151,9 @@ class Snapshot:
     bulkhead_rejections: int
     bulkhead_reclaimed: int
     bulkhead_waits: int
+    # The cause of the mode's last change, a number of the library's causes
+    # (cbshm.h): 6 operator, 8 mode_expired, 11 fleet (forced open by the fleet).
+    mode_cause: int
 
     @property
     def taken_ns(self) -> int:

@@ -70,13 +70,14 @@ SNAPSHOT_FIGURES = [
     ("mode_until_ns", u64),
     ("bulkhead_limit", u32), ("bulkhead_in_flight", u32), ("bulkhead_rejections", u64),
     ("bulkhead_reclaimed", u64), ("bulkhead_waits", u64),
+    ("mode_cause", u32),
 ]
 
 
 class Snapshot(ctypes.Structure):
     _fields_ = ([("name", ctypes.c_char * 64), ("index", u32), ("generation", u32),
                  ("state", c_int), ("mode", c_int), ("settings", Settings)]
-                + SNAPSHOT_FIGURES + [("reserved", u64 * 11)])
+                + SNAPSHOT_FIGURES + [("reserved0", u32), ("reserved", u64 * 10)])
 
 
 class Ticket(ctypes.Structure):
