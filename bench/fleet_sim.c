@@ -1323,8 +1323,8 @@ static void print_table(const struct result *rs, int n)
 {
     int i;
     printf("\n| hosts | heartbeats/s | events/s | XREADs/s | connections | Redis commands/s | "
-           "net in KB/s | net out KB/s | redis-server CPU | used_memory MB | dataset MB | "
-           "EXEC p50 ms | EXEC p99 ms | 10,000 acks MB |\n");
+           "net in KiB/s | net out KiB/s | redis-server CPU | used_memory MiB | dataset MiB | "
+           "EXEC p50 ms | EXEC p99 ms | 10,000 acks MiB |\n");
     printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (i = 0; i < n; i++) {
         const struct result *r = &rs[i];
