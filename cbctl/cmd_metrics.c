@@ -179,6 +179,38 @@ static double v_bulkhead_waits(const struct metrics *m, const struct cbshm_snaps
 }
 
 /*
+ * A host count or share (fleet_open_hosts) is two gauges, so that neither
+ * is a number with a flag bit in it: the count (0 when a share is set),
+ * and the share as a ratio, _ratio (0 when a count is set). Both 0: off.
+ */
+static void print_hosts_setting(const struct metrics *m, const struct cbshm_setting *d)
+{
+    char name[96], help[240];
+
+    for (int share = 0; share <= 1; share++) {
+        snprintf(name, sizeof name, "cbshm_setting_%s%s", d->key, share ? "_ratio" : "");
+        snprintf(help, sizeof help, "%s%s.", d->help,
+                 share ? "; the share of the live hosts, as a ratio (0 to 1), 0 when a count is "
+                         "set"
+                       : "; the count of hosts, 0 when a share is set");
+        family(m, name, "gauge", help);
+        for (size_t b = 0; b < m->n; b++) {
+            uint64_t v = cbshm_setting_get(&m->all[b].settings, d);
+            int is_share = (v & CBSHM_FLEET_SHARE) != 0;
+            fputs(name, m->out);
+            labels(m, &m->all[b]);
+            fputs("} ", m->out);
+            if (is_share != share)
+                put_number(m->out, 0);
+            else
+                put_number(m->out,
+                           share ? (double)(v & ~(uint64_t)CBSHM_FLEET_SHARE) / 1e2 : (double)v);
+            fputc('\n', m->out);
+        }
+    }
+}
+
+/*
  * The settings table, by its YAML keys: a number is a gauge in base units
  * (cbshm_setting_open_timeout_seconds, cbshm_setting_failure_rate_ratio);
  * the words (policy, window_type) are labels of one info metric per
@@ -200,6 +232,10 @@ static void print_settings(const struct metrics *m)
 
         if (d->type == CBSHM_SETTING_CHOICE)
             continue;
+        if (d->type == CBSHM_SETTING_HOSTS) {
+            print_hosts_setting(m, d);
+            continue;
+        }
         snprintf(name, sizeof name, "cbshm_setting_%s%s", d->key, suffix);
         snprintf(help, sizeof help, "%s%s.", d->help,
                  d->type == CBSHM_SETTING_DURATION  ? ", in seconds"

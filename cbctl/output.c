@@ -263,6 +263,10 @@ static int field(const struct cbshm_snapshot *s, size_t i, size_t settings, stru
         } else if (d->type == CBSHM_SETTING_MULTIPLIER) {
             f->kind = F_REAL;
             f->real = (double)v / 100.0;
+        } else if (d->type == CBSHM_SETTING_HOSTS && (v & CBSHM_FLEET_SHARE)) {
+            /* A share is a number below 1 (1.0 at most), a count an integer. */
+            f->kind = F_REAL;
+            f->real = (double)(v & ~(uint64_t)CBSHM_FLEET_SHARE) / 100.0;
         } else {
             f->kind = F_INT;
             f->integer = (json_int_t)v;
@@ -422,11 +426,20 @@ void cbctl_print_show(const struct cbshm_snapshot *s)
         printf("mode:                 %s%s\n", cbctl_mode_name(s->mode), by_fleet(s));
     }
     for (size_t i = 0; (d = cbshm_setting_at(i)) != NULL; i++) {
+        uint64_t v = cbshm_setting_get(&s->settings, d);
         if (!cbshm_setting_applies(d, &s->settings))
             continue;
-        cbshm_setting_format(d, cbshm_setting_get(&s->settings, d), value, sizeof value);
+        cbshm_setting_format(d, v, value, sizeof value);
         snprintf(label, sizeof label, "%s:", d->key);
-        printf("%-21s %s\n", label, value);
+        /* A count and a share read alike bare ("2", "34%"): say which. */
+        if (d->type == CBSHM_SETTING_HOSTS)
+            printf("%-21s %s%s\n", label, value,
+                   v == 0                  ? " (off)"
+                   : v & CBSHM_FLEET_SHARE ? " of the live hosts"
+                   : v == 1                ? " host"
+                                           : " hosts");
+        else
+            printf("%-21s %s\n", label, value);
     }
     cbctl_format_duration(value, sizeof value, s->current_open_ms);
     printf("open period now:      %s\n", value);

@@ -229,6 +229,12 @@ int cbshm_foreach(struct cbshm *shm, int (*fn)(void *ctx, const struct cbshm_sna
     return rc == 0 && o.corrupt > 0 ? CBSHM_ECORRUPT : rc;
 }
 
+/* The sooner of two ends of a timed mode, where 0 is none. */
+static uint64_t sooner_end(uint64_t a, uint64_t b)
+{
+    return a == 0 ? b : b == 0 || a < b ? a : b;
+}
+
 /*
  * Puts breaker idx in `mode` until until_ns (0: until changed), its last
  * change's cause `cause`: every word but the event and the header's op,
@@ -242,9 +248,19 @@ unsigned cbshm__mode_words(struct cbshm *shm, uint32_t idx, enum cbshm_mode mode
     uint64_t ctl = atomic_load_explicit(&sl->ctl, memory_order_relaxed);
     uint64_t next =
         CBSHM_CTL_MAKE(CBSHM_CTL_GEN(ctl), CBSHM_CTL_EPOCH(ctl) + 1, mode, CBSHM_CTL_STATE(ctl));
+    uint64_t until_before = atomic_load_explicit(&sl->mode_until_ns, memory_order_relaxed);
 
-    atomic_store_explicit(&sl->mode_until_ns, until_ns, memory_order_relaxed);
+    /* The end, the cause and the mode are three words. A process killed
+       between them leaves the old mode or the new one with, until the
+       control word is published, the sooner of the two ends (0: none),
+       and only then the new end: a mode torn that way ends early, never
+       late - a fleet force whose ending was killed midway still lapses. */
     atomic_store_explicit(&sl->mode_cause, cause, memory_order_relaxed);
+    atomic_store_explicit(&sl->mode_until_ns,
+                          CBSHM_CTL_MODE(ctl) == CBSHM_MODE_NORMAL
+                              ? until_ns /* normal has no end to keep */
+                              : sooner_end(until_before, until_ns),
+                          memory_order_relaxed);
     /* Back to normal: the state machine starts a fresh period, with an
        empty window - what was recorded while forced or disabled belongs
        to that time. */
@@ -262,7 +278,10 @@ unsigned cbshm__mode_words(struct cbshm *shm, uint32_t idx, enum cbshm_mode mode
         cbshm__phase_restart(sl);
     /* A new epoch: calls admitted under the old mode are counted but
        decide nothing. */
+    CBSHM_CRASH_POINT("mode.before_publish");
     cbshm__ctl_publish(sl, ctl, next);
+    CBSHM_CRASH_POINT("mode.published");
+    atomic_store_explicit(&sl->mode_until_ns, until_ns, memory_order_relaxed);
     return CBSHM_CTL_MODE(ctl);
 }
 

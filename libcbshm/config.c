@@ -14,8 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
+#include "fleet_table.h"
 #include "internal.h"
 #include "settings_table.h"
 
@@ -26,6 +28,10 @@
    libyaml's scanner costs time quadratic in the depth (100000 '[' took
    15-24 s), so a deeper document is refused before it gets that far. */
 #define CONFIG_DEPTH_MAX 64
+
+/* `fleet` took a reserved word: the struct keeps its 1.0 size (LP64). */
+_Static_assert(sizeof(void *) != 8 || sizeof(struct cbshm_config) == 464,
+               "struct cbshm_config changed size");
 
 struct parse {
     yaml_document_t *doc;
@@ -265,6 +271,8 @@ static const char *scalar_kind(const struct cbshm_setting *d)
         return "a number such as 2 or 1.5";
     case CBSHM_SETTING_CHOICE:
         return "a word";
+    case CBSHM_SETTING_HOSTS:
+        return "a host count such as 2 or a share such as 0.34";
     default:
         return "an integer";
     }
@@ -500,9 +508,109 @@ static int parse_owner(struct parse *p, const yaml_node_t *v, uint32_t *uid)
     return 0;
 }
 
+static const char *const fleet_key_names[] = {
+#define KEY(key, ...) #key,
+    CBSHM_FLEET_TABLE(KEY) NULL
+#undef KEY
+};
+
+struct fleet_ctx {
+    struct cbshm_fleet_config *f;
+    const yaml_node_t *at[FLEET_ROWS];
+};
+
+static int fleet_pair(struct parse *p, const char *path, const yaml_node_t *k, const yaml_node_t *v,
+                      void *ctx)
+{
+    struct fleet_ctx *fc = ctx;
+    const struct cbshm__fleet_key *row = NULL;
+    struct cbshm__problem prob;
+    char key[64], message[256];
+    int rc;
+
+    join(key, sizeof key, path, scalar(k));
+    for (size_t i = 0; i < FLEET_ROWS; i++)
+        if (strcmp(scalar(k), cbshm__fleet_keys[i].key) == 0)
+            row = &cbshm__fleet_keys[i];
+    if (row == NULL)
+        return unknown_key(p, k, key, 0, fleet_key_names);
+    if (row->kind == FLEET_DURATION) {
+        uint64_t ms = 0;
+        if ((rc = want_scalar(p, v, key, "a duration")) != 0)
+            return rc;
+        if (cbshm__duration_parse(scalar(v), row->min, row->max, &ms, message, sizeof message) != 0)
+            return fail(p, v, key, "%s", message);
+        memcpy((char *)fc->f + row->offset, &ms, sizeof ms);
+    } else {
+        static const char *const what[] = {
+            [FLEET_ADDRESS] = "an address",
+            [FLEET_USER] = "a user name",
+            [FLEET_PATH] = "a path",
+            [FLEET_NAME] = "a name",
+        };
+        if ((rc = want_scalar(p, v, key, what[row->kind])) != 0)
+            return rc;
+        if (cbshm__fleet_value_problem(row->kind, row->key, scalar(v), row->size, &prob) != 0)
+            return fail(p, v, key, "%s", prob.message);
+        memcpy((char *)fc->f + row->offset, scalar(v), strlen(scalar(v)) + 1);
+    }
+    fc->at[row - cbshm__fleet_keys] = v;
+    return 0;
+}
+
+/*
+ * The `fleet:` mapping: each key as it comes, host_id from the hostname
+ * when not given, then the section as the validator sees it, blamed on
+ * the key at fault where the file gave it, else on `fleet` itself.
+ */
+static int parse_fleet(struct parse *p, const yaml_node_t *key_node, const yaml_node_t *mapping,
+                       struct cbshm_config *cfg)
+{
+    struct cbshm_fleet_config *f;
+    struct fleet_ctx fc;
+    struct cbshm__problem prob;
+    char host[256], key[64];
+    int rc;
+
+    if ((f = calloc(1, sizeof *f)) == NULL)
+        return -ENOMEM;
+    cfg->fleet = f;
+    memset(&fc, 0, sizeof fc);
+    fc.f = f;
+    for (size_t i = 0; i < FLEET_ROWS; i++)
+        if (cbshm__fleet_keys[i].kind == FLEET_DURATION)
+            memcpy((char *)f + cbshm__fleet_keys[i].offset, &cbshm__fleet_keys[i].def,
+                   sizeof(uint64_t));
+    if ((rc = each_pair(p, mapping, "fleet", fleet_pair, &fc)) != 0)
+        return rc;
+    if (fc.at[FLEET_ROW_host_id] == NULL) {
+        /* POSIX leaves a truncated name unterminated. */
+        if (gethostname(host, sizeof host - 1) != 0)
+            return fail(p, key_node, "fleet.host_id",
+                        "the hostname cannot be read (%s): set fleet.host_id", strerror(errno));
+        host[sizeof host - 1] = '\0';
+        if (cbshm__fleet_value_problem(FLEET_NAME, "host_id", host, sizeof f->host_id, &prob) != 0)
+            return fail(p, key_node, "fleet.host_id",
+                        "the hostname '%.80s' is not a valid host_id (1..%d bytes of A-Z a-z 0-9 "
+                        ". _ -): set fleet.host_id",
+                        host, FLEET_NAME_MAX);
+        memcpy(f->host_id, host, strlen(host) + 1);
+    }
+    if (cbshm__fleet_problem(f, &prob) != 0) {
+        const yaml_node_t *at =
+            prob.setting >= 0 && fc.at[prob.setting] != NULL ? fc.at[prob.setting] : key_node;
+        if (prob.setting >= 0)
+            join(key, sizeof key, "fleet", cbshm__fleet_keys[prob.setting].key);
+        else
+            snprintf(key, sizeof key, "fleet");
+        return fail(p, at, key, "%s", prob.message);
+    }
+    return 0;
+}
+
 struct top_ctx {
     struct cbshm_config *cfg;
-    const yaml_node_t *breakers_key, *breakers, *defaults, *mode;
+    const yaml_node_t *breakers_key, *breakers, *defaults, *mode, *fleet_key, *fleet;
 };
 
 static int top_pair(struct parse *p, const char *path, const yaml_node_t *k, const yaml_node_t *v,
@@ -546,9 +654,14 @@ static int top_pair(struct parse *p, const char *path, const yaml_node_t *k, con
             return fail(p, v, key, "expected a list of breakers, got %s", node_kind(v));
         t->breakers_key = k;
         t->breakers = v;
+    } else if (strcmp(key, "fleet") == 0) {
+        if (v->type != YAML_MAPPING_NODE)
+            return fail(p, v, key, "expected a mapping (redis, name, ...), got %s", node_kind(v));
+        t->fleet_key = k;
+        t->fleet = v;
     } else {
-        static const char *const top_keys[] = {"segment", "capacity", "mode",     "group",
-                                               "owner",   "defaults", "breakers", NULL};
+        static const char *const top_keys[] = {"segment",  "capacity", "mode",  "group", "owner",
+                                               "defaults", "breakers", "fleet", NULL};
         return unknown_key(p, k, key, 0, top_keys);
     }
     return 0;
@@ -557,7 +670,7 @@ static int top_pair(struct parse *p, const char *path, const yaml_node_t *k, con
 static int parse_document(struct parse *p, struct cbshm_config *cfg)
 {
     const yaml_node_t *root = yaml_document_get_root_node(p->doc);
-    struct top_ctx t = {cfg, NULL, NULL, NULL, NULL};
+    struct top_ctx t = {cfg, NULL, NULL, NULL, NULL, NULL, NULL};
     struct cbshm__problem prob;
     const yaml_node_t **names;
     size_t n;
@@ -572,6 +685,8 @@ static int parse_document(struct parse *p, struct cbshm_config *cfg)
     /* The default mode 0600 passes; a refused one was given. */
     if (cbshm__mode_check(cfg->mode, cfg->has_group, &prob) != 0)
         return fail(p, t.mode, "mode", "%s", prob.message);
+    if (t.fleet != NULL && (rc = parse_fleet(p, t.fleet_key, t.fleet, cfg)) != 0)
+        return rc;
     /* defaults first, wherever the file puts them: breakers inherit them. */
     if (t.defaults != NULL) {
         struct defaults_ctx d;
@@ -732,5 +847,7 @@ void cbshm_config_free(struct cbshm_config *cfg)
     if (cfg == NULL)
         return;
     free(cfg->breakers);
+    /* const for the caller, who reads it; the loader allocated it. */
+    free((void *)(uintptr_t)cfg->fleet);
     free(cfg);
 }

@@ -36,7 +36,6 @@ static int id_after(uint64_t ms, uint64_t seq, uint64_t ams, uint64_t aseq)
 static void pending_change(struct cbshm *shm, const struct cbshm_fleet_pending *p, uint64_t now)
 {
     struct cbshm_header *h = shm->hdr;
-    unsigned from;
 
     if (p->rc != 0)
         return;
@@ -44,15 +43,17 @@ static void pending_change(struct cbshm *shm, const struct cbshm_fleet_pending *
         (void)cbshm__mode_words(shm, p->slot, (enum cbshm_mode)p->mode, p->until_ns,
                                 CBSHM_CAUSE_OPERATOR);
         CBSHM_CRASH_POINT("fleet.changed");
-        if (p->from_mode != p->mode &&
+        if (p->from != p->mode &&
             atomic_load_explicit(&h->events_seq, memory_order_relaxed) == p->events_seq)
-            cbshm__event(shm, p->slot, CBSHM_EVENT_MODE, p->from_mode, p->mode,
-                         CBSHM_CAUSE_OPERATOR, now);
+            cbshm__event(shm, p->slot, CBSHM_EVENT_MODE, p->from, p->mode, CBSHM_CAUSE_OPERATOR,
+                         now);
     } else if (p->op == CBSHM_FLEET_RESET) {
-        from = cbshm__reset_words(shm, p->slot, now);
+        /* The state it ends is the journal's: made again for a dead
+           holder, the reset finds the breaker closed by the first. */
+        (void)cbshm__reset_words(shm, p->slot, now);
         CBSHM_CRASH_POINT("fleet.changed");
         if (atomic_load_explicit(&h->events_seq, memory_order_relaxed) == p->events_seq)
-            cbshm__event(shm, p->slot, CBSHM_EVENT_RESET, from, CBSHM_STATE_CLOSED,
+            cbshm__event(shm, p->slot, CBSHM_EVENT_RESET, p->from, CBSHM_STATE_CLOSED,
                          CBSHM_CAUSE_OPERATOR, now);
     }
 }
@@ -114,6 +115,11 @@ static int locked_apply(struct cbshm *shm, const struct cbshm_fleet_command *cmd
         (void)cbshm__mode_expire(shm, idx, now);
         ctl = atomic_load_explicit(&shm->slots[idx].ctl, memory_order_relaxed);
     }
+    /* A table that cannot be read (a scribbled index) answers nothing
+       about the breaker: the command is not consumed, and the agent tries
+       it again once cbctl apply has rebuilt the segment. */
+    if (rc == CBSHM_ECORRUPT)
+        return rc;
     memset(&p, 0, sizeof p);
     p.ms = cmd->id.ms;
     p.seq = cmd->id.seq;
@@ -125,7 +131,7 @@ static int locked_apply(struct cbshm *shm, const struct cbshm_fleet_command *cmd
                      ? now + cmd->duration_ms * 1000000u
                      : 0;
     p.events_seq = atomic_load_explicit(&h->events_seq, memory_order_relaxed);
-    p.from_mode = CBSHM_CTL_MODE(ctl);
+    p.from = cmd->op == CBSHM_FLEET_RESET ? CBSHM_CTL_STATE(ctl) : CBSHM_CTL_MODE(ctl);
     p.rc = rc;
     f->pending = p;
     h->op_slot = idx;
@@ -202,7 +208,7 @@ int cbshm_fleet_applied(struct cbshm *shm, struct cbshm_fleet_id *id, int *resul
 int cbshm_fleet_force(struct cbshm *shm, const char *name, int open, uint64_t lease_ms)
 {
     struct cbshm_slot *sl;
-    uint64_t now = cbshm__now();
+    uint64_t now;
     uint32_t idx;
     unsigned mode, cause;
     int rc;
@@ -217,6 +223,9 @@ int cbshm_fleet_force(struct cbshm *shm, const char *name, int open, uint64_t le
         return rc;
     if ((rc = cbshm__lock(shm)) != 0)
         return rc;
+    /* Read once the lock is held: a lease that ran out while the lock was
+       awaited has ended, and is not extended from before it did. */
+    now = cbshm__now();
     if ((rc = cbshm__table_find(shm, name, &idx)) != 0)
         goto out;
     sl = &shm->slots[idx];
@@ -244,9 +253,14 @@ out:
 int cbshm_fleet_status_get(struct cbshm *shm, struct cbshm_fleet_status *out)
 {
     const struct cbshm_fleet_log *f;
+    int rc;
 
     if (shm == NULL || out == NULL)
         return CBSHM_EINVAL;
+    /* The segment under the name now, as for every other call: cbctl
+       reads the status of the one that replaced a destroyed one. */
+    if ((shm = cbshm__live(shm, &rc)) == NULL)
+        return rc;
     f = &shm->hdr->fleet;
     memset(out, 0, sizeof *out);
     out->agent_pid = atomic_load_explicit(&f->agent_pid, memory_order_relaxed);
@@ -262,9 +276,12 @@ int cbshm_fleet_status_get(struct cbshm *shm, struct cbshm_fleet_status *out)
 int cbshm_fleet_status_set(struct cbshm *shm, const struct cbshm_fleet_status *in)
 {
     struct cbshm_fleet_log *f;
+    int rc;
 
     if (shm == NULL || in == NULL)
         return CBSHM_EINVAL;
+    if ((shm = cbshm__live(shm, &rc)) == NULL)
+        return rc;
     if (CBSHM__READ_ONLY(shm))
         return CBSHM_EPERM;
     f = &shm->hdr->fleet;

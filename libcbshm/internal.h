@@ -165,6 +165,8 @@ bool cbshm__settings_equal(const struct cbshm_settings *a, const struct cbshm_se
    fails the check nor shows as a change. */
 void cbshm__settings_canonical(struct cbshm_settings *s);
 void cbshm__slot_settings(const struct cbshm_slot *sl, struct cbshm_settings *out);
+/* "1h", "2m", "5s", "250ms": ms in the largest unit that says it exactly. */
+void cbshm__format_ms(char *buf, size_t size, uint64_t ms);
 void cbshm__slot_store_settings(struct cbshm_slot *sl, const struct cbshm_settings *s,
                                 uint64_t now);
 
@@ -185,6 +187,19 @@ void cbshm__range_text(const struct cbshm_setting *d, char *buf, size_t size);
 int cbshm__mode_check(uint32_t mode, int has_group, struct cbshm__problem *p);
 int cbshm__name_problem(const char *name, size_t size, struct cbshm__problem *p);
 int cbshm__segment_problem(const char *name, size_t size, struct cbshm__problem *p);
+/* The `fleet:` section (fleet_table.h): what is wrong with text s as key
+   `key` of kind `kind` in a field of size bytes;
+   and with a whole section, the keys it needs and heartbeat's range
+   included. A fleet problem's `setting` is the key's row of the fleet
+   table (-1: the section). 0 or CBSHM_ECONFIG. */
+enum cbshm__fleet_kind;
+int cbshm__fleet_value_problem(enum cbshm__fleet_kind kind, const char *key, const char *s,
+                               size_t size, struct cbshm__problem *p);
+int cbshm__fleet_problem(const struct cbshm_fleet_config *f, struct cbshm__problem *p);
+/* parse.c: a duration that is not a breaker setting ("5s"), in min..max
+   ms; msg as cbshm_setting_parse's. 0 or CBSHM_ECONFIG. */
+int cbshm__duration_parse(const char *text, uint64_t min_ms, uint64_t max_ms, uint64_t *out,
+                          char *msg, size_t size);
 /* suggest.c: the end of an "unknown key 'x'" message - " (pybreaker's
    name): did you mean 'failure_threshold'?", ": did you mean 'capacity'?"
    or "" - into buf. settings: the mapping holds a breaker's settings;

@@ -382,7 +382,7 @@ struct cbshm_fleet_pending {
     uint32_t mode;       /* CBSHM_FLEET_MODE: the mode it sets */
     uint64_t until_ns;   /* and until when; 0: until changed */
     uint64_t events_seq; /* events_seq before the change: was its event written? */
-    uint32_t from_mode;  /* the mode before */
+    uint32_t from;       /* the mode before (a mode change), the state before (a reset) */
     int32_t rc;          /* the result stored with the id */
 };
 struct cbshm_fleet_log {

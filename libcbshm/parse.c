@@ -18,6 +18,7 @@ struct text {
     const char *s; /* the text as given, for messages */
     char *msg;
     size_t size;
+    const char *range; /* a value's range, for one not in the settings table */
 };
 
 __attribute__((format(printf, 2, 3))) static int bad(const struct text *t, const char *fmt, ...)
@@ -32,10 +33,14 @@ __attribute__((format(printf, 2, 3))) static int bad(const struct text *t, const
     return CBSHM_ECONFIG;
 }
 
+/* d NULL: a duration outside the settings table (cbshm__duration_parse),
+   with its range in t. */
 static int too_big(const struct text *t, const struct cbshm_setting *d)
 {
     char range[64];
 
+    if (d == NULL)
+        return bad(t, "value '%.80s' is out of range (%s)", t->s, t->range);
     cbshm__range_text(d, range, sizeof range);
     return bad(t, "value '%.80s' is out of range (%s)", t->s, range);
 }
@@ -125,6 +130,60 @@ static int parse_multiplier(const struct text *t, const struct cbshm_setting *d,
     return 0;
 }
 
+/*
+ * "2" -> 2 hosts; "0.34" or "34%" -> CBSHM_FLEET_SHARE | 34. A share is
+ * below 1 (or up to 100%) and a count is whole, so "1.5" is neither; a
+ * share of none is refused rather than read as "off", which is 0.
+ */
+static int parse_hosts(const struct text *t, const struct cbshm_setting *d, uint64_t *out)
+{
+    static const char *const expected = "expected a host count such as 2, or a share of the live "
+                                        "hosts such as 0.34 or 34%%, got '%.80s'";
+    size_t len = strlen(t->s);
+    const char *c;
+    uint64_t whole = 0, frac = 0;
+    int places = 0;
+
+    for (c = t->s; *c >= '0' && *c <= '9'; c++)
+        whole = whole > BIG ? whole : whole * 10 + (uint64_t)(*c - '0');
+    if (c == t->s)
+        return bad(t, expected, t->s);
+    if (*c == '%' && c + 1 == t->s + len) {
+        if (whole == 0)
+            return bad(t, "a share of 0%% is no host: 0 turns fleet_open_hosts off");
+        if (whole > 100)
+            return bad(t, "share '%.80s' is over 100%%", t->s);
+        *out = CBSHM_FLEET_SHARE | whole;
+        return 0;
+    }
+    if (*c == '.') {
+        for (c++; *c >= '0' && *c <= '9'; c++, places++)
+            if (places < 2)
+                frac = frac * 10 + (uint64_t)(*c - '0');
+        if (places == 0 || *c != '\0')
+            return bad(t, expected, t->s);
+        if (whole != 0)
+            return bad(t,
+                       "'%.80s' is neither a host count (a whole number) nor a share of the live "
+                       "hosts (below 1, such as 0.34, or 100%%)",
+                       t->s);
+        if (places > 2)
+            return bad(t, "'%.80s' has more than two decimals", t->s);
+        if (places == 1)
+            frac *= 10;
+        if (frac == 0)
+            return bad(t, "a share of 0 is no host: 0 turns fleet_open_hosts off");
+        *out = CBSHM_FLEET_SHARE | frac;
+        return 0;
+    }
+    if (*c != '\0')
+        return bad(t, expected, t->s);
+    if (whole > BIG)
+        return too_big(t, d);
+    *out = whole;
+    return 0;
+}
+
 /* One of the setting's words -> its index. */
 static int parse_choice(const struct text *t, const struct cbshm_setting *d, uint64_t *out)
 {
@@ -143,7 +202,7 @@ static int parse_choice(const struct text *t, const struct cbshm_setting *d, uin
 int cbshm_setting_parse(const struct cbshm_setting *d, const char *text, uint64_t *out, char *msg,
                         size_t size)
 {
-    struct text t = {text, msg, size};
+    struct text t = {text, msg, size, NULL};
     struct cbshm__problem prob;
     uint64_t v = 0;
     int rc;
@@ -160,6 +219,9 @@ int cbshm_setting_parse(const struct cbshm_setting *d, const char *text, uint64_
     case CBSHM_SETTING_CHOICE:
         rc = parse_choice(&t, d, &v);
         break;
+    case CBSHM_SETTING_HOSTS:
+        rc = parse_hosts(&t, d, &v);
+        break;
     default:
         rc = parse_count(&t, d, &v);
         break;
@@ -169,4 +231,23 @@ int cbshm_setting_parse(const struct cbshm_setting *d, const char *text, uint64_
     if (rc == 0)
         *out = v;
     return rc;
+}
+
+int cbshm__duration_parse(const char *text, uint64_t min_ms, uint64_t max_ms, uint64_t *out,
+                          char *msg, size_t size)
+{
+    char lo[32], hi[32], range[80];
+    struct text t = {text, msg, size, range};
+    uint64_t ms = 0;
+    int rc;
+
+    cbshm__format_ms(lo, sizeof lo, min_ms);
+    cbshm__format_ms(hi, sizeof hi, max_ms);
+    snprintf(range, sizeof range, "%s..%s", lo, hi);
+    if ((rc = parse_duration(&t, NULL, &ms)) != 0)
+        return rc;
+    if (ms < min_ms || ms > max_ms)
+        return too_big(&t, NULL);
+    *out = ms;
+    return 0;
 }

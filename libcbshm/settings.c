@@ -110,7 +110,7 @@ int cbshm_setting_set(struct cbshm_settings *s, const struct cbshm_setting *d, u
 }
 
 /* "1h", "2m", "5s", "250ms": the largest unit that says it exactly. */
-static void format_ms(char *buf, size_t size, uint64_t ms)
+void cbshm__format_ms(char *buf, size_t size, uint64_t ms)
 {
     if (ms >= 3600000 && ms % 3600000 == 0)
         snprintf(buf, size, "%" PRIu64 "h", ms / 3600000);
@@ -128,7 +128,7 @@ int cbshm_setting_format(const struct cbshm_setting *d, uint64_t v, char *buf, s
         return CBSHM_EINVAL;
     switch (d->type) {
     case CBSHM_SETTING_DURATION:
-        format_ms(buf, size, v);
+        cbshm__format_ms(buf, size, v);
         break;
     case CBSHM_SETTING_PERCENT:
         snprintf(buf, size, "%" PRIu64 "%%", v);
@@ -140,6 +140,12 @@ int cbshm_setting_format(const struct cbshm_setting *d, uint64_t v, char *buf, s
             snprintf(buf, size, "%" PRIu64 ".%" PRIu64, v / 100, v / 10 % 10);
         else
             snprintf(buf, size, "%" PRIu64 ".%02" PRIu64, v / 100, v % 100);
+        break;
+    case CBSHM_SETTING_HOSTS:
+        if (v & CBSHM_FLEET_SHARE)
+            snprintf(buf, size, "%" PRIu64 "%%", v & ~(uint64_t)CBSHM_FLEET_SHARE);
+        else
+            snprintf(buf, size, "%" PRIu64, v);
         break;
     case CBSHM_SETTING_CHOICE:
         if (v <= d->max)

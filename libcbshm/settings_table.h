@@ -23,6 +23,9 @@
 #define SET_WINDOWS   (CBSHM_FOR_COUNT_WINDOW | CBSHM_FOR_TIME_WINDOW)
 #define SET_DECISIONS (CBSHM_FOR_FIRST_FAILURE | CBSHM_FOR_RATE_DECISION)
 #define SET_RESHAPES  0x1u
+/* The most hosts a fleet_open_hosts count may name; a share is
+   CBSHM_FLEET_SHARE | 1..100. */
+#define SET_HOSTS_MAX 10000u
 
 #define CBSHM_SETTINGS_TABLE(X)                                                                   \
     X(policy, policy, policy, CHOICE, 0, 1, CBSHM_POLICY_CONSECUTIVE, SET_ANY, SET_WINDOWS,       \
@@ -98,7 +101,11 @@
       "how long a call waits for a bulkhead slot; 0: rejected at once")                           \
     X(slot_timeout, slot_timeout_ms, slot_timeout_ms, DURATION, 1, SET_DAY_MS, 60000,             \
       CBSHM_FOR_BULKHEAD, SET_WINDOWS, SET_DECISIONS, NULL, cfg.slot_timeout_ns, SET_MS, 0,       \
-      "a bulkhead slot held this long by a call never recorded goes back to the pool")
+      "a bulkhead slot held this long by a call never recorded goes back to the pool")            \
+    X(fleet_open_hosts, fleet_open_hosts, fleet_open_hosts, HOSTS, 0, SET_HOSTS_MAX, 0, SET_ANY,  \
+      SET_WINDOWS, SET_DECISIONS, NULL, cfg.fleet_open_hosts, 1, 0,                               \
+      "force it open here too while this many live hosts (or this share of them) have it open "   \
+      "by their own trips; 0: off")
 
 /* Row numbers, for the code that gives a setting its semantics. */
 enum cbshm__setting_row {

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fleet_table.h"
 #include "internal.h"
 #include "settings_table.h"
 
@@ -48,14 +49,28 @@ void cbshm__range_text(const struct cbshm_setting *d, char *buf, size_t size)
     }
     show(d, d->min, lo, sizeof lo);
     show(d, d->max, hi, sizeof hi);
-    snprintf(buf, size, "%s..%s", lo, hi);
+    if (d->type == CBSHM_SETTING_HOSTS)
+        snprintf(buf, size, "%s..%s hosts, or a share 1%%..100%%", lo, hi);
+    else
+        snprintf(buf, size, "%s..%s", lo, hi);
+}
+
+/* A host count within the table's range, or a share of 1..100 hundredths
+   (no other bit beside CBSHM_FLEET_SHARE). */
+static bool hosts_in_range(const struct cbshm_setting *d, uint64_t v)
+{
+    uint64_t share = v & ~(uint64_t)CBSHM_FLEET_SHARE;
+
+    if ((v & CBSHM_FLEET_SHARE) != 0)
+        return share >= 1 && share <= 100;
+    return v >= d->min && v <= d->max;
 }
 
 int cbshm__range_check(const struct cbshm_setting *d, uint64_t v, struct cbshm__problem *p)
 {
     char value[32], range[64];
 
-    if (v >= d->min && v <= d->max)
+    if (d->type == CBSHM_SETTING_HOSTS ? hosts_in_range(d, v) : v >= d->min && v <= d->max)
         return 0;
     show(d, v, value, sizeof value);
     cbshm__range_text(d, range, sizeof range);
@@ -125,7 +140,7 @@ int cbshm__settings_check(const struct cbshm_settings *s, uint64_t given, struct
     for (size_t i = 0; (d = cbshm_setting_at(i)) != NULL; i++)
         if ((rc = cbshm__range_check(d, cbshm_setting_get(s, d), p)) != 0)
             return rc;
-    if (s->reserved0 != 0 || memcmp(s->reserved, (uint64_t[8]){0}, sizeof s->reserved) != 0)
+    if (memcmp(s->reserved, (uint64_t[4]){0}, sizeof s->reserved) != 0)
         return problem(p, -1, "reserved fields of the settings must be zero");
     for (size_t i = 0; (d = cbshm_setting_at(i)) != NULL; i++)
         if (((given >> i) & 1u) && !cbshm_setting_applies(d, s))
@@ -257,6 +272,145 @@ int cbshm__segment_problem(const char *name, size_t size, struct cbshm__problem 
     return 0;
 }
 
+const struct cbshm__fleet_key cbshm__fleet_keys[FLEET_ROWS] = {
+#define ROW(key, kind, field, flags, min, max, def, help) \
+    {#key,                                                \
+     kind,                                                \
+     flags,                                               \
+     offsetof(struct cbshm_fleet_config, field),          \
+     sizeof(((struct cbshm_fleet_config *)0)->field),     \
+     min,                                                 \
+     max,                                                 \
+     def,                                                 \
+     help},
+    CBSHM_FLEET_TABLE(ROW)
+#undef ROW
+};
+
+/* The letters of a fleet name or host_id: what a Redis key holds without
+   quoting, and never the braces of its hash tag. */
+static bool fleet_name_ok(const char *s)
+{
+    size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-");
+
+    return n >= 1 && n <= FLEET_NAME_MAX && s[n] == '\0';
+}
+
+/* host:port, [v6 address]:port; port 1..65535. */
+static int tcp_problem(const char *key, const char *s, struct cbshm__problem *p, long row)
+{
+    const char *colon = strrchr(s, ':'), *c;
+    unsigned long port = 0;
+
+    if (strstr(s, "://") != NULL)
+        return problem(p, row, "%s '%.80s' is a URL: give host:port, unix:/path or /path", key, s);
+    if (colon == NULL)
+        return problem(p, row,
+                       "%s '%.80s' has no port: give host:port (Redis listens on 6379), "
+                       "unix:/path or /path",
+                       key, s);
+    if (s[0] == '[') {
+        if (colon == s || colon[-1] != ']' || colon - s < 3 ||
+            strspn(s + 1, "0123456789abcdefABCDEF:.") != (size_t)(colon - s - 2))
+            return problem(p, row, "%s '%.80s': an IPv6 address in brackets, then :port", key, s);
+    } else if (strchr(s, ':') != colon) {
+        return problem(p, row, "%s '%.80s': an IPv6 address goes in brackets: [::1]:6379", key, s);
+    } else if (colon == s ||
+               strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-_") !=
+                   (size_t)(colon - s)) {
+        return problem(p, row, "%s '%.80s': the host before ':' is not a host name or address", key,
+                       s);
+    }
+    for (c = colon + 1; *c >= '0' && *c <= '9' && port <= 65535; c++)
+        port = port * 10 + (unsigned long)(*c - '0');
+    if (c == colon + 1 || *c != '\0' || port < 1 || port > 65535)
+        return problem(p, row, "%s '%.80s': the port '%.20s' is not a number 1..65535", key, s,
+                       colon + 1);
+    return 0;
+}
+
+int cbshm__fleet_value_problem(enum cbshm__fleet_kind kind, const char *key, const char *s,
+                               size_t size, struct cbshm__problem *p)
+{
+    long row = -1;
+    const char *path;
+
+    for (size_t i = 0; i < FLEET_ROWS; i++)
+        if (strcmp(key, cbshm__fleet_keys[i].key) == 0)
+            row = (long)i;
+    if (memchr(s, '\0', size) == NULL || strlen(s) >= size)
+        return problem(p, row, "%s is longer than %zu bytes", key, size - 1);
+    switch (kind) {
+    case FLEET_ADDRESS:
+        if (s[0] == '\0')
+            return problem(p, row, "%s is empty: give host:port, unix:/path or /path", key);
+        path = strncmp(s, "unix:", 5) == 0 ? s + 5 : s[0] == '/' ? s : NULL;
+        if (path == NULL)
+            return tcp_problem(key, s, p, row);
+        if (path[0] != '/')
+            return problem(p, row, "%s '%.80s': a unix socket's path must be absolute", key, s);
+        if (strlen(path) > FLEET_SOCKET_PATH_MAX)
+            return problem(p, row, "%s: the socket path is %zu bytes, over the %d a socket takes",
+                           key, strlen(path), FLEET_SOCKET_PATH_MAX);
+        return 0;
+    case FLEET_USER:
+        for (const char *c = s; *c != '\0'; c++)
+            if (*c <= ' ' || *c > '~')
+                return problem(
+                    p, row, "%s '%.80s': a Redis user name is printable ASCII, no spaces", key, s);
+        if (s[0] == '\0')
+            return problem(p, row, "%s is empty: leave it out for no ACL user", key);
+        return 0;
+    case FLEET_PATH:
+        if (s[0] != '/')
+            return problem(p, row,
+                           "%s '%.80s' must be an absolute path (the agent may run from "
+                           "another directory)",
+                           key, s);
+        return 0;
+    case FLEET_NAME:
+        if (!fleet_name_ok(s))
+            return problem(p, row, "invalid %s '%.80s' (1..%d bytes of A-Z a-z 0-9 . _ -)", key, s,
+                           FLEET_NAME_MAX);
+        return 0;
+    default:
+        return problem(p, row, "%s: not a text key", key);
+    }
+}
+
+int cbshm__fleet_problem(const struct cbshm_fleet_config *f, struct cbshm__problem *p)
+{
+    char lo[32], hi[32], value[32];
+    int rc;
+
+    for (size_t i = 0; i < FLEET_ROWS; i++) {
+        const struct cbshm__fleet_key *row = &cbshm__fleet_keys[i];
+        const char *at = (const char *)f + row->offset;
+        uint64_t ms;
+
+        if (row->kind == FLEET_DURATION) {
+            memcpy(&ms, at, sizeof ms);
+            if (ms < row->min || ms > row->max) {
+                cbshm__format_ms(lo, sizeof lo, row->min);
+                cbshm__format_ms(hi, sizeof hi, row->max);
+                cbshm__format_ms(value, sizeof value, ms);
+                return problem(p, (long)i, "value %s is out of range (%s..%s)", value, lo, hi);
+            }
+        } else if (memchr(at, '\0', row->size) != NULL && at[0] == '\0') {
+            if (row->flags & FLEET_REQUIRED)
+                return problem(p, (long)i, "the fleet section has no %s (%s)", row->key, row->help);
+        } else if ((rc = cbshm__fleet_value_problem(row->kind, row->key, at, row->size, p)) != 0) {
+            return rc;
+        }
+    }
+    if (f->user[0] != '\0' && f->password_file[0] == '\0')
+        return problem(p, FLEET_ROW_user,
+                       "user needs password_file: Redis logs a user in with AUTH user password");
+    if (memcmp(f->reserved, (uint64_t[4]){0}, sizeof f->reserved) != 0)
+        return problem(p, -1, "reserved fields of the fleet section must be zero");
+    return 0;
+}
+
 int cbshm_config_check(const struct cbshm_config *cfg, struct cbshm_diag *diag)
 {
     struct cbshm__nameset names;
@@ -292,7 +446,7 @@ int cbshm_config_check(const struct cbshm_config *cfg, struct cbshm_diag *diag)
     }
     if (cbshm__mode_check(cfg->mode, cfg->has_group, &p) != 0)
         return report(diag, "mode", &p);
-    if (memcmp(cfg->reserved, (uint64_t[7]){0}, sizeof cfg->reserved) != 0) {
+    if (memcmp(cfg->reserved, (uint64_t[6]){0}, sizeof cfg->reserved) != 0) {
         problem(&p, -1, "reserved fields of the configuration must be zero");
         return report(diag, "", &p);
     }
@@ -302,6 +456,13 @@ int cbshm_config_check(const struct cbshm_config *cfg, struct cbshm_diag *diag)
     if (cfg->n_breakers > cfg->capacity) {
         problem(&p, -1, "%zu breakers exceed capacity %u", cfg->n_breakers, cfg->capacity);
         return report(diag, "breakers", &p);
+    }
+    if (cfg->fleet != NULL && cbshm__fleet_problem(cfg->fleet, &p) != 0) {
+        rc = diag_key(diag, CBSHM_ECONFIG, "fleet%s%s", p.setting >= 0 ? "." : "",
+                      p.setting >= 0 ? cbshm__fleet_keys[p.setting].key : "");
+        if (diag != NULL)
+            snprintf(diag->message, sizeof diag->message, "%s", p.message);
+        return rc;
     }
     if (cbshm__nameset_init(&names, cfg->n_breakers) != 0)
         return -ENOMEM;

@@ -205,17 +205,24 @@ static void table_options(const char *cmd, struct names *out)
     options_of_block(p + strlen("\noptions:\n"), out);
 }
 
+/* The whole file, however long (README.md is past 64 KiB, and a block
+   cut off at a fixed size was not found); valid until the next call. */
 static char *read_source(const char *relative)
 {
-    static char buf[65536];
+    static char *buf;
     char path[256];
+    struct stat st;
     FILE *f;
     size_t n;
 
     snprintf(path, sizeof path, SOURCE_DIR "/%s", relative);
     assert_non_null(f = fopen(path, "r"));
-    n = fread(buf, 1, sizeof buf - 1, f);
+    assert_int_equal(fstat(fileno(f), &st), 0);
+    free(buf);
+    assert_non_null(buf = malloc((size_t)st.st_size + 1));
+    n = fread(buf, 1, (size_t)st.st_size, f);
     fclose(f);
+    assert_int_equal(n, (size_t)st.st_size);
     buf[n] = '\0';
     return buf;
 }
@@ -753,6 +760,18 @@ static void test_bad_yaml_fixtures_are_rejected_with_file_line_and_column(void *
         {"bad-mode.yaml", ":1:7: mode: mode 0666 is writable by others"},
         {"bad-window.yaml",
          ":4:18: breakers[0].window_size: window_size is for window_type: count"},
+        {"bad-fleet-port.yaml",
+         ":3:10: fleet.redis: redis '10.0.0.5:637900': the port '637900' is not a number "
+         "1..65535\n"},
+        {"bad-fleet-heartbeat.yaml",
+         ":4:14: fleet.heartbeat: value '2h' is out of range (1s..1h)\n"},
+        {"bad-fleet-password-file.yaml",
+         ":4:18: fleet.password_file: password_file 'redis.pass' must be an absolute path (the "
+         "agent may run from another directory)\n"},
+        {"bad-fleet-key.yaml",
+         ":4:3: fleet.heartbaet: unknown key 'heartbaet': did you mean 'heartbeat'?\n"},
+        {"bad-fleet-name.yaml",
+         ":3:9: fleet.name: invalid name 'shop/eu' (1..64 bytes of A-Z a-z 0-9 . _ -)\n"},
     };
     struct run r;
 
@@ -765,6 +784,10 @@ static void test_bad_yaml_fixtures_are_rejected_with_file_line_and_column(void *
         if (strncmp(r.err, want, strlen(want)) != 0)
             fail_msg("%s: got '%s', want '%s'", cases[i].file, r.err, want);
         assert_string_equal(r.out, "");
+        /* A dry run checks the whole file too, the fleet section included. */
+        assert_int_equal(cbctl(&r, "-s", seg, "apply", "--dry-run", "-f", path, NULL)->status, 3);
+        if (strncmp(r.err, want, strlen(want)) != 0)
+            fail_msg("%s --dry-run: got '%s', want '%s'", cases[i].file, r.err, want);
     }
     assert_int_equal(cbctl(&r, "-s", seg, "list", NULL)->status, 1); /* nothing was created */
     assert_int_equal(cbctl(&r, "-s", seg, "apply", "-f", "/nonexistent.yaml", NULL)->status, 1);
@@ -2045,6 +2068,109 @@ static void test_check_names_impossible_bulkhead_holders_and_workers(void **stat
     cbshm_close(shm);
 }
 
+/*
+ * fleet_open_hosts from the YAML to the segment and back out of every
+ * output: the snapshot holds what the loader made of it, show says which
+ * it is (2 hosts, 34% of the live hosts), --json gives a count as an
+ * integer and a share as a number of at most 1, metrics one gauge each,
+ * and apply's diff says the change in the YAML's words. A fleet section
+ * beside it is the agent's: apply creates the same segment with it.
+ */
+static void test_fleet_open_hosts_round_trips_through_apply_snapshot_and_show(void **state)
+{
+    static const char yaml[] = "fleet:\n  redis: 127.0.0.1:6379\n  name: checkout\n"
+                               "  host_id: web-1\nbreakers:\n  - name: two\n"
+                               "    fleet_open_hosts: 2\n  - name: third\n"
+                               "    fleet_open_hosts: 0.34\n  - name: all\n"
+                               "    fleet_open_hosts: 100%\n  - name: off\n";
+    static const char changed[] = "breakers:\n  - name: two\n    fleet_open_hosts: 50%\n"
+                                  "  - name: third\n    fleet_open_hosts: 3\n  - name: all\n"
+                                  "    fleet_open_hosts: 100%\n  - name: off\n";
+    struct cbshm *shm = NULL;
+    struct cbshm_snapshot snap;
+    json_t *o;
+    struct run r;
+    char path[128], want[256], prom_path[128], *prom;
+    FILE *f;
+
+    (void)state;
+    write_yaml(path, sizeof path, "fleet", yaml, strlen(yaml));
+    assert_int_equal(cbctl(&r, "-s", seg, "apply", "--dry-run", "-f", path, NULL)->status, 0);
+    assert_int_equal(cbctl(&r, "-s", seg, "apply", "-f", path, NULL)->status, 0);
+    assert_non_null(strstr(r.out, "add breaker third\n"));
+
+    assert_int_equal(cbshm_open(seg, CBSHM_READ_ONLY, &shm), 0);
+    assert_int_equal(cbshm_snapshot(shm, "two", &snap), 0);
+    assert_int_equal(snap.settings.fleet_open_hosts, 2);
+    assert_int_equal(cbshm_snapshot(shm, "third", &snap), 0);
+    assert_int_equal(snap.settings.fleet_open_hosts, CBSHM_FLEET_SHARE | 34);
+    assert_int_equal(cbshm_snapshot(shm, "all", &snap), 0);
+    assert_int_equal(snap.settings.fleet_open_hosts, CBSHM_FLEET_SHARE | 100);
+    assert_int_equal(cbshm_snapshot(shm, "off", &snap), 0);
+    assert_int_equal(snap.settings.fleet_open_hosts, 0);
+    cbshm_close(shm);
+
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "two", NULL)->status, 0);
+    assert_non_null(strstr(r.out, "\nfleet_open_hosts:     2 hosts\n"));
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "third", NULL)->status, 0);
+    assert_non_null(strstr(r.out, "\nfleet_open_hosts:     34% of the live hosts\n"));
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "off", NULL)->status, 0);
+    assert_non_null(strstr(r.out, "\nfleet_open_hosts:     0 (off)\n"));
+
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "--json", "two", NULL)->status, 0);
+    assert_non_null(o = json_loads(r.out, 0, NULL));
+    assert_true(json_is_integer(json_object_get(o, "fleet_open_hosts")));
+    assert_int_equal(json_integer_value(json_object_get(o, "fleet_open_hosts")), 2);
+    json_decref(o);
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "--json", "third", NULL)->status, 0);
+    assert_non_null(o = json_loads(r.out, 0, NULL));
+    assert_true(json_is_real(json_object_get(o, "fleet_open_hosts")));
+    assert_true(json_real_value(json_object_get(o, "fleet_open_hosts")) == 0.34);
+    json_decref(o);
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "--json", "all", NULL)->status, 0);
+    assert_non_null(o = json_loads(r.out, 0, NULL));
+    assert_true(json_is_real(json_object_get(o, "fleet_open_hosts")));
+    assert_true(json_real_value(json_object_get(o, "fleet_open_hosts")) == 1.0);
+    json_decref(o);
+
+    /* More than r.out holds: through a file. */
+    snprintf(prom_path, sizeof prom_path, "/tmp/cbshm-cli-%d.prom", (int)getpid());
+    assert_int_equal(cbctl(&r, "-s", seg, "metrics", "-o", prom_path, NULL)->status, 0);
+    assert_non_null(f = fopen(prom_path, "r"));
+    prom = calloc(1, 1 << 20);
+    assert_non_null(prom);
+    assert_true(fread(prom, 1, (1 << 20) - 1, f) > 0);
+    fclose(f);
+    unlink(prom_path);
+    snprintf(want, sizeof want,
+             "\ncbshm_setting_fleet_open_hosts{segment=\"%s\",breaker=\"two\"} 2\n", seg);
+    assert_non_null(strstr(prom, want));
+    snprintf(want, sizeof want,
+             "\ncbshm_setting_fleet_open_hosts{segment=\"%s\",breaker=\"third\"} 0\n", seg);
+    assert_non_null(strstr(prom, want));
+    snprintf(want, sizeof want,
+             "\ncbshm_setting_fleet_open_hosts_ratio{segment=\"%s\",breaker=\"third\"} 0.34\n",
+             seg);
+    assert_non_null(strstr(prom, want));
+    snprintf(want, sizeof want,
+             "\ncbshm_setting_fleet_open_hosts_ratio{segment=\"%s\",breaker=\"two\"} 0\n", seg);
+    assert_non_null(strstr(prom, want));
+    assert_non_null(strstr(prom, "\n# TYPE cbshm_setting_fleet_open_hosts_ratio gauge\n"));
+    free(prom);
+
+    /* A count becomes a share, a share a count: the diff in the YAML's words. */
+    write_yaml(path, sizeof path, "fleet", changed, strlen(changed));
+    assert_int_equal(cbctl(&r, "-s", seg, "apply", "--dry-run", "-f", path, NULL)->status, 0);
+    assert_non_null(strstr(r.out, "would update breaker two: fleet_open_hosts 2 -> 50%\n"));
+    assert_non_null(strstr(r.out, "would update breaker third: fleet_open_hosts 34% -> 3\n"));
+    assert_null(strstr(r.out, "breaker all"));
+    assert_int_equal(cbctl(&r, "-s", seg, "apply", "-f", path, NULL)->status, 0);
+    assert_non_null(strstr(r.out, "update breaker two: fleet_open_hosts 2 -> 50%\n"));
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "two", NULL)->status, 0);
+    assert_non_null(strstr(r.out, "\nfleet_open_hosts:     50% of the live hosts\n"));
+    unlink(path);
+}
+
 /* A breaker the fleet forced open (cbshm_fleet_force, as the agent does)
    is told from an operator's everywhere an operator looks. */
 static void test_a_breaker_forced_open_by_the_fleet_says_so(void **state)
@@ -2090,6 +2216,7 @@ static void test_a_breaker_forced_open_by_the_fleet_says_so(void **state)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 static const struct CMUnitTest tests[] = {
     T(test_help_lists_every_command_and_the_exit_codes),
+    T(test_fleet_open_hosts_round_trips_through_apply_snapshot_and_show),
     T(test_every_command_has_its_own_help),
     T(test_a_breaker_forced_open_by_the_fleet_says_so),
     T(test_the_man_page_documents_every_option_of_every_command_and_no_other),

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit: the YAML loader - every key, every class of error, with positions. */
+#define _GNU_SOURCE /* unshare(2), sethostname(2): a hostname of the test's own */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -696,6 +699,324 @@ static void test_config_a_segment_without_its_slash_is_told_the_fix(void **state
     assert_null(strstr(d.message, "did you mean"));
 }
 
+/* A fleet section: `body` under `fleet:`, which starts at line 1. */
+#define FLEET(body) "fleet:\n" body
+
+static void test_config_reads_the_fleet_section_and_its_defaults(void **state)
+{
+    struct cbshm_config *cfg = NULL;
+    struct cbshm_diag d;
+    char host[256] = {0};
+
+    (void)state;
+    assert_int_equal(load("capacity: 4\n", &cfg, &d), 0);
+    assert_null(cfg->fleet);
+    cbshm_config_free(cfg);
+
+    assert_int_equal(load(FLEET("  redis: 127.0.0.1:6379\n  name: checkout\n"), &cfg, &d), 0);
+    assert_non_null(cfg->fleet);
+    assert_string_equal(cfg->fleet->redis, "127.0.0.1:6379");
+    assert_string_equal(cfg->fleet->name, "checkout");
+    assert_string_equal(cfg->fleet->user, "");
+    assert_string_equal(cfg->fleet->password_file, "");
+    assert_int_equal(cfg->fleet->heartbeat_ms, 5000);
+    assert_int_equal(gethostname(host, sizeof host - 1), 0);
+    assert_string_equal(cfg->fleet->host_id, host);
+    cbshm_config_free(cfg);
+
+    assert_int_equal(
+        load(FLEET("  redis: unix:/run/redis/redis.sock\n  user: cbshm\n"
+                   "  password_file: /etc/cbshm/redis.pass\n  name: a.b_c-64\n"
+                   "  host_id: web-17\n  heartbeat: 250ms\n") "breakers:\n  - name: pay\n",
+             &cfg, &d),
+        CBSHM_ECONFIG);
+    /* 250ms is under the 1s a heartbeat takes at least: the rest loads. */
+    assert_string_equal(d.key, "fleet.heartbeat");
+    assert_int_equal(
+        load(FLEET("  redis: unix:/run/redis/redis.sock\n  user: cbshm\n"
+                   "  password_file: /etc/cbshm/redis.pass\n  name: a.b_c-64\n"
+                   "  host_id: web-17\n  heartbeat: 1h\n") "breakers:\n  - name: pay\n",
+             &cfg, &d),
+        0);
+    assert_string_equal(cfg->fleet->redis, "unix:/run/redis/redis.sock");
+    assert_string_equal(cfg->fleet->user, "cbshm");
+    assert_string_equal(cfg->fleet->password_file, "/etc/cbshm/redis.pass");
+    assert_string_equal(cfg->fleet->name, "a.b_c-64");
+    assert_string_equal(cfg->fleet->host_id, "web-17");
+    assert_int_equal(cfg->fleet->heartbeat_ms, 3600000);
+    assert_int_equal(cfg->n_breakers, 1);
+    assert_true(cbshm_config_check(cfg, &d) == 0);
+    cbshm_config_free(cfg);
+
+    /* Every address form. */
+    static const char *const good[] = {"localhost:6379",  "redis.internal:1", "10.0.0.7:65535",
+                                       "[::1]:6379",      "[fe80::1]:7000",   "/run/redis.sock",
+                                       "unix:/tmp/r.sock"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        char y[256];
+        snprintf(y, sizeof y, "fleet:\n  redis: \"%s\"\n  name: f\n", good[i]);
+        if (load(y, &cfg, &d) != 0)
+            fail_msg("%s: %s", good[i], d.message);
+        assert_string_equal(cfg->fleet->redis, good[i]);
+        cbshm_config_free(cfg);
+    }
+}
+
+static void test_config_rejects_every_bad_fleet_value_at_its_position(void **state)
+{
+    (void)state;
+    /* The section itself. */
+    rejects("fleet: redis\n", 1, 8, "fleet", "expected a mapping (redis, name, ...), got a scalar");
+    rejects("fleet:\n  - redis: a:1\n", 2, 3, "fleet",
+            "expected a mapping (redis, name, ...), got a list");
+    rejects(FLEET("  redis: a:1\n  name: f\n  redis: b:2\n"), 4, 3, "fleet.redis",
+            "duplicate key 'redis'");
+    rejects(FLEET("  redis: a:1\n  name: f\n  heartbaet: 5s\n"), 4, 3, "fleet.heartbaet",
+            "unknown key 'heartbaet': did you mean 'heartbeat'?");
+    rejects(FLEET("  redis: a:1\n  name: f\n  pasword_file: /p\n"), 4, 3, "fleet.pasword_file",
+            "unknown key 'pasword_file': did you mean 'password_file'?");
+    rejects("flet:\n  redis: a:1\n", 1, 1, "flet", "unknown key 'flet': did you mean 'fleet'?");
+    rejects(FLEET("  name: f\n"), 1, 1, "fleet.redis",
+            "the fleet section has no redis (the fleet's Redis: host:port");
+    rejects(FLEET("  redis: a:1\n"), 1, 1, "fleet.name", "the fleet section has no name");
+    rejects("fleet: {}\n", 1, 1, "fleet.redis", "the fleet section has no redis");
+    /* redis */
+    rejects(FLEET("  redis: 127.0.0.1:0\n  name: f\n"), 2, 10, "fleet.redis",
+            "redis '127.0.0.1:0': the port '0' is not a number 1..65535");
+    rejects(FLEET("  redis: 127.0.0.1:65536\n  name: f\n"), 2, 10, "fleet.redis",
+            "the port '65536' is not a number 1..65535");
+    rejects(FLEET("  redis: 127.0.0.1:99999999999999999999\n  name: f\n"), 2, 10, "fleet.redis",
+            "is not a number 1..65535");
+    rejects(FLEET("  redis: 'localhost:'\n  name: f\n"), 2, 10, "fleet.redis",
+            "the port '' is not a number 1..65535");
+    rejects(FLEET("  redis: localhost:http\n  name: f\n"), 2, 10, "fleet.redis",
+            "the port 'http' is not a number 1..65535");
+    rejects(FLEET("  redis: localhost\n  name: f\n"), 2, 10, "fleet.redis",
+            "redis 'localhost' has no port: give host:port (Redis listens on 6379), unix:/path "
+            "or /path");
+    rejects(FLEET("  redis: ':6379'\n  name: f\n"), 2, 10, "fleet.redis",
+            "the host before ':' is not a host name or address");
+    rejects(FLEET("  redis: 'a b:6379'\n  name: f\n"), 2, 10, "fleet.redis",
+            "the host before ':' is not a host name or address");
+    rejects(FLEET("  redis: '::1:6379'\n  name: f\n"), 2, 10, "fleet.redis",
+            "an IPv6 address goes in brackets: [::1]:6379");
+    rejects(FLEET("  redis: '[::1:6379'\n  name: f\n"), 2, 10, "fleet.redis",
+            "an IPv6 address in brackets, then :port");
+    rejects(FLEET("  redis: '[]:6379'\n  name: f\n"), 2, 10, "fleet.redis",
+            "an IPv6 address in brackets, then :port");
+    rejects(FLEET("  redis: unix:run/redis.sock\n  name: f\n"), 2, 10, "fleet.redis",
+            "redis 'unix:run/redis.sock': a unix socket's path must be absolute");
+    rejects(FLEET("  redis: \"\"\n  name: f\n"), 2, 10, "fleet.redis",
+            "redis is empty: give host:port, unix:/path or /path");
+    rejects(FLEET("  redis: [a]\n  name: f\n"), 2, 10, "fleet.redis",
+            "expected an address, got a list");
+    rejects(FLEET("  redis: redis://cache:6379\n  name: f\n"), 2, 10, "fleet.redis",
+            "redis 'redis://cache:6379' is a URL: give host:port, unix:/path or /path");
+    rejects(FLEET("  redis: a:1\n  name: f\n  password_file: [/p]\n"), 4, 18, "fleet.password_file",
+            "expected a path, got a list");
+    rejects(FLEET("  redis: a:1\n  name: {a: 1}\n"), 3, 9, "fleet.name",
+            "expected a name, got a mapping");
+    {
+        char y[512], path[200];
+        memset(path, 'a', sizeof path - 1);
+        path[sizeof path - 1] = '\0';
+        path[0] = '/';
+        path[107] = '\0';
+        snprintf(y, sizeof y, "fleet:\n  redis: %s\n  name: f\n", path);
+        struct cbshm_config *cfg = NULL;
+        struct cbshm_diag d;
+        assert_int_equal(load(y, &cfg, &d), 0); /* 107 bytes: what sun_path holds */
+        cbshm_config_free(cfg);
+        path[107] = 'a';
+        path[107 + 1] = '\0';
+        snprintf(y, sizeof y, "fleet:\n  redis: unix:%s\n  name: f\n", path);
+        rejects(y, 2, 10, "fleet.redis",
+                "redis: the socket path is 108 bytes, over the 107 a socket takes");
+        memset(path, 'h', sizeof path - 1);
+        path[sizeof path - 1] = '\0';
+        snprintf(y, sizeof y, "fleet:\n  redis: %.150s%.150s:1\n  name: f\n", path, path);
+        rejects(y, 2, 10, "fleet.redis", "redis is longer than 255 bytes");
+    }
+    /* user and password_file */
+    rejects(FLEET("  redis: a:1\n  name: f\n  user: 'bob smith'\n  password_file: /p\n"), 4, 9,
+            "fleet.user", "user 'bob smith': a Redis user name is printable ASCII, no spaces");
+    rejects(FLEET("  redis: a:1\n  name: f\n  user: ''\n"), 4, 9, "fleet.user",
+            "user is empty: leave it out for no ACL user");
+    rejects(FLEET("  redis: a:1\n  name: f\n  user: cbshm\n"), 4, 9, "fleet.user",
+            "user needs password_file: Redis logs a user in with AUTH user password");
+    rejects(FLEET("  redis: a:1\n  name: f\n  password_file: etc/redis.pass\n"), 4, 18,
+            "fleet.password_file",
+            "password_file 'etc/redis.pass' must be an absolute path (the agent may run from "
+            "another directory)");
+    rejects(FLEET("  redis: a:1\n  name: f\n  password_file: ~/redis.pass\n"), 4, 18,
+            "fleet.password_file", "must be an absolute path");
+    /* name and host_id */
+    rejects(FLEET("  redis: a:1\n  name: shop/eu\n"), 3, 9, "fleet.name",
+            "invalid name 'shop/eu' (1..64 bytes of A-Z a-z 0-9 . _ -)");
+    rejects(FLEET("  redis: a:1\n  name: '{shop}'\n"), 3, 9, "fleet.name", "invalid name '{shop}'");
+    rejects(FLEET("  redis: a:1\n  name: ''\n"), 3, 9, "fleet.name", "invalid name ''");
+    rejects(FLEET("  redis: a:1\n  name: "
+                  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n"),
+            3, 9, "fleet.name", "name is longer than 64 bytes");
+    rejects(FLEET("  redis: a:1\n  name: f\n  host_id: 'web 17'\n"), 4, 12, "fleet.host_id",
+            "invalid host_id 'web 17' (1..64 bytes of A-Z a-z 0-9 . _ -)");
+    /* heartbeat */
+    rejects(FLEET("  redis: a:1\n  name: f\n  heartbeat: 0s\n"), 4, 14, "fleet.heartbeat",
+            "value '0s' is out of range (1s..1h)");
+    rejects(FLEET("  redis: a:1\n  name: f\n  heartbeat: 2h\n"), 4, 14, "fleet.heartbeat",
+            "value '2h' is out of range (1s..1h)");
+    rejects(FLEET("  redis: a:1\n  name: f\n  heartbeat: 999ms\n"), 4, 14, "fleet.heartbeat",
+            "value '999ms' is out of range (1s..1h)");
+    rejects(FLEET("  redis: a:1\n  name: f\n  heartbeat: 5\n"), 4, 14, "fleet.heartbeat",
+            "duration '5' needs a unit (ms, s, m or h)");
+    rejects(FLEET("  redis: a:1\n  name: f\n  heartbeat: 5d\n"), 4, 14, "fleet.heartbeat",
+            "bad unit 'd' in duration '5d' (use ms, s, m or h)");
+    rejects(FLEET("  redis: a:1\n  name: f\n  heartbeat: 99999999999999999999999h\n"), 4, 14,
+            "fleet.heartbeat", "value '99999999999999999999999h' is out of range (1s..1h)");
+    rejects(FLEET("  redis: a:1\n  name: f\n  heartbeat: {}\n"), 4, 14, "fleet.heartbeat",
+            "expected a duration, got a mapping");
+}
+
+/* Runs fn in a child with a hostname of its own (a UTS namespace, root
+   only); 1 when it could not be set up. */
+static int with_hostname(const char *name, void (*fn)(void))
+{
+    int pid = fork(), status;
+
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (unshare(CLONE_NEWUTS) != 0 || sethostname(name, strlen(name)) != 0)
+            _exit(77);
+        fn();
+        _exit(0);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
+        return 1;
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    return 0;
+}
+
+static void takes_web_17(void)
+{
+    struct cbshm_config *cfg = NULL;
+    struct cbshm_diag d;
+
+    if (load(FLEET("  redis: a:1\n  name: f\n"), &cfg, &d) != 0 ||
+        strcmp(cfg->fleet->host_id, "web-17.example.com") != 0)
+        _exit(1);
+    cbshm_config_free(cfg);
+}
+
+static void refuses_a_spaced_hostname(void)
+{
+    struct cbshm_config *cfg = NULL;
+    struct cbshm_diag d;
+
+    if (load("capacity: 3\n" FLEET("  redis: a:1\n  name: f\n"), &cfg, &d) != CBSHM_ECONFIG ||
+        d.line != 2 || d.column != 1 || strcmp(d.key, "fleet.host_id") != 0 ||
+        strcmp(d.message, "the hostname 'web 17' is not a valid host_id (1..64 bytes of A-Z "
+                          "a-z 0-9 . _ -): set fleet.host_id") != 0) {
+        fprintf(stderr, "%u:%u %s: %s\n", d.line, d.column, d.key, d.message);
+        _exit(1);
+    }
+    /* host_id given: the hostname is not read. */
+    if (load(FLEET("  redis: a:1\n  name: f\n  host_id: web-17\n"), &cfg, &d) != 0)
+        _exit(1);
+    cbshm_config_free(cfg);
+}
+
+static void test_config_takes_host_id_from_the_hostname_if_it_is_one(void **state)
+{
+    (void)state;
+    if (with_hostname("web-17.example.com", takes_web_17) != 0) {
+        print_message("not root, or no UTS namespace: the hostname cannot be set\n");
+        skip();
+    }
+    assert_int_equal(with_hostname("web 17", refuses_a_spaced_hostname), 0);
+}
+
+static void test_c_checks_a_fleet_section_as_the_loader_does(void **state)
+{
+    struct cbshm_fleet_config f;
+    struct cbshm_config cfg = {.capacity = 1, .mode = 0600, .fleet = &f};
+    struct cbshm_diag d;
+
+    (void)state;
+    memset(&f, 0, sizeof f);
+    strcpy(f.redis, "127.0.0.1:6379");
+    strcpy(f.name, "checkout");
+    strcpy(f.host_id, "web-1");
+    f.heartbeat_ms = 5000;
+    assert_int_equal(cbshm_config_check(&cfg, &d), 0);
+    f.heartbeat_ms = 0;
+    assert_int_equal(cbshm_config_check(&cfg, &d), CBSHM_ECONFIG);
+    assert_string_equal(d.key, "fleet.heartbeat");
+    assert_string_equal(d.message, "value 0ms is out of range (1s..1h)");
+    f.heartbeat_ms = 7200000;
+    assert_int_equal(cbshm_config_check(&cfg, &d), CBSHM_ECONFIG);
+    assert_string_equal(d.message, "value 2h is out of range (1s..1h)");
+    f.heartbeat_ms = 5000;
+    strcpy(f.redis, "127.0.0.1:0");
+    assert_int_equal(cbshm_config_check(&cfg, &d), CBSHM_ECONFIG);
+    assert_string_equal(d.key, "fleet.redis");
+    assert_string_equal(d.message, "redis '127.0.0.1:0': the port '0' is not a number 1..65535");
+    f.redis[0] = '\0';
+    assert_int_equal(cbshm_config_check(&cfg, &d), CBSHM_ECONFIG);
+    assert_non_null(strstr(d.message, "the fleet section has no redis"));
+    strcpy(f.redis, "/run/redis.sock");
+    memset(f.name, 'n', sizeof f.name); /* no NUL */
+    assert_int_equal(cbshm_config_check(&cfg, &d), CBSHM_ECONFIG);
+    assert_string_equal(d.key, "fleet.name");
+    assert_string_equal(d.message, "name is longer than 64 bytes");
+    strcpy(f.name, "shop/eu");
+    assert_int_equal(cbshm_config_check(&cfg, &d), CBSHM_ECONFIG);
+    assert_string_equal(d.message, "invalid name 'shop/eu' (1..64 bytes of A-Z a-z 0-9 . _ -)");
+    strcpy(f.name, "shop");
+    /* An empty host_id from code is no host at all. */
+    f.host_id[0] = '\0';
+    assert_int_equal(cbshm_config_check(&cfg, &d), CBSHM_ECONFIG);
+    assert_string_equal(d.key, "fleet.host_id");
+    strcpy(f.host_id, "web-1");
+    strcpy(f.user, "cbshm");
+    assert_int_equal(cbshm_config_check(&cfg, &d), CBSHM_ECONFIG);
+    assert_string_equal(d.key, "fleet.user");
+    strcpy(f.password_file, "redis.pass");
+    assert_int_equal(cbshm_config_check(&cfg, &d), CBSHM_ECONFIG);
+    assert_string_equal(d.key, "fleet.password_file");
+    strcpy(f.password_file, "/etc/cbshm/redis.pass");
+    assert_int_equal(cbshm_config_check(&cfg, &d), 0);
+    f.reserved[3] = 1;
+    assert_int_equal(cbshm_config_check(&cfg, &d), CBSHM_ECONFIG);
+    assert_string_equal(d.key, "fleet");
+    assert_string_equal(d.message, "reserved fields of the fleet section must be zero");
+}
+
+/* cbshm_apply() leaves the fleet to the agent: the section changes nothing. */
+static void test_apply_ignores_a_valid_fleet_section(void **state)
+{
+    char seg[64];
+    struct cbshm_config *cfg = NULL;
+    struct cbshm_diag d;
+    struct cbshm *shm = NULL;
+    struct cbshm_snapshot snap;
+
+    (void)state;
+    t_segment_name(seg);
+    assert_int_equal(
+        load(FLEET("  redis: a:1\n  name: f\n  host_id: h\n") "breakers:\n  - name: pay\n    "
+                                                              "fleet_open_hosts: 34%\n",
+             &cfg, &d),
+        0);
+    assert_int_equal(cbshm_apply(cfg, seg, 0, NULL, NULL, NULL), 0);
+    assert_int_equal(cbshm_open(seg, CBSHM_READ_ONLY, &shm), 0);
+    assert_int_equal(cbshm_snapshot(shm, "pay", &snap), 0);
+    assert_int_equal(snap.settings.fleet_open_hosts, CBSHM_FLEET_SHARE | 34);
+    cbshm_close(shm);
+    cbshm_config_free(cfg);
+    cbshm_destroy(seg);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_config_parses_every_policy_key),
     cmocka_unit_test(test_config_rejects_bad_policy_values),
@@ -722,5 +1043,10 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_config_unknown_keys_say_what_they_may_have_meant),
     cmocka_unit_test(test_the_readme_lists_every_peer_name_and_no_other),
     cmocka_unit_test(test_config_a_segment_without_its_slash_is_told_the_fix),
+    cmocka_unit_test(test_config_reads_the_fleet_section_and_its_defaults),
+    cmocka_unit_test(test_config_rejects_every_bad_fleet_value_at_its_position),
+    cmocka_unit_test(test_config_takes_host_id_from_the_hostname_if_it_is_one),
+    cmocka_unit_test(test_c_checks_a_fleet_section_as_the_loader_does),
+    cmocka_unit_test(test_apply_ignores_a_valid_fleet_section),
 };
 T_MAIN(tests)

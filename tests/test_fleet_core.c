@@ -413,6 +413,403 @@ static void test_a_scribbled_journal_applies_nothing_and_crashes_nothing(void **
     done(shm, seg);
 }
 
+/* The last event of `kind` for `name` in the whole ring (fails the test
+   when there is none). */
+static struct cbshm_event last_event(struct cbshm *shm, const char *name,
+                                     enum cbshm_event_kind kind)
+{
+    struct cbshm_event ev[64], last;
+    uint64_t cursor = 0;
+    size_t n = 0;
+    int found = 0;
+
+    assert_int_equal(cbshm_events_read(shm, &cursor, ev, 64, &n, NULL), 0);
+    for (size_t i = 0; i < n; i++)
+        if (ev[i].kind == kind && strcmp(ev[i].name, name) == 0) {
+            last = ev[i];
+            found = 1;
+        }
+    if (!found)
+        fail_msg("no event of kind %d for %s", (int)kind, name);
+    return last;
+}
+
+/* Forks a child that opens `seg` read-write, sets CBSHM_CRASH_AT=at and
+   runs `fn`; returns once the child died there (fails otherwise). */
+static void child_killed_at(const char *seg, const char *at, void (*fn)(struct cbshm *child))
+{
+    int pid;
+
+    if ((pid = fork()) == 0) {
+        struct cbshm *child;
+        if (cbshm_open(seg, 0, &child) != 0)
+            _exit(3);
+        setenv("CBSHM_CRASH_AT", at, 1);
+        fn(child);
+        _exit(0); /* the point was never reached */
+    }
+    if (t_wait(pid) != 128 + SIGKILL)
+        fail_msg("child did not die at crash point %s", at);
+}
+
+static void reset_pay(struct cbshm *child)
+{
+    struct cbshm_fleet_command c = mode_cmd(50, 1, "pay", CBSHM_MODE_NORMAL, 0);
+
+    c.op = CBSHM_FLEET_RESET;
+    cbshm_fleet_apply(child, &c);
+}
+
+/* A reset's event names the state it ended. The repair makes the reset
+   again, after the dead agent's reset already closed the breaker: the
+   state it left has to come from the journal, not from the slot. */
+static void test_a_reset_finished_for_a_dead_agent_says_which_state_it_ended(void **state)
+{
+    char seg[64];
+    struct cbshm_breaker *b;
+    struct cbshm_event ev;
+
+    static const char *const points[] = {"fleet.journalled", "reset.counters_cleared",
+                                         "fleet.changed"};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof points / sizeof points[0]; i++) {
+        struct cbshm *shm = setup(seg);
+        assert_int_equal(cbshm_breaker_get(shm, "pay", &b), 0);
+        cbshm_execute(b, t_fail_fn, NULL);
+        cbshm_execute(b, t_fail_fn, NULL);
+        assert_int_equal(snap(shm, "pay").state, CBSHM_STATE_OPEN);
+        child_killed_at(seg, points[i], reset_pay);
+        expect_applied(shm, 50, 1, 0); /* takes the lock: repaired */
+        assert_int_equal(snap(shm, "pay").state, CBSHM_STATE_CLOSED);
+        assert_int_equal(snap(shm, "pay").failures, 0);
+        assert_int_equal(count_events(shm, "pay", CBSHM_EVENT_RESET, NULL), 1);
+        ev = last_event(shm, "pay", CBSHM_EVENT_RESET);
+        assert_int_equal(ev.from, CBSHM_STATE_OPEN);
+        assert_int_equal(ev.to, CBSHM_STATE_CLOSED);
+        assert_int_equal(cbshm_check(shm, NULL, NULL), 0);
+        cbshm_breaker_release(b);
+        done(shm, seg);
+    }
+}
+
+/* Every bucket of the name index scribbled past the table: looking a name
+   up says CBSHM_ECORRUPT. The contract has that code consume nothing: an
+   agent tries the command again (after cbctl apply rebuilt the segment),
+   where a consumed one would be answered EALREADY and never applied. */
+static void test_a_command_that_meets_a_scribbled_index_is_not_consumed(void **state)
+{
+    char seg[64];
+    struct cbshm *shm = setup(seg);
+    struct cbshm_fleet_command c = mode_cmd(60, 0, "pay", CBSHM_MODE_FORCED_OPEN, 0);
+
+    (void)state;
+    for (uint32_t i = 0; i < shm->index_buckets; i++)
+        shm->index[i] = shm->capacity + 5;
+    assert_int_equal(cbshm_fleet_apply(shm, &c), CBSHM_ECORRUPT);
+    expect_applied(shm, 0, 0, 0);
+    cbshm__table_reindex(shm); /* what a rebuild leaves */
+    assert_int_equal(cbshm_fleet_apply(shm, &c), 0);
+    assert_int_equal(snap(shm, "pay").mode, CBSHM_MODE_FORCED_OPEN);
+    expect_applied(shm, 60, 0, 0);
+    done(shm, seg);
+}
+
+/* cbctl destroy and apply while the agent runs: its handle moves to the
+   new segment, as every other call's does, and so must its status, or
+   cbctl metrics on the new segment says no agent ever ran while one
+   does. A handle whose segment is not there yet has none to write. */
+static void test_the_agents_status_goes_to_the_segment_that_replaced_its_own(void **state)
+{
+    char seg[64], absent[64];
+    struct cbshm *shm = setup(seg), *fresh, *late;
+    struct cbshm_fleet_status st = {.agent_pid = 4242, .connected = 1, .commands_applied = 3}, got;
+
+    (void)state;
+    assert_int_equal(cbshm_fleet_status_set(shm, &st), 0);
+    assert_int_equal(cbshm_destroy(seg), 0);
+    t_apply(seg, YAML);
+    st.agent_pid = 4343;
+    assert_int_equal(cbshm_fleet_status_set(shm, &st), 0);
+    assert_int_equal(cbshm_open(seg, CBSHM_READ_ONLY, &fresh), 0);
+    assert_int_equal(cbshm_fleet_status_get(fresh, &got), 0);
+    assert_int_equal(got.agent_pid, 4343);
+    assert_int_equal(got.commands_applied, 3);
+    memset(&got, 0, sizeof got);
+    assert_int_equal(cbshm_fleet_status_get(shm, &got), 0);
+    assert_int_equal(got.agent_pid, 4343);
+    cbshm_close(fresh);
+    /* Late: nothing under the name yet. */
+    t_segment_name(absent);
+    assert_int_equal(cbshm_open(absent, CBSHM_LATE, &late), 0);
+    assert_int_equal(cbshm_fleet_status_set(late, &st), CBSHM_ENOSEG);
+    assert_int_equal(cbshm_fleet_status_get(late, &got), CBSHM_ENOSEG);
+    cbshm_close(late);
+    done(shm, seg);
+}
+
+static void snapshot_pay(struct cbshm *child)
+{
+    struct cbshm_snapshot s;
+
+    cbshm_snapshot(child, "pay", &s); /* a writer: ends a timed mode that ran out */
+}
+
+static void close_pay(struct cbshm *child)
+{
+    cbshm_set_mode(child, "pay", CBSHM_MODE_FORCED_CLOSED);
+}
+
+/* A mode change is several words (its end, its cause, the control word).
+   A process killed among them - a worker ending a fleet force whose lease
+   ran out, an operator taking a fleet force over - must not leave the
+   force in place for good: the agent that owned it no longer renews it
+   and the lease was what ended it. Killed anywhere in the change, the
+   breaker may leave its mode early, never late. */
+static void test_a_fleet_force_ends_even_when_its_ending_was_killed_midway(void **state)
+{
+    static const char *const points[] = {"mode.before_publish", "mode.published"};
+    char seg[64];
+    struct cbshm *shm;
+    struct cbshm_snapshot s;
+
+    (void)state;
+    t_clock_install(1000000000000ull);
+    for (size_t i = 0; i < sizeof points / sizeof points[0]; i++) {
+        shm = setup(seg);
+        /* The lease runs out; the worker that ends it dies midway. */
+        assert_int_equal(cbshm_fleet_force(shm, "pay", 1, 15000), 0);
+        t_clock_advance_ms(15001);
+        child_killed_at(seg, points[i], snapshot_pay);
+        s = snap(shm, "pay");
+        assert_int_equal(s.mode, CBSHM_MODE_NORMAL);
+        /* An operator's forced_closed killed midway over a fleet force:
+           whatever it left ends no later than the lease. */
+        assert_int_equal(cbshm_fleet_force(shm, "pay", 1, 15000), 0);
+        child_killed_at(seg, points[i], close_pay);
+        t_clock_advance_ms(15001);
+        s = snap(shm, "pay");
+        assert_int_equal(s.mode, CBSHM_MODE_NORMAL);
+        assert_int_equal(cbshm_check(shm, NULL, NULL), 0);
+        done(shm, seg);
+    }
+    cbshm_clock_set(NULL, NULL);
+}
+
+/* The agent renews the lease while a worker holds the table lock; the
+   lease runs out during the wait. What the change sees is the time it
+   is made at: the force ended (its event), and the renewal is a new
+   force, not an extension of one that was already over. */
+static void test_a_lease_that_ran_out_while_the_lock_was_awaited_is_not_extended(void **state)
+{
+    char seg[64], go;
+    struct cbshm *shm;
+    int ready[2], pid;
+    enum cbshm_event_cause cause = 99;
+    struct cbshm_snapshot s;
+
+    (void)state;
+    t_clock_install(1000000000000ull);
+    shm = setup(seg);
+    assert_int_equal(cbshm_fleet_force(shm, "pay", 1, 1000), 0);
+    t_clock_advance_ms(900);
+    assert_int_equal(pipe(ready), 0);
+    if ((pid = fork()) == 0) {
+        struct cbshm *child;
+        if (cbshm_open(seg, 0, &child) != 0 || cbshm__lock(child) != 0)
+            _exit(3);
+        if (write(ready[1], "l", 1) != 1)
+            _exit(4);
+        usleep(300 * 1000);
+        t_clock_advance_ms(500); /* the lease ends while the agent waits */
+        cbshm__unlock(child);
+        _exit(0);
+    }
+    assert_int_equal(read(ready[0], &go, 1), 1);
+    assert_int_equal(cbshm_fleet_force(shm, "pay", 1, 1000), 0);
+    assert_int_equal(t_wait(pid), 0);
+    close(ready[0]);
+    close(ready[1]);
+    s = snap(shm, "pay");
+    assert_int_equal(s.mode, CBSHM_MODE_FORCED_OPEN);
+    assert_int_equal(s.mode_cause, CBSHM_CAUSE_FLEET);
+    assert_int_equal(s.mode_until_ns, t_clock_now() + 1000000000ull);
+    assert_int_equal(count_events(shm, "pay", CBSHM_EVENT_MODE, &cause), 3);
+    assert_int_equal(cause, CBSHM_CAUSE_FLEET);
+    done(shm, seg);
+    cbshm_clock_set(NULL, NULL);
+}
+
+/* Two agents on one segment, following the same stream, each command
+   tried by both at once: every command is applied once in all. */
+static void test_two_agents_on_one_segment_apply_each_command_once_in_all(void **state)
+{
+    enum { COMMANDS = 3000 };
+    char seg[64];
+    struct cbshm *shm = setup(seg);
+    uint64_t events_before = atomic_load(&shm->hdr->events_seq);
+    int pids[2], counts[2], fds[2], go[2], applied = 0;
+    uint32_t mine;
+    char start;
+
+    (void)state;
+    assert_int_equal(pipe(go), 0); /* both start at once */
+    for (int a = 0; a < 2; a++) {
+        assert_int_equal(pipe(fds), 0);
+        if ((pids[a] = fork()) == 0) {
+            struct cbshm *agent;
+            close(fds[0]);
+            mine = 0;
+            if (cbshm_open(seg, 0, &agent) != 0 || read(go[0], &start, 1) != 1)
+                _exit(3);
+            for (uint64_t k = 1; k <= COMMANDS; k++) {
+                struct cbshm_fleet_command c =
+                    mode_cmd(k, 0, "pay", k % 2 ? CBSHM_MODE_FORCED_OPEN : CBSHM_MODE_NORMAL, 0);
+                int rc;
+                while ((rc = cbshm_fleet_apply(agent, &c)) == CBSHM_ELOCK)
+                    ;
+                if (rc == 0)
+                    mine++;
+                else if (rc != CBSHM_EALREADY)
+                    _exit(4);
+            }
+            cbshm_close(agent);
+            _exit(write(fds[1], &mine, sizeof mine) == sizeof mine ? 0 : 5);
+        }
+        close(fds[1]);
+        counts[a] = fds[0];
+    }
+    assert_int_equal(write(go[1], "gg", 2), 2);
+    close(go[0]);
+    close(go[1]);
+    for (int a = 0; a < 2; a++) {
+        assert_int_equal(t_wait(pids[a]), 0);
+        assert_int_equal(read(counts[a], &mine, sizeof mine), sizeof mine);
+        close(counts[a]);
+        applied += (int)mine;
+    }
+    assert_int_equal(applied, COMMANDS);
+    assert_int_equal(atomic_load(&shm->hdr->events_seq) - events_before, COMMANDS);
+    expect_applied(shm, COMMANDS, 0, 0);
+    assert_int_equal(snap(shm, "pay").mode, CBSHM_MODE_NORMAL);
+    done(shm, seg);
+}
+
+/* A read-only view (cbctl metrics) reads the id while the agent stores
+   ids one after another: every id it sees is one that was stored. */
+static void test_a_read_only_view_never_sees_a_torn_applied_id(void **state)
+{
+    enum { COMMANDS = 20000 };
+    char seg[64];
+    struct cbshm *shm = setup(seg), *ro;
+    struct cbshm_fleet_id id, last = {0, 0};
+    int pid, result;
+
+    (void)state;
+    assert_int_equal(cbshm_open(seg, CBSHM_READ_ONLY, &ro), 0);
+    if ((pid = fork()) == 0) {
+        struct cbshm *agent;
+        if (cbshm_open(seg, 0, &agent) != 0)
+            _exit(3);
+        /* id k-k with result 0 or, for an odd k, the bad name's error. */
+        for (uint64_t k = 1; k <= COMMANDS; k++) {
+            struct cbshm_fleet_command c =
+                mode_cmd(k, k, k % 2 ? "bad name!" : "pay", CBSHM_MODE_FORCED_OPEN, 0);
+            while (cbshm_fleet_apply(agent, &c) == CBSHM_ELOCK)
+                ;
+        }
+        _exit(0);
+    }
+    do {
+        assert_int_equal(cbshm_fleet_applied(ro, &id, &result), 0);
+        if (id.ms != id.seq || id.ms < last.ms ||
+            (id.ms != 0 && result != (id.ms % 2 ? CBSHM_EBADNAME : 0)))
+            fail_msg("torn: %llu-%llu result %d after %llu", (unsigned long long)id.ms,
+                     (unsigned long long)id.seq, result, (unsigned long long)last.ms);
+        last = id;
+    } while (id.ms < COMMANDS);
+    assert_int_equal(t_wait(pid), 0);
+    cbshm_close(ro);
+    done(shm, seg);
+}
+
+static void force_pay_open(struct cbshm *child)
+{
+    struct cbshm_fleet_command c = mode_cmd(80, 1, "pay", CBSHM_MODE_FORCED_OPEN, 0);
+
+    cbshm_fleet_apply(child, &c);
+}
+
+/* A timed mode that ends exactly as a command comes: the command ends it
+   first (its own event), then makes its change. Killed in the ending,
+   before the command was journalled: nothing of the command was done,
+   and the agent's retry does both, each once. */
+static void test_a_command_killed_while_ending_a_timed_mode_is_applied_once_on_retry(void **state)
+{
+    char seg[64];
+    struct cbshm *shm;
+    struct cbshm_fleet_command c = mode_cmd(80, 1, "pay", CBSHM_MODE_FORCED_OPEN, 0);
+    enum cbshm_event_cause cause = 99;
+
+    (void)state;
+    t_clock_install(1000000000000ull);
+    shm = setup(seg);
+    assert_int_equal(cbshm_set_mode_for(shm, "pay", CBSHM_MODE_DISABLED, 500), 0);
+    t_clock_advance_ms(500); /* exactly its end */
+    child_killed_at(seg, "mode.before_publish", force_pay_open);
+    expect_applied(shm, 0, 0, 0);
+    assert_int_equal(cbshm_fleet_apply(shm, &c), 0);
+    assert_int_equal(cbshm_fleet_apply(shm, &c), CBSHM_EALREADY);
+    assert_int_equal(snap(shm, "pay").mode, CBSHM_MODE_FORCED_OPEN);
+    assert_int_equal(count_events(shm, "pay", CBSHM_EVENT_MODE, &cause), 3);
+    assert_int_equal(cause, CBSHM_CAUSE_OPERATOR);
+    expect_applied(shm, 80, 1, 0);
+    assert_int_equal(cbshm_check(shm, NULL, NULL), 0);
+    done(shm, seg);
+    cbshm_clock_set(NULL, NULL);
+}
+
+/* An agent frozen (SIGSTOP) inside a command holds the table lock: the
+   next command waits its second and gets CBSHM_ELOCK with nothing
+   consumed, a read-only view cannot read a half-stored id either. The
+   frozen agent is then killed: the next holder finishes its command and
+   applies the next, each once. */
+static void
+test_an_agent_frozen_inside_a_command_then_killed_loses_and_doubles_nothing(void **state)
+{
+    char seg[64];
+    struct cbshm *shm = setup(seg), *ro;
+    struct cbshm_fleet_command next = mode_cmd(80, 2, "pay", CBSHM_MODE_NORMAL, 0);
+    struct cbshm_fleet_id id;
+    int pid, status;
+
+    (void)state;
+    if ((pid = fork()) == 0) {
+        struct cbshm *child;
+        if (cbshm_open(seg, 0, &child) != 0)
+            _exit(3);
+        setenv("CBSHM_CRASH_AT", "fleet.journalled", 1);
+        setenv("CBSHM_CRASH_SIGNAL", "STOP", 1);
+        force_pay_open(child);
+        _exit(0);
+    }
+    assert_int_equal(waitpid(pid, &status, WUNTRACED), pid);
+    assert_true(WIFSTOPPED(status));
+    assert_int_equal(cbshm_fleet_apply(shm, &next), CBSHM_ELOCK);
+    assert_int_equal(cbshm_open(seg, CBSHM_READ_ONLY, &ro), 0);
+    assert_int_equal(cbshm_fleet_applied(ro, &id, NULL), CBSHM_ELOCK);
+    kill(pid, SIGKILL);
+    assert_int_equal(t_wait(pid), 128 + SIGKILL);
+    assert_int_equal(cbshm_fleet_apply(shm, &next), 0);
+    assert_int_equal(snap(shm, "pay").mode, CBSHM_MODE_NORMAL);
+    assert_int_equal(count_events(shm, "pay", CBSHM_EVENT_MODE, NULL), 2);
+    assert_int_equal(cbshm_fleet_applied(ro, &id, NULL), 0);
+    assert_int_equal(id.ms, 80);
+    assert_int_equal(id.seq, 2);
+    cbshm_close(ro);
+    done(shm, seg);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_a_command_is_applied_once_and_its_id_kept),
     cmocka_unit_test(test_a_timed_command_ends_by_itself),
@@ -426,5 +823,14 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_an_agent_killed_after_storing_the_id_repeats_nothing),
     cmocka_unit_test(test_an_agent_killed_inside_a_reset_command_resets_once),
     cmocka_unit_test(test_a_scribbled_journal_applies_nothing_and_crashes_nothing),
+    cmocka_unit_test(test_a_reset_finished_for_a_dead_agent_says_which_state_it_ended),
+    cmocka_unit_test(test_a_command_that_meets_a_scribbled_index_is_not_consumed),
+    cmocka_unit_test(test_the_agents_status_goes_to_the_segment_that_replaced_its_own),
+    cmocka_unit_test(test_a_fleet_force_ends_even_when_its_ending_was_killed_midway),
+    cmocka_unit_test(test_a_lease_that_ran_out_while_the_lock_was_awaited_is_not_extended),
+    cmocka_unit_test(test_two_agents_on_one_segment_apply_each_command_once_in_all),
+    cmocka_unit_test(test_a_read_only_view_never_sees_a_torn_applied_id),
+    cmocka_unit_test(test_a_command_killed_while_ending_a_timed_mode_is_applied_once_on_retry),
+    cmocka_unit_test(test_an_agent_frozen_inside_a_command_then_killed_loses_and_doubles_nothing),
 };
 T_MAIN(tests)

@@ -91,6 +91,10 @@ static void test_values_format_as_the_yaml_writes_them(void **state)
         {"policy", 1, "rate"},
         {"window_type", 0, "count"},
         {"failure_threshold", 7, "7"},
+        {"fleet_open_hosts", 0, "0"},
+        {"fleet_open_hosts", 2, "2"},
+        {"fleet_open_hosts", CBSHM_FLEET_SHARE | 34, "34%"},
+        {"fleet_open_hosts", CBSHM_FLEET_SHARE | 100, "100%"},
     };
     char buf[32];
 
@@ -514,10 +518,10 @@ static void test_the_c_path_refuses_reserved_fields_and_bad_arguments(void **sta
     assert_string_equal(d.key, "owner");
     cfg.has_owner = 0;
     cfg.uid = 0;
-    cfg.reserved[6] = 1;
+    cfg.reserved[5] = 1;
     assert_int_equal(cbshm_config_check(&cfg, &d), CBSHM_ECONFIG);
     assert_string_equal(d.message, "reserved fields of the configuration must be zero");
-    cfg.reserved[6] = 0;
+    cfg.reserved[5] = 0;
     assert_int_equal(cbshm_config_check(&cfg, &d), 0);
     assert_int_equal(cbshm_config_check(NULL, &d), CBSHM_EINVAL);
     cfg.breakers = NULL;
@@ -811,7 +815,11 @@ static void test_cbshm_yaml_5_gives_every_setting_its_default_and_range_and_no_o
         } else {
             cbshm_setting_format(d, d->min, lo, sizeof lo);
             cbshm_setting_format(d, d->max, hi, sizeof hi);
-            snprintf(want, sizeof want, "Default %s; range %s to %s.", def, lo, hi);
+            if (d->type == CBSHM_SETTING_HOSTS)
+                snprintf(want, sizeof want,
+                         "Default %s; range %s to %s hosts, or a share 1%% to 100%%.", def, lo, hi);
+            else
+                snprintf(want, sizeof want, "Default %s; range %s to %s.", def, lo, hi);
         }
         if (strcmp(e[i].def, want) != 0)
             fail_msg("cbshm.yaml(5): %s says '%s', the table '%s'", d->key, e[i].def, want);
@@ -889,10 +897,155 @@ static void test_the_header_gives_every_settings_default(void **state)
     free(h);
 }
 
+/*
+ * fleet_open_hosts: a count is whole, a share is below 1 (or up to 100%),
+ * 0 is off; a share of none, "1.5", and a count past 10000 are refused
+ * with what would be right.
+ */
+static void test_fleet_open_hosts_is_a_count_or_a_share_of_the_live_hosts(void **state)
+{
+    static const struct {
+        const char *text;
+        uint64_t value;
+    } good[] = {
+        {"0", 0},
+        {"1", 1},
+        {"2", 2},
+        {"10000", 10000},
+        {"0.34", CBSHM_FLEET_SHARE | 34},
+        {"0.5", CBSHM_FLEET_SHARE | 50},
+        {"0.01", CBSHM_FLEET_SHARE | 1},
+        {"34%", CBSHM_FLEET_SHARE | 34},
+        {"1%", CBSHM_FLEET_SHARE | 1},
+        {"100%", CBSHM_FLEET_SHARE | 100},
+    };
+    static const struct {
+        const char *text, *message;
+    } bad[] = {
+        {"1.5", "'1.5' is neither a host count (a whole number) nor a share of the live hosts "
+                "(below 1, such as 0.34, or 100%)"},
+        {"1.0", "'1.0' is neither a host count"},
+        {"0%", "a share of 0% is no host: 0 turns fleet_open_hosts off"},
+        {"0.0", "a share of 0 is no host: 0 turns fleet_open_hosts off"},
+        {"0.00", "a share of 0 is no host"},
+        {"101%", "share '101%' is over 100%"},
+        {"0.345", "'0.345' has more than two decimals"},
+        {"10001", "value 10001 is out of range (0..10000 hosts, or a share 1%..100%)"},
+        {"99999999999999999999999", "value '99999999999999999999999' is out of range (0..10000 "
+                                    "hosts, or a share 1%..100%)"},
+        {"", "expected a host count such as 2, or a share of the live hosts such as 0.34 or 34%, "
+             "got ''"},
+        {"two", "expected a host count such as 2"},
+        {".5", "expected a host count such as 2"},
+        {"0.", "expected a host count such as 2"},
+        {"0.3x", "expected a host count such as 2"},
+        {"34 %", "expected a host count such as 2"},
+        {"%", "expected a host count such as 2"},
+        {"-1", "expected a host count such as 2"},
+    };
+    const struct cbshm_setting *d = setting("fleet_open_hosts");
+    struct cbshm_settings s;
+    struct cbshm_breaker_config bc = {"a", {0}};
+    struct cbshm_config cfg = {.capacity = 1, .mode = 0600, .n_breakers = 1, .breakers = &bc};
+    struct cbshm_diag diag;
+    char msg[256], text[32];
+    uint64_t v;
+
+    (void)state;
+    assert_int_equal(d->type, CBSHM_SETTING_HOSTS);
+    assert_int_equal(d->def, 0);
+    cbshm_settings_default(&s);
+    assert_int_equal(s.fleet_open_hosts, 0);
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        v = 7;
+        if (cbshm_setting_parse(d, good[i].text, &v, msg, sizeof msg) != 0)
+            fail_msg("'%s': %s", good[i].text, msg);
+        assert_int_equal(v, good[i].value);
+        /* It reads back as it formats. */
+        cbshm_setting_format(d, v, text, sizeof text);
+        assert_int_equal(cbshm_setting_parse(d, text, &v, msg, sizeof msg), 0);
+        assert_int_equal(v, good[i].value);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        v = 7;
+        if (cbshm_setting_parse(d, bad[i].text, &v, msg, sizeof msg) != CBSHM_ECONFIG ||
+            strstr(msg, bad[i].message) != msg)
+            fail_msg("'%s': got '%s'", bad[i].text, msg);
+        assert_int_equal(v, 7);
+    }
+    /* From code: the same range, a share with no other bit. */
+    cbshm_settings_default(&bc.settings);
+    bc.settings.fleet_open_hosts = CBSHM_FLEET_SHARE | 100;
+    assert_int_equal(cbshm_config_check(&cfg, &diag), 0);
+    bc.settings.fleet_open_hosts = 10000;
+    assert_int_equal(cbshm_config_check(&cfg, &diag), 0);
+    bc.settings.fleet_open_hosts = 10001;
+    assert_int_equal(cbshm_config_check(&cfg, &diag), CBSHM_ECONFIG);
+    assert_string_equal(diag.key, "breakers[0].fleet_open_hosts");
+    assert_string_equal(diag.message,
+                        "value 10001 is out of range (0..10000 hosts, or a share 1%..100%)");
+    bc.settings.fleet_open_hosts = CBSHM_FLEET_SHARE;
+    assert_int_equal(cbshm_config_check(&cfg, &diag), CBSHM_ECONFIG);
+    assert_string_equal(diag.message,
+                        "value 0% is out of range (0..10000 hosts, or a share 1%..100%)");
+    bc.settings.fleet_open_hosts = CBSHM_FLEET_SHARE | 101;
+    assert_int_equal(cbshm_config_check(&cfg, &diag), CBSHM_ECONFIG);
+    bc.settings.fleet_open_hosts = CBSHM_FLEET_SHARE | 0x100 | 34;
+    assert_int_equal(cbshm_config_check(&cfg, &diag), CBSHM_ECONFIG);
+}
+
+/* Through the YAML, with the value's position, in a breaker or defaults. */
+static void test_fleet_open_hosts_loads_from_yaml_and_is_refused_at_its_position(void **state)
+{
+    static const struct {
+        const char *value, *message;
+    } bad[] = {
+        {"1.5", "'1.5' is neither a host count"},
+        {"10001", "value 10001 is out of range (0..10000 hosts, or a share 1%..100%)"},
+        {"0%", "a share of 0% is no host"},
+        {"[2]", "expected a host count such as 2 or a share such as 0.34, got a list"},
+    };
+    struct cbshm_config *cfg = NULL;
+    struct cbshm_diag d;
+    const char *y = "defaults:\n  fleet_open_hosts: 34%\nbreakers:\n  - name: a\n"
+                    "  - name: b\n    fleet_open_hosts: 2\n  - name: c\n    fleet_open_hosts: 0\n"
+                    "  - name: e\n    fleet_open_hosts: 0.5\n";
+
+    (void)state;
+    assert_int_equal(cbshm_config_load_string(y, strlen(y), "t.yaml", &cfg, &d), 0);
+    assert_int_equal(cfg->breakers[0].settings.fleet_open_hosts, CBSHM_FLEET_SHARE | 34);
+    assert_int_equal(cfg->breakers[1].settings.fleet_open_hosts, 2);
+    assert_int_equal(cfg->breakers[2].settings.fleet_open_hosts, 0);
+    assert_int_equal(cfg->breakers[3].settings.fleet_open_hosts, CBSHM_FLEET_SHARE | 50);
+    cbshm_config_free(cfg);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char yaml[128];
+        snprintf(yaml, sizeof yaml, "breakers:\n  - name: a\n    fleet_open_hosts: %s\n",
+                 bad[i].value);
+        cfg = NULL;
+        assert_int_equal(cbshm_config_load_string(yaml, strlen(yaml), "t.yaml", &cfg, &d),
+                         CBSHM_ECONFIG);
+        assert_null(cfg);
+        assert_string_equal(d.key, "breakers[0].fleet_open_hosts");
+        assert_int_equal(d.line, 3);
+        assert_int_equal(d.column, 23);
+        if (strstr(d.message, bad[i].message) != d.message)
+            fail_msg("%s: got '%s'", bad[i].value, d.message);
+        snprintf(yaml, sizeof yaml, "defaults:\n  fleet_open_hosts: %s\n", bad[i].value);
+        assert_int_equal(cbshm_config_load_string(yaml, strlen(yaml), "t.yaml", &cfg, &d),
+                         CBSHM_ECONFIG);
+        assert_string_equal(d.key, "defaults.fleet_open_hosts");
+        assert_int_equal(d.line, 2);
+        assert_int_equal(d.column, 21);
+    }
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_every_setting_has_keys_a_help_line_and_a_default_in_range),
     cmocka_unit_test(test_values_format_as_the_yaml_writes_them),
     cmocka_unit_test(test_a_value_parses_from_its_text_with_the_loaders_words),
+    cmocka_unit_test(test_fleet_open_hosts_is_a_count_or_a_share_of_the_live_hosts),
+    cmocka_unit_test(test_fleet_open_hosts_loads_from_yaml_and_is_refused_at_its_position),
     cmocka_unit_test(test_every_value_in_range_round_trips_through_yaml),
     cmocka_unit_test(test_every_contradiction_reads_the_same_through_yaml_and_c),
     cmocka_unit_test(test_an_inherited_contradiction_names_the_same_key_both_ways),

@@ -235,7 +235,11 @@ struct cbshm_settings {
        (50 = 0.5): limit = ceil(share x workers), at least 1. 0..100,
        default 0 (none). At most one of it and max_concurrent_calls. */
     uint32_t concurrency_quota;
-    uint32_t reserved0; /* zero */
+    /* The fleet trip (cbctl agent): force this breaker open here too while
+       this many live hosts of the fleet have it open by their own trips:
+       1..10000 hosts, or CBSHM_FLEET_SHARE | hundredths (1..100) for that
+       share of the live hosts, rounded up, at least 1; default 0 (off). */
+    uint32_t fleet_open_hosts;
     /* Bulkhead: how long a call waits for a free slot before it is
        rejected. 0..CBSHM_MAX_WAIT_MS, default 0 (rejected at once). */
     uint64_t max_wait_ms;
@@ -259,7 +263,14 @@ enum cbshm_setting_type {
     CBSHM_SETTING_PERCENT = 2,    /* a percentage: YAML 50 or 50% */
     CBSHM_SETTING_MULTIPLIER = 3, /* hundredths: YAML 2 or 1.5 */
     CBSHM_SETTING_CHOICE = 4,     /* the index of one of `choices`: YAML the word */
+    /* a host count (2) or a share of the live hosts (0.34 or 34%): a count
+       as it is, a share as CBSHM_FLEET_SHARE | hundredths */
+    CBSHM_SETTING_HOSTS = 5,
 };
+
+/* A CBSHM_SETTING_HOSTS value with this bit is a share of the live hosts
+   in hundredths (CBSHM_FLEET_SHARE | 34: 34%); without it, a count. */
+#define CBSHM_FLEET_SHARE 0x80000000u
 
 /* Which breakers a setting applies to: bits of cbshm_setting.policies. */
 #define CBSHM_FOR_CONSECUTIVE 0x1u /* policy: consecutive */
@@ -823,7 +834,7 @@ enum cbshm_bulkhead_state {
     X(PROBE_TIMEOUT, 7, "probe_timeout", "a probe outlived probe_timeout: open again")  \
     X(MODE_EXPIRED, 8, "mode_expired", "a timed mode (cbshm_set_mode_for) ended")       \
     X(RETRY_AFTER, 9, "retry_after", "a failure recorded with a retry-after opened it") \
-    X(BULKHEAD, 10, "bulkhead", "the bulkhead started or stopped rejecting calls")     \
+    X(BULKHEAD, 10, "bulkhead", "the bulkhead started or stopped rejecting calls")      \
     X(FLEET, 11, "fleet", "enough hosts of the fleet saw it open (fleet_open_hosts)")
 
 enum cbshm_event_cause {
@@ -947,11 +958,15 @@ struct cbshm_fleet_status {
     uint64_t reserved[4];       /* zero */
 };
 
-/* Reads the agent's status; never blocks. Returns 0 or CBSHM_EINVAL. */
+/* Reads the agent's status, of the segment now under the handle's name
+   (one that replaced a destroyed one too); never blocks. Returns 0,
+   CBSHM_EINVAL, or why a handle opened CBSHM_LATE has no segment yet
+   (CBSHM_ENOSEG, ...). */
 CBSHM_API int cbshm_fleet_status_get(struct cbshm *shm, struct cbshm_fleet_status *out);
 
-/* Stores the agent's status (the agent's alone to write); never blocks.
-   Returns 0, CBSHM_EPERM (a read-only view) or CBSHM_EINVAL. */
+/* Stores the agent's status (the agent's alone to write), in the segment
+   now under the handle's name; never blocks. Returns 0, CBSHM_EPERM (a
+   read-only view), CBSHM_EINVAL, or why a late handle has no segment yet. */
 CBSHM_API int cbshm_fleet_status_set(struct cbshm *shm, const struct cbshm_fleet_status *in);
 
 /* ---- Configuration --------------------------------------------------- */
@@ -971,6 +986,23 @@ struct cbshm_breaker_config {
     struct cbshm_settings settings;
 };
 
+/*
+ * The `fleet:` section: what `cbctl agent` needs to join the fleet's
+ * control plane (README "Fleet"). cbshm_apply() ignores it. Strings are
+ * NUL-terminated.
+ */
+struct cbshm_fleet_config {
+    /* "host:port" ("[v6 address]:port" too), or a unix socket as
+       "unix:/abs/path" or "/abs/path". Required. */
+    char redis[256];
+    char user[64];           /* the ACL user of AUTH user password; "" for none */
+    char password_file[256]; /* an absolute path, its first line the password; "" for none */
+    char name[65];           /* the fleet: 1..64 bytes of A-Z a-z 0-9 . _ -; required */
+    char host_id[65];        /* this host in the fleet, same rules; default gethostname() */
+    uint64_t heartbeat_ms;   /* 1000..3600000, default 5000 */
+    uint64_t reserved[4];    /* zero */
+};
+
 /* A parsed configuration file. Plain data owned by the caller. */
 struct cbshm_config {
     char segment[CBSHM_SEGMENT_NAME_MAX + 1]; /* "" when the file has none */
@@ -983,7 +1015,13 @@ struct cbshm_config {
     struct cbshm_breaker_config *breakers; /* n_breakers entries */
     int has_owner;                         /* 1 when `owner` was given */
     uint32_t uid;                          /* resolved `owner`: the user the segment belongs to */
-    uint64_t reserved[7];                  /* zero: room for the keys of later versions */
+    /* The `fleet:` section, or NULL when the file has none; the loader's
+       is released by cbshm_config_free(). */
+    const struct cbshm_fleet_config *fleet;
+#if UINTPTR_MAX == 0xFFFFFFFFu
+    uint32_t fleet_pad; /* zero: where a pointer is 4 bytes the struct keeps its size */
+#endif
+    uint64_t reserved[6]; /* zero: room for the keys of later versions */
 };
 
 /* The built-in defaults for a breaker's settings. */
@@ -995,7 +1033,9 @@ CBSHM_API void cbshm_settings_default(struct cbshm_settings *out);
  * line, column, key and what is wrong; on a -errno it says the file. Reads
  * the file with stdio: blocks as long as reading it does (a FIFO, a slow
  * filesystem), and at most one byte past the 16 MiB limit. A `group` given
- * by name is resolved with getgrnam(3), an `owner` with getpwnam(3).
+ * by name is resolved with getgrnam(3), an `owner` with getpwnam(3); a
+ * `fleet:` section without host_id takes gethostname(2)'s, which must
+ * follow host_id's rules (else CBSHM_ECONFIG, telling to set host_id).
  * Returns 0; CBSHM_ECONFIG (also for a file over 16 MiB, as below);
  * CBSHM_EINVAL (path or out NULL); -ENOMEM; -ENOENT; -EACCES; -EISDIR (a
  * directory, refused before reading); -ENOTDIR; -ELOOP; -EMFILE or
@@ -1017,7 +1057,8 @@ CBSHM_API int cbshm_config_load_file(const char *path, struct cbshm_config **out
 CBSHM_API int cbshm_config_load_string(const char *yaml, size_t len, const char *label,
                                        struct cbshm_config **out, struct cbshm_diag *diag);
 
-/* Releases a configuration. Accepts NULL. */
+/* Releases a configuration the loader made, its breakers and fleet section
+   too. Accepts NULL. */
 CBSHM_API void cbshm_config_free(struct cbshm_config *cfg);
 
 /*
@@ -1037,7 +1078,11 @@ CBSHM_API void cbshm_config_free(struct cbshm_config *cfg);
  * On CBSHM_ECONFIG, diag (if not NULL) names the key ("breakers[2].mode")
  * and what is wrong; file is "" and line and column are 0.
  * Also refused: has_group other than 0 or 1, a gid of (gid_t)-1 (which
- * fchown(2) reads as "no change"), reserved fields not zero.
+ * fchown(2) reads as "no change"), reserved fields not zero. A `fleet`
+ * section (not NULL) is checked as the loader checks it ("fleet.redis",
+ * "fleet.heartbeat"): redis and name given, every field terminated and
+ * well formed, heartbeat_ms 1000..3600000, user only with password_file;
+ * password_file is not opened (it may be for another machine).
  * Returns 0, CBSHM_ECONFIG, CBSHM_EINVAL (cfg NULL, or breakers NULL with
  * n_breakers > 0), or -ENOMEM (the set of names).
  */

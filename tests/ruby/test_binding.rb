@@ -940,6 +940,20 @@ class TestErrors < Minitest::Test
     assert_equal "Cbshm.apply: a path or YAML text, not 42", e.message
   end
 
+  # A count as it is, a share with the CBSHM_FLEET_SHARE bit over its
+  # hundredths: the C struct's value.
+  def test_a_snapshot_reports_fleet_open_hosts_as_a_count_or_a_share
+    seg = Fixture.next_name
+    Cbshm.apply("breakers:\n  - name: two\n    fleet_open_hosts: 2\n" \
+                "  - name: third\n    fleet_open_hosts: 0.34\n", segment: seg)
+    segment = Cbshm::Segment.new(seg)
+    assert_equal 2, segment.snapshot("two").settings[:fleet_open_hosts]
+    assert_equal 0x80000000 | 34, segment.snapshot("third").settings[:fleet_open_hosts]
+    segment.close
+  ensure
+    Cbshm.destroy(seg)
+  end
+
   def test_apply_takes_a_pathname_and_reconciles
     seg = Fixture.next_name
     f = yaml_file(Fixture::YAML)

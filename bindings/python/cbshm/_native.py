@@ -190,7 +190,8 @@ SETTINGS = _table()  # the library's settings table, in its order
 
 def setting_values(settings: Settings) -> Dict[str, int]:
     """A struct Settings as {json_key: value}: durations in ms, percentages
-    as numbers, backoff_multiplier in hundredths, words as their index -
-    the C struct's own fields and units."""
+    as numbers, backoff_multiplier in hundredths, words as their index,
+    fleet_open_hosts a count or CBSHM_FLEET_SHARE | hundredths - the C
+    struct's own fields and units."""
     return {d.contents.json_key.decode(): int(cbshm_setting_get(ctypes.byref(settings), d))
             for d in SETTINGS}

@@ -203,7 +203,8 @@ module Cbshm
 
     # A settings struct (at ptr) as {json_key => value} in the C struct's
     # units: durations in ms, percentages as numbers, backoff_multiplier in
-    # hundredths, words as their index.
+    # hundredths, words as their index, fleet_open_hosts a count or
+    # CBSHM_FLEET_SHARE (0x80000000) | hundredths.
     def setting_values(ptr)
       SETTINGS_TABLE.to_h do |d|
         [text(Setting.new(d).json_key).to_sym, cbshm_setting_get(ptr, d)]
