@@ -178,6 +178,9 @@ void cbctl_put_label(FILE *f, const char *s);
 /* output.c */
 const char *cbctl_state_name(enum cbshm_state s);
 const char *cbctl_mode_name(enum cbshm_mode m);
+/* The cause of the mode's last change: "operator", "mode_expired",
+   "fleet", or "none" (it never changed). */
+const char *cbctl_mode_cause(const struct cbshm_snapshot *s);
 /* How long a timed mode (cbctl open --for) has still to run; 0: none. */
 uint64_t cbctl_mode_remaining_ms(const struct cbshm_snapshot *s);
 json_t *cbctl_snapshot_json(const struct cbshm_snapshot *s);

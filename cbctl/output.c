@@ -121,8 +121,28 @@ uint64_t cbctl_mode_remaining_ms(const struct cbshm_snapshot *s)
     return (s->mode_until_ns - now) / 1000000u;
 }
 
+const char *cbctl_mode_cause(const struct cbshm_snapshot *s)
+{
+    switch (s->mode_cause) {
+    case CBSHM_CAUSE_OPERATOR:
+    case CBSHM_CAUSE_MODE_EXPIRED:
+    case CBSHM_CAUSE_FLEET:
+        return cbshm_event_cause_name((int)s->mode_cause);
+    default:
+        return "none"; /* the mode never changed */
+    }
+}
+
+/* " by the fleet" after a mode the fleet trip forced, else "". */
+static const char *by_fleet(const struct cbshm_snapshot *s)
+{
+    return s->mode != CBSHM_MODE_NORMAL && s->mode_cause == CBSHM_CAUSE_FLEET ? " by the fleet"
+                                                                              : "";
+}
+
 /*
- * A breaker's JSON object is its name, state and mode, then every setting
+ * A breaker's JSON object is its name, state, mode and the cause of the
+ * mode's last change, then every setting
  * of the settings table under its JSON key, then its figures. field()
  * gives field i of that list, so that building an object and rewriting
  * one (cbctl_json_row) walk the same list.
@@ -170,7 +190,7 @@ static const char *const figure_keys[] = {
 static const char *const flag_keys[] = {
     "probe_due",
 };
-#define N_HEAD    3
+#define N_HEAD    4
 #define N_FIGURES (sizeof figure_keys / sizeof figure_keys[0])
 #define N_FLAGS   (sizeof flag_keys / sizeof flag_keys[0])
 
@@ -225,11 +245,12 @@ static int field(const struct cbshm_snapshot *s, size_t i, size_t settings, stru
 
     memset(f, 0, sizeof *f);
     if (i < N_HEAD) {
-        static const char *const keys[N_HEAD] = {"name", "state", "mode"};
+        static const char *const keys[N_HEAD] = {"name", "state", "mode", "mode_cause"};
         f->key = keys[i];
         f->string = i == 0   ? s->name
                     : i == 1 ? cbctl_state_name(s->state)
-                             : cbctl_mode_name(s->mode);
+                    : i == 2 ? cbctl_mode_name(s->mode)
+                             : cbctl_mode_cause(s);
         return 1;
     }
     i -= N_HEAD;
@@ -399,9 +420,10 @@ void cbctl_print_show(const struct cbshm_snapshot *s)
     }
     if (cbctl_mode_remaining_ms(s) > 0) {
         cbctl_format_duration(value, sizeof value, cbctl_mode_remaining_ms(s));
-        printf("mode:                 %s, for another %s\n", cbctl_mode_name(s->mode), value);
+        printf("mode:                 %s%s, for another %s\n", cbctl_mode_name(s->mode),
+               by_fleet(s), value);
     } else {
-        printf("mode:                 %s\n", cbctl_mode_name(s->mode));
+        printf("mode:                 %s%s\n", cbctl_mode_name(s->mode), by_fleet(s));
     }
     for (size_t i = 0; (d = cbshm_setting_at(i)) != NULL; i++) {
         uint64_t v = cbshm_setting_get(&s->settings, d);
@@ -552,7 +574,7 @@ void cbctl_table_row(const struct cbctl_table *t, const struct cbshm_snapshot *s
     /* A timed mode says when it ends, after the columns. */
     if (cbctl_mode_remaining_ms(s) > 0) {
         cbctl_format_duration(mode_left, sizeof mode_left, cbctl_mode_remaining_ms(s));
-        printf("  (%s for another %s)", cbctl_mode_name(s->mode), mode_left);
+        printf("  (%s%s for another %s)", cbctl_mode_name(s->mode), by_fleet(s), mode_left);
     }
     putchar('\n');
 }

@@ -229,22 +229,38 @@ int cbshm_foreach(struct cbshm *shm, int (*fn)(void *ctx, const struct cbshm_sna
     return rc == 0 && o.corrupt > 0 ? CBSHM_ECORRUPT : rc;
 }
 
+/* The sooner of two ends of a timed mode, where 0 is none. */
+static uint64_t sooner_end(uint64_t a, uint64_t b)
+{
+    return a == 0 ? b : b == 0 || a < b ? a : b;
+}
+
 /*
- * Puts breaker idx in `mode`, until until_ns (0: until changed), with an
- * event of `cause` at event_ns. Called with the table lock held.
+ * Puts breaker idx in `mode` until until_ns (0: until changed), its last
+ * change's cause `cause`: every word but the event and the header's op,
+ * so that fleet.c can journal the change around it. Returns the mode
+ * before. Called with the table lock held.
  */
-void cbshm__mode_change(struct cbshm *shm, uint32_t idx, enum cbshm_mode mode, uint64_t until_ns,
-                        unsigned cause, uint64_t event_ns)
+unsigned cbshm__mode_words(struct cbshm *shm, uint32_t idx, enum cbshm_mode mode, uint64_t until_ns,
+                           unsigned cause)
 {
     struct cbshm_slot *sl = &shm->slots[idx];
     uint64_t ctl = atomic_load_explicit(&sl->ctl, memory_order_relaxed);
     uint64_t next =
         CBSHM_CTL_MAKE(CBSHM_CTL_GEN(ctl), CBSHM_CTL_EPOCH(ctl) + 1, mode, CBSHM_CTL_STATE(ctl));
+    uint64_t until_before = atomic_load_explicit(&sl->mode_until_ns, memory_order_relaxed);
 
-    CBSHM_CRASH_POINT("mode.locked");
-    shm->hdr->op_slot = idx;
-    shm->hdr->op = CBSHM_OP_TRANSITION;
-    atomic_store_explicit(&sl->mode_until_ns, until_ns, memory_order_relaxed);
+    /* The end, the cause and the mode are three words. A process killed
+       between them leaves the old mode or the new one with, until the
+       control word is published, the sooner of the two ends (0: none),
+       and only then the new end: a mode torn that way ends early, never
+       late - a fleet force whose ending was killed midway still lapses. */
+    atomic_store_explicit(&sl->mode_cause, cause, memory_order_relaxed);
+    atomic_store_explicit(&sl->mode_until_ns,
+                          CBSHM_CTL_MODE(ctl) == CBSHM_MODE_NORMAL
+                              ? until_ns /* normal has no end to keep */
+                              : sooner_end(until_before, until_ns),
+                          memory_order_relaxed);
     /* Back to normal: the state machine starts a fresh period, with an
        empty window - what was recorded while forced or disabled belongs
        to that time. */
@@ -262,9 +278,28 @@ void cbshm__mode_change(struct cbshm *shm, uint32_t idx, enum cbshm_mode mode, u
         cbshm__phase_restart(sl);
     /* A new epoch: calls admitted under the old mode are counted but
        decide nothing. */
+    CBSHM_CRASH_POINT("mode.before_publish");
     cbshm__ctl_publish(sl, ctl, next);
-    if (CBSHM_CTL_MODE(ctl) != (unsigned)mode)
-        cbshm__event(shm, idx, CBSHM_EVENT_MODE, CBSHM_CTL_MODE(ctl), mode, cause, event_ns);
+    CBSHM_CRASH_POINT("mode.published");
+    atomic_store_explicit(&sl->mode_until_ns, until_ns, memory_order_relaxed);
+    return CBSHM_CTL_MODE(ctl);
+}
+
+/*
+ * Puts breaker idx in `mode`, until until_ns (0: until changed), with an
+ * event of `cause` at event_ns. Called with the table lock held.
+ */
+void cbshm__mode_change(struct cbshm *shm, uint32_t idx, enum cbshm_mode mode, uint64_t until_ns,
+                        unsigned cause, uint64_t event_ns)
+{
+    unsigned from;
+
+    CBSHM_CRASH_POINT("mode.locked");
+    shm->hdr->op_slot = idx;
+    shm->hdr->op = CBSHM_OP_TRANSITION;
+    from = cbshm__mode_words(shm, idx, mode, until_ns, cause);
+    if (from != (unsigned)mode)
+        cbshm__event(shm, idx, CBSHM_EVENT_MODE, from, mode, cause, event_ns);
     shm->hdr->op = CBSHM_OP_NONE;
 }
 
@@ -313,12 +348,47 @@ int cbshm_set_mode_for(struct cbshm *shm, const char *name, enum cbshm_mode mode
     return set_mode(shm, name, mode, cbshm__now() + duration_ms * 1000000u);
 }
 
+/*
+ * Closes breaker idx and clears its figures (cbshm_reset), without the
+ * event and the header's op. Returns the state before. Called with the
+ * table lock held.
+ */
+unsigned cbshm__reset_words(struct cbshm *shm, uint32_t idx, uint64_t now)
+{
+    struct cbshm_slot *sl = &shm->slots[idx];
+    uint64_t ctl;
+
+    cbshm__slot_rebase(sl);
+    CBSHM_CRASH_POINT("reset.counters_cleared");
+    for (int i = 0; i < CBSHM_PROBES_MAX; i++)
+        atomic_store_explicit(&sl->leases[i].word, 0, memory_order_relaxed);
+    atomic_store_explicit(&sl->trips, 0, memory_order_relaxed);
+    atomic_store_explicit(&sl->probes_reclaimed, 0, memory_order_relaxed);
+    atomic_store_explicit(&sl->half_open_successes, 0, memory_order_relaxed);
+    /* The bulkhead's figures, not its slots: those calls are in flight. */
+    atomic_store_explicit(&sl->bulk.rejections, 0, memory_order_relaxed);
+    atomic_store_explicit(&sl->bulk.reclaimed, 0, memory_order_relaxed);
+    atomic_store_explicit(&sl->bulk.waits, 0, memory_order_relaxed);
+    atomic_store_explicit(&sl->open_until_ns, 0, memory_order_relaxed);
+    atomic_store_explicit(&sl->run_start_ns, 0, memory_order_relaxed);
+    atomic_store_explicit(&sl->current_open_ns,
+                          atomic_load_explicit(&sl->cfg.open_timeout_ns, memory_order_relaxed),
+                          memory_order_relaxed);
+    cbshm__window_reset(sl, now);
+    atomic_store_explicit(&sl->last_transition_ns, now, memory_order_relaxed);
+    ctl = atomic_load_explicit(&sl->ctl, memory_order_relaxed);
+    cbshm__run_clear(sl, CBSHM_CTL_MAKE(0, CBSHM_CTL_EPOCH(ctl) + 1, 0, 0));
+    cbshm__ctl_publish(sl, ctl,
+                       CBSHM_CTL_MAKE(CBSHM_CTL_GEN(ctl), CBSHM_CTL_EPOCH(ctl) + 1,
+                                      CBSHM_CTL_MODE(ctl), CBSHM_STATE_CLOSED));
+    return CBSHM_CTL_STATE(ctl);
+}
+
 int cbshm_reset(struct cbshm *shm, const char *name)
 {
     uint64_t now = cbshm__now();
-    struct cbshm_slot *sl;
     uint32_t idx;
-    uint64_t ctl;
+    unsigned from;
     int rc;
 
     if (shm == NULL)
@@ -330,34 +400,11 @@ int cbshm_reset(struct cbshm *shm, const char *name)
     if ((rc = cbshm__lock(shm)) != 0)
         return rc;
     if ((rc = locked_find(shm, name, &idx)) == 0) {
-        sl = &shm->slots[idx];
         shm->hdr->op_slot = idx;
         shm->hdr->op = CBSHM_OP_TRANSITION;
-        cbshm__slot_rebase(sl);
-        CBSHM_CRASH_POINT("reset.counters_cleared");
-        for (int i = 0; i < CBSHM_PROBES_MAX; i++)
-            atomic_store_explicit(&sl->leases[i].word, 0, memory_order_relaxed);
-        atomic_store_explicit(&sl->trips, 0, memory_order_relaxed);
-        atomic_store_explicit(&sl->probes_reclaimed, 0, memory_order_relaxed);
-        atomic_store_explicit(&sl->half_open_successes, 0, memory_order_relaxed);
-        /* The bulkhead's figures, not its slots: those calls are in flight. */
-        atomic_store_explicit(&sl->bulk.rejections, 0, memory_order_relaxed);
-        atomic_store_explicit(&sl->bulk.reclaimed, 0, memory_order_relaxed);
-        atomic_store_explicit(&sl->bulk.waits, 0, memory_order_relaxed);
-        atomic_store_explicit(&sl->open_until_ns, 0, memory_order_relaxed);
-        atomic_store_explicit(&sl->run_start_ns, 0, memory_order_relaxed);
-        atomic_store_explicit(&sl->current_open_ns,
-                              atomic_load_explicit(&sl->cfg.open_timeout_ns, memory_order_relaxed),
-                              memory_order_relaxed);
-        cbshm__window_reset(sl, now);
-        atomic_store_explicit(&sl->last_transition_ns, now, memory_order_relaxed);
-        ctl = atomic_load_explicit(&sl->ctl, memory_order_relaxed);
-        cbshm__run_clear(sl, CBSHM_CTL_MAKE(0, CBSHM_CTL_EPOCH(ctl) + 1, 0, 0));
-        cbshm__ctl_publish(sl, ctl,
-                           CBSHM_CTL_MAKE(CBSHM_CTL_GEN(ctl), CBSHM_CTL_EPOCH(ctl) + 1,
-                                          CBSHM_CTL_MODE(ctl), CBSHM_STATE_CLOSED));
-        cbshm__event(shm, idx, CBSHM_EVENT_RESET, CBSHM_CTL_STATE(ctl), CBSHM_STATE_CLOSED,
-                     CBSHM_CAUSE_OPERATOR, now);
+        from = cbshm__reset_words(shm, idx, now);
+        cbshm__event(shm, idx, CBSHM_EVENT_RESET, from, CBSHM_STATE_CLOSED, CBSHM_CAUSE_OPERATOR,
+                     now);
         shm->hdr->op = CBSHM_OP_NONE;
     }
     cbshm__unlock(shm);

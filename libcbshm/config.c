@@ -29,6 +29,10 @@
    15-24 s), so a deeper document is refused before it gets that far. */
 #define CONFIG_DEPTH_MAX 64
 
+/* `fleet` took a reserved word: the struct keeps its 1.0 size (LP64). */
+_Static_assert(sizeof(void *) != 8 || sizeof(struct cbshm_config) == 464,
+               "struct cbshm_config changed size");
+
 struct parse {
     yaml_document_t *doc;
     struct cbshm_diag *diag;
@@ -538,8 +542,13 @@ static int fleet_pair(struct parse *p, const char *path, const yaml_node_t *k, c
             return fail(p, v, key, "%s", message);
         memcpy((char *)fc->f + row->offset, &ms, sizeof ms);
     } else {
-        if ((rc = want_scalar(p, v, key, row->kind == FLEET_ADDRESS ? "an address" : "a name")) !=
-            0)
+        static const char *const what[] = {
+            [FLEET_ADDRESS] = "an address",
+            [FLEET_USER] = "a user name",
+            [FLEET_PATH] = "a path",
+            [FLEET_NAME] = "a name",
+        };
+        if ((rc = want_scalar(p, v, key, what[row->kind])) != 0)
             return rc;
         if (cbshm__fleet_value_problem(row->kind, row->key, scalar(v), row->size, &prob) != 0)
             return fail(p, v, key, "%s", prob.message);

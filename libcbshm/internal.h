@@ -206,11 +206,17 @@ int cbshm__duration_parse(const char *text, uint64_t min_ms, uint64_t max_ms, ui
    keys: its other keys, NULL-terminated, or NULL. */
 void cbshm__key_hint(const char *typed, int settings, const char *const *keys, char *buf,
                      size_t size);
-/* admin.c: a mode change, and the end of a timed one. Called with the
-   table lock held. mode_expire says whether it ended one. */
+/* admin.c: a mode change - its words alone (for fleet.c's journal) or
+   with its event and op -, a reset's words, and the end of a timed mode.
+   Called with the table lock held. mode_expire says whether it ended one. */
+unsigned cbshm__mode_words(struct cbshm *shm, uint32_t idx, enum cbshm_mode mode, uint64_t until_ns,
+                           unsigned cause);
+unsigned cbshm__reset_words(struct cbshm *shm, uint32_t idx, uint64_t now);
 void cbshm__mode_change(struct cbshm *shm, uint32_t idx, enum cbshm_mode mode, uint64_t until_ns,
                         unsigned cause, uint64_t event_ns);
 bool cbshm__mode_expire(struct cbshm *shm, uint32_t idx, uint64_t now);
+/* fleet.c: finishes the fleet command a dead holder of the lock began. */
+void cbshm__fleet_repair(struct cbshm *shm);
 bool cbshm__slot_snapshot(const struct cbshm *shm, uint32_t slot, uint64_t now,
                           struct cbshm_snapshot *out);
 

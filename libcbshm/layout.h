@@ -84,7 +84,7 @@
 #include "cbshm.h"
 
 #define CBSHM_MAGIC          0x3130544d48534243ULL /* "CBSHMT01" little-endian */
-#define CBSHM_LAYOUT_VERSION 3u
+#define CBSHM_LAYOUT_VERSION 4u
 #define CBSHM_LINE           64
 #define CBSHM_STRIPES        16 /* counter lines per breaker; a power of two */
 #define CBSHM_HEADER_BYTES   4096
@@ -276,7 +276,10 @@ struct cbshm_slot {
     _Atomic uint32_t in_use;        /* 0 free, 1 a live breaker */
     uint32_t name_len;              /* written once, with the name (line 2) */
     _Atomic uint64_t mode_until_ns; /* a timed mode ends then; 0: it does not */
-    uint64_t reserved1[1];
+    /* enum cbshm_event_cause of the mode's last change: an operator's
+       mode is told from the fleet's (fleet.c). Stored with the mode. */
+    _Atomic uint32_t mode_cause;
+    uint32_t reserved1;
 
     /* Line 1: failure path and transitions. A failure writes this line
        anyway, so what it reads on every failure lives here too. */
@@ -359,6 +362,43 @@ enum cbshm_op {
     CBSHM_OP_DELETE_SLOT = 2, /* op_slot being cleared */
     CBSHM_OP_REINDEX = 3,     /* name index being rebuilt */
     CBSHM_OP_TRANSITION = 4,  /* op_slot changing state, mode or counters */
+    CBSHM_OP_FLEET = 5,       /* a fleet command: header.fleet.pending */
+};
+
+/*
+ * The fleet's command log (fleet.c). A fleet command is applied exactly
+ * once per segment: the id of the last command consumed is stored under
+ * the table lock with the change it made. While the change is made, the
+ * header's op is CBSHM_OP_FLEET and `pending` describes it, so whoever
+ * takes the lock after a holder died in the middle finishes it - change,
+ * event and id - and the id and the change are never one without the
+ * other. The status words are the agent's alone, stored relaxed.
+ */
+struct cbshm_fleet_pending {
+    uint64_t ms, seq;    /* the command's stream id */
+    uint32_t op;         /* enum cbshm_fleet_op */
+    uint32_t slot;       /* the breaker's slot, when rc is 0 */
+    uint32_t generation; /* and its generation then */
+    uint32_t mode;       /* CBSHM_FLEET_MODE: the mode it sets */
+    uint64_t until_ns;   /* and until when; 0: until changed */
+    uint64_t events_seq; /* events_seq before the change: was its event written? */
+    uint32_t from;       /* the mode before (a mode change), the state before (a reset) */
+    int32_t rc;          /* the result stored with the id */
+};
+struct cbshm_fleet_log {
+    _Atomic uint64_t applied_ms, applied_seq; /* the last id consumed; under the lock */
+    _Atomic int32_t applied_rc;
+    uint32_t reserved0;
+    struct cbshm_fleet_pending pending; /* under the lock */
+    /* The agent's status: struct cbshm_fleet_status. */
+    _Atomic uint32_t agent_pid;
+    _Atomic uint32_t connected;
+    _Atomic uint64_t contact_wall_ns;
+    _Atomic uint64_t heartbeat_wall_ns;
+    _Atomic uint64_t commands_applied;
+    _Atomic uint64_t commands_failed;
+    _Atomic uint64_t lag_ms;
+    uint64_t reserved[4];
 };
 
 struct cbshm_header {
@@ -409,6 +449,9 @@ struct cbshm_header {
     _Atomic uint64_t workers_changes;
     _Atomic uint64_t workers_checked_ns; /* the last look, host-wide */
     _Atomic uint64_t workers[CBSHM_WORKERS_MAX];
+
+    /* Line-aligned: the fleet agent's (fleet.c). */
+    _Alignas(CBSHM_LINE) struct cbshm_fleet_log fleet;
 };
 
 _Static_assert(sizeof(struct cbshm_stripe) == CBSHM_LINE, "stripe is one line");

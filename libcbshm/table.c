@@ -232,6 +232,8 @@ void cbshm__table_repair(struct cbshm *shm)
             cbshm__window_repair(sl, cbshm__now());
     }
     cbshm__table_reindex(shm);
+    if (op == CBSHM_OP_FLEET)
+        cbshm__fleet_repair(shm);
 }
 
 /* Counter i (successes, failures, ignored, rejections) since the base. */
@@ -262,6 +264,7 @@ bool cbshm__slot_snapshot(const struct cbshm *shm, uint32_t slot, uint64_t now,
     out->generation = CBSHM_CTL_GEN(ctl);
     out->state = (enum cbshm_state)CBSHM_CTL_STATE(ctl);
     out->mode = (enum cbshm_mode)CBSHM_CTL_MODE(ctl);
+    out->mode_cause = atomic_load_explicit(&sl->mode_cause, memory_order_relaxed);
     cbshm__slot_settings(sl, &out->settings);
     out->successes = counter(sl, CBSHM_SUCCESS);
     out->failures = counter(sl, CBSHM_FAILURE);

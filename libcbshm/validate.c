@@ -302,6 +302,8 @@ static int tcp_problem(const char *key, const char *s, struct cbshm__problem *p,
     const char *colon = strrchr(s, ':'), *c;
     unsigned long port = 0;
 
+    if (strstr(s, "://") != NULL)
+        return problem(p, row, "%s '%.80s' is a URL: give host:port, unix:/path or /path", key, s);
     if (colon == NULL)
         return problem(p, row,
                        "%s '%.80s' has no port: give host:port (Redis listens on 6379), "

@@ -205,17 +205,24 @@ static void table_options(const char *cmd, struct names *out)
     options_of_block(p + strlen("\noptions:\n"), out);
 }
 
+/* The whole file, however long (README.md is past 64 KiB, and a block
+   cut off at a fixed size was not found); valid until the next call. */
 static char *read_source(const char *relative)
 {
-    static char buf[65536];
+    static char *buf;
     char path[256];
+    struct stat st;
     FILE *f;
     size_t n;
 
     snprintf(path, sizeof path, SOURCE_DIR "/%s", relative);
     assert_non_null(f = fopen(path, "r"));
-    n = fread(buf, 1, sizeof buf - 1, f);
+    assert_int_equal(fstat(fileno(f), &st), 0);
+    free(buf);
+    assert_non_null(buf = malloc((size_t)st.st_size + 1));
+    n = fread(buf, 1, (size_t)st.st_size, f);
     fclose(f);
+    assert_int_equal(n, (size_t)st.st_size);
     buf[n] = '\0';
     return buf;
 }
@@ -2164,11 +2171,54 @@ static void test_fleet_open_hosts_round_trips_through_apply_snapshot_and_show(vo
     unlink(path);
 }
 
+/* A breaker the fleet forced open (cbshm_fleet_force, as the agent does)
+   is told from an operator's everywhere an operator looks. */
+static void test_a_breaker_forced_open_by_the_fleet_says_so(void **state)
+{
+    struct cbshm *shm;
+    struct run r;
+    json_t *o, *arr;
+
+    (void)state;
+    apply_ok();
+    assert_int_equal(cbshm_open(seg, 0, &shm), 0);
+    assert_int_equal(cbshm_fleet_force(shm, "payments", 1, 60000), 0);
+    assert_int_equal(cbctl(&r, "-s", seg, "list", NULL)->status, 0);
+    assert_non_null(strstr(r.out, "(forced_open by the fleet for another "));
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "payments", NULL)->status, 0);
+    assert_non_null(strstr(r.out, "mode:                 forced_open by the fleet, for another "));
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "--json", "payments", NULL)->status, 0);
+    assert_non_null(o = json_loads(r.out, 0, NULL));
+    assert_string_equal(json_string_value(json_object_get(o, "mode")), "forced_open");
+    assert_string_equal(json_string_value(json_object_get(o, "mode_cause")), "fleet");
+    json_decref(o);
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "--json", "search", NULL)->status, 0);
+    assert_non_null(o = json_loads(r.out, 0, NULL));
+    assert_string_equal(json_string_value(json_object_get(o, "mode_cause")), "none");
+    json_decref(o);
+    assert_int_equal(cbctl(&r, "-s", seg, "events", "--json", NULL)->status, 0);
+    assert_non_null(arr = json_loads(r.out, 0, NULL));
+    assert_int_equal(json_array_size(arr), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(arr, 0), "cause")),
+                        "fleet");
+    json_decref(arr);
+    /* An operator takes it over: no longer the fleet's. */
+    assert_int_equal(cbctl(&r, "-s", seg, "open", "payments", NULL)->status, 0);
+    assert_int_equal(cbctl(&r, "-s", seg, "show", "--json", "payments", NULL)->status, 0);
+    assert_non_null(o = json_loads(r.out, 0, NULL));
+    assert_string_equal(json_string_value(json_object_get(o, "mode_cause")), "operator");
+    json_decref(o);
+    assert_int_equal(cbctl(&r, "-s", seg, "list", NULL)->status, 0);
+    assert_null(strstr(r.out, "by the fleet"));
+    cbshm_close(shm);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 static const struct CMUnitTest tests[] = {
     T(test_help_lists_every_command_and_the_exit_codes),
     T(test_fleet_open_hosts_round_trips_through_apply_snapshot_and_show),
     T(test_every_command_has_its_own_help),
+    T(test_a_breaker_forced_open_by_the_fleet_says_so),
     T(test_the_man_page_documents_every_option_of_every_command_and_no_other),
     T(test_the_readme_names_every_command_and_only_their_options),
     T(test_command_help_rows_line_up_and_json_is_the_same_option_everywhere),

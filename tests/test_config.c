@@ -810,6 +810,12 @@ static void test_config_rejects_every_bad_fleet_value_at_its_position(void **sta
             "redis is empty: give host:port, unix:/path or /path");
     rejects(FLEET("  redis: [a]\n  name: f\n"), 2, 10, "fleet.redis",
             "expected an address, got a list");
+    rejects(FLEET("  redis: redis://cache:6379\n  name: f\n"), 2, 10, "fleet.redis",
+            "redis 'redis://cache:6379' is a URL: give host:port, unix:/path or /path");
+    rejects(FLEET("  redis: a:1\n  name: f\n  password_file: [/p]\n"), 4, 18, "fleet.password_file",
+            "expected a path, got a list");
+    rejects(FLEET("  redis: a:1\n  name: {a: 1}\n"), 3, 9, "fleet.name",
+            "expected a name, got a mapping");
     {
         char y[512], path[200];
         memset(path, 'a', sizeof path - 1);

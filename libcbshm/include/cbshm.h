@@ -80,7 +80,9 @@ CBSHM_API const char *cbshm_version(void);
     X(ERETIRED, -30815, "segment was destroyed")                                        \
     X(EINVAL, -30816, "invalid argument")                                               \
     X(EPIDNS, -30817, "segment belongs to another PID namespace")                       \
-    X(ESTOPPED, -30818, "the callback stopped the walk")
+    X(ESTOPPED, -30818, "the callback stopped the walk")                                \
+    X(EALREADY, -30819, "fleet command applied already")                                \
+    X(EBUSY, -30820, "an operator's mode stands; the fleet does not override it")
 
 enum cbshm_error {
 #define CBSHM__ERR_ENUM(name, value, msg) CBSHM_##name = (value),
@@ -381,7 +383,12 @@ struct cbshm_snapshot {
     uint64_t bulkhead_rejections;
     uint64_t bulkhead_reclaimed;
     uint64_t bulkhead_waits;
-    uint64_t reserved[11]; /* zero: room for the figures of later versions */
+    /* enum cbshm_event_cause of the mode's last change: CBSHM_CAUSE_OPERATOR,
+       CBSHM_CAUSE_MODE_EXPIRED, or CBSHM_CAUSE_FLEET (forced open by the
+       fleet: cbshm_fleet_force). 0 on a breaker whose mode never changed. */
+    uint32_t mode_cause;
+    uint32_t reserved0;    /* zero */
+    uint64_t reserved[10]; /* zero: room for the figures of later versions */
 };
 
 /* ---- Segment --------------------------------------------------------- */
@@ -827,7 +834,8 @@ enum cbshm_bulkhead_state {
     X(PROBE_TIMEOUT, 7, "probe_timeout", "a probe outlived probe_timeout: open again")  \
     X(MODE_EXPIRED, 8, "mode_expired", "a timed mode (cbshm_set_mode_for) ended")       \
     X(RETRY_AFTER, 9, "retry_after", "a failure recorded with a retry-after opened it") \
-    X(BULKHEAD, 10, "bulkhead", "the bulkhead started or stopped rejecting calls")
+    X(BULKHEAD, 10, "bulkhead", "the bulkhead started or stopped rejecting calls")      \
+    X(FLEET, 11, "fleet", "enough hosts of the fleet saw it open (fleet_open_hosts)")
 
 enum cbshm_event_cause {
 #define CBSHM__CAUSE_ENUM(name, value, word, meaning) CBSHM_CAUSE_##name = (value),
@@ -872,6 +880,94 @@ struct cbshm_event {
  */
 CBSHM_API int cbshm_events_read(struct cbshm *shm, uint64_t *cursor, struct cbshm_event *out,
                                 size_t max, size_t *n, uint64_t *lost);
+
+/* ---- Fleet ----------------------------------------------------------- */
+
+/*
+ * The fleet's control plane (cbctl agent) steers a host's breakers from
+ * commands in a Redis stream; these are what it needs from the segment.
+ * Nothing here is on a worker's call path.
+ */
+
+/* A Redis stream id, ms-seq. {0, 0}: none. */
+struct cbshm_fleet_id {
+    uint64_t ms, seq;
+};
+
+enum cbshm_fleet_op {
+    CBSHM_FLEET_SKIP = 0,  /* consume the id, change nothing (not for this host) */
+    CBSHM_FLEET_MODE = 1,  /* set mode, for duration_ms (0: until changed) */
+    CBSHM_FLEET_RESET = 2, /* as cbshm_reset() */
+};
+
+struct cbshm_fleet_command {
+    struct cbshm_fleet_id id;
+    enum cbshm_fleet_op op;
+    enum cbshm_mode mode;          /* CBSHM_FLEET_MODE */
+    uint64_t duration_ms;          /* 0, or 1..86400000 with a mode other than normal */
+    char name[CBSHM_NAME_MAX + 1]; /* the breaker (not read for CBSHM_FLEET_SKIP) */
+    uint64_t reserved[4];          /* zero */
+};
+
+/*
+ * Applies cmd exactly once per segment. Under the table lock: when cmd->id
+ * is after the last id the segment consumed, makes the change (a mode
+ * change with cause CBSHM_CAUSE_OPERATOR, or a reset, with its event) and
+ * stores the id, and the result, with it. A process that dies at any
+ * instruction in between leaves the change and the id both made or both
+ * not: the next holder of the lock finishes what it began.
+ * Returns 0 (applied); CBSHM_EALREADY (the id is not after the stored
+ * one: nothing done); the change's error, with the id consumed and that
+ * result stored - CBSHM_ENOBREAKER, CBSHM_EBADNAME, CBSHM_EINVAL (mode out
+ * of range, a duration out of range or with normal); or, consuming
+ * nothing, CBSHM_ELOCK, CBSHM_ECORRUPT, CBSHM_EPERM (a read-only view),
+ * CBSHM_EINVAL (shm or cmd NULL, op out of range, id {0, 0}).
+ */
+CBSHM_API int cbshm_fleet_apply(struct cbshm *shm, const struct cbshm_fleet_command *cmd);
+
+/*
+ * The last id the segment consumed ({0, 0}: none) and the result stored
+ * with it (may be NULL). A read-only view reads them without the lock.
+ * Returns 0, CBSHM_ELOCK, CBSHM_ECORRUPT, or CBSHM_EINVAL (shm or id NULL).
+ */
+CBSHM_API int cbshm_fleet_applied(struct cbshm *shm, struct cbshm_fleet_id *id, int *result);
+
+/*
+ * The fleet trip. open != 0: forces breaker `name` open for lease_ms
+ * (1..86400000) with cause CBSHM_CAUSE_FLEET, when its mode is normal; a
+ * breaker the fleet already forced open has its lease renewed (no event).
+ * A mode an operator set stands: CBSHM_EBUSY. The force is a timed mode,
+ * so one whose agent died ends by itself lease_ms later. open == 0: back
+ * to normal (cause fleet) when the fleet forced it open; otherwise nothing
+ * changes and 0 is returned. Takes the table lock (at most 1 s).
+ * Returns 0, CBSHM_EBUSY, CBSHM_ENOBREAKER, CBSHM_EBADNAME, CBSHM_ELOCK,
+ * CBSHM_ECORRUPT, CBSHM_EPERM (a read-only view), or CBSHM_EINVAL (shm
+ * NULL, lease_ms out of range with open).
+ */
+CBSHM_API int cbshm_fleet_force(struct cbshm *shm, const char *name, int open, uint64_t lease_ms);
+
+/* The agent's status, kept in the segment for cbctl (metrics, show). */
+struct cbshm_fleet_status {
+    uint32_t agent_pid;         /* 0: no agent has run on this segment */
+    uint32_t connected;         /* 1 while the agent has a working Redis connection */
+    uint64_t contact_wall_ns;   /* CLOCK_REALTIME of its last good exchange with Redis */
+    uint64_t heartbeat_wall_ns; /* CLOCK_REALTIME of the last heartbeat it published */
+    uint64_t commands_applied;  /* commands applied (cbshm_fleet_apply returned 0) */
+    uint64_t commands_failed;   /* commands acknowledged with an error */
+    uint64_t lag_ms;            /* the newest command seen less the last applied, in ms */
+    uint64_t reserved[4];       /* zero */
+};
+
+/* Reads the agent's status, of the segment now under the handle's name
+   (one that replaced a destroyed one too); never blocks. Returns 0,
+   CBSHM_EINVAL, or why a handle opened CBSHM_LATE has no segment yet
+   (CBSHM_ENOSEG, ...). */
+CBSHM_API int cbshm_fleet_status_get(struct cbshm *shm, struct cbshm_fleet_status *out);
+
+/* Stores the agent's status (the agent's alone to write), in the segment
+   now under the handle's name; never blocks. Returns 0, CBSHM_EPERM (a
+   read-only view), CBSHM_EINVAL, or why a late handle has no segment yet. */
+CBSHM_API int cbshm_fleet_status_set(struct cbshm *shm, const struct cbshm_fleet_status *in);
 
 /* ---- Configuration --------------------------------------------------- */
 
@@ -922,6 +1018,9 @@ struct cbshm_config {
     /* The `fleet:` section, or NULL when the file has none; the loader's
        is released by cbshm_config_free(). */
     const struct cbshm_fleet_config *fleet;
+#if UINTPTR_MAX == 0xFFFFFFFFu
+    uint32_t fleet_pad; /* zero: where a pointer is 4 bytes the struct keeps its size */
+#endif
     uint64_t reserved[6]; /* zero: room for the keys of later versions */
 };
 

@@ -245,10 +245,28 @@ class TestCalls(Fixture):
         self.assertEqual(snap.settings["open_timeout_ms"], 30000)
         self.assertEqual(snap.mode, "normal")
         # Every setting of the library's table, by its JSON key, and no other.
-        self.assertEqual(len(snap.settings), 24)
+        self.assertEqual(len(snap.settings), 25)
         self.assertEqual(snap.settings["backoff_multiplier"], 100)
         self.assertEqual(snap.settings["slow_call_duration_ms"], 0)
         self.assertNotIn("reserved", snap.settings)
+
+    def test_snapshot_reports_fleet_open_hosts_as_a_count_or_a_share(self):
+        # The C struct's value: a count as it is, a share with the
+        # CBSHM_FLEET_SHARE bit over its hundredths.
+        seg = "/cbshm-py-fleet-%d" % os.getpid()
+        cbshm.apply(yaml="breakers:\n  - name: two\n    fleet_open_hosts: 2\n"
+                    "  - name: third\n    fleet_open_hosts: 34%\n  - name: off\n", segment=seg)
+        try:
+            segment = cbshm.Segment(seg)
+            try:
+                self.assertEqual(segment.snapshot("two").settings["fleet_open_hosts"], 2)
+                self.assertEqual(segment.snapshot("third").settings["fleet_open_hosts"],
+                                 0x80000000 | 34)
+                self.assertEqual(segment.snapshot("off").settings["fleet_open_hosts"], 0)
+            finally:
+                segment.close()
+        finally:
+            cbshm.destroy(seg)
 
     def test_a_handle_opened_before_fork_works_in_the_child(self):
         pid = os.fork()

@@ -207,11 +207,21 @@ class TestMetrics(unittest.TestCase):
                                      breaker="payments-api"), 2)
         self.assertEqual(self.sample(fams, "cbshm_setting_open_timeout_jitter_ratio",
                                      **search), 0.1)
+        # A host setting is a count and a share, each a gauge, the other 0.
+        self.assertEqual(self.sample(fams, "cbshm_setting_fleet_open_hosts",
+                                     breaker="payments-api"), 2)
+        self.assertEqual(self.sample(fams, "cbshm_setting_fleet_open_hosts_ratio",
+                                     breaker="payments-api"), 0)
+        self.assertEqual(self.sample(fams, "cbshm_setting_fleet_open_hosts", **search), 0)
+        self.assertEqual(self.sample(fams, "cbshm_setting_fleet_open_hosts_ratio", **search),
+                         0.34)
+        self.assertEqual(self.sample(fams, "cbshm_setting_fleet_open_hosts",
+                                     breaker="inventory-db"), 0)
         # The words are labels of cbshm_breaker_settings_info, not gauges.
         self.assertNotIn("cbshm_setting_policy", fams)
         self.assertNotIn("cbshm_setting_window_type", fams)
         settings = [f for f in fams if f.startswith("cbshm_setting_")]
-        self.assertEqual(len(settings), 21)
+        self.assertEqual(len(settings), 23)
         for name in settings:
             self.assertEqual(fams[name].type, "gauge")
 

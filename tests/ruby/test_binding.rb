@@ -234,7 +234,7 @@ class TestSnapshot < Minitest::Test
                  last_transition_ns time_in_state_ns current_open_ms window_calls
                  window_failures window_slow_calls window_failure_rate window_slow_rate
                  mode_until_ns bulkhead_limit bulkhead_in_flight bulkhead_rejections
-                 bulkhead_reclaimed bulkhead_waits]
+                 bulkhead_reclaimed bulkhead_waits mode_cause]
     assert_equal members, Cbshm::Snapshot.members
     assert_operator snap.taken_ns, :<=, Cbshm.now
     assert_equal 0.0, snap.retry_after
@@ -938,6 +938,20 @@ class TestErrors < Minitest::Test
   def test_apply_of_neither_a_path_nor_yaml_is_a_type_error
     e = assert_raises(TypeError) { Cbshm.apply(42) } # NoMethodError: undefined method `to_str'
     assert_equal "Cbshm.apply: a path or YAML text, not 42", e.message
+  end
+
+  # A count as it is, a share with the CBSHM_FLEET_SHARE bit over its
+  # hundredths: the C struct's value.
+  def test_a_snapshot_reports_fleet_open_hosts_as_a_count_or_a_share
+    seg = Fixture.next_name
+    Cbshm.apply("breakers:\n  - name: two\n    fleet_open_hosts: 2\n" \
+                "  - name: third\n    fleet_open_hosts: 0.34\n", segment: seg)
+    segment = Cbshm::Segment.new(seg)
+    assert_equal 2, segment.snapshot("two").settings[:fleet_open_hosts]
+    assert_equal 0x80000000 | 34, segment.snapshot("third").settings[:fleet_open_hosts]
+    segment.close
+  ensure
+    Cbshm.destroy(seg)
   end
 
   def test_apply_takes_a_pathname_and_reconciles

@@ -55,7 +55,7 @@ final class Native
         'window_slow_rate' => 'uint32_t', 'mode_until_ns' => 'uint64_t',
         'bulkhead_limit' => 'uint32_t', 'bulkhead_in_flight' => 'uint32_t',
         'bulkhead_rejections' => 'uint64_t', 'bulkhead_reclaimed' => 'uint64_t',
-        'bulkhead_waits' => 'uint64_t',
+        'bulkhead_waits' => 'uint64_t', 'mode_cause' => 'uint32_t',
     ];
 
     /**
@@ -105,7 +105,7 @@ final class Native
             struct cbshm_settings { uint64_t opaque[20]; };
             struct cbshm_snapshot {
                 char name[64]; uint32_t index; uint32_t generation; int state; int mode;
-                struct cbshm_settings settings; $figures uint64_t reserved[11];
+                struct cbshm_settings settings; $figures uint32_t reserved0; uint64_t reserved[10];
             };
             struct cbshm_ticket {
                 uint64_t ctl; void *slot; uint64_t token; uint64_t start_ns;

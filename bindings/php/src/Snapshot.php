@@ -31,6 +31,8 @@ use FFI;
  * @property-read int $bulkhead_rejections
  * @property-read int $bulkhead_reclaimed
  * @property-read int $bulkhead_waits
+ * @property-read int $mode_cause the cause of the mode's last change (cbshm.h's
+ *                number: 6 operator, 8 mode_expired, 11 fleet)
  */
 final class Snapshot
 {

@@ -113,7 +113,8 @@ class Snapshot:
     *_ns times on CLOCK_MONOTONIC (cbshm_now_ns()); settings by their JSON
     key (README table) in the C struct's units: durations in ms,
     percentages as numbers, backoff_multiplier in hundredths, words as
-    their index. The bulkhead_* figures are all 0 for a breaker without
+    their index, fleet_open_hosts a count of hosts or, for a share of
+    them, 0x80000000 (CBSHM_FLEET_SHARE) | hundredths. The bulkhead_* figures are all 0 for a breaker without
     a bulkhead: the limit in force (a concurrency_quota's, computed from
     the live workers), slots held now, calls it rejected (counted in
     rejections too), slots taken back from dead holders or after
@@ -151,6 +152,9 @@ class Snapshot:
     bulkhead_rejections: int
     bulkhead_reclaimed: int
     bulkhead_waits: int
+    # The cause of the mode's last change, a number of the library's causes
+    # (cbshm.h): 6 operator, 8 mode_expired, 11 fleet (forced open by the fleet).
+    mode_cause: int
 
     @property
     def taken_ns(self) -> int:

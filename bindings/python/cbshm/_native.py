@@ -70,13 +70,14 @@ SNAPSHOT_FIGURES = [
     ("mode_until_ns", u64),
     ("bulkhead_limit", u32), ("bulkhead_in_flight", u32), ("bulkhead_rejections", u64),
     ("bulkhead_reclaimed", u64), ("bulkhead_waits", u64),
+    ("mode_cause", u32),
 ]
 
 
 class Snapshot(ctypes.Structure):
     _fields_ = ([("name", ctypes.c_char * 64), ("index", u32), ("generation", u32),
                  ("state", c_int), ("mode", c_int), ("settings", Settings)]
-                + SNAPSHOT_FIGURES + [("reserved", u64 * 11)])
+                + SNAPSHOT_FIGURES + [("reserved0", u32), ("reserved", u64 * 10)])
 
 
 class Ticket(ctypes.Structure):
@@ -189,7 +190,8 @@ SETTINGS = _table()  # the library's settings table, in its order
 
 def setting_values(settings: Settings) -> Dict[str, int]:
     """A struct Settings as {json_key: value}: durations in ms, percentages
-    as numbers, backoff_multiplier in hundredths, words as their index -
-    the C struct's own fields and units."""
+    as numbers, backoff_multiplier in hundredths, words as their index,
+    fleet_open_hosts a count or CBSHM_FLEET_SHARE | hundredths - the C
+    struct's own fields and units."""
     return {d.contents.json_key.decode(): int(cbshm_setting_get(ctypes.byref(settings), d))
             for d in SETTINGS}

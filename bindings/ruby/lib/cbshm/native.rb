@@ -73,16 +73,16 @@ module Cbshm
       [:window_slow_calls, "Q"], [:window_failure_rate, "L"], [:window_slow_rate, "L"],
       [:mode_until_ns, "Q"],
       [:bulkhead_limit, "L"], [:bulkhead_in_flight, "L"], [:bulkhead_rejections, "Q"],
-      [:bulkhead_reclaimed, "Q"], [:bulkhead_waits, "Q"]
+      [:bulkhead_reclaimed, "Q"], [:bulkhead_waits, "Q"], [:mode_cause, "L"]
     ].freeze
-    SNAPSHOT_RESERVED = 11 # uint64_t reserved[11], after the figures
+    SNAPSHOT_RESERVED = 10 # uint32_t reserved0, uint64_t reserved[10], after the figures
     # name[64], index, generation, state, mode, settings, the figures, reserved.
     SNAPSHOT_PACK = "Z64 L L l l a#{SETTINGS_SIZE} #{SNAPSHOT_FIGURES.map(&:last).join(" ")} " \
-                    "Q#{SNAPSHOT_RESERVED}"
+                    "L Q#{SNAPSHOT_RESERVED}"
     Snapshot = struct(["char name[64]", "uint32_t index", "uint32_t generation", "int state",
                        "int mode", "uint64_t settings[20]"] +
                       SNAPSHOT_FIGURES.map { |f, d| "#{d == "Q" ? "uint64_t" : "uint32_t"} #{f}" } +
-                      ["uint64_t reserved[#{SNAPSHOT_RESERVED}]"])
+                      ["uint32_t reserved0", "uint64_t reserved[#{SNAPSHOT_RESERVED}]"])
     # struct cbshm_event: seq, time_ns, pid, kind, from, to, cause, name[64],
     # (4 bytes of padding), wall_ns, reserved[3].
     Event = struct(["uint64_t seq", "uint64_t time_ns", "uint32_t pid", "int kind", "int from",
@@ -99,7 +99,7 @@ module Cbshm
     end
     # ... and SNAPSHOT_PACK must read the whole struct, field for field.
     unpacked = 64 + 4 * 4 + SETTINGS_SIZE + SNAPSHOT_FIGURES.sum { |_, d| d == "Q" ? 8 : 4 } +
-               SNAPSHOT_RESERVED * 8
+               4 + SNAPSHOT_RESERVED * 8 # reserved0, reserved[]
     raise LibraryError, "cbshm: the snapshot unpacks #{unpacked} bytes, not 512" unless unpacked == 512
     # ... and EVENT_PACK must read wall_ns where C has it, after the name
     # and its padding (the reserved words follow it, unread).
@@ -203,7 +203,8 @@ module Cbshm
 
     # A settings struct (at ptr) as {json_key => value} in the C struct's
     # units: durations in ms, percentages as numbers, backoff_multiplier in
-    # hundredths, words as their index.
+    # hundredths, words as their index, fleet_open_hosts a count or
+    # CBSHM_FLEET_SHARE (0x80000000) | hundredths.
     def setting_values(ptr)
       SETTINGS_TABLE.to_h do |d|
         [text(Setting.new(d).json_key).to_sym, cbshm_setting_get(ptr, d)]
