@@ -16,17 +16,6 @@
 
 #include "cbshm.h"
 
-/*
- * Until the library's Fleet section lands in cbshm.h, its stream id as the
- * fleet's design gives it (drop this once cbshm.h has it).
- */
-#ifndef CBSHM_FLEET_DECLARED
-/* A Redis stream id: ms-seq. {0,0}: none. */
-struct cbshm_fleet_id {
-    uint64_t ms, seq;
-};
-#endif
-
 /* Codes of this file's functions, beside 0; each comes with a message. */
 #define CBCTL_FLEET_EDOWN    (-1) /* Redis unreachable, or the connection failed: try again */
 #define CBCTL_FLEET_EAUTH    (-2) /* Redis refused the user or password: try again later */
