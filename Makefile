@@ -15,7 +15,7 @@ DEPS   := CBSHM_NO_DEPS='$(CBSHM_NO_DEPS)' sh scripts/deps.sh
 PACKAGE_BUILD ?= build/package-tree
 PACKAGES      ?= build/packages
 
-.PHONY: all deps configure build check demo bench fuzz stress install package clean
+.PHONY: all deps configure build check demo bench fleet-bench fuzz stress install package clean
 
 all: build
 
@@ -39,6 +39,12 @@ demo: build
 bench: build
 	$(BUILD)/bench/bench_hotpath
 	$(BUILD)/bench/bench_table $(BUILD)/cbctl/cbctl
+
+# The fleet's Redis traffic for 10, 1,000 and 10,000 hosts x 100 breakers
+# (bench/fleet_sim.c): it starts its own redis-server on a free loopback
+# port and stops it after; about a minute. FLEET_SIM_ARGS adds options.
+fleet-bench: build
+	$(BUILD)/bench/fleet_sim --redis-server /usr/bin/redis-server --hosts 10,1000,10000 $(FLEET_SIM_ARGS)
 
 FUZZ_SECONDS ?= 60
 fuzz: deps

@@ -262,6 +262,7 @@ extern const struct cbctl_cmd cbctl_cmd_metrics;
 extern const struct cbctl_cmd cbctl_cmd_watch;
 extern const struct cbctl_cmd cbctl_cmd_events;
 extern const struct cbctl_cmd cbctl_cmd_destroy;
+extern const struct cbctl_cmd cbctl_cmd_agent;
 extern const struct cbctl_cmd cbctl_cmd_fleet;
 
 /*

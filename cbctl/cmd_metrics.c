@@ -400,6 +400,44 @@ static void print_metrics(const struct metrics *m, const struct cbshm_info *info
     fprintf(out, "} %" PRIu64 "\n", info->lock_repairs);
 }
 
+/* One sample with the segment label alone. */
+static void single(const struct metrics *m, const char *name, const char *type, const char *help,
+                   double v)
+{
+    family(m, name, type, help);
+    fputs(name, m->out);
+    segment_label(m);
+    fputs("} ", m->out);
+    put_number(m->out, v);
+    fputc('\n', m->out);
+}
+
+/* The fleet agent's status (cbctl agent), when an agent ever ran on the segment. */
+static void print_fleet(const struct metrics *m, const struct cbshm_fleet_status *st,
+                        uint64_t wall_ns)
+{
+    if (st->agent_pid == 0)
+        return;
+    single(m, "cbshm_fleet_connected", "gauge",
+           "1 while the fleet agent has a working connection to the fleet's Redis, else 0.",
+           st->connected ? 1 : 0);
+    single(m, "cbshm_fleet_lag_seconds", "gauge",
+           "How far the agent is behind the fleet's command stream: the newest command seen "
+           "minus the last one applied, by their stream times; 0 when current.",
+           (double)st->lag_ms / 1e3);
+    single(m, "cbshm_fleet_contact_age_seconds", "gauge",
+           "Seconds since the agent's last successful exchange with Redis.",
+           wall_ns > st->contact_wall_ns && st->contact_wall_ns != 0
+               ? (double)(wall_ns - st->contact_wall_ns) / 1e9
+               : 0);
+    single(m, "cbshm_fleet_commands_applied_total", "counter", "Fleet commands this host applied.",
+           (double)st->commands_applied);
+    single(m, "cbshm_fleet_commands_failed_total", "counter",
+           "Fleet commands this host answered with an error (no such breaker, expired, "
+           "malformed).",
+           (double)st->commands_failed);
+}
+
 struct collect {
     struct cbshm_snapshot *all;
     size_t n, cap;
@@ -434,6 +472,7 @@ static int print_segment(struct cbctl *ctl, FILE *out, int became_owner)
     struct metrics m = {out, ctl->segment_final, NULL, 0, 0};
     struct collect c = {NULL, 0, 0};
     struct cbshm_info info;
+    struct cbshm_fleet_status fleet;
     struct cbshm *shm = NULL;
     int rc;
 
@@ -464,12 +503,15 @@ static int print_segment(struct cbctl *ctl, FILE *out, int became_owner)
         print_up(&m, 0);
         return CBCTL_FAILED;
     }
+    if (cbshm_fleet_status_get(shm, &fleet) != 0)
+        fleet.agent_pid = 0;
     cbshm_close(shm);
     m.realtime_minus_monotonic_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
     m.all = c.all;
     m.n = c.n;
     print_up(&m, 1);
     print_metrics(&m, &info);
+    print_fleet(&m, &fleet, clock_ns(CLOCK_REALTIME));
     free(c.all);
     if (rc == CBSHM_ECORRUPT) {
         cbctl_err("metrics: segment %s: %s", ctl->segment_final, cbctl_foreach_error(rc));

@@ -20,7 +20,7 @@
 static const struct cbctl_cmd *const commands[] = {
     &cbctl_cmd_apply, &cbctl_cmd_list,    &cbctl_cmd_show,    &cbctl_cmd_reset, &cbctl_cmd_open,
     &cbctl_cmd_close, &cbctl_cmd_disable, &cbctl_cmd_enable,  &cbctl_cmd_check, &cbctl_cmd_metrics,
-    &cbctl_cmd_watch, &cbctl_cmd_events,  &cbctl_cmd_destroy, &cbctl_cmd_fleet,
+    &cbctl_cmd_watch, &cbctl_cmd_events,  &cbctl_cmd_destroy, &cbctl_cmd_agent, &cbctl_cmd_fleet,
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

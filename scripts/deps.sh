@@ -29,7 +29,7 @@ PKGS="cmake make gcc pkg-config libyaml-dev libjansson-dev
       uwsgi uwsgi-plugin-python3 python3-gevent python3-eventlet
       php8.2-cli php8.2-fpm libfcgi-bin ruby ruby-minitest unicorn puma
       groff-base dpkg-dev file lintian abigail-tools mypy
-      libhiredis-dev redis-server"
+      libhiredis-dev redis-server stunnel4 spiped openssl"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "deps: no dpkg-query: this is not a Debian system; install the equivalents of:" >&2

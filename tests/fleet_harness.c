@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -107,8 +108,10 @@ static int spawn_redis(const struct th_redis *r)
         int null = open("/dev/null", O_RDWR);
         dup2(null, 0);
         dup2(null, 1);
-        /* Its own process group: a test's SIGKILL of agents never reaches it. */
+        /* Its own process group: a test's SIGKILL of agents never reaches it.
+           It ends with the test, even one killed at its timeout. */
         setpgid(0, 0);
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
         execv(TH_REDIS_SERVER, (char *const *)argv);
         _exit(127);
     }
@@ -268,7 +271,7 @@ void th_fleet_init(struct th_fleet *f, struct th_redis *r, int n, const char *br
                    const char *heartbeat, int via_socket, const char *fleet_extra)
 {
     static unsigned calls;
-    char yaml[8192], where[256];
+    char yaml[8192], where[256], where_dir[sizeof f->dir];
 
     assert_true(n >= 1 && n <= TH_HOSTS);
     memset(f, 0, sizeof *f);
@@ -277,16 +280,19 @@ void th_fleet_init(struct th_fleet *f, struct th_redis *r, int n, const char *br
     snprintf(f->name, sizeof f->name, "t%d-%u", (int)getpid(), calls++);
     snprintf(f->dir, sizeof f->dir, "/tmp/cbshm-fleet-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
+    memcpy(where_dir, f->dir, sizeof where_dir);
     if (via_socket)
         snprintf(where, sizeof where, "unix:%s", r->socket);
     else
         snprintf(where, sizeof where, "127.0.0.1:%d", r->port);
     for (int i = 0; i < n; i++) {
         struct th_host *h = &f->host[i];
-        snprintf(h->host_id, sizeof h->host_id, "%s-h%d", f->name, i);
+        char id[sizeof h->host_id];
+        snprintf(id, sizeof id, "%s-h%d", f->name, i);
+        memcpy(h->host_id, id, sizeof id);
         t_segment_name(h->segment);
-        snprintf(h->config, sizeof h->config, "%s/%s.yaml", f->dir, h->host_id);
-        snprintf(h->log, sizeof h->log, "%s/%s.log", f->dir, h->host_id);
+        snprintf(h->config, sizeof h->config, "%s/%s.yaml", where_dir, id);
+        snprintf(h->log, sizeof h->log, "%s/%s.log", where_dir, id);
         /* The segment from the breakers alone: it does not wait on fleet:. */
         snprintf(yaml, sizeof yaml, "capacity: 128\n%s", breakers);
         t_apply(h->segment, yaml);
@@ -320,6 +326,7 @@ void th_agent_start(struct th_fleet *f, int i, const char *const *env)
         dup2(null, 0);
         dup2(log, 1);
         dup2(log, 2);
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* no agent outlives a test killed at its timeout */
         for (; env != NULL && *env != NULL; env++)
             putenv((char *)*env);
         execl(CBCTL_PATH, "cbctl", "agent", "--config", h->config, (char *)NULL);

@@ -70,8 +70,8 @@ long long th_redis_int(redisContext *c, const char *fmt, ...);
 struct th_host {
     char host_id[64]; /* "<fleet>-h<i>" */
     char segment[64];
-    char config[192]; /* dir/<host_id>.yaml */
-    char log[192];    /* the agent's stderr: dir/<host_id>.log */
+    char config[256]; /* dir/<host_id>.yaml */
+    char log[256];    /* the agent's stderr: dir/<host_id>.log */
     int agent_pid;    /* 0: none running */
 };
 

@@ -57,6 +57,24 @@ contents)
     lib=$debs/libcbshm1_*.deb dev=$debs/libcbshm-dev_*.deb tools=$debs/cbctl_*.deb
     dpkg-deb -f $lib Depends | grep -q libyaml || fail "libcbshm1 does not depend on libyaml"
     dpkg-deb -f $tools Depends | grep -q libjansson || fail "cbctl does not depend on libjansson"
+    # dpkg-shlibdeps: cbctl depends on the package of every library it
+    # links; with the fleet's commands, hiredis's (Debian 12: libhiredis0.14).
+    for needed in $(readelf -d "$root/usr/bin/cbctl" | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p'); do
+        owners=
+        for dir_ in /usr/lib/$multiarch /lib/$multiarch /lib64; do
+            [ -n "$owners" ] || owners=$(dpkg -S "$dir_/$needed" 2>/dev/null | sed 's/: .*//; s/:[a-z0-9]*//g; s/,/ /g')
+        done
+        [ -n "$owners" ] || fail "cbctl links $needed, which no installed package holds"
+        found=
+        for owner in $owners; do
+            if dpkg-deb -f $tools Depends | tr ',' '\n' | grep -Eq "^ *$owner( |$)"; then found=$owner; fi
+        done
+        [ -n "$found" ] || fail "cbctl links $needed ($owners) but does not depend on it: $(dpkg-deb -f $tools Depends)"
+    done
+    if "$root/usr/bin/cbctl" fleet --help >/dev/null 2>&1; then
+        dpkg-deb -f $tools Depends | grep -q "libhiredis" ||
+            fail "cbctl has the fleet's commands but does not depend on libhiredis"
+    fi
     dpkg-deb -f $dev Depends | grep -q "libcbshm1 (= $(dpkg-deb -f $lib Version))" ||
         fail "libcbshm-dev does not depend on this libcbshm1"
     [ "$(dpkg-deb -f $dev Recommends)" = pkg-config ] || fail "libcbshm-dev does not recommend pkg-config"
@@ -74,7 +92,11 @@ contents)
         usr/share/man/man3/cbshm_open.3.gz usr/share/bash-completion/completions/cbctl \
         usr/share/doc/libcbshm-dev/README.md.gz usr/share/doc/libcbshm-dev/examples/hello.c \
         usr/share/doc/libcbshm-dev/examples/python/app.py usr/share/doc/libcbshm-dev/examples/uwsgi/uwsgi.ini \
-        usr/share/doc/libcbshm-dev/examples/systemd/cbshm-apply.service; do
+        usr/share/doc/libcbshm-dev/examples/systemd/cbshm-apply.service \
+        usr/share/doc/libcbshm-dev/examples/systemd/cbshm-agent.service \
+        usr/share/doc/libcbshm-dev/examples/fleet/README.md \
+        usr/share/doc/libcbshm-dev/examples/fleet/stunnel-client.conf \
+        usr/share/doc/libcbshm-dev/examples/fleet/spiped.service; do
         [ -e "$root/$f" ] || fail "missing /$f"
     done
     for f in "$root"/usr/bin/cbctl "$root/$libdir"/libcbshm.so.1.*; do

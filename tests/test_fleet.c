@@ -2,16 +2,163 @@
 /*
  * The fleet with a real redis-server: three hosts simulated on this
  * machine (three segments, three 'cbctl agent' children, three host ids)
- * and the faults the agent must ride out.
+ * and the faults the agent must ride out. Commands are written with XADD
+ * from here, as 'cbctl fleet' writes them (test_fleet_cli tests that side).
  */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fleet_harness.h"
+
+#define BREAKERS                                                                            \
+    "breakers:\n  - name: pay\n    failure_threshold: 2\n    open_timeout: 60s\n  - name: " \
+    "search\n"
+
+static const char *key(const struct th_fleet *f, const char *kind, const char *member)
+{
+    static char buf[4][256];
+    static int next;
+    char *k = buf[next++ % 4];
+
+    if (member != NULL)
+        snprintf(k, sizeof buf[0], "cbshm:{%s}:%s:%.128s", f->name, kind, member);
+    else
+        snprintf(k, sizeof buf[0], "cbshm:{%s}:%s", f->name, kind);
+    return k;
+}
+
+/* XADDs a command as cbctl fleet writes it; its id into id (64 bytes). */
+static void issue(redisContext *c, const struct th_fleet *f, const char *op, const char *breaker,
+                  uint64_t for_ms, const char *hosts, char *id)
+{
+    char for_s[24], time_s[24];
+    redisReply *r;
+
+    snprintf(for_s, sizeof for_s, "%llu", (unsigned long long)for_ms);
+    snprintf(time_s, sizeof time_s, "%llu", (unsigned long long)th_wall_ms());
+    r = th_redis_cmd(c,
+                     "XADD %s MAXLEN ~ 10000 * op %s breaker %s for_ms %s hosts %s by %s time %s",
+                     key(f, "commands", NULL), op, breaker, for_s, hosts, "test@here", time_s);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    snprintf(id, 64, "%s", r->str);
+    freeReplyObject(r);
+}
+
+static long long acks(redisContext *c, const struct th_fleet *f, const char *id)
+{
+    return th_redis_int(c, "HLEN %s", key(f, "ack", id));
+}
+
+/* Host i's ack of command id, or "" when there is none. */
+static const char *ack_of(redisContext *c, const struct th_fleet *f, const char *id, int i,
+                          char *buf, size_t size)
+{
+    redisReply *r = th_redis_cmd(c, "HGET %s %s", key(f, "ack", id), f->host[i].host_id);
+
+    snprintf(buf, size, "%s", r->type == REDIS_REPLY_STRING ? r->str : "");
+    freeReplyObject(r);
+    return buf;
+}
+
+static int hash_exists(redisContext *c, const struct th_fleet *f, int i)
+{
+    return th_redis_int(c, "EXISTS %s", key(f, "host", f->host[i].host_id)) == 1;
+}
+
+static void start_all(struct th_fleet *f, redisContext *c)
+{
+    for (int i = 0; i < f->n; i++)
+        th_agent_start(f, i, NULL);
+    for (int i = 0; i < f->n; i++)
+        TH_WAIT_FLEET(f, hash_exists(c, f, i), 15, "host %s never published its breakers",
+                      f->host[i].host_id);
+}
+
+static void stop_all(struct th_fleet *f)
+{
+    for (int i = 0; i < f->n; i++)
+        if (f->host[i].agent_pid > 0)
+            assert_int_equal(th_agent_stop(f, i), 0); /* SIGTERM: exit 0 */
+}
+
+static struct cbshm_snapshot snap(const struct th_fleet *f, int i, const char *name)
+{
+    struct cbshm *shm = NULL;
+    struct cbshm_snapshot s;
+
+    assert_int_equal(cbshm_open(f->host[i].segment, 0, &shm), 0);
+    assert_int_equal(cbshm_snapshot(shm, name, &s), 0);
+    cbshm_close(shm);
+    return s;
+}
+
+/* Mode events of breaker `name` in host i's ring (all of it: < 1024 here). */
+static int mode_events(const struct th_fleet *f, int i, const char *name)
+{
+    struct cbshm *shm = NULL;
+    struct cbshm_event ev[128];
+    uint64_t cursor = 0, lost = 0;
+    size_t n;
+    int count = 0;
+
+    assert_int_equal(cbshm_open(f->host[i].segment, CBSHM_READ_ONLY, &shm), 0);
+    do {
+        assert_int_equal(cbshm_events_read(shm, &cursor, ev, 128, &n, &lost), 0);
+        assert_int_equal(lost, 0);
+        for (size_t k = 0; k < n; k++)
+            count += ev[k].kind == CBSHM_EVENT_MODE && strcmp(ev[k].name, name) == 0;
+    } while (n > 0);
+    cbshm_close(shm);
+    return count;
+}
+
+/* Trips breaker `name` of host i by failures (threshold 2). */
+static void trip(const struct th_fleet *f, int i, const char *name)
+{
+    struct cbshm *shm = NULL;
+    struct cbshm_breaker *b = NULL;
+
+    assert_int_equal(cbshm_open(f->host[i].segment, 0, &shm), 0);
+    assert_int_equal(cbshm_breaker_get(shm, name, &b), 0);
+    for (int k = 0; k < 2; k++)
+        cbshm_execute(b, t_fail_fn, NULL);
+    cbshm_breaker_release(b);
+    cbshm_close(shm);
+    assert_int_equal(snap(f, i, name).state, CBSHM_STATE_OPEN);
+}
+
+/* An event in the stream from host i: breaker, kind, to. */
+static int stream_has(redisContext *c, const struct th_fleet *f, int i, const char *breaker,
+                      const char *kind, const char *to, const char *cause)
+{
+    redisReply *r = th_redis_cmd(c, "XRANGE %s - +", key(f, "events", NULL));
+    int found = 0;
+
+    for (size_t e = 0; e < r->elements && !found; e++) {
+        const redisReply *fields = r->element[e]->element[1];
+        int match = 0;
+        for (size_t k = 0; k + 1 < fields->elements; k += 2) {
+            const char *name = fields->element[k]->str, *v = fields->element[k + 1]->str;
+            match += strcmp(name, "host") == 0 && strcmp(v, f->host[i].host_id) == 0;
+            match += strcmp(name, "breaker") == 0 && strcmp(v, breaker) == 0;
+            match += strcmp(name, "kind") == 0 && strcmp(v, kind) == 0;
+            match += strcmp(name, "to") == 0 && strcmp(v, to) == 0;
+            match += strcmp(name, "cause") == 0 && strcmp(v, cause) == 0;
+        }
+        found = match == 5;
+    }
+    freeReplyObject(r);
+    return found;
+}
 
 static void test_the_harness_restarts_redis_on_the_same_port(void **state)
 {
@@ -39,8 +186,601 @@ static void test_the_harness_restarts_redis_on_the_same_port(void **state)
     th_redis_destroy(&r);
 }
 
+static void test_events_of_a_trip_reach_the_stream_with_their_host_ids(void **state)
+{
+    struct th_redis r = {0};
+    struct th_fleet f;
+    redisContext *c;
+
+    (void)state;
+    TH_NEED_REDIS();
+    th_redis_start(&r);
+    th_fleet_init(&f, &r, 3, BREAKERS, "1s", 0, NULL);
+    c = th_redis_connect(&r);
+    start_all(&f, c);
+    trip(&f, 0, "pay");
+    trip(&f, 2, "pay");
+    TH_WAIT_FLEET(&f, stream_has(c, &f, 0, "pay", "state", "open", "failures"), 5,
+                  "host 0's trip is not in the stream");
+    TH_WAIT_FLEET(&f, stream_has(c, &f, 2, "pay", "state", "open", "failures"), 5,
+                  "host 2's trip is not in the stream");
+    assert_false(stream_has(c, &f, 1, "pay", "state", "open", "failures"));
+    /* The host hash says so too, and open:pay lists the two. */
+    TH_WAIT_FLEET(&f, th_redis_int(c, "ZCARD %s", key(&f, "open", "pay")) == 2, 5,
+                  "open:pay does not list the two open hosts");
+    {
+        redisReply *h = th_redis_cmd(c, "HGET %s pay", key(&f, "host", f.host[0].host_id));
+        assert_int_equal(h->type, REDIS_REPLY_STRING);
+        assert_non_null(strstr(h->str, "\"state\":\"open\""));
+        assert_non_null(strstr(h->str, "\"mode\":\"normal\""));
+        assert_non_null(strstr(h->str, "\"trips\":1"));
+        freeReplyObject(h);
+    }
+    stop_all(&f);
+    redisFree(c);
+    th_fleet_destroy(&f);
+    th_redis_destroy(&r);
+}
+
+static void test_a_stopped_agent_goes_stale_and_comes_back(void **state)
+{
+    struct th_redis r = {0};
+    struct th_fleet f;
+    redisContext *c;
+    long long pttl;
+    redisReply *score;
+
+    (void)state;
+    TH_NEED_REDIS();
+    th_redis_start(&r);
+    th_fleet_init(&f, &r, 3, BREAKERS, "1s", 0, NULL);
+    c = th_redis_connect(&r);
+    start_all(&f, c);
+    /* The hash expires 3 heartbeats after it was written. */
+    pttl = th_redis_int(c, "PTTL %s", key(&f, "host", f.host[1].host_id));
+    assert_true(pttl > 0 && pttl <= 3000);
+    assert_int_equal(th_redis_int(c, "ZCOUNT %s %llu +inf", key(&f, "hosts", NULL),
+                                  (unsigned long long)th_wall_ms()),
+                     3);
+    th_agent_signal(&f, 1, SIGSTOP);
+    TH_WAIT_FLEET(&f,
+                  th_redis_int(c, "ZCOUNT %s %llu +inf", key(&f, "hosts", NULL),
+                               (unsigned long long)th_wall_ms()) == 2,
+                  6, "the stopped host still counts as live");
+    score = th_redis_cmd(c, "ZSCORE %s %s", key(&f, "hosts", NULL), f.host[1].host_id);
+    assert_int_equal(score->type, REDIS_REPLY_STRING); /* stale: still listed, score past */
+    assert_true(strtoull(score->str, NULL, 10) < th_wall_ms());
+    freeReplyObject(score);
+    TH_WAIT_FLEET(&f, !hash_exists(c, &f, 1), 6, "the stopped host's hash did not expire");
+    assert_true(hash_exists(c, &f, 0) && hash_exists(c, &f, 2));
+    th_agent_signal(&f, 1, SIGCONT);
+    TH_WAIT_FLEET(&f, hash_exists(c, &f, 1), 6, "the host did not come back after SIGCONT");
+    TH_WAIT_FLEET(&f,
+                  th_redis_int(c, "ZCOUNT %s %llu +inf", key(&f, "hosts", NULL),
+                               (unsigned long long)th_wall_ms()) == 3,
+                  6, "the host is not live again after SIGCONT");
+    stop_all(&f);
+    redisFree(c);
+    th_fleet_destroy(&f);
+    th_redis_destroy(&r);
+}
+
+static void test_a_command_reaches_all_three_hosts_and_each_acks(void **state)
+{
+    struct th_redis r = {0};
+    struct th_fleet f;
+    redisContext *c;
+    char id[64], ack[128];
+
+    (void)state;
+    TH_NEED_REDIS();
+    th_redis_start(&r);
+    th_fleet_init(&f, &r, 3, BREAKERS, "1s", 1, NULL); /* through the unix socket */
+    c = th_redis_connect(&r);
+    start_all(&f, c);
+    issue(c, &f, "open", "pay", 600000, "*", id);
+    TH_WAIT_FLEET(&f, acks(c, &f, id) == 3, 10, "not every host acked %s", id);
+    for (int i = 0; i < 3; i++) {
+        struct cbshm_snapshot s = snap(&f, i, "pay");
+        assert_int_equal(strncmp(ack_of(c, &f, id, i, ack, sizeof ack), "ok ", 3), 0);
+        assert_int_equal(s.mode, CBSHM_MODE_FORCED_OPEN);
+        assert_int_equal(s.mode_cause, CBSHM_CAUSE_OPERATOR);
+        assert_true(s.mode_until_ns != 0); /* for 10 minutes */
+        assert_int_equal(snap(&f, i, "search").mode, CBSHM_MODE_NORMAL);
+    }
+    {
+        long long ttl = th_redis_int(c, "PTTL %s", key(&f, "ack", id));
+        assert_true(ttl > 86000000 && ttl <= 86400000); /* a day */
+    }
+    /* Only the hosts the glob names: the others write nothing. */
+    issue(c, &f, "enable", "pay", 0, "*-h1", id);
+    TH_WAIT_FLEET(&f, acks(c, &f, id) == 1, 10, "host 1 did not ack %s", id);
+    assert_int_equal(snap(&f, 1, "pay").mode, CBSHM_MODE_NORMAL);
+    TH_WAIT_FLEET(&f, th_redis_int(c, "HLEN %s", key(&f, "ack", id)) == 1, 1, "acks");
+    assert_string_equal(ack_of(c, &f, id, 0, ack, sizeof ack), "");
+    assert_int_equal(snap(&f, 0, "pay").mode, CBSHM_MODE_FORCED_OPEN);
+    stop_all(&f);
+    redisFree(c);
+    th_fleet_destroy(&f);
+    th_redis_destroy(&r);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void test_time_from_a_command_to_the_last_of_three_acks(void **state)
+{
+    struct th_redis r = {0};
+    struct th_fleet f;
+    redisContext *c;
+    uint64_t took_us[20];
+    char id[64];
+
+    (void)state;
+    TH_NEED_REDIS();
+    th_redis_start(&r);
+    th_fleet_init(&f, &r, 3, BREAKERS, "1s", 0, NULL);
+    c = th_redis_connect(&r);
+    start_all(&f, c);
+    for (int k = 0; k < 20; k++) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        issue(c, &f, k % 2 ? "enable" : "open", "pay", 0, "*", id);
+        while (acks(c, &f, id) < 3) {
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            if (t1.tv_sec - t0.tv_sec > 10) {
+                th_fleet_dump_logs(&f);
+                fail_msg("command %s: not every host acked", id);
+            }
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        took_us[k] = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000u +
+                     (uint64_t)(t1.tv_nsec - t0.tv_nsec) / 1000;
+    }
+    qsort(took_us, 20, sizeof took_us[0], cmp_u64);
+    fprintf(stderr, "fleet: XADD to the last of 3 acks: median %.2f ms, min %.2f, max %.2f (20)\n",
+            (double)(took_us[9] + took_us[10]) / 2000.0, (double)took_us[0] / 1000.0,
+            (double)took_us[19] / 1000.0);
+    stop_all(&f);
+    redisFree(c);
+    th_fleet_destroy(&f);
+    th_redis_destroy(&r);
+}
+
+/* Restarts host i's agent when it is dead, with env. Returns 1 if it was. */
+static int revive(struct th_fleet *f, int i, const char *const *env)
+{
+    if (th_agent_wait(f, i, 0) < 0)
+        return 0;
+    th_agent_start(f, i, env);
+    return 1;
+}
+
+static void test_an_agent_killed_and_restarted_applies_each_of_50_commands_once(void **state)
+{
+    static const char *const at_changed[] = {"CBSHM_CRASH_AT=fleet.changed", NULL};
+    static const char *const at_stored[] = {"CBSHM_CRASH_AT=fleet.stored", NULL};
+    struct th_redis r = {0};
+    struct th_fleet f;
+    redisContext *c;
+    char ids[50][64], ack[128];
+    int deaths = 0, crashes = 0;
+
+    (void)state;
+    TH_NEED_REDIS();
+    th_redis_start(&r);
+    th_fleet_init(&f, &r, 3, BREAKERS, "1s", 0, NULL);
+    c = th_redis_connect(&r);
+    start_all(&f, c);
+    /* Host 1's agent dies inside cbshm_fleet_apply: after the change and
+       before the id is stored, then after the id and before the unlock,
+       then by SIGKILL from here at whatever it is doing. */
+    th_agent_kill(&f, 1);
+    th_agent_start(&f, 1, at_changed);
+    for (int k = 0; k < 50; k++) {
+        issue(c, &f, k % 2 ? "close" : "open", "pay", 0, "*", ids[k]);
+        if (revive(&f, 1, crashes == 0 ? at_stored : NULL)) {
+            deaths++;
+            crashes++;
+        }
+        if (k % 10 == 9 && f.host[1].agent_pid > 0) {
+            th_agent_kill(&f, 1);
+            th_agent_start(&f, 1, NULL);
+            deaths++;
+        }
+        usleep(20000);
+    }
+    for (int k = 0; k < 50; k++)
+        TH_WAIT_FLEET(&f, (revive(&f, 1, NULL), acks(c, &f, ids[k]) == 3), 20,
+                      "command %d (%s) not acked by every host", k, ids[k]);
+    assert_true(crashes >= 2); /* at fleet.changed, then at fleet.stored */
+    assert_true(deaths >= 7);
+    for (int i = 0; i < 3; i++) {
+        /* 50 alternating modes: exactly 50 changes, none lost, none twice. */
+        assert_int_equal(mode_events(&f, i, "pay"), 50);
+        assert_int_equal(snap(&f, i, "pay").mode, CBSHM_MODE_FORCED_CLOSED);
+        for (int k = 0; k < 50; k++)
+            assert_int_equal(strncmp(ack_of(c, &f, ids[k], i, ack, sizeof ack), "ok ", 3), 0);
+    }
+    stop_all(&f);
+    redisFree(c);
+    th_fleet_destroy(&f);
+    th_redis_destroy(&r);
+}
+
+/* Workers calling breaker pay of each host in a loop until told to stop. */
+struct load {
+    volatile int stop;
+    volatile uint64_t calls[TH_HOSTS], errors[TH_HOSTS], rejected[TH_HOSTS];
+    int pid[TH_HOSTS];
+};
+
+static void load_start(struct load *l, const struct th_fleet *f)
+{
+    for (int i = 0; i < f->n; i++) {
+        if ((l->pid[i] = fork()) == 0) {
+            struct cbshm *shm = NULL;
+            prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives a test killed at its timeout */
+            struct cbshm_breaker *b = NULL;
+            if (cbshm_open(f->host[i].segment, 0, &shm) != 0 ||
+                cbshm_breaker_get(shm, "pay", &b) != 0)
+                _exit(1);
+            while (!l->stop) {
+                int rc = cbshm_execute(b, t_ok_fn, NULL);
+                l->calls[i]++;
+                if (rc == CBSHM_EREJECTED)
+                    l->rejected[i]++;
+                else if (rc != 0 || cbshm_breaker_error(b) != 0)
+                    l->errors[i]++;
+            }
+            _exit(0);
+        }
+    }
+}
+
+static void load_stop(struct load *l, const struct th_fleet *f)
+{
+    l->stop = 1;
+    for (int i = 0; i < f->n; i++)
+        assert_int_equal(t_wait(l->pid[i]), 0);
+}
+
+/* Whether 'cbctl metrics' for segment prints line. */
+static int metrics_say(const char *segment, const char *line)
+{
+    char cmd[512], out[65536];
+    FILE *p;
+    size_t n;
+
+    snprintf(cmd, sizeof cmd, "%s --segment %s metrics 2>&1", CBCTL_PATH, segment);
+    assert_non_null(p = popen(cmd, "r"));
+    n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    pclose(p);
+    return strstr(out, line) != NULL;
+}
+
+static void test_redis_stopped_and_restarted_under_load_changes_nothing_and_catches_up(void **state)
+{
+    struct th_redis r = {0};
+    struct th_fleet f;
+    struct load *l;
+    redisContext *c;
+    char ids[10][64], ack[128], line[300];
+
+    (void)state;
+    TH_NEED_REDIS();
+    l = mmap(NULL, sizeof *l, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    assert_true(l != MAP_FAILED);
+    memset(l, 0, sizeof *l);
+    th_redis_start(&r);
+    th_fleet_init(&f, &r, 3, BREAKERS, "1s", 0, NULL);
+    c = th_redis_connect(&r);
+    start_all(&f, c);
+    snprintf(line, sizeof line, "cbshm_fleet_connected{segment=\"%s\"} 1", f.host[0].segment);
+    TH_WAIT_FLEET(&f, metrics_say(f.host[0].segment, line), 5, "metrics: not connected");
+    load_start(l, &f);
+    redisFree(c);
+    th_redis_stop(&r);
+    /* Down for a few heartbeats: the agents notice, the calls go on. */
+    snprintf(line, sizeof line, "cbshm_fleet_connected{segment=\"%s\"} 0", f.host[0].segment);
+    TH_WAIT_FLEET(&f, metrics_say(f.host[0].segment, line), 8, "metrics: still connected");
+    sleep(3);
+    for (int i = 0; i < 3; i++) {
+        struct cbshm_snapshot s = snap(&f, i, "pay");
+        assert_int_equal(s.state, CBSHM_STATE_CLOSED);
+        assert_int_equal(s.mode, CBSHM_MODE_NORMAL);
+        assert_int_equal(mode_events(&f, i, "pay"), 0);
+    }
+    th_redis_restart(&r); /* empty: the stream starts over, with later ids */
+    c = th_redis_connect(&r);
+    /* Written before the agents are back (they are in backoff): caught up. */
+    for (int k = 0; k < 10; k++)
+        issue(c, &f, k % 2 ? "enable" : "disable", "pay", 0, "*", ids[k]);
+    for (int k = 0; k < 10; k++)
+        TH_WAIT_FLEET(&f, acks(c, &f, ids[k]) == 3, 20, "command %s not acked by every host",
+                      ids[k]);
+    load_stop(l, &f);
+    for (int i = 0; i < 3; i++) {
+        assert_true(l->calls[i] > 1000);
+        assert_int_equal(l->errors[i], 0);   /* no call ever saw an error */
+        assert_int_equal(l->rejected[i], 0); /* nor a rejection */
+        assert_int_equal(mode_events(&f, i, "pay"), 10);
+        assert_int_equal(snap(&f, i, "pay").mode, CBSHM_MODE_NORMAL);
+        for (int k = 0; k < 10; k++)
+            assert_int_equal(strncmp(ack_of(c, &f, ids[k], i, ack, sizeof ack), "ok ", 3), 0);
+    }
+    snprintf(line, sizeof line, "cbshm_fleet_commands_applied_total{segment=\"%s\"} 10",
+             f.host[2].segment);
+    assert_true(metrics_say(f.host[2].segment, line));
+    stop_all(&f);
+    redisFree(c);
+    th_fleet_destroy(&f);
+    th_redis_destroy(&r);
+    munmap(l, sizeof *l);
+}
+
+static void test_two_of_three_open_force_the_third_open_until_one_recovers(void **state)
+{
+    struct th_redis r = {0};
+    struct th_fleet f;
+    redisContext *c;
+    struct cbshm *shm = NULL;
+    struct cbshm_snapshot s;
+    uint64_t recovered_at, released_at;
+
+    (void)state;
+    TH_NEED_REDIS();
+    th_redis_start(&r);
+    th_fleet_init(&f, &r, 3,
+                  "breakers:\n  - name: pay\n    failure_threshold: 2\n    open_timeout: 60s\n"
+                  "    fleet_open_hosts: 2\n  - name: search\n",
+                  "1s", 0, NULL);
+    c = th_redis_connect(&r);
+    start_all(&f, c);
+    trip(&f, 0, "pay");
+    sleep(2);
+    /* One of three is not enough. */
+    assert_int_equal(snap(&f, 2, "pay").mode, CBSHM_MODE_NORMAL);
+    assert_int_equal(snap(&f, 1, "pay").mode, CBSHM_MODE_NORMAL);
+    trip(&f, 1, "pay");
+    TH_WAIT_FLEET(&f, snap(&f, 2, "pay").mode == CBSHM_MODE_FORCED_OPEN, 5,
+                  "host 2 was not forced open with 2 of 3 hosts open");
+    s = snap(&f, 2, "pay");
+    assert_int_equal(s.mode_cause, CBSHM_CAUSE_FLEET);
+    assert_int_equal(snap(&f, 2, "search").mode, CBSHM_MODE_NORMAL);
+    TH_WAIT_FLEET(&f, stream_has(c, &f, 2, "pay", "mode", "forced_open", "fleet"), 5,
+                  "the fleet force is not in the stream");
+    /* No loop: the forced host is not listed as open, and the open ones
+       keep their own state machine (normal mode). */
+    assert_int_equal(th_redis_int(c, "ZCARD %s", key(&f, "open", "pay")), 2);
+    {
+        redisReply *z = th_redis_cmd(c, "ZSCORE %s %s", key(&f, "open", "pay"), f.host[2].host_id);
+        assert_int_equal(z->type, REDIS_REPLY_NIL);
+        freeReplyObject(z);
+    }
+    sleep(2);
+    assert_int_equal(snap(&f, 0, "pay").mode, CBSHM_MODE_NORMAL);
+    assert_int_equal(snap(&f, 1, "pay").mode, CBSHM_MODE_NORMAL);
+    assert_int_equal(snap(&f, 2, "pay").mode, CBSHM_MODE_FORCED_OPEN);
+    assert_int_equal(mode_events(&f, 2, "pay"), 1); /* forced once, renewed silently */
+    /* Host 1 recovers: one of three again; host 2 goes back after the hysteresis. */
+    assert_int_equal(cbshm_open(f.host[1].segment, 0, &shm), 0);
+    assert_int_equal(cbshm_reset(shm, "pay"), 0);
+    cbshm_close(shm);
+    recovered_at = th_now_ms();
+    TH_WAIT_FLEET(&f, snap(&f, 2, "pay").mode == CBSHM_MODE_NORMAL, 8,
+                  "host 2 stayed forced open after the condition cleared");
+    released_at = th_now_ms();
+    assert_true(released_at - recovered_at >= 1000); /* a whole heartbeat below first */
+    assert_int_equal(snap(&f, 2, "pay").mode_cause, CBSHM_CAUSE_FLEET);
+    TH_WAIT_FLEET(&f, stream_has(c, &f, 2, "pay", "mode", "normal", "fleet"), 5,
+                  "the release is not in the stream");
+    /* And it stays so: no flapping. */
+    sleep(3);
+    assert_int_equal(mode_events(&f, 2, "pay"), 2);
+    assert_int_equal(snap(&f, 1, "pay").mode, CBSHM_MODE_NORMAL);
+    assert_int_equal(snap(&f, 0, "pay").state, CBSHM_STATE_OPEN);
+    stop_all(&f);
+    redisFree(c);
+    th_fleet_destroy(&f);
+    th_redis_destroy(&r);
+}
+
+static void test_the_password_comes_from_a_file(void **state)
+{
+    struct th_redis r = {.password = "s3cret-pw"};
+    struct th_fleet f;
+    redisContext *c;
+    char extra[300], path[200], log[8192];
+
+    (void)state;
+    TH_NEED_REDIS();
+    th_redis_start(&r);
+    snprintf(path, sizeof path, "%s/pass", r.dir);
+    th_write_file(path, "s3cret-pw\n", 0600);
+    snprintf(extra, sizeof extra, "  password_file: %s\n", path);
+    th_fleet_init(&f, &r, 1, BREAKERS, "1s", 0, extra);
+    c = th_redis_connect(&r);
+    start_all(&f, c);
+    stop_all(&f);
+    assert_null(strstr(th_agent_log(&f, 0, log, sizeof log), "s3cret"));
+    redisFree(c);
+    th_fleet_destroy(&f);
+    th_redis_destroy(&r);
+}
+
+static int occurrences(const char *s, const char *what)
+{
+    int n = 0;
+
+    for (const char *p = s; (p = strstr(p, what)) != NULL; p++)
+        n++;
+    return n;
+}
+
+static void test_a_wrong_password_is_a_clear_error_and_the_agent_keeps_trying(void **state)
+{
+    struct th_redis r = {.password = "right-pw"};
+    struct th_fleet f;
+    char extra[300], path[200], log[8192];
+
+    (void)state;
+    TH_NEED_REDIS();
+    th_redis_start(&r);
+    snprintf(path, sizeof path, "%s/pass", r.dir);
+    th_write_file(path, "wrong-pw\n", 0600);
+    snprintf(extra, sizeof extra, "  password_file: %s\n", path);
+    th_fleet_init(&f, &r, 1, BREAKERS, "1s", 0, extra);
+    th_agent_start(&f, 0, NULL);
+    /* Backoff: 100 ms, then up to 200, 400 ms ... three tries within 3 s. */
+    TH_WAIT_FLEET(&f,
+                  occurrences(th_agent_log(&f, 0, log, sizeof log), "AUTH refused: WRONGPASS") >= 3,
+                  10, "the agent did not retry after a wrong password");
+    assert_non_null(strstr(log, "trying again in"));
+    assert_null(strstr(log, "wrong-pw"));
+    assert_true(th_agent_wait(&f, 0, 0) < 0); /* still running */
+    assert_int_equal(th_agent_stop(&f, 0), 0);
+    th_fleet_destroy(&f);
+    th_redis_destroy(&r);
+}
+
+static void test_a_password_file_others_can_read_is_refused_naming_it(void **state)
+{
+    struct th_redis r = {.password = "pw"};
+    struct th_fleet f;
+    char extra[300], path[200], log[8192];
+
+    (void)state;
+    TH_NEED_REDIS();
+    th_redis_start(&r);
+    snprintf(path, sizeof path, "%s/pass", r.dir);
+    th_write_file(path, "pw\n", 0644);
+    snprintf(extra, sizeof extra, "  password_file: %s\n", path);
+    th_fleet_init(&f, &r, 1, BREAKERS, "1s", 0, extra);
+    th_agent_start(&f, 0, NULL);
+    assert_int_equal(th_agent_wait(&f, 0, 10), 3); /* configuration rejected */
+    th_agent_log(&f, 0, log, sizeof log);
+    assert_non_null(strstr(log, path));
+    assert_non_null(strstr(log, "0644"));
+    th_fleet_destroy(&f);
+    th_redis_destroy(&r);
+}
+
+static void test_an_acl_user_logs_in_as_itself(void **state)
+{
+    struct th_redis r = {.password = "admin-pw", .user = "cbshm", .user_password = "user-pw"};
+    struct th_fleet f;
+    redisContext *c;
+    redisReply *clients;
+    char extra[300], path[200];
+
+    (void)state;
+    TH_NEED_REDIS();
+    th_redis_start(&r);
+    snprintf(path, sizeof path, "%s/pass", r.dir);
+    th_write_file(path, "user-pw\n", 0640);
+    snprintf(extra, sizeof extra, "  user: cbshm\n  password_file: %s\n", path);
+    th_fleet_init(&f, &r, 1, BREAKERS, "1s", 1, extra);
+    c = th_redis_connect(&r);
+    start_all(&f, c);
+    clients = th_redis_cmd(c, "CLIENT LIST");
+    assert_non_null(strstr(clients->str, "user=cbshm"));
+    freeReplyObject(clients);
+    stop_all(&f);
+    redisFree(c);
+    th_fleet_destroy(&f);
+    th_redis_destroy(&r);
+}
+
+static void test_a_command_for_an_unknown_breaker_is_acked_with_an_error(void **state)
+{
+    struct th_redis r = {0};
+    struct th_fleet f;
+    redisContext *c;
+    char id[64], ack[128];
+
+    (void)state;
+    TH_NEED_REDIS();
+    th_redis_start(&r);
+    th_fleet_init(&f, &r, 3, BREAKERS, "1s", 0, NULL);
+    c = th_redis_connect(&r);
+    start_all(&f, c);
+    issue(c, &f, "open", "nosuch", 0, "*", id);
+    TH_WAIT_FLEET(&f, acks(c, &f, id) == 3, 10, "not every host acked %s", id);
+    for (int i = 0; i < 3; i++) {
+        assert_string_equal(ack_of(c, &f, id, i, ack, sizeof ack), "error no such breaker");
+        assert_int_equal(snap(&f, i, "pay").mode, CBSHM_MODE_NORMAL);
+        assert_int_equal(snap(&f, i, "search").mode, CBSHM_MODE_NORMAL);
+    }
+    /* The next command is applied all the same. */
+    issue(c, &f, "open", "search", 0, "*", id);
+    TH_WAIT_FLEET(&f, acks(c, &f, id) == 3, 10, "not every host acked %s", id);
+    assert_int_equal(snap(&f, 0, "search").mode, CBSHM_MODE_FORCED_OPEN);
+    stop_all(&f);
+    redisFree(c);
+    th_fleet_destroy(&f);
+    th_redis_destroy(&r);
+}
+
+static void test_agent_cpu_time_per_heartbeat_with_100_breakers(void **state)
+{
+    struct th_redis r = {0};
+    struct th_fleet f;
+    redisContext *c;
+    char breakers[8192];
+    size_t len = 0;
+    struct rusage before, after;
+    uint64_t start, cpu_us;
+    double heartbeats;
+
+    (void)state;
+    TH_NEED_REDIS();
+    len += (size_t)snprintf(breakers + len, sizeof breakers - len, "breakers:\n");
+    for (int i = 0; i < 100; i++)
+        len += (size_t)snprintf(breakers + len, sizeof breakers - len, "  - name: b%d\n", i);
+    th_redis_start(&r);
+    th_fleet_init(&f, &r, 1, breakers, "1s", 0, NULL);
+    c = th_redis_connect(&r);
+    getrusage(RUSAGE_CHILDREN, &before);
+    start = th_now_ms();
+    start_all(&f, c);
+    assert_int_equal(th_redis_int(c, "HLEN %s", key(&f, "host", f.host[0].host_id)), 101);
+    sleep(5);
+    assert_int_equal(th_agent_stop(&f, 0), 0);
+    heartbeats = (double)(th_now_ms() - start) / 1000.0;
+    getrusage(RUSAGE_CHILDREN, &after);
+    cpu_us = (uint64_t)(after.ru_utime.tv_sec - before.ru_utime.tv_sec) * 1000000u +
+             (uint64_t)(after.ru_utime.tv_usec - before.ru_utime.tv_usec) +
+             (uint64_t)(after.ru_stime.tv_sec - before.ru_stime.tv_sec) * 1000000u +
+             (uint64_t)(after.ru_stime.tv_usec - before.ru_stime.tv_usec);
+    fprintf(stderr,
+            "fleet: agent CPU with 100 breakers, heartbeat 1s: %.0f us per heartbeat "
+            "(%.1f ms over %.1f s, start-up and 4 XREADs a second included)\n",
+            (double)cpu_us / heartbeats, (double)cpu_us / 1000.0, heartbeats);
+    redisFree(c);
+    th_fleet_destroy(&f);
+    th_redis_destroy(&r);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_the_harness_restarts_redis_on_the_same_port),
+    cmocka_unit_test(test_events_of_a_trip_reach_the_stream_with_their_host_ids),
+    cmocka_unit_test(test_a_stopped_agent_goes_stale_and_comes_back),
+    cmocka_unit_test(test_a_command_reaches_all_three_hosts_and_each_acks),
+    cmocka_unit_test(test_time_from_a_command_to_the_last_of_three_acks),
+    cmocka_unit_test(test_an_agent_killed_and_restarted_applies_each_of_50_commands_once),
+    cmocka_unit_test(test_redis_stopped_and_restarted_under_load_changes_nothing_and_catches_up),
+    cmocka_unit_test(test_two_of_three_open_force_the_third_open_until_one_recovers),
+    cmocka_unit_test(test_the_password_comes_from_a_file),
+    cmocka_unit_test(test_a_wrong_password_is_a_clear_error_and_the_agent_keeps_trying),
+    cmocka_unit_test(test_a_password_file_others_can_read_is_refused_naming_it),
+    cmocka_unit_test(test_an_acl_user_logs_in_as_itself),
+    cmocka_unit_test(test_a_command_for_an_unknown_breaker_is_acked_with_an_error),
+    cmocka_unit_test(test_agent_cpu_time_per_heartbeat_with_100_breakers),
 };
 
 T_MAIN(tests)
