@@ -515,7 +515,7 @@ static void test_redis_stopped_and_restarted_under_load_changes_nothing_and_catc
     }
     snprintf(line, sizeof line, "cbshm_fleet_commands_applied_total{segment=\"%s\"} 10",
              f.host[2].segment);
-    assert_true(metrics_say(f.host[2].segment, line));
+    TH_WAIT_FLEET(&f, metrics_say(f.host[2].segment, line), 2, "metrics: %s missing", line);
     stop_all(&f);
     redisFree(c);
     th_fleet_destroy(&f);
@@ -584,6 +584,38 @@ static void test_two_of_three_open_force_the_third_open_until_one_recovers(void 
     assert_int_equal(mode_events(&f, 2, "pay"), 2);
     assert_int_equal(snap(&f, 1, "pay").mode, CBSHM_MODE_NORMAL);
     assert_int_equal(snap(&f, 0, "pay").state, CBSHM_STATE_OPEN);
+    stop_all(&f);
+    redisFree(c);
+    th_fleet_destroy(&f);
+    th_redis_destroy(&r);
+}
+
+static void test_a_fleet_force_ends_when_fleet_open_hosts_is_taken_away(void **state)
+{
+    struct th_redis r = {0};
+    struct th_fleet f;
+    redisContext *c;
+
+    (void)state;
+    TH_NEED_REDIS();
+    th_redis_start(&r);
+    th_fleet_init(&f, &r, 3,
+                  "breakers:\n  - name: pay\n    failure_threshold: 2\n    open_timeout: 60s\n"
+                  "    fleet_open_hosts: 2\n",
+                  "1s", 0, NULL);
+    c = th_redis_connect(&r);
+    start_all(&f, c);
+    trip(&f, 0, "pay");
+    trip(&f, 1, "pay");
+    TH_WAIT_FLEET(&f, snap(&f, 2, "pay").mode == CBSHM_MODE_FORCED_OPEN, 5,
+                  "host 2 was not forced open with 2 of 3 hosts open");
+    /* Still 2 of 3 open, but host 2 no longer asks for the fleet trip. */
+    t_apply(f.host[2].segment, "capacity: 128\nbreakers:\n  - name: pay\n    failure_threshold: "
+                               "2\n    open_timeout: 60s\n");
+    TH_WAIT_FLEET(&f, snap(&f, 2, "pay").mode == CBSHM_MODE_NORMAL, 5,
+                  "host 2 stayed forced open without fleet_open_hosts");
+    /* Let go by the agent (cause fleet), not run out (mode_expired). */
+    assert_int_equal(snap(&f, 2, "pay").mode_cause, CBSHM_CAUSE_FLEET);
     stop_all(&f);
     redisFree(c);
     th_fleet_destroy(&f);
@@ -775,6 +807,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_an_agent_killed_and_restarted_applies_each_of_50_commands_once),
     cmocka_unit_test(test_redis_stopped_and_restarted_under_load_changes_nothing_and_catches_up),
     cmocka_unit_test(test_two_of_three_open_force_the_third_open_until_one_recovers),
+    cmocka_unit_test(test_a_fleet_force_ends_when_fleet_open_hosts_is_taken_away),
     cmocka_unit_test(test_the_password_comes_from_a_file),
     cmocka_unit_test(test_a_wrong_password_is_a_clear_error_and_the_agent_keeps_trying),
     cmocka_unit_test(test_a_password_file_others_can_read_is_refused_naming_it),
