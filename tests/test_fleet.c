@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -811,7 +812,49 @@ static void test_agent_cpu_time_per_heartbeat_with_100_breakers(void **state)
     th_redis_destroy(&r);
 }
 
+/* 'cbctl agent --config FILE' to its end: its status, stderr into err. */
+static int run_agent(const char *config, char *err, size_t size)
+{
+    char cmd[600];
+    FILE *p;
+    size_t n;
+    int status;
+
+    snprintf(cmd, sizeof cmd, "%s agent --config %s 2>&1", CBCTL_PATH, config);
+    assert_non_null(p = popen(cmd, "r"));
+    n = fread(err, 1, size - 1, p);
+    err[n] = '\0';
+    status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+static void test_an_agent_without_a_fleet_section_or_segment_says_so(void **state)
+{
+    char dir[] = "/tmp/cbshm-agent-XXXXXX", path[128], yaml[512], err[4096], seg[64];
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/c.yaml", dir);
+    t_segment_name(seg);
+    snprintf(yaml, sizeof yaml, "segment: %s\nbreakers:\n  - name: pay\n", seg);
+    th_write_file(path, yaml, 0600);
+    assert_int_equal(run_agent(path, err, sizeof err), 3);
+    assert_non_null(strstr(err, "has no fleet: section"));
+    assert_non_null(strstr(err, path));
+    snprintf(yaml, sizeof yaml,
+             "segment: %s\nbreakers:\n  - name: pay\nfleet:\n  redis: 127.0.0.1:1\n  name: f\n"
+             "  host_id: h\n",
+             seg);
+    th_write_file(path, yaml, 0600);
+    assert_int_equal(run_agent(path, err, sizeof err), 1); /* the segment is not there */
+    assert_non_null(strstr(err, "cbctl: agent: segment"));
+    assert_non_null(strstr(err, "does not exist"));
+    unlink(path);
+    rmdir(dir);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_an_agent_without_a_fleet_section_or_segment_says_so),
     cmocka_unit_test(test_the_harness_restarts_redis_on_the_same_port),
     cmocka_unit_test(test_events_of_a_trip_reach_the_stream_with_their_host_ids),
     cmocka_unit_test(test_a_stopped_agent_goes_stale_and_comes_back),
