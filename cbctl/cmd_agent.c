@@ -541,11 +541,19 @@ static void fleet_trip(struct agent *a)
 
     for (size_t i = 0; i < a->n_trips; i++)
         a->trips[i].seen = 0;
-    for (size_t i = 0; i < a->n_all; i++)
-        if (a->all[i].settings.fleet_open_hosts != 0)
+    for (size_t i = 0; i < a->n_all; i++) {
+        if (a->all[i].settings.fleet_open_hosts != 0) {
             n++;
+        } else if (fleet_forced(&a->all[i])) {
+            /* Its fleet_open_hosts was taken away (cbctl apply): no reason left. */
+            say("fleet %s: %s: fleet_open_hosts is off now: back to normal here", a->fc->name,
+                a->all[i].name);
+            force(a, &a->all[i], 0);
+            a->dirty = 1;
+        }
+    }
     if (n == 0)
-        return;
+        goto out;
     counts = calloc(n + 1, sizeof *counts);
     which = calloc(n, sizeof *which);
     if (counts == NULL || which == NULL)
@@ -966,7 +974,7 @@ static void read_commands(struct agent *a)
         for (size_t i = 0; i < entries->elements && a->redis != NULL && !stop_requested; i++) {
             if (handle_command(a, entries->element[i]) != 0)
                 break;
-            status_write(a, 0);
+            status_write(a, 1); /* the counters show each command at once */
         }
     }
     freeReplyObject(r);
