@@ -439,9 +439,9 @@ static void publish_host(struct agent *a)
                      "{\"state\":\"%s\",\"mode\":\"%s\",\"mode_cause\":\"%s\",\"trips\":%" PRIu64
                      ",\"failures\":%" PRIu64 ",\"successes\":%" PRIu64 ",\"rejections\":%" PRIu64
                      ",\"since\":%" PRIu64 "}",
-                     cbctl_state_name(s->state), cbctl_mode_name(s->mode),
-                     cbshm_event_cause_name(s->mode_cause), s->trips, s->failures, s->successes,
-                     s->rejections, in_state_ms < now_ms ? now_ms - in_state_ms : 0);
+                     cbctl_state_name(s->state), cbctl_mode_name(s->mode), cbctl_mode_cause(s),
+                     s->trips, s->failures, s->successes, s->rejections,
+                     in_state_ms < now_ms ? now_ms - in_state_ms : 0);
         if (len < 0 || (size_t)len >= json_size)
             continue;
         if (words_str(&w, s->name) || words_add(&w, j, (size_t)len))
@@ -888,7 +888,7 @@ static int newest_command(struct agent *a, struct cbshm_fleet_id *out)
  */
 static int catch_up(struct agent *a)
 {
-    struct cbshm_fleet_id newest;
+    struct cbshm_fleet_id newest, stored;
     struct decision d;
     char ids[CBCTL_FLEET_ID_MAX], answer[200];
     int result = 0, rc;
@@ -897,12 +897,24 @@ static int catch_up(struct agent *a)
         return -1;
     if (cbctl_fleet_id_cmp(&newest, &a->newest) > 0)
         a->newest = newest;
-    if (a->applied.ms == 0 && a->applied.seq == 0) {
+    /* The segment's word, not this process's copy: a segment replaced
+       under a running agent (cbctl destroy and apply) starts with none. */
+    if ((rc = cbshm_fleet_applied(a->shm, &stored, &result)) != 0) {
+        say("segment %s: cannot read the last command applied: %s", a->segment, cbshm_strerror(rc));
+        return -1;
+    }
+    if (stored.ms == 0 && stored.seq == 0) {
+        /* No command yet. A new host starts at the stream's newest (a skip:
+           it does not replay the fleet's history), or at 0-1, before any id
+           XADD gives, when the stream is empty, so every command from now on
+           is new to it - also those written while it is away before it has
+           seen one. A segment replaced under this agent goes on from where
+           the agent was: the commands it has not read yet are new to it. */
         struct cbshm_fleet_command skip = {.id = newest, .op = CBSHM_FLEET_SKIP};
-        /* No command yet: 0-1, before any id XADD gives, is stored as the
-           start, so every command from now on is new to this host - also
-           those written while it is away before it has seen one. */
-        if (newest.ms == 0 && newest.seq == 0)
+        int replaced = a->applied.ms != 0 || a->applied.seq != 0;
+        if (replaced)
+            skip.id = a->applied;
+        else if (newest.ms == 0 && newest.seq == 0)
             skip.id.seq = 1;
         rc = cbshm_fleet_apply(a->shm, &skip);
         if (rc != 0 && rc != CBSHM_EALREADY) {
@@ -911,12 +923,14 @@ static int catch_up(struct agent *a)
             return -1;
         }
         cbctl_fleet_id_format(&skip.id, ids, sizeof ids);
-        say("first start: commands up to %s are the fleet's history, not replayed here", ids);
+        if (replaced)
+            say("segment %s holds no command: a new segment, going on after %s", a->segment, ids);
+        else
+            say("first start: commands up to %s are the fleet's history, not replayed here", ids);
         a->applied = skip.id;
         return 0;
     }
-    if (cbshm_fleet_applied(a->shm, &a->applied, &result) != 0)
-        return 0;
+    a->applied = stored;
     cbctl_fleet_id_format(&a->applied, ids, sizeof ids);
     {
         const char *argv[] = {"XRANGE", a->key_commands, ids, ids};

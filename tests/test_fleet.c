@@ -758,6 +758,46 @@ static void test_a_command_for_an_unknown_breaker_is_acked_with_an_error(void **
     th_redis_destroy(&r);
 }
 
+/* cbctl destroy and apply under a running agent: the new segment holds no
+   command id. The agent goes on from where it was - it does not take the
+   empty segment for a new host, nor replay the stream from its start. */
+static void test_a_segment_replaced_under_the_agent_replays_no_command(void **state)
+{
+    struct th_redis r = {0};
+    struct th_fleet f;
+    redisContext *c;
+    char id[64], ack[128];
+    redisReply *rep;
+
+    (void)state;
+    TH_NEED_REDIS();
+    th_redis_start(&r);
+    th_fleet_init(&f, &r, 1, BREAKERS, "1s", 0, NULL);
+    c = th_redis_connect(&r);
+    start_all(&f, c);
+    for (int k = 0; k < 6; k++) {
+        issue(c, &f, k % 2 == 0 ? "open" : "enable", "pay", 0, "*", id);
+        TH_WAIT_FLEET(&f, acks(c, &f, id) == 1, 10, "host 0 did not ack %s", id);
+    }
+    assert_int_equal(mode_events(&f, 0, "pay"), 6);
+    assert_int_equal(cbshm_destroy(f.host[0].segment), 0);
+    t_apply(f.host[0].segment, BREAKERS);
+    /* The agent's connection dropped: it connects again and catches up. */
+    rep = th_redis_cmd(c, "CLIENT KILL TYPE normal SKIPME yes");
+    freeReplyObject(rep);
+    issue(c, &f, "open", "search", 0, "*", id);
+    TH_WAIT_FLEET(&f, acks(c, &f, id) == 1, 15, "host 0 did not ack %s", id);
+    assert_int_equal(strncmp(ack_of(c, &f, id, 0, ack, sizeof ack), "ok ", 3), 0);
+    assert_int_equal(snap(&f, 0, "search").mode, CBSHM_MODE_FORCED_OPEN);
+    assert_int_equal(mode_events(&f, 0, "search"), 1);
+    assert_int_equal(mode_events(&f, 0, "pay"), 0); /* none of the six again */
+    assert_int_equal(snap(&f, 0, "pay").mode, CBSHM_MODE_NORMAL);
+    stop_all(&f);
+    redisFree(c);
+    th_fleet_destroy(&f);
+    th_redis_destroy(&r);
+}
+
 /* Nanoseconds process pid has run on a CPU (/proc/PID/schedstat), or 0. */
 static uint64_t cpu_ns(int pid)
 {
@@ -869,6 +909,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_a_password_file_others_can_read_is_refused_naming_it),
     cmocka_unit_test(test_an_acl_user_logs_in_as_itself),
     cmocka_unit_test(test_a_command_for_an_unknown_breaker_is_acked_with_an_error),
+    cmocka_unit_test(test_a_segment_replaced_under_the_agent_replays_no_command),
     cmocka_unit_test(test_agent_cpu_time_per_heartbeat_with_100_breakers),
 };
 
