@@ -282,7 +282,8 @@ static int hosts_load(struct fleet *f, enum fetch fetch, struct hosts *out, uint
     }
     freeReplyObject(z);
     out->n = n;
-    qsort(out->all, n, sizeof *out->all, by_id);
+    if (n > 1) /* none may be no array at all: qsort(NULL, 0) is undefined */
+        qsort(out->all, n, sizeof *out->all, by_id);
     if (fetch == FETCH_NONE)
         return CBCTL_CONTINUE;
 
@@ -434,7 +435,8 @@ static int list(struct fleet *f)
             entries[n_entries++] = (struct entry){field->str, &hosts.all[i], bucket};
         }
     }
-    qsort(entries, n_entries, sizeof *entries, by_breaker);
+    if (n_entries > 1)
+        qsort(entries, n_entries, sizeof *entries, by_breaker);
 
     if (f->json) {
         doc = json_object();
