@@ -791,7 +791,11 @@ static int write_ack(struct agent *a, const struct cbshm_fleet_id *id, const cha
         disconnect(a, "out of memory");
         return -1;
     }
-    return collect_replies(a, 2, "acknowledging a command", NULL) == 0 ? 0 : -1;
+    /* Redis refusing the ack (a key of another type there: WRONGTYPE) is
+       said and passed over: the command is applied and consumed, and
+       taking the refusal for a lost connection would stop every command
+       after it, for good, at the next start's ack of the last one. */
+    return collect_replies(a, 2, "acknowledging a command", NULL) < 0 ? -1 : 0;
 }
 
 static void answer_of(const struct decision *d, int rc, char *buf, size_t size)
@@ -978,8 +982,14 @@ static void read_commands(struct agent *a)
     argv[7] = ids;
     for (int i = 0; i < 8; i++)
         lens[i] = strlen(argv[i]);
-    if ((r = command(a, "reading commands", 8, argv, lens)) == NULL)
+    if ((r = command(a, "reading commands", 8, argv, lens)) == NULL) {
+        /* Refused at once (the key is not a stream: WRONGTYPE), not after
+           the block: wait as long as the block would have, or the loop
+           spins on a core. */
+        if (a->redis != NULL)
+            nap_ms(BLOCK_MS);
         return;
+    }
     /* [[key, [entry, ...]]], or nil when the block ran out. */
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
         r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == 2 &&
@@ -1013,7 +1023,8 @@ static void try_connect(struct agent *a)
     say("connected to redis %s as host %s of fleet %s", a->target.label, a->fc->host_id,
         a->fc->name);
     a->status.connected = 1;
-    contact(a);
+    /* No contact yet: a stopped Redis's kernel still accepts connections.
+       The first reply of catch_up is the first exchange. */
     if (catch_up(a) != 0 || a->redis == NULL) {
         if (a->redis != NULL)
             disconnect(a, "cannot read the command stream");

@@ -893,6 +893,132 @@ static void test_an_agent_without_a_fleet_section_or_segment_says_so(void **stat
     rmdir(dir);
 }
 
+/* ---- A hostile or broken Redis ----------------------------------------- */
+
+/* Host 0's agent status from its segment. */
+static struct cbshm_fleet_status status_of(const struct th_fleet *f, int i)
+{
+    struct cbshm *shm = NULL;
+    struct cbshm_fleet_status st;
+
+    assert_int_equal(cbshm_open(f->host[i].segment, CBSHM_READ_ONLY, &shm), 0);
+    assert_int_equal(cbshm_fleet_status_get(shm, &st), 0);
+    cbshm_close(shm);
+    return st;
+}
+
+/* Whoever can write the fleet's keys put a string where command id's ack
+   hash goes. The agent applies the command and cannot ack it; once it
+   restarts (or reconnects) it tries that ack again - and must not take
+   the refusal for a lost connection, or it never reads a command again. */
+static void test_an_ack_key_of_another_type_does_not_stop_the_commands_after_a_restart(void **state)
+{
+    struct th_redis r = {0};
+    struct th_fleet f;
+    redisContext *c;
+    redisReply *reply;
+    char id[64], ack[128];
+
+    (void)state;
+    TH_NEED_REDIS();
+    th_redis_start(&r);
+    th_fleet_init(&f, &r, 1, BREAKERS, "1s", 0, NULL);
+    c = th_redis_connect(&r);
+    start_all(&f, c);
+    /* An id of our own choosing, so its ack key can be taken first. */
+    snprintf(id, sizeof id, "%llu-0", (unsigned long long)th_wall_ms() + 1000);
+    freeReplyObject(th_redis_cmd(c, "SET %s squatted", key(&f, "ack", id)));
+    reply = th_redis_cmd(c, "XADD %s %s op open breaker pay for_ms 0 hosts * by x time %llu",
+                         key(&f, "commands", NULL), id, (unsigned long long)th_wall_ms());
+    assert_int_equal(reply->type, REDIS_REPLY_STRING);
+    freeReplyObject(reply);
+    TH_WAIT_FLEET(&f, snap(&f, 0, "pay").mode == CBSHM_MODE_FORCED_OPEN, 5,
+                  "the command %s was not applied", id);
+    assert_int_equal(th_agent_stop(&f, 0), 0);
+    th_agent_start(&f, 0, NULL);
+    issue(c, &f, "enable", "pay", 0, "*", id);
+    TH_WAIT_FLEET(&f, acks(c, &f, id) == 1, 8, "the restarted agent never acked %s", id);
+    assert_int_equal(strncmp(ack_of(c, &f, id, 0, ack, sizeof ack), "ok ", 3), 0);
+    assert_int_equal(snap(&f, 0, "pay").mode, CBSHM_MODE_NORMAL);
+    assert_int_equal(th_agent_stop(&f, 0), 0);
+    redisFree(c);
+    th_fleet_destroy(&f);
+    th_redis_destroy(&r);
+}
+
+/* The command stream replaced by a string under a connected agent: XREAD
+   answers WRONGTYPE at once instead of blocking, and the agent must not
+   turn that into a loop that burns a core; once the key is a stream again
+   the next command is applied. */
+static void test_a_command_stream_of_another_type_does_not_make_the_agent_spin(void **state)
+{
+    struct th_redis r = {0};
+    struct th_fleet f;
+    redisContext *c;
+    char id[64];
+    uint64_t start_ns, cpu;
+
+    (void)state;
+    TH_NEED_REDIS();
+    th_redis_start(&r);
+    th_fleet_init(&f, &r, 1, BREAKERS, "1s", 0, NULL);
+    c = th_redis_connect(&r);
+    start_all(&f, c);
+    freeReplyObject(th_redis_cmd(c, "DEL %s", key(&f, "commands", NULL)));
+    freeReplyObject(th_redis_cmd(c, "SET %s not-a-stream", key(&f, "commands", NULL)));
+    sleep(1);
+    start_ns = cpu_ns(f.host[0].agent_pid);
+    sleep(2);
+    cpu = cpu_ns(f.host[0].agent_pid) - start_ns;
+    fprintf(stderr, "fleet: agent CPU over 2 s with a string for its command stream: %.1f ms\n",
+            (double)cpu / 1e6);
+    assert_true(start_ns > 0);
+    assert_true(cpu < 200000000u); /* an idle agent takes a few ms; a spin, 2 s */
+    freeReplyObject(th_redis_cmd(c, "DEL %s", key(&f, "commands", NULL)));
+    issue(c, &f, "open", "pay", 0, "*", id);
+    TH_WAIT_FLEET(&f, acks(c, &f, id) == 1, 8, "the agent never acked %s", id);
+    assert_int_equal(snap(&f, 0, "pay").mode, CBSHM_MODE_FORCED_OPEN);
+    assert_int_equal(th_agent_stop(&f, 0), 0);
+    redisFree(c);
+    th_fleet_destroy(&f);
+    th_redis_destroy(&r);
+}
+
+/* A SIGSTOPped Redis still accepts connections (the kernel does), so the
+   agent connects, sends, and times out, again and again. None of that is
+   an exchange with Redis: the contact age must grow from the stop, or an
+   alert on cbshm_fleet_contact_age_seconds never fires. */
+static void test_a_stopped_redis_is_no_contact_although_it_accepts_connections(void **state)
+{
+    struct th_redis r = {0};
+    struct th_fleet f;
+    redisContext *c;
+    struct cbshm_fleet_status st;
+    uint64_t stopped_ms, age_ms;
+
+    (void)state;
+    TH_NEED_REDIS();
+    th_redis_start(&r);
+    th_fleet_init(&f, &r, 1, BREAKERS, "1s", 0, NULL);
+    c = th_redis_connect(&r);
+    start_all(&f, c);
+    TH_WAIT_FLEET(&f, status_of(&f, 0).connected == 1, 5, "the agent is not connected");
+    kill(r.pid, SIGSTOP);
+    stopped_ms = th_wall_ms();
+    sleep(9);
+    st = status_of(&f, 0);
+    age_ms = th_wall_ms() - st.contact_wall_ns / 1000000u;
+    fprintf(stderr, "fleet: contact age %llu ms, 9 s after Redis was stopped\n",
+            (unsigned long long)age_ms);
+    kill(r.pid, SIGCONT);
+    assert_int_equal(st.connected, 0);
+    assert_true(st.contact_wall_ns / 1000000u <= stopped_ms + 100);
+    assert_int_equal(th_agent_stop(&f, 0), 0);
+    redisFree(c);
+    th_fleet_destroy(&f);
+    th_redis_destroy(&r);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_an_agent_without_a_fleet_section_or_segment_says_so),
     cmocka_unit_test(test_the_harness_restarts_redis_on_the_same_port),
@@ -911,6 +1037,9 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_a_command_for_an_unknown_breaker_is_acked_with_an_error),
     cmocka_unit_test(test_a_segment_replaced_under_the_agent_replays_no_command),
     cmocka_unit_test(test_agent_cpu_time_per_heartbeat_with_100_breakers),
+    cmocka_unit_test(test_an_ack_key_of_another_type_does_not_stop_the_commands_after_a_restart),
+    cmocka_unit_test(test_a_command_stream_of_another_type_does_not_make_the_agent_spin),
+    cmocka_unit_test(test_a_stopped_redis_is_no_contact_although_it_accepts_connections),
 };
 
 T_MAIN(tests)
