@@ -38,9 +38,14 @@
    answering counts as gone. */
 #define REPLY_TIMEOUT_MS (BLOCK_MS + 2750)
 #define EVENTS_BATCH     64
-#define COMMANDS_BATCH   16
-#define ACK_TTL_MS       86400000u /* an ack hash lives a day */
-#define STREAM_MAXLEN    "10000"
+/* At most one ring's worth of events a pass: workers that make events
+   faster than Redis takes them must not keep the agent from its commands,
+   its heartbeat and a SIGTERM (what the ring overwrites meanwhile is
+   counted and said). */
+#define EVENTS_PER_PASS 1024
+#define COMMANDS_BATCH  16
+#define ACK_TTL_MS      86400000u /* an ack hash lives a day */
+#define STREAM_MAXLEN   "10000"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -76,6 +81,7 @@ struct agent {
     struct cbshm_fleet_id applied; /* the segment's last consumed command */
     struct cbshm_fleet_id newest;  /* the newest command seen in the stream */
     int dirty;                     /* an event since the last publish */
+    int events_pending;            /* the last pass left events in the ring: do not block */
     struct cbshm_fleet_status status;
     uint64_t status_written_at_ms;
     char key_events[CBCTL_FLEET_KEY_MAX], key_hosts[CBCTL_FLEET_KEY_MAX];
@@ -329,21 +335,24 @@ static void publish_events(struct agent *a)
 {
     struct cbshm_event ev[EVENTS_BATCH];
     char times[EVENTS_BATCH][24], seqs[EVENTS_BATCH][24];
-    size_t n = 0;
-    uint64_t lost = 0;
+    size_t n = 0, published = 0;
+    uint64_t lost = 0, lost_in_pass = 0;
 
+    a->events_pending = 0;
     while (a->redis != NULL) {
         uint64_t cursor = a->event_cursor;
-        int rc = cbshm_events_read(a->shm, &cursor, ev, EVENTS_BATCH, &n, &lost);
+        int rc;
+        if (published >= EVENTS_PER_PASS || stop_requested) {
+            a->events_pending = 1;
+            break;
+        }
+        rc = cbshm_events_read(a->shm, &cursor, ev, EVENTS_BATCH, &n, &lost);
         if (rc != 0 && rc != CBSHM_ECORRUPT)
-            return;
-        if (lost > 0)
-            say("segment %s: %" PRIu64 " events were overwritten in the ring before they were "
-                "published",
-                a->segment, lost);
+            break;
+        lost_in_pass += lost;
         if (n == 0) {
             a->event_cursor = cursor;
-            return;
+            break;
         }
         for (size_t i = 0; i < n; i++) {
             const char *argv[22]; /* XADD, key, MAXLEN ~ N *, and 8 fields */
@@ -378,14 +387,20 @@ static void publish_events(struct agent *a)
 #undef W
             if (redisAppendCommandArgv(a->redis, k, argv, lens) != REDIS_OK) {
                 disconnect(a, "out of memory");
-                return;
+                break;
             }
         }
-        if (collect_replies(a, (int)n, "publishing events", NULL) < 0)
-            return;
+        if (a->redis == NULL || collect_replies(a, (int)n, "publishing events", NULL) < 0)
+            break;
         a->event_cursor = cursor;
         a->dirty = 1;
+        published += n;
     }
+    /* One line a pass, not one a batch: a storm does not flood the log. */
+    if (lost_in_pass > 0)
+        say("segment %s: %" PRIu64 " events were overwritten in the ring before they were "
+            "published",
+            a->segment, lost_in_pass);
 }
 
 /* ---- Host hash, hosts and open:<breaker> ----------------------------- */
@@ -971,7 +986,8 @@ static void read_commands(struct agent *a)
 
     cbctl_fleet_id_format(&a->applied, ids, sizeof ids);
     snprintf(count, sizeof count, "%d", COMMANDS_BATCH);
-    snprintf(block, sizeof block, "%d", BLOCK_MS);
+    /* Events left in the ring are not kept waiting a whole block. */
+    snprintf(block, sizeof block, "%d", a->events_pending ? 1 : BLOCK_MS);
     argv[0] = "XREAD";
     argv[1] = "COUNT";
     argv[2] = count;

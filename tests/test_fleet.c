@@ -1019,6 +1019,87 @@ static void test_a_stopped_redis_is_no_contact_although_it_accepts_connections(v
     th_redis_destroy(&r);
 }
 
+/* 16 workers each tripping a breaker of their own as fast as they can
+   (threshold 1, open 1 ms) on 2 cores: far more events than the ring's
+   1,024 between two passes. The agent publishes what it can (the rest is
+   lost in the ring and said so), but it must still apply and ack a
+   command, keep the host's hash fresh, and obey SIGTERM. */
+#define STORM_WORKERS 16
+static void test_an_event_storm_of_16_workers_delays_no_command_nor_a_sigterm(void **state)
+{
+    struct th_redis r = {0};
+    struct th_fleet f;
+    redisContext *c;
+    char breakers[4096], id[64], ack[128];
+    size_t len = 0;
+    int pids[STORM_WORKERS], status;
+    uint64_t start_ms, ack_ms = 0, stop_ms;
+    long long published;
+
+    (void)state;
+    TH_NEED_REDIS();
+    len += (size_t)snprintf(breakers + len, sizeof breakers - len, "breakers:\n  - name: pay\n");
+    for (int i = 0; i < STORM_WORKERS; i++)
+        len += (size_t)snprintf(breakers + len, sizeof breakers - len,
+                                "  - name: storm%d\n    failure_threshold: 1\n"
+                                "    open_timeout: 1ms\n",
+                                i);
+    th_redis_start(&r);
+    th_fleet_init(&f, &r, 1, breakers, "1s", 0, NULL);
+    c = th_redis_connect(&r);
+    start_all(&f, c);
+    for (int i = 0; i < STORM_WORKERS; i++) {
+        if ((pids[i] = fork()) == 0) {
+            struct cbshm *shm = NULL;
+            struct cbshm_breaker *b = NULL;
+            char name[16];
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            snprintf(name, sizeof name, "storm%d", i);
+            if (cbshm_open(f.host[0].segment, 0, &shm) != 0 ||
+                cbshm_breaker_get(shm, name, &b) != 0)
+                _exit(1);
+            for (;;) { /* a trip, and a reset: two events a round */
+                cbshm_execute(b, t_fail_fn, NULL);
+                cbshm_reset(shm, name);
+            }
+        }
+        assert_true(pids[i] > 0);
+    }
+    sleep(1);
+    /* Ten commands one after another: the slowest ack counts. */
+    for (int k = 0; k < 10; k++) {
+        uint64_t took_ms;
+        start_ms = th_now_ms();
+        issue(c, &f, k % 2 ? "enable" : "disable", "pay", 0, "*", id);
+        TH_WAIT_FLEET(&f, acks(c, &f, id) == 1, 10, "the agent did not ack %s under the storm", id);
+        took_ms = th_now_ms() - start_ms;
+        ack_ms = took_ms > ack_ms ? took_ms : ack_ms;
+        assert_int_equal(strncmp(ack_of(c, &f, id, 0, ack, sizeof ack), "ok ", 3), 0);
+    }
+    published = th_redis_int(c, "XLEN %s", key(&f, "events", NULL));
+    stop_ms = th_now_ms();
+    th_agent_signal(&f, 0, SIGTERM);
+    status = th_agent_wait(&f, 0, 5);
+    stop_ms = th_now_ms() - stop_ms;
+    fprintf(stderr,
+            "fleet: 16 workers tripping: the slowest of 10 commands acked in %llu ms, %lld events "
+            "in the stream, "
+            "SIGTERM obeyed in %llu ms\n",
+            (unsigned long long)ack_ms, published, (unsigned long long)stop_ms);
+    for (int i = 0; i < STORM_WORKERS; i++) {
+        kill(pids[i], SIGKILL);
+        waitpid(pids[i], NULL, 0);
+    }
+    assert_int_equal(status, 0);
+    /* One pass publishes at most a ring's worth (tens of ms) before it
+       reads the commands and looks at the stop flag. */
+    assert_true(ack_ms < 250);
+    assert_true(stop_ms < 250);
+    redisFree(c);
+    th_fleet_destroy(&f);
+    th_redis_destroy(&r);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_an_agent_without_a_fleet_section_or_segment_says_so),
     cmocka_unit_test(test_the_harness_restarts_redis_on_the_same_port),
@@ -1040,6 +1121,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_an_ack_key_of_another_type_does_not_stop_the_commands_after_a_restart),
     cmocka_unit_test(test_a_command_stream_of_another_type_does_not_make_the_agent_spin),
     cmocka_unit_test(test_a_stopped_redis_is_no_contact_although_it_accepts_connections),
+    cmocka_unit_test(test_an_event_storm_of_16_workers_delays_no_command_nor_a_sigterm),
 };
 
 T_MAIN(tests)
