@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,11 +49,27 @@
 #define STREAM_MAXLEN   "10000"
 
 static volatile sig_atomic_t stop_requested;
+/* The connection's socket, -1 while there is none: set before the
+   connection is used, cleared before it is freed. */
+static volatile sig_atomic_t redis_fd = -1;
+
+/* A stop is obeyed at the end of the pass (within BLOCK_MS). hiredis
+   retries a read that a signal interrupts, so a Redis that stopped
+   answering (SIGSTOPped, a half-written reply) would hold the agent for
+   REPLY_TIMEOUT_MS: a second after the stop, the socket is shut down
+   under the read. An ack lost so is written at the next start. */
+static void on_alarm(int sig)
+{
+    (void)sig;
+    if (redis_fd >= 0)
+        shutdown(redis_fd, SHUT_RDWR);
+}
 
 static void on_stop(int sig)
 {
     (void)sig;
     stop_requested = 1;
+    alarm(1);
 }
 
 /* A breaker's fleet-trip bookkeeping, kept across heartbeats. */
@@ -125,6 +142,7 @@ static void disconnect(struct agent *a, const char *why)
     if (a->redis == NULL)
         return;
     say("disconnected from redis %s: %s", a->target.label, why);
+    redis_fd = -1;
     redisFree(a->redis);
     a->redis = NULL;
     a->status.connected = 0;
@@ -1035,6 +1053,7 @@ static void try_connect(struct agent *a)
         say("%s; trying again in %" PRIu64 " ms", why, wait_ms);
         return;
     }
+    redis_fd = a->redis->fd;
     a->connected_since_wall_ms = cbctl_fleet_wall_ms();
     say("connected to redis %s as host %s of fleet %s", a->target.label, a->fc->host_id,
         a->fc->name);
@@ -1175,11 +1194,14 @@ static int run(struct cbctl *ctl, struct cbshm *unused, const struct cbctl_args 
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_alarm;
+    sigaction(SIGALRM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN); /* a closed connection is an error, not a death */
     say("segment %s, fleet %s, host %s, heartbeat %" PRIu64 " ms", a.segment, a.fc->name,
         a.fc->host_id, a.heartbeat_ms);
     rc = agent_loop(&a);
     if (a.redis != NULL) {
+        redis_fd = -1;
         redisFree(a.redis);
         a.redis = NULL;
     }

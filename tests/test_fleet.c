@@ -1100,6 +1100,42 @@ static void test_an_event_storm_of_16_workers_delays_no_command_nor_a_sigterm(vo
     th_redis_destroy(&r);
 }
 
+/* SIGTERM while Redis is SIGSTOPped: the agent waits in a read of a reply
+   that does not come (hiredis reads again after the signal). It must exit
+   0 within a second or two all the same, saying it stopped. */
+static void test_a_sigterm_is_obeyed_within_two_seconds_while_redis_is_stopped(void **state)
+{
+    struct th_redis r = {0};
+    struct th_fleet f;
+    redisContext *c;
+    char log[4096];
+    uint64_t start_ms, took_ms;
+    int status;
+
+    (void)state;
+    TH_NEED_REDIS();
+    th_redis_start(&r);
+    th_fleet_init(&f, &r, 1, BREAKERS, "1s", 0, NULL);
+    c = th_redis_connect(&r);
+    start_all(&f, c);
+    kill(r.pid, SIGSTOP);
+    usleep(500000); /* past the XREAD's block: waiting for its reply */
+    start_ms = th_now_ms();
+    th_agent_signal(&f, 0, SIGTERM);
+    status = th_agent_wait(&f, 0, 8);
+    took_ms = th_now_ms() - start_ms;
+    kill(r.pid, SIGCONT);
+    fprintf(stderr, "fleet: SIGTERM with Redis stopped obeyed in %llu ms\n",
+            (unsigned long long)took_ms);
+    assert_int_equal(status, 0);
+    assert_true(took_ms < 2000);
+    assert_non_null(strstr(th_agent_log(&f, 0, log, sizeof log), "cbctl: agent: stopped"));
+    assert_int_equal(status_of(&f, 0).connected, 0);
+    redisFree(c);
+    th_fleet_destroy(&f);
+    th_redis_destroy(&r);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_an_agent_without_a_fleet_section_or_segment_says_so),
     cmocka_unit_test(test_the_harness_restarts_redis_on_the_same_port),
@@ -1122,6 +1158,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_a_command_stream_of_another_type_does_not_make_the_agent_spin),
     cmocka_unit_test(test_a_stopped_redis_is_no_contact_although_it_accepts_connections),
     cmocka_unit_test(test_an_event_storm_of_16_workers_delays_no_command_nor_a_sigterm),
+    cmocka_unit_test(test_a_sigterm_is_obeyed_within_two_seconds_while_redis_is_stopped),
 };
 
 T_MAIN(tests)
