@@ -603,8 +603,8 @@ static void fleet_trip(struct agent *a)
             goto oom;
         which[n++] = i;
     }
-    if (collect_replies(a, (int)n + 1, "counting open hosts", counts) != 0)
-        goto out_replies;
+    if (collect_replies(a, (int)n + 1, "counting open hosts", counts) < 0)
+        goto out;
     live = counts[0]->integer;
     for (size_t k = 0; k < n; k++) {
         const struct cbshm_snapshot *s = &a->all[which[k]];
@@ -614,6 +614,13 @@ static void fleet_trip(struct agent *a)
         if (t == NULL)
             continue;
         t->seen = 1;
+        if (counts[0]->type != REDIS_REPLY_INTEGER || counts[k + 1]->type != REDIS_REPLY_INTEGER) {
+            /* No count (a key of another type: WRONGTYPE): nothing is
+               decided, as while Redis is away - a force held stands. */
+            if (fleet_forced(s))
+                force(a, s, 1);
+            continue;
+        }
         if (open_hosts >= need) {
             t->below_since_ms = 0;
             if (fleet_forced(s))
@@ -640,7 +647,6 @@ static void fleet_trip(struct agent *a)
             }
         }
     }
-out_replies:
     for (size_t k = 0; k <= n; k++)
         freeReplyObject(counts[k]);
     goto out;

@@ -6,12 +6,16 @@
  * from here, as 'cbctl fleet' writes them (test_fleet_cli tests that side).
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1136,6 +1140,163 @@ static void test_a_sigterm_is_obeyed_within_two_seconds_while_redis_is_stopped(v
     th_redis_destroy(&r);
 }
 
+/* A fleet force stands while Redis cannot say how many hosts are open:
+   open:<breaker> (or hosts) replaced by a string makes ZCOUNT answer
+   WRONGTYPE, which is no count at all - not "fewer than needed", and not
+   a reason to let the force lapse with its lease (mode_expired) either. */
+static void test_a_fleet_force_stands_while_open_hosts_is_a_key_of_another_type(void **state)
+{
+    struct th_redis r = {0};
+    struct th_fleet f;
+    redisContext *c;
+
+    (void)state;
+    TH_NEED_REDIS();
+    th_redis_start(&r);
+    th_fleet_init(&f, &r, 3,
+                  "breakers:\n  - name: pay\n    failure_threshold: 2\n    open_timeout: 60s\n"
+                  "    fleet_open_hosts: 2\n",
+                  "1s", 0, NULL);
+    c = th_redis_connect(&r);
+    start_all(&f, c);
+    trip(&f, 0, "pay");
+    trip(&f, 1, "pay");
+    TH_WAIT_FLEET(&f, snap(&f, 2, "pay").mode == CBSHM_MODE_FORCED_OPEN, 5,
+                  "host 2 was not forced open with 2 of 3 hosts open");
+    freeReplyObject(th_redis_cmd(c, "DEL %s", key(&f, "open", "pay")));
+    freeReplyObject(th_redis_cmd(c, "SET %s garbage", key(&f, "open", "pay")));
+    sleep(5); /* the lease is 3 heartbeats */
+    assert_int_equal(snap(&f, 2, "pay").mode, CBSHM_MODE_FORCED_OPEN);
+    assert_int_equal(snap(&f, 2, "pay").mode_cause, CBSHM_CAUSE_FLEET);
+    assert_int_equal(mode_events(&f, 2, "pay"), 1);
+    /* Once the key is a set again the count decides as ever. */
+    freeReplyObject(th_redis_cmd(c, "DEL %s", key(&f, "open", "pay")));
+    TH_WAIT_FLEET(&f, th_redis_int(c, "ZCARD %s", key(&f, "open", "pay")) == 2, 5,
+                  "the open hosts did not list themselves again");
+    sleep(2);
+    assert_int_equal(snap(&f, 2, "pay").mode, CBSHM_MODE_FORCED_OPEN);
+    stop_all(&f);
+    redisFree(c);
+    th_fleet_destroy(&f);
+    th_redis_destroy(&r);
+}
+
+/*
+ * A fake Redis on a loopback port, for replies a real one does not give
+ * at will: it answers what the agent asks (empty streams, nil for XREAD,
+ * +OK for the rest) but closes the connection after the first reply of
+ * each pipeline of ZCOUNTs, as a Redis that dies in the middle of one
+ * would. Runs until killed; returns its pid, the port in *port.
+ */
+static int fake_redis_start(int *port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    int lfd = socket(AF_INET, SOCK_STREAM, 0), pid;
+
+    assert_true(lfd >= 0);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(lfd, 8), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &len), 0);
+    *port = ntohs(sa.sin_port);
+    if ((pid = fork()) != 0) {
+        assert_true(pid > 0);
+        close(lfd);
+        return pid;
+    }
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    for (;;) {
+        char buf[65536];
+        size_t have = 0;
+        int fd = accept(lfd, NULL, NULL), zcounts = 0;
+        while (fd >= 0) {
+            ssize_t got = read(fd, buf + have, sizeof buf - have);
+            size_t at = 0;
+            if (got <= 0)
+                break;
+            have += (size_t)got;
+            /* Each whole command: *N\r\n then N times $L\r\n<L bytes>\r\n. */
+            for (;;) {
+                size_t p = at, words = 0, nwords;
+                char name[16] = "";
+                if (p >= have || buf[p] != '*' || memchr(buf + p, '\n', have - p) == NULL)
+                    break;
+                nwords = strtoul(buf + p + 1, NULL, 10);
+                p = (size_t)((char *)memchr(buf + p, '\n', have - p) - buf) + 1;
+                for (; words < nwords; words++) {
+                    char *nl = p < have ? memchr(buf + p, '\n', have - p) : NULL;
+                    size_t l;
+                    if (nl == NULL)
+                        break;
+                    l = strtoul(buf + p + 1, NULL, 10);
+                    p = (size_t)(nl - buf) + 1;
+                    if (p + l + 2 > have)
+                        break;
+                    if (words == 0)
+                        snprintf(name, sizeof name, "%.*s", (int)(l < 15 ? l : 15), buf + p);
+                    p += l + 2;
+                }
+                if (words < nwords)
+                    break; /* the rest is still coming */
+                at = p;
+                if (strcasecmp(name, "ZCOUNT") == 0 && zcounts++ > 0) {
+                    close(fd); /* half-way through the pipeline's replies */
+                    fd = -1;
+                    break;
+                }
+                if (strcasecmp(name, "ZCOUNT") == 0) {
+                    (void)!write(fd, ":3\r\n", 4);
+                } else if (strcasecmp(name, "XRANGE") == 0 || strcasecmp(name, "XREVRANGE") == 0) {
+                    (void)!write(fd, "*0\r\n", 4);
+                } else if (strcasecmp(name, "XREAD") == 0) {
+                    usleep(100000);
+                    (void)!write(fd, "*-1\r\n", 5);
+                    zcounts = 0; /* a new pass, a new pipeline */
+                } else {
+                    (void)!write(fd, "+OK\r\n", 5);
+                }
+            }
+            if (fd < 0)
+                break;
+            memmove(buf, buf + at, have - at);
+            have -= at;
+        }
+        if (fd >= 0)
+            close(fd);
+    }
+}
+
+/* A connection lost half-way through the fleet trip's ZCOUNT replies: the
+   replies read so far are freed once, the agent reconnects and goes on
+   (it freed them a second time, and glibc aborted it). */
+static void test_a_connection_lost_between_the_counts_of_the_fleet_trip_is_no_crash(void **state)
+{
+    struct th_redis fake = {0};
+    struct th_fleet f;
+    char log[8192];
+    int fake_pid, status;
+
+    (void)state;
+    fake_pid = fake_redis_start(&fake.port);
+    th_fleet_init(&f, &fake, 1,
+                  "breakers:\n  - name: pay\n    failure_threshold: 2\n    open_timeout: 60s\n"
+                  "    fleet_open_hosts: 2\n",
+                  "1s", 0, NULL);
+    th_agent_start(&f, 0, NULL);
+    TH_WAIT_FLEET(&f, strstr(th_agent_log(&f, 0, log, sizeof log), "counting open hosts") != NULL,
+                  8, "the agent never lost its connection while counting open hosts");
+    sleep(1); /* another reconnect and another loss */
+    th_agent_log(&f, 0, log, sizeof log);
+    if ((status = th_agent_wait(&f, 0, 0)) != -1) {
+        th_fleet_dump_logs(&f);
+        fail_msg("the agent died (status %d)", status);
+    }
+    assert_int_equal(th_agent_stop(&f, 0), 0);
+    kill(fake_pid, SIGKILL);
+    waitpid(fake_pid, NULL, 0);
+    th_fleet_destroy(&f);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_an_agent_without_a_fleet_section_or_segment_says_so),
     cmocka_unit_test(test_the_harness_restarts_redis_on_the_same_port),
@@ -1159,6 +1320,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_a_stopped_redis_is_no_contact_although_it_accepts_connections),
     cmocka_unit_test(test_an_event_storm_of_16_workers_delays_no_command_nor_a_sigterm),
     cmocka_unit_test(test_a_sigterm_is_obeyed_within_two_seconds_while_redis_is_stopped),
+    cmocka_unit_test(test_a_fleet_force_stands_while_open_hosts_is_a_key_of_another_type),
+    cmocka_unit_test(test_a_connection_lost_between_the_counts_of_the_fleet_trip_is_no_crash),
 };
 
 T_MAIN(tests)
