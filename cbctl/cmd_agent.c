@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,16 +39,37 @@
    answering counts as gone. */
 #define REPLY_TIMEOUT_MS (BLOCK_MS + 2750)
 #define EVENTS_BATCH     64
-#define COMMANDS_BATCH   16
-#define ACK_TTL_MS       86400000u /* an ack hash lives a day */
-#define STREAM_MAXLEN    "10000"
+/* At most one ring's worth of events a pass: workers that make events
+   faster than Redis takes them must not keep the agent from its commands,
+   its heartbeat and a SIGTERM (what the ring overwrites meanwhile is
+   counted and said). */
+#define EVENTS_PER_PASS 1024
+#define COMMANDS_BATCH  16
+#define ACK_TTL_MS      86400000u /* an ack hash lives a day */
+#define STREAM_MAXLEN   "10000"
 
 static volatile sig_atomic_t stop_requested;
+/* The connection's socket, -1 while there is none: set before the
+   connection is used, cleared before it is freed. */
+static volatile sig_atomic_t redis_fd = -1;
+
+/* A stop is obeyed at the end of the pass (within BLOCK_MS). hiredis
+   retries a read that a signal interrupts, so a Redis that stopped
+   answering (SIGSTOPped, a half-written reply) would hold the agent for
+   REPLY_TIMEOUT_MS: a second after the stop, the socket is shut down
+   under the read. An ack lost so is written at the next start. */
+static void on_alarm(int sig)
+{
+    (void)sig;
+    if (redis_fd >= 0)
+        shutdown(redis_fd, SHUT_RDWR);
+}
 
 static void on_stop(int sig)
 {
     (void)sig;
     stop_requested = 1;
+    alarm(1);
 }
 
 /* A breaker's fleet-trip bookkeeping, kept across heartbeats. */
@@ -76,6 +98,7 @@ struct agent {
     struct cbshm_fleet_id applied; /* the segment's last consumed command */
     struct cbshm_fleet_id newest;  /* the newest command seen in the stream */
     int dirty;                     /* an event since the last publish */
+    int events_pending;            /* the last pass left events in the ring: do not block */
     struct cbshm_fleet_status status;
     uint64_t status_written_at_ms;
     char key_events[CBCTL_FLEET_KEY_MAX], key_hosts[CBCTL_FLEET_KEY_MAX];
@@ -119,6 +142,7 @@ static void disconnect(struct agent *a, const char *why)
     if (a->redis == NULL)
         return;
     say("disconnected from redis %s: %s", a->target.label, why);
+    redis_fd = -1;
     redisFree(a->redis);
     a->redis = NULL;
     a->status.connected = 0;
@@ -329,21 +353,24 @@ static void publish_events(struct agent *a)
 {
     struct cbshm_event ev[EVENTS_BATCH];
     char times[EVENTS_BATCH][24], seqs[EVENTS_BATCH][24];
-    size_t n = 0;
-    uint64_t lost = 0;
+    size_t n = 0, published = 0;
+    uint64_t lost = 0, lost_in_pass = 0;
 
+    a->events_pending = 0;
     while (a->redis != NULL) {
         uint64_t cursor = a->event_cursor;
-        int rc = cbshm_events_read(a->shm, &cursor, ev, EVENTS_BATCH, &n, &lost);
+        int rc;
+        if (published >= EVENTS_PER_PASS || stop_requested) {
+            a->events_pending = 1;
+            break;
+        }
+        rc = cbshm_events_read(a->shm, &cursor, ev, EVENTS_BATCH, &n, &lost);
         if (rc != 0 && rc != CBSHM_ECORRUPT)
-            return;
-        if (lost > 0)
-            say("segment %s: %" PRIu64 " events were overwritten in the ring before they were "
-                "published",
-                a->segment, lost);
+            break;
+        lost_in_pass += lost;
         if (n == 0) {
             a->event_cursor = cursor;
-            return;
+            break;
         }
         for (size_t i = 0; i < n; i++) {
             const char *argv[22]; /* XADD, key, MAXLEN ~ N *, and 8 fields */
@@ -378,14 +405,20 @@ static void publish_events(struct agent *a)
 #undef W
             if (redisAppendCommandArgv(a->redis, k, argv, lens) != REDIS_OK) {
                 disconnect(a, "out of memory");
-                return;
+                break;
             }
         }
-        if (collect_replies(a, (int)n, "publishing events", NULL) < 0)
-            return;
+        if (a->redis == NULL || collect_replies(a, (int)n, "publishing events", NULL) < 0)
+            break;
         a->event_cursor = cursor;
         a->dirty = 1;
+        published += n;
     }
+    /* One line a pass, not one a batch: a storm does not flood the log. */
+    if (lost_in_pass > 0)
+        say("segment %s: %" PRIu64 " events were overwritten in the ring before they were "
+            "published",
+            a->segment, lost_in_pass);
 }
 
 /* ---- Host hash, hosts and open:<breaker> ----------------------------- */
@@ -570,8 +603,8 @@ static void fleet_trip(struct agent *a)
             goto oom;
         which[n++] = i;
     }
-    if (collect_replies(a, (int)n + 1, "counting open hosts", counts) != 0)
-        goto out_replies;
+    if (collect_replies(a, (int)n + 1, "counting open hosts", counts) < 0)
+        goto out;
     live = counts[0]->integer;
     for (size_t k = 0; k < n; k++) {
         const struct cbshm_snapshot *s = &a->all[which[k]];
@@ -581,6 +614,13 @@ static void fleet_trip(struct agent *a)
         if (t == NULL)
             continue;
         t->seen = 1;
+        if (counts[0]->type != REDIS_REPLY_INTEGER || counts[k + 1]->type != REDIS_REPLY_INTEGER) {
+            /* No count (a key of another type: WRONGTYPE): nothing is
+               decided, as while Redis is away - a force held stands. */
+            if (fleet_forced(s))
+                force(a, s, 1);
+            continue;
+        }
         if (open_hosts >= need) {
             t->below_since_ms = 0;
             if (fleet_forced(s))
@@ -607,7 +647,6 @@ static void fleet_trip(struct agent *a)
             }
         }
     }
-out_replies:
     for (size_t k = 0; k <= n; k++)
         freeReplyObject(counts[k]);
     goto out;
@@ -791,7 +830,11 @@ static int write_ack(struct agent *a, const struct cbshm_fleet_id *id, const cha
         disconnect(a, "out of memory");
         return -1;
     }
-    return collect_replies(a, 2, "acknowledging a command", NULL) == 0 ? 0 : -1;
+    /* Redis refusing the ack (a key of another type there: WRONGTYPE) is
+       said and passed over: the command is applied and consumed, and
+       taking the refusal for a lost connection would stop every command
+       after it, for good, at the next start's ack of the last one. */
+    return collect_replies(a, 2, "acknowledging a command", NULL) < 0 ? -1 : 0;
 }
 
 static void answer_of(const struct decision *d, int rc, char *buf, size_t size)
@@ -967,7 +1010,8 @@ static void read_commands(struct agent *a)
 
     cbctl_fleet_id_format(&a->applied, ids, sizeof ids);
     snprintf(count, sizeof count, "%d", COMMANDS_BATCH);
-    snprintf(block, sizeof block, "%d", BLOCK_MS);
+    /* Events left in the ring are not kept waiting a whole block. */
+    snprintf(block, sizeof block, "%d", a->events_pending ? 1 : BLOCK_MS);
     argv[0] = "XREAD";
     argv[1] = "COUNT";
     argv[2] = count;
@@ -978,8 +1022,14 @@ static void read_commands(struct agent *a)
     argv[7] = ids;
     for (int i = 0; i < 8; i++)
         lens[i] = strlen(argv[i]);
-    if ((r = command(a, "reading commands", 8, argv, lens)) == NULL)
+    if ((r = command(a, "reading commands", 8, argv, lens)) == NULL) {
+        /* Refused at once (the key is not a stream: WRONGTYPE), not after
+           the block: wait as long as the block would have, or the loop
+           spins on a core. */
+        if (a->redis != NULL)
+            nap_ms(BLOCK_MS);
         return;
+    }
     /* [[key, [entry, ...]]], or nil when the block ran out. */
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
         r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == 2 &&
@@ -1009,11 +1059,13 @@ static void try_connect(struct agent *a)
         say("%s; trying again in %" PRIu64 " ms", why, wait_ms);
         return;
     }
+    redis_fd = a->redis->fd;
     a->connected_since_wall_ms = cbctl_fleet_wall_ms();
     say("connected to redis %s as host %s of fleet %s", a->target.label, a->fc->host_id,
         a->fc->name);
     a->status.connected = 1;
-    contact(a);
+    /* No contact yet: a stopped Redis's kernel still accepts connections.
+       The first reply of catch_up is the first exchange. */
     if (catch_up(a) != 0 || a->redis == NULL) {
         if (a->redis != NULL)
             disconnect(a, "cannot read the command stream");
@@ -1148,11 +1200,14 @@ static int run(struct cbctl *ctl, struct cbshm *unused, const struct cbctl_args 
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_alarm;
+    sigaction(SIGALRM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN); /* a closed connection is an error, not a death */
     say("segment %s, fleet %s, host %s, heartbeat %" PRIu64 " ms", a.segment, a.fc->name,
         a.fc->host_id, a.heartbeat_ms);
     rc = agent_loop(&a);
     if (a.redis != NULL) {
+        redis_fd = -1;
         redisFree(a.redis);
         a.redis = NULL;
     }

@@ -6,12 +6,16 @@
  * from here, as 'cbctl fleet' writes them (test_fleet_cli tests that side).
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -893,6 +897,406 @@ static void test_an_agent_without_a_fleet_section_or_segment_says_so(void **stat
     rmdir(dir);
 }
 
+/* ---- A hostile or broken Redis ----------------------------------------- */
+
+/* Host 0's agent status from its segment. */
+static struct cbshm_fleet_status status_of(const struct th_fleet *f, int i)
+{
+    struct cbshm *shm = NULL;
+    struct cbshm_fleet_status st;
+
+    assert_int_equal(cbshm_open(f->host[i].segment, CBSHM_READ_ONLY, &shm), 0);
+    assert_int_equal(cbshm_fleet_status_get(shm, &st), 0);
+    cbshm_close(shm);
+    return st;
+}
+
+/* Whoever can write the fleet's keys put a string where command id's ack
+   hash goes. The agent applies the command and cannot ack it; once it
+   restarts (or reconnects) it tries that ack again - and must not take
+   the refusal for a lost connection, or it never reads a command again. */
+static void test_an_ack_key_of_another_type_does_not_stop_the_commands_after_a_restart(void **state)
+{
+    struct th_redis r = {0};
+    struct th_fleet f;
+    redisContext *c;
+    redisReply *reply;
+    char id[64], ack[128];
+
+    (void)state;
+    TH_NEED_REDIS();
+    th_redis_start(&r);
+    th_fleet_init(&f, &r, 1, BREAKERS, "1s", 0, NULL);
+    c = th_redis_connect(&r);
+    start_all(&f, c);
+    /* An id of our own choosing, so its ack key can be taken first. */
+    snprintf(id, sizeof id, "%llu-0", (unsigned long long)th_wall_ms() + 1000);
+    freeReplyObject(th_redis_cmd(c, "SET %s squatted", key(&f, "ack", id)));
+    reply = th_redis_cmd(c, "XADD %s %s op open breaker pay for_ms 0 hosts * by x time %llu",
+                         key(&f, "commands", NULL), id, (unsigned long long)th_wall_ms());
+    assert_int_equal(reply->type, REDIS_REPLY_STRING);
+    freeReplyObject(reply);
+    TH_WAIT_FLEET(&f, snap(&f, 0, "pay").mode == CBSHM_MODE_FORCED_OPEN, 5,
+                  "the command %s was not applied", id);
+    assert_int_equal(th_agent_stop(&f, 0), 0);
+    th_agent_start(&f, 0, NULL);
+    issue(c, &f, "enable", "pay", 0, "*", id);
+    TH_WAIT_FLEET(&f, acks(c, &f, id) == 1, 8, "the restarted agent never acked %s", id);
+    assert_int_equal(strncmp(ack_of(c, &f, id, 0, ack, sizeof ack), "ok ", 3), 0);
+    assert_int_equal(snap(&f, 0, "pay").mode, CBSHM_MODE_NORMAL);
+    assert_int_equal(th_agent_stop(&f, 0), 0);
+    redisFree(c);
+    th_fleet_destroy(&f);
+    th_redis_destroy(&r);
+}
+
+/* The command stream replaced by a string under a connected agent: XREAD
+   answers WRONGTYPE at once instead of blocking, and the agent must not
+   turn that into a loop that burns a core; once the key is a stream again
+   the next command is applied. */
+static void test_a_command_stream_of_another_type_does_not_make_the_agent_spin(void **state)
+{
+    struct th_redis r = {0};
+    struct th_fleet f;
+    redisContext *c;
+    char id[64];
+    uint64_t start_ns, cpu;
+
+    (void)state;
+    TH_NEED_REDIS();
+    th_redis_start(&r);
+    th_fleet_init(&f, &r, 1, BREAKERS, "1s", 0, NULL);
+    c = th_redis_connect(&r);
+    start_all(&f, c);
+    freeReplyObject(th_redis_cmd(c, "DEL %s", key(&f, "commands", NULL)));
+    freeReplyObject(th_redis_cmd(c, "SET %s not-a-stream", key(&f, "commands", NULL)));
+    sleep(1);
+    start_ns = cpu_ns(f.host[0].agent_pid);
+    sleep(2);
+    cpu = cpu_ns(f.host[0].agent_pid) - start_ns;
+    fprintf(stderr, "fleet: agent CPU over 2 s with a string for its command stream: %.1f ms\n",
+            (double)cpu / 1e6);
+    assert_true(start_ns > 0);
+    assert_true(cpu < 200000000u); /* an idle agent takes a few ms; a spin, 2 s */
+    freeReplyObject(th_redis_cmd(c, "DEL %s", key(&f, "commands", NULL)));
+    issue(c, &f, "open", "pay", 0, "*", id);
+    TH_WAIT_FLEET(&f, acks(c, &f, id) == 1, 8, "the agent never acked %s", id);
+    assert_int_equal(snap(&f, 0, "pay").mode, CBSHM_MODE_FORCED_OPEN);
+    assert_int_equal(th_agent_stop(&f, 0), 0);
+    redisFree(c);
+    th_fleet_destroy(&f);
+    th_redis_destroy(&r);
+}
+
+/* A SIGSTOPped Redis still accepts connections (the kernel does), so the
+   agent connects, sends, and times out, again and again. None of that is
+   an exchange with Redis: the contact age must grow from the stop, or an
+   alert on cbshm_fleet_contact_age_seconds never fires. */
+static void test_a_stopped_redis_is_no_contact_although_it_accepts_connections(void **state)
+{
+    struct th_redis r = {0};
+    struct th_fleet f;
+    redisContext *c;
+    struct cbshm_fleet_status st;
+    uint64_t stopped_ms, age_ms;
+
+    (void)state;
+    TH_NEED_REDIS();
+    th_redis_start(&r);
+    th_fleet_init(&f, &r, 1, BREAKERS, "1s", 0, NULL);
+    c = th_redis_connect(&r);
+    start_all(&f, c);
+    TH_WAIT_FLEET(&f, status_of(&f, 0).connected == 1, 5, "the agent is not connected");
+    kill(r.pid, SIGSTOP);
+    stopped_ms = th_wall_ms();
+    sleep(9);
+    st = status_of(&f, 0);
+    age_ms = th_wall_ms() - st.contact_wall_ns / 1000000u;
+    fprintf(stderr, "fleet: contact age %llu ms, 9 s after Redis was stopped\n",
+            (unsigned long long)age_ms);
+    kill(r.pid, SIGCONT);
+    assert_int_equal(st.connected, 0);
+    assert_true(st.contact_wall_ns / 1000000u <= stopped_ms + 100);
+    assert_int_equal(th_agent_stop(&f, 0), 0);
+    redisFree(c);
+    th_fleet_destroy(&f);
+    th_redis_destroy(&r);
+}
+
+/* 16 workers each tripping a breaker of their own as fast as they can
+   (threshold 1, open 1 ms) on 2 cores: far more events than the ring's
+   1,024 between two passes. The agent publishes what it can (the rest is
+   lost in the ring and said so), but it must still apply and ack a
+   command, keep the host's hash fresh, and obey SIGTERM. */
+#define STORM_WORKERS 16
+static void test_an_event_storm_of_16_workers_delays_no_command_nor_a_sigterm(void **state)
+{
+    struct th_redis r = {0};
+    struct th_fleet f;
+    redisContext *c;
+    char breakers[4096], id[64], ack[128];
+    size_t len = 0;
+    int pids[STORM_WORKERS], status;
+    uint64_t start_ms, ack_ms = 0, stop_ms;
+    long long published;
+
+    (void)state;
+    TH_NEED_REDIS();
+    len += (size_t)snprintf(breakers + len, sizeof breakers - len, "breakers:\n  - name: pay\n");
+    for (int i = 0; i < STORM_WORKERS; i++)
+        len += (size_t)snprintf(breakers + len, sizeof breakers - len,
+                                "  - name: storm%d\n    failure_threshold: 1\n"
+                                "    open_timeout: 1ms\n",
+                                i);
+    th_redis_start(&r);
+    th_fleet_init(&f, &r, 1, breakers, "1s", 0, NULL);
+    c = th_redis_connect(&r);
+    start_all(&f, c);
+    for (int i = 0; i < STORM_WORKERS; i++) {
+        if ((pids[i] = fork()) == 0) {
+            struct cbshm *shm = NULL;
+            struct cbshm_breaker *b = NULL;
+            char name[16];
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            snprintf(name, sizeof name, "storm%d", i);
+            if (cbshm_open(f.host[0].segment, 0, &shm) != 0 ||
+                cbshm_breaker_get(shm, name, &b) != 0)
+                _exit(1);
+            for (;;) { /* a trip, and a reset: two events a round */
+                cbshm_execute(b, t_fail_fn, NULL);
+                cbshm_reset(shm, name);
+            }
+        }
+        assert_true(pids[i] > 0);
+    }
+    sleep(1);
+    /* Ten commands one after another: the slowest ack counts. */
+    for (int k = 0; k < 10; k++) {
+        uint64_t took_ms;
+        start_ms = th_now_ms();
+        issue(c, &f, k % 2 ? "enable" : "disable", "pay", 0, "*", id);
+        TH_WAIT_FLEET(&f, acks(c, &f, id) == 1, 10, "the agent did not ack %s under the storm", id);
+        took_ms = th_now_ms() - start_ms;
+        ack_ms = took_ms > ack_ms ? took_ms : ack_ms;
+        assert_int_equal(strncmp(ack_of(c, &f, id, 0, ack, sizeof ack), "ok ", 3), 0);
+    }
+    published = th_redis_int(c, "XLEN %s", key(&f, "events", NULL));
+    stop_ms = th_now_ms();
+    th_agent_signal(&f, 0, SIGTERM);
+    status = th_agent_wait(&f, 0, 5);
+    stop_ms = th_now_ms() - stop_ms;
+    fprintf(stderr,
+            "fleet: 16 workers tripping: the slowest of 10 commands acked in %llu ms, %lld events "
+            "in the stream, "
+            "SIGTERM obeyed in %llu ms\n",
+            (unsigned long long)ack_ms, published, (unsigned long long)stop_ms);
+    for (int i = 0; i < STORM_WORKERS; i++) {
+        kill(pids[i], SIGKILL);
+        waitpid(pids[i], NULL, 0);
+    }
+    assert_int_equal(status, 0);
+    /* One pass publishes at most a ring's worth (tens of ms) before it
+       reads the commands and looks at the stop flag. */
+    assert_true(ack_ms < 250);
+    assert_true(stop_ms < 250);
+    redisFree(c);
+    th_fleet_destroy(&f);
+    th_redis_destroy(&r);
+}
+
+/* SIGTERM while Redis is SIGSTOPped: the agent waits in a read of a reply
+   that does not come (hiredis reads again after the signal). It must exit
+   0 within a second or two all the same, saying it stopped. */
+static void test_a_sigterm_is_obeyed_within_two_seconds_while_redis_is_stopped(void **state)
+{
+    struct th_redis r = {0};
+    struct th_fleet f;
+    redisContext *c;
+    char log[4096];
+    uint64_t start_ms, took_ms;
+    int status;
+
+    (void)state;
+    TH_NEED_REDIS();
+    th_redis_start(&r);
+    th_fleet_init(&f, &r, 1, BREAKERS, "1s", 0, NULL);
+    c = th_redis_connect(&r);
+    start_all(&f, c);
+    kill(r.pid, SIGSTOP);
+    usleep(500000); /* past the XREAD's block: waiting for its reply */
+    start_ms = th_now_ms();
+    th_agent_signal(&f, 0, SIGTERM);
+    status = th_agent_wait(&f, 0, 8);
+    took_ms = th_now_ms() - start_ms;
+    kill(r.pid, SIGCONT);
+    fprintf(stderr, "fleet: SIGTERM with Redis stopped obeyed in %llu ms\n",
+            (unsigned long long)took_ms);
+    assert_int_equal(status, 0);
+    assert_true(took_ms < 2000);
+    assert_non_null(strstr(th_agent_log(&f, 0, log, sizeof log), "cbctl: agent: stopped"));
+    assert_int_equal(status_of(&f, 0).connected, 0);
+    redisFree(c);
+    th_fleet_destroy(&f);
+    th_redis_destroy(&r);
+}
+
+/* A fleet force stands while Redis cannot say how many hosts are open:
+   open:<breaker> (or hosts) replaced by a string makes ZCOUNT answer
+   WRONGTYPE, which is no count at all - not "fewer than needed", and not
+   a reason to let the force lapse with its lease (mode_expired) either. */
+static void test_a_fleet_force_stands_while_open_hosts_is_a_key_of_another_type(void **state)
+{
+    struct th_redis r = {0};
+    struct th_fleet f;
+    redisContext *c;
+
+    (void)state;
+    TH_NEED_REDIS();
+    th_redis_start(&r);
+    th_fleet_init(&f, &r, 3,
+                  "breakers:\n  - name: pay\n    failure_threshold: 2\n    open_timeout: 60s\n"
+                  "    fleet_open_hosts: 2\n",
+                  "1s", 0, NULL);
+    c = th_redis_connect(&r);
+    start_all(&f, c);
+    trip(&f, 0, "pay");
+    trip(&f, 1, "pay");
+    TH_WAIT_FLEET(&f, snap(&f, 2, "pay").mode == CBSHM_MODE_FORCED_OPEN, 5,
+                  "host 2 was not forced open with 2 of 3 hosts open");
+    freeReplyObject(th_redis_cmd(c, "DEL %s", key(&f, "open", "pay")));
+    freeReplyObject(th_redis_cmd(c, "SET %s garbage", key(&f, "open", "pay")));
+    sleep(5); /* the lease is 3 heartbeats */
+    assert_int_equal(snap(&f, 2, "pay").mode, CBSHM_MODE_FORCED_OPEN);
+    assert_int_equal(snap(&f, 2, "pay").mode_cause, CBSHM_CAUSE_FLEET);
+    assert_int_equal(mode_events(&f, 2, "pay"), 1);
+    /* Once the key is a set again the count decides as ever. */
+    freeReplyObject(th_redis_cmd(c, "DEL %s", key(&f, "open", "pay")));
+    TH_WAIT_FLEET(&f, th_redis_int(c, "ZCARD %s", key(&f, "open", "pay")) == 2, 5,
+                  "the open hosts did not list themselves again");
+    sleep(2);
+    assert_int_equal(snap(&f, 2, "pay").mode, CBSHM_MODE_FORCED_OPEN);
+    stop_all(&f);
+    redisFree(c);
+    th_fleet_destroy(&f);
+    th_redis_destroy(&r);
+}
+
+/*
+ * A fake Redis on a loopback port, for replies a real one does not give
+ * at will: it answers what the agent asks (empty streams, nil for XREAD,
+ * +OK for the rest) but closes the connection after the first reply of
+ * each pipeline of ZCOUNTs, as a Redis that dies in the middle of one
+ * would. Runs until killed; returns its pid, the port in *port.
+ */
+static int fake_redis_start(int *port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    int lfd = socket(AF_INET, SOCK_STREAM, 0), pid;
+
+    assert_true(lfd >= 0);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(lfd, 8), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &len), 0);
+    *port = ntohs(sa.sin_port);
+    if ((pid = fork()) != 0) {
+        assert_true(pid > 0);
+        close(lfd);
+        return pid;
+    }
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    for (;;) {
+        char buf[65536];
+        size_t have = 0;
+        int fd = accept(lfd, NULL, NULL), zcounts = 0;
+        while (fd >= 0) {
+            ssize_t got = read(fd, buf + have, sizeof buf - have);
+            size_t at = 0;
+            if (got <= 0)
+                break;
+            have += (size_t)got;
+            /* Each whole command: *N\r\n then N times $L\r\n<L bytes>\r\n. */
+            for (;;) {
+                size_t p = at, words = 0, nwords;
+                char name[16] = "";
+                if (p >= have || buf[p] != '*' || memchr(buf + p, '\n', have - p) == NULL)
+                    break;
+                nwords = strtoul(buf + p + 1, NULL, 10);
+                p = (size_t)((char *)memchr(buf + p, '\n', have - p) - buf) + 1;
+                for (; words < nwords; words++) {
+                    char *nl = p < have ? memchr(buf + p, '\n', have - p) : NULL;
+                    size_t l;
+                    if (nl == NULL)
+                        break;
+                    l = strtoul(buf + p + 1, NULL, 10);
+                    p = (size_t)(nl - buf) + 1;
+                    if (p + l + 2 > have)
+                        break;
+                    if (words == 0)
+                        snprintf(name, sizeof name, "%.*s", (int)(l < 15 ? l : 15), buf + p);
+                    p += l + 2;
+                }
+                if (words < nwords)
+                    break; /* the rest is still coming */
+                at = p;
+                if (strcasecmp(name, "ZCOUNT") == 0 && zcounts++ > 0) {
+                    close(fd); /* half-way through the pipeline's replies */
+                    fd = -1;
+                    break;
+                }
+                if (strcasecmp(name, "ZCOUNT") == 0) {
+                    (void)!write(fd, ":3\r\n", 4);
+                } else if (strcasecmp(name, "XRANGE") == 0 || strcasecmp(name, "XREVRANGE") == 0) {
+                    (void)!write(fd, "*0\r\n", 4);
+                } else if (strcasecmp(name, "XREAD") == 0) {
+                    usleep(100000);
+                    (void)!write(fd, "*-1\r\n", 5);
+                    zcounts = 0; /* a new pass, a new pipeline */
+                } else {
+                    (void)!write(fd, "+OK\r\n", 5);
+                }
+            }
+            if (fd < 0)
+                break;
+            memmove(buf, buf + at, have - at);
+            have -= at;
+        }
+        if (fd >= 0)
+            close(fd);
+    }
+}
+
+/* A connection lost half-way through the fleet trip's ZCOUNT replies: the
+   replies read so far are freed once, the agent reconnects and goes on
+   (it freed them a second time, and glibc aborted it). */
+static void test_a_connection_lost_between_the_counts_of_the_fleet_trip_is_no_crash(void **state)
+{
+    struct th_redis fake = {0};
+    struct th_fleet f;
+    char log[8192];
+    int fake_pid, status;
+
+    (void)state;
+    fake_pid = fake_redis_start(&fake.port);
+    th_fleet_init(&f, &fake, 1,
+                  "breakers:\n  - name: pay\n    failure_threshold: 2\n    open_timeout: 60s\n"
+                  "    fleet_open_hosts: 2\n",
+                  "1s", 0, NULL);
+    th_agent_start(&f, 0, NULL);
+    TH_WAIT_FLEET(&f, strstr(th_agent_log(&f, 0, log, sizeof log), "counting open hosts") != NULL,
+                  8, "the agent never lost its connection while counting open hosts");
+    sleep(1); /* another reconnect and another loss */
+    th_agent_log(&f, 0, log, sizeof log);
+    if ((status = th_agent_wait(&f, 0, 0)) != -1) {
+        th_fleet_dump_logs(&f);
+        fail_msg("the agent died (status %d)", status);
+    }
+    assert_int_equal(th_agent_stop(&f, 0), 0);
+    kill(fake_pid, SIGKILL);
+    waitpid(fake_pid, NULL, 0);
+    th_fleet_destroy(&f);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_an_agent_without_a_fleet_section_or_segment_says_so),
     cmocka_unit_test(test_the_harness_restarts_redis_on_the_same_port),
@@ -911,6 +1315,13 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_a_command_for_an_unknown_breaker_is_acked_with_an_error),
     cmocka_unit_test(test_a_segment_replaced_under_the_agent_replays_no_command),
     cmocka_unit_test(test_agent_cpu_time_per_heartbeat_with_100_breakers),
+    cmocka_unit_test(test_an_ack_key_of_another_type_does_not_stop_the_commands_after_a_restart),
+    cmocka_unit_test(test_a_command_stream_of_another_type_does_not_make_the_agent_spin),
+    cmocka_unit_test(test_a_stopped_redis_is_no_contact_although_it_accepts_connections),
+    cmocka_unit_test(test_an_event_storm_of_16_workers_delays_no_command_nor_a_sigterm),
+    cmocka_unit_test(test_a_sigterm_is_obeyed_within_two_seconds_while_redis_is_stopped),
+    cmocka_unit_test(test_a_fleet_force_stands_while_open_hosts_is_a_key_of_another_type),
+    cmocka_unit_test(test_a_connection_lost_between_the_counts_of_the_fleet_trip_is_no_crash),
 };
 
 T_MAIN(tests)
