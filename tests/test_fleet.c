@@ -425,7 +425,15 @@ struct load {
 static void load_start(struct load *l, const struct th_fleet *f)
 {
     for (int i = 0; i < f->n; i++) {
-        if ((l->pid[i] = fork()) == 0) {
+        /* The pid is stored by the parent alone: l is shared, and a child
+           that stored fork()'s 0 there after the parent stored its pid left
+           load_stop waiting for pid 0 - any child, the agents too. */
+        int pid = fork();
+        if (pid != 0) {
+            l->pid[i] = pid;
+            continue;
+        }
+        {
             struct cbshm *shm = NULL;
             prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives a test killed at its timeout */
             struct cbshm_breaker *b = NULL;
