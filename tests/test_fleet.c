@@ -1037,6 +1037,20 @@ static void test_a_stopped_redis_is_no_contact_although_it_accepts_connections(v
    lost in the ring and said so), but it must still apply and ack a
    command, keep the host's hash fresh, and obey SIGTERM. */
 #define STORM_WORKERS 16
+/* The bounds: before the fix a pass published until the ring was empty
+   (SIGTERM obeyed in 361-553 ms, the slowest ack 184-682 ms, 4 runs);
+   after it 10-104 ms and 24-112 ms. A sanitizer's build runs the agent's
+   passes several times slower, so its bounds are ten times wider. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define STORM_SLOWER 10
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define STORM_SLOWER 10
+#endif
+#endif
+#ifndef STORM_SLOWER
+#define STORM_SLOWER 1
+#endif
 static void test_an_event_storm_of_16_workers_delays_no_command_nor_a_sigterm(void **state)
 {
     struct th_redis r = {0};
@@ -1105,8 +1119,8 @@ static void test_an_event_storm_of_16_workers_delays_no_command_nor_a_sigterm(vo
     assert_int_equal(status, 0);
     /* One pass publishes at most a ring's worth (tens of ms) before it
        reads the commands and looks at the stop flag. */
-    assert_true(ack_ms < 250);
-    assert_true(stop_ms < 250);
+    assert_true(ack_ms < 500 * STORM_SLOWER);
+    assert_true(stop_ms < 300 * STORM_SLOWER);
     redisFree(c);
     th_fleet_destroy(&f);
     th_redis_destroy(&r);
