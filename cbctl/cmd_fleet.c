@@ -831,7 +831,8 @@ static int poll_acks(struct fleet *f, const char *ack_key, struct replies *r)
         take_answer(to, acks->element[k + 1]);
     }
     freeReplyObject(acks);
-    qsort(r->all, r->n, sizeof *r->all, reply_by_id);
+    if (r->sorted != r->n)
+        qsort(r->all, r->n, sizeof *r->all, reply_by_id);
     r->sorted = r->n;
     return 0;
 }
