@@ -197,17 +197,25 @@ static redisReply *checked(struct fleet *f, redisReply *r, const char *command, 
     return NULL;
 }
 
-/* One command, its reply awaited no longer than --timeout has left (a
-   millisecond at the least: 0 would mean "for ever"). */
+/* Where a reply is awaited until: the end of --timeout, or a millisecond
+   from now once it has passed (the last look at the acks). */
+static uint64_t reply_deadline_ms(const struct fleet *f)
+{
+    uint64_t now = monotonic_ms();
+
+    return f->deadline_ms > now ? f->deadline_ms : now + 1;
+}
+
+/* One command, its reply awaited no longer than --timeout has left, whole:
+   a server that trickles it does not reset the clock. */
 static redisReply *command(struct fleet *f, int type, int argc, const char **argv)
 {
-    uint64_t left = remaining_ms(f) ? remaining_ms(f) : 1;
-    struct timeval tv = {.tv_sec = (time_t)(left / 1000),
-                         .tv_usec = (suseconds_t)(left % 1000) * 1000};
+    void *r = NULL;
 
-    if (redisSetTimeout(f->redis, tv) != REDIS_OK)
+    if (redisAppendCommandArgv(f->redis, argc, argv, NULL) != REDIS_OK ||
+        cbctl_fleet_get_reply(f->redis, reply_deadline_ms(f), &r) != REDIS_OK)
         return checked(f, NULL, argv[0], type);
-    return checked(f, redisCommandArgv(f->redis, argc, argv, NULL), argv[0], type);
+    return checked(f, r, argv[0], type);
 }
 
 static int by_id(const void *a, const void *b)
@@ -244,7 +252,7 @@ static int hosts_load(struct fleet *f, enum fetch fetch, struct hosts *out, uint
     char key[CBCTL_FLEET_KEY_MAX], bad[4 * HOST_ID_MAX + 4];
     const char *zrange[5] = {"ZRANGE", key, "0", "-1", "WITHSCORES"};
     redisReply *z;
-    size_t n = 0;
+    size_t n = 0, kept = 0;
 
     if (cbctl_fleet_key(key, sizeof key, f->cfg.name, "hosts", NULL) < 0 ||
         (z = command(f, REDIS_REPLY_ARRAY, 5, zrange)) == NULL)
@@ -276,7 +284,15 @@ static int hosts_load(struct fleet *f, enum fetch fetch, struct hosts *out, uint
         score = strtod(s->str, &end);
         memcpy(h->id, m->str, m->len);
         h->id[m->len] = '\0';
-        h->live_until_ms = end != s->str && score > 0 ? (uint64_t)score : 0;
+        /* Redis takes inf or 1e300 as a score, and the agents' ZCOUNT now
+           +inf counts such a host live: so does this, without the
+           conversion C leaves undefined past UINT64_MAX. */
+        if (end == s->str || !(score > 0))
+            h->live_until_ms = 0;
+        else if (score >= 18446744073709551615.0)
+            h->live_until_ms = UINT64_MAX;
+        else
+            h->live_until_ms = (uint64_t)score;
         h->stale = h->live_until_ms < now_ms;
         n++;
     }
@@ -297,10 +313,20 @@ static int hosts_load(struct fleet *f, enum fetch fetch, struct hosts *out, uint
     }
     for (size_t i = 0; i < n; i++) {
         struct host *h = &out->all[i];
-        void *r = NULL;
-        if (redisGetReply(f->redis, &r) != REDIS_OK) {
+        redisReply *r = NULL;
+        if (cbctl_fleet_get_reply(f->redis, reply_deadline_ms(f), (void **)&r) != REDIS_OK) {
             checked(f, NULL, breaker ? "HMGET" : "HGETALL", REDIS_REPLY_ARRAY);
             return CBCTL_FAILED;
+        }
+        if (r->type == REDIS_REPLY_ERROR) {
+            /* Redis answered for this host alone (its key is of another
+               type, or the ACL user may not read it): the host is left
+               out, the rest of the fleet still shown. */
+            cbctl_err("%s: host %s: its hash cannot be read (%.*s): left out", f->what, h->id,
+                      (int)r->len, r->str);
+            f->damaged = 1;
+            freeReplyObject(r);
+            continue;
         }
         if ((h->hash = checked(f, r, breaker ? "HMGET" : "HGETALL", REDIS_REPLY_ARRAY)) == NULL)
             return CBCTL_FAILED;
@@ -314,6 +340,11 @@ static int hosts_load(struct fleet *f, enum fetch fetch, struct hosts *out, uint
             (breaker != NULL && h->hash->element[1]->type != REDIS_REPLY_STRING))
             h->stale = 1;
     }
+    /* The hosts left out above have no hash: close the gaps. */
+    for (size_t i = 0; i < n; i++)
+        if (out->all[i].hash != NULL)
+            out->all[kept++] = out->all[i];
+    out->n = kept;
     return CBCTL_CONTINUE;
 }
 
@@ -542,6 +573,18 @@ static const char *word(json_t *o, const char *key, char *buf, size_t size)
     return s[0] != '\0' ? cbctl_safe(s, buf, size) : "-";
 }
 
+/* A key of the agents' snapshot JSON (the fleet's key schema). */
+static int snapshot_key(const char *key)
+{
+    static const char *const keys[] = {"state",    "mode",      "mode_cause", "trips",
+                                       "failures", "successes", "rejections", "since"};
+
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (strcmp(key, keys[i]) == 0)
+            return 1;
+    return 0;
+}
+
 /* One line of show; the SINCE column is padded only when a note follows,
    so no line ends in blanks. */
 static void show_row(const char *host, const char *state, const char *mode, const char *cause,
@@ -603,8 +646,12 @@ static int show(struct fleet *f)
             json_t *value;
             json_object_foreach(o, key, value)
             {
-                /* Only what the schema names, so a scribbled hash cannot
-                   put bytes into the document that are not text. */
+                /* Only the keys the schema names, so a scribbled hash can
+                   neither speak for another host ("host") nor call a stale
+                   one live ("stale"); strings escaped, so no byte that is
+                   not text reaches the document. */
+                if (!snapshot_key(key))
+                    continue;
                 if (json_is_string(value))
                     json_object_set_new(
                         row, key,
@@ -681,7 +728,9 @@ static int reply_by_id(const void *a, const void *b)
 struct replies {
     struct reply *all;
     size_t n, cap;
+    size_t sorted;  /* all[0..sorted) is in order: what reply_find searches */
     size_t waiting; /* asked hosts without an answer */
+    int error_said; /* Redis refused to read the ack hash, and stderr said so */
 };
 
 static struct reply *reply_find(struct replies *r, const char *id)
@@ -689,12 +738,14 @@ static struct reply *reply_find(struct replies *r, const char *id)
     struct reply key;
 
     snprintf(key.id, sizeof key.id, "%s", id);
-    return bsearch(&key, r->all, r->n, sizeof *r->all, reply_by_id);
+    return bsearch(&key, r->all, r->sorted, sizeof *r->all, reply_by_id);
 }
 
 /* A host that answered without being asked (it became live, or matched
-   while stale): kept in order. */
-static struct reply *reply_add(struct replies *r, const char *id)
+   while stale), put at the end: poll_acks sorts once after a look, since
+   one HGETALL holds each host once, and sorting at each of 100,000 such
+   acks took minutes. */
+static struct reply *reply_append(struct replies *r, const char *id)
 {
     struct reply *at;
 
@@ -707,8 +758,7 @@ static struct reply *reply_add(struct replies *r, const char *id)
     at = &r->all[r->n++];
     memset(at, 0, sizeof *at);
     snprintf(at->id, sizeof at->id, "%s", id);
-    qsort(r->all, r->n, sizeof *r->all, reply_by_id);
-    return reply_find(r, id);
+    return at;
 }
 
 /* "ok <wall ms>" or "error <message>", as the agents write an ack. */
@@ -733,15 +783,33 @@ static void take_answer(struct reply *to, const redisReply *v)
         snprintf(to->message, sizeof to->message, "an error without a message");
 }
 
-/* The acks so far into r; 0, or -1 when Redis could not be asked. */
+/* The acks so far into r; 0, or -1 when the connection is lost. */
 static int poll_acks(struct fleet *f, const char *ack_key, struct replies *r)
 {
     const char *argv[2] = {"HGETALL", ack_key};
     char bad[4 * HOST_ID_MAX + 4];
-    redisReply *acks;
+    redisReply *acks = NULL;
 
-    if (f->redis == NULL || (acks = command(f, REDIS_REPLY_ARRAY, 2, argv)) == NULL)
+    if (f->redis == NULL)
         return -1;
+    if (redisAppendCommandArgv(f->redis, 2, argv, NULL) != REDIS_OK ||
+        cbctl_fleet_get_reply(f->redis, reply_deadline_ms(f), (void **)&acks) != REDIS_OK) {
+        checked(f, NULL, "HGETALL", REDIS_REPLY_ARRAY);
+        return -1;
+    }
+    if (acks->type == REDIS_REPLY_ERROR) {
+        /* Redis answered, so the connection stands: the key is of another
+           type (no agent can ack into it either) or Redis is loading.
+           Said once, not at every look, and looked at until the timeout. */
+        if (!r->error_said)
+            checked(f, acks, "HGETALL", REDIS_REPLY_ARRAY);
+        else
+            freeReplyObject(acks);
+        r->error_said = 1;
+        return 0;
+    }
+    if ((acks = checked(f, acks, "HGETALL", REDIS_REPLY_ARRAY)) == NULL)
+        return 0;
     for (size_t k = 0; k + 1 < acks->elements; k += 2) {
         const redisReply *host = acks->element[k];
         struct reply *to;
@@ -754,13 +822,20 @@ static int poll_acks(struct fleet *f, const char *ack_key, struct replies *r)
             f->damaged = 1;
             continue;
         }
-        if ((to = reply_find(r, host->str)) == NULL && (to = reply_add(r, host->str)) == NULL)
-            break;
+        if ((to = reply_find(r, host->str)) == NULL) {
+            /* Agents outside --hosts write no ack: one from such a host is
+               not an agent's, and is not reported. */
+            if (fnmatch(f->glob, host->str, 0) != 0 || (to = reply_append(r, host->str)) == NULL)
+                continue;
+        }
         if (to->answer == A_NONE && to->asked)
             r->waiting--;
         take_answer(to, acks->element[k + 1]);
     }
     freeReplyObject(acks);
+    if (r->sorted != r->n)
+        qsort(r->all, r->n, sizeof *r->all, reply_by_id);
+    r->sorted = r->n;
     return 0;
 }
 
@@ -850,7 +925,7 @@ static int issue(struct fleet *f, uint64_t for_ms)
 {
     uint64_t now_ms = cbctl_fleet_wall_ms();
     struct hosts hosts = {NULL, 0};
-    struct replies r = {NULL, 0, 0, 0};
+    struct replies r = {NULL, 0, 0, 0, 0, 0};
     char key[CBCTL_FLEET_KEY_MAX], ack_key[CBCTL_FLEET_KEY_MAX], by[320], for_text[24],
         time_text[24], id[CBCTL_FLEET_ID_MAX + 1];
     struct cbshm_fleet_id parsed;
@@ -873,6 +948,7 @@ static int issue(struct fleet *f, uint64_t for_ms)
         r.all[r.n++].asked = 1;
     }
     r.waiting = r.n;
+    r.sorted = r.n;
     if (r.n == 0) {
         /* Nobody would apply it: a new agent starts from the stream's end. */
         cbctl_err("%s: no live host of fleet %s matches --hosts '%s' (%zu known, none live): "

@@ -217,8 +217,63 @@ static struct timeval timeval_of(uint64_t ms)
     return tv;
 }
 
-/* AUTH [user] password. Called on a fresh connection. */
-static int log_in(redisContext *c, const struct cbctl_fleet_target *t, char *why, size_t why_size)
+static uint64_t monotonic_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* c's socket timeout set to what is left before deadline_ms; -1 with the
+   error set in c when nothing is. */
+static int wait_at_most_until(redisContext *c, uint64_t deadline_ms)
+{
+    uint64_t now = monotonic_ms();
+
+    if (now >= deadline_ms) {
+        c->err = REDIS_ERR_IO;
+        snprintf(c->errstr, sizeof c->errstr, "no reply within the timeout");
+        return -1;
+    }
+    return redisSetTimeout(c, timeval_of(deadline_ms - now)) == REDIS_OK ? 0 : -1;
+}
+
+/* REDIS_ERR, a socket timeout (EAGAIN from a blocking read or write) said
+   as what it is. */
+static int get_reply_failed(redisContext *c, int saved_errno)
+{
+    if (c->err == REDIS_ERR_IO && (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK))
+        snprintf(c->errstr, sizeof c->errstr, "no reply within the timeout");
+    return REDIS_ERR;
+}
+
+int cbctl_fleet_get_reply(redisContext *c, uint64_t deadline_ms, void **reply)
+{
+    void *r = NULL;
+    int done = 0;
+
+    if (c->err || redisGetReplyFromReader(c, &r) != REDIS_OK)
+        return REDIS_ERR;
+    while (r == NULL && !done) {
+        errno = 0;
+        if (wait_at_most_until(c, deadline_ms) != 0 || redisBufferWrite(c, &done) != REDIS_OK)
+            return get_reply_failed(c, errno);
+    }
+    while (r == NULL) {
+        errno = 0;
+        if (wait_at_most_until(c, deadline_ms) != 0 || redisBufferRead(c) != REDIS_OK ||
+            redisGetReplyFromReader(c, &r) != REDIS_OK)
+            return get_reply_failed(c, errno);
+    }
+    *reply = r;
+    return REDIS_OK;
+}
+
+/* AUTH [user] password, its reply awaited until deadline_ms at the latest.
+   Called on a fresh connection. */
+static int log_in(redisContext *c, const struct cbctl_fleet_target *t, uint64_t deadline_ms,
+                  char *why, size_t why_size)
 {
     const char *argv[3];
     size_t lens[3];
@@ -233,8 +288,9 @@ static int log_in(redisContext *c, const struct cbctl_fleet_target *t, char *why
     }
     argv[argc] = t->password;
     lens[argc++] = strlen(t->password);
-    r = redisCommandArgv(c, argc, argv, lens);
-    if (r == NULL) {
+    r = NULL;
+    if (redisAppendCommandArgv(c, argc, argv, lens) != REDIS_OK ||
+        cbctl_fleet_get_reply(c, deadline_ms, (void **)&r) != REDIS_OK) {
         snprintf(why, why_size, "redis %s: AUTH: %s", t->label,
                  c->errstr[0] ? c->errstr : "connection lost");
         return CBCTL_FLEET_EDOWN;
@@ -252,7 +308,10 @@ static int log_in(redisContext *c, const struct cbctl_fleet_target *t, char *why
 int cbctl_fleet_connect(const struct cbctl_fleet_target *t, uint64_t io_timeout_ms,
                         redisContext **out, char *why, size_t why_size)
 {
-    struct timeval tv = timeval_of(t->connect_timeout_ms ? t->connect_timeout_ms : 2000);
+    uint64_t connect_ms = t->connect_timeout_ms ? t->connect_timeout_ms : 2000;
+    /* The connection and the login together. */
+    uint64_t deadline_ms = monotonic_ms() + connect_ms;
+    struct timeval tv = timeval_of(connect_ms);
     redisContext *c;
     int rc;
 
@@ -271,13 +330,7 @@ int cbctl_fleet_connect(const struct cbctl_fleet_target *t, uint64_t io_timeout_
     }
     if (!t->is_unix)
         redisEnableKeepAlive(c);
-    /* The login waits no longer than the connection did. */
-    if (redisSetTimeout(c, tv) != REDIS_OK) {
-        snprintf(why, why_size, "redis %s: cannot set a timeout: %s", t->label, c->errstr);
-        redisFree(c);
-        return CBCTL_FLEET_EDOWN;
-    }
-    if (t->has_password && (rc = log_in(c, t, why, why_size)) != 0) {
+    if (t->has_password && (rc = log_in(c, t, deadline_ms, why, why_size)) != 0) {
         redisFree(c);
         return rc;
     }

@@ -81,6 +81,17 @@ int cbctl_fleet_connect(const struct cbctl_fleet_target *t, uint64_t io_timeout_
                         redisContext **out, char *why, size_t why_size);
 
 /*
+ * The next reply on c, the commands appended before it (redisAppendCommand)
+ * sent first, awaited until deadline_ms (CLOCK_MONOTONIC, ms) at the
+ * latest: each write and read waits only what is left, so a server that
+ * trickles its bytes cannot hold the caller past the deadline, as one
+ * socket timeout per read would. Returns REDIS_OK with *reply
+ * (freeReplyObject it), or REDIS_ERR with c->errstr saying why ("no reply
+ * within the timeout" when the deadline came first).
+ */
+int cbctl_fleet_get_reply(redisContext *c, uint64_t deadline_ms, void **reply);
+
+/*
  * The fleet's keys: "cbshm:{FLEET}:KIND" for events, hosts and commands
  * (member NULL), "cbshm:{FLEET}:KIND:MEMBER" for host, open and ack. The
  * fleet name in braces is the hash tag, so one fleet's keys share a Redis

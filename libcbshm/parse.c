@@ -178,7 +178,9 @@ static int parse_hosts(const struct text *t, const struct cbshm_setting *d, uint
     }
     if (*c != '\0')
         return bad(t, expected, t->s);
-    if (whole > BIG)
+    /* From CBSHM_FLEET_SHARE up a count would read as a share (2147483682
+       as 34%): refused here, as written. */
+    if (whole > BIG || whole >= CBSHM_FLEET_SHARE)
         return too_big(t, d);
     *out = whole;
     return 0;

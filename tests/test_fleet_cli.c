@@ -10,11 +10,14 @@
  */
 #define _GNU_SOURCE
 #include <fnmatch.h>
+#include <arpa/inet.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1077,6 +1080,262 @@ static void test_open_reaches_three_real_agents_and_list_agrees_with_their_segme
         assert_int_equal(th_agent_stop(&fleet, i), 0);
 }
 
+/* ---- What a hostile writer of the fleet's keys can do (adversary's cases). ---- */
+
+static void test_show_json_takes_only_the_schemas_keys_from_a_snapshot(void **state)
+{
+    char k[256];
+    json_t *doc, *hosts;
+    struct run r;
+
+    (void)state;
+    start(1, "5s");
+    fake_fleet();
+    /* web-4 is stale; its snapshot claims to be web-1's, and live. */
+    freeReplyObject(th_redis_cmd(db, "HSET %s payments %s", key(k, "host", "web-4"),
+                                 "{\"host\":\"web-1\",\"stale\":false,\"state\":\"closed\","
+                                 "\"mode\":\"normal\",\"x\":1,\"trips\":0,\"since\":1}"));
+    cbctl(&r, "fleet", "show", "payments", "--json", "--config", config(), NULL);
+    EXPECT_STATUS(&r, 0);
+    doc = parse(&r);
+    hosts = json_object_get(doc, "hosts");
+    assert_int_equal(json_array_size(hosts), 4);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(hosts, 3), "host")),
+                        "web-4");
+    assert_true(json_is_true(json_object_get(json_array_get(hosts, 3), "stale")));
+    assert_null(json_object_get(json_array_get(hosts, 3), "x"));
+    assert_string_equal(json_string_value(json_object_get(json_array_get(hosts, 3), "state")),
+                        "closed");
+    json_decref(doc);
+}
+
+static void test_a_host_key_of_another_type_is_left_out_and_the_rest_shown(void **state)
+{
+    char k[256];
+    json_t *doc;
+    struct run r;
+
+    (void)state;
+    start(1, "5s");
+    fake_fleet();
+    freeReplyObject(th_redis_cmd(db, "DEL %s", key(k, "host", "web-3")));
+    freeReplyObject(th_redis_cmd(db, "SET %s x", key(k, "host", "web-3")));
+    cbctl(&r, "fleet", "list", "--json", "--config", config(), NULL);
+    EXPECT_STATUS(&r, 1);
+    EXPECT_IN(r.err, "host web-3: its hash cannot be read (WRONGTYPE");
+    EXPECT_IN(r.err, "): left out\n");
+    doc = parse(&r);
+    /* payments: web-1 open and web-2 fleet, as before; web-3 nowhere. */
+    assert_int_equal(count(find_breaker(doc, "payments"), "hosts"), 2);
+    assert_int_equal(count(find_breaker(doc, "payments"), "open"), 1);
+    assert_null(strstr(r.out, "web-3"));
+    json_decref(doc);
+    cbctl(&r, "fleet", "show", "payments", "--config", config(), NULL);
+    EXPECT_STATUS(&r, 1);
+    EXPECT_IN(r.out, "\nweb-1 ");
+    EXPECT_IN(r.out, "\nweb-2 ");
+    assert_null(strstr(r.out, "web-3"));
+    EXPECT_IN(r.err, "host web-3: its hash cannot be read (WRONGTYPE");
+}
+
+static void test_a_score_of_inf_counts_the_host_live_as_the_agents_zcount_does(void **state)
+{
+    char k[256], a[512], buf[256];
+    json_t *doc;
+    struct run r;
+
+    (void)state;
+    start(1, "5s");
+    fake_host("web-1", 15000, "payments", snap(a, "open", "normal", "none", 1, 1000), NULL);
+    fake_host("web-2", 15000, "payments", snap(a, "closed", "normal", "none", 0, 1000), NULL);
+    fake_host("web-3", -5000, "payments", snap(a, "closed", "normal", "none", 0, 1000), NULL);
+    freeReplyObject(th_redis_cmd(db, "ZADD %s inf web-2 -inf web-3", key(k, "hosts", NULL)));
+    /* What the agents' fleet trip counts as live. */
+    assert_int_equal(th_redis_int(db, "ZCOUNT %s %llu +inf", key(k, "hosts", NULL),
+                                  (unsigned long long)th_wall_ms()),
+                     2);
+    cbctl(&r, "fleet", "list", "--json", "--config", config(), NULL);
+    EXPECT_STATUS(&r, 0);
+    doc = parse(&r);
+    assert_string_equal(
+        joined(json_object_get(json_object_get(doc, "hosts"), "live"), buf, sizeof buf),
+        "web-1,web-2");
+    assert_string_equal(
+        joined(json_object_get(json_object_get(doc, "hosts"), "stale"), buf, sizeof buf), "web-3");
+    json_decref(doc);
+}
+
+/*
+ * A child that waits for the fleet's first command and then lets `forge`
+ * write what it likes under the command's ack key; returns its pid.
+ */
+static int ack_forger(void (*forge)(redisContext *c, const char *ack_key))
+{
+    int pid = fork();
+
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        redisContext *c = th_redis_connect(&redis);
+        struct timeval tv = {20, 0};
+        char k[256], ack[256];
+        redisReply *r;
+
+        redisSetTimeout(c, tv);
+        r = redisCommand(c, "XREAD BLOCK 15000 STREAMS %s 0-0", key(k, "commands", NULL));
+        if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+            _exit(3);
+        snprintf(ack, sizeof ack, "cbshm:{%s}:ack:%s", fleet.name,
+                 r->element[0]->element[1]->element[0]->element[0]->str);
+        forge(c, ack);
+        freeReplyObject(r);
+        redisFree(c);
+        _exit(0);
+    }
+    return pid;
+}
+
+static void ack_of_another_type(redisContext *c, const char *ack_key)
+{
+    freeReplyObject(redisCommand(c, "SET %s not-a-hash", ack_key));
+}
+
+static void test_an_ack_key_of_another_type_is_said_once_and_waited_out(void **state)
+{
+    struct run r;
+    int forger;
+
+    (void)state;
+    start(1, "5s");
+    three_live_hosts();
+    forger = ack_forger(ack_of_another_type);
+    cbctl(&r, "fleet", "open", "payments", "--timeout", "700ms", "--config", config(), NULL);
+    stand_in_done(forger, &r);
+    EXPECT_STATUS(&r, 1);
+    assert_true(r.seconds < 3.0);
+    EXPECT_IN(r.out, "web-1: no answer\nweb-2: no answer\nweb-3: no answer\n");
+    EXPECT_IN(r.err, ": HGETALL: WRONGTYPE");
+    /* Once, not at each of the ~50 looks of 700 ms. */
+    assert_null(strstr(strstr(r.err, "WRONGTYPE") + 1, "WRONGTYPE"));
+}
+
+/* Acks for web-1 and web-2, one from db-9 (outside --hosts 'web-*'), and
+   30,000 from hosts nobody asked. */
+static void acks_not_asked_for(redisContext *c, const char *ack_key)
+{
+    enum { MANY = 30000 };
+    const char **argv = calloc(2 + 2 * (MANY + 3), sizeof *argv);
+    char(*ids)[16] = calloc(MANY, sizeof *ids);
+    size_t n = 0;
+
+    argv[n++] = "HSET";
+    argv[n++] = ack_key;
+    argv[n++] = "web-1";
+    argv[n++] = "ok 1";
+    argv[n++] = "web-2";
+    argv[n++] = "ok 1";
+    argv[n++] = "db-9";
+    argv[n++] = "error forged";
+    for (int i = 0; i < MANY; i++) {
+        snprintf(ids[i], sizeof ids[i], "web-x%05d", MANY - i);
+        argv[n++] = ids[i];
+        argv[n++] = "ok 1";
+    }
+    freeReplyObject(redisCommandArgv(c, (int)n, argv, NULL));
+    free(ids);
+    free(argv);
+}
+
+static void test_acks_not_asked_for_are_read_in_time_and_outside_hosts_left_out(void **state)
+{
+    struct run r;
+    int forger;
+
+    (void)state;
+    start(1, "5s");
+    three_live_hosts();
+    forger = ack_forger(acks_not_asked_for);
+    cbctl(&r, "fleet", "open", "payments", "--hosts", "web-*", "--timeout", "1s", "--config",
+          config(), NULL);
+    stand_in_done(forger, &r);
+    EXPECT_STATUS(&r, 1); /* web-3 did not answer */
+    /* Sorting at each of 30,000 acks took 10 s for 20,000. */
+    if (r.seconds > 5.0)
+        fail_msg("cbctl took %.1f s for a 1 s --timeout", r.seconds);
+    /* web-1, web-2 and the 30,000 applied; web-3 silent; db-9 not counted. */
+    EXPECT_IN(r.out, "\nweb-1: applied\nweb-2: applied\nweb-3: no answer\nweb-x00001: applied\n");
+    EXPECT_IN(r.err, "host web-3: no answer within the timeout\n");
+    EXPECT_IN(r.err, ": 1 of 30003 hosts did not apply command ");
+    assert_null(strstr(r.err, "db-9"));
+}
+
+/*
+ * A server on a loopback port that reads a command and answers it with an
+ * array of a million elements, one every 100 ms: each read gets a byte
+ * within any socket timeout, and the reply never ends. Returns its pid.
+ */
+static int trickling_server(int *port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), pid;
+
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(fd, 8), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    *port = ntohs(a.sin_port);
+    if ((pid = fork()) == 0) {
+        signal(SIGPIPE, SIG_IGN);
+        for (;;) {
+            int c = accept(fd, NULL, NULL);
+            char buf[4096];
+            struct timespec tick = {0, 100 * 1000000L};
+            if (c < 0 || read(c, buf, sizeof buf) <= 0 || write(c, "*1000000\r\n", 10) != 10) {
+                close(c);
+                continue;
+            }
+            while (write(c, ":1\r\n", 4) == 4)
+                nanosleep(&tick, NULL);
+            close(c);
+        }
+    }
+    close(fd);
+    return pid;
+}
+
+static void test_a_server_that_trickles_its_reply_is_left_at_the_timeout(void **state)
+{
+    static const char *const verbs[][2] = {
+        {"list", NULL}, {"show", "payments"}, {"open", "payments"}};
+    char path[256], pw[256], yaml[512];
+    struct run r;
+    int port, server;
+
+    (void)state;
+    start(1, "5s");
+    server = trickling_server(&port);
+    snprintf(path, sizeof path, "%s/trickle.yaml", fleet.dir);
+    snprintf(pw, sizeof pw, "%s/trickle.pass", fleet.dir);
+    th_write_file(pw, "secret\n", 0600);
+    for (int login = 0; login < 2; login++) {
+        /* Without a password the first command trickles; with one, AUTH. */
+        snprintf(yaml, sizeof yaml, "fleet:\n  redis: 127.0.0.1:%d\n  name: %s\n%s%s%s", port,
+                 fleet.name, login ? "  password_file: " : "", login ? pw : "", login ? "\n" : "");
+        th_write_file(path, yaml, 0600);
+        for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
+            cbctl(&r, "fleet", verbs[i][0], "--timeout", "700ms", "--config", path, verbs[i][1],
+                  NULL);
+            if (r.status != 1 || r.seconds > 2.5 ||
+                strstr(r.err, "no reply within the timeout") == NULL)
+                fail_msg("fleet %s (login %d): status %d after %.1f s; stderr: %s", verbs[i][0],
+                         login, r.status, r.seconds, r.err);
+            assert_string_equal(r.out, "");
+        }
+    }
+    kill(server, SIGKILL);
+    t_wait(server);
+}
+
 #define T(fn) cmocka_unit_test_teardown(fn, teardown)
 static const struct CMUnitTest tests[] = {
     T(test_list_counts_each_live_host_once_and_names_the_stale_ones),
@@ -1100,6 +1359,12 @@ static const struct CMUnitTest tests[] = {
     T(test_list_over_the_unix_socket_with_a_password_from_a_file),
     T(test_an_acl_user_logs_in_and_a_wrong_password_is_refused_unsaid),
     T(test_open_reaches_three_real_agents_and_list_agrees_with_their_segments),
+    T(test_show_json_takes_only_the_schemas_keys_from_a_snapshot),
+    T(test_a_host_key_of_another_type_is_left_out_and_the_rest_shown),
+    T(test_a_score_of_inf_counts_the_host_live_as_the_agents_zcount_does),
+    T(test_an_ack_key_of_another_type_is_said_once_and_waited_out),
+    T(test_acks_not_asked_for_are_read_in_time_and_outside_hosts_left_out),
+    T(test_a_server_that_trickles_its_reply_is_left_at_the_timeout),
 };
 
 T_MAIN(tests)

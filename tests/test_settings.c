@@ -994,6 +994,27 @@ static void test_fleet_open_hosts_is_a_count_or_a_share_of_the_live_hosts(void *
     assert_int_equal(cbshm_config_check(&cfg, &diag), CBSHM_ECONFIG);
 }
 
+/* A count whose bit 31 is set would read as a share: 2147483682 is
+   CBSHM_FLEET_SHARE | 34, and was taken as 34%. */
+static void test_a_host_count_of_2147483648_or_more_is_out_of_range_not_a_share(void **state)
+{
+    static const char *const counts[] = {"2147483648", "2147483682", "2147483748", "4294967295"};
+    const struct cbshm_setting *d = setting("fleet_open_hosts");
+    char msg[256], want[256];
+    uint64_t v;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        v = 7;
+        snprintf(want, sizeof want,
+                 "value '%s' is out of range (0..10000 hosts, or a share 1%%..100%%)", counts[i]);
+        if (cbshm_setting_parse(d, counts[i], &v, msg, sizeof msg) != CBSHM_ECONFIG ||
+            strcmp(msg, want) != 0)
+            fail_msg("'%s': got %llu, '%s'", counts[i], (unsigned long long)v, msg);
+        assert_int_equal(v, 7);
+    }
+}
+
 /* Through the YAML, with the value's position, in a breaker or defaults. */
 static void test_fleet_open_hosts_loads_from_yaml_and_is_refused_at_its_position(void **state)
 {
@@ -1046,6 +1067,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_a_value_parses_from_its_text_with_the_loaders_words),
     cmocka_unit_test(test_fleet_open_hosts_is_a_count_or_a_share_of_the_live_hosts),
     cmocka_unit_test(test_fleet_open_hosts_loads_from_yaml_and_is_refused_at_its_position),
+    cmocka_unit_test(test_a_host_count_of_2147483648_or_more_is_out_of_range_not_a_share),
     cmocka_unit_test(test_every_value_in_range_round_trips_through_yaml),
     cmocka_unit_test(test_every_contradiction_reads_the_same_through_yaml_and_c),
     cmocka_unit_test(test_an_inherited_contradiction_names_the_same_key_both_ways),
