@@ -162,11 +162,14 @@ static void contact(struct agent *a)
  */
 static int collect_replies(struct agent *a, int n, const char *what, redisReply **replies)
 {
+    /* One deadline for the batch: a Redis that trickles its bytes would
+       hold a read per byte under a socket timeout, for good. */
+    uint64_t deadline_ms = mono_ms() + REPLY_TIMEOUT_MS;
     int errors = 0;
 
     for (int i = 0; i < n; i++) {
         void *r = NULL;
-        if (redisGetReply(a->redis, &r) != REDIS_OK || r == NULL) {
+        if (cbctl_fleet_get_reply(a->redis, deadline_ms, &r) != REDIS_OK || r == NULL) {
             char why[256];
             snprintf(why, sizeof why, "%s: %s", what,
                      a->redis->errstr[0] ? a->redis->errstr : "connection lost");

@@ -417,3 +417,34 @@ void th_fleet_dump_logs(const struct th_fleet *f)
         fprintf(stderr, "---- agent of %s (log %s):\n%s\n", f->host[i].host_id, f->host[i].log,
                 th_agent_log(f, i, log, sizeof log));
 }
+
+int th_trickling_server(int *port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), pid;
+
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(fd, 8), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    *port = ntohs(a.sin_port);
+    if ((pid = fork()) == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives a test that failed */
+        signal(SIGPIPE, SIG_IGN);
+        for (;;) {
+            int c = accept(fd, NULL, NULL);
+            char buf[4096];
+            struct timespec tick = {0, 100 * 1000000L};
+            if (c < 0 || read(c, buf, sizeof buf) <= 0 || write(c, "*1000000\r\n", 10) != 10) {
+                close(c);
+                continue;
+            }
+            while (write(c, ":1\r\n", 4) == 4)
+                nanosleep(&tick, NULL);
+            close(c);
+        }
+    }
+    close(fd);
+    return pid;
+}

@@ -133,6 +133,11 @@ void th_nap(void);
         }                                                      \
     } while (0)
 
+/* A server on a free loopback port (into *port) that answers whatever it
+   is sent with a reply of a million integers, one every 100 ms: a Redis
+   that trickles its bytes. Returns its pid (SIGKILL it). */
+int th_trickling_server(int *port);
+
 /* Every agent's log on stderr, for a failure message. */
 void th_fleet_dump_logs(const struct th_fleet *f);
 /* TH_WAIT_FOR that shows the agents' logs before failing. */

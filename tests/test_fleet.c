@@ -810,6 +810,41 @@ static void test_a_segment_replaced_under_the_agent_replays_no_command(void **st
     th_redis_destroy(&r);
 }
 
+/* A Redis that answers a byte at a time: every read gets one within any
+   socket timeout, and the reply never ends. The agent leaves it at its
+   reply timeout (3 s), says so, and tries again; no breaker changes. */
+static void test_a_redis_that_trickles_its_replies_is_left_at_the_reply_timeout(void **state)
+{
+    struct th_redis r = {0};
+    struct th_fleet f;
+    char yaml[1024], log[8192];
+    int port, server;
+    FILE *cfg;
+
+    (void)state;
+    TH_NEED_REDIS();
+    th_redis_start(&r);
+    th_fleet_init(&f, &r, 1, BREAKERS, "1s", 0, NULL);
+    server = th_trickling_server(&port);
+    snprintf(yaml, sizeof yaml,
+             "segment: %s\ncapacity: 128\n%sfleet:\n  redis: 127.0.0.1:%d\n  name: %s\n"
+             "  host_id: %s\n  heartbeat: 1s\n",
+             f.host[0].segment, BREAKERS, port, f.name, f.host[0].host_id);
+    assert_non_null(cfg = fopen(f.host[0].config, "w"));
+    fputs(yaml, cfg);
+    fclose(cfg);
+    th_agent_start(&f, 0, NULL);
+    TH_WAIT_FLEET(&f, strstr(th_agent_log(&f, 0, log, sizeof log), "no reply within the timeout"),
+                  8, "the agent never left the trickling server: %s", log);
+    assert_int_equal(snap(&f, 0, "pay").mode, CBSHM_MODE_NORMAL);
+    assert_int_equal(mode_events(&f, 0, "pay"), 0);
+    assert_int_equal(th_agent_stop(&f, 0), 0);
+    kill(server, SIGKILL);
+    t_wait(server);
+    th_fleet_destroy(&f);
+    th_redis_destroy(&r);
+}
+
 /* Nanoseconds process pid has run on a CPU (/proc/PID/schedstat), or 0. */
 static uint64_t cpu_ns(int pid)
 {
@@ -1336,6 +1371,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_an_acl_user_logs_in_as_itself),
     cmocka_unit_test(test_a_command_for_an_unknown_breaker_is_acked_with_an_error),
     cmocka_unit_test(test_a_segment_replaced_under_the_agent_replays_no_command),
+    cmocka_unit_test(test_a_redis_that_trickles_its_replies_is_left_at_the_reply_timeout),
     cmocka_unit_test(test_agent_cpu_time_per_heartbeat_with_100_breakers),
     cmocka_unit_test(test_an_ack_key_of_another_type_does_not_stop_the_commands_after_a_restart),
     cmocka_unit_test(test_a_command_stream_of_another_type_does_not_make_the_agent_spin),

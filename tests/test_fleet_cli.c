@@ -1268,41 +1268,6 @@ static void test_acks_not_asked_for_are_read_in_time_and_outside_hosts_left_out(
     assert_null(strstr(r.err, "db-9"));
 }
 
-/*
- * A server on a loopback port that reads a command and answers it with an
- * array of a million elements, one every 100 ms: each read gets a byte
- * within any socket timeout, and the reply never ends. Returns its pid.
- */
-static int trickling_server(int *port)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0), pid;
-
-    assert_true(fd >= 0);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(fd, 8), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    *port = ntohs(a.sin_port);
-    if ((pid = fork()) == 0) {
-        signal(SIGPIPE, SIG_IGN);
-        for (;;) {
-            int c = accept(fd, NULL, NULL);
-            char buf[4096];
-            struct timespec tick = {0, 100 * 1000000L};
-            if (c < 0 || read(c, buf, sizeof buf) <= 0 || write(c, "*1000000\r\n", 10) != 10) {
-                close(c);
-                continue;
-            }
-            while (write(c, ":1\r\n", 4) == 4)
-                nanosleep(&tick, NULL);
-            close(c);
-        }
-    }
-    close(fd);
-    return pid;
-}
-
 static void test_a_server_that_trickles_its_reply_is_left_at_the_timeout(void **state)
 {
     static const char *const verbs[][2] = {
@@ -1313,7 +1278,7 @@ static void test_a_server_that_trickles_its_reply_is_left_at_the_timeout(void **
 
     (void)state;
     start(1, "5s");
-    server = trickling_server(&port);
+    server = th_trickling_server(&port);
     snprintf(path, sizeof path, "%s/trickle.yaml", fleet.dir);
     snprintf(pw, sizeof pw, "%s/trickle.pass", fleet.dir);
     th_write_file(pw, "secret\n", 0600);
