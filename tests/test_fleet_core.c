@@ -784,6 +784,10 @@ test_an_agent_frozen_inside_a_command_then_killed_loses_and_doubles_nothing(void
     int pid, status;
 
     (void)state;
+#ifdef __SANITIZE_THREAD__
+    done(shm, seg);
+    skip(); /* the tsan build's lock waits unbounded (lock.c): no ELOCK to see */
+#endif
     if ((pid = fork()) == 0) {
         struct cbshm *child;
         if (cbshm_open(seg, 0, &child) != 0)
