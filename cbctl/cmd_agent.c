@@ -926,6 +926,67 @@ static int newest_command(struct agent *a, struct cbshm_fleet_id *out)
 }
 
 /*
+ * A command stream that started over behind the last id consumed would
+ * hide every command after it (XREAD returns only later ids), silently
+ * and for good. Looked at on connecting and at each heartbeat: a stream
+ * that is gone (a Redis restarted empty, the key deleted) starts the
+ * segment over at 0-1, so whatever the new stream holds is new; one whose
+ * last id is before the stored one (a replica promoted before it had the
+ * last commands) goes on after that id - what it holds was applied here.
+ * Returns -1 when the connection failed.
+ */
+static int stream_started_over(struct agent *a)
+{
+    const char *argv[] = {"XINFO", "STREAM", a->key_commands};
+    size_t lens[3];
+    struct cbshm_fleet_command rebase = {.op = CBSHM_FLEET_REBASE};
+    struct cbshm_fleet_id stored;
+    char from[CBCTL_FLEET_ID_MAX], to[CBCTL_FLEET_ID_MAX];
+    redisReply *r;
+    int rc, gone = 0, behind = 0;
+
+    if (cbshm_fleet_applied(a->shm, &stored, NULL) != 0 || (stored.ms == 0 && stored.seq <= 1))
+        return 0;
+    for (int i = 0; i < 3; i++)
+        lens[i] = strlen(argv[i]);
+    if (redisAppendCommandArgv(a->redis, 3, argv, lens) != REDIS_OK) {
+        disconnect(a, "out of memory");
+        return -1;
+    }
+    if (collect_replies(a, 1, "looking at the command stream", &r) < 0)
+        return -1;
+    if (r->type == REDIS_REPLY_ERROR) {
+        gone = strstr(r->str, "no such key") != NULL;
+        rebase.id.seq = 1;
+    } else if (r->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i + 1 < r->elements; i += 2)
+            if (r->element[i]->type == REDIS_REPLY_STRING &&
+                strcmp(r->element[i]->str, "last-generated-id") == 0 &&
+                r->element[i + 1]->type == REDIS_REPLY_STRING &&
+                cbctl_fleet_id_parse(r->element[i + 1]->str, (size_t)r->element[i + 1]->len,
+                                     &rebase.id) == 0)
+                behind = cbctl_fleet_id_cmp(&rebase.id, &stored) < 0;
+        /* An empty stream's last id may be 0-0: the same as gone. */
+        if (behind && rebase.id.ms == 0 && rebase.id.seq == 0)
+            rebase.id.seq = 1;
+    }
+    freeReplyObject(r);
+    if (!gone && !behind)
+        return 0;
+    cbctl_fleet_id_format(&stored, from, sizeof from);
+    cbctl_fleet_id_format(&rebase.id, to, sizeof to);
+    if ((rc = cbshm_fleet_apply(a->shm, &rebase)) != 0 && rc != CBSHM_EALREADY) {
+        say("segment %s: cannot store where the commands start over: %s", a->segment,
+            cbshm_strerror(rc));
+        return 0;
+    }
+    say("the command stream %s (the last command applied here is %s): going on after %s",
+        gone ? "is gone" : "ends before the last command applied", from, to);
+    a->applied = rebase.id;
+    return 0;
+}
+
+/*
  * After connecting: a segment that never consumed a command starts at the
  * stream's newest (consumed as a skip: a new host does not replay the
  * fleet's history); one that did acks its last again, unless that ack is
@@ -977,6 +1038,10 @@ static int catch_up(struct agent *a)
         return 0;
     }
     a->applied = stored;
+    if (stream_started_over(a) != 0)
+        return -1;
+    if (cbctl_fleet_id_cmp(&a->applied, &stored) != 0)
+        return 0; /* a stream that started over holds no command of ours to ack */
     cbctl_fleet_id_format(&a->applied, ids, sizeof ids);
     {
         const char *argv[] = {"XRANGE", a->key_commands, ids, ids};
@@ -1107,8 +1172,11 @@ static int agent_loop(struct agent *a)
             publish_host(a);
             if (a->redis != NULL)
                 fleet_trip(a);
-            if (heartbeat)
+            if (heartbeat) {
                 a->next_heartbeat_at_ms = now + a->heartbeat_ms;
+                if (a->redis != NULL)
+                    (void)stream_started_over(a);
+            }
             /* A force made or let go shows at once, not a heartbeat later. */
             if (a->redis != NULL && a->dirty) {
                 publish_events(a);

@@ -30,6 +30,16 @@ static int id_after(uint64_t ms, uint64_t seq, uint64_t ams, uint64_t aseq)
     return ms > ams || (ms == ams && seq > aseq);
 }
 
+/* Whether a command of `op` with id ms-seq is still to be consumed: after
+   the stored id, or for a rebase any other id. */
+static int id_new(uint32_t op, uint64_t ms, uint64_t seq, const struct cbshm_fleet_log *f)
+{
+    uint64_t ams = atomic_load_explicit(&f->applied_ms, memory_order_relaxed);
+    uint64_t aseq = atomic_load_explicit(&f->applied_seq, memory_order_relaxed);
+
+    return op == CBSHM_FLEET_REBASE ? ms != ams || seq != aseq : id_after(ms, seq, ams, aseq);
+}
+
 /* Makes the change `p` describes; writes its event unless the ring got it
    (events_seq moved past p->events_seq: only the change writes events
    while the lock is held). Called with the table lock held. */
@@ -77,13 +87,11 @@ void cbshm__fleet_repair(struct cbshm *shm)
     shm->hdr->op = CBSHM_OP_NONE;
     /* Done, or never a command the journal can describe (a scribbled
        one is dropped: nothing is applied from words no agent wrote). */
-    if (!id_after(p.ms, p.seq, atomic_load_explicit(&f->applied_ms, memory_order_relaxed),
-                  atomic_load_explicit(&f->applied_seq, memory_order_relaxed)) ||
-        p.op > CBSHM_FLEET_RESET || p.mode > CBSHM_MODE_DISABLED)
+    if (!id_new(p.op, p.ms, p.seq, f) || p.op > CBSHM_FLEET_REBASE || p.mode > CBSHM_MODE_DISABLED)
         return;
     /* The breaker may be gone (the repair took a half-made slot out of
        use): the command is consumed with the answer it would get now. */
-    if (p.rc == 0 && p.op != CBSHM_FLEET_SKIP) {
+    if (p.rc == 0 && (p.op == CBSHM_FLEET_MODE || p.op == CBSHM_FLEET_RESET)) {
         if (p.slot >= shm->capacity ||
             atomic_load_explicit(&shm->slots[p.slot].in_use, memory_order_relaxed) == 0 ||
             CBSHM_CTL_GEN(atomic_load_explicit(&shm->slots[p.slot].ctl, memory_order_relaxed)) !=
@@ -103,11 +111,9 @@ static int locked_apply(struct cbshm *shm, const struct cbshm_fleet_command *cmd
     uint64_t ctl = 0, now = cbshm__now();
     int rc = rc0;
 
-    if (!id_after(cmd->id.ms, cmd->id.seq,
-                  atomic_load_explicit(&f->applied_ms, memory_order_relaxed),
-                  atomic_load_explicit(&f->applied_seq, memory_order_relaxed)))
+    if (!id_new(cmd->op, cmd->id.ms, cmd->id.seq, f))
         return CBSHM_EALREADY;
-    if (rc == 0 && cmd->op != CBSHM_FLEET_SKIP &&
+    if (rc == 0 && (cmd->op == CBSHM_FLEET_MODE || cmd->op == CBSHM_FLEET_RESET) &&
         (rc = cbshm__check_breaker_name(cmd->name)) == 0 &&
         (rc = cbshm__table_find(shm, cmd->name, &idx)) == 0) {
         /* A timed mode that ended is ended first, with its own event, as
@@ -146,7 +152,7 @@ int cbshm_fleet_apply(struct cbshm *shm, const struct cbshm_fleet_command *cmd)
 {
     int rc, rc0 = 0;
 
-    if (shm == NULL || cmd == NULL || (unsigned)cmd->op > CBSHM_FLEET_RESET ||
+    if (shm == NULL || cmd == NULL || (unsigned)cmd->op > CBSHM_FLEET_REBASE ||
         (cmd->id.ms == 0 && cmd->id.seq == 0))
         return CBSHM_EINVAL;
     /* A bad command is consumed with its error: the agent acknowledges it

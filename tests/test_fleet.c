@@ -845,6 +845,57 @@ static void test_a_redis_that_trickles_its_replies_is_left_at_the_reply_timeout(
     th_redis_destroy(&r);
 }
 
+/* A command stream that starts over behind the last id applied - a Redis
+   restarted empty with its clock behind, the key deleted after an entry
+   dated ahead, a replica promoted before it had the last commands - would
+   hide every later command (XREAD returns only later ids). Gone: the host
+   starts over at 0-1 and applies the new stream; behind: it goes on after
+   the stream's last id (what the stream holds was applied here). */
+static void test_a_command_stream_that_started_over_behind_the_last_id_is_read_again(void **state)
+{
+    struct th_redis r = {0};
+    struct th_fleet f;
+    redisContext *c;
+    char id[64], ack[128], ahead[64];
+    redisReply *rep;
+
+    (void)state;
+    TH_NEED_REDIS();
+    th_redis_start(&r);
+    th_fleet_init(&f, &r, 1, BREAKERS, "1s", 0, NULL);
+    c = th_redis_connect(&r);
+    start_all(&f, c);
+    /* An entry dated an hour ahead: applied, its id stored. */
+    snprintf(ahead, sizeof ahead, "%llu-0", (unsigned long long)th_wall_ms() + 3600000ull);
+    rep = th_redis_cmd(c, "XADD %s %s op open breaker pay for_ms 0 hosts * by t time %llu",
+                       key(&f, "commands", NULL), ahead, (unsigned long long)th_wall_ms());
+    freeReplyObject(rep);
+    TH_WAIT_FLEET(&f, acks(c, &f, ahead) == 1, 10, "host 0 did not ack %s", ahead);
+    /* Gone: the host starts over, and the new stream's command applies. */
+    freeReplyObject(th_redis_cmd(c, "DEL %s", key(&f, "commands", NULL)));
+    sleep(2); /* a heartbeat or two: the agent sees the stream gone */
+    issue(c, &f, "enable", "pay", 0, "*", id);
+    TH_WAIT_FLEET(&f, acks(c, &f, id) == 1, 10, "host 0 did not ack %s", id);
+    assert_int_equal(strncmp(ack_of(c, &f, id, 0, ack, sizeof ack), "ok ", 3), 0);
+    assert_int_equal(snap(&f, 0, "pay").mode, CBSHM_MODE_NORMAL);
+    /* Behind: the stream was there again before the agent looked. */
+    rep = th_redis_cmd(c, "XADD %s %llu-0 op open breaker pay for_ms 0 hosts * by t time %llu",
+                       key(&f, "commands", NULL), (unsigned long long)th_wall_ms() + 7200000ull,
+                       (unsigned long long)th_wall_ms());
+    freeReplyObject(rep);
+    TH_WAIT_FLEET(&f, snap(&f, 0, "pay").mode == CBSHM_MODE_FORCED_OPEN, 10, "not applied");
+    freeReplyObject(th_redis_cmd(c, "DEL %s", key(&f, "commands", NULL)));
+    issue(c, &f, "close", "search", 0, "*", id);
+    sleep(2);
+    issue(c, &f, "enable", "pay", 0, "*", id);
+    TH_WAIT_FLEET(&f, acks(c, &f, id) == 1, 10, "host 0 did not ack %s", id);
+    assert_int_equal(snap(&f, 0, "pay").mode, CBSHM_MODE_NORMAL);
+    stop_all(&f);
+    redisFree(c);
+    th_fleet_destroy(&f);
+    th_redis_destroy(&r);
+}
+
 /* Nanoseconds process pid has run on a CPU (/proc/PID/schedstat), or 0. */
 static uint64_t cpu_ns(int pid)
 {
@@ -1371,6 +1422,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_an_acl_user_logs_in_as_itself),
     cmocka_unit_test(test_a_command_for_an_unknown_breaker_is_acked_with_an_error),
     cmocka_unit_test(test_a_segment_replaced_under_the_agent_replays_no_command),
+    cmocka_unit_test(test_a_command_stream_that_started_over_behind_the_last_id_is_read_again),
     cmocka_unit_test(test_a_redis_that_trickles_its_replies_is_left_at_the_reply_timeout),
     cmocka_unit_test(test_agent_cpu_time_per_heartbeat_with_100_breakers),
     cmocka_unit_test(test_an_ack_key_of_another_type_does_not_stop_the_commands_after_a_restart),

@@ -176,7 +176,7 @@ static void test_a_bad_command_is_consumed_with_its_error(void **state)
     c.id.seq = 0;
     assert_int_equal(cbshm_fleet_apply(shm, &c), CBSHM_EINVAL);
     c = mode_cmd(12, 0, "pay", CBSHM_MODE_FORCED_OPEN, 0);
-    c.op = (enum cbshm_fleet_op)3;
+    c.op = (enum cbshm_fleet_op)4;
     assert_int_equal(cbshm_fleet_apply(shm, &c), CBSHM_EINVAL);
     assert_int_equal(cbshm_fleet_apply(shm, NULL), CBSHM_EINVAL);
     assert_int_equal(cbshm_fleet_apply(NULL, &c), CBSHM_EINVAL);
@@ -814,8 +814,35 @@ test_an_agent_frozen_inside_a_command_then_killed_loses_and_doubles_nothing(void
     done(shm, seg);
 }
 
+/* The stream started over behind the stored id (a Redis restarted empty
+   with its clock behind, a replica whose stream ends earlier): a rebase
+   stores the lower id, changing nothing, and the commands after it apply. */
+static void test_a_rebase_stores_a_lower_id_and_the_commands_after_it_apply(void **state)
+{
+    char seg[64];
+    struct cbshm *shm = setup(seg);
+    struct cbshm_fleet_command c = mode_cmd(5000, 0, "pay", CBSHM_MODE_FORCED_OPEN, 0);
+
+    (void)state;
+    assert_int_equal(cbshm_fleet_apply(shm, &c), 0);
+    c = mode_cmd(4000, 0, "pay", CBSHM_MODE_NORMAL, 0);
+    assert_int_equal(cbshm_fleet_apply(shm, &c), CBSHM_EALREADY); /* behind: stalled */
+    c.op = CBSHM_FLEET_REBASE;
+    c.id.ms = 3999;
+    assert_int_equal(cbshm_fleet_apply(shm, &c), 0);
+    expect_applied(shm, 3999, 0, 0);
+    assert_int_equal(snap(shm, "pay").mode, CBSHM_MODE_FORCED_OPEN); /* nothing changed */
+    assert_int_equal(cbshm_fleet_apply(shm, &c), CBSHM_EALREADY);    /* the same again */
+    c = mode_cmd(4000, 0, "pay", CBSHM_MODE_NORMAL, 0);
+    assert_int_equal(cbshm_fleet_apply(shm, &c), 0);
+    assert_int_equal(snap(shm, "pay").mode, CBSHM_MODE_NORMAL);
+    assert_int_equal(count_events(shm, "pay", CBSHM_EVENT_MODE, NULL), 2);
+    done(shm, seg);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_a_command_is_applied_once_and_its_id_kept),
+    cmocka_unit_test(test_a_rebase_stores_a_lower_id_and_the_commands_after_it_apply),
     cmocka_unit_test(test_a_timed_command_ends_by_itself),
     cmocka_unit_test(test_a_bad_command_is_consumed_with_its_error),
     cmocka_unit_test(test_a_reset_command_closes_and_clears_keeping_the_mode),

@@ -898,6 +898,10 @@ enum cbshm_fleet_op {
     CBSHM_FLEET_SKIP = 0,  /* consume the id, change nothing (not for this host) */
     CBSHM_FLEET_MODE = 1,  /* set mode, for duration_ms (0: until changed) */
     CBSHM_FLEET_RESET = 2, /* as cbshm_reset() */
+    /* The stream started over (a Redis restarted empty, a replica whose
+       stream ends before the id stored): store id even when it is not after
+       the stored one, changing nothing, so the agent reads on from there. */
+    CBSHM_FLEET_REBASE = 3,
 };
 
 struct cbshm_fleet_command {
@@ -917,7 +921,7 @@ struct cbshm_fleet_command {
  * instruction in between leaves the change and the id both made or both
  * not: the next holder of the lock finishes what it began.
  * Returns 0 (applied); CBSHM_EALREADY (the id is not after the stored
- * one: nothing done); the change's error, with the id consumed and that
+ * one - for CBSHM_FLEET_REBASE, is the stored one: nothing done); the change's error, with the id consumed and that
  * result stored - CBSHM_ENOBREAKER, CBSHM_EBADNAME, CBSHM_EINVAL (mode out
  * of range, a duration out of range or with normal); or, consuming
  * nothing, CBSHM_ELOCK, CBSHM_ECORRUPT, CBSHM_EPERM (a read-only view),
