@@ -745,7 +745,10 @@ static void test_redis_lost_while_waiting_keeps_the_acks_seen_and_ends_at_the_ti
     assert_string_equal(joined(json_object_get(doc, "missing"), buf, sizeof buf), "web-3");
     json_decref(doc);
     EXPECT_IN(r.err, "cbctl: fleet open payments: redis 127.0.0.1:");
-    EXPECT_IN(r.err, ": HGETALL: Server closed the connection\n");
+    /* The kill's FIN or RST, whichever the read meets first. */
+    if (strstr(r.err, ": HGETALL: Server closed the connection\n") == NULL &&
+        strstr(r.err, ": HGETALL: Connection reset by peer\n") == NULL)
+        fail_msg("no lost connection said in:\n%s", r.err);
     EXPECT_IN(r.err, "host web-3: no answer within the timeout");
     redisFree(db);
     db = NULL;
