@@ -196,6 +196,10 @@ const char *cbctl_mode_name(enum cbshm_mode m);
 /* The cause of the mode's last change: "operator", "mode_expired",
    "fleet", or "none" (it never changed). */
 const char *cbctl_mode_cause(const struct cbshm_snapshot *s);
+/* Loads the YAML file into *out: CBCTL_CONTINUE; or, said on stderr,
+   CBCTL_CONFIG (file:line:col: key: what is wrong) or CBCTL_FAILED (the
+   file could not be read: "WHAT: FILE: why"). */
+int cbctl_config_load(const char *what, const char *file, struct cbshm_config **out);
 /* How long a timed mode (cbctl open --for) has still to run; 0: none. */
 uint64_t cbctl_mode_remaining_ms(const struct cbshm_snapshot *s);
 json_t *cbctl_snapshot_json(const struct cbshm_snapshot *s);

@@ -1193,22 +1193,10 @@ static int agent_loop(struct agent *a)
 
 static int load(const char *file, struct cbshm_config **cfg)
 {
-    struct cbshm_diag diag;
-    int rc = cbshm_config_load_file(file, cfg, &diag);
+    int rc = cbctl_config_load("agent", file, cfg);
 
-    if (rc == CBSHM_ECONFIG) {
-        cbctl_put_safe(stderr, diag.file);
-        fprintf(stderr, ":%u:%u: ", diag.line, diag.column);
-        cbctl_put_safe(stderr, diag.key);
-        fputs(diag.key[0] ? ": " : "", stderr);
-        cbctl_put_safe(stderr, diag.message);
-        fputc('\n', stderr);
-        return CBCTL_CONFIG;
-    }
-    if (rc != 0) {
-        cbctl_err("agent: %s: %s", file, diag.message[0] ? diag.message : cbshm_strerror(rc));
-        return CBCTL_FAILED;
-    }
+    if (rc != CBCTL_CONTINUE)
+        return rc;
     if ((*cfg)->fleet == NULL) {
         cbctl_err("agent: %s has no fleet: section (redis, name, ...): nothing to do", file);
         cbshm_config_free(*cfg);

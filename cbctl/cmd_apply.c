@@ -111,28 +111,14 @@ static void refused(const char *segment, const struct cbshm_config *cfg, int rc)
 static int run(struct cbctl *ctl, struct cbshm *shm, const struct cbctl_args *args)
 {
     struct cbshm_config *cfg = NULL;
-    struct cbshm_diag diag;
     const char *file = args->file, *segment;
     unsigned flags = args->dry_run ? CBSHM_APPLY_DRY_RUN : 0, changes = 0;
     struct apply_out out;
     int rc;
 
     (void)shm; /* apply creates the segment itself, through the library */
-    rc = cbshm_config_load_file(file, &cfg, &diag);
-    if (rc == CBSHM_ECONFIG) {
-        /* The message may quote the file's bytes: escaped, like the path. */
-        cbctl_put_safe(stderr, diag.file);
-        fprintf(stderr, ":%u:%u: ", diag.line, diag.column);
-        cbctl_put_safe(stderr, diag.key);
-        fputs(diag.key[0] ? ": " : "", stderr);
-        cbctl_put_safe(stderr, diag.message);
-        fputc('\n', stderr);
-        return CBCTL_CONFIG;
-    }
-    if (rc != 0) {
-        cbctl_err("apply: %s: %s", file, diag.message[0] ? diag.message : cbshm_strerror(rc));
-        return CBCTL_FAILED;
-    }
+    if ((rc = cbctl_config_load("apply", file, &cfg)) != CBCTL_CONTINUE)
+        return rc;
     segment = cbshm_config_segment(cfg, ctl->segment);
     /* The file is read: from here on, as the segment's owner. */
     if (squatted(segment, cfg) || (cfg->has_owner && (rc = become_owner(cfg)) != CBCTL_CONTINUE)) {

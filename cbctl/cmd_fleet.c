@@ -119,35 +119,16 @@ static int breaker_name_ok(const char *s, size_t len)
 }
 
 /* The file's complaint as apply prints it: FILE:LINE:COL: key: message. */
-static void print_diag(const struct cbshm_diag *diag)
-{
-    cbctl_put_safe(stderr, diag->file);
-    fprintf(stderr, ":%u:%u: ", diag->line, diag->column);
-    cbctl_put_safe(stderr, diag->key);
-    fputs(diag->key[0] ? ": " : "", stderr);
-    cbctl_put_safe(stderr, diag->message);
-    fputc('\n', stderr);
-}
-
 /* The fleet: section of path into f->cfg, and where Redis is and who to
    log in as into f->target. */
 static int load_config(struct fleet *f, const char *path)
 {
     struct cbshm_config *cfg = NULL;
-    struct cbshm_diag diag;
     char why[CBCTL_FLEET_WHY_MAX];
     int rc;
 
-    memset(&diag, 0, sizeof diag);
-    rc = cbshm_config_load_file(path, &cfg, &diag);
-    if (rc == CBSHM_ECONFIG) {
-        print_diag(&diag);
-        return CBCTL_CONFIG;
-    }
-    if (rc != 0) {
-        cbctl_err("%s: %s: %s", f->what, path, diag.message[0] ? diag.message : cbshm_strerror(rc));
-        return CBCTL_FAILED;
-    }
+    if ((rc = cbctl_config_load(f->what, path, &cfg)) != CBCTL_CONTINUE)
+        return rc;
     if (cfg->fleet == NULL) {
         cbctl_err("%s: %s has no fleet: section (redis:, name:): it says which fleet to reach",
                   f->what, path);

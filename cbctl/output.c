@@ -592,3 +592,25 @@ int cbctl_table_collect(struct cbshm *shm, struct cbctl_rows *rows)
     rows->n = 0;
     return cbshm_foreach(shm, collect_row, rows);
 }
+
+int cbctl_config_load(const char *what, const char *file, struct cbshm_config **out)
+{
+    struct cbshm_diag diag;
+    int rc;
+
+    memset(&diag, 0, sizeof diag);
+    if ((rc = cbshm_config_load_file(file, out, &diag)) == 0)
+        return CBCTL_CONTINUE;
+    if (rc == CBSHM_ECONFIG) {
+        /* The message may quote the file's bytes: escaped, like the path. */
+        cbctl_put_safe(stderr, diag.file);
+        fprintf(stderr, ":%u:%u: ", diag.line, diag.column);
+        cbctl_put_safe(stderr, diag.key);
+        fputs(diag.key[0] ? ": " : "", stderr);
+        cbctl_put_safe(stderr, diag.message);
+        fputc('\n', stderr);
+        return CBCTL_CONFIG;
+    }
+    cbctl_err("%s: %s: %s", what, file, diag.message[0] ? diag.message : cbshm_strerror(rc));
+    return CBCTL_FAILED;
+}
