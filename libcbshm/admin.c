@@ -343,7 +343,7 @@ int cbshm_set_mode_for(struct cbshm *shm, const char *name, enum cbshm_mode mode
                        uint64_t duration_ms)
 {
     if (shm == NULL || mode == CBSHM_MODE_NORMAL || (unsigned)mode > CBSHM_MODE_DISABLED ||
-        duration_ms < 1 || duration_ms > 24ull * 3600 * 1000)
+        duration_ms < 1 || duration_ms > CBSHM__MODE_MAX_MS)
         return CBSHM_EINVAL;
     return set_mode(shm, name, mode, cbshm__now() + duration_ms * 1000000u);
 }

@@ -158,7 +158,7 @@ int cbshm_fleet_apply(struct cbshm *shm, const struct cbshm_fleet_command *cmd)
     /* A bad command is consumed with its error: the agent acknowledges it
        so, and it is not read again. */
     if (cmd->op == CBSHM_FLEET_MODE &&
-        ((unsigned)cmd->mode > CBSHM_MODE_DISABLED || cmd->duration_ms > 24ull * 3600 * 1000 ||
+        ((unsigned)cmd->mode > CBSHM_MODE_DISABLED || cmd->duration_ms > CBSHM__MODE_MAX_MS ||
          (cmd->duration_ms != 0 && cmd->mode == CBSHM_MODE_NORMAL)))
         rc0 = CBSHM_EINVAL;
     if ((shm = cbshm__live(shm, &rc)) == NULL)
@@ -219,7 +219,7 @@ int cbshm_fleet_force(struct cbshm *shm, const char *name, int open, uint64_t le
     unsigned mode, cause;
     int rc;
 
-    if (shm == NULL || (open && (lease_ms < 1 || lease_ms > 24ull * 3600 * 1000)))
+    if (shm == NULL || (open && (lease_ms < 1 || lease_ms > CBSHM__MODE_MAX_MS)))
         return CBSHM_EINVAL;
     if ((shm = cbshm__live(shm, &rc)) == NULL)
         return rc;

@@ -209,6 +209,9 @@ void cbshm__key_hint(const char *typed, int settings, const char *const *keys, c
 /* admin.c: a mode change - its words alone (for fleet.c's journal) or
    with its event and op -, a reset's words, and the end of a timed mode.
    Called with the table lock held. mode_expire says whether it ended one. */
+/* The longest a timed mode (cbshm_set_mode_for, a fleet command or force)
+   may last: a day. */
+#define CBSHM__MODE_MAX_MS (24ull * 3600 * 1000)
 unsigned cbshm__mode_words(struct cbshm *shm, uint32_t idx, enum cbshm_mode mode, uint64_t until_ns,
                            unsigned cause);
 unsigned cbshm__reset_words(struct cbshm *shm, uint32_t idx, uint64_t now);
